@@ -1,0 +1,1 @@
+//! dx-py's execution core.

@@ -1,0 +1,1 @@
+//! pytest configuration: rootdir and inifile resolution and the options that shape collection.

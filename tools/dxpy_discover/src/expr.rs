@@ -1,0 +1,1 @@
+//! pytest's `-k` and `-m` expression language.

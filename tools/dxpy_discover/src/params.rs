@@ -1,0 +1,1 @@
+//! `@pytest.mark.parametrize` expansion into pytest's exact parameter IDs.

@@ -1,0 +1,1 @@
+//! One discovery run: config, walk, parallel analysis, index.

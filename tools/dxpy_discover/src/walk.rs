@@ -1,0 +1,1 @@
+//! Which files pytest would collect.
