@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh machine: installs what it needs (pip venv with pinned pytest,
+# the real-suite corpus, the Debian sid chroot with Bazel 7), then runs every stage and ends with one
+# summary line. Stages can be narrowed for local work: DXPY_STAGES="rust worker" bash tests/run.sh
+set -uo pipefail
+
+repo=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo"
+export DXPY_CACHE="${DXPY_CACHE:-$repo/.cache}"
+# The suites' figures were taken with bytecode caching on; some shells here turn it off.
+unset PYTHONDONTWRITEBYTECODE
+stages="${DXPY_STAGES:-setup rust worker corpus bazel}"
+passed=0
+failed=0
+failed_names=()
+
+stage() {
+    local name=$1
+    shift
+    case " $stages " in *" $name "*) ;; *) return 0 ;; esac
+    echo "::: stage $name"
+    local start=$SECONDS
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "::: stage $name passed in $((SECONDS - start))s"
+    else
+        failed=$((failed + 1))
+        failed_names+=("$name")
+        echo "::: stage $name FAILED in $((SECONDS - start))s"
+    fi
+}
+
+venv_python="$DXPY_CACHE/corpus/venv/bin/python"
+
+setup() {
+    python3 tests/corpus/corpus.py fetch && python3 tests/corpus/corpus.py venv
+}
+
+rust() {
+    DXPY_TEST_PYTHON="$venv_python" cargo test --workspace --locked
+}
+
+worker() {
+    PYTHONPATH="$repo/worker" "$venv_python" -m unittest discover -s worker/tests -t worker
+}
+
+corpus() {
+    cargo build --release --locked -p dxpy_cli &&
+        DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/compare_discovery.py
+}
+
+bazel() {
+    bash tests/bazel/e2e.sh
+}
+
+stage setup setup
+stage rust rust
+stage worker worker
+stage corpus corpus
+stage bazel bazel
+
+if [ "$failed" -ne 0 ]; then
+    echo "failed stages: ${failed_names[*]}"
+fi
+echo "stages: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

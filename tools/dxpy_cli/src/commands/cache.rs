@@ -1,0 +1,31 @@
+//! `dx-py cache clear|dir`.
+
+use anyhow::Context;
+
+use crate::args::CacheAction;
+use crate::cache_dir::{cache_root, project_cache_dir};
+use crate::exit::Code;
+
+pub fn run(action: CacheAction) -> anyhow::Result<Code> {
+    match action {
+        CacheAction::Dir => {
+            println!("{}", cache_root().display());
+        }
+        CacheAction::Clear { rootdir } => {
+            // Only dx-py's own `projects/` tree is ever removed, never the root itself: a
+            // mis-set DXPY_CACHE_DIR must not turn `cache clear` into deleting someone's home.
+            let target = match rootdir {
+                Some(dir) => project_cache_dir(&dir),
+                None => cache_root().join("projects"),
+            };
+            match std::fs::remove_dir_all(&target) {
+                Ok(()) => println!("removed {}", target.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    println!("nothing to remove at {}", target.display())
+                }
+                Err(e) => return Err(e).with_context(|| format!("removing {}", target.display())),
+            }
+        }
+    }
+    Ok(Code::Ok)
+}

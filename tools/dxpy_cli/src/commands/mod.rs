@@ -1,0 +1,14 @@
+//! One module per subcommand.
+
+mod cache;
+mod discover;
+
+use crate::args::{Cli, Command};
+use crate::exit::Code;
+
+pub fn run(cli: Cli) -> anyhow::Result<Code> {
+    match cli.command {
+        Command::Discover(args) => discover::run(args),
+        Command::Cache { action } => cache::run(action),
+    }
+}

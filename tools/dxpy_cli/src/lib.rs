@@ -1,0 +1,28 @@
+//! The `dx-py` command line.
+//!
+//! Layout: [`args`] declares the command line (clap), [`commands`] holds one module per
+//! subcommand, [`render`] prints results in pytest's shapes, and [`exit`] maps outcomes to
+//! pytest's exit codes. `main.rs` only calls [`main`].
+#![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI is the one place that prints
+
+pub mod args;
+pub mod cache_dir;
+pub mod commands;
+pub mod exit;
+pub mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Parse the command line, run the subcommand, and turn errors into pytest's usage-error code.
+pub fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code.into(),
+        Err(err) => {
+            eprintln!("ERROR: {err:#}");
+            exit::Code::UsageError.into()
+        }
+    }
+}
