@@ -12,9 +12,9 @@ use super::format::{
     corrupt, pool_str, record, FieldReader, Section, Span, StrRef, ERROR_NOT_UTF8, ERROR_OTHER,
     ERROR_RECORD_LEN, ERROR_SYNTAX, ERROR_TOO_LARGE, ERROR_UNREADABLE, FILE_RECORD_LEN,
     FORMAT_VERSION, HEADER_HASHED_LEN, HEADER_LEN, KIND_FUNCTION, KIND_METHOD, KIND_UNITTEST,
-    KNOWN_FLAGS, MAGIC, MARK_RECORD_LEN, OFF_BODY_CHECKSUM, OFF_COUNTS, OFF_FINGERPRINT,
-    OFF_FLAGS, OFF_HEADER_CHECKSUM, OFF_SECTIONS, OFF_TOTAL_LEN, OFF_VERSION, PARAMS_DYNAMIC,
-    PARAMS_NONE, PARAMS_STATIC, TEST_RECORD_LEN,
+    KNOWN_FLAGS, MAGIC, MARK_RECORD_LEN, OFF_BODY_CHECKSUM, OFF_COUNTS, OFF_FINGERPRINT, OFF_FLAGS,
+    OFF_HEADER_CHECKSUM, OFF_SECTIONS, OFF_TOTAL_LEN, OFF_VERSION, PARAMS_DYNAMIC, PARAMS_NONE,
+    PARAMS_STATIC, TEST_RECORD_LEN,
 };
 use super::{FileStamp, IndexError};
 use crate::item::{CollectError, FileResult, Mark, ParamState, TestItem, TestKind};
@@ -54,11 +54,17 @@ pub(crate) fn check_file(bytes: &[u8], fingerprint: &[u8; 32]) -> Result<Layout,
     }
     let version = u32::from_le_bytes(header_field(bytes, OFF_VERSION)?);
     if version != FORMAT_VERSION {
-        return Err(IndexError::Version { found: version, expected: FORMAT_VERSION });
+        return Err(IndexError::Version {
+            found: version,
+            expected: FORMAT_VERSION,
+        });
     }
-    let header = bytes
-        .get(..HEADER_LEN)
-        .ok_or_else(|| corrupt(format!("truncated header ({} of {HEADER_LEN} bytes)", bytes.len())))?;
+    let header = bytes.get(..HEADER_LEN).ok_or_else(|| {
+        corrupt(format!(
+            "truncated header ({} of {HEADER_LEN} bytes)",
+            bytes.len()
+        ))
+    })?;
     let header_checksum: [u8; 32] = header_field(header, OFF_HEADER_CHECKSUM)?;
     if blake3::hash(&header[..HEADER_HASHED_LEN]) != header_checksum {
         return Err(corrupt("header checksum mismatch"));
@@ -73,7 +79,10 @@ pub(crate) fn check_file(bytes: &[u8], fingerprint: &[u8; 32]) -> Result<Layout,
     }
     let total_len = u64::from_le_bytes(header_field(header, OFF_TOTAL_LEN)?);
     if total_len != bytes.len() as u64 {
-        return Err(corrupt(format!("file is {} bytes but its header says {total_len}", bytes.len())));
+        return Err(corrupt(format!(
+            "file is {} bytes but its header says {total_len}",
+            bytes.len()
+        )));
     }
     let body_checksum: [u8; 32] = header_field(header, OFF_BODY_CHECKSUM)?;
     if blake3::hash(bytes.get(HEADER_LEN..).unwrap_or(&[])) != body_checksum {
@@ -97,8 +106,17 @@ pub(crate) fn check_file(bytes: &[u8], fingerprint: &[u8; 32]) -> Result<Layout,
         }
         let len = usize::try_from(len)
             .ok()
-            .filter(|len| expected_offset.checked_add(*len).is_some_and(|end| end <= bytes.len()))
-            .ok_or_else(|| corrupt(format!("{} ({len} bytes at {offset}) overruns the file", section.name())))?;
+            .filter(|len| {
+                expected_offset
+                    .checked_add(*len)
+                    .is_some_and(|end| end <= bytes.len())
+            })
+            .ok_or_else(|| {
+                corrupt(format!(
+                    "{} ({len} bytes at {offset}) overruns the file",
+                    section.name()
+                ))
+            })?;
         if let (Some(record_len), Some(count)) = (section.record_len(), record_counts.get(i)) {
             if (*count as usize).checked_mul(record_len) != Some(len) {
                 return Err(corrupt(format!(
@@ -119,7 +137,10 @@ pub(crate) fn check_file(bytes: &[u8], fingerprint: &[u8; 32]) -> Result<Layout,
             bytes.len() - expected_offset
         )));
     }
-    let layout = Layout { sections, file_count: record_counts[0] };
+    let layout = Layout {
+        sections,
+        file_count: record_counts[0],
+    };
     layout.tables(bytes).validate(record_counts)?;
     Ok(layout)
 }
@@ -152,11 +173,28 @@ enum ParamRecord {
 
 #[derive(Debug)]
 enum ErrorRecord {
-    Syntax { path: StrRef, line: u32, column: u32, message: StrRef },
-    NotUtf8 { path: StrRef, offset: u64 },
-    Unreadable { path: StrRef, message: StrRef },
-    TooLarge { path: StrRef, limit: u64 },
-    Other { path: StrRef, message: StrRef },
+    Syntax {
+        path: StrRef,
+        line: u32,
+        column: u32,
+        message: StrRef,
+    },
+    NotUtf8 {
+        path: StrRef,
+        offset: u64,
+    },
+    Unreadable {
+        path: StrRef,
+        message: StrRef,
+    },
+    TooLarge {
+        path: StrRef,
+        limit: u64,
+    },
+    Other {
+        path: StrRef,
+        message: StrRef,
+    },
 }
 
 /// Borrowed views of a file's sections, with checked record decoding.
@@ -183,10 +221,17 @@ impl<'a> Tables<'a> {
     }
 
     pub(crate) fn file(&self, index: u32) -> Result<FileRecord, IndexError> {
-        let mut r = FieldReader::new(record(self.files, FILE_RECORD_LEN, index, "file table")?, "file record");
+        let mut r = FieldReader::new(
+            record(self.files, FILE_RECORD_LEN, index, "file table")?,
+            "file record",
+        );
         Ok(FileRecord {
             path: r.str_ref()?,
-            stamp: FileStamp { mtime_ns: r.i128()?, size: r.u64()?, blake3: r.take()? },
+            stamp: FileStamp {
+                mtime_ns: r.i128()?,
+                size: r.u64()?,
+                blake3: r.take()?,
+            },
             tests: r.span()?,
             errors: r.span()?,
         })
@@ -207,7 +252,10 @@ impl<'a> Tables<'a> {
     }
 
     fn test(&self, index: u32) -> Result<TestRecord, IndexError> {
-        let mut r = FieldReader::new(record(self.tests, TEST_RECORD_LEN, index, "test table")?, "test record");
+        let mut r = FieldReader::new(
+            record(self.tests, TEST_RECORD_LEN, index, "test table")?,
+            "test record",
+        );
         let node_id = r.str_ref()?;
         let line = r.u32()?;
         let kind = match r.u8()? {
@@ -219,7 +267,11 @@ impl<'a> Tables<'a> {
         let is_async = match r.u8()? {
             0 => false,
             1 => true,
-            byte => return Err(corrupt(format!("test {index}: async flag is {byte}, not 0 or 1"))),
+            byte => {
+                return Err(corrupt(format!(
+                    "test {index}: async flag is {byte}, not 0 or 1"
+                )))
+            }
         };
         let param_tag = r.u8()?;
         if r.u8()? != 0 {
@@ -229,26 +281,42 @@ impl<'a> Tables<'a> {
         let params = match param_tag {
             PARAMS_STATIC => ParamRecord::Static(param_id),
             PARAMS_NONE | PARAMS_DYNAMIC if param_id != StrRef::EMPTY => {
-                return Err(corrupt(format!("test {index}: parameter id set on a non-static test")))
+                return Err(corrupt(format!(
+                    "test {index}: parameter id set on a non-static test"
+                )))
             }
             PARAMS_NONE => ParamRecord::None,
             PARAMS_DYNAMIC => ParamRecord::Dynamic,
             tag => return Err(corrupt(format!("test {index}: unknown params tag {tag}"))),
         };
-        Ok(TestRecord { node_id, line, kind, is_async, params, marks: r.span()? })
+        Ok(TestRecord {
+            node_id,
+            line,
+            kind,
+            is_async,
+            params,
+            marks: r.span()?,
+        })
     }
 
     fn mark(&self, index: u32) -> Result<(StrRef, StrRef), IndexError> {
-        let mut r = FieldReader::new(record(self.marks, MARK_RECORD_LEN, index, "mark table")?, "mark record");
+        let mut r = FieldReader::new(
+            record(self.marks, MARK_RECORD_LEN, index, "mark table")?,
+            "mark record",
+        );
         Ok((r.str_ref()?, r.str_ref()?))
     }
 
     fn error(&self, index: u32) -> Result<ErrorRecord, IndexError> {
-        let mut r =
-            FieldReader::new(record(self.errors, ERROR_RECORD_LEN, index, "error table")?, "error record");
+        let mut r = FieldReader::new(
+            record(self.errors, ERROR_RECORD_LEN, index, "error table")?,
+            "error record",
+        );
         let tag = r.u8()?;
         if r.take::<3>()? != [0; 3] {
-            return Err(corrupt(format!("error {index}: reserved bytes are not zero")));
+            return Err(corrupt(format!(
+                "error {index}: reserved bytes are not zero"
+            )));
         }
         let (line, column) = (r.u32()?, r.u32()?);
         if r.u32()? != 0 {
@@ -263,7 +331,9 @@ impl<'a> Tables<'a> {
                 || (!has_number && number != 0)
                 || (!has_message && message != StrRef::EMPTY);
             if stray {
-                Err(corrupt(format!("error {index}: field set that tag {tag} does not use")))
+                Err(corrupt(format!(
+                    "error {index}: field set that tag {tag} does not use"
+                )))
             } else {
                 Ok(())
             }
@@ -271,11 +341,19 @@ impl<'a> Tables<'a> {
         Ok(match tag {
             ERROR_SYNTAX => {
                 unused_zero(true, false, true)?;
-                ErrorRecord::Syntax { path, line, column, message }
+                ErrorRecord::Syntax {
+                    path,
+                    line,
+                    column,
+                    message,
+                }
             }
             ERROR_NOT_UTF8 => {
                 unused_zero(false, true, false)?;
-                ErrorRecord::NotUtf8 { path, offset: number }
+                ErrorRecord::NotUtf8 {
+                    path,
+                    offset: number,
+                }
             }
             ERROR_UNREADABLE => {
                 unused_zero(false, false, true)?;
@@ -283,7 +361,10 @@ impl<'a> Tables<'a> {
             }
             ERROR_TOO_LARGE => {
                 unused_zero(false, true, false)?;
-                ErrorRecord::TooLarge { path, limit: number }
+                ErrorRecord::TooLarge {
+                    path,
+                    limit: number,
+                }
             }
             ERROR_OTHER => {
                 unused_zero(false, false, true)?;
@@ -301,17 +382,22 @@ impl<'a> Tables<'a> {
             items.push(self.test_item(index)?);
         }
         let errors = file.errors.indices("file error range")?;
-        let mut collect_errors = Vec::with_capacity(errors.len().min(self.errors.len() / ERROR_RECORD_LEN));
+        let mut collect_errors =
+            Vec::with_capacity(errors.len().min(self.errors.len() / ERROR_RECORD_LEN));
         for index in errors {
             collect_errors.push(self.collect_error(index)?);
         }
-        Ok(FileResult { items, errors: collect_errors })
+        Ok(FileResult {
+            items,
+            errors: collect_errors,
+        })
     }
 
     fn test_item(&self, index: u32) -> Result<TestItem, IndexError> {
         let test = self.test(index)?;
         let marks = test.marks.indices("test mark range")?;
-        let mut decoded_marks = Vec::with_capacity(marks.len().min(self.marks.len() / MARK_RECORD_LEN));
+        let mut decoded_marks =
+            Vec::with_capacity(marks.len().min(self.marks.len() / MARK_RECORD_LEN));
         for mark in marks {
             let (name, args) = self.mark(mark)?;
             decoded_marks.push(Mark {
@@ -327,7 +413,9 @@ impl<'a> Tables<'a> {
             marks: decoded_marks,
             params: match test.params {
                 ParamRecord::None => ParamState::None,
-                ParamRecord::Static(id) => ParamState::Static(self.str(id, "parameter id")?.to_owned()),
+                ParamRecord::Static(id) => {
+                    ParamState::Static(self.str(id, "parameter id")?.to_owned())
+                }
                 ParamRecord::Dynamic => ParamState::Dynamic,
             },
         })
@@ -336,22 +424,29 @@ impl<'a> Tables<'a> {
     fn collect_error(&self, index: u32) -> Result<CollectError, IndexError> {
         let text = |r: StrRef, what: &str| self.str(r, what).map(str::to_owned);
         Ok(match self.error(index)? {
-            ErrorRecord::Syntax { path, line, column, message } => CollectError::Syntax {
+            ErrorRecord::Syntax {
+                path,
+                line,
+                column,
+                message,
+            } => CollectError::Syntax {
                 path: text(path, "error path")?,
                 line,
                 column,
                 message: text(message, "error message")?,
             },
-            ErrorRecord::NotUtf8 { path, offset } => {
-                CollectError::NotUtf8 { path: text(path, "error path")?, offset }
-            }
+            ErrorRecord::NotUtf8 { path, offset } => CollectError::NotUtf8 {
+                path: text(path, "error path")?,
+                offset,
+            },
             ErrorRecord::Unreadable { path, message } => CollectError::Unreadable {
                 path: text(path, "error path")?,
                 message: text(message, "error message")?,
             },
-            ErrorRecord::TooLarge { path, limit } => {
-                CollectError::TooLarge { path: text(path, "error path")?, limit }
-            }
+            ErrorRecord::TooLarge { path, limit } => CollectError::TooLarge {
+                path: text(path, "error path")?,
+                limit,
+            },
             ErrorRecord::Other { path, message } => CollectError::Other {
                 path: text(path, "error path")?,
                 message: text(message, "error message")?,
@@ -369,7 +464,9 @@ impl<'a> Tables<'a> {
             let file = self.file(index)?;
             let path = self.str(file.path, "file path")?;
             if previous_path.is_some_and(|previous| previous >= path) {
-                return Err(corrupt(format!("file table not strictly sorted at record {index}")));
+                return Err(corrupt(format!(
+                    "file table not strictly sorted at record {index}"
+                )));
             }
             previous_path = Some(path);
             expect_span(file.tests, &mut next_test, tests, "test", index)?;
@@ -411,7 +508,13 @@ impl<'a> Tables<'a> {
     }
 }
 
-fn expect_span(span: Span, next: &mut u32, total: u32, what: &str, owner: u32) -> Result<(), IndexError> {
+fn expect_span(
+    span: Span,
+    next: &mut u32,
+    total: u32,
+    what: &str,
+    owner: u32,
+) -> Result<(), IndexError> {
     let range = span.indices(what)?;
     if range.start != *next || range.end > total {
         return Err(corrupt(format!(

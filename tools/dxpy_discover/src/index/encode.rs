@@ -22,7 +22,10 @@ pub(crate) fn encode<'a>(
     // Sorted by UTF-8 bytes, which is `str`'s order: readers binary-search on it.
     entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
     if let Some(pair) = entries.windows(2).find(|pair| pair[0].0 == pair[1].0) {
-        return Err(IndexError::InvalidInput(format!("duplicate path {:?}", pair[0].0)));
+        return Err(IndexError::InvalidInput(format!(
+            "duplicate path {:?}",
+            pair[0].0
+        )));
     }
     let mut encoder = Encoder::default();
     for (path, stamp, result) in entries {
@@ -65,7 +68,12 @@ impl<'a> Encoder<'a> {
         Ok(r)
     }
 
-    fn file(&mut self, path: &'a str, stamp: &FileStamp, result: &'a FileResult) -> Result<(), IndexError> {
+    fn file(
+        &mut self,
+        path: &'a str,
+        stamp: &FileStamp,
+        result: &'a FileResult,
+    ) -> Result<(), IndexError> {
         let path_ref = self.intern(path)?;
         let first_test = to_u32(self.counts[1], "tests")?;
         for item in &result.items {
@@ -124,11 +132,16 @@ impl<'a> Encoder<'a> {
     fn error(&mut self, error: &'a CollectError) -> Result<(), IndexError> {
         // Fields a variant does not have are written as zero; readers insist on that.
         let (tag, line, column, number, message) = match error {
-            CollectError::Syntax { line, column, message, .. } => {
-                (ERROR_SYNTAX, *line, *column, 0, message.as_str())
-            }
+            CollectError::Syntax {
+                line,
+                column,
+                message,
+                ..
+            } => (ERROR_SYNTAX, *line, *column, 0, message.as_str()),
             CollectError::NotUtf8 { offset, .. } => (ERROR_NOT_UTF8, 0, 0, *offset, ""),
-            CollectError::Unreadable { message, .. } => (ERROR_UNREADABLE, 0, 0, 0, message.as_str()),
+            CollectError::Unreadable { message, .. } => {
+                (ERROR_UNREADABLE, 0, 0, 0, message.as_str())
+            }
             CollectError::TooLarge { limit, .. } => (ERROR_TOO_LARGE, 0, 0, *limit, ""),
             CollectError::Other { message, .. } => (ERROR_OTHER, 0, 0, 0, message.as_str()),
         };
@@ -147,7 +160,13 @@ impl<'a> Encoder<'a> {
     }
 
     fn finish(self, fingerprint: &[u8; 32]) -> Result<Vec<u8>, IndexError> {
-        let sections: [&[u8]; 5] = [&self.files, &self.tests, &self.marks, &self.errors, &self.strings];
+        let sections: [&[u8]; 5] = [
+            &self.files,
+            &self.tests,
+            &self.marks,
+            &self.errors,
+            &self.strings,
+        ];
         debug_assert_eq!(sections.len(), Section::ALL.len());
         let body_len: usize = sections.iter().map(|s| s.len()).sum();
         let mut out = Vec::with_capacity(HEADER_LEN + body_len);
@@ -156,7 +175,11 @@ impl<'a> Encoder<'a> {
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
         out.extend_from_slice(&KNOWN_FLAGS.to_le_bytes());
         out.extend_from_slice(fingerprint);
-        for (count, what) in self.counts.iter().zip(["files", "tests", "marks", "errors"]) {
+        for (count, what) in self
+            .counts
+            .iter()
+            .zip(["files", "tests", "marks", "errors"])
+        {
             out.extend_from_slice(&to_u32(*count, what)?.to_le_bytes());
         }
         out.extend_from_slice(&((HEADER_LEN + body_len) as u64).to_le_bytes());
@@ -202,7 +225,8 @@ pub(crate) fn reseal(bytes: &mut [u8]) {
         return;
     }
     let body_checksum = blake3::hash(&bytes[HEADER_LEN..]);
-    bytes[super::format::OFF_BODY_CHECKSUM..HEADER_HASHED_LEN].copy_from_slice(body_checksum.as_bytes());
+    bytes[super::format::OFF_BODY_CHECKSUM..HEADER_HASHED_LEN]
+        .copy_from_slice(body_checksum.as_bytes());
     let header_checksum = blake3::hash(&bytes[..HEADER_HASHED_LEN]);
     bytes[HEADER_HASHED_LEN..HEADER_LEN].copy_from_slice(header_checksum.as_bytes());
 }

@@ -40,8 +40,13 @@ pub(crate) enum Section {
 }
 
 impl Section {
-    pub(crate) const ALL: [Section; 5] =
-        [Section::Files, Section::Tests, Section::Marks, Section::Errors, Section::Strings];
+    pub(crate) const ALL: [Section; 5] = [
+        Section::Files,
+        Section::Tests,
+        Section::Marks,
+        Section::Errors,
+        Section::Strings,
+    ];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -107,10 +112,12 @@ pub(crate) struct Span {
 impl Span {
     /// The record indices, or an error when `first + count` overflows.
     pub(crate) fn indices(self, what: &str) -> Result<std::ops::Range<u32>, IndexError> {
-        let end = self
-            .first
-            .checked_add(self.count)
-            .ok_or_else(|| corrupt(format!("{what}: range {}+{} overflows", self.first, self.count)))?;
+        let end = self.first.checked_add(self.count).ok_or_else(|| {
+            corrupt(format!(
+                "{what}: range {}+{} overflows",
+                self.first, self.count
+            ))
+        })?;
         Ok(self.first..end)
     }
 }
@@ -125,7 +132,11 @@ pub(crate) struct FieldReader<'a> {
 
 impl<'a> FieldReader<'a> {
     pub(crate) fn new(bytes: &'a [u8], what: &'a str) -> Self {
-        FieldReader { bytes, pos: 0, what }
+        FieldReader {
+            bytes,
+            pos: 0,
+            what,
+        }
     }
 
     pub(crate) fn take<const N: usize>(&mut self) -> Result<[u8; N], IndexError> {
@@ -156,11 +167,17 @@ impl<'a> FieldReader<'a> {
     }
 
     pub(crate) fn str_ref(&mut self) -> Result<StrRef, IndexError> {
-        Ok(StrRef { offset: self.u32()?, len: self.u32()? })
+        Ok(StrRef {
+            offset: self.u32()?,
+            len: self.u32()?,
+        })
     }
 
     pub(crate) fn span(&mut self) -> Result<Span, IndexError> {
-        Ok(Span { first: self.u32()?, count: self.u32()? })
+        Ok(Span {
+            first: self.u32()?,
+            count: self.u32()?,
+        })
     }
 }
 

@@ -140,7 +140,9 @@ impl Index {
     /// Like [`Index::get`], but reports a record that fails to decode.
     pub fn try_get(&self, rel_path: &str) -> Result<Option<(FileStamp, FileResult)>, IndexError> {
         let tables = self.tables();
-        let Some(index) = tables.find(rel_path)? else { return Ok(None) };
+        let Some(index) = tables.find(rel_path)? else {
+            return Ok(None);
+        };
         let file = tables.file(index)?;
         let result = tables.file_result(&file)?;
         Ok(Some((file.stamp, result)))
@@ -160,7 +162,9 @@ impl Index {
     }
 
     /// Every entry, in path order, fully decoded.
-    pub fn iter(&self) -> impl Iterator<Item = Result<(&str, FileStamp, FileResult), IndexError>> + '_ {
+    pub fn iter(
+        &self,
+    ) -> impl Iterator<Item = Result<(&str, FileStamp, FileResult), IndexError>> + '_ {
         let tables = self.tables();
         (0..self.layout.file_count).map(move |index| {
             let file = tables.file(index)?;

@@ -28,7 +28,10 @@ pub(crate) fn map_index(path: &Path) -> Result<Mmap, IndexError> {
     })?;
     let metadata = file.metadata()?;
     if !metadata.is_file() {
-        return Err(IndexError::Corrupt(format!("{} is not a regular file", path.display())));
+        return Err(IndexError::Corrupt(format!(
+            "{} is not a regular file",
+            path.display()
+        )));
     }
     #[cfg(unix)]
     {
@@ -97,11 +100,17 @@ pub(crate) fn install_with(
 /// A new, exclusively created temp file next to the target (same file system, so rename is atomic).
 fn create_temp(dir: &Path, file_name: &str) -> io::Result<(PathBuf, File)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     let mut last_error = None;
     for _ in 0..16 {
         let unique = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let temp = dir.join(format!(".{file_name}.{}.{unique}.{nanos:x}.tmp", std::process::id()));
+        let temp = dir.join(format!(
+            ".{file_name}.{}.{unique}.{nanos:x}.tmp",
+            std::process::id()
+        ));
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -159,7 +168,10 @@ pub fn ensure_private_dir(path: &Path) -> io::Result<()> {
     }
     #[cfg(unix)]
     fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(|e| {
-        io::Error::new(e.kind(), format!("cannot make {} private (0700): {e}", path.display()))
+        io::Error::new(
+            e.kind(),
+            format!("cannot make {} private (0700): {e}", path.display()),
+        )
     })?;
     Ok(())
 }

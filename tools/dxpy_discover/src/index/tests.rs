@@ -12,7 +12,11 @@ use crate::item::{CollectError, FileResult, Mark, ParamState, TestItem, TestKind
 const FINGERPRINT: [u8; 32] = [7; 32];
 
 fn stamp(n: u8) -> FileStamp {
-    FileStamp { mtime_ns: 1_700_000_000_000_000_000 + i128::from(n), size: u64::from(n) * 10, blake3: [n; 32] }
+    FileStamp {
+        mtime_ns: 1_700_000_000_000_000_000 + i128::from(n),
+        size: u64::from(n) * 10,
+        blake3: [n; 32],
+    }
 }
 
 fn item(node_id: &str, params: ParamState, marks: &[(&str, &str)]) -> TestItem {
@@ -21,7 +25,13 @@ fn item(node_id: &str, params: ParamState, marks: &[(&str, &str)]) -> TestItem {
         line: 3,
         kind: TestKind::Method,
         is_async: true,
-        marks: marks.iter().map(|(n, a)| Mark { name: (*n).to_owned(), args: (*a).to_owned() }).collect(),
+        marks: marks
+            .iter()
+            .map(|(n, a)| Mark {
+                name: (*n).to_owned(),
+                args: (*a).to_owned(),
+            })
+            .collect(),
         params,
     }
 }
@@ -34,18 +44,34 @@ fn sample() -> Vec<(String, FileStamp, FileResult)> {
             stamp(1),
             FileResult {
                 items: vec![
-                    item("a/test_a.py::TestX::test_p[1-2]", ParamState::Static("1-2".into()), &[("slow", "")]),
+                    item(
+                        "a/test_a.py::TestX::test_p[1-2]",
+                        ParamState::Static("1-2".into()),
+                        &[("slow", "")],
+                    ),
                     item("a/test_a.py::TestX::test_d", ParamState::Dynamic, &[]),
                 ],
-                errors: vec![CollectError::Syntax { path: "a/test_a.py".into(), line: 4, column: 2, message: "bad".into() }],
+                errors: vec![CollectError::Syntax {
+                    path: "a/test_a.py".into(),
+                    line: 4,
+                    column: 2,
+                    message: "bad".into(),
+                }],
             },
         ),
         (
             "b/test_b.py".into(),
             stamp(2),
             FileResult {
-                items: vec![item("b/test_b.py::test_f", ParamState::None, &[("skip", "reason='x'")])],
-                errors: vec![CollectError::TooLarge { path: "b/test_b.py".into(), limit: 9 }],
+                items: vec![item(
+                    "b/test_b.py::test_f",
+                    ParamState::None,
+                    &[("skip", "reason='x'")],
+                )],
+                errors: vec![CollectError::TooLarge {
+                    path: "b/test_b.py".into(),
+                    limit: 9,
+                }],
             },
         ),
     ]
@@ -53,7 +79,11 @@ fn sample() -> Vec<(String, FileStamp, FileResult)> {
 
 fn encoded() -> Vec<u8> {
     let entries = sample();
-    encode(&FINGERPRINT, entries.iter().map(|(p, s, r)| (p.as_str(), s, r))).expect("encode sample")
+    encode(
+        &FINGERPRINT,
+        entries.iter().map(|(p, s, r)| (p.as_str(), s, r)),
+    )
+    .expect("encode sample")
 }
 
 /// Section start offsets of an encoded file, read from its header.
@@ -72,7 +102,10 @@ fn forged(edit: impl FnOnce(&mut Vec<u8>)) -> Result<(), IndexError> {
 fn expect_corrupt(result: Result<(), IndexError>, needle: &str) {
     match result {
         Err(IndexError::Corrupt(message)) => {
-            assert!(message.contains(needle), "message {message:?} lacks {needle:?}")
+            assert!(
+                message.contains(needle),
+                "message {message:?} lacks {needle:?}"
+            )
         }
         other => panic!("expected Corrupt containing {needle:?}, got {other:?}"),
     }
@@ -110,7 +143,10 @@ fn structural_corruption_is_reported_specifically() {
     // Error 1 is TooLarge: a line number is a field its tag does not use.
     expect_corrupt(forged(|b| b[errors + 40 + 4] = 1), "does not use");
     // Node id of test 0 pointing past the pool.
-    expect_corrupt(forged(|b| b[tests..tests + 4].copy_from_slice(&u32::MAX.to_le_bytes())), "outside the");
+    expect_corrupt(
+        forged(|b| b[tests..tests + 4].copy_from_slice(&u32::MAX.to_le_bytes())),
+        "outside the",
+    );
     // Invalid UTF-8 inside the pool (first byte of the first string).
     expect_corrupt(forged(|b| b[strings] = 0xff), "not UTF-8");
     // File 1's test span must start where file 0's ended.
@@ -171,7 +207,10 @@ fn every_truncation_and_every_byte_flip_is_refused() {
     let bytes = encoded();
     for len in 0..bytes.len() {
         let result = check_file(&bytes[..len], &FINGERPRINT);
-        assert!(matches!(result, Err(IndexError::Corrupt(_))), "truncated to {len}: {result:?}");
+        assert!(
+            matches!(result, Err(IndexError::Corrupt(_))),
+            "truncated to {len}: {result:?}"
+        );
     }
     for position in 0..bytes.len() {
         for bit in 0..8 {
