@@ -9,12 +9,12 @@
 use std::ops::Range;
 
 use super::format::{
-    corrupt, pool_str, record, FieldReader, Section, Span, StrRef, ERROR_NOT_UTF8, ERROR_OTHER,
-    ERROR_RECORD_LEN, ERROR_SYNTAX, ERROR_TOO_LARGE, ERROR_UNREADABLE, FILE_RECORD_LEN,
-    FORMAT_VERSION, HEADER_HASHED_LEN, HEADER_LEN, KIND_FUNCTION, KIND_METHOD, KIND_UNITTEST,
-    KNOWN_FLAGS, MAGIC, MARK_RECORD_LEN, OFF_BODY_CHECKSUM, OFF_COUNTS, OFF_FINGERPRINT, OFF_FLAGS,
-    OFF_HEADER_CHECKSUM, OFF_SECTIONS, OFF_TOTAL_LEN, OFF_VERSION, PARAMS_DYNAMIC, PARAMS_NONE,
-    PARAMS_STATIC, TEST_RECORD_LEN,
+    corrupt, pool_str, pool_substr, record, FieldReader, Section, Span, StrRef, ERROR_NOT_UTF8,
+    ERROR_OTHER, ERROR_RECORD_LEN, ERROR_SYNTAX, ERROR_TOO_LARGE, ERROR_UNREADABLE,
+    FILE_RECORD_LEN, FORMAT_VERSION, HEADER_HASHED_LEN, HEADER_LEN, KIND_FUNCTION, KIND_METHOD,
+    KIND_UNITTEST, KNOWN_FLAGS, MAGIC, MARK_RECORD_LEN, OFF_BODY_CHECKSUM, OFF_COUNTS,
+    OFF_FINGERPRINT, OFF_FLAGS, OFF_HEADER_CHECKSUM, OFF_SECTIONS, OFF_TOTAL_LEN, OFF_VERSION,
+    PARAMS_DYNAMIC, PARAMS_NONE, PARAMS_STATIC, TEST_RECORD_LEN,
 };
 use super::{FileStamp, IndexError};
 use crate::item::{CollectError, FileResult, Mark, ParamState, TestItem, TestKind};
@@ -459,10 +459,15 @@ impl<'a> Tables<'a> {
         // Each file's tests/errors (and each test's marks) must start where the previous
         // one's ended and together cover the table exactly: no overlap, no orphans.
         let (mut next_test, mut next_error, mut next_mark) = (0u32, 0u32, 0u32);
+        // One UTF-8 pass over the pool; then a string ref is valid iff it is in bounds and
+        // starts and ends on character boundaries, which makes later per-string decoding
+        // infallible without re-scanning every string here.
+        let pool = std::str::from_utf8(self.strings)
+            .map_err(|e| corrupt(format!("string pool is not UTF-8: {e}")))?;
         let mut previous_path: Option<&str> = None;
         for index in 0..files {
             let file = self.file(index)?;
-            let path = self.str(file.path, "file path")?;
+            let path = pool_substr(pool, file.path, "file path")?;
             if previous_path.is_some_and(|previous| previous >= path) {
                 return Err(corrupt(format!(
                     "file table not strictly sorted at record {index}"
@@ -477,9 +482,9 @@ impl<'a> Tables<'a> {
         }
         for index in 0..tests {
             let test = self.test(index)?;
-            self.str(test.node_id, "node id")?;
+            pool_substr(pool, test.node_id, "node id")?;
             if let ParamRecord::Static(id) = test.params {
-                self.str(id, "parameter id")?;
+                pool_substr(pool, id, "parameter id")?;
             }
             expect_span(test.marks, &mut next_mark, marks, "mark", index)?;
         }
@@ -488,19 +493,19 @@ impl<'a> Tables<'a> {
         }
         for index in 0..marks {
             let (name, args) = self.mark(index)?;
-            self.str(name, "mark name")?;
-            self.str(args, "mark args")?;
+            pool_substr(pool, name, "mark name")?;
+            pool_substr(pool, args, "mark args")?;
         }
         for index in 0..errors {
             match self.error(index)? {
                 ErrorRecord::Syntax { path, message, .. }
                 | ErrorRecord::Unreadable { path, message }
                 | ErrorRecord::Other { path, message } => {
-                    self.str(path, "error path")?;
-                    self.str(message, "error message")?;
+                    pool_substr(pool, path, "error path")?;
+                    pool_substr(pool, message, "error message")?;
                 }
                 ErrorRecord::NotUtf8 { path, .. } | ErrorRecord::TooLarge { path, .. } => {
-                    self.str(path, "error path")?;
+                    pool_substr(pool, path, "error path")?;
                 }
             }
         }

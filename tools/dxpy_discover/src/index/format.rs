@@ -212,3 +212,26 @@ pub(crate) fn pool_str<'p>(pool: &'p [u8], r: StrRef, what: &str) -> Result<&'p 
     std::str::from_utf8(bytes)
         .map_err(|e| corrupt(format!("{what}: string at {} is not UTF-8: {e}", r.offset)))
 }
+
+/// The string `r` points to in a pool already known to be UTF-8 as a whole: only bounds and
+/// character boundaries need checking.
+pub(crate) fn pool_substr<'p>(pool: &'p str, r: StrRef, what: &str) -> Result<&'p str, IndexError> {
+    let start = r.offset as usize;
+    let end = start
+        .checked_add(r.len as usize)
+        .filter(|end| *end <= pool.len())
+        .ok_or_else(|| {
+            corrupt(format!(
+                "{what}: string {}+{} is outside the {}-byte string pool",
+                r.offset,
+                r.len,
+                pool.len()
+            ))
+        })?;
+    pool.get(start..end).ok_or_else(|| {
+        corrupt(format!(
+            "{what}: string {}+{} splits a UTF-8 character",
+            r.offset, r.len
+        ))
+    })
+}

@@ -254,3 +254,14 @@ fn failed_write_leaves_the_old_index_and_no_temp_file() {
         .collect();
     assert_eq!(names, ["index.bin"]);
 }
+
+#[test]
+fn a_string_ref_splitting_a_character_is_refused() {
+    let result = FileResult::default();
+    let stamp = stamp(3);
+    let mut bytes = encode(&FINGERPRINT, [("é.py", &stamp, &result)]).expect("encode");
+    // The path ref's length (bytes 4..8 of file record 0) now ends inside the two-byte 'é'.
+    bytes[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&1u32.to_le_bytes());
+    reseal(&mut bytes);
+    expect_corrupt(check_file(&bytes, &FINGERPRINT).map(|_| ()), "splits a UTF-8 character");
+}
