@@ -210,16 +210,35 @@ fn failed_rename_cleans_up_its_temp_file() {
 }
 
 #[test]
-fn leftover_temp_files_from_a_crashed_writer_are_harmless() {
+fn leftover_temp_files_from_a_crashed_writer_are_harmless_and_swept() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("index.bin");
     write_one(&path, &CONFIG_A, "test_a.py::test_one").expect("write");
-    fs::write(dir.path().join(".index.bin.1.0.0.tmp"), b"DXPYIDX\0half").expect("stray");
+    let stale = dir.path().join(".index.bin.1.0.0.tmp");
+    let recent = dir.path().join(".index.bin.2.0.0.tmp");
+    let unrelated = dir.path().join(".other.bin.3.0.0.tmp");
+    for stray in [&stale, &recent, &unrelated] {
+        fs::write(stray, b"DXPYIDX\0half").expect("stray");
+    }
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for old in [&stale, &unrelated] {
+        fs::File::options()
+            .write(true)
+            .open(old)
+            .expect("open")
+            .set_modified(hour_ago)
+            .expect("age");
+    }
     write_one(&path, &CONFIG_A, "test_a.py::test_two").expect("write again");
     let index = Index::open(&path, &CONFIG_A).expect("open");
     assert_eq!(
         index.get("test_a.py").map(|(_, r)| r),
         Some(result_with("test_a.py::test_two"))
+    );
+    // The crashed writer's old temp is swept; a possibly live writer's and other files are not.
+    assert_eq!(
+        dir_names(dir.path()),
+        [".index.bin.2.0.0.tmp", ".other.bin.3.0.0.tmp", "index.bin"]
     );
 }
 

@@ -11,7 +11,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use memmap2::Mmap;
 
@@ -94,7 +94,36 @@ pub(crate) fn install_with(
         let _ = fs::remove_file(&temp_path);
         return Err(IndexError::Io(error));
     }
+    remove_stale_temps(dir, &file_name.to_string_lossy());
     Ok(())
+}
+
+/// Temp files older than this were left by a writer that crashed (a write takes well under a
+/// second); younger ones may belong to a concurrent writer and are left alone.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(15 * 60);
+
+/// Best effort removal of temp files crashed writers left next to `file_name`.
+fn remove_stale_temps(dir: &Path, file_name: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{file_name}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(&prefix) && name.ends_with(".tmp")) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP_AGE);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A new, exclusively created temp file next to the target (same file system, so rename is atomic).

@@ -263,5 +263,8 @@ fn a_string_ref_splitting_a_character_is_refused() {
     // The path ref's length (bytes 4..8 of file record 0) now ends inside the two-byte 'é'.
     bytes[HEADER_LEN + 4..HEADER_LEN + 8].copy_from_slice(&1u32.to_le_bytes());
     reseal(&mut bytes);
-    expect_corrupt(check_file(&bytes, &FINGERPRINT).map(|_| ()), "splits a UTF-8 character");
+    expect_corrupt(
+        check_file(&bytes, &FINGERPRINT).map(|_| ()),
+        "splits a UTF-8 character",
+    );
 }
