@@ -49,12 +49,13 @@ pub(crate) fn map_index(path: &Path) -> Result<Mmap, IndexError> {
     }
     // SAFETY: `Mmap::map` is unsafe because the mapped bytes can change (or, if the file is
     // truncated, vanish and raise SIGBUS) while we hold `&[u8]` into them. dx-py never modifies
-    // an index in place: `install` writes a new inode and renames it over the path, so this
-    // mapping stays valid. The file was checked above to be a private regular file, and it lives
-    // in a 0700 cache directory, so only this user or root could truncate it concurrently; we
-    // accept that residual risk for a cache. Every byte is still validated (checksums and
-    // bounds) before use, and all reads are bounds-checked, so changed contents yield errors,
-    // not out-of-bounds reads.
+    // an index in place: `install` writes a new inode and renames it over the path, so the inode
+    // mapped here keeps its bytes until we unmap it. The metadata checked above is of this same
+    // open file: a private (no group/other bits) regular file, kept in the 0700 cache directory
+    // from `ensure_private_dir`, so only this user or root could rewrite or truncate it in place.
+    // We accept that residual risk for a cache (a user editing their own cache by hand while a
+    // run is in progress). The whole file is validated after mapping, and every later read is
+    // bounds-checked, so even changed bytes cannot make us index out of bounds.
     #[allow(unsafe_code)]
     let map = unsafe { Mmap::map(&file)? };
     Ok(map)
