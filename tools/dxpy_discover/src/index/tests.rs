@@ -268,3 +268,10 @@ fn a_string_ref_splitting_a_character_is_refused() {
         "splits a UTF-8 character",
     );
 }
+
+#[test]
+fn an_open_index_can_be_shared_across_threads() {
+    // Discovery looks files up from rayon workers; this fails to compile if that breaks.
+    fn shareable<T: Send + Sync>() {}
+    shareable::<super::Index>();
+}
