@@ -10,9 +10,7 @@ load("@rules_python//python:py_info.bzl", "PyInfo")
 load(":providers.bzl", "DxPyInfo")
 
 def _normalize_relative(path, label):
-    """Resolve `.`/`..` in a relative path; fail if it is absolute or escapes."""
-    if path.startswith("/"):
-        fail("%s: imports entry %r must be relative to the package" % (label, path))
+    """Resolve `.`/`..` in a repository-relative path; fail if it escapes."""
     parts = []
     for part in path.split("/"):
         if part in ("", "."):
@@ -30,6 +28,8 @@ def _import_roots(ctx):
     repo = ctx.label.workspace_name or ctx.workspace_name
     roots = []
     for entry in ctx.attr.imports:
+        if entry.startswith("/"):
+            fail("%s: imports entry %r must be relative to the package" % (ctx.label, entry))
         in_repo = _normalize_relative(
             ctx.label.package + "/" + entry if ctx.label.package else entry,
             ctx.label,
