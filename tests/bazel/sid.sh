@@ -76,6 +76,7 @@ cmd_provision() {
     fi
     ensure_host_tool debootstrap debootstrap
     ensure_host_tool unshare util-linux
+    check_namespaces
 
     if [[ -e "$SID_ROOT" && ! -f "$BASE_STAMP" ]]; then
         # An interrupted debootstrap leaves a root that apt cannot trust.
@@ -86,7 +87,10 @@ cmd_provision() {
     if [[ ! -f "$BASE_STAMP" ]]; then
         mkdir -p "$(dirname "$SID_ROOT")"
         log "debootstrap sid into $SID_ROOT (from $MIRROR)"
-        if ! debootstrap --variant=minbase sid "$SID_ROOT" "$MIRROR" </dev/null >"$SID_ROOT.debootstrap.log" 2>&1; then
+        # Own mount namespace: the /proc and /sys debootstrap mounts in the
+        # target cannot outlive it, even if it is killed.
+        if ! unshare --mount --propagation private -- \
+            debootstrap --variant=minbase sid "$SID_ROOT" "$MIRROR" </dev/null >"$SID_ROOT.debootstrap.log" 2>&1; then
             tail -n 30 "$SID_ROOT.debootstrap.log" >&2 || true
             die "debootstrap failed (full log: $SID_ROOT.debootstrap.log)"
         fi
@@ -101,7 +105,7 @@ cmd_provision() {
 
     log "installing ${PACKAGES[*]} inside the chroot"
     if ! enter_chroot "" env DEBIAN_FRONTEND=noninteractive \
-        sh -c 'apt-get update -qq && apt-get install -y -qq "$@"' sh "${PACKAGES[@]}" \
+        sh -c 'dpkg --configure -a && apt-get update -qq && apt-get install -y -qq "$@"' sh "${PACKAGES[@]}" \
         </dev/null >"$SID_ROOT.apt.log" 2>&1; then
         tail -n 30 "$SID_ROOT.apt.log" >&2 || true
         die "apt-get install inside the chroot failed (full log: $SID_ROOT.apt.log)"
@@ -113,6 +117,12 @@ cmd_provision() {
     log "provisioned $SID_ROOT"
 }
 
+check_namespaces() {
+    command -v unshare >/dev/null 2>&1 || die "unshare (util-linux) is missing on the host"
+    unshare --mount --propagation private -- true 2>/dev/null \
+        || die "cannot create a mount namespace (needs CAP_SYS_ADMIN; in a container run it --privileged)"
+}
+
 # enter_chroot WORKSPACE CMD... : run CMD inside the chroot. The repository
 # (for the offline bazelrc and override modules) and WORKSPACE, if set, are
 # bound at their own paths inside.
@@ -120,6 +130,7 @@ enter_chroot() {
     local workspace=$1
     shift
     [[ -d "$SID_ROOT/usr/bin" ]] || die "no chroot at $SID_ROOT; run: $0 provision"
+    check_namespaces
     local -a binds=("$REPO_ROOT")
     if [[ -n "$workspace" ]]; then
         case "$workspace/" in
