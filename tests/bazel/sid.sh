@@ -24,6 +24,8 @@ PACKAGES=(bazel-bootstrap bazel-rules-python bazel-rules-rust bazel-rules-shell 
 RECIPE_VERSION=1
 STAMP="$SID_ROOT/.dxpy-provisioned"
 BASE_STAMP="$SID_ROOT/.dxpy-base-complete"
+# Written before debootstrap starts: only a root carrying it may be deleted.
+BASE_STARTED="$SID_ROOT/.dxpy-base-started"
 # In-chroot locations of the offline Bazel support files and caches.
 CHROOT_SUPPORT=/opt/dxpy
 CHROOT_OUTPUT_USER_ROOT=/var/cache/dxpy-bazel
@@ -74,18 +76,35 @@ cmd_provision() {
         log "already provisioned: $SID_ROOT"
         return 0
     fi
+    case "$SID_ROOT" in
+        / | /*/ | "") die "DXPY_SID_ROOT must be an absolute path without a trailing slash, not '$SID_ROOT'" ;;
+        /*) ;;
+        *) die "DXPY_SID_ROOT must be absolute, got '$SID_ROOT'" ;;
+    esac
+    mkdir -p "$(dirname "$SID_ROOT")"
+    # Concurrent provisioners (parallel CI jobs) take turns; the second one
+    # then finds the root provisioned.
+    exec 9>"$SID_ROOT.lock"
+    flock 9
+    if is_provisioned; then
+        log "already provisioned: $SID_ROOT"
+        return 0
+    fi
     ensure_host_tool debootstrap debootstrap
     ensure_host_tool unshare util-linux
     check_namespaces
 
     if [[ -e "$SID_ROOT" && ! -f "$BASE_STAMP" ]]; then
         # An interrupted debootstrap leaves a root that apt cannot trust.
+        [[ -f "$BASE_STARTED" ]] || [[ -z "$(ls -A "$SID_ROOT")" ]] \
+            || die "$SID_ROOT exists but was not made by this script; move it away or set DXPY_SID_ROOT"
         log "found half-made root at $SID_ROOT; removing it"
         assert_nothing_mounted_under "$SID_ROOT"
         rm -rf --one-file-system "$SID_ROOT"
     fi
     if [[ ! -f "$BASE_STAMP" ]]; then
-        mkdir -p "$(dirname "$SID_ROOT")"
+        mkdir -p "$SID_ROOT"
+        touch "$BASE_STARTED"
         log "debootstrap sid into $SID_ROOT (from $MIRROR)"
         # Own mount namespace: the /proc and /sys debootstrap mounts in the
         # target cannot outlive it, even if it is killed.
