@@ -71,9 +71,33 @@ class WorkerPlugin:
         return True
 
     # --- one batch ------------------------------------------------------------------
+    def rearm_conftests(self):
+        """Lets the next collection see every conftest's fixtures again.
+
+        pytest >= 9.1 attaches a conftest's fixtures to its Directory node when that node is
+        first collected; a later ``perform_collect`` builds new Directory nodes, which would
+        otherwise see none of them. Conftests in or above the rootdir are session-wide and
+        stay attached to the (single) Session.
+        """
+        manager = getattr(self.session, "_fixturemanager", None)
+        pending = getattr(manager, "_pending_conftests", None)
+        if pending is None:
+            return  # older pytest scopes conftest fixtures by node ID: nothing to redo
+        from pathlib import Path
+
+        root = Path(self.config.rootpath)
+        for plugin in list(getattr(self.config.pluginmanager, "_conftest_plugins", ())):
+            filename = getattr(plugin, "__file__", None)
+            if not filename:
+                continue
+            directory = Path(os.path.abspath(filename)).parent
+            if directory != root and root in directory.parents:
+                pending.setdefault(directory, plugin)
+
     def collect(self, node_ids):
         """Collects the batch; node IDs that match nothing become CollectErrors."""
         session = self.session
+        self.rearm_conftests()
         try:
             return list(session.perform_collect(node_ids))
         except pytest.UsageError:
@@ -82,6 +106,7 @@ class WorkerPlugin:
         # (together, so items of one module share their Module node and fixtures).
         good = []
         for node_id in node_ids:
+            self.rearm_conftests()
             try:
                 session.perform_collect([node_id])
                 good.append(node_id)
@@ -89,6 +114,7 @@ class WorkerPlugin:
                 self.channel.send_collect_error(node_id, P.Outcome.ERROR, "\n".join(map(str, err.args)))
         if not good:
             return []
+        self.rearm_conftests()
         try:
             return list(session.perform_collect(good))
         except pytest.UsageError as err:
