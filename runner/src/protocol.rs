@@ -95,6 +95,8 @@
 mod header;
 mod payload;
 mod stream;
+#[cfg(test)]
+mod tests;
 
 pub use header::{
     RequestHeader, ResultHeader, NO_TEST_INDEX, PROTOCOL_VERSION, REQUEST_HEADER_LEN,
@@ -110,7 +112,7 @@ use std::time::Duration;
 /// Why a frame could not be encoded, decoded or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProtocolError {
-    #[error("bad magic {found:?}: expected {expected:?}")]
+    #[error("bad magic b\"{}\": expected b\"{}\"", .found.escape_ascii(), .expected.escape_ascii())]
     BadMagic { expected: [u8; 4], found: [u8; 4] },
     #[error("unsupported protocol version {found} (this side speaks {supported})")]
     UnsupportedVersion { found: u16, supported: u16 },

@@ -22,8 +22,9 @@ def cap_text(text, limit):
     raw = text.encode("utf-8", "replace")
     if len(raw) <= limit:
         return text, False
-    head = raw[:limit].decode("utf-8", "ignore")
-    return head + TRUNCATION_NOTE.format(omitted=len(raw) - limit), True
+    head = raw[:limit].decode("utf-8", "ignore")  # drops a character cut in half
+    omitted = len(raw) - len(head.encode("utf-8"))
+    return head + TRUNCATION_NOTE.format(omitted=omitted), True
 
 
 def _read_capped(tmp, limit):
