@@ -17,7 +17,7 @@ fn spawn(envs: &[(&str, &std::path::Path)]) -> Worker {
 
 #[test]
 fn native_outcomes_and_xunit_order_match_pytest() {
-    let args = ["test_plain.py", "test_unittest_module.py", "test_unittest_cases.py", "test_flood.py"];
+    let args = ["test_plain.py", "test_unittest_module.py", "test_unittest_cases.py", "test_flood.py", "test_noisy.py"];
     let worker_log = temp_log("native-worker.log");
     let pytest_log = temp_log("native-pytest.log");
     let mut worker = spawn(&[("DXPY_FIXTURE_LOG", &worker_log)]);
@@ -93,4 +93,50 @@ fn native_os_exit_ends_the_stream_cleanly() {
     let (status, _) = worker.wait();
     let reference = run_pytest(&fixture_root("native_suite"), &["test_os_exit.py"], &[]);
     assert_eq!(status.code(), reference.exit_code);
+}
+
+#[test]
+fn native_raw_fd_output_is_captured_not_mixed_into_the_stream() {
+    let mut worker = spawn(&[]);
+    let batch = worker.run(&["test_noisy.py::test_raw_fd_writes"], false);
+    let (_, _, stderr) = worker.shutdown();
+    let call = find(&batch, "test_noisy.py::test_raw_fd_writes", Phase::Call);
+    assert_eq!(call.stdout, "\u{0}DXRS garbage on fd 1\n");
+    assert_eq!(call.stderr, "garbage on fd 2\n");
+    // Import-time output is not a test's: it lands on the worker's stderr.
+    assert!(stderr.contains("raw fd 1 at import time"), "{stderr}");
+}
+
+#[test]
+fn pytest_engine_without_pytest_is_a_fatal_error() {
+    // `-I` isolates the interpreter from site-packages, so pytest cannot be imported.
+    use dxpy_runner::protocol::{FrameReader, FrameWriter, Hello, Request, RequestFrame, WorkerMessage};
+    use std::process::{Command, Stdio};
+    let worker_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../worker");
+    let mut child = Command::new(python())
+        .args(["-I", "-S", "-c", "import sys; sys.path.insert(0, sys.argv[1]); from dxpy_worker.channel import main; sys.exit(main())"])
+        .arg(&worker_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut writer = FrameWriter::new(child.stdin.take().unwrap());
+    let hello = Hello {
+        rootdir: String::new(),
+        sys_path: vec![],
+        engine: Engine::Pytest,
+        pytest_args: vec![],
+        output_limit: 1024,
+    };
+    writer.write_request(&RequestFrame { request_id: 5, request: Request::Hello(hello) }).unwrap();
+    let mut reader = FrameReader::new(child.stdout.take().unwrap());
+    let frame = reader.read_result().unwrap().unwrap();
+    assert_eq!(frame.request_id, 5);
+    match frame.message {
+        WorkerMessage::Fatal(fatal) => assert!(fatal.message.contains("cannot import pytest"), "{fatal:?}"),
+        other => panic!("expected Fatal, got {other:?}"),
+    }
+    assert_eq!(reader.read_result().unwrap(), None);
+    assert_eq!(child.wait().unwrap().code(), Some(1));
 }

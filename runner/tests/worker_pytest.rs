@@ -16,7 +16,7 @@ fn spawn(envs: &[(&str, &std::path::Path)]) -> Worker {
 
 #[test]
 fn outcomes_match_pytest() {
-    let args = ["test_outcomes.py", "test_unittest_cases.py", "test_flood.py", "test_module_skip.py"];
+    let args = ["test_outcomes.py", "test_unittest_cases.py", "test_flood.py", "test_module_skip.py", "test_noisy.py"];
     let mut worker = spawn(&[]);
     let batch = worker.run(&args, false);
     let (done, status, stderr) = worker.shutdown();
@@ -151,3 +151,13 @@ fn os_exit_ends_the_stream_cleanly_mid_batch() {
     assert_eq!(status.code(), Some(7));
 }
 
+
+#[test]
+fn raw_fd_output_is_captured_not_mixed_into_the_stream() {
+    let mut worker = spawn(&[]);
+    let batch = worker.run(&["test_noisy.py::test_raw_fd_writes"], false);
+    let _ = worker.shutdown();
+    let call = find(&batch, "test_noisy.py::test_raw_fd_writes", Phase::Call);
+    assert_eq!(call.stdout, "\u{0}DXRS garbage on fd 1\n");
+    assert_eq!(call.stderr, "garbage on fd 2\n");
+}

@@ -133,6 +133,10 @@ def main(argv=None):
         if engine == P.Engine.AUTO:
             engine = P.Engine.PYTEST if _pytest_available() else P.Engine.NATIVE
         if engine == P.Engine.PYTEST:
+            if not _pytest_available():
+                channel.send(P.Fatal(
+                    f"the pytest engine was requested but {sys.executable} cannot import pytest", ""))
+                return 1
             from dxpy_worker import engine_pytest as chosen
         else:
             from dxpy_worker import engine_native as chosen
