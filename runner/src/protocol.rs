@@ -121,30 +121,54 @@ pub enum ProtocolError {
     #[error("{message} frame has unknown flag bits {flags:#04x}")]
     UnknownFlags { message: &'static str, flags: u8 },
     #[error("{message} frame has non-zero header field `{field}`")]
-    UnexpectedHeaderField { message: &'static str, field: &'static str },
+    UnexpectedHeaderField {
+        message: &'static str,
+        field: &'static str,
+    },
     #[error("payload of {payload_len} bytes exceeds the frame limit of {limit} bytes")]
     FrameTooLarge { payload_len: u64, limit: u32 },
     #[error("truncated frame: {context} needs {needed} bytes, only {available} available")]
-    Truncated { context: &'static str, needed: u64, available: u64 },
+    Truncated {
+        context: &'static str,
+        needed: u64,
+        available: u64,
+    },
     #[error("`{field}` declares {declared} bytes/elements but only {remaining} bytes remain")]
-    LengthPastEnd { field: &'static str, declared: u64, remaining: u64 },
+    LengthPastEnd {
+        field: &'static str,
+        declared: u64,
+        remaining: u64,
+    },
     #[error("`{field}` is not valid UTF-8 (valid up to byte {valid_up_to})")]
-    InvalidUtf8 { field: &'static str, valid_up_to: usize },
+    InvalidUtf8 {
+        field: &'static str,
+        valid_up_to: usize,
+    },
     #[error("`{field}` has invalid value {value}")]
     InvalidEnum { field: &'static str, value: u8 },
     #[error("{count} unexpected bytes after the end of the {message} payload")]
     TrailingBytes { message: &'static str, count: u64 },
     #[error("stream ended in the middle of a frame ({read} of {needed} bytes of the {context})")]
-    UnexpectedEof { context: &'static str, read: u64, needed: u64 },
+    UnexpectedEof {
+        context: &'static str,
+        read: u64,
+        needed: u64,
+    },
     #[error("`{field}` is too long to encode ({len} bytes/elements)")]
     FieldTooLong { field: &'static str, len: u64 },
     #[error("I/O error ({kind:?}): {message}")]
-    Io { kind: std::io::ErrorKind, message: String },
+    Io {
+        kind: std::io::ErrorKind,
+        message: String,
+    },
 }
 
 impl From<std::io::Error> for ProtocolError {
     fn from(err: std::io::Error) -> Self {
-        ProtocolError::Io { kind: err.kind(), message: err.to_string() }
+        ProtocolError::Io {
+            kind: err.kind(),
+            message: err.to_string(),
+        }
     }
 }
 
@@ -440,11 +464,19 @@ macro_rules! wire_enum {
 }
 
 wire_enum!(Engine, "engine", [Auto, Pytest, Native]);
-wire_enum!(Outcome, "outcome", [Passed, Failed, Skipped, XFailed, XPassed, Error]);
+wire_enum!(
+    Outcome,
+    "outcome",
+    [Passed, Failed, Skipped, XFailed, XPassed, Error]
+);
 wire_enum!(Phase, "phase", [Setup, Call, Teardown]);
 wire_enum!(LogLevel, "log level", [Debug, Info, Warning, Error]);
 wire_enum!(WarningWhen, "warning when", [Config, Collect, Runtest]);
-wire_enum!(StopKind, "stop kind", [Completed, Interrupted, ShouldStop, Exit]);
+wire_enum!(
+    StopKind,
+    "stop kind",
+    [Completed, Interrupted, ShouldStop, Exit]
+);
 
 impl RequestKind {
     pub fn from_code(code: u8) -> Result<Self, ProtocolError> {
@@ -453,7 +485,12 @@ impl RequestKind {
             2 => RequestKind::RunItems,
             3 => RequestKind::RunModule,
             4 => RequestKind::Shutdown,
-            _ => return Err(ProtocolError::UnknownMessageType { direction: Direction::Request, code }),
+            _ => {
+                return Err(ProtocolError::UnknownMessageType {
+                    direction: Direction::Request,
+                    code,
+                })
+            }
         })
     }
 
@@ -477,7 +514,12 @@ impl ResultKind {
             5 => ResultKind::CollectError,
             6 => ResultKind::Done,
             7 => ResultKind::Fatal,
-            _ => return Err(ProtocolError::UnknownMessageType { direction: Direction::Result, code }),
+            _ => {
+                return Err(ProtocolError::UnknownMessageType {
+                    direction: Direction::Result,
+                    code,
+                })
+            }
         })
     }
 

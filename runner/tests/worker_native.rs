@@ -17,18 +17,30 @@ fn spawn(envs: &[(&str, &std::path::Path)]) -> Worker {
 
 #[test]
 fn native_outcomes_and_xunit_order_match_pytest() {
-    let args = ["test_plain.py", "test_unittest_module.py", "test_unittest_cases.py", "test_flood.py", "test_noisy.py"];
+    let args = [
+        "test_plain.py",
+        "test_unittest_module.py",
+        "test_unittest_cases.py",
+        "test_flood.py",
+        "test_noisy.py",
+    ];
     let worker_log = temp_log("native-worker.log");
     let pytest_log = temp_log("native-pytest.log");
     let mut worker = spawn(&[("DXPY_FIXTURE_LOG", &worker_log)]);
     let batch = worker.run(&args, false);
     let (_, status, stderr) = worker.shutdown();
     assert!(status.success(), "{stderr}");
-    let reference = run_pytest(&fixture_root("native_suite"), &args, &[("DXPY_FIXTURE_LOG", &pytest_log)]);
+    let reference = run_pytest(
+        &fixture_root("native_suite"),
+        &args,
+        &[("DXPY_FIXTURE_LOG", &pytest_log)],
+    );
     assert_matches_pytest(&[&batch], &reference);
     assert_items_finish_once(&batch);
     let expected_log = std::fs::read_to_string(&pytest_log).unwrap();
-    assert!(expected_log.contains("setup_class TestChild") && expected_log.contains("tearDownModule"));
+    assert!(
+        expected_log.contains("setup_class TestChild") && expected_log.contains("tearDownModule")
+    );
     assert_eq!(
         std::fs::read_to_string(&worker_log).unwrap(),
         std::fs::read_to_string(&pytest_log).unwrap(),
@@ -42,16 +54,27 @@ fn native_outcomes_and_xunit_order_match_pytest() {
     let flood = find(&batch, "test_flood.py::test_ten_megabytes", Phase::Call);
     assert!(flood.output_truncated);
     assert!(flood.stdout.len() <= OUTPUT_LIMIT as usize + 200);
-    assert_eq!(find(&batch, "test_flood.py::test_after_flood", Phase::Call).stdout, "small\n");
+    assert_eq!(
+        find(&batch, "test_flood.py::test_after_flood", Phase::Call).stdout,
+        "small\n"
+    );
     let subtest = batch
         .items
         .iter()
         .find(|i| i.node_id.ends_with("test_subtest_msg") && i.outcome == Outcome::Failed)
         .unwrap();
     assert_eq!(subtest.sections[0].content, "[labelled]");
-    let skipped = find(&batch, "test_unittest_cases.py::Cases::test_skipped", Phase::Call);
+    let skipped = find(
+        &batch,
+        "test_unittest_cases.py::Cases::test_skipped",
+        Phase::Call,
+    );
     assert_eq!(skipped.skip_reason, "skipped method");
-    let class_skip = find(&batch, "test_unittest_cases.py::SkippedClass::test_a", Phase::Setup);
+    let class_skip = find(
+        &batch,
+        "test_unittest_cases.py::SkippedClass::test_a",
+        Phase::Setup,
+    );
     assert_eq!(class_skip.outcome, Outcome::Skipped);
 }
 
@@ -59,13 +82,28 @@ fn native_outcomes_and_xunit_order_match_pytest() {
 fn native_collect_error_and_missing_node() {
     let mut worker = spawn(&[]);
     let batch = worker.run(&["test_collect_error.py"], false);
-    let missing = worker.run(&["test_plain.py::test_nope", "test_plain.py::test_pass"], false);
+    let missing = worker.run(
+        &["test_plain.py::test_nope", "test_plain.py::test_pass"],
+        false,
+    );
     let _ = worker.shutdown();
-    let reference = run_pytest(&fixture_root("native_suite"), &["test_collect_error.py"], &[]);
+    let reference = run_pytest(
+        &fixture_root("native_suite"),
+        &["test_collect_error.py"],
+        &[],
+    );
     assert_matches_pytest(&[&batch], &reference);
-    assert!(batch.collect_errors[0].longrepr.contains("does_not_exist_anywhere"));
-    assert_eq!(missing.collect_errors[0].node_id, "test_plain.py::test_nope");
-    assert_eq!(find(&missing, "test_plain.py::test_pass", Phase::Call).outcome, Outcome::Passed);
+    assert!(batch.collect_errors[0]
+        .longrepr
+        .contains("does_not_exist_anywhere"));
+    assert_eq!(
+        missing.collect_errors[0].node_id,
+        "test_plain.py::test_nope"
+    );
+    assert_eq!(
+        find(&missing, "test_plain.py::test_pass", Phase::Call).outcome,
+        Outcome::Passed
+    );
 }
 
 #[test]
@@ -78,7 +116,10 @@ fn native_keyboard_interrupt_stops_the_batch_like_pytest() {
     assert_eq!(reference.exit_code, Some(done.exit_code));
     assert_matches_pytest(&[&batch], &reference);
     let again = worker.run(&["test_keyboard.py::test_after"], false);
-    assert_eq!(find(&again, "test_keyboard.py::test_after", Phase::Call).outcome, Outcome::Passed);
+    assert_eq!(
+        find(&again, "test_keyboard.py::test_after", Phase::Call).outcome,
+        Outcome::Passed
+    );
     let (_, status, _) = worker.shutdown();
     assert!(status.success());
 }
@@ -110,7 +151,9 @@ fn native_raw_fd_output_is_captured_not_mixed_into_the_stream() {
 #[test]
 fn pytest_engine_without_pytest_is_a_fatal_error() {
     // `-I` isolates the interpreter from site-packages, so pytest cannot be imported.
-    use dxpy_runner::protocol::{FrameReader, FrameWriter, Hello, Request, RequestFrame, WorkerMessage};
+    use dxpy_runner::protocol::{
+        FrameReader, FrameWriter, Hello, Request, RequestFrame, WorkerMessage,
+    };
     use std::process::{Command, Stdio};
     let worker_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../worker");
     let mut child = Command::new(python())
@@ -129,12 +172,19 @@ fn pytest_engine_without_pytest_is_a_fatal_error() {
         pytest_args: vec![],
         output_limit: 1024,
     };
-    writer.write_request(&RequestFrame { request_id: 5, request: Request::Hello(hello) }).unwrap();
+    writer
+        .write_request(&RequestFrame {
+            request_id: 5,
+            request: Request::Hello(hello),
+        })
+        .unwrap();
     let mut reader = FrameReader::new(child.stdout.take().unwrap());
     let frame = reader.read_result().unwrap().unwrap();
     assert_eq!(frame.request_id, 5);
     match frame.message {
-        WorkerMessage::Fatal(fatal) => assert!(fatal.message.contains("cannot import pytest"), "{fatal:?}"),
+        WorkerMessage::Fatal(fatal) => {
+            assert!(fatal.message.contains("cannot import pytest"), "{fatal:?}")
+        }
         other => panic!("expected Fatal, got {other:?}"),
     }
     assert_eq!(reader.read_result().unwrap(), None);

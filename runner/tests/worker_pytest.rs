@@ -16,7 +16,13 @@ fn spawn(envs: &[(&str, &std::path::Path)]) -> Worker {
 
 #[test]
 fn outcomes_match_pytest() {
-    let args = ["test_outcomes.py", "test_unittest_cases.py", "test_flood.py", "test_module_skip.py", "test_noisy.py"];
+    let args = [
+        "test_outcomes.py",
+        "test_unittest_cases.py",
+        "test_flood.py",
+        "test_module_skip.py",
+        "test_noisy.py",
+    ];
     let mut worker = spawn(&[]);
     let batch = worker.run(&args, false);
     let (done, status, stderr) = worker.shutdown();
@@ -29,18 +35,34 @@ fn outcomes_match_pytest() {
 
     let batch_done = batch.done.as_ref().unwrap();
     assert_eq!(batch_done.stop, StopKind::Completed);
-    let counted = batch.items.iter().filter(|i| i.in_summary && i.outcome == Outcome::Failed).count();
+    let counted = batch
+        .items
+        .iter()
+        .filter(|i| i.in_summary && i.outcome == Outcome::Failed)
+        .count();
     assert_eq!(batch_done.counts.failed as usize, counted);
 
     // Output: captured per phase, flood capped with a note, and the stream stays intact.
-    let failing = find(&batch, "test_outcomes.py::test_output_on_failure", Phase::Call);
+    let failing = find(
+        &batch,
+        "test_outcomes.py::test_output_on_failure",
+        Phase::Call,
+    );
     assert_eq!(failing.stdout, "to stdout\n");
     assert_eq!(failing.stderr, "to stderr\n");
-    assert!(failing.longrepr.contains("assert False"), "{}", failing.longrepr);
+    assert!(
+        failing.longrepr.contains("assert False"),
+        "{}",
+        failing.longrepr
+    );
     let flood = find(&batch, "test_flood.py::test_ten_megabytes", Phase::Call);
     assert_eq!(flood.outcome, Outcome::Passed);
     assert!(flood.output_truncated);
-    assert!(flood.stdout.len() <= OUTPUT_LIMIT as usize + 200, "{} bytes", flood.stdout.len());
+    assert!(
+        flood.stdout.len() <= OUTPUT_LIMIT as usize + 200,
+        "{} bytes",
+        flood.stdout.len()
+    );
     assert!(flood.stdout.starts_with(&"x".repeat(1023)));
     assert!(flood.stdout.contains("output truncated"));
     let after = find(&batch, "test_flood.py::test_after_flood", Phase::Call);
@@ -58,7 +80,11 @@ fn outcomes_match_pytest() {
     assert_eq!(sysexit.outcome, Outcome::Failed);
     assert!(sysexit.longrepr.contains("SystemExit"));
 
-    let warning = batch.warnings.iter().find(|w| w.node_id == "test_outcomes.py::test_warns").unwrap();
+    let warning = batch
+        .warnings
+        .iter()
+        .find(|w| w.node_id == "test_outcomes.py::test_warns")
+        .unwrap();
     assert_eq!(warning.category, "UserWarning");
     assert_eq!(warning.message, "careful");
 }
@@ -67,17 +93,35 @@ fn outcomes_match_pytest() {
 fn collect_errors_match_pytest() {
     let mut worker = spawn(&[]);
     let batch = worker.run(&["test_collect_error.py"], false);
-    let missing = worker.run(&["test_outcomes.py::test_does_not_exist", "test_outcomes.py::test_pass"], false);
+    let missing = worker.run(
+        &[
+            "test_outcomes.py::test_does_not_exist",
+            "test_outcomes.py::test_pass",
+        ],
+        false,
+    );
     let _ = worker.shutdown();
-    let reference = run_pytest(&fixture_root("pytest_suite"), &["test_collect_error.py"], &[]);
+    let reference = run_pytest(
+        &fixture_root("pytest_suite"),
+        &["test_collect_error.py"],
+        &[],
+    );
     assert_matches_pytest(&[&batch], &reference);
-    assert!(batch.collect_errors[0].longrepr.contains("does_not_exist_anywhere"));
+    assert!(batch.collect_errors[0]
+        .longrepr
+        .contains("does_not_exist_anywhere"));
 
     // A node ID that matches nothing is reported; the rest of the batch still runs.
     assert_eq!(missing.collect_errors.len(), 1);
-    assert_eq!(missing.collect_errors[0].node_id, "test_outcomes.py::test_does_not_exist");
+    assert_eq!(
+        missing.collect_errors[0].node_id,
+        "test_outcomes.py::test_does_not_exist"
+    );
     assert!(missing.collect_errors[0].longrepr.contains("not found"));
-    assert_eq!(find(&missing, "test_outcomes.py::test_pass", Phase::Call).outcome, Outcome::Passed);
+    assert_eq!(
+        find(&missing, "test_outcomes.py::test_pass", Phase::Call).outcome,
+        Outcome::Passed
+    );
 }
 
 #[test]
@@ -112,8 +156,15 @@ fn keep_session_keeps_session_fixtures_across_batches() {
     let after_shutdown = std::fs::read_to_string(&log).unwrap();
     assert_eq!(first.done.unwrap().counts.passed, 5);
     assert_eq!(second.done.unwrap().counts.passed, 2);
-    assert_eq!(before_shutdown.matches("setup session").count(), 1, "{before_shutdown}");
-    assert!(!before_shutdown.contains("teardown session"), "{before_shutdown}");
+    assert_eq!(
+        before_shutdown.matches("setup session").count(),
+        1,
+        "{before_shutdown}"
+    );
+    assert!(
+        !before_shutdown.contains("teardown session"),
+        "{before_shutdown}"
+    );
     // Module fixtures still end with their batch.
     assert!(before_shutdown.contains("teardown module sub.test_more_scopes"));
     assert_eq!(after_shutdown.lines().last(), Some("teardown session"));
@@ -126,13 +177,24 @@ fn keyboard_interrupt_stops_the_batch_like_pytest() {
     let done = batch.done.as_ref().unwrap();
     assert_eq!(done.stop, StopKind::Interrupted);
     let reference = run_pytest(&fixture_root("pytest_suite"), &["test_keyboard.py"], &[]);
-    assert_eq!(reference.exit_code, Some(done.exit_code), "{}", reference.output);
+    assert_eq!(
+        reference.exit_code,
+        Some(done.exit_code),
+        "{}",
+        reference.output
+    );
     assert!(reference.output.contains("KeyboardInterrupt"));
     assert_matches_pytest(&[&batch], &reference);
-    assert!(batch.items.iter().all(|i| i.node_id != "test_keyboard.py::test_after"));
+    assert!(batch
+        .items
+        .iter()
+        .all(|i| i.node_id != "test_keyboard.py::test_after"));
     // The worker survives and serves the next batch.
     let again = worker.run(&["test_keyboard.py::test_after"], false);
-    assert_eq!(find(&again, "test_keyboard.py::test_after", Phase::Call).outcome, Outcome::Passed);
+    assert_eq!(
+        find(&again, "test_keyboard.py::test_after", Phase::Call).outcome,
+        Outcome::Passed
+    );
     let (_, status, _) = worker.shutdown();
     assert!(status.success());
 }
@@ -143,14 +205,16 @@ fn os_exit_ends_the_stream_cleanly_mid_batch() {
     let batch = worker.run(&["test_os_exit.py"], false);
     assert!(batch.done.is_none(), "a dead worker cannot send Done");
     assert!(find(&batch, "test_os_exit.py::test_before", Phase::Teardown).item_finished);
-    assert!(batch.items.iter().all(|i| i.node_id == "test_os_exit.py::test_before"));
+    assert!(batch
+        .items
+        .iter()
+        .all(|i| i.node_id == "test_os_exit.py::test_before"));
     assert!(worker.read_after_crash().is_none());
     let (status, _) = worker.wait();
     let reference = run_pytest(&fixture_root("pytest_suite"), &["test_os_exit.py"], &[]);
     assert_eq!(status.code(), reference.exit_code);
     assert_eq!(status.code(), Some(7));
 }
-
 
 #[test]
 fn raw_fd_output_is_captured_not_mixed_into_the_stream() {

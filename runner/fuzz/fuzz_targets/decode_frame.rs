@@ -4,7 +4,9 @@
 
 use std::io::Cursor;
 
-use dxpy_runner::protocol::{decode_request, decode_result, encode_request, encode_result, FrameReader};
+use dxpy_runner::protocol::{
+    decode_request, decode_result, encode_request, encode_result, FrameReader,
+};
 use libfuzzer_sys::fuzz_target;
 
 const LIMIT: u32 = 1 << 20;

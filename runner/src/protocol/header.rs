@@ -58,13 +58,20 @@ fn check_prefix(bytes: &[u8], expected: [u8; 4]) -> Result<(), ProtocolError> {
     }
     let version = u16_at(bytes, 4);
     if version != PROTOCOL_VERSION {
-        return Err(ProtocolError::UnsupportedVersion { found: version, supported: PROTOCOL_VERSION });
+        return Err(ProtocolError::UnsupportedVersion {
+            found: version,
+            supported: PROTOCOL_VERSION,
+        });
     }
     Ok(())
 }
 
 fn truncated(context: &'static str, needed: usize, available: usize) -> ProtocolError {
-    ProtocolError::Truncated { context, needed: needed as u64, available: available as u64 }
+    ProtocolError::Truncated {
+        context,
+        needed: needed as u64,
+        available: available as u64,
+    }
 }
 
 impl RequestHeader {
@@ -76,7 +83,10 @@ impl RequestHeader {
         check_prefix(bytes, REQUEST_MAGIC)?;
         let kind = RequestKind::from_code(bytes[6])?;
         if bytes[24..32].iter().any(|&b| b != 0) {
-            return Err(ProtocolError::UnexpectedHeaderField { message: kind.name(), field: "reserved" });
+            return Err(ProtocolError::UnexpectedHeaderField {
+                message: kind.name(),
+                field: "reserved",
+            });
         }
         Ok(RequestHeader {
             kind,
@@ -109,7 +119,10 @@ impl ResultHeader {
         check_prefix(bytes, RESULT_MAGIC)?;
         let kind = ResultKind::from_code(bytes[6])?;
         if bytes[34..40].iter().any(|&b| b != 0) {
-            return Err(ProtocolError::UnexpectedHeaderField { message: kind.name(), field: "reserved" });
+            return Err(ProtocolError::UnexpectedHeaderField {
+                message: kind.name(),
+                field: "reserved",
+            });
         }
         Ok(ResultHeader {
             kind,

@@ -6,7 +6,9 @@
 
 use std::time::Duration;
 
-use super::header::{RequestHeader, ResultHeader, NO_TEST_INDEX, REQUEST_HEADER_LEN, RESULT_HEADER_LEN};
+use super::header::{
+    RequestHeader, ResultHeader, NO_TEST_INDEX, REQUEST_HEADER_LEN, RESULT_HEADER_LEN,
+};
 use super::{
     CollectErrorReport, Counts, Done, Engine, Fatal, Hello, ItemResult, Location, LogLevel,
     LogRecord, Outcome, Phase, ProtocolError, Ready, Request, RequestFrame, RequestKind,
@@ -79,7 +81,11 @@ impl<'a> Cursor<'a> {
     }
 
     /// A length or count, checked against what remains so no huge allocation follows.
-    fn length(&mut self, field: &'static str, min_element_size: usize) -> Result<usize, ProtocolError> {
+    fn length(
+        &mut self,
+        field: &'static str,
+        min_element_size: usize,
+    ) -> Result<usize, ProtocolError> {
         let declared = self.u32(field)? as u64;
         let needed = declared.saturating_mul(min_element_size as u64);
         if needed > self.remaining() as u64 {
@@ -101,7 +107,10 @@ impl<'a> Cursor<'a> {
         let bytes = self.take(len, field)?;
         match std::str::from_utf8(bytes) {
             Ok(text) => Ok(text.to_owned()),
-            Err(err) => Err(ProtocolError::InvalidUtf8 { field, valid_up_to: err.valid_up_to() }),
+            Err(err) => Err(ProtocolError::InvalidUtf8 {
+                field,
+                valid_up_to: err.valid_up_to(),
+            }),
         }
     }
 
@@ -121,7 +130,10 @@ impl<'a> Cursor<'a> {
     fn finish(self, message: &'static str) -> Result<(), ProtocolError> {
         match self.remaining() {
             0 => Ok(()),
-            count => Err(ProtocolError::TrailingBytes { message, count: count as u64 }),
+            count => Err(ProtocolError::TrailingBytes {
+                message,
+                count: count as u64,
+            }),
         }
     }
 }
@@ -146,7 +158,10 @@ impl PayloadWriter {
     }
 
     fn length(&mut self, field: &'static str, len: usize) -> Result<(), ProtocolError> {
-        let len = u32::try_from(len).map_err(|_| ProtocolError::FieldTooLong { field, len: len as u64 })?;
+        let len = u32::try_from(len).map_err(|_| ProtocolError::FieldTooLong {
+            field,
+            len: len as u64,
+        })?;
         self.u32(len);
         Ok(())
     }
@@ -173,15 +188,20 @@ impl PayloadWriter {
     }
 
     fn into_payload(self, field: &'static str) -> Result<(Vec<u8>, u32), ProtocolError> {
-        let len = u32::try_from(self.out.len())
-            .map_err(|_| ProtocolError::FieldTooLong { field, len: self.out.len() as u64 })?;
+        let len = u32::try_from(self.out.len()).map_err(|_| ProtocolError::FieldTooLong {
+            field,
+            len: self.out.len() as u64,
+        })?;
         Ok((self.out, len))
     }
 }
 
 fn check_payload_limit(payload_len: u32, max_payload: u32) -> Result<(), ProtocolError> {
     if payload_len > max_payload {
-        return Err(ProtocolError::FrameTooLarge { payload_len: payload_len as u64, limit: max_payload });
+        return Err(ProtocolError::FrameTooLarge {
+            payload_len: payload_len as u64,
+            limit: max_payload,
+        });
     }
     Ok(())
 }
@@ -203,7 +223,10 @@ fn frame_payload(
 }
 
 /// Decodes one request frame from the start of `bytes`; returns it and its encoded length.
-pub fn decode_request(bytes: &[u8], max_payload: u32) -> Result<(RequestFrame, usize), ProtocolError> {
+pub fn decode_request(
+    bytes: &[u8],
+    max_payload: u32,
+) -> Result<(RequestFrame, usize), ProtocolError> {
     let header = RequestHeader::parse(bytes)?;
     let payload = frame_payload(bytes, REQUEST_HEADER_LEN, header.payload_len, max_payload)?;
     let frame = decode_request_parts(&header, payload)?;
@@ -211,34 +234,52 @@ pub fn decode_request(bytes: &[u8], max_payload: u32) -> Result<(RequestFrame, u
 }
 
 /// Decodes one result frame from the start of `bytes`; returns it and its encoded length.
-pub fn decode_result(bytes: &[u8], max_payload: u32) -> Result<(ResultFrame, usize), ProtocolError> {
+pub fn decode_result(
+    bytes: &[u8],
+    max_payload: u32,
+) -> Result<(ResultFrame, usize), ProtocolError> {
     let header = ResultHeader::parse(bytes)?;
     let payload = frame_payload(bytes, RESULT_HEADER_LEN, header.payload_len, max_payload)?;
     let frame = decode_result_parts(&header, payload)?;
     Ok((frame, RESULT_HEADER_LEN + payload.len()))
 }
 
-pub(crate) fn check_request_limit(header: &RequestHeader, max_payload: u32) -> Result<(), ProtocolError> {
+pub(crate) fn check_request_limit(
+    header: &RequestHeader,
+    max_payload: u32,
+) -> Result<(), ProtocolError> {
     check_payload_limit(header.payload_len, max_payload)
 }
 
-pub(crate) fn check_result_limit(header: &ResultHeader, max_payload: u32) -> Result<(), ProtocolError> {
+pub(crate) fn check_result_limit(
+    header: &ResultHeader,
+    max_payload: u32,
+) -> Result<(), ProtocolError> {
     check_payload_limit(header.payload_len, max_payload)
 }
 
-pub(crate) fn decode_request_parts(header: &RequestHeader, payload: &[u8]) -> Result<RequestFrame, ProtocolError> {
+pub(crate) fn decode_request_parts(
+    header: &RequestHeader,
+    payload: &[u8],
+) -> Result<RequestFrame, ProtocolError> {
     let name = header.kind.name();
     let allowed_flags = match header.kind {
         RequestKind::RunItems | RequestKind::RunModule => FLAG_KEEP_SESSION,
         RequestKind::Hello | RequestKind::Shutdown => 0,
     };
     if header.flags & !allowed_flags != 0 {
-        return Err(ProtocolError::UnknownFlags { message: name, flags: header.flags });
+        return Err(ProtocolError::UnknownFlags {
+            message: name,
+            flags: header.flags,
+        });
     }
     let keep_session = header.flags & FLAG_KEEP_SESSION != 0;
     let first_index = header.test_index;
     if matches!(header.kind, RequestKind::Hello | RequestKind::Shutdown) && first_index != 0 {
-        return Err(ProtocolError::UnexpectedHeaderField { message: name, field: "test index" });
+        return Err(ProtocolError::UnexpectedHeaderField {
+            message: name,
+            field: "test index",
+        });
     }
     let mut cursor = Cursor::new(payload);
     let request = match header.kind {
@@ -249,16 +290,23 @@ pub(crate) fn decode_request_parts(header: &RequestHeader, payload: &[u8]) -> Re
             pytest_args: cursor.str_list("pytest_args")?,
             output_limit: cursor.u32("output_limit")?,
         }),
-        RequestKind::RunItems => {
-            Request::RunItems(RunItems { first_index, keep_session, node_ids: cursor.str_list("node_ids")? })
-        }
-        RequestKind::RunModule => {
-            Request::RunModule(RunModule { first_index, keep_session, path: cursor.str("path")? })
-        }
+        RequestKind::RunItems => Request::RunItems(RunItems {
+            first_index,
+            keep_session,
+            node_ids: cursor.str_list("node_ids")?,
+        }),
+        RequestKind::RunModule => Request::RunModule(RunModule {
+            first_index,
+            keep_session,
+            path: cursor.str("path")?,
+        }),
         RequestKind::Shutdown => Request::Shutdown,
     };
     cursor.finish(name)?;
-    Ok(RequestFrame { request_id: header.request_id, request })
+    Ok(RequestFrame {
+        request_id: header.request_id,
+        request,
+    })
 }
 
 /// Encodes a request frame (header + payload).
@@ -275,11 +323,25 @@ pub fn encode_request(frame: &RequestFrame) -> Result<Vec<u8>, ProtocolError> {
         }
         Request::RunItems(run) => {
             w.str_list("node_ids", &run.node_ids)?;
-            (if run.keep_session { FLAG_KEEP_SESSION } else { 0 }, run.first_index)
+            (
+                if run.keep_session {
+                    FLAG_KEEP_SESSION
+                } else {
+                    0
+                },
+                run.first_index,
+            )
         }
         Request::RunModule(run) => {
             w.str("path", &run.path)?;
-            (if run.keep_session { FLAG_KEEP_SESSION } else { 0 }, run.first_index)
+            (
+                if run.keep_session {
+                    FLAG_KEEP_SESSION
+                } else {
+                    0
+                },
+                run.first_index,
+            )
         }
         Request::Shutdown => (0, 0),
     };
@@ -298,10 +360,16 @@ pub fn encode_request(frame: &RequestFrame) -> Result<Vec<u8>, ProtocolError> {
 }
 
 /// Header fields a result type must leave at their neutral value.
-fn check_neutral_result_header(header: &ResultHeader, keep_outcome: bool) -> Result<(), ProtocolError> {
+fn check_neutral_result_header(
+    header: &ResultHeader,
+    keep_outcome: bool,
+) -> Result<(), ProtocolError> {
     let message = header.kind.name();
     let field = if header.flags != 0 {
-        return Err(ProtocolError::UnknownFlags { message, flags: header.flags });
+        return Err(ProtocolError::UnknownFlags {
+            message,
+            flags: header.flags,
+        });
     } else if header.test_index != NO_TEST_INDEX {
         "test index"
     } else if header.duration_ns != 0 {
@@ -319,17 +387,26 @@ fn check_neutral_result_header(header: &ResultHeader, keep_outcome: bool) -> Res
 fn collect_outcome(value: u8) -> Result<Outcome, ProtocolError> {
     match Outcome::from_code(value) {
         Ok(outcome @ (Outcome::Error | Outcome::Skipped)) => Ok(outcome),
-        _ => Err(ProtocolError::InvalidEnum { field: "collect outcome", value }),
+        _ => Err(ProtocolError::InvalidEnum {
+            field: "collect outcome",
+            value,
+        }),
     }
 }
 
-pub(crate) fn decode_result_parts(header: &ResultHeader, payload: &[u8]) -> Result<ResultFrame, ProtocolError> {
+pub(crate) fn decode_result_parts(
+    header: &ResultHeader,
+    payload: &[u8],
+) -> Result<ResultFrame, ProtocolError> {
     let mut c = Cursor::new(payload);
     let message = match header.kind {
         ResultKind::ItemResult => {
             let all = FLAG_ITEM_FINISHED | FLAG_OUTPUT_TRUNCATED | FLAG_NOT_IN_SUMMARY;
             if header.flags & !all != 0 {
-                return Err(ProtocolError::UnknownFlags { message: "ItemResult", flags: header.flags });
+                return Err(ProtocolError::UnknownFlags {
+                    message: "ItemResult",
+                    flags: header.flags,
+                });
             }
             WorkerMessage::ItemResult(ItemResult {
                 test_index: header.test_index,
@@ -346,7 +423,12 @@ pub(crate) fn decode_result_parts(header: &ResultHeader, payload: &[u8]) -> Resu
                 sections: {
                     let count = c.length("sections", 8)?;
                     (0..count)
-                        .map(|_| Ok(Section { title: c.str("section title")?, content: c.str("section content")? }))
+                        .map(|_| {
+                            Ok(Section {
+                                title: c.str("section title")?,
+                                content: c.str("section content")?,
+                            })
+                        })
                         .collect::<Result<_, ProtocolError>>()?
                 },
                 skip_reason: c.str("skip_reason")?,
@@ -404,20 +486,24 @@ pub(crate) fn decode_result_parts(header: &ResultHeader, payload: &[u8]) -> Resu
                     message: c.str("message")?,
                     traceback: c.str("traceback")?,
                 }),
-                ResultKind::ItemResult | ResultKind::CollectError => {
-                    unreachable_kind(kind)?
-                }
+                ResultKind::ItemResult | ResultKind::CollectError => unreachable_kind(kind)?,
             }
         }
     };
     c.finish(header.kind.name())?;
-    Ok(ResultFrame { request_id: header.request_id, message })
+    Ok(ResultFrame {
+        request_id: header.request_id,
+        message,
+    })
 }
 
 /// The outer match already handled these kinds; reaching here is a logic slip, reported
 /// as an error rather than a panic.
 fn unreachable_kind(kind: ResultKind) -> Result<WorkerMessage, ProtocolError> {
-    Err(ProtocolError::UnexpectedHeaderField { message: kind.name(), field: "message type" })
+    Err(ProtocolError::UnexpectedHeaderField {
+        message: kind.name(),
+        field: "message type",
+    })
 }
 
 /// Encodes a result frame (header + payload).
@@ -442,13 +528,27 @@ pub fn encode_result(frame: &ResultFrame) -> Result<Vec<u8>, ProtocolError> {
         }
         WorkerMessage::ItemResult(item) => {
             header.test_index = item.test_index;
-            header.duration_ns = u64::try_from(item.duration.as_nanos())
-                .map_err(|_| ProtocolError::FieldTooLong { field: "duration", len: u64::MAX })?;
+            header.duration_ns = u64::try_from(item.duration.as_nanos()).map_err(|_| {
+                ProtocolError::FieldTooLong {
+                    field: "duration",
+                    len: u64::MAX,
+                }
+            })?;
             header.outcome = item.outcome.code();
             header.phase = item.phase.code();
-            header.flags = (if item.item_finished { FLAG_ITEM_FINISHED } else { 0 })
-                | (if item.output_truncated { FLAG_OUTPUT_TRUNCATED } else { 0 })
-                | (if item.in_summary { 0 } else { FLAG_NOT_IN_SUMMARY });
+            header.flags = (if item.item_finished {
+                FLAG_ITEM_FINISHED
+            } else {
+                0
+            }) | (if item.output_truncated {
+                FLAG_OUTPUT_TRUNCATED
+            } else {
+                0
+            }) | (if item.in_summary {
+                0
+            } else {
+                FLAG_NOT_IN_SUMMARY
+            });
             w.str("node_id", &item.node_id)?;
             w.str("longrepr", &item.longrepr)?;
             w.str("stdout", &item.stdout)?;
@@ -482,7 +582,15 @@ pub fn encode_result(frame: &ResultFrame) -> Result<Vec<u8>, ProtocolError> {
         }
         WorkerMessage::Done(done) => {
             let c = &done.counts;
-            for count in [c.passed, c.failed, c.skipped, c.xfailed, c.xpassed, c.error, c.collect_errors] {
+            for count in [
+                c.passed,
+                c.failed,
+                c.skipped,
+                c.xfailed,
+                c.xpassed,
+                c.error,
+                c.collect_errors,
+            ] {
                 w.u32(count);
             }
             w.u8(done.stop.code());

@@ -59,7 +59,11 @@ impl<R: Read> FrameReader<R> {
     }
 
     /// Reads a header; `None` at a clean end of stream.
-    fn read_header(&mut self, direction: Direction, buf: &mut [u8]) -> Result<Option<()>, ProtocolError> {
+    fn read_header(
+        &mut self,
+        direction: Direction,
+        buf: &mut [u8],
+    ) -> Result<Option<()>, ProtocolError> {
         debug_assert_eq!(buf.len(), header_len(direction));
         match fill(&mut self.inner, buf)? {
             Fill::Complete => Ok(Some(())),

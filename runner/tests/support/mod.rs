@@ -9,8 +9,8 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 
 use dxpy_runner::protocol::{
-    CollectErrorReport, Done, Engine, FrameReader, FrameWriter, Hello, ItemResult, Outcome,
-    Ready, Request, RequestFrame, RunItems, WarningRecord, WorkerMessage,
+    CollectErrorReport, Done, Engine, FrameReader, FrameWriter, Hello, ItemResult, Outcome, Ready,
+    Request, RequestFrame, RunItems, WarningRecord, WorkerMessage,
 };
 
 /// Kills a stuck worker or pytest instead of hanging the test suite.
@@ -21,7 +21,9 @@ pub fn python() -> String {
 }
 
 pub fn fixture_root(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn worker_package_dir() -> PathBuf {
@@ -78,7 +80,13 @@ impl Worker {
     pub fn spawn(root: &Path, engine: Engine, envs: &[(&str, &Path)]) -> Worker {
         let mut command = Command::new("timeout");
         command
-            .args(["--kill-after=5", TIMEOUT_SECS, &python(), "-m", "dxpy_worker"])
+            .args([
+                "--kill-after=5",
+                TIMEOUT_SECS,
+                &python(),
+                "-m",
+                "dxpy_worker",
+            ])
             .current_dir(root)
             .env("PYTHONPATH", worker_package_dir())
             .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -107,14 +115,29 @@ impl Worker {
             pytest_args: vec![],
             output_limit: OUTPUT_LIMIT,
         };
-        writer.write_request(&RequestFrame { request_id: 1, request: Request::Hello(hello) }).unwrap();
-        let frame = reader.read_result().unwrap().expect("worker closed its stream before Ready");
+        writer
+            .write_request(&RequestFrame {
+                request_id: 1,
+                request: Request::Hello(hello),
+            })
+            .unwrap();
+        let frame = reader
+            .read_result()
+            .unwrap()
+            .expect("worker closed its stream before Ready");
         let ready = match frame.message {
             WorkerMessage::Ready(ready) => ready,
             other => panic!("expected Ready, got {other:?}"),
         };
         assert_eq!(frame.request_id, 1);
-        Worker { child, writer, reader, stderr: Some(stderr), next_request: 2, ready }
+        Worker {
+            child,
+            writer,
+            reader,
+            stderr: Some(stderr),
+            next_request: 2,
+            ready,
+        }
     }
 
     pub fn run(&mut self, node_ids: &[&str], keep_session: bool) -> Batch {
@@ -125,10 +148,22 @@ impl Worker {
             keep_session,
             node_ids: node_ids.iter().map(|s| s.to_string()).collect(),
         };
-        self.writer.write_request(&RequestFrame { request_id, request: Request::RunItems(run) }).unwrap();
+        self.writer
+            .write_request(&RequestFrame {
+                request_id,
+                request: Request::RunItems(run),
+            })
+            .unwrap();
         let mut batch = Batch::default();
-        while let Some(frame) = self.reader.read_result().expect("malformed frame from the worker") {
-            assert_eq!(frame.request_id, request_id, "result for the wrong request: {frame:?}");
+        while let Some(frame) = self
+            .reader
+            .read_result()
+            .expect("malformed frame from the worker")
+        {
+            assert_eq!(
+                frame.request_id, request_id,
+                "result for the wrong request: {frame:?}"
+            );
             match frame.message {
                 WorkerMessage::ItemResult(item) => batch.items.push(item),
                 WorkerMessage::CollectError(report) => batch.collect_errors.push(report),
@@ -147,9 +182,18 @@ impl Worker {
     /// Sends Shutdown; returns its Done, the exit status and the worker's stderr.
     pub fn shutdown(mut self) -> (Done, ExitStatus, String) {
         let request_id = self.next_request;
-        self.writer.write_request(&RequestFrame { request_id, request: Request::Shutdown }).unwrap();
+        self.writer
+            .write_request(&RequestFrame {
+                request_id,
+                request: Request::Shutdown,
+            })
+            .unwrap();
         let done = loop {
-            let frame = self.reader.read_result().unwrap().expect("no Done after Shutdown");
+            let frame = self
+                .reader
+                .read_result()
+                .unwrap()
+                .expect("no Done after Shutdown");
             match frame.message {
                 WorkerMessage::Done(done) => break done,
                 WorkerMessage::Log(_) | WorkerMessage::Warning(_) => {}
@@ -164,13 +208,20 @@ impl Worker {
     pub fn wait(mut self) -> (ExitStatus, String) {
         drop(self.writer);
         let status = self.child.wait().unwrap();
-        let stderr = self.stderr.take().map(|h| h.join().unwrap()).unwrap_or_default();
+        let stderr = self
+            .stderr
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default();
         (status, stderr)
     }
 
     /// The next read after a crash: must be a clean end of stream, not an error or a hang.
     pub fn read_after_crash(&mut self) -> Option<WorkerMessage> {
-        self.reader.read_result().unwrap().map(|frame| frame.message)
+        self.reader
+            .read_result()
+            .unwrap()
+            .map(|frame| frame.message)
     }
 }
 
@@ -189,7 +240,16 @@ pub struct PytestReference {
 pub fn run_pytest(root: &Path, args: &[&str], envs: &[(&str, &Path)]) -> PytestReference {
     let mut command = Command::new("timeout");
     command
-        .args(["--kill-after=5", TIMEOUT_SECS, &python(), "-m", "pytest", "-rA", "-p", "no:cacheprovider"])
+        .args([
+            "--kill-after=5",
+            TIMEOUT_SECS,
+            &python(),
+            "-m",
+            "pytest",
+            "-rA",
+            "-p",
+            "no:cacheprovider",
+        ])
         .args(args)
         .current_dir(root)
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -199,7 +259,10 @@ pub fn run_pytest(root: &Path, args: &[&str], envs: &[(&str, &Path)]) -> PytestR
     }
     let out = command.output().expect("cannot run pytest");
     let output = String::from_utf8_lossy(&out.stdout).into_owned();
-    let mut reference = PytestReference { exit_code: out.status.code(), ..Default::default() };
+    let mut reference = PytestReference {
+        exit_code: out.status.code(),
+        ..Default::default()
+    };
     let mut in_summary_info = false;
     for line in output.lines() {
         if line.contains("short test summary info") {
@@ -215,11 +278,20 @@ pub fn run_pytest(root: &Path, args: &[&str], envs: &[(&str, &Path)]) -> PytestR
             continue;
         }
         let mut parts = line.splitn(2, ' ');
-        let (Some(word), Some(rest)) = (parts.next(), parts.next()) else { continue };
-        let word = if word.starts_with("SUBFAILED") { "FAILED" } else { word };
+        let (Some(word), Some(rest)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let word = if word.starts_with("SUBFAILED") {
+            "FAILED"
+        } else {
+            word
+        };
         if matches!(word, "PASSED" | "FAILED" | "ERROR" | "XFAIL" | "XPASS") {
             let node_id = rest.split(' ').next().unwrap_or_default().to_owned();
-            *reference.reports.entry((word.to_owned(), node_id)).or_default() += 1;
+            *reference
+                .reports
+                .entry((word.to_owned(), node_id))
+                .or_default() += 1;
         }
     }
     reference.output = output;
@@ -228,7 +300,10 @@ pub fn run_pytest(root: &Path, args: &[&str], envs: &[(&str, &Path)]) -> PytestR
 
 fn parse_summary_line(line: &str) -> BTreeMap<String, u32> {
     let body = line.trim_matches(|c| c == '=' || c == ' ');
-    let body = body.rsplit_once(" in ").map(|(counts, _)| counts).unwrap_or(body);
+    let body = body
+        .rsplit_once(" in ")
+        .map(|(counts, _)| counts)
+        .unwrap_or(body);
     let mut summary = BTreeMap::new();
     for part in body.split(", ") {
         if let Some((count, word)) = part.split_once(' ') {
@@ -273,15 +348,23 @@ pub fn worker_view(batches: &[&Batch]) -> (BTreeMap<(String, String), u32>, BTre
     let mut summary: BTreeMap<String, u32> = BTreeMap::new();
     for batch in batches {
         for item in batch.items.iter().filter(|item| item.in_summary) {
-            *summary.entry(summary_word(item.outcome).to_owned()).or_default() += 1;
+            *summary
+                .entry(summary_word(item.outcome).to_owned())
+                .or_default() += 1;
             if let Some(word) = outcome_word(item.outcome) {
-                *reports.entry((word.to_owned(), item.node_id.clone())).or_default() += 1;
+                *reports
+                    .entry((word.to_owned(), item.node_id.clone()))
+                    .or_default() += 1;
             }
         }
         for error in &batch.collect_errors {
-            *summary.entry(summary_word(error.outcome).to_owned()).or_default() += 1;
+            *summary
+                .entry(summary_word(error.outcome).to_owned())
+                .or_default() += 1;
             if error.outcome == Outcome::Error {
-                *reports.entry(("ERROR".to_owned(), error.node_id.clone())).or_default() += 1;
+                *reports
+                    .entry(("ERROR".to_owned(), error.node_id.clone()))
+                    .or_default() += 1;
             }
         }
     }
@@ -293,7 +376,10 @@ pub fn comparable(summary: &BTreeMap<String, u32>) -> BTreeMap<String, u32> {
     summary
         .iter()
         .filter(|(word, _)| {
-            matches!(word.as_str(), "passed" | "failed" | "skipped" | "xfailed" | "xpassed" | "errors")
+            matches!(
+                word.as_str(),
+                "passed" | "failed" | "skipped" | "xfailed" | "xpassed" | "errors"
+            )
         })
         .map(|(word, count)| (word.clone(), *count))
         .collect()
@@ -302,9 +388,20 @@ pub fn comparable(summary: &BTreeMap<String, u32>) -> BTreeMap<String, u32> {
 /// Asserts the worker reported exactly what pytest reported for the same node IDs.
 pub fn assert_matches_pytest(batches: &[&Batch], reference: &PytestReference) {
     let (reports, summary) = worker_view(batches);
-    assert!(!reference.reports.is_empty(), "pytest reported nothing:\n{}", reference.output);
-    assert_eq!(reports, reference.reports, "per-node outcomes differ from pytest's -rA");
-    assert_eq!(comparable(&summary), comparable(&reference.summary), "summary counts differ from pytest's");
+    assert!(
+        !reference.reports.is_empty(),
+        "pytest reported nothing:\n{}",
+        reference.output
+    );
+    assert_eq!(
+        reports, reference.reports,
+        "per-node outcomes differ from pytest's -rA"
+    );
+    assert_eq!(
+        comparable(&summary),
+        comparable(&reference.summary),
+        "summary counts differ from pytest's"
+    );
 }
 
 /// Every item's frames end with exactly one teardown frame marked `item_finished`.
@@ -318,12 +415,23 @@ pub fn assert_items_finish_once(batch: &Batch) {
         }
     }
     for (node_id, last) in last_for {
-        assert!(last.item_finished, "{node_id}: last frame is not marked finished");
-        assert_eq!(finished.get(node_id), Some(&1), "{node_id}: finished more than once");
+        assert!(
+            last.item_finished,
+            "{node_id}: last frame is not marked finished"
+        );
+        assert_eq!(
+            finished.get(node_id),
+            Some(&1),
+            "{node_id}: finished more than once"
+        );
     }
 }
 
-pub fn find<'a>(batch: &'a Batch, node_id: &str, phase: dxpy_runner::protocol::Phase) -> &'a ItemResult {
+pub fn find<'a>(
+    batch: &'a Batch,
+    node_id: &str,
+    phase: dxpy_runner::protocol::Phase,
+) -> &'a ItemResult {
     batch
         .items
         .iter()
