@@ -225,3 +225,67 @@ fn raw_fd_output_is_captured_not_mixed_into_the_stream() {
     assert_eq!(call.stdout, "\u{0}DXRS garbage on fd 1\n");
     assert_eq!(call.stderr, "garbage on fd 2\n");
 }
+
+#[test]
+fn pytest_exit_ends_the_batch_with_its_return_code() {
+    let mut worker = spawn(&[]);
+    let batch = worker.run(&["test_exit_call.py"], false);
+    let done = batch.done.as_ref().unwrap();
+    assert_eq!(done.stop, StopKind::Exit);
+    let reference = run_pytest(&fixture_root("pytest_suite"), &["test_exit_call.py"], &[]);
+    assert_eq!(
+        reference.exit_code,
+        Some(done.exit_code),
+        "{}",
+        reference.output
+    );
+    assert_matches_pytest(&[&batch], &reference);
+    let _ = worker.shutdown();
+}
+
+#[test]
+fn exitfirst_from_pytest_args_stops_like_pytest() {
+    require_pytest();
+    let root = fixture_root("pytest_suite");
+    let mut worker = Worker::spawn_with_args(&root, Engine::Pytest, &[], &["-x"]);
+    let batch = worker.run(&["test_outcomes.py"], false);
+    let _ = worker.shutdown();
+    let done = batch.done.as_ref().unwrap();
+    assert_eq!(done.stop, StopKind::ShouldStop);
+    let reference = run_pytest(&root, &["-x", "test_outcomes.py"], &[]);
+    assert_eq!(
+        reference.exit_code,
+        Some(done.exit_code),
+        "{}",
+        reference.output
+    );
+    assert_matches_pytest(&[&batch], &reference);
+}
+
+#[test]
+fn run_module_numbers_items_from_the_base_index() {
+    let mut worker = spawn(&[]);
+    let by_module = worker.run_module("sub/test_more_scopes.py", 100);
+    let by_items = worker.run(&["sub/test_more_scopes.py"], false);
+    let _ = worker.shutdown();
+    let indices: Vec<(u32, &str)> = by_module
+        .items
+        .iter()
+        .filter(|i| i.item_finished)
+        .map(|i| (i.test_index, i.node_id.as_str()))
+        .collect();
+    assert_eq!(
+        indices,
+        vec![
+            (100, "sub/test_more_scopes.py::test_again"),
+            (101, "sub/test_more_scopes.py::test_level")
+        ]
+    );
+    let outcomes = |b: &Batch| {
+        b.items
+            .iter()
+            .map(|i| (i.node_id.clone(), i.outcome, i.phase))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(outcomes(&by_module), outcomes(&by_items));
+}

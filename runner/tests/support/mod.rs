@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 
 use dxpy_runner::protocol::{
     CollectErrorReport, Done, Engine, FrameReader, FrameWriter, Hello, ItemResult, Outcome, Ready,
-    Request, RequestFrame, RunItems, WarningRecord, WorkerMessage,
+    Request, RequestFrame, RunItems, RunModule, WarningRecord, WorkerMessage,
 };
 
 /// Kills a stuck worker or pytest instead of hanging the test suite.
@@ -78,6 +78,15 @@ pub const OUTPUT_LIMIT: u32 = 64 * 1024;
 
 impl Worker {
     pub fn spawn(root: &Path, engine: Engine, envs: &[(&str, &Path)]) -> Worker {
+        Self::spawn_with_args(root, engine, envs, &[])
+    }
+
+    pub fn spawn_with_args(
+        root: &Path,
+        engine: Engine,
+        envs: &[(&str, &Path)],
+        pytest_args: &[&str],
+    ) -> Worker {
         let mut command = Command::new("timeout");
         command
             .args([
@@ -112,7 +121,7 @@ impl Worker {
             rootdir: root.to_string_lossy().into_owned(),
             sys_path: vec![],
             engine,
-            pytest_args: vec![],
+            pytest_args: pytest_args.iter().map(|s| s.to_string()).collect(),
             output_limit: OUTPUT_LIMIT,
         };
         writer
@@ -141,17 +150,30 @@ impl Worker {
     }
 
     pub fn run(&mut self, node_ids: &[&str], keep_session: bool) -> Batch {
-        let request_id = self.next_request;
-        self.next_request += 1;
         let run = RunItems {
             first_index: 0,
             keep_session,
             node_ids: node_ids.iter().map(|s| s.to_string()).collect(),
         };
+        self.request(Request::RunItems(run))
+    }
+
+    pub fn run_module(&mut self, path: &str, first_index: u32) -> Batch {
+        let run = RunModule {
+            first_index,
+            keep_session: false,
+            path: path.to_owned(),
+        };
+        self.request(Request::RunModule(run))
+    }
+
+    fn request(&mut self, request: Request) -> Batch {
+        let request_id = self.next_request;
+        self.next_request += 1;
         self.writer
             .write_request(&RequestFrame {
                 request_id,
-                request: Request::RunItems(run),
+                request,
             })
             .unwrap();
         let mut batch = Batch::default();
