@@ -249,7 +249,24 @@ fn exitfirst_from_pytest_args_stops_like_pytest() {
     let root = fixture_root("pytest_suite");
     let mut worker = Worker::spawn_with_args(&root, Engine::Pytest, &[], &["-x"]);
     let batch = worker.run(&["test_outcomes.py"], false);
+    // The next batch starts afresh: the earlier stop does not carry over.
+    let next = worker.run(
+        &[
+            "test_outcomes.py::test_pass",
+            "test_outcomes.py::test_param",
+        ],
+        false,
+    );
     let _ = worker.shutdown();
+    let next_done = next.done.as_ref().unwrap();
+    assert_eq!(
+        (
+            next_done.stop,
+            next_done.counts.passed,
+            next_done.counts.failed
+        ),
+        (StopKind::ShouldStop, 2, 1)
+    );
     let done = batch.done.as_ref().unwrap();
     assert_eq!(done.stop, StopKind::ShouldStop);
     let reference = run_pytest(&root, &["-x", "test_outcomes.py"], &[]);

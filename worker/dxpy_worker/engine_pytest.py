@@ -123,8 +123,11 @@ class WorkerPlugin:
 
     def run_batch(self, node_ids, first_index, keep_session):
         session = self.session
-        session.shouldstop = False
-        session.shouldfail = False
+        # Each batch starts like a fresh run: -x/--maxfail count from zero. (The public
+        # setters refuse to clear a stop once set, hence the private fields.)
+        session._shouldstop = False
+        session._shouldfail = False
+        session.testsfailed = 0
         items = self.collect(node_ids)
         self.index_of = {}
         for position, item in enumerate(items):
