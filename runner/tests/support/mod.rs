@@ -130,13 +130,17 @@ impl Worker {
                 request: Request::Hello(hello),
             })
             .unwrap();
-        let frame = reader
-            .read_result()
-            .unwrap()
-            .expect("worker closed its stream before Ready");
-        let ready = match frame.message {
-            WorkerMessage::Ready(ready) => ready,
-            other => panic!("expected Ready, got {other:?}"),
+        // Config-time warnings and logs may precede Ready.
+        let (frame, ready) = loop {
+            let frame = reader
+                .read_result()
+                .unwrap()
+                .expect("worker closed its stream before Ready");
+            match frame.message {
+                WorkerMessage::Ready(ref ready) => break (frame.clone(), ready.clone()),
+                WorkerMessage::Warning(_) | WorkerMessage::Log(_) => continue,
+                other => panic!("expected Ready, got {other:?}"),
+            }
         };
         assert_eq!(frame.request_id, 1);
         Worker {
