@@ -303,7 +303,9 @@ pub struct Hello {
     /// Extra pytest arguments (e.g. `-p no:cacheprovider`, `-o ...`); the suite's own
     /// ini/addopts are read by pytest itself.
     pub pytest_args: Vec<String>,
-    /// Cap in bytes for each captured stream and for longrepr text.
+    /// Cap in bytes for each captured stream and each text field (0: the worker's default,
+    /// 1 MiB). Frames stay below roughly `(4 + sections) × output_limit`, so the reader's
+    /// payload limit must be larger than that.
     pub output_limit: u32,
 }
 
@@ -312,7 +314,8 @@ pub struct Hello {
 pub struct RunItems {
     /// Test index of `node_ids[0]`; results carry `first_index + position`.
     pub first_index: u32,
-    /// Keep session-scoped fixtures alive after the batch (more batches follow).
+    /// Keep session-scoped fixtures alive after the batch (more batches follow). The
+    /// native engine has no session fixtures and ignores it.
     pub keep_session: bool,
     pub node_ids: Vec<String>,
 }
