@@ -447,62 +447,62 @@ pub(crate) fn decode_result_parts(
                 longrepr: c.str("longrepr")?,
             })
         }
-        kind => {
+        ResultKind::Ready => {
             check_neutral_result_header(header, false)?;
-            match kind {
-                ResultKind::Ready => WorkerMessage::Ready(Ready {
-                    pid: c.u32("pid")?,
-                    engine: Engine::from_code(c.u8("engine")?)?,
-                    python_version: c.str("python_version")?,
-                    pytest_version: c.str("pytest_version")?,
-                }),
-                ResultKind::Log => WorkerMessage::Log(LogRecord {
-                    level: LogLevel::from_code(c.u8("level")?)?,
-                    message: c.str("message")?,
-                }),
-                ResultKind::Warning => WorkerMessage::Warning(WarningRecord {
-                    when: WarningWhen::from_code(c.u8("when")?)?,
-                    category: c.str("category")?,
-                    message: c.str("message")?,
-                    filename: c.str("filename")?,
-                    lineno: c.u32("lineno")?,
-                    node_id: c.str("node_id")?,
-                }),
-                ResultKind::Done => WorkerMessage::Done(Done {
-                    counts: Counts {
-                        passed: c.u32("passed")?,
-                        failed: c.u32("failed")?,
-                        skipped: c.u32("skipped")?,
-                        xfailed: c.u32("xfailed")?,
-                        xpassed: c.u32("xpassed")?,
-                        error: c.u32("error")?,
-                        collect_errors: c.u32("collect_errors")?,
-                    },
-                    stop: StopKind::from_code(c.u8("stop")?)?,
-                    exit_code: c.i32("exit_code")?,
-                    message: c.str("message")?,
-                }),
-                ResultKind::Fatal => WorkerMessage::Fatal(Fatal {
-                    message: c.str("message")?,
-                    traceback: c.str("traceback")?,
-                }),
-                ResultKind::ItemResult | ResultKind::CollectError => unreachable_kind(kind)?,
-            }
+            WorkerMessage::Ready(Ready {
+                pid: c.u32("pid")?,
+                engine: Engine::from_code(c.u8("engine")?)?,
+                python_version: c.str("python_version")?,
+                pytest_version: c.str("pytest_version")?,
+            })
+        }
+        ResultKind::Log => {
+            check_neutral_result_header(header, false)?;
+            WorkerMessage::Log(LogRecord {
+                level: LogLevel::from_code(c.u8("level")?)?,
+                message: c.str("message")?,
+            })
+        }
+        ResultKind::Warning => {
+            check_neutral_result_header(header, false)?;
+            WorkerMessage::Warning(WarningRecord {
+                when: WarningWhen::from_code(c.u8("when")?)?,
+                category: c.str("category")?,
+                message: c.str("message")?,
+                filename: c.str("filename")?,
+                lineno: c.u32("lineno")?,
+                node_id: c.str("node_id")?,
+            })
+        }
+        ResultKind::Done => {
+            check_neutral_result_header(header, false)?;
+            WorkerMessage::Done(Done {
+                counts: Counts {
+                    passed: c.u32("passed")?,
+                    failed: c.u32("failed")?,
+                    skipped: c.u32("skipped")?,
+                    xfailed: c.u32("xfailed")?,
+                    xpassed: c.u32("xpassed")?,
+                    error: c.u32("error")?,
+                    collect_errors: c.u32("collect_errors")?,
+                },
+                stop: StopKind::from_code(c.u8("stop")?)?,
+                exit_code: c.i32("exit_code")?,
+                message: c.str("message")?,
+            })
+        }
+        ResultKind::Fatal => {
+            check_neutral_result_header(header, false)?;
+            WorkerMessage::Fatal(Fatal {
+                message: c.str("message")?,
+                traceback: c.str("traceback")?,
+            })
         }
     };
     c.finish(header.kind.name())?;
     Ok(ResultFrame {
         request_id: header.request_id,
         message,
-    })
-}
-
-/// The outer match already handled these kinds; reaching here is a logic slip, reported
-/// as an error rather than a panic.
-fn unreachable_kind(kind: ResultKind) -> Result<WorkerMessage, ProtocolError> {
-    Err(ProtocolError::UnexpectedHeaderField {
-        message: kind.name(),
-        field: "message type",
     })
 }
 
