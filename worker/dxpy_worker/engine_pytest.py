@@ -50,6 +50,7 @@ class WorkerPlugin:
         self.session = None
         self.index_of = {}
         self.shutdown_frame = None
+        self.held_reports = None  # collect problems held during ``perform_collect``
 
     # --- session lifecycle ----------------------------------------------------------
     @pytest.hookimpl
@@ -94,32 +95,39 @@ class WorkerPlugin:
             if directory != root and root in directory.parents:
                 pending.setdefault(directory, plugin)
 
+    def perform_collect(self, node_ids):
+        """One ``perform_collect``; returns (items or the UsageError, collect problems).
+        Collect reports are held back so probing passes never report twice."""
+        self.rearm_conftests()
+        self.held_reports = []
+        try:
+            return list(self.session.perform_collect(node_ids)), self.held_reports
+        except pytest.UsageError as err:
+            return err, self.held_reports
+        finally:
+            self.held_reports = None
+
     def collect(self, node_ids):
         """Collects the batch; node IDs that match nothing become CollectErrors."""
-        session = self.session
-        self.rearm_conftests()
-        try:
-            return list(session.perform_collect(node_ids))
-        except pytest.UsageError:
-            pass
-        # Some argument matched nothing: find which, report them, collect the rest together
-        # (together, so items of one module share their Module node and fixtures).
-        good = []
-        for node_id in node_ids:
-            self.rearm_conftests()
-            try:
-                session.perform_collect([node_id])
-                good.append(node_id)
-            except pytest.UsageError as err:
-                self.channel.send_collect_error(node_id, P.Outcome.ERROR, "\n".join(map(str, err.args)))
-        if not good:
-            return []
-        self.rearm_conftests()
-        try:
-            return list(session.perform_collect(good))
-        except pytest.UsageError as err:
-            self.channel.send_collect_error(" ".join(good), P.Outcome.ERROR, str(err))
-            return []
+        items, problems = self.perform_collect(node_ids)
+        if isinstance(items, pytest.UsageError):
+            # Some argument matched nothing: find which, report them, then collect the rest
+            # together (so items of one module share their Module node and fixtures).
+            good = []
+            for node_id in node_ids:
+                probe, _ = self.perform_collect([node_id])
+                if isinstance(probe, pytest.UsageError):
+                    text = "\n".join(map(str, probe.args))
+                    self.channel.send_collect_error(node_id, P.Outcome.ERROR, text)
+                else:
+                    good.append(node_id)
+            items, problems = self.perform_collect(good) if good else ([], [])
+            if isinstance(items, pytest.UsageError):
+                problems.append((" ".join(good), P.Outcome.ERROR, str(items)))
+                items = []
+        for node_id, outcome, text in problems:
+            self.channel.send_collect_error(node_id, outcome, text)
+        return items
 
     def run_batch(self, node_ids, first_index, keep_session):
         session = self.session
@@ -230,7 +238,10 @@ class WorkerPlugin:
         else:
             text = report.longreprtext
         outcome = P.Outcome.SKIPPED if report.skipped else P.Outcome.ERROR
-        self.channel.send_collect_error(report.nodeid, outcome, text)
+        if self.held_reports is not None:
+            self.held_reports.append((report.nodeid, outcome, text))
+        else:
+            self.channel.send_collect_error(report.nodeid, outcome, text)
 
     @pytest.hookimpl
     def pytest_warning_recorded(self, warning_message, when, nodeid, location):
