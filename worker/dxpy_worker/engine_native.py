@@ -21,7 +21,7 @@ from dxpy_worker.capture import FdCapture
 from dxpy_worker.native_collect import CollectFailure, collect
 
 
-class Outcome(Exception):
+class PhaseOutcome(Exception):
     """Raised inside a phase to report a non-exception outcome (skip, xfail...)."""
 
     def __init__(self, outcome, text="", skip_reason=""):
@@ -84,7 +84,7 @@ class SetupStack:
             return
         if issubclass(obj, unittest.TestCase):
             if getattr(obj, "__unittest_skip__", False):
-                raise Outcome(P.Outcome.SKIPPED, skip_reason=getattr(obj, "__unittest_skip_why__", ""))
+                raise PhaseOutcome(P.Outcome.SKIPPED, skip_reason=getattr(obj, "__unittest_skip_why__", ""))
             finalizers.append(obj.doClassCleanups)
             finalizers.append(obj.tearDownClass)
             obj.setUpClass()
@@ -175,7 +175,7 @@ class NativeRunner:
         outcome, text, skip_reason, extra = P.Outcome.PASSED, "", "", []
         try:
             extra = func() or []
-        except Outcome as out:
+        except PhaseOutcome as out:
             outcome, text, skip_reason = out.outcome, out.text, out.skip_reason
             extra = getattr(out, "subtests", [])
         except unittest.SkipTest as exc:
@@ -239,7 +239,7 @@ class NativeRunner:
             func = getattr(state["instance"], item.name) if item.kind == "method" else item.func
             if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
                 # pytest 9 fails these without an async plugin; so does the native engine.
-                raise Outcome(P.Outcome.FAILED, "async def functions are not natively supported.")
+                raise PhaseOutcome(P.Outcome.FAILED, "async def functions are not natively supported.")
             func()
             return []
 
@@ -269,13 +269,13 @@ class NativeRunner:
         failed_subtests = any(error is not None for _, error in result.subtests)
         outcome = None
         if result.problems:
-            outcome = Outcome(P.Outcome.FAILED, "\n".join(result.problems))
+            outcome = PhaseOutcome(P.Outcome.FAILED, "\n".join(result.problems))
         elif result.unexpected_success:
-            outcome = Outcome(P.Outcome.FAILED, "Unexpected success")
+            outcome = PhaseOutcome(P.Outcome.FAILED, "Unexpected success")
         elif result.expected_failure is not None:
-            outcome = Outcome(P.Outcome.XFAILED, result.expected_failure)
+            outcome = PhaseOutcome(P.Outcome.XFAILED, result.expected_failure)
         elif result.skip_reason is not None and not failed_subtests:
-            outcome = Outcome(P.Outcome.SKIPPED, skip_reason=result.skip_reason)
+            outcome = PhaseOutcome(P.Outcome.SKIPPED, skip_reason=result.skip_reason)
         if outcome is not None:
             outcome.subtests = result.subtests
             raise outcome
