@@ -1,0 +1,565 @@
+//! The wire protocol between the runner and its Python worker processes.
+//!
+//! Layout:
+//! - this file: the typed messages and the byte-level specification below;
+//! - [`header`]: the two fixed headers and their validation;
+//! - [`payload`]: the payload primitives (fixed little-endian ints, length-prefixed strings
+//!   and lists) and the per-message payload layouts;
+//! - [`stream`]: blocking frame readers/writers over `Read`/`Write` (pipes).
+//!
+//! The Python side (`worker/dxpy_worker/protocol.py`) implements the same layout with the
+//! standard library's `struct`; `worker/PROTOCOL.md` repeats this specification.
+//!
+//! # Frames
+//!
+//! Every message is one frame: a fixed header followed by `payload_len` payload bytes.
+//! Requests (runner → worker, on the worker's stdin) use a 32-byte header; results
+//! (worker → runner, on the worker's protocol fd) use a 40-byte header. All integers are
+//! little-endian. Reserved bytes must be zero and unknown flag bits must be clear: the
+//! decoder rejects anything else, so every accepted frame re-encodes to the same bytes.
+//!
+//! Request header (32 bytes):
+//!
+//! | offset | size | field                                                    |
+//! |-------:|-----:|----------------------------------------------------------|
+//! | 0      | 4    | magic `b"DXRQ"`                                          |
+//! | 4      | 2    | protocol version (u16, currently 1)                      |
+//! | 6      | 1    | message type (u8, [`RequestKind`])                       |
+//! | 7      | 1    | flags (u8; bit 0 `KEEP_SESSION` on RunItems/RunModule)   |
+//! | 8      | 8    | request id (u64, echoed by every result it causes)       |
+//! | 16     | 4    | test index base (u32; index of the batch's first item)   |
+//! | 20     | 4    | payload length (u32)                                     |
+//! | 24     | 8    | reserved, zero                                           |
+//!
+//! Result header (40 bytes):
+//!
+//! | offset | size | field                                                       |
+//! |-------:|-----:|-------------------------------------------------------------|
+//! | 0      | 4    | magic `b"DXRS"`                                             |
+//! | 4      | 2    | protocol version (u16, currently 1)                         |
+//! | 6      | 1    | message type (u8, [`ResultKind`])                           |
+//! | 7      | 1    | flags (u8; ItemResult only: bit 0 `ITEM_FINISHED`,          |
+//! |        |      | bit 1 `OUTPUT_TRUNCATED`, bit 2 `NOT_IN_SUMMARY`)           |
+//! | 8      | 8    | request id (u64)                                            |
+//! | 16     | 4    | test index (u32; `0xFFFF_FFFF` when not about one item)     |
+//! | 20     | 4    | payload length (u32)                                        |
+//! | 24     | 8    | duration in nanoseconds (u64; ItemResult only, else 0)      |
+//! | 32     | 1    | outcome (u8, [`Outcome`]; ItemResult/CollectError, else 0) |
+//! | 33     | 1    | phase (u8, [`Phase`]; ItemResult only, else 0)              |
+//! | 34     | 6    | reserved, zero                                              |
+//!
+//! A payload longer than the reader's configured limit is refused before anything is
+//! allocated ([`ProtocolError::FrameTooLarge`]).
+//!
+//! # Payload primitives
+//!
+//! - `u8`, `u32`, `i32`, `u64`: fixed width, little-endian;
+//! - `bool`: one byte, 0 or 1;
+//! - `str`: `u32` byte length, then that many bytes of UTF-8;
+//! - `list<T>`: `u32` element count, then the elements;
+//! - `opt_u32`: one tag byte (0 absent, 1 present), then a `u32` when present.
+//!
+//! The payload must be consumed exactly: trailing bytes are an error.
+//!
+//! # Requests (runner → worker)
+//!
+//! | type | name      | payload                                                              |
+//! |-----:|-----------|----------------------------------------------------------------------|
+//! | 1    | Hello     | `str rootdir, list<str> sys_path, u8 engine, list<str> pytest_args,` |
+//! |      |           | `u32 output_limit`                                                   |
+//! | 2    | RunItems  | `list<str> node_ids`                                                 |
+//! | 3    | RunModule | `str path` (run everything collected from that file)                |
+//! | 4    | Shutdown  | empty                                                                |
+//!
+//! # Results (worker → runner)
+//!
+//! | type | name         | payload                                                              |
+//! |-----:|--------------|----------------------------------------------------------------------|
+//! | 1    | Ready        | `u32 pid, u8 engine, str python_version, str pytest_version`         |
+//! | 2    | ItemResult   | `str node_id, str longrepr, str stdout, str stderr,`                 |
+//! |      |              | `list<(str title, str content)> sections, str skip_reason,`          |
+//! |      |              | `str location_path, opt_u32 location_line, str location_domain`      |
+//! | 3    | Log          | `u8 level, str message`                                              |
+//! | 4    | Warning      | `u8 when, str category, str message, str filename, u32 lineno,`      |
+//! |      |              | `str node_id`                                                        |
+//! | 5    | CollectError | `str node_id, str longrepr` (header outcome: error or skipped)       |
+//! | 6    | Done         | `u32 × 7 counts (passed, failed, skipped, xfailed, xpassed, error,` |
+//! |      |              | `collect_errors), u8 stop, i32 exit_code, str message`               |
+//! | 7    | Fatal        | `str message, str traceback`                                         |
+//!
+//! One ItemResult is sent per pytest report (setup, call, teardown), except a passed setup,
+//! which carries nothing. The teardown report always comes last and carries
+//! `ITEM_FINISHED`, so the runner knows which item was running if the worker dies.
+//! `NOT_IN_SUMMARY` marks reports pytest's terminal does not count (a passed teardown).
+
+mod header;
+mod payload;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+pub use header::{
+    RequestHeader, ResultHeader, NO_TEST_INDEX, PROTOCOL_VERSION, REQUEST_HEADER_LEN,
+    REQUEST_MAGIC, RESULT_HEADER_LEN, RESULT_MAGIC,
+};
+pub use payload::{
+    decode_request, decode_result, encode_request, encode_result, DEFAULT_MAX_PAYLOAD,
+};
+pub use stream::{FrameReader, FrameWriter};
+
+use std::time::Duration;
+
+/// Why a frame could not be encoded, decoded or read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("bad magic b\"{}\": expected b\"{}\"", .found.escape_ascii(), .expected.escape_ascii())]
+    BadMagic { expected: [u8; 4], found: [u8; 4] },
+    #[error("unsupported protocol version {found} (this side speaks {supported})")]
+    UnsupportedVersion { found: u16, supported: u16 },
+    #[error("unknown {direction} message type {code}")]
+    UnknownMessageType { direction: Direction, code: u8 },
+    #[error("{message} frame has unknown flag bits {flags:#04x}")]
+    UnknownFlags { message: &'static str, flags: u8 },
+    #[error("{message} frame has non-zero header field `{field}`")]
+    UnexpectedHeaderField {
+        message: &'static str,
+        field: &'static str,
+    },
+    #[error("payload of {payload_len} bytes exceeds the frame limit of {limit} bytes")]
+    FrameTooLarge { payload_len: u64, limit: u32 },
+    #[error("truncated frame: {context} needs {needed} bytes, only {available} available")]
+    Truncated {
+        context: &'static str,
+        needed: u64,
+        available: u64,
+    },
+    #[error("`{field}` declares {declared} bytes/elements but only {remaining} bytes remain")]
+    LengthPastEnd {
+        field: &'static str,
+        declared: u64,
+        remaining: u64,
+    },
+    #[error("`{field}` is not valid UTF-8 (valid up to byte {valid_up_to})")]
+    InvalidUtf8 {
+        field: &'static str,
+        valid_up_to: usize,
+    },
+    #[error("`{field}` has invalid value {value}")]
+    InvalidEnum { field: &'static str, value: u8 },
+    #[error("{count} unexpected bytes after the end of the {message} payload")]
+    TrailingBytes { message: &'static str, count: u64 },
+    #[error("stream ended in the middle of a frame ({read} of {needed} bytes of the {context})")]
+    UnexpectedEof {
+        context: &'static str,
+        read: u64,
+        needed: u64,
+    },
+    #[error("`{field}` is too long to encode ({len} bytes/elements)")]
+    FieldTooLong { field: &'static str, len: u64 },
+    #[error("I/O error ({kind:?}): {message}")]
+    Io {
+        kind: std::io::ErrorKind,
+        message: String,
+    },
+}
+
+impl From<std::io::Error> for ProtocolError {
+    fn from(err: std::io::Error) -> Self {
+        ProtocolError::Io {
+            kind: err.kind(),
+            message: err.to_string(),
+        }
+    }
+}
+
+/// Which way a frame travels; named in errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Request,
+    Result,
+}
+
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Direction::Request => "request",
+            Direction::Result => "result",
+        })
+    }
+}
+
+/// Request message type codes (header byte 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RequestKind {
+    Hello = 1,
+    RunItems = 2,
+    RunModule = 3,
+    Shutdown = 4,
+}
+
+/// Result message type codes (header byte 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ResultKind {
+    Ready = 1,
+    ItemResult = 2,
+    Log = 3,
+    Warning = 4,
+    CollectError = 5,
+    Done = 6,
+    Fatal = 7,
+}
+
+/// Which engine runs the tests. On the wire: 0 auto, 1 pytest, 2 native.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Engine {
+    /// pytest when importable, else native (only valid in Hello).
+    Auto = 0,
+    /// One in-process pytest session.
+    Pytest = 1,
+    /// dx-py's own runner for plain functions, `Test*` classes and unittest.
+    Native = 2,
+}
+
+/// A report's outcome, as pytest's terminal summary names it. On the wire 1..=6.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Outcome {
+    Passed = 1,
+    Failed = 2,
+    Skipped = 3,
+    XFailed = 4,
+    XPassed = 5,
+    Error = 6,
+}
+
+/// Which phase of the test protocol produced a report. On the wire 1..=3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Phase {
+    Setup = 1,
+    Call = 2,
+    Teardown = 3,
+}
+
+/// Severity of a worker log line. On the wire 0..=3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum LogLevel {
+    Debug = 0,
+    Info = 1,
+    Warning = 2,
+    Error = 3,
+}
+
+/// When a warning was recorded (pytest's `pytest_warning_recorded` `when`). On the wire 1..=3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WarningWhen {
+    Config = 1,
+    Collect = 2,
+    Runtest = 3,
+}
+
+/// Why a batch ended. On the wire 0..=3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum StopKind {
+    /// Every requested item ran.
+    Completed = 0,
+    /// A test raised `KeyboardInterrupt`: pytest aborts the session (exit code 2).
+    Interrupted = 1,
+    /// `-x`/`--maxfail` (or a plugin) asked the session to stop.
+    ShouldStop = 2,
+    /// A test called `pytest.exit()`; `exit_code` carries its return code.
+    Exit = 3,
+}
+
+/// One runner → worker frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestFrame {
+    pub request_id: u64,
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Hello(Hello),
+    RunItems(RunItems),
+    RunModule(RunModule),
+    Shutdown,
+}
+
+/// Worker configuration; must be the first request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hello {
+    /// pytest's rootdir; the worker chdirs there and node IDs are relative to it.
+    pub rootdir: String,
+    /// Prepended to `sys.path`, in order.
+    pub sys_path: Vec<String>,
+    pub engine: Engine,
+    /// Extra pytest arguments (e.g. `-p no:cacheprovider`, `-o ...`); the suite's own
+    /// ini/addopts are read by pytest itself.
+    pub pytest_args: Vec<String>,
+    /// Cap in bytes for each captured stream and each text field (0: the worker's default,
+    /// 1 MiB). Frames stay below roughly `(4 + sections) × output_limit`, so the reader's
+    /// payload limit must be larger than that.
+    pub output_limit: u32,
+}
+
+/// Run these node IDs, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunItems {
+    /// Test index of `node_ids[0]`; results carry `first_index + position`.
+    pub first_index: u32,
+    /// Keep session-scoped fixtures alive after the batch (more batches follow). The
+    /// native engine has no session fixtures and ignores it.
+    pub keep_session: bool,
+    pub node_ids: Vec<String>,
+}
+
+/// Run everything collected from one module (path relative to rootdir).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunModule {
+    pub first_index: u32,
+    pub keep_session: bool,
+    pub path: String,
+}
+
+/// One worker → runner frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultFrame {
+    pub request_id: u64,
+    pub message: WorkerMessage,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerMessage {
+    Ready(Ready),
+    ItemResult(ItemResult),
+    Log(LogRecord),
+    Warning(WarningRecord),
+    CollectError(CollectErrorReport),
+    Done(Done),
+    Fatal(Fatal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ready {
+    pub pid: u32,
+    /// The engine actually in use (never `Auto`).
+    pub engine: Engine,
+    pub python_version: String,
+    /// Empty when pytest is not in use.
+    pub pytest_version: String,
+}
+
+/// pytest's `item.location`: path relative to rootdir, 0-based line, dotted domain.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Location {
+    pub path: String,
+    pub line: Option<u32>,
+    pub domain: String,
+}
+
+/// A report section such as `("Captured log call", "...")`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Section {
+    pub title: String,
+    pub content: String,
+}
+
+/// One report of one test phase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemResult {
+    pub test_index: u32,
+    pub node_id: String,
+    pub outcome: Outcome,
+    pub phase: Phase,
+    pub duration: Duration,
+    /// Last report of this item (its teardown).
+    pub item_finished: bool,
+    /// Some captured text was cut at the output limit.
+    pub output_truncated: bool,
+    /// pytest's terminal counts this report in its summary line.
+    pub in_summary: bool,
+    pub longrepr: String,
+    pub stdout: String,
+    pub stderr: String,
+    /// Other captured sections (logging, ...), excluding stdout/stderr.
+    pub sections: Vec<Section>,
+    pub skip_reason: String,
+    pub location: Location,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogRecord {
+    pub level: LogLevel,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WarningRecord {
+    pub when: WarningWhen,
+    pub category: String,
+    pub message: String,
+    pub filename: String,
+    pub lineno: u32,
+    pub node_id: String,
+}
+
+/// A collector that failed (outcome `Error`) or skipped itself (outcome `Skipped`), or a
+/// requested node ID that matched nothing (outcome `Error`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CollectErrorReport {
+    pub node_id: String,
+    pub outcome: Outcome,
+    pub longrepr: String,
+}
+
+/// Per-outcome counts of the reports a batch produced, as pytest's summary line counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub passed: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub xfailed: u32,
+    pub xpassed: u32,
+    pub error: u32,
+    pub collect_errors: u32,
+}
+
+/// The end of one RunItems/RunModule batch (or the answer to Shutdown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Done {
+    pub counts: Counts,
+    pub stop: StopKind,
+    pub exit_code: i32,
+    pub message: String,
+}
+
+/// The worker cannot continue; it exits after sending this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fatal {
+    pub message: String,
+    pub traceback: String,
+}
+
+macro_rules! wire_enum {
+    ($ty:ident, $field:literal, [$($variant:ident),+ $(,)?]) => {
+        impl $ty {
+            /// The wire code.
+            pub fn code(self) -> u8 {
+                self as u8
+            }
+
+            /// Parses a wire code; `field` names the field in the error.
+            pub fn from_code(value: u8) -> Result<Self, ProtocolError> {
+                $(if value == $ty::$variant as u8 {
+                    return Ok($ty::$variant);
+                })+
+                Err(ProtocolError::InvalidEnum { field: $field, value })
+            }
+        }
+    };
+}
+
+wire_enum!(Engine, "engine", [Auto, Pytest, Native]);
+wire_enum!(
+    Outcome,
+    "outcome",
+    [Passed, Failed, Skipped, XFailed, XPassed, Error]
+);
+wire_enum!(Phase, "phase", [Setup, Call, Teardown]);
+wire_enum!(LogLevel, "log level", [Debug, Info, Warning, Error]);
+wire_enum!(WarningWhen, "warning when", [Config, Collect, Runtest]);
+wire_enum!(
+    StopKind,
+    "stop kind",
+    [Completed, Interrupted, ShouldStop, Exit]
+);
+
+impl RequestKind {
+    pub fn from_code(code: u8) -> Result<Self, ProtocolError> {
+        Ok(match code {
+            1 => RequestKind::Hello,
+            2 => RequestKind::RunItems,
+            3 => RequestKind::RunModule,
+            4 => RequestKind::Shutdown,
+            _ => {
+                return Err(ProtocolError::UnknownMessageType {
+                    direction: Direction::Request,
+                    code,
+                })
+            }
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestKind::Hello => "Hello",
+            RequestKind::RunItems => "RunItems",
+            RequestKind::RunModule => "RunModule",
+            RequestKind::Shutdown => "Shutdown",
+        }
+    }
+}
+
+impl ResultKind {
+    pub fn from_code(code: u8) -> Result<Self, ProtocolError> {
+        Ok(match code {
+            1 => ResultKind::Ready,
+            2 => ResultKind::ItemResult,
+            3 => ResultKind::Log,
+            4 => ResultKind::Warning,
+            5 => ResultKind::CollectError,
+            6 => ResultKind::Done,
+            7 => ResultKind::Fatal,
+            _ => {
+                return Err(ProtocolError::UnknownMessageType {
+                    direction: Direction::Result,
+                    code,
+                })
+            }
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ResultKind::Ready => "Ready",
+            ResultKind::ItemResult => "ItemResult",
+            ResultKind::Log => "Log",
+            ResultKind::Warning => "Warning",
+            ResultKind::CollectError => "CollectError",
+            ResultKind::Done => "Done",
+            ResultKind::Fatal => "Fatal",
+        }
+    }
+}
+
+impl Request {
+    pub fn kind(&self) -> RequestKind {
+        match self {
+            Request::Hello(_) => RequestKind::Hello,
+            Request::RunItems(_) => RequestKind::RunItems,
+            Request::RunModule(_) => RequestKind::RunModule,
+            Request::Shutdown => RequestKind::Shutdown,
+        }
+    }
+}
+
+impl WorkerMessage {
+    pub fn kind(&self) -> ResultKind {
+        match self {
+            WorkerMessage::Ready(_) => ResultKind::Ready,
+            WorkerMessage::ItemResult(_) => ResultKind::ItemResult,
+            WorkerMessage::Log(_) => ResultKind::Log,
+            WorkerMessage::Warning(_) => ResultKind::Warning,
+            WorkerMessage::CollectError(_) => ResultKind::CollectError,
+            WorkerMessage::Done(_) => ResultKind::Done,
+            WorkerMessage::Fatal(_) => ResultKind::Fatal,
+        }
+    }
+}

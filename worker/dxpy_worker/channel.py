@@ -1,0 +1,152 @@
+"""The worker's protocol channel and main loop.
+
+``main`` moves the protocol off fds 0/1 (so tests can neither read requests nor corrupt
+results), reads Hello, picks an engine and hands it a ``Channel``. Engines call
+``Channel.serve`` with a batch runner; ``serve`` reads RunItems/RunModule requests until
+Shutdown or end of stream and answers each batch with Done.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+from dxpy_worker import protocol as P
+
+DEFAULT_OUTPUT_LIMIT = 1024 * 1024
+_COUNT_FIELD = {
+    P.Outcome.PASSED: "passed",
+    P.Outcome.FAILED: "failed",
+    P.Outcome.SKIPPED: "skipped",
+    P.Outcome.XFAILED: "xfailed",
+    P.Outcome.XPASSED: "xpassed",
+    P.Outcome.ERROR: "error",
+}
+
+
+class Channel:
+    """Frames in and out, plus the counts of the batch in progress."""
+
+    def __init__(self, fd_in, fd_out, output_limit=DEFAULT_OUTPUT_LIMIT):
+        self.fd_in = fd_in
+        self.fd_out = fd_out
+        self.output_limit = output_limit
+        self.request_id = 0
+        self.done = P.Done()
+
+    def send(self, message):
+        data = P.encode_result(P.ResultFrame(self.request_id, message))
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd_out, view)
+            view = view[written:]
+
+    def send_item(self, result):
+        if result.in_summary:
+            field = _COUNT_FIELD[result.outcome]
+            setattr(self.done, field, getattr(self.done, field) + 1)
+        self.send(result)
+
+    def send_collect_error(self, node_id, outcome, longrepr):
+        if outcome == P.Outcome.ERROR:
+            self.done.collect_errors += 1
+        else:
+            self.done.skipped += 1
+        text, _ = self.cap(longrepr)
+        self.send(P.CollectError(node_id, outcome, text))
+
+    def log(self, level, message):
+        self.send(P.Log(level, self.cap(message)[0]))
+
+    def cap(self, text):
+        from dxpy_worker.capture import cap_text
+
+        return cap_text(text or "", self.output_limit)
+
+    def serve(self, run_batch):
+        """Runs batches until Shutdown (returns its frame) or end of stream (returns None).
+
+        ``run_batch(node_ids, first_index, keep_session)`` sends the item results and returns
+        (stop kind, exit code, message).
+        """
+        while True:
+            frame = P.read_request(self.fd_in)
+            if frame is None:
+                return None
+            self.request_id = frame.request_id
+            request = frame.request
+            if isinstance(request, P.Shutdown):
+                return frame
+            if isinstance(request, P.Hello):
+                self.log(P.LogLevel.ERROR, "ignoring a second Hello")
+                continue
+            if isinstance(request, P.RunModule):
+                node_ids = [request.path]
+            else:
+                node_ids = list(request.node_ids)
+            self.done = P.Done()
+            stop, exit_code, message = run_batch(node_ids, request.first_index, request.keep_session)
+            self.done.stop, self.done.exit_code, self.done.message = stop, exit_code, message
+            self.send(self.done)
+
+
+def _isolate_protocol_fds():
+    """Returns (fd_in, fd_out) private copies of fds 0/1; fd 0 becomes /dev/null and fd 1
+    a copy of stderr, so stray reads and writes cannot touch the protocol."""
+    sys.stdout.flush()
+    fd_in = os.dup(0)
+    fd_out = os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    os.dup2(2, 1)
+    return fd_in, fd_out
+
+
+def _pytest_available():
+    try:
+        import pytest  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main(argv=None):
+    fd_in, fd_out = _isolate_protocol_fds()
+    channel = Channel(fd_in, fd_out)
+    try:
+        frame = P.read_request(fd_in)
+        if frame is None:
+            return 0
+        channel.request_id = frame.request_id
+        hello = frame.request
+        if not isinstance(hello, P.Hello):
+            channel.send(P.Fatal(f"expected Hello, got {type(hello).__name__}", ""))
+            return 1
+        channel.output_limit = hello.output_limit or DEFAULT_OUTPUT_LIMIT
+        if hello.rootdir:
+            os.chdir(hello.rootdir)
+        for entry in reversed(hello.sys_path):
+            sys.path.insert(0, entry)
+        engine = hello.engine
+        if engine == P.Engine.AUTO:
+            engine = P.Engine.PYTEST if _pytest_available() else P.Engine.NATIVE
+        if engine == P.Engine.PYTEST:
+            if not _pytest_available():
+                channel.send(P.Fatal(
+                    f"the pytest engine was requested but {sys.executable} cannot import pytest", ""))
+                return 1
+            from dxpy_worker import engine_pytest as chosen
+        else:
+            from dxpy_worker import engine_native as chosen
+        return chosen.run(channel, hello)
+    except P.ProtocolError as err:
+        channel.send(P.Fatal(f"protocol error: {err}", traceback.format_exc()))
+        return 1
+    except BaseException as err:  # the worker must report, never die silently
+        try:
+            channel.send(P.Fatal(f"worker crashed: {err!r}", traceback.format_exc()))
+        except OSError:
+            pass
+        return 1

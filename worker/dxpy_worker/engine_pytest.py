@@ -1,0 +1,291 @@
+"""The pytest engine: one in-process pytest session serving many batches.
+
+Like pytest-xdist's worker, ``pytest.main`` runs with a plugin that replaces collection
+(nothing is collected up front) and the run-test loop (``Channel.serve``). Each batch is
+collected with ``session.perform_collect(node_ids)`` and run through
+``pytest_runtest_protocol(item, nextitem)``. The last item of a batch gets ``nextitem=None``
+(everything torn down) or, when the runner keeps the session, the session node itself, so
+only session-scoped fixtures survive. Reports are mapped to outcomes with pytest's own
+``pytest_report_teststatus`` hook, exactly as its terminal does.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+import traceback
+
+import pytest
+
+from dxpy_worker import protocol as P
+
+_CATEGORY = {
+    "passed": P.Outcome.PASSED,
+    "failed": P.Outcome.FAILED,
+    "skipped": P.Outcome.SKIPPED,
+    "xfailed": P.Outcome.XFAILED,
+    "xpassed": P.Outcome.XPASSED,
+    "error": P.Outcome.ERROR,
+}
+_PHASE = {"setup": P.Phase.SETUP, "call": P.Phase.CALL, "teardown": P.Phase.TEARDOWN}
+_WHEN = {"config": P.WarningWhen.CONFIG, "collect": P.WarningWhen.COLLECT}
+
+
+def _fallback_outcome(report):
+    if report.passed:
+        return P.Outcome.PASSED
+    if report.skipped:
+        return P.Outcome.SKIPPED
+    return P.Outcome.FAILED if report.when == "call" else P.Outcome.ERROR
+
+
+class WorkerPlugin:
+    """Registered into the session; drives batches and turns reports into frames."""
+
+    def __init__(self, channel):
+        self.channel = channel
+        self.config = None
+        self.session = None
+        self.index_of = {}
+        self.shutdown_frame = None
+        self.held_reports = None  # collect problems held during ``perform_collect``
+
+    # --- session lifecycle ----------------------------------------------------------
+    @pytest.hookimpl
+    def pytest_sessionstart(self, session):
+        self.session = session
+        self.config = session.config
+        self.channel.send(P.Ready(
+            pid=os.getpid(), engine=P.Engine.PYTEST,
+            python_version=platform.python_version(), pytest_version=pytest.__version__,
+        ))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection(self, session):
+        return True  # batches are collected on demand
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session):
+        self.shutdown_frame = self.channel.serve(self.run_batch)
+        return True
+
+    # --- one batch ------------------------------------------------------------------
+    def rearm_conftests(self):
+        """Lets the next collection see every conftest's fixtures again.
+
+        pytest >= 9.1 attaches a conftest's fixtures to its Directory node when that node is
+        first collected; a later ``perform_collect`` builds new Directory nodes, which would
+        otherwise see none of them. Conftests in or above the rootdir are session-wide and
+        stay attached to the (single) Session.
+        """
+        manager = getattr(self.session, "_fixturemanager", None)
+        pending = getattr(manager, "_pending_conftests", None)
+        if pending is None:
+            return  # older pytest scopes conftest fixtures by node ID: nothing to redo
+        from pathlib import Path
+
+        root = Path(self.config.rootpath)
+        for plugin in list(getattr(self.config.pluginmanager, "_conftest_plugins", ())):
+            filename = getattr(plugin, "__file__", None)
+            if not filename:
+                continue
+            directory = Path(os.path.abspath(filename)).parent
+            if directory != root and root in directory.parents:
+                pending.setdefault(directory, plugin)
+
+    def perform_collect(self, node_ids):
+        """One ``perform_collect``; returns (items or the UsageError, collect problems).
+        Collect reports are held back so probing passes never report twice."""
+        self.rearm_conftests()
+        self.held_reports = []
+        try:
+            return list(self.session.perform_collect(node_ids)), self.held_reports
+        except pytest.UsageError as err:
+            return err, self.held_reports
+        finally:
+            self.held_reports = None
+
+    def collect(self, node_ids):
+        """Collects the batch; node IDs that match nothing become CollectErrors."""
+        items, problems = self.perform_collect(node_ids)
+        if isinstance(items, pytest.UsageError):
+            # Some argument matched nothing: find which, report them, then collect the rest
+            # together (so items of one module share their Module node and fixtures).
+            good = []
+            for node_id in node_ids:
+                probe, _ = self.perform_collect([node_id])
+                if isinstance(probe, pytest.UsageError):
+                    text = "\n".join(map(str, probe.args))
+                    self.channel.send_collect_error(node_id, P.Outcome.ERROR, text)
+                else:
+                    good.append(node_id)
+            items, problems = self.perform_collect(good) if good else ([], [])
+            if isinstance(items, pytest.UsageError):
+                problems.append((" ".join(good), P.Outcome.ERROR, str(items)))
+                items = []
+        for node_id, outcome, text in problems:
+            self.channel.send_collect_error(node_id, outcome, text)
+        return items
+
+    def run_batch(self, node_ids, first_index, keep_session):
+        session = self.session
+        # Each batch starts like a fresh run: -x/--maxfail count from zero. (The public
+        # setters refuse to clear a stop once set, hence the private fields.)
+        session._shouldstop = False
+        session._shouldfail = False
+        session.testsfailed = 0
+        items = self.collect(node_ids)
+        self.index_of = {}
+        for position, item in enumerate(items):
+            self.index_of.setdefault(item.nodeid, first_index + position)
+        hook = self.config.hook
+        last = session if keep_session else None
+        for position, item in enumerate(items):
+            nextitem = items[position + 1] if position + 1 < len(items) else last
+            try:
+                hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+            except KeyboardInterrupt:
+                self.teardown_all()
+                return P.StopKind.INTERRUPTED, 2, f"KeyboardInterrupt in {item.nodeid}"
+            except pytest.exit.Exception as exc:
+                self.teardown_all()
+                code = exc.returncode if exc.returncode is not None else 2
+                return P.StopKind.EXIT, int(code), f"Exit: {exc.msg}"
+            if session.shouldfail:
+                self.teardown_all()
+                return P.StopKind.SHOULD_STOP, 1, str(session.shouldfail)
+            if session.shouldstop:
+                self.teardown_all()
+                return P.StopKind.SHOULD_STOP, 2, str(session.shouldstop)
+        return P.StopKind.COMPLETED, 0, ""
+
+    def teardown_all(self):
+        """Tears down every active fixture after an aborted batch."""
+        try:
+            self.session._setupstate.teardown_exact(None)
+        except BaseException as exc:  # noqa: BLE001 - report, keep serving
+            self.channel.log(P.LogLevel.ERROR, f"teardown after abort failed: {exc!r}")
+
+    # --- reports --------------------------------------------------------------------
+    @pytest.hookimpl
+    def pytest_runtest_logreport(self, report):
+        when = report.when
+        if when == "setup" and report.passed:
+            return  # carries nothing the runner needs
+        status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
+        category = status[0] if status else ""
+        outcome = _CATEGORY.get(category)
+        in_summary = outcome is not None
+        if outcome is None:
+            outcome = _fallback_outcome(report)
+        cap = self.channel.cap
+        truncated = False
+        stdout, stderr, sections = [], [], []
+        suffix = " " + when
+        for title, content in report.sections:
+            if not title.endswith(suffix):
+                continue  # an earlier phase's section, already sent
+            if title.startswith("Captured stdout"):
+                stdout.append(content)
+            elif title.startswith("Captured stderr"):
+                stderr.append(content)
+            else:
+                text, cut = cap(content)
+                truncated |= cut
+                sections.append((title, text))
+        description = getattr(report, "_sub_test_description", None)
+        if description is not None:
+            sections.append(("dx-py subtest", description()))
+        out, cut_out = cap("".join(stdout))
+        err, cut_err = cap("".join(stderr))
+        skip_reason = ""
+        longrepr = ""
+        if report.skipped and isinstance(report.longrepr, tuple):
+            skip_reason = str(report.longrepr[2])
+        else:
+            longrepr = report.longreprtext
+        if hasattr(report, "wasxfail"):
+            skip_reason = str(report.wasxfail)
+        longrepr, cut_repr = cap(longrepr)
+        path, line, domain = report.location
+        self.channel.send_item(P.ItemResult(
+            test_index=self.index_of.get(report.nodeid, P.NO_TEST_INDEX),
+            node_id=report.nodeid,
+            outcome=outcome,
+            phase=_PHASE[when],
+            duration_ns=max(0, int(report.duration * 1e9)),
+            item_finished=when == "teardown",
+            output_truncated=truncated or cut_out or cut_err or cut_repr,
+            in_summary=in_summary,
+            longrepr=longrepr,
+            stdout=out,
+            stderr=err,
+            sections=sections,
+            skip_reason=skip_reason,
+            location_path=str(path),
+            location_line=line if isinstance(line, int) and line >= 0 else None,
+            location_domain=str(domain),
+        ))
+
+    @pytest.hookimpl
+    def pytest_collectreport(self, report):
+        if report.passed:
+            return
+        if report.skipped and isinstance(report.longrepr, tuple):
+            text = str(report.longrepr[2])
+        else:
+            text = report.longreprtext
+        outcome = P.Outcome.SKIPPED if report.skipped else P.Outcome.ERROR
+        if self.held_reports is not None:
+            self.held_reports.append((report.nodeid, outcome, text))
+        else:
+            self.channel.send_collect_error(report.nodeid, outcome, text)
+
+    @pytest.hookimpl
+    def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+        self.channel.send(P.Warning_(
+            when=_WHEN.get(when, P.WarningWhen.RUNTEST),
+            category=warning_message.category.__name__ if warning_message.category else "",
+            message=self.channel.cap(str(warning_message.message))[0],
+            filename=str(warning_message.filename or ""),
+            lineno=int(warning_message.lineno or 0),
+            node_id=nodeid or "",
+        ))
+
+    @pytest.hookimpl
+    def pytest_internalerror(self, excrepr, excinfo):
+        self.channel.log(P.LogLevel.ERROR, f"pytest internal error:\n{excrepr}")
+
+
+def _devnull_stdout():
+    """pytest's terminal reporter writes to ``sys.stdout`` as it was at configure time;
+    giving it /dev/null keeps its progress output off the worker's stderr."""
+    return open(os.devnull, "w", encoding="utf-8")
+
+
+def run(channel, hello):
+    plugin = WorkerPlugin(channel)
+    args = list(hello.pytest_args)
+    if not any(a == "--rootdir" or a.startswith("--rootdir=") for a in args) and hello.rootdir:
+        args.append(f"--rootdir={hello.rootdir}")
+    saved_stdout = sys.stdout
+    sys.stdout = _devnull_stdout()
+    started = time.monotonic()
+    try:
+        exit_code = pytest.main(args, plugins=[plugin])
+    finally:
+        sys.stdout = saved_stdout
+    if plugin.session is None:
+        channel.send(P.Fatal(
+            f"pytest could not start a session (exit code {int(exit_code)}); see worker stderr",
+            "",
+        ))
+        return 1
+    if plugin.shutdown_frame is not None:
+        channel.request_id = plugin.shutdown_frame.request_id
+        channel.done = P.Done(exit_code=int(exit_code),
+                              message=f"session ran {time.monotonic() - started:.3f}s")
+        channel.send(channel.done)
+    return 0

@@ -1,0 +1,595 @@
+"""The runner <-> worker wire protocol (see worker/PROTOCOL.md and runner/src/protocol.rs).
+
+Layout: constants and enums, the payload primitives (``_Reader``/``_Writer``), message
+dataclasses, then ``encode_*``/``decode_*`` for both directions (the worker decodes requests
+and encodes results; the other two exist for tests and tools). Every malformed input raises
+``ProtocolError``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import struct
+
+REQUEST_MAGIC = b"DXRQ"
+RESULT_MAGIC = b"DXRS"
+PROTOCOL_VERSION = 1
+REQUEST_HEADER = struct.Struct("<4sHBBQII8x")  # 32 bytes
+RESULT_HEADER = struct.Struct("<4sHBBQIIQBB6x")  # 40 bytes
+NO_TEST_INDEX = 0xFFFFFFFF
+DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024
+
+FLAG_KEEP_SESSION = 0b001
+FLAG_ITEM_FINISHED = 0b001
+FLAG_OUTPUT_TRUNCATED = 0b010
+FLAG_NOT_IN_SUMMARY = 0b100
+
+_U32 = struct.Struct("<I")
+_I32 = struct.Struct("<i")
+
+
+class ProtocolError(Exception):
+    """A frame that violates the protocol."""
+
+
+class RequestKind(enum.IntEnum):
+    HELLO = 1
+    RUN_ITEMS = 2
+    RUN_MODULE = 3
+    SHUTDOWN = 4
+
+
+class ResultKind(enum.IntEnum):
+    READY = 1
+    ITEM_RESULT = 2
+    LOG = 3
+    WARNING = 4
+    COLLECT_ERROR = 5
+    DONE = 6
+    FATAL = 7
+
+
+class Engine(enum.IntEnum):
+    AUTO = 0
+    PYTEST = 1
+    NATIVE = 2
+
+
+class Outcome(enum.IntEnum):
+    PASSED = 1
+    FAILED = 2
+    SKIPPED = 3
+    XFAILED = 4
+    XPASSED = 5
+    ERROR = 6
+
+
+class Phase(enum.IntEnum):
+    SETUP = 1
+    CALL = 2
+    TEARDOWN = 3
+
+
+class LogLevel(enum.IntEnum):
+    DEBUG = 0
+    INFO = 1
+    WARNING = 2
+    ERROR = 3
+
+
+class WarningWhen(enum.IntEnum):
+    CONFIG = 1
+    COLLECT = 2
+    RUNTEST = 3
+
+
+class StopKind(enum.IntEnum):
+    COMPLETED = 0
+    INTERRUPTED = 1
+    SHOULD_STOP = 2
+    EXIT = 3
+
+
+def _enum(cls, value, field):
+    try:
+        return cls(value)
+    except ValueError:
+        raise ProtocolError(f"`{field}` has invalid value {value}") from None
+
+
+# --- messages -------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Hello:
+    rootdir: str
+    sys_path: list
+    engine: Engine
+    pytest_args: list
+    output_limit: int
+
+
+@dataclasses.dataclass
+class RunItems:
+    first_index: int
+    keep_session: bool
+    node_ids: list
+
+
+@dataclasses.dataclass
+class RunModule:
+    first_index: int
+    keep_session: bool
+    path: str
+
+
+@dataclasses.dataclass
+class Shutdown:
+    pass
+
+
+@dataclasses.dataclass
+class RequestFrame:
+    request_id: int
+    request: object
+
+
+@dataclasses.dataclass
+class Ready:
+    pid: int
+    engine: Engine
+    python_version: str
+    pytest_version: str
+
+
+@dataclasses.dataclass
+class ItemResult:
+    test_index: int
+    node_id: str
+    outcome: Outcome
+    phase: Phase
+    duration_ns: int = 0
+    item_finished: bool = False
+    output_truncated: bool = False
+    in_summary: bool = True
+    longrepr: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    sections: list = dataclasses.field(default_factory=list)  # [(title, content)]
+    skip_reason: str = ""
+    location_path: str = ""
+    location_line: int | None = None
+    location_domain: str = ""
+
+
+@dataclasses.dataclass
+class Log:
+    level: LogLevel
+    message: str
+
+
+@dataclasses.dataclass
+class Warning_:
+    when: WarningWhen
+    category: str
+    message: str
+    filename: str
+    lineno: int
+    node_id: str
+
+
+@dataclasses.dataclass
+class CollectError:
+    node_id: str
+    outcome: Outcome  # ERROR or SKIPPED
+    longrepr: str
+
+
+@dataclasses.dataclass
+class Done:
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    xfailed: int = 0
+    xpassed: int = 0
+    error: int = 0
+    collect_errors: int = 0
+    stop: StopKind = StopKind.COMPLETED
+    exit_code: int = 0
+    message: str = ""
+
+
+@dataclasses.dataclass
+class Fatal:
+    message: str
+    traceback: str
+
+
+@dataclasses.dataclass
+class ResultFrame:
+    request_id: int
+    message: object
+
+
+_RESULT_KIND = {
+    Ready: ResultKind.READY,
+    ItemResult: ResultKind.ITEM_RESULT,
+    Log: ResultKind.LOG,
+    Warning_: ResultKind.WARNING,
+    CollectError: ResultKind.COLLECT_ERROR,
+    Done: ResultKind.DONE,
+    Fatal: ResultKind.FATAL,
+}
+_DONE_COUNTS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "collect_errors")
+
+
+# --- primitives -----------------------------------------------------------------------
+
+class _Reader:
+    def __init__(self, data):
+        self.data = memoryview(data)
+        self.pos = 0
+
+    def remaining(self):
+        return len(self.data) - self.pos
+
+    def take(self, n, field):
+        if n > self.remaining():
+            raise ProtocolError(
+                f"truncated frame: {field} needs {n} bytes, only {self.remaining()} available"
+            )
+        chunk = self.data[self.pos:self.pos + n]
+        self.pos += n
+        return chunk
+
+    def u8(self, field):
+        return self.take(1, field)[0]
+
+    def u32(self, field):
+        return _U32.unpack(self.take(4, field))[0]
+
+    def i32(self, field):
+        return _I32.unpack(self.take(4, field))[0]
+
+    def bool(self, field):
+        value = self.u8(field)
+        if value > 1:
+            raise ProtocolError(f"`{field}` has invalid value {value}")
+        return value == 1
+
+    def length(self, field, min_size):
+        declared = self.u32(field)
+        if declared * min_size > self.remaining():
+            raise ProtocolError(
+                f"`{field}` declares {declared} bytes/elements but only "
+                f"{self.remaining()} bytes remain"
+            )
+        return declared
+
+    def str(self, field):
+        raw = self.take(self.length(field, 1), field)
+        try:
+            return str(raw, "utf-8")
+        except UnicodeDecodeError as err:
+            raise ProtocolError(f"`{field}` is not valid UTF-8 (valid up to byte {err.start})") from None
+
+    def str_list(self, field):
+        return [self.str(field) for _ in range(self.length(field, 4))]
+
+    def opt_u32(self, field):
+        return self.u32(field) if self.bool(field) else None
+
+    def finish(self, message):
+        if self.remaining():
+            raise ProtocolError(
+                f"{self.remaining()} unexpected bytes after the end of the {message} payload"
+            )
+
+
+class _Writer:
+    def __init__(self):
+        self.parts = []
+
+    def u8(self, value):
+        self.parts.append(bytes((value,)))
+
+    def u32(self, value):
+        self.parts.append(_U32.pack(value))
+
+    def i32(self, value):
+        self.parts.append(_I32.pack(value))
+
+    def str(self, value):
+        try:
+            raw = value.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates (from undecodable bytes) cannot be UTF-8: replace them.
+            raw = value.encode("utf-8", "replace")
+        self.parts.append(_U32.pack(len(raw)))
+        self.parts.append(raw)
+
+    def str_list(self, values):
+        self.u32(len(values))
+        for value in values:
+            self.str(value)
+
+    def opt_u32(self, value):
+        if value is None:
+            self.u8(0)
+        else:
+            self.u8(1)
+            self.u32(value)
+
+    def payload(self):
+        return b"".join(self.parts)
+
+
+# --- requests -------------------------------------------------------------------------
+
+def encode_request(frame):
+    w = _Writer()
+    req = frame.request
+    flags = 0
+    index = 0
+    if isinstance(req, Hello):
+        kind = RequestKind.HELLO
+        w.str(req.rootdir)
+        w.str_list(req.sys_path)
+        w.u8(int(req.engine))
+        w.str_list(req.pytest_args)
+        w.u32(req.output_limit)
+    elif isinstance(req, RunItems):
+        kind = RequestKind.RUN_ITEMS
+        flags = FLAG_KEEP_SESSION if req.keep_session else 0
+        index = req.first_index
+        w.str_list(req.node_ids)
+    elif isinstance(req, RunModule):
+        kind = RequestKind.RUN_MODULE
+        flags = FLAG_KEEP_SESSION if req.keep_session else 0
+        index = req.first_index
+        w.str(req.path)
+    elif isinstance(req, Shutdown):
+        kind = RequestKind.SHUTDOWN
+    else:
+        raise ProtocolError(f"not a request: {req!r}")
+    payload = w.payload()
+    header = REQUEST_HEADER.pack(
+        REQUEST_MAGIC, PROTOCOL_VERSION, kind, flags, frame.request_id, index, len(payload)
+    )
+    return header + payload
+
+
+def _check_prefix(magic, version, expected):
+    if magic != expected:
+        raise ProtocolError(f"bad magic {magic!r}: expected {expected!r}")
+    if version != PROTOCOL_VERSION:
+        raise ProtocolError(
+            f"unsupported protocol version {version} (this side speaks {PROTOCOL_VERSION})"
+        )
+
+
+def parse_request_header(raw, max_payload=DEFAULT_MAX_PAYLOAD):
+    """Returns (kind, flags, request_id, test_index, payload_len) of a 32-byte header."""
+    if len(raw) < REQUEST_HEADER.size:
+        raise ProtocolError(f"truncated frame: request header needs 32 bytes, only {len(raw)} available")
+    if any(raw[24:32]):
+        raise ProtocolError("request frame has non-zero header field `reserved`")
+    magic, version, kind, flags, request_id, index, length = REQUEST_HEADER.unpack_from(raw)
+    _check_prefix(magic, version, REQUEST_MAGIC)
+    try:
+        kind = RequestKind(kind)
+    except ValueError:
+        raise ProtocolError(f"unknown request message type {kind}") from None
+    if length > max_payload:
+        raise ProtocolError(f"payload of {length} bytes exceeds the frame limit of {max_payload} bytes")
+    return kind, flags, request_id, index, length
+
+
+def decode_request_payload(kind, flags, request_id, index, payload):
+    allowed = FLAG_KEEP_SESSION if kind in (RequestKind.RUN_ITEMS, RequestKind.RUN_MODULE) else 0
+    if flags & ~allowed:
+        raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")
+    if kind in (RequestKind.HELLO, RequestKind.SHUTDOWN) and index != 0:
+        raise ProtocolError(f"{kind.name} frame has non-zero header field `test index`")
+    r = _Reader(payload)
+    keep = bool(flags & FLAG_KEEP_SESSION)
+    if kind == RequestKind.HELLO:
+        req = Hello(
+            rootdir=r.str("rootdir"),
+            sys_path=r.str_list("sys_path"),
+            engine=_enum(Engine, r.u8("engine"), "engine"),
+            pytest_args=r.str_list("pytest_args"),
+            output_limit=r.u32("output_limit"),
+        )
+    elif kind == RequestKind.RUN_ITEMS:
+        req = RunItems(index, keep, r.str_list("node_ids"))
+    elif kind == RequestKind.RUN_MODULE:
+        req = RunModule(index, keep, r.str("path"))
+    else:
+        req = Shutdown()
+    r.finish(kind.name)
+    return RequestFrame(request_id, req)
+
+
+def decode_request(data, max_payload=DEFAULT_MAX_PAYLOAD):
+    """Decodes one request from the start of ``data``; returns (frame, consumed)."""
+    kind, flags, request_id, index, length = parse_request_header(data, max_payload)
+    end = REQUEST_HEADER.size + length
+    if len(data) < end:
+        raise ProtocolError(
+            f"truncated frame: frame payload needs {length} bytes, only {len(data) - 32} available"
+        )
+    frame = decode_request_payload(kind, flags, request_id, index, data[REQUEST_HEADER.size:end])
+    return frame, end
+
+
+# --- results --------------------------------------------------------------------------
+
+def encode_result(frame):
+    msg = frame.message
+    kind = _RESULT_KIND.get(type(msg))
+    if kind is None:
+        raise ProtocolError(f"not a result message: {msg!r}")
+    w = _Writer()
+    flags = 0
+    index = NO_TEST_INDEX
+    duration = 0
+    outcome = 0
+    phase = 0
+    if kind == ResultKind.READY:
+        w.u32(msg.pid)
+        w.u8(int(msg.engine))
+        w.str(msg.python_version)
+        w.str(msg.pytest_version)
+    elif kind == ResultKind.ITEM_RESULT:
+        index, duration = msg.test_index, msg.duration_ns
+        outcome, phase = int(msg.outcome), int(msg.phase)
+        flags = (
+            (FLAG_ITEM_FINISHED if msg.item_finished else 0)
+            | (FLAG_OUTPUT_TRUNCATED if msg.output_truncated else 0)
+            | (0 if msg.in_summary else FLAG_NOT_IN_SUMMARY)
+        )
+        for text in (msg.node_id, msg.longrepr, msg.stdout, msg.stderr):
+            w.str(text)
+        w.u32(len(msg.sections))
+        for title, content in msg.sections:
+            w.str(title)
+            w.str(content)
+        w.str(msg.skip_reason)
+        w.str(msg.location_path)
+        w.opt_u32(msg.location_line)
+        w.str(msg.location_domain)
+    elif kind == ResultKind.LOG:
+        w.u8(int(msg.level))
+        w.str(msg.message)
+    elif kind == ResultKind.WARNING:
+        w.u8(int(msg.when))
+        w.str(msg.category)
+        w.str(msg.message)
+        w.str(msg.filename)
+        w.u32(msg.lineno)
+        w.str(msg.node_id)
+    elif kind == ResultKind.COLLECT_ERROR:
+        if msg.outcome not in (Outcome.ERROR, Outcome.SKIPPED):
+            raise ProtocolError(f"`collect outcome` has invalid value {int(msg.outcome)}")
+        outcome = int(msg.outcome)
+        w.str(msg.node_id)
+        w.str(msg.longrepr)
+    elif kind == ResultKind.DONE:
+        for name in _DONE_COUNTS:
+            w.u32(getattr(msg, name))
+        w.u8(int(msg.stop))
+        w.i32(msg.exit_code)
+        w.str(msg.message)
+    else:
+        w.str(msg.message)
+        w.str(msg.traceback)
+    payload = w.payload()
+    header = RESULT_HEADER.pack(
+        RESULT_MAGIC, PROTOCOL_VERSION, kind, flags, frame.request_id, index, len(payload),
+        duration, outcome, phase,
+    )
+    return header + payload
+
+
+def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
+    """Decodes one result from the start of ``data``; returns (frame, consumed)."""
+    if len(data) < RESULT_HEADER.size:
+        raise ProtocolError(f"truncated frame: result header needs 40 bytes, only {len(data)} available")
+    (magic, version, kind, flags, request_id, index, length, duration, outcome, phase) = (
+        RESULT_HEADER.unpack_from(data)
+    )
+    _check_prefix(magic, version, RESULT_MAGIC)
+    try:
+        kind = ResultKind(kind)
+    except ValueError:
+        raise ProtocolError(f"unknown result message type {kind}") from None
+    if any(data[34:40]):
+        raise ProtocolError(f"{kind.name} frame has non-zero header field `reserved`")
+    if length > max_payload:
+        raise ProtocolError(f"payload of {length} bytes exceeds the frame limit of {max_payload} bytes")
+    end = RESULT_HEADER.size + length
+    if len(data) < end:
+        raise ProtocolError(
+            f"truncated frame: frame payload needs {length} bytes, only {len(data) - 40} available"
+        )
+    r = _Reader(data[RESULT_HEADER.size:end])
+    if kind == ResultKind.ITEM_RESULT:
+        if flags & ~(FLAG_ITEM_FINISHED | FLAG_OUTPUT_TRUNCATED | FLAG_NOT_IN_SUMMARY):
+            raise ProtocolError(f"ItemResult frame has unknown flag bits {flags:#04x}")
+        msg = ItemResult(
+            test_index=index,
+            outcome=_enum(Outcome, outcome, "outcome"),
+            phase=_enum(Phase, phase, "phase"),
+            duration_ns=duration,
+            item_finished=bool(flags & FLAG_ITEM_FINISHED),
+            output_truncated=bool(flags & FLAG_OUTPUT_TRUNCATED),
+            in_summary=not flags & FLAG_NOT_IN_SUMMARY,
+            node_id=r.str("node_id"),
+            longrepr=r.str("longrepr"),
+            stdout=r.str("stdout"),
+            stderr=r.str("stderr"),
+        )
+        msg.sections = [
+            (r.str("section title"), r.str("section content"))
+            for _ in range(r.length("sections", 8))
+        ]
+        msg.skip_reason = r.str("skip_reason")
+        msg.location_path = r.str("location path")
+        msg.location_line = r.opt_u32("location line")
+        msg.location_domain = r.str("location domain")
+    else:
+        if flags:
+            raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")
+        for field, value in (("test index", index != NO_TEST_INDEX), ("duration", duration),
+                             ("phase", phase),
+                             ("outcome", outcome and kind != ResultKind.COLLECT_ERROR)):
+            if value:
+                raise ProtocolError(f"{kind.name} frame has non-zero header field `{field}`")
+        if kind == ResultKind.READY:
+            msg = Ready(r.u32("pid"), _enum(Engine, r.u8("engine"), "engine"),
+                        r.str("python_version"), r.str("pytest_version"))
+        elif kind == ResultKind.LOG:
+            msg = Log(_enum(LogLevel, r.u8("level"), "level"), r.str("message"))
+        elif kind == ResultKind.WARNING:
+            msg = Warning_(_enum(WarningWhen, r.u8("when"), "when"), r.str("category"),
+                           r.str("message"), r.str("filename"), r.u32("lineno"), r.str("node_id"))
+        elif kind == ResultKind.COLLECT_ERROR:
+            if outcome not in (Outcome.ERROR, Outcome.SKIPPED):
+                raise ProtocolError(f"`collect outcome` has invalid value {outcome}")
+            msg = CollectError(r.str("node_id"), Outcome(outcome), r.str("longrepr"))
+        elif kind == ResultKind.DONE:
+            counts = {name: r.u32(name) for name in _DONE_COUNTS}
+            msg = Done(**counts, stop=_enum(StopKind, r.u8("stop"), "stop"),
+                       exit_code=r.i32("exit_code"), message=r.str("message"))
+        else:
+            msg = Fatal(r.str("message"), r.str("traceback"))
+    r.finish(kind.name)
+    return ResultFrame(request_id, msg), end
+
+
+# --- streams --------------------------------------------------------------------------
+
+def _read_exact(fd, n, context):
+    chunks = []
+    got = 0
+    while got < n:
+        chunk = os.read(fd, n - got)
+        if not chunk:
+            if got == 0 and context == "header":
+                return None
+            raise ProtocolError(f"stream ended in the middle of a frame ({got} of {n} bytes of the {context})")
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+def read_request(fd, max_payload=DEFAULT_MAX_PAYLOAD):
+    """Reads one request from a file descriptor; ``None`` at a clean end of stream."""
+    raw = _read_exact(fd, REQUEST_HEADER.size, "header")
+    if raw is None:
+        return None
+    kind, flags, request_id, index, length = parse_request_header(raw, max_payload)
+    payload = _read_exact(fd, length, "payload") if length else b""
+    return decode_request_payload(kind, flags, request_id, index, payload)
