@@ -62,6 +62,17 @@ pub enum EmptyParameterSetMark {
     FailAtCollect,
 }
 
+impl EmptyParameterSetMark {
+    /// The ini spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EmptyParameterSetMark::Skip => "skip",
+            EmptyParameterSetMark::Xfail => "xfail",
+            EmptyParameterSetMark::FailAtCollect => "fail_at_collect",
+        }
+    }
+}
+
 /// pytest's `parametrize_long_str_id_strategy`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum LongStrIdStrategy {
@@ -168,7 +179,7 @@ impl Values<'_> {
                 .enumerate()
                 .map(|(i, item)| match item {
                     toml::Value::String(s) => Ok(s.clone()),
-                    other => Err(bad(format!("expects a list of strings, but item at index {i} is {}: {other}", toml_type(other)))),
+                    other => Err(bad(format!("expects a list of strings, but item at index {i} is {}: {}", toml_type(other), py_value(other)))),
                 })
                 .collect()
         };
@@ -188,20 +199,20 @@ impl Values<'_> {
             (RawValue::Toml(toml::Value::Array(items)), IniType::Args | IniType::LineList) => Typed::List(strings(items)?),
             (RawValue::Toml(toml::Value::Boolean(b)), IniType::Bool) => Typed::Bool(*b),
             (RawValue::Toml(other), IniType::Args | IniType::LineList) => {
-                return Err(bad(format!("expects a list for type '{}', got {}: {other}", ty.name(), toml_type(other))));
+                return Err(bad(format!("expects a list for type '{}', got {}: {}", ty.name(), toml_type(other), py_value(other))));
             }
-            (RawValue::Toml(other), IniType::Bool) => return Err(bad(format!("expects a bool, got {}: {other}", toml_type(other)))),
+            (RawValue::Toml(other), IniType::Bool) => return Err(bad(format!("expects a bool, got {}: {}", toml_type(other), py_value(other)))),
             (RawValue::IniText(text) | RawValue::Toml(toml::Value::String(text)), IniType::Literal(choices)) => {
                 if !choices.contains(&text.as_str()) {
                     let options: Vec<String> = choices.iter().map(|c| ini::py_repr(c)).collect();
-                    return Err(bad(format!("expects one of {}, got {}", options.join(", "), ini::py_repr(text))));
+                    return Err(bad(format!("expects one of {}, got {}", options.join(" | "), ini::py_repr(text))));
                 }
                 Typed::Text(text.clone())
             }
             (RawValue::IniList(items), IniType::Literal(_)) => {
                 return Err(bad(format!("expects a string, got list: {}", toml::Value::Array(items.clone()))));
             }
-            (RawValue::Toml(other), IniType::Literal(_)) => return Err(bad(format!("expects a string, got {}: {other}", toml_type(other)))),
+            (RawValue::Toml(other), IniType::Literal(_)) => return Err(bad(format!("expects a string, got {}: {}", toml_type(other), py_value(other)))),
         };
         Ok(Some(typed))
     }
@@ -225,6 +236,16 @@ impl Values<'_> {
             Some(Typed::Text(t)) => Some(t),
             _ => None,
         })
+    }
+}
+
+/// Python's `repr()` of a decoded TOML value, for messages.
+fn py_value(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => ini::py_repr(s),
+        toml::Value::Boolean(b) => if *b { "True".into() } else { "False".into() },
+        toml::Value::Array(items) => format!("[{}]", items.iter().map(py_value).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
     }
 }
 
@@ -395,7 +416,7 @@ impl Config {
         field("python_classes", &self.name_rules.classes.join("\0"));
         field("python_functions", &self.name_rules.functions.join("\0"));
         field("disable_id_escaping", &self.disable_id_escaping.to_string());
-        field("empty_parameter_set_mark", &format!("{:?}", self.empty_parameter_set_mark));
+        field("empty_parameter_set_mark", self.empty_parameter_set_mark.as_str());
         field("long_str_id_strategy", &format!("{:?}", self.long_str_id_strategy));
         field("strict_parametrization_ids", &format!("{:?}", self.strict_parametrization_ids.unwrap_or(self.strict)));
         field("collect_imported_tests", &self.collect_imported_tests.to_string());

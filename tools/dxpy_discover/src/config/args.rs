@@ -59,7 +59,7 @@ pub fn shlex_split(text: &str) -> Result<Vec<String>, ArgsError> {
             State::Double => match c {
                 '"' => state = State::Word,
                 '\\' => {
-                    let escaped = chars.next().ok_or(ArgsError::NoClosingQuotation)?;
+                    let escaped = chars.next().ok_or(ArgsError::NoEscapedCharacter)?;
                     // Inside double quotes a backslash only escapes `"` and itself.
                     if escaped != '"' && escaped != '\\' {
                         token.push('\\');
