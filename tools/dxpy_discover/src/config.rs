@@ -424,3 +424,63 @@ impl Config {
         *hasher.finalize().as_bytes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn load_in(dir: &Path, ini: &str, args: &[&str]) -> Config {
+        std::fs::write(dir.join("pytest.ini"), ini).expect("write");
+        load(&ConfigRequest { invocation_dir: dir.to_path_buf(), args: args.iter().map(|s| s.to_string()).collect(), env_addopts: None }).expect("config")
+    }
+
+    #[test]
+    fn fingerprint_tracks_analysis_relevant_options_only() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let base = load_in(tmp.path(), "[pytest]\n", &[]).fingerprint();
+        assert_eq!(base, load_in(tmp.path(), "[pytest]\n", &[]).fingerprint());
+        // Selection options do not change per-file analysis.
+        assert_eq!(base, load_in(tmp.path(), "[pytest]\naddopts = -k foo -m bar --deselect x\n", &[]).fingerprint());
+        for changed in [
+            "[pytest]\npython_classes = Check\n",
+            "[pytest]\npython_functions = check\n",
+            "[pytest]\ndisable_test_id_escaping_and_forfeit_all_rights_to_community_support = true\n",
+            "[pytest]\nempty_parameter_set_mark = xfail\n",
+            "[pytest]\nparametrize_long_str_id_strategy = sha256\n",
+            "[pytest]\nstrict = true\n",
+            "[pytest]\ncollect_imported_tests = false\n",
+        ] {
+            assert_ne!(base, load_in(tmp.path(), changed, &[]).fingerprint(), "{changed}");
+        }
+        assert_ne!(base, load_in(tmp.path(), "[pytest]\n", &["--doctest-modules"]).fingerprint());
+    }
+
+    #[test]
+    fn addopts_order_is_ini_then_env_then_command_line() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        std::fs::write(tmp.path().join("pytest.ini"), "[pytest]\naddopts = -k from_ini --ignore=a\n").expect("write");
+        let config = load(&ConfigRequest {
+            invocation_dir: tmp.path().to_path_buf(),
+            args: vec!["-k".into(), "from_cli".into()],
+            env_addopts: Some("-k from_env --ignore=b".into()),
+        })
+        .expect("config");
+        assert_eq!(config.args.keyword.as_deref(), Some("from_cli"));
+        assert_eq!(config.args.ignore, vec!["a".to_string(), "b".to_string()]);
+    }
+
+    proptest! {
+        #[test]
+        fn ini_parser_never_panics(text in "[\\[\\]a-z=:#; \\n\\t]{0,64}") {
+            let _ = ini::parse(&text);
+        }
+
+        /// Quoting every token and splitting gives the tokens back.
+        #[test]
+        fn shlex_split_inverts_quoting(tokens in proptest::collection::vec("[a-z \"'\\\\$-]{0,8}", 0..5)) {
+            let quoted: Vec<String> = tokens.iter().map(|t| format!("'{}'", t.replace('\'', "'\"'\"'"))).collect();
+            prop_assert_eq!(shlex_split(&quoted.join(" ")).expect("balanced"), tokens);
+        }
+    }
+}
