@@ -27,13 +27,21 @@ pub enum ConfigError {
     #[error("{path}: {message}", path = path.display())]
     Io { path: PathBuf, message: String },
     #[error("{path}:{line}: {message}", path = path.display())]
-    IniSyntax { path: PathBuf, line: usize, message: String },
+    IniSyntax {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: {message}", path = path.display())]
     TomlSyntax { path: PathBuf, message: String },
     /// A value of the wrong type or shape; `origin` is the config file, or where else the value
     /// came from (`-o`).
     #[error("{origin}: config option '{key}' {message}")]
-    BadValue { origin: String, key: String, message: String },
+    BadValue {
+        origin: String,
+        key: String,
+        message: String,
+    },
     /// Command-line arguments that cannot be read (`origin`: "command line", "PYTEST_ADDOPTS",
     /// or "<file>: addopts").
     #[error("{origin}: {error}")]
@@ -123,7 +131,17 @@ pub struct Config {
 }
 
 /// pytest's default `norecursedirs`.
-pub const DEFAULT_NORECURSEDIRS: &[&str] = &["*.egg", ".*", "_darcs", "build", "CVS", "dist", "node_modules", "venv", "{arch}"];
+pub const DEFAULT_NORECURSEDIRS: &[&str] = &[
+    "*.egg",
+    ".*",
+    "_darcs",
+    "build",
+    "CVS",
+    "dist",
+    "node_modules",
+    "venv",
+    "{arch}",
+];
 /// pytest's default `python_files`.
 pub const DEFAULT_PYTHON_FILES: &[&str] = &["test_*.py", "*_test.py"];
 
@@ -171,48 +189,104 @@ impl Values<'_> {
     }
 
     fn get(&self, key: &str, ty: IniType) -> Result<Option<Typed>, ConfigError> {
-        let Some(entry) = self.dict.get(key) else { return Ok(None) };
-        let bad = |message: String| ConfigError::BadValue { origin: self.source_of(entry.from_override), key: key.to_string(), message };
+        let Some(entry) = self.dict.get(key) else {
+            return Ok(None);
+        };
+        let bad = |message: String| ConfigError::BadValue {
+            origin: self.source_of(entry.from_override),
+            key: key.to_string(),
+            message,
+        };
         let strings = |items: &[toml::Value]| -> Result<Vec<String>, ConfigError> {
             items
                 .iter()
                 .enumerate()
                 .map(|(i, item)| match item {
                     toml::Value::String(s) => Ok(s.clone()),
-                    other => Err(bad(format!("expects a list of strings, but item at index {i} is {}: {}", toml_type(other), py_value(other)))),
+                    other => Err(bad(format!(
+                        "expects a list of strings, but item at index {i} is {}: {}",
+                        toml_type(other),
+                        py_value(other)
+                    ))),
                 })
                 .collect()
         };
         let typed = match (&entry.value, ty) {
-            (RawValue::IniText(text), IniType::Args) => {
-                Typed::List(shlex_split(text).map_err(|e| bad(format!("cannot be split into arguments: {e}")))?)
+            (RawValue::IniText(text), IniType::Args) => Typed::List(
+                shlex_split(text)
+                    .map_err(|e| bad(format!("cannot be split into arguments: {e}")))?,
+            ),
+            (RawValue::IniText(text), IniType::LineList) => Typed::List(
+                text.split('\n')
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(String::from)
+                    .collect(),
+            ),
+            (RawValue::IniText(text), IniType::Bool) => {
+                Typed::Bool(strtobool(text.trim()).ok_or_else(|| {
+                    bad(format!(
+                        "invalid truth value {}",
+                        ini::py_repr(&text.trim().to_lowercase())
+                    ))
+                })?)
             }
-            (RawValue::IniText(text), IniType::LineList) => {
-                Typed::List(text.split('\n').map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
+            (RawValue::IniList(items), IniType::Args | IniType::LineList) => {
+                Typed::List(strings(items)?)
             }
-            (RawValue::IniText(text), IniType::Bool) => Typed::Bool(strtobool(text.trim()).ok_or_else(|| bad(format!("invalid truth value {}", ini::py_repr(&text.trim().to_lowercase()))))?),
-            (RawValue::IniList(items), IniType::Args | IniType::LineList) => Typed::List(strings(items)?),
             (RawValue::IniList(items), IniType::Bool) => {
                 // pytest applies `str()` to the list, which is never a truth value.
-                return Err(bad(format!("invalid truth value for a list: {}", toml::Value::Array(items.clone()))));
+                return Err(bad(format!(
+                    "invalid truth value for a list: {}",
+                    toml::Value::Array(items.clone())
+                )));
             }
-            (RawValue::Toml(toml::Value::Array(items)), IniType::Args | IniType::LineList) => Typed::List(strings(items)?),
+            (RawValue::Toml(toml::Value::Array(items)), IniType::Args | IniType::LineList) => {
+                Typed::List(strings(items)?)
+            }
             (RawValue::Toml(toml::Value::Boolean(b)), IniType::Bool) => Typed::Bool(*b),
             (RawValue::Toml(other), IniType::Args | IniType::LineList) => {
-                return Err(bad(format!("expects a list for type '{}', got {}: {}", ty.name(), toml_type(other), py_value(other))));
+                return Err(bad(format!(
+                    "expects a list for type '{}', got {}: {}",
+                    ty.name(),
+                    toml_type(other),
+                    py_value(other)
+                )));
             }
-            (RawValue::Toml(other), IniType::Bool) => return Err(bad(format!("expects a bool, got {}: {}", toml_type(other), py_value(other)))),
-            (RawValue::IniText(text) | RawValue::Toml(toml::Value::String(text)), IniType::Literal(choices)) => {
+            (RawValue::Toml(other), IniType::Bool) => {
+                return Err(bad(format!(
+                    "expects a bool, got {}: {}",
+                    toml_type(other),
+                    py_value(other)
+                )))
+            }
+            (
+                RawValue::IniText(text) | RawValue::Toml(toml::Value::String(text)),
+                IniType::Literal(choices),
+            ) => {
                 if !choices.contains(&text.as_str()) {
                     let options: Vec<String> = choices.iter().map(|c| ini::py_repr(c)).collect();
-                    return Err(bad(format!("expects one of {}, got {}", options.join(" | "), ini::py_repr(text))));
+                    return Err(bad(format!(
+                        "expects one of {}, got {}",
+                        options.join(" | "),
+                        ini::py_repr(text)
+                    )));
                 }
                 Typed::Text(text.clone())
             }
             (RawValue::IniList(items), IniType::Literal(_)) => {
-                return Err(bad(format!("expects a string, got list: {}", toml::Value::Array(items.clone()))));
+                return Err(bad(format!(
+                    "expects a string, got list: {}",
+                    toml::Value::Array(items.clone())
+                )));
             }
-            (RawValue::Toml(other), IniType::Literal(_)) => return Err(bad(format!("expects a string, got {}: {}", toml_type(other), py_value(other)))),
+            (RawValue::Toml(other), IniType::Literal(_)) => {
+                return Err(bad(format!(
+                    "expects a string, got {}: {}",
+                    toml_type(other),
+                    py_value(other)
+                )))
+            }
         };
         Ok(Some(typed))
     }
@@ -231,7 +305,11 @@ impl Values<'_> {
         })
     }
 
-    fn literal(&self, key: &str, choices: &'static [&'static str]) -> Result<Option<String>, ConfigError> {
+    fn literal(
+        &self,
+        key: &str,
+        choices: &'static [&'static str],
+    ) -> Result<Option<String>, ConfigError> {
         Ok(match self.get(key, IniType::Literal(choices))? {
             Some(Typed::Text(t)) => Some(t),
             _ => None,
@@ -243,8 +321,17 @@ impl Values<'_> {
 fn py_value(value: &toml::Value) -> String {
     match value {
         toml::Value::String(s) => ini::py_repr(s),
-        toml::Value::Boolean(b) => if *b { "True".into() } else { "False".into() },
-        toml::Value::Array(items) => format!("[{}]", items.iter().map(py_value).collect::<Vec<_>>().join(", ")),
+        toml::Value::Boolean(b) => {
+            if *b {
+                "True".into()
+            } else {
+                "False".into()
+            }
+        }
+        toml::Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(py_value).collect::<Vec<_>>().join(", ")
+        ),
         other => other.to_string(),
     }
 }
@@ -272,12 +359,19 @@ fn strtobool(value: &str) -> Option<bool> {
 }
 
 fn split_args(text: &str, source: &str) -> Result<Vec<String>, ConfigError> {
-    shlex_split(text).map_err(|error| ConfigError::Args { origin: source.to_string(), error })
+    shlex_split(text).map_err(|error| ConfigError::Args {
+        origin: source.to_string(),
+        error,
+    })
 }
 
 fn read_args(tokens: &[String], source: &str) -> Result<CliArgs, ConfigError> {
     let mut args = CliArgs::default();
-    args.extend_from(tokens).map_err(|error| ConfigError::Args { origin: source.to_string(), error })?;
+    args.extend_from(tokens)
+        .map_err(|error| ConfigError::Args {
+            origin: source.to_string(),
+            error,
+        })?;
     Ok(args)
 }
 
@@ -292,40 +386,81 @@ pub fn load(request: &ConfigRequest) -> Result<Config, ConfigError> {
     early_tokens.extend(request.args.iter().cloned());
     let early = read_args(&early_tokens, "command line")?;
 
-    let setup = locate::determine_setup(early.config_file.as_deref(), &early.positional, early.rootdir.as_deref(), &invocation_dir)?;
+    let setup = locate::determine_setup(
+        early.config_file.as_deref(),
+        &early.positional,
+        early.rootdir.as_deref(),
+        &invocation_dir,
+    )?;
     let mut dict = setup.values.clone();
     dict.extend(locate::parse_overrides(&early.override_ini)?);
 
     // `addopts` from the file goes before everything else.
-    let addopts_source = format!("{}: addopts", setup.inifile.as_ref().map_or("None".into(), |p| p.display().to_string()));
-    let addopts = Values { dict: &dict, inifile: setup.inifile.as_deref() }.list("addopts", IniType::Args, &[])?;
+    let addopts_source = format!(
+        "{}: addopts",
+        setup
+            .inifile
+            .as_ref()
+            .map_or("None".into(), |p| p.display().to_string())
+    );
+    let addopts = Values {
+        dict: &dict,
+        inifile: setup.inifile.as_deref(),
+    }
+    .list("addopts", IniType::Args, &[])?;
     let mut all_tokens = addopts.clone();
     all_tokens.extend(early_tokens);
-    let args = read_args(&all_tokens, if addopts.is_empty() { "command line" } else { &addopts_source })?;
+    let args = read_args(
+        &all_tokens,
+        if addopts.is_empty() {
+            "command line"
+        } else {
+            &addopts_source
+        },
+    )?;
     // Overrides coming from addopts apply too (one level only, like pytest).
     dict.extend(locate::parse_overrides(&args.override_ini)?);
 
-    let values = Values { dict: &dict, inifile: setup.inifile.as_deref() };
+    let values = Values {
+        dict: &dict,
+        inifile: setup.inifile.as_deref(),
+    };
     let testpaths = values.list("testpaths", IniType::Args, &[])?;
     let python_files = values.list("python_files", IniType::Args, DEFAULT_PYTHON_FILES)?;
     let classes = values.list("python_classes", IniType::Args, &["Test"])?;
     let functions = values.list("python_functions", IniType::Args, &["test"])?;
     let norecursedirs = values.list("norecursedirs", IniType::Args, DEFAULT_NORECURSEDIRS)?;
     let markers = values.list("markers", IniType::LineList, &[])?;
-    let disable_id_escaping = values.opt_bool("disable_test_id_escaping_and_forfeit_all_rights_to_community_support")?.unwrap_or(false);
-    let empty_parameter_set_mark = match values.literal("empty_parameter_set_mark", &["skip", "xfail", "fail_at_collect"])?.as_deref() {
+    let disable_id_escaping = values
+        .opt_bool("disable_test_id_escaping_and_forfeit_all_rights_to_community_support")?
+        .unwrap_or(false);
+    let empty_parameter_set_mark = match values
+        .literal(
+            "empty_parameter_set_mark",
+            &["skip", "xfail", "fail_at_collect"],
+        )?
+        .as_deref()
+    {
         Some("xfail") => EmptyParameterSetMark::Xfail,
         Some("fail_at_collect") => EmptyParameterSetMark::FailAtCollect,
         _ => EmptyParameterSetMark::Skip,
     };
-    let long_str_id_strategy = match values.literal("parametrize_long_str_id_strategy", &["short", "sha256", "legacy", "disallow"])?.as_deref() {
+    let long_str_id_strategy = match values
+        .literal(
+            "parametrize_long_str_id_strategy",
+            &["short", "sha256", "legacy", "disallow"],
+        )?
+        .as_deref()
+    {
         Some("sha256") => LongStrIdStrategy::Sha256,
         Some("legacy") => LongStrIdStrategy::Legacy,
         Some("disallow") => LongStrIdStrategy::Disallow,
         _ => LongStrIdStrategy::Short,
     };
     let collect_imported_tests = values.opt_bool("collect_imported_tests")?.unwrap_or(true);
-    let consider_namespace_packages = values.opt_bool("consider_namespace_packages")?.unwrap_or(false);
+    let consider_namespace_packages = values
+        .opt_bool("consider_namespace_packages")?
+        .unwrap_or(false);
     let strict = values.opt_bool("strict")?.unwrap_or(false);
     let strict_markers = values.opt_bool("strict_markers")?;
     let strict_parametrization_ids = values.opt_bool("strict_parametrization_ids")?;
@@ -334,17 +469,24 @@ pub fn load(request: &ConfigRequest) -> Result<Config, ConfigError> {
         Some(dir) => {
             let dir = pattern::absolute(&invocation_dir, Path::new(dir));
             if !dir.is_dir() {
-                return Err(ConfigError::Usage(format!("argument --confcutdir: must be a directory, given: {}", dir.display())));
+                return Err(ConfigError::Usage(format!(
+                    "argument --confcutdir: must be a directory, given: {}",
+                    dir.display()
+                )));
             }
             dir
         }
         None => match &setup.inifile {
-            Some(ini) => ini.parent().map(Path::to_path_buf).unwrap_or_else(|| setup.rootdir.clone()),
+            Some(ini) => ini
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| setup.rootdir.clone()),
             None => setup.rootdir.clone(),
         },
     };
 
-    let (initial_args, args_source) = decide_args(&args, &testpaths, &invocation_dir, &setup.rootdir);
+    let (initial_args, args_source) =
+        decide_args(&args, &testpaths, &invocation_dir, &setup.rootdir);
     Ok(Config {
         invocation_dir,
         rootdir: setup.rootdir,
@@ -372,7 +514,12 @@ pub fn load(request: &ConfigRequest) -> Result<Config, ConfigError> {
 
 /// pytest's `_decide_args`: explicit args, else globbed `testpaths` (only when invoked from
 /// rootdir), else the invocation dir.
-fn decide_args(args: &CliArgs, testpaths: &[String], invocation_dir: &Path, rootdir: &Path) -> (Vec<String>, ArgsSource) {
+fn decide_args(
+    args: &CliArgs,
+    testpaths: &[String],
+    invocation_dir: &Path,
+    rootdir: &Path,
+) -> (Vec<String>, ArgsSource) {
     if !args.positional.is_empty() {
         return (args.positional.clone(), ArgsSource::Args);
     }
@@ -380,19 +527,37 @@ fn decide_args(args: &CliArgs, testpaths: &[String], invocation_dir: &Path, root
         let found: Vec<String> = if args.pyargs {
             testpaths.to_vec()
         } else {
-            testpaths.iter().flat_map(|p| pattern::glob(invocation_dir, p)).collect()
+            testpaths
+                .iter()
+                .flat_map(|p| pattern::glob(invocation_dir, p))
+                .collect()
         };
         if !found.is_empty() {
             return (found, ArgsSource::Testpaths);
         }
     }
-    (vec![invocation_dir.display().to_string()], ArgsSource::InvocationDir)
+    (
+        vec![invocation_dir.display().to_string()],
+        ArgsSource::InvocationDir,
+    )
 }
 
 impl Config {
     /// The registered marker names (`markers` lines, name before `:` or `(`).
     pub fn marker_names(&self) -> Vec<String> {
-        self.markers.iter().map(|line| line.split(':').next().unwrap_or("").split('(').next().unwrap_or("").trim().to_string()).collect()
+        self.markers
+            .iter()
+            .map(|line| {
+                line.split(':')
+                    .next()
+                    .unwrap_or("")
+                    .split('(')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .collect()
     }
 
     /// Whether unknown `-m` names are errors (`strict_markers`, falling back to `strict`).
@@ -416,10 +581,25 @@ impl Config {
         field("python_classes", &self.name_rules.classes.join("\0"));
         field("python_functions", &self.name_rules.functions.join("\0"));
         field("disable_id_escaping", &self.disable_id_escaping.to_string());
-        field("empty_parameter_set_mark", self.empty_parameter_set_mark.as_str());
-        field("long_str_id_strategy", &format!("{:?}", self.long_str_id_strategy));
-        field("strict_parametrization_ids", &format!("{:?}", self.strict_parametrization_ids.unwrap_or(self.strict)));
-        field("collect_imported_tests", &self.collect_imported_tests.to_string());
+        field(
+            "empty_parameter_set_mark",
+            self.empty_parameter_set_mark.as_str(),
+        );
+        field(
+            "long_str_id_strategy",
+            &format!("{:?}", self.long_str_id_strategy),
+        );
+        field(
+            "strict_parametrization_ids",
+            &format!(
+                "{:?}",
+                self.strict_parametrization_ids.unwrap_or(self.strict)
+            ),
+        );
+        field(
+            "collect_imported_tests",
+            &self.collect_imported_tests.to_string(),
+        );
         field("doctest_modules", &self.args.doctest_modules.to_string());
         *hasher.finalize().as_bytes()
     }
@@ -432,7 +612,12 @@ mod tests {
 
     fn load_in(dir: &Path, ini: &str, args: &[&str]) -> Config {
         std::fs::write(dir.join("pytest.ini"), ini).expect("write");
-        load(&ConfigRequest { invocation_dir: dir.to_path_buf(), args: args.iter().map(|s| s.to_string()).collect(), env_addopts: None }).expect("config")
+        load(&ConfigRequest {
+            invocation_dir: dir.to_path_buf(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env_addopts: None,
+        })
+        .expect("config")
     }
 
     #[test]
@@ -441,7 +626,15 @@ mod tests {
         let base = load_in(tmp.path(), "[pytest]\n", &[]).fingerprint();
         assert_eq!(base, load_in(tmp.path(), "[pytest]\n", &[]).fingerprint());
         // Selection options do not change per-file analysis.
-        assert_eq!(base, load_in(tmp.path(), "[pytest]\naddopts = -k foo -m bar --deselect x\n", &[]).fingerprint());
+        assert_eq!(
+            base,
+            load_in(
+                tmp.path(),
+                "[pytest]\naddopts = -k foo -m bar --deselect x\n",
+                &[]
+            )
+            .fingerprint()
+        );
         for changed in [
             "[pytest]\npython_classes = Check\n",
             "[pytest]\npython_functions = check\n",
@@ -453,13 +646,20 @@ mod tests {
         ] {
             assert_ne!(base, load_in(tmp.path(), changed, &[]).fingerprint(), "{changed}");
         }
-        assert_ne!(base, load_in(tmp.path(), "[pytest]\n", &["--doctest-modules"]).fingerprint());
+        assert_ne!(
+            base,
+            load_in(tmp.path(), "[pytest]\n", &["--doctest-modules"]).fingerprint()
+        );
     }
 
     #[test]
     fn addopts_order_is_ini_then_env_then_command_line() {
         let tmp = tempfile::tempdir().expect("tempdir");
-        std::fs::write(tmp.path().join("pytest.ini"), "[pytest]\naddopts = -k from_ini --ignore=a\n").expect("write");
+        std::fs::write(
+            tmp.path().join("pytest.ini"),
+            "[pytest]\naddopts = -k from_ini --ignore=a\n",
+        )
+        .expect("write");
         let config = load(&ConfigRequest {
             invocation_dir: tmp.path().to_path_buf(),
             args: vec!["-k".into(), "from_cli".into()],

@@ -35,7 +35,12 @@ impl ExprKind {
 pub enum ExprError {
     /// `column` is 1-based, like pytest's.
     #[error("Wrong expression passed to '{option}': {input}: at column {column}: {message}", option = kind.option())]
-    Syntax { kind: ExprKind, input: String, column: usize, message: String },
+    Syntax {
+        kind: ExprKind,
+        input: String,
+        column: usize,
+        message: String,
+    },
     #[error("Keyword expressions do not support call parameters.")]
     KeywordCallParameters,
     #[error("Unknown marker(s) in '-m' expression: {names}. Use 'pytest --markers' to see available markers.")]
@@ -160,13 +165,20 @@ fn lex(input: &str) -> Result<Vec<(Tok, usize)>, SyntaxError> {
                 pos += 1;
             }
             '\'' | '"' => {
-                let Some(end) = chars[pos + 1..].iter().position(|&x| x == c).map(|e| e + pos + 1) else {
+                let Some(end) = chars[pos + 1..]
+                    .iter()
+                    .position(|&x| x == c)
+                    .map(|e| e + pos + 1)
+                else {
                     return Err((pos + 1, format!("closing quote \"{c}\" is missing")));
                 };
                 let value: String = chars[pos..=end].iter().collect();
                 if let Some(backslash) = value.find('\\') {
                     let offset = value[..backslash].chars().count();
-                    return Err((pos + offset + 1, "escaping with \"\\\" not supported in marker expression".into()));
+                    return Err((
+                        pos + offset + 1,
+                        "escaping with \"\\\" not supported in marker expression".into(),
+                    ));
                 }
                 tokens.push((Tok::Str(value), pos));
                 pos = end + 1;
@@ -199,9 +211,10 @@ struct Parser {
 }
 
 const PYTHON_KEYWORDS: &[&str] = &[
-    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except",
-    "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try",
-    "while", "with", "yield",
+    "False", "None", "True", "and", "as", "assert", "async", "await", "break", "class", "continue",
+    "def", "del", "elif", "else", "except", "finally", "for", "from", "global", "if", "import",
+    "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while",
+    "with", "yield",
 ];
 
 impl Parser {
@@ -223,7 +236,10 @@ impl Parser {
 
     fn reject(&self, expected: &[&str]) -> SyntaxError {
         let (tok, pos) = self.current();
-        (pos + 1, format!("expected {}; got {}", expected.join(" OR "), tok.describe()))
+        (
+            pos + 1,
+            format!("expected {}; got {}", expected.join(" OR "), tok.describe()),
+        )
     }
 
     fn expect(&mut self, want: fn(&Tok) -> bool, name: &str) -> Result<(Tok, usize), SyntaxError> {
@@ -287,21 +303,30 @@ impl Parser {
     }
 
     fn single_kwarg(&mut self) -> Result<(String, KwValue), SyntaxError> {
-        let (Tok::Ident(name), pos) = self.expect(|t| matches!(t, Tok::Ident(_)), "identifier")? else {
+        let (Tok::Ident(name), pos) = self.expect(|t| matches!(t, Tok::Ident(_)), "identifier")?
+        else {
             return Err(self.reject(&["identifier"]));
         };
         if !is_python_identifier(&name) {
             return Err((pos + 1, format!("not a valid python identifier {name}")));
         }
         if PYTHON_KEYWORDS.contains(&name.as_str()) {
-            return Err((pos + 1, format!("unexpected reserved python keyword `{name}`")));
+            return Err((
+                pos + 1,
+                format!("unexpected reserved python keyword `{name}`"),
+            ));
         }
         self.expect(|t| *t == Tok::Equal, "=")?;
         if let Some((Tok::Str(quoted), _)) = self.accept(|t| matches!(t, Tok::Str(_))) {
-            let inner: String = quoted.chars().skip(1).take(quoted.chars().count().saturating_sub(2)).collect();
+            let inner: String = quoted
+                .chars()
+                .skip(1)
+                .take(quoted.chars().count().saturating_sub(2))
+                .collect();
             return Ok((name, KwValue::Str(inner)));
         }
-        let (Tok::Ident(raw), pos) = self.expect(|t| matches!(t, Tok::Ident(_)), "identifier")? else {
+        let (Tok::Ident(raw), pos) = self.expect(|t| matches!(t, Tok::Ident(_)), "identifier")?
+        else {
             return Err(self.reject(&["identifier"]));
         };
         let digits = raw.strip_prefix('-').unwrap_or(&raw);
@@ -324,17 +349,31 @@ impl Parser {
 
 fn is_python_identifier(s: &str) -> bool {
     let mut chars = s.chars();
-    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_') && chars.all(|c| c.is_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_')
 }
 
 impl Expression {
     /// Compile an expression as pytest's `-k`/`-m` would.
     pub fn compile(input: &str, kind: ExprKind) -> Result<Expression, ExprError> {
-        let syntax = |(column, message): SyntaxError| ExprError::Syntax { kind, input: input.to_string(), column, message };
+        let syntax = |(column, message): SyntaxError| ExprError::Syntax {
+            kind,
+            input: input.to_string(),
+            column,
+            message,
+        };
         let tokens = lex(input).map_err(syntax)?;
-        let mut parser = Parser { tokens, at: 0, idents: Vec::new() };
+        let mut parser = Parser {
+            tokens,
+            at: 0,
+            idents: Vec::new(),
+        };
         let root = parser.expression().map_err(syntax)?;
-        Ok(Expression { input: input.to_string(), root, idents: parser.idents })
+        Ok(Expression {
+            input: input.to_string(),
+            root,
+            idents: parser.idents,
+        })
     }
 
     /// Every identifier in the expression (for `strict_markers` validation).

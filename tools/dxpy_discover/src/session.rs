@@ -42,7 +42,12 @@ pub struct DiscoverOptions {
 
 impl Default for DiscoverOptions {
     fn default() -> Self {
-        DiscoverOptions { request: ConfigRequest::default(), cache_dir: None, no_cache: false, max_file_size: DEFAULT_MAX_FILE_SIZE }
+        DiscoverOptions {
+            request: ConfigRequest::default(),
+            cache_dir: None,
+            no_cache: false,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+        }
     }
 }
 
@@ -117,7 +122,8 @@ impl CacheSource for Index {
 
 type AnalyzeFn<'a> = &'a (dyn Fn(&[u8], &ModuleContext<'_>) -> FileResult + Sync);
 type OpenIndexFn<'a> = &'a dyn Fn(&Path, &[u8; 32]) -> Result<Box<dyn CacheSource>, IndexError>;
-type WriteIndexFn<'a> = &'a dyn Fn(&Path, &[u8; 32], &[(String, FileStamp, FileResult)]) -> Result<(), IndexError>;
+type WriteIndexFn<'a> =
+    &'a dyn Fn(&Path, &[u8; 32], &[(String, FileStamp, FileResult)]) -> Result<(), IndexError>;
 
 /// The analyser and the index I/O a run uses.
 pub(crate) struct Backend<'a> {
@@ -128,11 +134,22 @@ pub(crate) struct Backend<'a> {
 
 /// Discover tests the way `pytest --collect-only` would, without importing anything.
 pub fn discover(options: &DiscoverOptions) -> Result<Discovery, DiscoverError> {
-    let open = |path: &Path, fingerprint: &[u8; 32]| -> Result<Box<dyn CacheSource>, IndexError> { Ok(Box::new(Index::open(path, fingerprint)?)) };
-    let write = |path: &Path, fingerprint: &[u8; 32], entries: &[(String, FileStamp, FileResult)]| {
-        index::write_index(path, fingerprint, entries.iter().map(|(p, s, r)| (p.as_str(), s, r)))
+    let open = |path: &Path, fingerprint: &[u8; 32]| -> Result<Box<dyn CacheSource>, IndexError> {
+        Ok(Box::new(Index::open(path, fingerprint)?))
     };
-    let backend = Backend { analyze: &module::analyze, open_index: &open, write_index: &write };
+    let write =
+        |path: &Path, fingerprint: &[u8; 32], entries: &[(String, FileStamp, FileResult)]| {
+            index::write_index(
+                path,
+                fingerprint,
+                entries.iter().map(|(p, s, r)| (p.as_str(), s, r)),
+            )
+        };
+    let backend = Backend {
+        analyze: &module::analyze,
+        open_index: &open,
+        write_index: &write,
+    };
     run(options, &backend)
 }
 
@@ -145,7 +162,10 @@ enum Outcome {
     Uncached,
 }
 
-pub(crate) fn run(options: &DiscoverOptions, backend: &Backend<'_>) -> Result<Discovery, DiscoverError> {
+pub(crate) fn run(
+    options: &DiscoverOptions,
+    backend: &Backend<'_>,
+) -> Result<Discovery, DiscoverError> {
     let config = config::load(&options.request)?;
     let walked = walk::walk(&config)?;
     let fingerprint = config.fingerprint();
@@ -155,7 +175,10 @@ pub(crate) fn run(options: &DiscoverOptions, backend: &Backend<'_>) -> Result<Di
         (Some(dir), false) => match cache::create_private_dir(dir) {
             Ok(()) => Some(dir.join(INDEX_FILE_NAME)),
             Err(e) => {
-                notices.push(format!("discovery cache disabled: cannot create {}: {e}", dir.display()));
+                notices.push(format!(
+                    "discovery cache disabled: cannot create {}: {e}",
+                    dir.display()
+                ));
                 None
             }
         },
@@ -167,31 +190,55 @@ pub(crate) fn run(options: &DiscoverOptions, backend: &Backend<'_>) -> Result<Di
         Some(path) => match (backend.open_index)(path, &fingerprint) {
             Ok(index) => Some(index),
             Err(IndexError::Missing) => None,
-            Err(e @ (IndexError::Corrupt(_) | IndexError::Version { .. } | IndexError::Fingerprint)) => {
-                notices.push(format!("discovery cache {} not used ({e}); rebuilding it", path.display()));
+            Err(
+                e @ (IndexError::Corrupt(_) | IndexError::Version { .. } | IndexError::Fingerprint),
+            ) => {
+                notices.push(format!(
+                    "discovery cache {} not used ({e}); rebuilding it",
+                    path.display()
+                ));
                 rebuild = true;
                 None
             }
             Err(IndexError::Io(e)) => {
-                notices.push(format!("discovery cache {} unreadable ({e}); rebuilding it", path.display()));
+                notices.push(format!(
+                    "discovery cache {} unreadable ({e}); rebuilding it",
+                    path.display()
+                ));
                 rebuild = true;
                 None
             }
         },
     };
 
-    let modules: Vec<usize> = (0..walked.files.len()).filter(|&i| walked.files[i].roles.test_module).collect();
+    let modules: Vec<usize> = (0..walked.files.len())
+        .filter(|&i| walked.files[i].roles.test_module)
+        .collect();
     let now = cache::now_ns();
     let outcomes: Vec<(FileResult, Outcome)> = modules
         .par_iter()
         .map(|&i| {
             let file = &walked.files[i];
-            let ctx = ModuleContext { rel_path: &file.rel_path, rules: &config.name_rules, disable_id_escaping: config.disable_id_escaping };
-            load_one(&file.path, &ctx, cached.as_deref(), options.max_file_size, now, backend.analyze)
+            let ctx = ModuleContext {
+                rel_path: &file.rel_path,
+                rules: &config.name_rules,
+                disable_id_escaping: config.disable_id_escaping,
+            };
+            load_one(
+                &file.path,
+                &ctx,
+                cached.as_deref(),
+                options.max_file_size,
+                now,
+                backend.analyze,
+            )
         })
         .collect();
 
-    let mut stats = DiscoveryStats { files: modules.len(), ..DiscoveryStats::default() };
+    let mut stats = DiscoveryStats {
+        files: modules.len(),
+        ..DiscoveryStats::default()
+    };
     let mut changed = false;
     let mut entries: Vec<(String, FileStamp, FileResult)> = Vec::new();
     let mut results: Vec<Option<FileResult>> = vec![None; walked.files.len()];
@@ -219,7 +266,10 @@ pub(crate) fn run(options: &DiscoverOptions, backend: &Backend<'_>) -> Result<Di
     if let (Some(path), true) = (&index_path, changed || rebuild) {
         match (backend.write_index)(path, &fingerprint, &entries) {
             Ok(()) => stats.index_written = true,
-            Err(e) => notices.push(format!("discovery cache {} not written: {e}", path.display())),
+            Err(e) => notices.push(format!(
+                "discovery cache {} not written: {e}",
+                path.display()
+            )),
         }
     }
 
@@ -227,17 +277,30 @@ pub(crate) fn run(options: &DiscoverOptions, backend: &Backend<'_>) -> Result<Di
     let mut dynamic_conftests = Vec::new();
     for problem in &walked.problems {
         match problem {
-            WalkProblem::UnreadableDir { path, message } => errors.push(CollectError::Unreadable { path: rel_to(&config.rootdir, path), message: message.clone() }),
-            WalkProblem::SymlinkLoop { path } => notices.push(format!("not following symlink loop at {}", path.display())),
+            WalkProblem::UnreadableDir { path, message } => errors.push(CollectError::Unreadable {
+                path: rel_to(&config.rootdir, path),
+                message: message.clone(),
+            }),
+            WalkProblem::SymlinkLoop { path } => {
+                notices.push(format!("not following symlink loop at {}", path.display()))
+            }
             WalkProblem::ConftestNeedsRunner { path, reason } => {
-                notices.push(format!("{}: collect_ignore needs the runner: {reason}", path.display()));
+                notices.push(format!(
+                    "{}: collect_ignore needs the runner: {reason}",
+                    path.display()
+                ));
                 dynamic_conftests.push(path.clone());
             }
         }
     }
     let selection = select::select(&config, &walked, &results)?;
     errors.extend(selection.errors);
-    let doctest_files = walked.files.iter().filter(|f| f.roles.doctest_module || f.roles.doctest_text).map(|f| f.rel_path.clone()).collect();
+    let doctest_files = walked
+        .files
+        .iter()
+        .filter(|f| f.roles.doctest_module || f.roles.doctest_text)
+        .map(|f| f.rel_path.clone())
+        .collect();
     Ok(Discovery {
         items: selection.items,
         errors,
@@ -253,47 +316,91 @@ pub(crate) fn run(options: &DiscoverOptions, backend: &Backend<'_>) -> Result<Di
 }
 
 fn rel_to(root: &Path, path: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/")
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace(std::path::MAIN_SEPARATOR, "/")
 }
 
-fn load_one(path: &Path, ctx: &ModuleContext<'_>, cached: Option<&dyn CacheSource>, max_size: u64, now: i128, analyze: AnalyzeFn<'_>) -> (FileResult, Outcome) {
-    let failed = |error: CollectError| (FileResult { items: Vec::new(), errors: vec![error] }, Outcome::Uncached);
-    let unreadable = |e: std::io::Error| failed(CollectError::Unreadable { path: ctx.rel_path.to_string(), message: e.to_string() });
+fn load_one(
+    path: &Path,
+    ctx: &ModuleContext<'_>,
+    cached: Option<&dyn CacheSource>,
+    max_size: u64,
+    now: i128,
+    analyze: AnalyzeFn<'_>,
+) -> (FileResult, Outcome) {
+    let failed = |error: CollectError| {
+        (
+            FileResult {
+                items: Vec::new(),
+                errors: vec![error],
+            },
+            Outcome::Uncached,
+        )
+    };
+    let unreadable = |e: std::io::Error| {
+        failed(CollectError::Unreadable {
+            path: ctx.rel_path.to_string(),
+            message: e.to_string(),
+        })
+    };
     let metadata = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => return unreadable(e),
     };
     if metadata.len() > max_size {
-        return failed(CollectError::TooLarge { path: ctx.rel_path.to_string(), limit: max_size });
+        return failed(CollectError::TooLarge {
+            path: ctx.rel_path.to_string(),
+            limit: max_size,
+        });
     }
     let stat: StatStamp = cache::stat_stamp(&metadata);
     let entry = cached.and_then(|c| c.lookup(ctx.rel_path));
     let mut source: Option<Vec<u8>> = None;
     let mut read_error: Option<std::io::Error> = None;
-    let decision = cache::decide(entry.as_ref().map(|(s, _)| s), stat, now, || match std::fs::read(path) {
-        Ok(bytes) => {
-            let hash = *blake3::hash(&bytes).as_bytes();
-            source = Some(bytes);
-            hash
-        }
-        Err(e) => {
-            read_error = Some(e);
-            [0; 32]
-        }
-    });
+    let decision = cache::decide(
+        entry.as_ref().map(|(s, _)| s),
+        stat,
+        now,
+        || match std::fs::read(path) {
+            Ok(bytes) => {
+                let hash = *blake3::hash(&bytes).as_bytes();
+                source = Some(bytes);
+                hash
+            }
+            Err(e) => {
+                read_error = Some(e);
+                [0; 32]
+            }
+        },
+    );
     if let Some(e) = read_error {
         return unreadable(e);
     }
     match (decision, entry) {
         (CacheDecision::Serve, Some((stamp, result))) => (result, Outcome::Served(stamp)),
-        (CacheDecision::ServeRefreshed(stamp), Some((_, result))) => (result, Outcome::ServedRefreshed(stamp)),
+        (CacheDecision::ServeRefreshed(stamp), Some((_, result))) => {
+            (result, Outcome::ServedRefreshed(stamp))
+        }
         (CacheDecision::Analyse(stamp), _) => match source {
-            Some(bytes) if bytes.len() as u64 <= max_size => (analyze(&bytes, ctx), Outcome::Analysed(stamp)),
-            Some(_) => failed(CollectError::TooLarge { path: ctx.rel_path.to_string(), limit: max_size }),
-            None => failed(CollectError::Other { path: ctx.rel_path.to_string(), message: "file vanished while reading".into() }),
+            Some(bytes) if bytes.len() as u64 <= max_size => {
+                (analyze(&bytes, ctx), Outcome::Analysed(stamp))
+            }
+            Some(_) => failed(CollectError::TooLarge {
+                path: ctx.rel_path.to_string(),
+                limit: max_size,
+            }),
+            None => failed(CollectError::Other {
+                path: ctx.rel_path.to_string(),
+                message: "file vanished while reading".into(),
+            }),
         },
         // `decide` only serves when there is an entry.
-        (_, None) => failed(CollectError::Other { path: ctx.rel_path.to_string(), message: "internal cache inconsistency".into() }),
+        (_, None) => failed(CollectError::Other {
+            path: ctx.rel_path.to_string(),
+            message: "internal cache inconsistency".into(),
+        }),
     }
 }
 

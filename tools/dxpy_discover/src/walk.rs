@@ -145,7 +145,12 @@ pub(crate) fn list_dir_fs(dir: &Path) -> io::Result<Vec<Entry>> {
             Ok(m) => (m.is_dir(), m.is_file()),
             Err(_) => (false, false),
         };
-        entries.push(Entry { name: entry.file_name().to_string_lossy().into_owned(), path, is_dir, is_file });
+        entries.push(Entry {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            path,
+            is_dir,
+            is_file,
+        });
     }
     Ok(entries)
 }
@@ -172,16 +177,28 @@ fn resolve_arg(invocation_dir: &Path, arg: &str, index: usize) -> Result<Resolve
     let strpath = pieces.next().unwrap_or("");
     let parts: Vec<String> = pieces.map(String::from).collect();
     if parametrization.is_some() && parts.is_empty() {
-        return Err(WalkError::ParametrizedPath { arg: arg.to_string() });
+        return Err(WalkError::ParametrizedPath {
+            arg: arg.to_string(),
+        });
     }
     let path = absolute(invocation_dir, Path::new(strpath));
     if std::fs::metadata(&path).is_err() {
-        return Err(WalkError::NotFound { arg: arg.to_string() });
+        return Err(WalkError::NotFound {
+            arg: arg.to_string(),
+        });
     }
     if !parts.is_empty() && path.is_dir() {
-        return Err(WalkError::DirectoryWithParts { arg: arg.to_string() });
+        return Err(WalkError::DirectoryWithParts {
+            arg: arg.to_string(),
+        });
     }
-    Ok(ResolvedArg { arg: arg.to_string(), path, parts, parametrization, index })
+    Ok(ResolvedArg {
+        arg: arg.to_string(),
+        path,
+        parts,
+        parametrization,
+        index,
+    })
 }
 
 /// pytest's `is_collection_argument_subsumed_by`.
@@ -197,7 +214,18 @@ fn subsumed_by(arg: &ResolvedArg, by: &ResolvedArg) -> bool {
 
 /// pytest's `normalize_collection_arguments`: drop args contained in others, keep order.
 fn normalize(mut args: Vec<ResolvedArg>) -> Vec<ResolvedArg> {
-    args.sort_by(|a, b| (&a.path, &a.parts, a.parametrization.as_deref().unwrap_or("")).cmp(&(&b.path, &b.parts, b.parametrization.as_deref().unwrap_or(""))));
+    args.sort_by(|a, b| {
+        (
+            &a.path,
+            &a.parts,
+            a.parametrization.as_deref().unwrap_or(""),
+        )
+            .cmp(&(
+                &b.path,
+                &b.parts,
+                b.parametrization.as_deref().unwrap_or(""),
+            ))
+    });
     let mut kept: Vec<ResolvedArg> = Vec::new();
     for arg in args {
         if kept.last().is_none_or(|last| !subsumed_by(&arg, last)) {
@@ -233,15 +261,41 @@ pub(crate) fn walk_with(config: &Config, list_dir: ListDir<'_>) -> Result<Walk, 
         .enumerate()
         .map(|(i, a)| resolve_arg(&config.invocation_dir, a, i))
         .collect::<Result<Vec<_>, _>>()?;
-    let resolved = if config.args.keep_duplicates { resolved } else { normalize(resolved) };
+    let resolved = if config.args.keep_duplicates {
+        resolved
+    } else {
+        normalize(resolved)
+    };
     let invocation = &config.invocation_dir;
     let mut walker = Walker {
         config,
         list_dir,
         initial_paths: resolved.iter().map(|a| a.path.clone()).collect(),
-        initial_with_parents: resolved.iter().flat_map(|a| a.path.ancestors().map(Path::to_path_buf).collect::<Vec<_>>()).collect(),
-        ignore_paths: config.args.ignore.iter().map(|p| absolute(invocation, Path::new(p))).collect(),
-        ignore_globs: config.args.ignore_glob.iter().map(|g| absolute(invocation, Path::new(g)).to_string_lossy().into_owned()).collect(),
+        initial_with_parents: resolved
+            .iter()
+            .flat_map(|a| {
+                a.path
+                    .ancestors()
+                    .map(Path::to_path_buf)
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+        ignore_paths: config
+            .args
+            .ignore
+            .iter()
+            .map(|p| absolute(invocation, Path::new(p)))
+            .collect(),
+        ignore_globs: config
+            .args
+            .ignore_glob
+            .iter()
+            .map(|g| {
+                absolute(invocation, Path::new(g))
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect(),
         conftest_cache: HashMap::new(),
         reported_conftests: HashSet::new(),
         walk: Walk::default(),
@@ -262,12 +316,22 @@ pub(crate) fn walk_with(config: &Config, list_dir: ListDir<'_>) -> Result<Walk, 
         } else {
             let roles = walker.file_roles(&arg.path, true);
             if roles == FileRoles::default() {
-                return Err(WalkError::NoCollector { path: arg.path.display().to_string() });
+                return Err(WalkError::NoCollector {
+                    path: arg.path.display().to_string(),
+                });
             }
             files.push(walker.add_file(&arg.path, roles));
         }
-        let selector = (!arg.parts.is_empty()).then(|| NodeSelector { parts: arg.parts.clone(), parametrization: arg.parametrization.clone() });
-        walker.walk.args.push(ArgFiles { arg: arg.arg, path: arg.path, selector, files });
+        let selector = (!arg.parts.is_empty()).then(|| NodeSelector {
+            parts: arg.parts.clone(),
+            parametrization: arg.parametrization.clone(),
+        });
+        walker.walk.args.push(ArgFiles {
+            arg: arg.arg,
+            path: arg.path,
+            selector,
+            files,
+        });
     }
     Ok(walker.walk)
 }
@@ -283,7 +347,12 @@ fn same_dir_identity(path: &Path) -> Option<(u64, u64)> {
         std::fs::canonicalize(path).ok().map(|p| {
             let digest = blake3::hash(p.to_string_lossy().as_bytes());
             let bytes = digest.as_bytes();
-            (0, u64::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7]]))
+            (
+                0,
+                u64::from_le_bytes([
+                    bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                ]),
+            )
         })
     }
 }
@@ -315,11 +384,18 @@ impl Walker<'_> {
     fn load_initial_conftests(&mut self, args: &[ResolvedArg]) {
         for arg in args {
             let anchor = &arg.path;
-            let dir = if anchor.is_dir() { anchor.clone() } else { anchor.parent().map(Path::to_path_buf).unwrap_or_default() };
+            let dir = if anchor.is_dir() {
+                anchor.clone()
+            } else {
+                anchor.parent().map(Path::to_path_buf).unwrap_or_default()
+            };
             self.load_conftests(&dir);
             if anchor.is_dir() {
                 if let Ok(entries) = (self.list_dir)(anchor) {
-                    let mut subdirs: Vec<Entry> = entries.into_iter().filter(|e| e.is_dir && fnmatch(&e.name, "test*")).collect();
+                    let mut subdirs: Vec<Entry> = entries
+                        .into_iter()
+                        .filter(|e| e.is_dir && fnmatch(&e.name, "test*"))
+                        .collect();
                     subdirs.sort_by(|a, b| a.name.cmp(&b.name));
                     for sub in subdirs {
                         self.load_conftests(&sub.path);
@@ -333,8 +409,11 @@ impl Walker<'_> {
         if let Some(cached) = self.conftest_cache.get(conftest) {
             return cached.clone();
         }
-        let parsed = std::fs::read(conftest).ok().map(|src| conftest::read_ignores(&src));
-        self.conftest_cache.insert(conftest.to_path_buf(), parsed.clone());
+        let parsed = std::fs::read(conftest)
+            .ok()
+            .map(|src| conftest::read_ignores(&src));
+        self.conftest_cache
+            .insert(conftest.to_path_buf(), parsed.clone());
         parsed
     }
 
@@ -343,20 +422,38 @@ impl Walker<'_> {
         if self.config.args.noconftest {
             return Vec::new();
         }
-        let chain: Vec<PathBuf> = dir.ancestors().filter(|d| self.in_confcutdir(d)).map(Path::to_path_buf).collect();
+        let chain: Vec<PathBuf> = dir
+            .ancestors()
+            .filter(|d| self.in_confcutdir(d))
+            .map(Path::to_path_buf)
+            .collect();
         for parent in chain {
             let candidate = parent.join("conftest.py");
             if !self.loaded_conftests.contains(&candidate) {
                 continue;
             }
-            let Some(ignores) = self.conftest_ignores(&candidate) else { continue };
-            let list = if glob { ignores.collect_ignore_glob } else { ignores.collect_ignore };
+            let Some(ignores) = self.conftest_ignores(&candidate) else {
+                continue;
+            };
+            let list = if glob {
+                ignores.collect_ignore_glob
+            } else {
+                ignores.collect_ignore
+            };
             match list {
                 IgnoreList::Absent => continue,
-                IgnoreList::Literal(items) => return items.iter().map(|i| absolute(&parent, Path::new(i))).collect(),
+                IgnoreList::Literal(items) => {
+                    return items
+                        .iter()
+                        .map(|i| absolute(&parent, Path::new(i)))
+                        .collect()
+                }
                 IgnoreList::NeedsRunner(reason) => {
                     if self.reported_conftests.insert(candidate.clone()) {
-                        self.walk.problems.push(WalkProblem::ConftestNeedsRunner { path: candidate, reason });
+                        self.walk.problems.push(WalkProblem::ConftestNeedsRunner {
+                            path: candidate,
+                            reason,
+                        });
                     }
                     return Vec::new();
                 }
@@ -376,29 +473,56 @@ impl Walker<'_> {
         if ignore_paths.iter().any(|p| p == path) {
             return true;
         }
-        let mut globs: Vec<String> = self.conftest_list(&parent, true).iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        let mut globs: Vec<String> = self
+            .conftest_list(&parent, true)
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
         globs.extend(self.ignore_globs.iter().cloned());
         let spelled = path.to_string_lossy();
         if globs.iter().any(|g| fnmatch(&spelled, g)) {
             return true;
         }
-        if is_dir && !self.config.args.collect_in_virtualenv && (path.join("pyvenv.cfg").is_file() || path.join("conda-meta").join("history").is_file()) {
+        if is_dir
+            && !self.config.args.collect_in_virtualenv
+            && (path.join("pyvenv.cfg").is_file()
+                || path.join("conda-meta").join("history").is_file())
+        {
             return true;
         }
-        is_dir && self.config.norecursedirs.iter().any(|pat| fnmatch_ex(pat, path))
+        is_dir
+            && self
+                .config
+                .norecursedirs
+                .iter()
+                .any(|pat| fnmatch_ex(pat, path))
     }
 
     fn file_roles(&self, path: &Path, explicit: bool) -> FileRoles {
         let is_py = path.extension().is_some_and(|e| e == "py");
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut roles = FileRoles::default();
         if is_py {
-            roles.test_module = explicit || self.config.python_files.iter().any(|pat| fnmatch_ex(pat, path));
-            roles.doctest_module = self.config.args.doctest_modules && name != "__main__.py" && !is_setuptools_setup_py(path, &name);
+            roles.test_module = explicit
+                || self
+                    .config
+                    .python_files
+                    .iter()
+                    .any(|pat| fnmatch_ex(pat, path));
+            roles.doctest_module = self.config.args.doctest_modules
+                && name != "__main__.py"
+                && !is_setuptools_setup_py(path, &name);
         } else {
             let is_text = path.extension().is_some_and(|e| e == "txt" || e == "rst");
             let default_glob = ["test*.txt".to_string()];
-            let globs: &[String] = if self.config.args.doctest_glob.is_empty() { &default_glob } else { &self.config.args.doctest_glob };
+            let globs: &[String] = if self.config.args.doctest_glob.is_empty() {
+                &default_glob
+            } else {
+                &self.config.args.doctest_glob
+            };
             roles.doctest_text = (is_text && explicit) || globs.iter().any(|g| fnmatch_ex(g, path));
         }
         roles
@@ -410,7 +534,11 @@ impl Walker<'_> {
         }
         let index = self.walk.files.len();
         let rel_path = self.rel_path(path);
-        self.walk.files.push(CollectedFile { path: path.to_path_buf(), rel_path, roles });
+        self.walk.files.push(CollectedFile {
+            path: path.to_path_buf(),
+            rel_path,
+            roles,
+        });
         self.file_index.insert(path.to_path_buf(), index);
         index
     }
@@ -432,14 +560,17 @@ impl Walker<'_> {
                 }
             }
         };
-        rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/")
+        rel.to_string_lossy()
+            .replace(std::path::MAIN_SEPARATOR, "/")
     }
 
     fn collect_dir(&mut self, dir: &Path, files: &mut Vec<usize>, stack: &mut Vec<(u64, u64)>) {
         let identity = same_dir_identity(dir);
         if let Some(id) = identity {
             if stack.contains(&id) {
-                self.walk.problems.push(WalkProblem::SymlinkLoop { path: dir.to_path_buf() });
+                self.walk.problems.push(WalkProblem::SymlinkLoop {
+                    path: dir.to_path_buf(),
+                });
                 return;
             }
             stack.push(id);
@@ -450,11 +581,17 @@ impl Walker<'_> {
                 let is_package = entries.iter().any(|e| e.name == "__init__.py" && e.is_file);
                 entries.sort_by(|a, b| {
                     let key = |e: &Entry| (is_package && e.name != "__init__.py", e.name.clone());
-                    if is_package { key(a).cmp(&key(b)) } else { a.name.cmp(&b.name) }
+                    if is_package {
+                        key(a).cmp(&key(b))
+                    } else {
+                        a.name.cmp(&b.name)
+                    }
                 });
                 for entry in entries {
                     if entry.is_dir {
-                        if !self.initial_with_parents.contains(&entry.path) && self.ignored(&entry.path, true) {
+                        if !self.initial_with_parents.contains(&entry.path)
+                            && self.ignored(&entry.path, true)
+                        {
                             continue;
                         }
                         self.collect_dir(&entry.path, files, stack);
@@ -470,7 +607,10 @@ impl Walker<'_> {
                     }
                 }
             }
-            Err(e) => self.walk.problems.push(WalkProblem::UnreadableDir { path: dir.to_path_buf(), message: e.to_string() }),
+            Err(e) => self.walk.problems.push(WalkProblem::UnreadableDir {
+                path: dir.to_path_buf(),
+                message: e.to_string(),
+            }),
         }
         if identity.is_some() {
             stack.pop();
@@ -480,7 +620,10 @@ impl Walker<'_> {
 
 /// pytest's doctest plugin skips `setup.py` files that mention setuptools or distutils.
 fn is_setuptools_setup_py(path: &Path, name: &str) -> bool {
-    name == "setup.py" && std::fs::read(path).is_ok_and(|c| c.windows(10).any(|w| w == b"setuptools") || c.windows(9).any(|w| w == b"distutils"))
+    name == "setup.py"
+        && std::fs::read(path).is_ok_and(|c| {
+            c.windows(10).any(|w| w == b"setuptools") || c.windows(9).any(|w| w == b"distutils")
+        })
 }
 
 #[cfg(test)]
@@ -490,7 +633,10 @@ mod tests {
 
     #[test]
     fn selector_matching_follows_pytest_levels() {
-        let sel = |parts: &[&str], param: Option<&str>| NodeSelector { parts: parts.iter().map(|s| s.to_string()).collect(), parametrization: param.map(String::from) };
+        let sel = |parts: &[&str], param: Option<&str>| NodeSelector {
+            parts: parts.iter().map(|s| s.to_string()).collect(),
+            parametrization: param.map(String::from),
+        };
         assert!(sel(&["test_a"], None).matches(&["test_a[1]"]));
         assert!(sel(&["test_a"], None).matches(&["test_a"]));
         assert!(!sel(&["test_a"], None).matches(&["test_ab"]));
@@ -511,13 +657,21 @@ mod tests {
         std::fs::write(root.join("pytest.ini"), "[pytest]\n").expect("write");
         for dir in ["a_secret", "b_open"] {
             std::fs::create_dir(root.join(dir)).expect("mkdir");
-            std::fs::write(root.join(dir).join("test_x.py"), "def test_x(): pass\n").expect("write");
+            std::fs::write(root.join(dir).join("test_x.py"), "def test_x(): pass\n")
+                .expect("write");
         }
-        let config = load(&ConfigRequest { invocation_dir: root.to_path_buf(), ..Default::default() }).expect("config");
+        let config = load(&ConfigRequest {
+            invocation_dir: root.to_path_buf(),
+            ..Default::default()
+        })
+        .expect("config");
         let secret = root.join("a_secret");
         let lister = |dir: &Path| -> io::Result<Vec<Entry>> {
             if dir == secret {
-                Err(io::Error::new(io::ErrorKind::PermissionDenied, "Permission denied"))
+                Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "Permission denied",
+                ))
             } else {
                 list_dir_fs(dir)
             }
@@ -525,7 +679,13 @@ mod tests {
         let walked = walk_with(&config, &lister).expect("walk");
         let files: Vec<&str> = walked.files.iter().map(|f| f.rel_path.as_str()).collect();
         assert_eq!(files, ["b_open/test_x.py"]);
-        assert_eq!(walked.problems, [WalkProblem::UnreadableDir { path: secret.clone(), message: "Permission denied".into() }]);
+        assert_eq!(
+            walked.problems,
+            [WalkProblem::UnreadableDir {
+                path: secret.clone(),
+                message: "Permission denied".into()
+            }]
+        );
     }
 
     #[test]
@@ -533,14 +693,37 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let root = tmp.path();
         std::fs::write(root.join("pytest.ini"), "[pytest]\npython_files = *.py\n").expect("write");
-        for file in ["pkg/__init__.py", "pkg/_a.py", "pkg/b/test_1.py", "pkg/c.py", "pkg/B.py"] {
+        for file in [
+            "pkg/__init__.py",
+            "pkg/_a.py",
+            "pkg/b/test_1.py",
+            "pkg/c.py",
+            "pkg/B.py",
+        ] {
             let path = root.join(file);
             std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
             std::fs::write(path, "").expect("write");
         }
-        let config = load(&ConfigRequest { invocation_dir: root.to_path_buf(), ..Default::default() }).expect("config");
+        let config = load(&ConfigRequest {
+            invocation_dir: root.to_path_buf(),
+            ..Default::default()
+        })
+        .expect("config");
         let walked = walk(&config).expect("walk");
-        let files: Vec<&str> = walked.args[0].files.iter().map(|&i| walked.files[i].rel_path.as_str()).collect();
-        assert_eq!(files, ["pkg/__init__.py", "pkg/B.py", "pkg/_a.py", "pkg/b/test_1.py", "pkg/c.py"]);
+        let files: Vec<&str> = walked.args[0]
+            .files
+            .iter()
+            .map(|&i| walked.files[i].rel_path.as_str())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                "pkg/__init__.py",
+                "pkg/B.py",
+                "pkg/_a.py",
+                "pkg/b/test_1.py",
+                "pkg/c.py"
+            ]
+        );
     }
 }

@@ -154,8 +154,16 @@ const OPTIONS: &[(&str, Arity, Opt)] = &[
     ("-x", Arity::Flag, Opt::Other),
     ("--exitfirst", Arity::Flag, Opt::Other),
     ("--maxfail", Arity::Value, Opt::Other),
-    ("--strict-config", Arity::Flag, Opt::IniFlag("strict_config")),
-    ("--strict-markers", Arity::Flag, Opt::IniFlag("strict_markers")),
+    (
+        "--strict-config",
+        Arity::Flag,
+        Opt::IniFlag("strict_config"),
+    ),
+    (
+        "--strict-markers",
+        Arity::Flag,
+        Opt::IniFlag("strict_markers"),
+    ),
     ("--strict", Arity::Flag, Opt::IniFlag("strict")),
     ("-W", Arity::Value, Opt::Other),
     ("--pythonwarnings", Arity::Value, Opt::Other),
@@ -171,8 +179,16 @@ const OPTIONS: &[(&str, Arity, Opt)] = &[
     ("--noconftest", Arity::Flag, Opt::NoConftest),
     ("--keepduplicates", Arity::Flag, Opt::KeepDuplicates),
     ("--keep-duplicates", Arity::Flag, Opt::KeepDuplicates),
-    ("--collect-in-virtualenv", Arity::Flag, Opt::CollectInVirtualenv),
-    ("--continue-on-collection-errors", Arity::Flag, Opt::ContinueOnCollectionErrors),
+    (
+        "--collect-in-virtualenv",
+        Arity::Flag,
+        Opt::CollectInVirtualenv,
+    ),
+    (
+        "--continue-on-collection-errors",
+        Arity::Flag,
+        Opt::ContinueOnCollectionErrors,
+    ),
     ("--import-mode", Arity::Value, Opt::Other),
     ("-c", Arity::Value, Opt::ConfigFile),
     ("--config-file", Arity::Value, Opt::ConfigFile),
@@ -297,7 +313,10 @@ pub const PLUGIN_OPTIONS_WITH_VALUE: &[&str] = &[
 ];
 
 fn lookup(name: &str) -> Option<(Arity, Opt)> {
-    OPTIONS.iter().find(|(n, _, _)| *n == name).map(|(_, a, o)| (*a, *o))
+    OPTIONS
+        .iter()
+        .find(|(n, _, _)| *n == name)
+        .map(|(_, a, o)| (*a, *o))
 }
 
 impl CliArgs {
@@ -309,7 +328,11 @@ impl CliArgs {
         while i < tokens.len() {
             let token = &tokens[i];
             i += 1;
-            if only_positional || token == "-" || !token.starts_with('-') || looks_negative_number(token) {
+            if only_positional
+                || token == "-"
+                || !token.starts_with('-')
+                || looks_negative_number(token)
+            {
                 self.positional.push(token.clone());
                 continue;
             }
@@ -343,7 +366,8 @@ impl CliArgs {
                         j += 1;
                     }
                     Some((arity, opt)) => {
-                        let inline = (!rest.is_empty()).then(|| rest.trim_start_matches('=').to_string());
+                        let inline =
+                            (!rest.is_empty()).then(|| rest.trim_start_matches('=').to_string());
                         let value = take_value(&name, arity, inline, tokens, &mut i)?;
                         self.apply(opt, value);
                         break;
@@ -359,7 +383,14 @@ impl CliArgs {
         Ok(())
     }
 
-    fn keep_unknown(&mut self, token: &str, has_inline_value: bool, name: &str, tokens: &[String], i: &mut usize) {
+    fn keep_unknown(
+        &mut self,
+        token: &str,
+        has_inline_value: bool,
+        name: &str,
+        tokens: &[String],
+        i: &mut usize,
+    ) {
         self.unknown.push(token.to_string());
         if !has_inline_value && PLUGIN_OPTIONS_WITH_VALUE.contains(&name) {
             if let Some(value) = tokens.get(*i) {
@@ -397,20 +428,32 @@ impl CliArgs {
 }
 
 fn looks_negative_number(token: &str) -> bool {
-    token.len() > 1 && token[1..].chars().all(|c| c.is_ascii_digit() || c == '.') && token[1..].starts_with(|c: char| c.is_ascii_digit())
+    token.len() > 1
+        && token[1..].chars().all(|c| c.is_ascii_digit() || c == '.')
+        && token[1..].starts_with(|c: char| c.is_ascii_digit())
 }
 
-fn take_value(name: &str, arity: Arity, inline: Option<String>, tokens: &[String], i: &mut usize) -> Result<Option<String>, ArgsError> {
+fn take_value(
+    name: &str,
+    arity: Arity,
+    inline: Option<String>,
+    tokens: &[String],
+    i: &mut usize,
+) -> Result<Option<String>, ArgsError> {
     match arity {
         Arity::Flag => Ok(None),
         _ if inline.is_some() => Ok(inline),
         Arity::Value => match tokens.get(*i) {
             // argparse refuses an option-looking token as a value.
-            Some(next) if !(next.starts_with('-') && next.len() > 1 && !looks_negative_number(next)) => {
+            Some(next)
+                if !(next.starts_with('-') && next.len() > 1 && !looks_negative_number(next)) =>
+            {
                 *i += 1;
                 Ok(Some(next.clone()))
             }
-            _ => Err(ArgsError::MissingValue { option: name.to_string() }),
+            _ => Err(ArgsError::MissingValue {
+                option: name.to_string(),
+            }),
         },
         Arity::OptionalValue => match tokens.get(*i) {
             Some(next) if !next.starts_with('-') => {
@@ -432,23 +475,54 @@ mod tests {
 
     #[test]
     fn shlex_matches_python() {
-        assert_eq!(shlex_split("-k 'a and b' \"x\\\"y\" c\\ d").expect("ok"), s(&["-k", "a and b", "x\"y", "c d"]));
+        assert_eq!(
+            shlex_split("-k 'a and b' \"x\\\"y\" c\\ d").expect("ok"),
+            s(&["-k", "a and b", "x\"y", "c d"])
+        );
         assert_eq!(shlex_split("a '' b").expect("ok"), s(&["a", "", "b"]));
         assert_eq!(shlex_split("\"a\\b\"").expect("ok"), s(&["a\\b"]));
         assert_eq!(shlex_split("#x y").expect("ok"), s(&["#x", "y"]));
         assert_eq!(shlex_split("  ").expect("ok"), Vec::<String>::new());
         assert_eq!(shlex_split("'open"), Err(ArgsError::NoClosingQuotation));
         assert_eq!(shlex_split("\"open"), Err(ArgsError::NoClosingQuotation));
-        assert_eq!(shlex_split("trailing\\"), Err(ArgsError::NoEscapedCharacter));
+        assert_eq!(
+            shlex_split("trailing\\"),
+            Err(ArgsError::NoEscapedCharacter)
+        );
     }
 
     #[test]
     fn values_are_skipped_and_collection_options_recorded() {
         let mut args = CliArgs::default();
         args.extend_from(&s(&[
-            "-q", "--tb", "short", "-kfoo", "-m", "slow", "--ignore=a", "--ignore-glob", "*.x", "--deselect", "t.py::f",
-            "-p", "no:cacheprovider", "-vxk", "bar", "--co", "--doctest-modules", "tests", "--log-level", "DEBUG",
-            "-W", "error", "-r", "a", "-ofoo=bar", "--strict-markers", "--", "-notanoption",
+            "-q",
+            "--tb",
+            "short",
+            "-kfoo",
+            "-m",
+            "slow",
+            "--ignore=a",
+            "--ignore-glob",
+            "*.x",
+            "--deselect",
+            "t.py::f",
+            "-p",
+            "no:cacheprovider",
+            "-vxk",
+            "bar",
+            "--co",
+            "--doctest-modules",
+            "tests",
+            "--log-level",
+            "DEBUG",
+            "-W",
+            "error",
+            "-r",
+            "a",
+            "-ofoo=bar",
+            "--strict-markers",
+            "--",
+            "-notanoption",
         ]))
         .expect("parses");
         assert_eq!(args.positional, s(&["tests", "-notanoption"]));
@@ -465,15 +539,36 @@ mod tests {
     #[test]
     fn unknown_options_are_kept_without_consuming_values() {
         let mut args = CliArgs::default();
-        args.extend_from(&s(&["--my-plugin-flag", "tests", "-n", "4", "--timeout=5", "-Zq"])).expect("parses");
+        args.extend_from(&s(&[
+            "--my-plugin-flag",
+            "tests",
+            "-n",
+            "4",
+            "--timeout=5",
+            "-Zq",
+        ]))
+        .expect("parses");
         assert_eq!(args.positional, s(&["tests"]));
-        assert_eq!(args.unknown, s(&["--my-plugin-flag", "-n", "4", "--timeout=5", "-Zq"]));
+        assert_eq!(
+            args.unknown,
+            s(&["--my-plugin-flag", "-n", "4", "--timeout=5", "-Zq"])
+        );
     }
 
     #[test]
     fn missing_value_is_an_error() {
         let mut args = CliArgs::default();
-        assert_eq!(args.extend_from(&s(&["-k"])), Err(ArgsError::MissingValue { option: "-k".into() }));
-        assert_eq!(args.extend_from(&s(&["--ignore", "-q"])), Err(ArgsError::MissingValue { option: "--ignore".into() }));
+        assert_eq!(
+            args.extend_from(&s(&["-k"])),
+            Err(ArgsError::MissingValue {
+                option: "-k".into()
+            })
+        );
+        assert_eq!(
+            args.extend_from(&s(&["--ignore", "-q"])),
+            Err(ArgsError::MissingValue {
+                option: "--ignore".into()
+            })
+        );
     }
 }

@@ -19,7 +19,10 @@ pub struct IniDocument {
 
 impl IniDocument {
     pub fn section(&self, name: &str) -> Option<&BTreeMap<String, String>> {
-        self.sections.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+        self.sections
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
     }
 }
 
@@ -36,7 +39,11 @@ fn is_comment_line(line: &str) -> bool {
 
 /// Python's `str.strip()` strips Unicode whitespace; Rust's `trim` uses the same property.
 fn classify(line: &str, lineno: usize) -> Result<Line, IniParseError> {
-    let line = if is_comment_line(line) { "" } else { line.trim_end() };
+    let line = if is_comment_line(line) {
+        ""
+    } else {
+        line.trim_end()
+    };
     if line.is_empty() {
         return Ok(Line::Blank);
     }
@@ -60,14 +67,24 @@ fn classify(line: &str, lineno: usize) -> Result<Line, IniParseError> {
         _ => line.split_once(':'),
     };
     match split {
-        Some((name, value)) => Ok(Line::Value(name.trim().to_string(), value.trim().to_string())),
-        None => Err(IniParseError { line: lineno, message: format!("unexpected line: {}", py_repr(line)) }),
+        Some((name, value)) => Ok(Line::Value(
+            name.trim().to_string(),
+            value.trim().to_string(),
+        )),
+        None => Err(IniParseError {
+            line: lineno,
+            message: format!("unexpected line: {}", py_repr(line)),
+        }),
     }
 }
 
 /// Python's `repr()` of a string, as iniconfig puts it in messages.
 pub(crate) fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -106,22 +123,38 @@ pub fn parse(text: &str) -> Result<IniDocument, IniParseError> {
             Line::Section(name) => {
                 flush(&mut doc, &mut pending);
                 if name.is_empty() {
-                    return Err(IniParseError { line: lineno, message: "empty section name".into() });
+                    return Err(IniParseError {
+                        line: lineno,
+                        message: "empty section name".into(),
+                    });
                 }
                 if doc.section(&name).is_some() {
-                    return Err(IniParseError { line: lineno, message: format!("duplicate section {}", py_repr(&name)) });
+                    return Err(IniParseError {
+                        line: lineno,
+                        message: format!("duplicate section {}", py_repr(&name)),
+                    });
                 }
                 doc.sections.push((name, BTreeMap::new()));
             }
             Line::Value(name, value) => {
                 flush(&mut doc, &mut pending);
                 let Some(section) = doc.sections.len().checked_sub(1) else {
-                    return Err(IniParseError { line: lineno, message: "no section header defined".into() });
+                    return Err(IniParseError {
+                        line: lineno,
+                        message: "no section header defined".into(),
+                    });
                 };
                 if doc.sections[section].1.contains_key(&name) {
-                    return Err(IniParseError { line: lineno, message: format!("duplicate name {}", py_repr(&name)) });
+                    return Err(IniParseError {
+                        line: lineno,
+                        message: format!("duplicate name {}", py_repr(&name)),
+                    });
                 }
-                let lines = if value.is_empty() { Vec::new() } else { vec![value] };
+                let lines = if value.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![value]
+                };
                 // Insert now so a duplicate later in the section is detected even before flush.
                 doc.sections[section].1.insert(name.clone(), String::new());
                 pending = Some((section, name, lines));
@@ -129,7 +162,10 @@ pub fn parse(text: &str) -> Result<IniDocument, IniParseError> {
             Line::Continuation(data) => match pending.as_mut() {
                 Some((_, _, lines)) => lines.push(data),
                 None => {
-                    return Err(IniParseError { line: lineno, message: "unexpected value continuation".into() });
+                    return Err(IniParseError {
+                        line: lineno,
+                        message: "unexpected value continuation".into(),
+                    });
                 }
             },
         }
@@ -145,7 +181,10 @@ fn split_lines(text: &str) -> impl Iterator<Item = &str> {
         if rest.is_empty() {
             return None;
         }
-        let end = rest.find(['\n', '\r', '\u{0b}', '\u{0c}', '\u{1c}', '\u{1d}', '\u{1e}', '\u{85}', '\u{2028}', '\u{2029}']);
+        let end = rest.find([
+            '\n', '\r', '\u{0b}', '\u{0c}', '\u{1c}', '\u{1d}', '\u{1e}', '\u{85}', '\u{2028}',
+            '\u{2029}',
+        ]);
         match end {
             None => {
                 let line = rest;
@@ -154,7 +193,11 @@ fn split_lines(text: &str) -> impl Iterator<Item = &str> {
             }
             Some(i) => {
                 let line = &rest[..i];
-                let sep_len = if rest[i..].starts_with("\r\n") { 2 } else { rest[i..].chars().next().map_or(1, char::len_utf8) };
+                let sep_len = if rest[i..].starts_with("\r\n") {
+                    2
+                } else {
+                    rest[i..].chars().next().map_or(1, char::len_utf8)
+                };
                 rest = &rest[i + sep_len..];
                 Some(line)
             }
@@ -168,7 +211,9 @@ mod tests {
 
     #[test]
     fn continuation_lines_join_with_newlines_and_keep_inline_comments() {
-        let doc = parse("[pytest]\naddopts = -q # note\n  -k foo\n\n# full comment\n  ; also\n  more\n").expect("parses");
+        let doc =
+            parse("[pytest]\naddopts = -q # note\n  -k foo\n\n# full comment\n  ; also\n  more\n")
+                .expect("parses");
         let section = doc.section("pytest").expect("section");
         assert_eq!(section["addopts"], "-q # note\n-k foo\nmore");
     }
@@ -195,12 +240,36 @@ mod tests {
 
     #[test]
     fn errors_match_iniconfig() {
-        assert_eq!(parse("x = 1\n").unwrap_err(), IniParseError { line: 0, message: "no section header defined".into() });
-        assert_eq!(parse("[a]\n  cont\n").unwrap_err().message, "unexpected value continuation");
-        assert_eq!(parse("[a]\nnovalue\n").unwrap_err(), IniParseError { line: 1, message: "unexpected line: 'novalue'".into() });
-        assert_eq!(parse("[a]\nx=1\nx=2\n").unwrap_err().message, "duplicate name 'x'");
-        assert_eq!(parse("[a]\n[a]\n").unwrap_err().message, "duplicate section 'a'");
-        assert_eq!(parse("[]\n").unwrap_err().message, "empty section name");
+        assert_eq!(
+            parse("x = 1\n").expect_err("invalid"),
+            IniParseError {
+                line: 0,
+                message: "no section header defined".into()
+            }
+        );
+        assert_eq!(
+            parse("[a]\n  cont\n").expect_err("invalid").message,
+            "unexpected value continuation"
+        );
+        assert_eq!(
+            parse("[a]\nnovalue\n").expect_err("invalid"),
+            IniParseError {
+                line: 1,
+                message: "unexpected line: 'novalue'".into()
+            }
+        );
+        assert_eq!(
+            parse("[a]\nx=1\nx=2\n").expect_err("invalid").message,
+            "duplicate name 'x'"
+        );
+        assert_eq!(
+            parse("[a]\n[a]\n").expect_err("invalid").message,
+            "duplicate section 'a'"
+        );
+        assert_eq!(
+            parse("[]\n").expect_err("invalid").message,
+            "empty section name"
+        );
     }
 
     #[test]

@@ -80,39 +80,78 @@ fn loader_for(path: &Path) -> Option<Loader> {
 }
 
 fn read_text(path: &Path) -> Result<String, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|e| ConfigError::Io { path: path.to_path_buf(), message: e.to_string() })?;
-    String::from_utf8(bytes).map_err(|e| ConfigError::Io { path: path.to_path_buf(), message: format!("not valid UTF-8: {e}") })
+    let bytes = std::fs::read(path).map_err(|e| ConfigError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    String::from_utf8(bytes).map_err(|e| ConfigError::Io {
+        path: path.to_path_buf(),
+        message: format!("not valid UTF-8: {e}"),
+    })
 }
 
 fn parse_ini_file(path: &Path) -> Result<ini::IniDocument, ConfigError> {
-    ini::parse(&read_text(path)?).map_err(|e| ConfigError::IniSyntax { path: path.to_path_buf(), line: e.line + 1, message: e.message })
+    ini::parse(&read_text(path)?).map_err(|e| ConfigError::IniSyntax {
+        path: path.to_path_buf(),
+        line: e.line + 1,
+        message: e.message,
+    })
 }
 
 fn parse_toml_file(path: &Path) -> Result<toml::Table, ConfigError> {
     read_text(path)?
         .parse::<toml::Table>()
-        .map_err(|e| ConfigError::TomlSyntax { path: path.to_path_buf(), message: e.to_string().trim_end().to_string() })
+        .map_err(|e| ConfigError::TomlSyntax {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })
 }
 
 fn ini_section(section: &BTreeMap<String, String>) -> ConfigDict {
     section
         .iter()
-        .map(|(k, v)| (k.clone(), ConfigValue { value: RawValue::IniText(v.clone()), from_override: false }))
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                ConfigValue {
+                    value: RawValue::IniText(v.clone()),
+                    from_override: false,
+                },
+            )
+        })
         .collect()
 }
 
 fn toml_table(table: &toml::Table) -> ConfigDict {
-    table.iter().map(|(k, v)| (k.clone(), ConfigValue { value: RawValue::Toml(v.clone()), from_override: false })).collect()
+    table
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                ConfigValue {
+                    value: RawValue::Toml(v.clone()),
+                    from_override: false,
+                },
+            )
+        })
+        .collect()
 }
 
 fn from_pytest_table(path: &Path, doc: &toml::Table) -> Result<Option<ConfigDict>, ConfigError> {
     if let Some(value) = doc.get("pytest") {
         let Some(table) = value.as_table() else {
-            return Err(ConfigError::Usage(format!("{}: [pytest] must be a table", path.display())));
+            return Err(ConfigError::Usage(format!(
+                "{}: [pytest] must be a table",
+                path.display()
+            )));
         };
         return Ok(Some(toml_table(table)));
     }
-    let top_level: Vec<&str> = doc.iter().filter(|(_, v)| !v.is_table()).map(|(k, _)| k.as_str()).collect();
+    let top_level: Vec<&str> = doc
+        .iter()
+        .filter(|(_, v)| !v.is_table())
+        .map(|(k, _)| k.as_str())
+        .collect();
     if !top_level.is_empty() {
         return Err(ConfigError::Usage(format!(
             "{}: pytest configuration must be under a [pytest] table (found top-level options: {})",
@@ -124,11 +163,20 @@ fn from_pytest_table(path: &Path, doc: &toml::Table) -> Result<Option<ConfigDict
 }
 
 fn from_tool_pytest(path: &Path, doc: &toml::Table) -> Result<Option<ConfigDict>, ConfigError> {
-    let Some(tool_pytest) = doc.get("tool").and_then(|t| t.get("pytest")) else { return Ok(None) };
-    let Some(tool_pytest) = tool_pytest.as_table() else {
-        return Err(ConfigError::Usage(format!("{}: [tool.pytest] must be a table", path.display())));
+    let Some(tool_pytest) = doc.get("tool").and_then(|t| t.get("pytest")) else {
+        return Ok(None);
     };
-    let native: toml::Table = tool_pytest.iter().filter(|(k, _)| *k != "ini_options").map(|(k, v)| (k.clone(), v.clone())).collect();
+    let Some(tool_pytest) = tool_pytest.as_table() else {
+        return Err(ConfigError::Usage(format!(
+            "{}: [tool.pytest] must be a table",
+            path.display()
+        )));
+    };
+    let native: toml::Table = tool_pytest
+        .iter()
+        .filter(|(k, _)| *k != "ini_options")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let ini_options = tool_pytest.get("ini_options");
     if !native.is_empty() && ini_options.is_some() {
         return Err(ConfigError::Usage(format!(
@@ -139,9 +187,14 @@ fn from_tool_pytest(path: &Path, doc: &toml::Table) -> Result<Option<ConfigDict>
     if !native.is_empty() {
         return Ok(Some(toml_table(&native)));
     }
-    let Some(ini_options) = ini_options else { return Ok(None) };
+    let Some(ini_options) = ini_options else {
+        return Ok(None);
+    };
     let Some(ini_options) = ini_options.as_table() else {
-        return Err(ConfigError::Usage(format!("{}: [tool.pytest.ini_options] must be a table", path.display())));
+        return Err(ConfigError::Usage(format!(
+            "{}: [tool.pytest.ini_options] must be a table",
+            path.display()
+        )));
     };
     // INI mode: scalars become their Python `str()`, lists stay lists.
     let values = ini_options
@@ -151,7 +204,13 @@ fn from_tool_pytest(path: &Path, doc: &toml::Table) -> Result<Option<ConfigDict>
                 toml::Value::Array(items) => RawValue::IniList(items.clone()),
                 scalar => RawValue::IniText(python_str(scalar)),
             };
-            (k.clone(), ConfigValue { value, from_override: false })
+            (
+                k.clone(),
+                ConfigValue {
+                    value,
+                    from_override: false,
+                },
+            )
         })
         .collect();
     Ok(Some(values))
@@ -179,8 +238,15 @@ fn python_str(value: &toml::Value) -> String {
 /// Load `path` with the loader its name implies; `None` when it holds no pytest config.
 fn load(path: &Path, loader: Loader) -> Result<Option<ConfigDict>, ConfigError> {
     match loader {
-        Loader::PytestToml => Ok(Some(from_pytest_table(path, &parse_toml_file(path)?)?.unwrap_or_default())),
-        Loader::PytestIni => Ok(Some(parse_ini_file(path)?.section("pytest").map(ini_section).unwrap_or_default())),
+        Loader::PytestToml => Ok(Some(
+            from_pytest_table(path, &parse_toml_file(path)?)?.unwrap_or_default(),
+        )),
+        Loader::PytestIni => Ok(Some(
+            parse_ini_file(path)?
+                .section("pytest")
+                .map(ini_section)
+                .unwrap_or_default(),
+        )),
         Loader::PyprojectToml => from_tool_pytest(path, &parse_toml_file(path)?),
         Loader::ToxIni => Ok(parse_ini_file(path)?.section("pytest").map(ini_section)),
         Loader::SetupCfg => {
@@ -228,7 +294,12 @@ fn locate_config(args: &[PathBuf]) -> Result<Option<Setup>, ConfigError> {
                             ignored.push((*other).to_string());
                         }
                     }
-                    return Ok(Some(Setup { rootdir: base.to_path_buf(), inifile: Some(candidate), values, ignored_config_files: ignored }));
+                    return Ok(Some(Setup {
+                        rootdir: base.to_path_buf(),
+                        inifile: Some(candidate),
+                        values,
+                        ignored_config_files: ignored,
+                    }));
                 }
             }
         }
@@ -263,7 +334,11 @@ fn common_ancestor(invocation_dir: &Path, paths: &[PathBuf]) -> PathBuf {
 }
 
 fn shared_prefix(a: &Path, b: &Path) -> PathBuf {
-    a.components().zip(b.components()).take_while(|(x, y)| x == y).map(|(x, _)| x.as_os_str()).collect()
+    a.components()
+        .zip(b.components())
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x.as_os_str())
+        .collect()
 }
 
 /// The directories named by the positional args (node-ID suffixes removed), when they exist.
@@ -271,9 +346,20 @@ fn dirs_from_args(invocation_dir: &Path, positional: &[String]) -> Vec<PathBuf> 
     positional
         .iter()
         .filter(|a| !a.starts_with('-'))
-        .map(|a| absolute(invocation_dir, Path::new(a.split_once("::").map_or(a.as_str(), |(p, _)| p))))
+        .map(|a| {
+            absolute(
+                invocation_dir,
+                Path::new(a.split_once("::").map_or(a.as_str(), |(p, _)| p)),
+            )
+        })
         .filter(|p| p.exists())
-        .map(|p| if p.is_dir() { p } else { p.parent().map(Path::to_path_buf).unwrap_or(p) })
+        .map(|p| {
+            if p.is_dir() {
+                p
+            } else {
+                p.parent().map(Path::to_path_buf).unwrap_or(p)
+            }
+        })
         .collect()
 }
 
@@ -294,10 +380,15 @@ fn expand_vars(s: &str) -> String {
                 None => ("", 0),
             }
         } else {
-            let end = after.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(after.len());
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
             (&after[..end], end)
         };
-        match (!name.is_empty()).then(|| std::env::var(name).ok()).flatten() {
+        match (!name.is_empty())
+            .then(|| std::env::var(name).ok())
+            .flatten()
+        {
             Some(value) => {
                 out.push_str(&value);
                 rest = &after[consumed..];
@@ -323,10 +414,16 @@ pub fn determine_setup(
     let mut setup = if let Some(inifile) = inifile {
         let path = absolute(invocation_dir, Path::new(inifile));
         if !path.exists() {
-            return Err(ConfigError::Usage(format!("Config file '{}' not found. Check your '-c/--config-file' option.", path.display())));
+            return Err(ConfigError::Usage(format!(
+                "Config file '{}' not found. Check your '-c/--config-file' option.",
+                path.display()
+            )));
         }
         if path.is_dir() {
-            return Err(ConfigError::Usage(format!("Config file '{}' is a directory. Check your '-c/--config-file' option.", path.display())));
+            return Err(ConfigError::Usage(format!(
+                "Config file '{}' is a directory. Check your '-c/--config-file' option.",
+                path.display()
+            )));
         }
         let values = match loader_for(&path) {
             Some(loader) => load(&path, loader)?.unwrap_or_default(),
@@ -349,7 +446,12 @@ pub fn determine_setup(
                 ancestor
             }
         };
-        Setup { rootdir, inifile: Some(path), values, ignored_config_files: Vec::new() }
+        Setup {
+            rootdir,
+            inifile: Some(path),
+            values,
+            ignored_config_files: Vec::new(),
+        }
     } else {
         let ancestor = common_ancestor(invocation_dir, &dirs);
         match locate_config(std::slice::from_ref(&ancestor))? {
@@ -357,8 +459,15 @@ pub fn determine_setup(
             None => {
                 let mut found = None;
                 if rootdir_arg.is_none() {
-                    if let Some(with_setup_py) = ancestor.ancestors().find(|d| d.join("setup.py").is_file()) {
-                        found = Some(Setup { rootdir: with_setup_py.to_path_buf(), inifile: None, values: ConfigDict::new(), ignored_config_files: Vec::new() });
+                    if let Some(with_setup_py) =
+                        ancestor.ancestors().find(|d| d.join("setup.py").is_file())
+                    {
+                        found = Some(Setup {
+                            rootdir: with_setup_py.to_path_buf(),
+                            inifile: None,
+                            values: ConfigDict::new(),
+                            ignored_config_files: Vec::new(),
+                        });
                     } else if dirs != [ancestor.clone()] {
                         found = locate_config(&dirs)?;
                     }
@@ -366,11 +475,19 @@ pub fn determine_setup(
                 match found {
                     Some(f) => f,
                     None => {
-                        let mut rootdir = common_ancestor(invocation_dir, &[invocation_dir.to_path_buf(), ancestor.clone()]);
+                        let mut rootdir = common_ancestor(
+                            invocation_dir,
+                            &[invocation_dir.to_path_buf(), ancestor.clone()],
+                        );
                         if is_fs_root(&rootdir) {
                             rootdir = ancestor;
                         }
-                        Setup { rootdir, inifile: None, values: ConfigDict::new(), ignored_config_files: Vec::new() }
+                        Setup {
+                            rootdir,
+                            inifile: None,
+                            values: ConfigDict::new(),
+                            ignored_config_files: Vec::new(),
+                        }
                     }
                 }
             }
@@ -379,7 +496,10 @@ pub fn determine_setup(
     if let Some(arg) = rootdir_arg.filter(|a| !a.is_empty()) {
         let rootdir = absolute(invocation_dir, Path::new(&expand_vars(arg)));
         if !rootdir.is_dir() {
-            return Err(ConfigError::Usage(format!("Directory '{}' not found. Check your '--rootdir' option.", rootdir.display())));
+            return Err(ConfigError::Usage(format!(
+                "Directory '{}' not found. Check your '--rootdir' option.",
+                rootdir.display()
+            )));
         }
         setup.rootdir = rootdir;
     }
@@ -391,9 +511,18 @@ pub fn parse_overrides(overrides: &[String]) -> Result<ConfigDict, ConfigError> 
     let mut out = ConfigDict::new();
     for item in overrides {
         let Some((key, value)) = item.split_once('=') else {
-            return Err(ConfigError::Usage(format!("-o/--override-ini expects option=value style (got: {}).", ini::py_repr(item))));
+            return Err(ConfigError::Usage(format!(
+                "-o/--override-ini expects option=value style (got: {}).",
+                ini::py_repr(item)
+            )));
         };
-        out.insert(key.to_string(), ConfigValue { value: RawValue::IniText(value.to_string()), from_override: true });
+        out.insert(
+            key.to_string(),
+            ConfigValue {
+                value: RawValue::IniText(value.to_string()),
+                from_override: true,
+            },
+        );
     }
     Ok(out)
 }

@@ -80,7 +80,9 @@ fn matches_pieces(pieces: &[Piece], text: &[char]) -> bool {
         let ok = match pieces.get(p) {
             Some(Piece::Literal(c)) => *c == text[t],
             Some(Piece::AnyOne) => true,
-            Some(Piece::Class(negated, ranges)) => ranges.iter().any(|(a, b)| *a <= text[t] && text[t] <= *b) != *negated,
+            Some(Piece::Class(negated, ranges)) => {
+                ranges.iter().any(|(a, b)| *a <= text[t] && text[t] <= *b) != *negated
+            }
             Some(Piece::AnyRun) => {
                 star = Some((p, t));
                 p += 1;
@@ -112,7 +114,10 @@ pub fn fnmatch(name: &str, pattern: &str) -> bool {
 /// path, with `*/` prepended to relative patterns when the path is absolute.
 pub fn fnmatch_ex(pattern: &str, path: &Path) -> bool {
     if !pattern.contains('/') {
-        let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
         return fnmatch(&name, pattern);
     }
     let full = path.to_string_lossy();
@@ -125,7 +130,11 @@ pub fn fnmatch_ex(pattern: &str, path: &Path) -> bool {
 
 /// `os.path.abspath`: join to `base` when relative, then drop `.` and fold `..` lexically.
 pub fn absolute(base: &Path, path: &Path) -> PathBuf {
-    let joined = if path.is_absolute() { path.to_path_buf() } else { base.join(path) };
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    };
     let mut out = PathBuf::new();
     for component in joined.components() {
         match component {
@@ -150,14 +159,24 @@ pub fn glob(cwd: &Path, pattern: &str) -> Vec<String> {
     let absolute_pattern = pattern.starts_with('/');
     let components: Vec<&str> = pattern.split('/').filter(|c| !c.is_empty()).collect();
     let mut results: Vec<String> = Vec::new();
-    let start = if absolute_pattern { "/".to_string() } else { String::new() };
+    let start = if absolute_pattern {
+        "/".to_string()
+    } else {
+        String::new()
+    };
     if components.is_empty() {
         if absolute_pattern {
             results.push("/".into());
         }
         return results;
     }
-    glob_from(cwd, &start, &components, pattern.ends_with('/'), &mut results);
+    glob_from(
+        cwd,
+        &start,
+        &components,
+        pattern.ends_with('/'),
+        &mut results,
+    );
     results.sort();
     results.dedup();
     results
@@ -165,14 +184,28 @@ pub fn glob(cwd: &Path, pattern: &str) -> Vec<String> {
 
 fn glob_from(cwd: &Path, prefix: &str, rest: &[&str], trailing_slash: bool, out: &mut Vec<String>) {
     let Some((first, tail)) = rest.split_first() else {
-        let spelled = if trailing_slash { format!("{prefix}/") } else { prefix.to_string() };
+        let spelled = if trailing_slash {
+            format!("{prefix}/")
+        } else {
+            prefix.to_string()
+        };
         let on_disk = absolute(cwd, Path::new(prefix));
-        if (trailing_slash && on_disk.is_dir()) || (!trailing_slash && std::fs::symlink_metadata(&on_disk).is_ok()) {
+        if (trailing_slash && on_disk.is_dir())
+            || (!trailing_slash && std::fs::symlink_metadata(&on_disk).is_ok())
+        {
             out.push(spelled);
         }
         return;
     };
-    let join = |name: &str| if prefix.is_empty() { name.to_string() } else if prefix.ends_with('/') { format!("{prefix}{name}") } else { format!("{prefix}/{name}") };
+    let join = |name: &str| {
+        if prefix.is_empty() {
+            name.to_string()
+        } else if prefix.ends_with('/') {
+            format!("{prefix}{name}")
+        } else {
+            format!("{prefix}/{name}")
+        }
+    };
     let dir = absolute(cwd, Path::new(if prefix.is_empty() { "." } else { prefix }));
     if *first == "**" {
         // Zero or more directories.
@@ -201,7 +234,9 @@ fn glob_from(cwd: &Path, prefix: &str, rest: &[&str], trailing_slash: bool, out:
 }
 
 fn list_dir(dir: &Path, include_hidden: bool) -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -235,14 +270,23 @@ mod tests {
     fn fnmatch_ex_uses_basename_or_full_path() {
         assert!(fnmatch_ex("test_*.py", Path::new("/r/tests/test_x.py")));
         assert!(fnmatch_ex("tests/*.py", Path::new("/r/tests/test_x.py")));
-        assert!(fnmatch_ex("tests/**/doc/test*.py", Path::new("/r/tests/foo/bar/doc/test_foo.py")));
+        assert!(fnmatch_ex(
+            "tests/**/doc/test*.py",
+            Path::new("/r/tests/foo/bar/doc/test_foo.py")
+        ));
         assert!(!fnmatch_ex("other/*.py", Path::new("/r/tests/test_x.py")));
     }
 
     #[test]
     fn absolute_folds_dots() {
-        assert_eq!(absolute(Path::new("/a/b"), Path::new("../c/./d")), PathBuf::from("/a/c/d"));
-        assert_eq!(absolute(Path::new("/a"), Path::new("/x/../y")), PathBuf::from("/y"));
+        assert_eq!(
+            absolute(Path::new("/a/b"), Path::new("../c/./d")),
+            PathBuf::from("/a/c/d")
+        );
+        assert_eq!(
+            absolute(Path::new("/a"), Path::new("/x/../y")),
+            PathBuf::from("/y")
+        );
     }
 
     proptest! {

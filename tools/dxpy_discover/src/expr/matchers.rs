@@ -16,7 +16,9 @@ use crate::item::{ParamState, TestItem};
 /// The names after the path in a node ID (`Class`, `test[param]`), split like pytest's
 /// `NodeId.parse`: the `[...]` part is peeled off before splitting on `::`.
 pub fn node_names(node_id: &str) -> Vec<String> {
-    let Some((_, tail)) = node_id.split_once("::") else { return Vec::new() };
+    let Some((_, tail)) = node_id.split_once("::") else {
+        return Vec::new();
+    };
     let (names_part, params) = match tail.find('[') {
         Some(i) => (&tail[..i], Some(&tail[i..])),
         None => (tail, None),
@@ -32,8 +34,14 @@ pub fn node_names(node_id: &str) -> Vec<String> {
 /// pytest's root `Directory`) and `file`.
 pub fn path_names(file: &Path, collection_root: &Path) -> Vec<String> {
     match file.strip_prefix(collection_root) {
-        Ok(rel) => rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect(),
-        Err(_) => file.file_name().map(|n| vec![n.to_string_lossy().into_owned()]).unwrap_or_default(),
+        Ok(rel) => rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => file
+            .file_name()
+            .map(|n| vec![n.to_string_lossy().into_owned()])
+            .unwrap_or_default(),
     }
 }
 
@@ -51,7 +59,10 @@ impl KeywordMatcher {
         let mut names: Vec<String> = path_names.to_vec();
         names.extend(node_names(&item.node_id));
         names.extend(item.marks.iter().map(|m| m.name.clone()));
-        KeywordMatcher { lowered: names.iter().map(|n| n.to_lowercase()).collect(), dynamic: item.params == ParamState::Dynamic }
+        KeywordMatcher {
+            lowered: names.iter().map(|n| n.to_lowercase()).collect(),
+            dynamic: item.params == ParamState::Dynamic,
+        }
     }
 
     pub fn matches(&self, subname: &str, kwargs: &[(String, KwValue)]) -> Result<Truth, ExprError> {
@@ -99,7 +110,14 @@ pub struct MarkMatcher {
 
 impl MarkMatcher {
     pub fn for_item(item: &TestItem) -> MarkMatcher {
-        MarkMatcher { marks: item.marks.iter().map(|m| (m.name.clone(), parse_kwargs(&m.args))).collect(), dynamic: item.params == ParamState::Dynamic }
+        MarkMatcher {
+            marks: item
+                .marks
+                .iter()
+                .map(|m| (m.name.clone(), parse_kwargs(&m.args)))
+                .collect(),
+            dynamic: item.params == ParamState::Dynamic,
+        }
     }
 
     pub fn matches(&self, name: &str, kwargs: &[(String, KwValue)]) -> Result<Truth, ExprError> {
@@ -166,7 +184,10 @@ fn python_eq(have: &ArgValue, want: &KwValue) -> Truth {
 /// Split call-argument source (`("x", key="v", n=1)`) on top-level commas.
 fn split_top_level(args: &str) -> Vec<String> {
     let inner = args.trim();
-    let inner = inner.strip_prefix('(').and_then(|s| s.strip_suffix(')')).unwrap_or(inner);
+    let inner = inner
+        .strip_prefix('(')
+        .and_then(|s| s.strip_suffix(')'))
+        .unwrap_or(inner);
     let mut parts = Vec::new();
     let mut depth = 0i32;
     let mut quote: Option<char> = None;
@@ -208,7 +229,10 @@ fn split_top_level(args: &str) -> Vec<String> {
 }
 
 fn parse_kwargs(args: &str) -> MarkKwargs {
-    let mut out = MarkKwargs { values: Vec::new(), open: false };
+    let mut out = MarkKwargs {
+        values: Vec::new(),
+        open: false,
+    };
     for part in split_top_level(args) {
         let part = part.trim();
         if part.starts_with("**") {
@@ -218,10 +242,15 @@ fn parse_kwargs(args: &str) -> MarkKwargs {
         // `name=value`, but not `a == b` or a positional string containing `=`.
         let Some(eq) = part.find('=') else { continue };
         let (name, rest) = (part[..eq].trim(), &part[eq + 1..]);
-        if rest.starts_with('=') || name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') || name.starts_with(|c: char| c.is_ascii_digit()) {
+        if rest.starts_with('=')
+            || name.is_empty()
+            || !name.chars().all(|c| c.is_alphanumeric() || c == '_')
+            || name.starts_with(|c: char| c.is_ascii_digit())
+        {
             continue;
         }
-        out.values.push((name.to_string(), parse_literal(rest.trim())));
+        out.values
+            .push((name.to_string(), parse_literal(rest.trim())));
     }
     out
 }
@@ -237,12 +266,19 @@ fn parse_literal(src: &str) -> ArgValue {
     if let Ok(i) = plain.parse::<i128>() {
         return ArgValue::Int(i);
     }
-    if plain.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')) {
+    if plain
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+    {
         if let Ok(f) = plain.parse::<f64>() {
             return ArgValue::Float(f);
         }
     }
-    let lower_prefix: String = src.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_lowercase();
+    let lower_prefix: String = src
+        .chars()
+        .take_while(|c| c.is_ascii_alphabetic())
+        .collect::<String>()
+        .to_ascii_lowercase();
     let body = &src[lower_prefix.len()..];
     if lower_prefix.chars().all(|c| c == 'r' || c == 'u') && lower_prefix.len() <= 1 {
         for quote in ["\"\"\"", "'''", "\"", "'"] {
@@ -263,7 +299,9 @@ mod tests {
 
     #[test]
     fn kwargs_are_read_from_mark_source() {
-        let k = parse_kwargs("(\"pos\", serial=\"123\", n=1_000, f=1.0, flag=True, none=None, expr=a.b, s=r'x\\y')");
+        let k = parse_kwargs(
+            "(\"pos\", serial=\"123\", n=1_000, f=1.0, flag=True, none=None, expr=a.b, s=r'x\\y')",
+        );
         assert_eq!(
             k.values,
             vec![
@@ -283,16 +321,31 @@ mod tests {
 
     #[test]
     fn python_equality_rules() {
-        assert_eq!(python_eq(&ArgValue::Bool(true), &KwValue::Int(1)), Truth::True);
-        assert_eq!(python_eq(&ArgValue::Float(2.0), &KwValue::Int(2)), Truth::True);
-        assert_eq!(python_eq(&ArgValue::Str("1".into()), &KwValue::Int(1)), Truth::False);
-        assert_eq!(python_eq(&ArgValue::None, &KwValue::Bool(false)), Truth::False);
+        assert_eq!(
+            python_eq(&ArgValue::Bool(true), &KwValue::Int(1)),
+            Truth::True
+        );
+        assert_eq!(
+            python_eq(&ArgValue::Float(2.0), &KwValue::Int(2)),
+            Truth::True
+        );
+        assert_eq!(
+            python_eq(&ArgValue::Str("1".into()), &KwValue::Int(1)),
+            Truth::False
+        );
+        assert_eq!(
+            python_eq(&ArgValue::None, &KwValue::Bool(false)),
+            Truth::False
+        );
         assert_eq!(python_eq(&ArgValue::Opaque, &KwValue::None), Truth::Unknown);
     }
 
     #[test]
     fn node_names_peel_params_first() {
-        assert_eq!(node_names("a/t.py::TestC::test_f[x::y]"), vec!["TestC", "test_f[x::y]"]);
+        assert_eq!(
+            node_names("a/t.py::TestC::test_f[x::y]"),
+            vec!["TestC", "test_f[x::y]"]
+        );
         assert_eq!(node_names("a/t.py::test_f"), vec!["test_f"]);
         assert!(node_names("a/t.py").is_empty());
     }

@@ -6,8 +6,30 @@ use crate::item::{Mark, ParamState, TestItem, TestKind};
 use proptest::prelude::*;
 
 const CASES: &[&str] = &[
-    "", "a and", "(a", "a b", "not", "a(", "a(b=)", "a(b='x)", "a(b=\"x\\y\")", "a(1=2)", "a(if=1)", "a(b=c)", "a$", "a or or", "a(b=1,)", ")",
-    "a(b=1 c=2)", "and", "a(b=99999999999999999999)", "a(b=-3)", "été", "not (a or b) and c[1-2]", "x::y/z.py+1\\2", "device(serial=\"123\", n=True)",
+    "",
+    "a and",
+    "(a",
+    "a b",
+    "not",
+    "a(",
+    "a(b=)",
+    "a(b='x)",
+    "a(b=\"x\\y\")",
+    "a(1=2)",
+    "a(if=1)",
+    "a(b=c)",
+    "a$",
+    "a or or",
+    "a(b=1,)",
+    ")",
+    "a(b=1 c=2)",
+    "and",
+    "a(b=99999999999999999999)",
+    "a(b=-3)",
+    "été",
+    "not (a or b) and c[1-2]",
+    "x::y/z.py+1\\2",
+    "device(serial=\"123\", n=True)",
 ];
 
 #[test]
@@ -40,7 +62,13 @@ fn item(node_id: &str, marks: &[(&str, &str)], params: ParamState) -> TestItem {
         line: 1,
         kind: TestKind::Function,
         is_async: false,
-        marks: marks.iter().map(|(n, a)| Mark { name: n.to_string(), args: a.to_string() }).collect(),
+        marks: marks
+            .iter()
+            .map(|(n, a)| Mark {
+                name: n.to_string(),
+                args: a.to_string(),
+            })
+            .collect(),
         params,
     }
 }
@@ -48,17 +76,23 @@ fn item(node_id: &str, marks: &[(&str, &str)], params: ParamState) -> TestItem {
 fn keyword(expr: &str, item: &TestItem, path_names: &[&str]) -> Result<Truth, ExprError> {
     let names: Vec<String> = path_names.iter().map(|s| s.to_string()).collect();
     let matcher = KeywordMatcher::for_item(item, &names);
-    Expression::compile(expr, ExprKind::Keyword)?.evaluate(&|n: &str, k: &[(String, KwValue)]| matcher.matches(n, k))
+    Expression::compile(expr, ExprKind::Keyword)?
+        .evaluate(&|n: &str, k: &[(String, KwValue)]| matcher.matches(n, k))
 }
 
 fn mark(expr: &str, item: &TestItem) -> Result<Truth, ExprError> {
     let matcher = MarkMatcher::for_item(item);
-    Expression::compile(expr, ExprKind::Mark)?.evaluate(&|n: &str, k: &[(String, KwValue)]| matcher.matches(n, k))
+    Expression::compile(expr, ExprKind::Mark)?
+        .evaluate(&|n: &str, k: &[(String, KwValue)]| matcher.matches(n, k))
 }
 
 #[test]
 fn keyword_matching_uses_names_of_item_and_parents() {
-    let it = item("tests/unit/test_math.py::TestAdd::test_sum[1-2]", &[("slow", "")], ParamState::Static("1-2".into()));
+    let it = item(
+        "tests/unit/test_math.py::TestAdd::test_sum[1-2]",
+        &[("slow", "")],
+        ParamState::Static("1-2".into()),
+    );
     let path = ["unit", "test_math.py"];
     for (expr, want) in [
         ("sum", Truth::True),
@@ -74,7 +108,10 @@ fn keyword_matching_uses_names_of_item_and_parents() {
     ] {
         assert_eq!(keyword(expr, &it, &path).expect("valid"), want, "{expr}");
     }
-    assert_eq!(keyword("sum(x=1)", &it, &path), Err(ExprError::KeywordCallParameters));
+    assert_eq!(
+        keyword("sum(x=1)", &it, &path),
+        Err(ExprError::KeywordCallParameters)
+    );
     // Short-circuit: the call is never evaluated.
     assert_eq!(keyword("sum or x(y=1)", &it, &path), Ok(Truth::True));
 }
@@ -85,14 +122,21 @@ fn dynamic_params_make_unmatched_names_unknown() {
     assert_eq!(keyword("test_f", &it, &["t.py"]), Ok(Truth::True));
     assert_eq!(keyword("alpha", &it, &["t.py"]), Ok(Truth::Unknown));
     assert_eq!(keyword("not alpha", &it, &["t.py"]), Ok(Truth::Unknown));
-    assert_eq!(keyword("alpha and nothere", &it, &["t.py"]), Ok(Truth::Unknown));
+    assert_eq!(
+        keyword("alpha and nothere", &it, &["t.py"]),
+        Ok(Truth::Unknown)
+    );
     assert_eq!(keyword("alpha or test_f", &it, &["t.py"]), Ok(Truth::True));
     assert_eq!(mark("slow", &it), Ok(Truth::Unknown));
 }
 
 #[test]
 fn mark_matching_with_kwargs() {
-    let it = item("t.py::test_f", &[("device", "(serial=\"123\", fast=True)"), ("slow", "")], ParamState::None);
+    let it = item(
+        "t.py::test_f",
+        &[("device", "(serial=\"123\", fast=True)"), ("slow", "")],
+        ParamState::None,
+    );
     assert_eq!(mark("slow", &it), Ok(Truth::True));
     assert_eq!(mark("not slow", &it), Ok(Truth::False));
     assert_eq!(mark("fast", &it), Ok(Truth::False));

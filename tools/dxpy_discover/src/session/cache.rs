@@ -42,21 +42,39 @@ pub fn stat_stamp(metadata: &std::fs::Metadata) -> StatStamp {
         .ok()
         .and_then(|m| m.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos() as i128);
-    StatStamp { mtime_ns, size: metadata.len() }
+    StatStamp {
+        mtime_ns,
+        size: metadata.len(),
+    }
 }
 
 pub fn now_ns() -> i128 {
-    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as i128)
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
 }
 
 /// The stamp to store: the mtime is dropped (0) when it is too recent to be trusted.
 pub fn storable_stamp(stat: StatStamp, blake3: [u8; 32], now_ns: i128) -> FileStamp {
-    let mtime_ns = if now_ns - stat.mtime_ns < RACY_WINDOW_NS { 0 } else { stat.mtime_ns };
-    FileStamp { mtime_ns, size: stat.size, blake3 }
+    let mtime_ns = if now_ns - stat.mtime_ns < RACY_WINDOW_NS {
+        0
+    } else {
+        stat.mtime_ns
+    };
+    FileStamp {
+        mtime_ns,
+        size: stat.size,
+        blake3,
+    }
 }
 
 /// Decide for one file. `contents` is only called when the stat does not match.
-pub fn decide(cached: Option<&FileStamp>, stat: StatStamp, now_ns: i128, contents: impl FnOnce() -> [u8; 32]) -> CacheDecision {
+pub fn decide(
+    cached: Option<&FileStamp>,
+    stat: StatStamp,
+    now_ns: i128,
+    contents: impl FnOnce() -> [u8; 32],
+) -> CacheDecision {
     if let Some(stamp) = cached {
         if stamp.mtime_ns != 0 && stamp.mtime_ns == stat.mtime_ns && stamp.size == stat.size {
             return CacheDecision::Serve;
@@ -65,7 +83,9 @@ pub fn decide(cached: Option<&FileStamp>, stat: StatStamp, now_ns: i128, content
     let hash = contents();
     let fresh = storable_stamp(stat, hash, now_ns);
     match cached {
-        Some(stamp) if stamp.blake3 == hash && stamp.size == stat.size => CacheDecision::ServeRefreshed(fresh),
+        Some(stamp) if stamp.blake3 == hash && stamp.size == stat.size => {
+            CacheDecision::ServeRefreshed(fresh)
+        }
         _ => CacheDecision::Analyse(fresh),
     }
 }
@@ -75,7 +95,10 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
         // An existing directory keeps its mode unless we own it too loosely.
         let metadata = std::fs::metadata(dir)?;
         if metadata.permissions().mode() & 0o077 != 0 {
@@ -102,7 +125,10 @@ pub fn clear_cache(dir: &Path) -> io::Result<()> {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name == INDEX_FILE_NAME || (name.starts_with(INDEX_FILE_NAME) && name.contains("tmp")) || (name.starts_with('.') && name.contains(INDEX_FILE_NAME)) {
+        if name == INDEX_FILE_NAME
+            || (name.starts_with(INDEX_FILE_NAME) && name.contains("tmp"))
+            || (name.starts_with('.') && name.contains(INDEX_FILE_NAME))
+        {
             std::fs::remove_file(entry.path())?;
         }
     }
@@ -122,42 +148,103 @@ mod tests {
     const NOW: i128 = OLD + 10 * RACY_WINDOW_NS;
 
     fn stamp(mtime_ns: i128, size: u64, byte: u8) -> FileStamp {
-        FileStamp { mtime_ns, size, blake3: [byte; 32] }
+        FileStamp {
+            mtime_ns,
+            size,
+            blake3: [byte; 32],
+        }
     }
 
     #[test]
     fn unchanged_stat_is_served_without_reading() {
         let cached = stamp(OLD, 10, 1);
-        let decision = decide(Some(&cached), StatStamp { mtime_ns: OLD, size: 10 }, NOW, || panic!("must not read"));
+        let decision = decide(
+            Some(&cached),
+            StatStamp {
+                mtime_ns: OLD,
+                size: 10,
+            },
+            NOW,
+            || panic!("must not read"),
+        );
         assert_eq!(decision, CacheDecision::Serve);
     }
 
     #[test]
     fn touched_but_same_contents_is_served_with_a_fresh_stamp() {
         let cached = stamp(OLD, 10, 1);
-        let decision = decide(Some(&cached), StatStamp { mtime_ns: OLD + 5, size: 10 }, NOW, || [1; 32]);
-        assert_eq!(decision, CacheDecision::ServeRefreshed(stamp(OLD + 5, 10, 1)));
+        let decision = decide(
+            Some(&cached),
+            StatStamp {
+                mtime_ns: OLD + 5,
+                size: 10,
+            },
+            NOW,
+            || [1; 32],
+        );
+        assert_eq!(
+            decision,
+            CacheDecision::ServeRefreshed(stamp(OLD + 5, 10, 1))
+        );
     }
 
     #[test]
     fn changed_contents_are_analysed() {
         let cached = stamp(OLD, 10, 1);
-        assert_eq!(decide(Some(&cached), StatStamp { mtime_ns: OLD + 5, size: 10 }, NOW, || [2; 32]), CacheDecision::Analyse(stamp(OLD + 5, 10, 2)));
-        assert_eq!(decide(None, StatStamp { mtime_ns: OLD, size: 3 }, NOW, || [2; 32]), CacheDecision::Analyse(stamp(OLD, 3, 2)));
+        assert_eq!(
+            decide(
+                Some(&cached),
+                StatStamp {
+                    mtime_ns: OLD + 5,
+                    size: 10
+                },
+                NOW,
+                || [2; 32]
+            ),
+            CacheDecision::Analyse(stamp(OLD + 5, 10, 2))
+        );
+        assert_eq!(
+            decide(
+                None,
+                StatStamp {
+                    mtime_ns: OLD,
+                    size: 3
+                },
+                NOW,
+                || [2; 32]
+            ),
+            CacheDecision::Analyse(stamp(OLD, 3, 2))
+        );
     }
 
     #[test]
     fn recent_mtimes_are_not_trusted() {
         let recent = NOW - 1;
-        let decision = decide(None, StatStamp { mtime_ns: recent, size: 3 }, NOW, || [7; 32]);
+        let decision = decide(
+            None,
+            StatStamp {
+                mtime_ns: recent,
+                size: 3,
+            },
+            NOW,
+            || [7; 32],
+        );
         assert_eq!(decision, CacheDecision::Analyse(stamp(0, 3, 7)));
         // A stored stamp without mtime always re-hashes.
         let cached = stamp(0, 3, 7);
         let mut read = false;
-        let decision = decide(Some(&cached), StatStamp { mtime_ns: 0, size: 3 }, NOW, || {
-            read = true;
-            [7; 32]
-        });
+        let decision = decide(
+            Some(&cached),
+            StatStamp {
+                mtime_ns: 0,
+                size: 3,
+            },
+            NOW,
+            || {
+                read = true;
+                [7; 32]
+            },
+        );
         assert!(read);
         assert_eq!(decision, CacheDecision::ServeRefreshed(stamp(0, 3, 7)));
     }
@@ -187,6 +274,9 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("a/b");
         create_private_dir(&dir).expect("mkdir");
-        assert_eq!(std::fs::metadata(&dir).expect("meta").permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&dir).expect("meta").permissions().mode() & 0o777,
+            0o700
+        );
     }
 }

@@ -15,7 +15,16 @@ use crate::walk::Walk;
 use super::DiscoverError;
 
 /// Markers pytest registers itself (accepted by `-m` under `strict_markers`).
-const BUILTIN_MARKERS: &[&str] = &["filterwarnings", "skip", "skipif", "xfail", "parametrize", "usefixtures", "tryfirst", "trylast"];
+const BUILTIN_MARKERS: &[&str] = &[
+    "filterwarnings",
+    "skip",
+    "skipif",
+    "xfail",
+    "parametrize",
+    "usefixtures",
+    "tryfirst",
+    "trylast",
+];
 
 #[derive(Debug, Default)]
 pub(crate) struct Selection {
@@ -39,7 +48,11 @@ pub(crate) fn collection_root(file: &Path, confcutdir: &Path) -> PathBuf {
     root
 }
 
-pub(crate) fn select(config: &Config, walked: &Walk, results: &[Option<FileResult>]) -> Result<Selection, DiscoverError> {
+pub(crate) fn select(
+    config: &Config,
+    walked: &Walk,
+    results: &[Option<FileResult>],
+) -> Result<Selection, DiscoverError> {
     let mut selection = Selection::default();
     let mut reported = vec![false; walked.files.len()];
     // (item, path names for -k)
@@ -48,7 +61,9 @@ pub(crate) fn select(config: &Config, walked: &Walk, results: &[Option<FileResul
         let mut matched_any = false;
         let mut had_errors = false;
         for &index in &arg.files {
-            let Some(result) = &results[index] else { continue };
+            let Some(result) = &results[index] else {
+                continue;
+            };
             if !result.errors.is_empty() {
                 had_errors = true;
                 if !reported[index] {
@@ -64,8 +79,12 @@ pub(crate) fn select(config: &Config, walked: &Walk, results: &[Option<FileResul
                         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
                         if selector.matches(&refs) {
                             true
-                        } else if item.params == ParamState::Dynamic && selector.parametrization.is_some() {
-                            let bare = NodeSelectorBare { parts: &selector.parts };
+                        } else if item.params == ParamState::Dynamic
+                            && selector.parametrization.is_some()
+                        {
+                            let bare = NodeSelectorBare {
+                                parts: &selector.parts,
+                            };
                             let kept = bare.matches(&refs);
                             if kept {
                                 selection.undecided.push(item.node_id.clone());
@@ -83,26 +102,54 @@ pub(crate) fn select(config: &Config, walked: &Walk, results: &[Option<FileResul
             }
         }
         if arg.selector.is_some() && !matched_any && !had_errors {
-            let names = arg.selector.as_ref().map(|s| s.parts.join("::")).unwrap_or_default();
-            let module = arg.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            return Err(DiscoverError::NodeNotFound { arg: format!("{}::{names}", arg.path.display()), module });
+            let names = arg
+                .selector
+                .as_ref()
+                .map(|s| s.parts.join("::"))
+                .unwrap_or_default();
+            let module = arg
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            return Err(DiscoverError::NodeNotFound {
+                arg: format!("{}::{names}", arg.path.display()),
+                module,
+            });
         }
     }
 
     // --deselect: plain node-ID prefixes.
     let prefixes = &config.args.deselect;
-    let keyword = config.args.keyword.as_deref().map(str::trim_start).filter(|k| !k.is_empty());
-    let keyword = keyword.map(|k| Expression::compile(k, ExprKind::Keyword)).transpose()?;
+    let keyword = config
+        .args
+        .keyword
+        .as_deref()
+        .map(str::trim_start)
+        .filter(|k| !k.is_empty());
+    let keyword = keyword
+        .map(|k| Expression::compile(k, ExprKind::Keyword))
+        .transpose()?;
     let markexpr = config.args.markexpr.as_deref().filter(|m| !m.is_empty());
-    let markexpr = markexpr.map(|m| Expression::compile(m, ExprKind::Mark)).transpose()?;
+    let markexpr = markexpr
+        .map(|m| Expression::compile(m, ExprKind::Mark))
+        .transpose()?;
     if let Some(expr) = &markexpr {
         if config.strict_markers() {
             let mut registered = config.marker_names();
             registered.extend(BUILTIN_MARKERS.iter().map(|s| s.to_string()));
-            let mut unknown: Vec<&String> = expr.idents().iter().filter(|i| !registered.contains(i)).collect();
+            let mut unknown: Vec<&String> = expr
+                .idents()
+                .iter()
+                .filter(|i| !registered.contains(i))
+                .collect();
             unknown.sort();
             if !unknown.is_empty() {
-                let names = unknown.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+                let names = unknown
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
                 return Err(ExprError::UnknownMarkers { names }.into());
             }
         }
@@ -111,11 +158,18 @@ pub(crate) fn select(config: &Config, walked: &Walk, results: &[Option<FileResul
     for (item, file_index) in collected {
         let mut undecided = false;
         if !prefixes.is_empty() {
-            if prefixes.iter().any(|p| item.node_id.starts_with(p.as_str())) {
+            if prefixes
+                .iter()
+                .any(|p| item.node_id.starts_with(p.as_str()))
+            {
                 selection.deselected += 1;
                 continue;
             }
-            if item.params == ParamState::Dynamic && prefixes.iter().any(|p| p.starts_with(&format!("{}[", item.node_id))) {
+            if item.params == ParamState::Dynamic
+                && prefixes
+                    .iter()
+                    .any(|p| p.starts_with(&format!("{}[", item.node_id)))
+            {
                 undecided = true;
             }
         }
@@ -159,6 +213,11 @@ struct NodeSelectorBare<'a> {
 
 impl NodeSelectorBare<'_> {
     fn matches(&self, names: &[&str]) -> bool {
-        names.len() >= self.parts.len() && self.parts.iter().zip(names).all(|(p, n)| n.split('[').next() == Some(p.as_str()))
+        names.len() >= self.parts.len()
+            && self
+                .parts
+                .iter()
+                .zip(names)
+                .all(|(p, n)| n.split('[').next() == Some(p.as_str()))
     }
 }

@@ -27,20 +27,35 @@ pub struct ConftestIgnores {
 pub fn read_ignores(source: &[u8]) -> ConftestIgnores {
     // Cheap pre-check: most conftests never mention either name.
     if !contains(source, b"collect_ignore") {
-        return ConftestIgnores { collect_ignore: IgnoreList::Absent, collect_ignore_glob: IgnoreList::Absent };
+        return ConftestIgnores {
+            collect_ignore: IgnoreList::Absent,
+            collect_ignore_glob: IgnoreList::Absent,
+        };
     }
     let mut parser = Parser::new();
-    let parsed = parser.set_language(&tree_sitter_python::LANGUAGE.into()).ok().and_then(|_| parser.parse(source, None));
+    let parsed = parser
+        .set_language(&tree_sitter_python::LANGUAGE.into())
+        .ok()
+        .and_then(|_| parser.parse(source, None));
     let Some(tree) = parsed else {
         let why = IgnoreList::NeedsRunner("the parser could not read the file".into());
-        return ConftestIgnores { collect_ignore: why.clone(), collect_ignore_glob: why };
+        return ConftestIgnores {
+            collect_ignore: why.clone(),
+            collect_ignore_glob: why,
+        };
     };
     let root = tree.root_node();
     if root.has_error() {
         let why = IgnoreList::NeedsRunner("the file has a syntax error".into());
-        return ConftestIgnores { collect_ignore: why.clone(), collect_ignore_glob: why };
+        return ConftestIgnores {
+            collect_ignore: why.clone(),
+            collect_ignore_glob: why,
+        };
     }
-    ConftestIgnores { collect_ignore: read_one(root, source, "collect_ignore"), collect_ignore_glob: read_one(root, source, "collect_ignore_glob") }
+    ConftestIgnores {
+        collect_ignore: read_one(root, source, "collect_ignore"),
+        collect_ignore_glob: read_one(root, source, "collect_ignore_glob"),
+    }
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -75,8 +90,18 @@ fn read_one(root: Node<'_>, source: &[u8], name: &str) -> IgnoreList {
         if statement.kind() != "expression_statement" {
             continue;
         }
-        let Some(assignment) = statement.named_child(0).filter(|n| n.kind() == "assignment") else { continue };
-        let (Some(left), Some(right)) = (assignment.child_by_field_name("left"), assignment.child_by_field_name("right")) else { continue };
+        let Some(assignment) = statement
+            .named_child(0)
+            .filter(|n| n.kind() == "assignment")
+        else {
+            continue;
+        };
+        let (Some(left), Some(right)) = (
+            assignment.child_by_field_name("left"),
+            assignment.child_by_field_name("right"),
+        ) else {
+            continue;
+        };
         if left.kind() != "identifier" || text(left, source) != name {
             continue;
         }
@@ -124,7 +149,11 @@ fn string_value(node: Node<'_>, source: &[u8]) -> Option<String> {
         return None;
     }
     let body = &raw[quote_at..];
-    let quote_len = if body.starts_with("\"\"\"") || body.starts_with("'''") { 3 } else { 1 };
+    let quote_len = if body.starts_with("\"\"\"") || body.starts_with("'''") {
+        3
+    } else {
+        1
+    };
     if body.len() < 2 * quote_len {
         return None;
     }
@@ -168,7 +197,10 @@ mod tests {
     #[test]
     fn literal_lists_are_read() {
         let got = read_ignores(b"import os\ncollect_ignore = ['setup.py', \"legacy\", r'a\\b', 'x' 'y']\ncollect_ignore_glob = ('*_old.py',)\n");
-        assert_eq!(got.collect_ignore, lit(&["setup.py", "legacy", "a\\b", "xy"]));
+        assert_eq!(
+            got.collect_ignore,
+            lit(&["setup.py", "legacy", "a\\b", "xy"])
+        );
         assert_eq!(got.collect_ignore_glob, lit(&["*_old.py"]));
     }
 
@@ -189,7 +221,11 @@ mod tests {
             b"X = 'a'\ncollect_ignore = [X]\n",
             b"collect_ignore = ['a'\n",
         ] {
-            assert!(matches!(read_ignores(src).collect_ignore, IgnoreList::NeedsRunner(_)), "{}", String::from_utf8_lossy(src));
+            assert!(
+                matches!(read_ignores(src).collect_ignore, IgnoreList::NeedsRunner(_)),
+                "{}",
+                String::from_utf8_lossy(src)
+            );
         }
     }
 }

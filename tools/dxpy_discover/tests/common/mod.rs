@@ -6,7 +6,10 @@
 use std::path::{Path, PathBuf};
 
 pub fn fixture(kind: &str, name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(kind).join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(kind)
+        .join(name)
 }
 
 /// Copy a fixture tree into a fresh temp dir; returns (guard, root of the copy).
