@@ -61,6 +61,17 @@ pub struct ConfigRequest {
     pub env_addopts: Option<String>,
 }
 
+impl ConfigRequest {
+    /// The invocation as the process sees it: current directory and `PYTEST_ADDOPTS`.
+    pub fn from_process(args: Vec<String>) -> std::io::Result<ConfigRequest> {
+        Ok(ConfigRequest {
+            invocation_dir: std::env::current_dir()?,
+            args,
+            env_addopts: std::env::var("PYTEST_ADDOPTS").ok(),
+        })
+    }
+}
+
 /// pytest's `empty_parameter_set_mark`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum EmptyParameterSetMark {

@@ -12,7 +12,7 @@
 
 pub mod matchers;
 
-pub use matchers::{KeywordMatcher, MarkMatcher};
+pub use matchers::{keyword_matches, mark_matches, KeywordMatcher, MarkMatcher};
 
 /// Which option the expression came from; only changes error messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

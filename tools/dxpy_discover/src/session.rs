@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-pub use cache::{clear_cache, INDEX_FILE_NAME};
+pub use cache::{clear_cache, default_cache_dir, INDEX_FILE_NAME};
 
 use crate::config::{self, Config, ConfigError, ConfigRequest};
 use crate::expr::ExprError;

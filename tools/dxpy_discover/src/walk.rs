@@ -17,8 +17,9 @@ pub mod conftest;
 use std::collections::{HashMap, HashSet};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
-use crate::config::pattern::{absolute, fnmatch, fnmatch_ex};
+use crate::config::pattern::{absolute, fnmatch, PathPattern, Pattern};
 use crate::config::Config;
 use conftest::{ConftestIgnores, IgnoreList};
 
@@ -236,6 +237,12 @@ fn normalize(mut args: Vec<ResolvedArg>) -> Vec<ResolvedArg> {
     kept
 }
 
+/// The `--ignore`/`collect_ignore` paths and globs that apply to one directory's entries.
+struct DirRules {
+    paths: Vec<PathBuf>,
+    globs: Vec<Pattern>,
+}
+
 struct Walker<'a> {
     config: &'a Config,
     list_dir: ListDir<'a>,
@@ -243,6 +250,13 @@ struct Walker<'a> {
     initial_with_parents: HashSet<PathBuf>,
     ignore_paths: Vec<PathBuf>,
     ignore_globs: Vec<String>,
+    python_files: Vec<PathPattern>,
+    norecursedirs: Vec<PathPattern>,
+    doctest_globs: Vec<PathPattern>,
+    /// Ignore rules per parent directory (conftest lists + command line), computed once.
+    dir_rules: HashMap<PathBuf, Rc<DirRules>>,
+    /// Directories already checked for a `conftest.py`.
+    conftest_checked: HashSet<PathBuf>,
     conftest_cache: HashMap<PathBuf, Option<ConftestIgnores>>,
     reported_conftests: HashSet<PathBuf>,
     walk: Walk,
@@ -296,6 +310,28 @@ pub(crate) fn walk_with(config: &Config, list_dir: ListDir<'_>) -> Result<Walk, 
                     .into_owned()
             })
             .collect(),
+        python_files: config
+            .python_files
+            .iter()
+            .map(|p| PathPattern::new(p))
+            .collect(),
+        norecursedirs: config
+            .norecursedirs
+            .iter()
+            .map(|p| PathPattern::new(p))
+            .collect(),
+        doctest_globs: if config.args.doctest_glob.is_empty() {
+            vec![PathPattern::new("test*.txt")]
+        } else {
+            config
+                .args
+                .doctest_glob
+                .iter()
+                .map(|p| PathPattern::new(p))
+                .collect()
+        },
+        dir_rules: HashMap::new(),
+        conftest_checked: HashSet::new(),
         conftest_cache: HashMap::new(),
         reported_conftests: HashSet::new(),
         walk: Walk::default(),
@@ -370,7 +406,7 @@ impl Walker<'_> {
         }
         let chain: Vec<PathBuf> = dir.ancestors().map(Path::to_path_buf).collect();
         for parent in chain.iter().rev() {
-            if !self.in_confcutdir(parent) {
+            if !self.in_confcutdir(parent) || !self.conftest_checked.insert(parent.clone()) {
                 continue;
             }
             let candidate = parent.join("conftest.py");
@@ -462,26 +498,38 @@ impl Walker<'_> {
         Vec::new()
     }
 
+    fn rules_for(&mut self, dir: &Path) -> Rc<DirRules> {
+        if let Some(rules) = self.dir_rules.get(dir) {
+            return Rc::clone(rules);
+        }
+        let mut paths = self.conftest_list(dir, false);
+        paths.extend(self.ignore_paths.iter().cloned());
+        let mut globs: Vec<Pattern> = self
+            .conftest_list(dir, true)
+            .iter()
+            .map(|p| Pattern::new(&p.to_string_lossy()))
+            .collect();
+        globs.extend(self.ignore_globs.iter().map(|g| Pattern::new(g)));
+        let rules = Rc::new(DirRules { paths, globs });
+        self.dir_rules.insert(dir.to_path_buf(), Rc::clone(&rules));
+        rules
+    }
+
     /// pytest's `pytest_ignore_collect`.
     fn ignored(&mut self, path: &Path, is_dir: bool) -> bool {
         if path.file_name().is_some_and(|n| n == "__pycache__") {
             return true;
         }
-        let parent = path.parent().unwrap_or(path).to_path_buf();
-        let mut ignore_paths = self.conftest_list(&parent, false);
-        ignore_paths.extend(self.ignore_paths.iter().cloned());
-        if ignore_paths.iter().any(|p| p == path) {
+        let parent = path.parent().unwrap_or(path);
+        let rules = self.rules_for(parent);
+        if rules.paths.iter().any(|p| p == path) {
             return true;
         }
-        let mut globs: Vec<String> = self
-            .conftest_list(&parent, true)
-            .iter()
-            .map(|p| p.to_string_lossy().into_owned())
-            .collect();
-        globs.extend(self.ignore_globs.iter().cloned());
-        let spelled = path.to_string_lossy();
-        if globs.iter().any(|g| fnmatch(&spelled, g)) {
-            return true;
+        if !rules.globs.is_empty() {
+            let spelled = path.to_string_lossy();
+            if rules.globs.iter().any(|g| g.matches(&spelled)) {
+                return true;
+            }
         }
         if is_dir
             && !self.config.args.collect_in_virtualenv
@@ -490,12 +538,7 @@ impl Walker<'_> {
         {
             return true;
         }
-        is_dir
-            && self
-                .config
-                .norecursedirs
-                .iter()
-                .any(|pat| fnmatch_ex(pat, path))
+        is_dir && self.norecursedirs.iter().any(|pat| pat.matches(path))
     }
 
     fn file_roles(&self, path: &Path, explicit: bool) -> FileRoles {
@@ -506,24 +549,14 @@ impl Walker<'_> {
             .unwrap_or_default();
         let mut roles = FileRoles::default();
         if is_py {
-            roles.test_module = explicit
-                || self
-                    .config
-                    .python_files
-                    .iter()
-                    .any(|pat| fnmatch_ex(pat, path));
+            roles.test_module = explicit || self.python_files.iter().any(|pat| pat.matches(path));
             roles.doctest_module = self.config.args.doctest_modules
                 && name != "__main__.py"
                 && !is_setuptools_setup_py(path, &name);
         } else {
             let is_text = path.extension().is_some_and(|e| e == "txt" || e == "rst");
-            let default_glob = ["test*.txt".to_string()];
-            let globs: &[String] = if self.config.args.doctest_glob.is_empty() {
-                &default_glob
-            } else {
-                &self.config.args.doctest_glob
-            };
-            roles.doctest_text = (is_text && explicit) || globs.iter().any(|g| fnmatch_ex(g, path));
+            roles.doctest_text =
+                (is_text && explicit) || self.doctest_globs.iter().any(|g| g.matches(path));
         }
         roles
     }

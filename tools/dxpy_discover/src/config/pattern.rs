@@ -112,6 +112,66 @@ pub fn fnmatch(name: &str, pattern: &str) -> bool {
 
 /// pytest's `fnmatch_ex`: a pattern without `/` matches the basename; otherwise the whole
 /// path, with `*/` prepended to relative patterns when the path is absolute.
+/// A compiled `fnmatch` pattern.
+#[derive(Debug, Clone)]
+pub struct Pattern(Vec<Piece>);
+
+impl Pattern {
+    pub fn new(pattern: &str) -> Pattern {
+        Pattern(compile(pattern))
+    }
+
+    /// Same result as [`fnmatch`] with the source pattern.
+    pub fn matches(&self, name: &str) -> bool {
+        let text: Vec<char> = name.chars().collect();
+        matches_pieces(&self.0, &text)
+    }
+}
+
+/// A compiled `fnmatch_ex` pattern, for matching many paths (the walk's hot loop).
+#[derive(Debug, Clone)]
+pub struct PathPattern {
+    /// No `/`: matched against the basename.
+    basename_only: bool,
+    pieces: Vec<Piece>,
+    /// For absolute paths and a relative pattern: `*/` + pattern.
+    anchored_pieces: Vec<Piece>,
+}
+
+impl PathPattern {
+    pub fn new(pattern: &str) -> PathPattern {
+        let basename_only = !pattern.contains('/');
+        let anchored = if basename_only || pattern.starts_with('/') {
+            pattern.to_string()
+        } else {
+            format!("*/{pattern}")
+        };
+        PathPattern {
+            basename_only,
+            pieces: compile(pattern),
+            anchored_pieces: compile(&anchored),
+        }
+    }
+
+    /// Same result as [`fnmatch_ex`] with the source pattern.
+    pub fn matches(&self, path: &Path) -> bool {
+        if self.basename_only {
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            let text: Vec<char> = name.chars().collect();
+            return matches_pieces(&self.pieces, &text);
+        }
+        let text: Vec<char> = path.to_string_lossy().chars().collect();
+        if path.is_absolute() {
+            matches_pieces(&self.anchored_pieces, &text)
+        } else {
+            matches_pieces(&self.pieces, &text)
+        }
+    }
+}
+
 pub fn fnmatch_ex(pattern: &str, path: &Path) -> bool {
     if !pattern.contains('/') {
         let name = path
@@ -290,6 +350,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn compiled_patterns_agree_with_fnmatch_ex(pattern in "[a-z*?/]{0,6}", path in "/?[a-z/]{0,10}") {
+            let path = Path::new(&path);
+            prop_assert_eq!(PathPattern::new(&pattern).matches(path), fnmatch_ex(&pattern, path));
+        }
+
         #[test]
         fn literal_patterns_match_only_themselves(name in "[a-z_.]{0,12}", other in "[a-z_.]{0,12}") {
             prop_assert!(fnmatch(&name, &name));

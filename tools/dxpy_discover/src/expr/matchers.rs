@@ -81,6 +81,22 @@ impl KeywordMatcher {
     }
 }
 
+/// Evaluate a `-k` expression for `item`; `path_names` as returned by [`path_names`].
+pub fn keyword_matches(
+    expr: &super::Expression,
+    item: &TestItem,
+    path_names: &[String],
+) -> Result<Truth, ExprError> {
+    let matcher = KeywordMatcher::for_item(item, path_names);
+    expr.evaluate(&|name: &str, kwargs: &[(String, KwValue)]| matcher.matches(name, kwargs))
+}
+
+/// Evaluate a `-m` expression for `item`.
+pub fn mark_matches(expr: &super::Expression, item: &TestItem) -> Result<Truth, ExprError> {
+    let matcher = MarkMatcher::for_item(item);
+    expr.evaluate(&|name: &str, kwargs: &[(String, KwValue)]| matcher.matches(name, kwargs))
+}
+
 /// A mark argument value as far as static reading can tell.
 #[derive(Debug, Clone, PartialEq)]
 enum ArgValue {
@@ -123,7 +139,7 @@ impl MarkMatcher {
     pub fn matches(&self, name: &str, kwargs: &[(String, KwValue)]) -> Result<Truth, ExprError> {
         let mut result = Truth::False;
         for (_, mark) in self.marks.iter().filter(|(n, _)| n == name) {
-            match mark_matches(mark, kwargs) {
+            match kwargs_match(mark, kwargs) {
                 Truth::True => return Ok(Truth::True),
                 Truth::Unknown => result = Truth::Unknown,
                 Truth::False => {}
@@ -137,7 +153,7 @@ impl MarkMatcher {
     }
 }
 
-fn mark_matches(mark: &MarkKwargs, wanted: &[(String, KwValue)]) -> Truth {
+fn kwargs_match(mark: &MarkKwargs, wanted: &[(String, KwValue)]) -> Truth {
     let mut result = Truth::True;
     for (key, want) in wanted {
         let found = mark.values.iter().rev().find(|(k, _)| k == key);

@@ -90,6 +90,18 @@ pub fn decide(
     }
 }
 
+/// The conventional cache directory for a project: `$XDG_CACHE_HOME/dx-py/<blake3(rootdir)>`
+/// (falling back to `$HOME/.cache`). `None` when neither variable is set.
+pub fn default_cache_dir(rootdir: &Path) -> Option<std::path::PathBuf> {
+    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        Some(xdg) => std::path::PathBuf::from(xdg),
+        None => std::path::PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?)
+            .join(".cache"),
+    };
+    let digest = blake3::hash(rootdir.as_os_str().as_encoded_bytes());
+    Some(base.join("dx-py").join(digest.to_hex().as_str()))
+}
+
 /// Create the cache directory (and parents) private to the user.
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     #[cfg(unix)]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::Config;
 use crate::expr::matchers::{node_names, path_names};
-use crate::expr::{ExprError, ExprKind, Expression, KeywordMatcher, KwValue, MarkMatcher, Truth};
+use crate::expr::{keyword_matches, mark_matches, ExprError, ExprKind, Expression, Truth};
 use crate::item::{CollectError, FileResult, ParamState, TestItem};
 use crate::walk::Walk;
 
@@ -176,8 +176,7 @@ pub(crate) fn select(
         if let Some(expr) = &keyword {
             let file = &walked.files[file_index];
             let names = path_names(&file.path, &collection_root(&file.path, &config.confcutdir));
-            let matcher = KeywordMatcher::for_item(&item, &names);
-            match expr.evaluate(&|n: &str, k: &[(String, KwValue)]| matcher.matches(n, k))? {
+            match keyword_matches(expr, &item, &names)? {
                 Truth::False => {
                     selection.deselected += 1;
                     continue;
@@ -187,8 +186,7 @@ pub(crate) fn select(
             }
         }
         if let Some(expr) = &markexpr {
-            let matcher = MarkMatcher::for_item(&item);
-            match expr.evaluate(&|n: &str, k: &[(String, KwValue)]| matcher.matches(n, k))? {
+            match mark_matches(expr, &item)? {
                 Truth::False => {
                     selection.deselected += 1;
                     continue;
