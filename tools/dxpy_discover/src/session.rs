@@ -98,6 +98,9 @@ pub struct Discovery {
     /// Node IDs of kept items whose selection only the runner can decide (parameters known at
     /// run time matched against `-k`, `-m`, `--deselect` or a `[param]` argument).
     pub undecided: Vec<String>,
+    /// Under `strict_markers`: `-m` names registered neither in the config nor by pytest.
+    /// pytest fails (exit code 4) unless a conftest or plugin registers them at run time.
+    pub unknown_markers: Vec<String>,
     /// `conftest.py` files pytest would load, in load order.
     pub conftests: Vec<PathBuf>,
     /// Files only the runner can collect (doctest modules and text files), rootdir-relative.
@@ -306,6 +309,7 @@ pub(crate) fn run(
         errors,
         deselected: selection.deselected,
         undecided: selection.undecided,
+        unknown_markers: selection.unknown_markers,
         conftests: walked.conftests,
         doctest_files,
         dynamic_conftests,

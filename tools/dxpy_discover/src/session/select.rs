@@ -32,6 +32,9 @@ pub(crate) struct Selection {
     pub errors: Vec<CollectError>,
     pub deselected: usize,
     pub undecided: Vec<String>,
+    /// `-m` names not registered in the config under `strict_markers`, when a conftest or
+    /// plugin might still register them.
+    pub unknown_markers: Vec<String>,
 }
 
 /// The top directory pytest collects for `file`: its highest ancestor that is not above
@@ -138,19 +141,23 @@ pub(crate) fn select(
         if config.strict_markers() {
             let mut registered = config.marker_names();
             registered.extend(BUILTIN_MARKERS.iter().map(|s| s.to_string()));
-            let mut unknown: Vec<&String> = expr
+            let mut unknown: Vec<String> = expr
                 .idents()
                 .iter()
                 .filter(|i| !registered.contains(i))
+                .cloned()
                 .collect();
             unknown.sort();
             if !unknown.is_empty() {
-                let names = unknown
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(ExprError::UnknownMarkers { names }.into());
+                // Conftests and plugins may register markers at run time (`addinivalue_line`),
+                // so only a project without either is known to fail like pytest.
+                if walked.conftests.is_empty() && config.args.plugins.is_empty() {
+                    return Err(ExprError::UnknownMarkers {
+                        names: unknown.join(", "),
+                    }
+                    .into());
+                }
+                selection.unknown_markers = unknown;
             }
         }
     }

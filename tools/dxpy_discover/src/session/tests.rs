@@ -299,6 +299,32 @@ fn expression_errors_stop_discovery() {
 }
 
 #[test]
+fn unknown_markers_are_deferred_when_a_conftest_could_register_them() {
+    let (_tmp, root) = fixture_copy();
+    std::fs::write(
+        root.join("conftest.py"),
+        "def pytest_configure(config):\n    config.addinivalue_line('markers', 'fast: x')\n",
+    )
+    .expect("write");
+    let index = MemoryIndex::default();
+    let d = index
+        .run(
+            &options(&root, None, &["--strict-markers", "-m", "fast or slow"]),
+            OpenMode::Normal,
+        )
+        .expect("deferred");
+    assert_eq!(d.unknown_markers, vec!["fast".to_string()]);
+}
+
+#[test]
+fn directory_names_below_the_root_are_keywords() {
+    assert_eq!(
+        discover_fake(&["-k", "sub and not test_m"]).expect("ok"),
+        "tests/sub/test_b.py::TestB::test_n\ntests/test_a.py::test_dyn\ndeselected: 6\nerror: tests/test_broken.py:4:14: syntax error: bad\nundecided: tests/test_a.py::test_dyn\n"
+    );
+}
+
+#[test]
 fn cache_serves_unchanged_files_and_reanalyses_changed_ones() {
     let (tmp, root) = fixture_copy();
     age_files(&root);
