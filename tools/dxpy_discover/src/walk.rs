@@ -759,4 +759,27 @@ mod tests {
             ]
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        /// Without packages, pytest's depth-first walk over name-sorted entries yields files
+        /// in the lexicographic order of their path components.
+        #[test]
+        fn walk_order_is_component_order(paths in proptest::collection::btree_set("(test_[a-c]|[a-c]_dir/test_[a-c]|[a-c]_dir/[a-c]_dir/test_[a-c])", 1..12)) {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let root = tmp.path();
+            std::fs::write(root.join("pytest.ini"), "[pytest]\n").expect("write");
+            for p in &paths {
+                let file = root.join(format!("{p}.py"));
+                std::fs::create_dir_all(file.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&file, "").expect("write");
+            }
+            let config = load(&ConfigRequest { invocation_dir: root.to_path_buf(), ..Default::default() }).expect("config");
+            let walked = walk(&config).expect("walk");
+            let got: Vec<String> = walked.files.iter().map(|f| f.rel_path.clone()).collect();
+            let mut want: Vec<String> = paths.iter().map(|p| format!("{p}.py")).collect();
+            want.sort_by(|a, b| a.split('/').cmp(b.split('/')));
+            proptest::prop_assert_eq!(got, want);
+        }
+    }
 }
