@@ -227,10 +227,14 @@ pub(crate) fn run(
                 rules: &config.name_rules,
                 disable_id_escaping: config.disable_id_escaping,
             };
+            // Only files under rootdir have unique rootdir-relative keys.
+            let cache = cached
+                .as_deref()
+                .filter(|_| file.path.starts_with(&config.rootdir));
             load_one(
                 &file.path,
                 &ctx,
-                cached.as_deref(),
+                cache,
                 options.max_file_size,
                 now,
                 backend.analyze,
@@ -247,6 +251,11 @@ pub(crate) fn run(
     let mut results: Vec<Option<FileResult>> = vec![None; walked.files.len()];
     for (&i, (result, outcome)) in modules.iter().zip(outcomes) {
         let rel = walked.files[i].rel_path.clone();
+        let outcome = if walked.files[i].path.starts_with(&config.rootdir) {
+            outcome
+        } else {
+            Outcome::Uncached
+        };
         match outcome {
             Outcome::Served(stamp) => {
                 stats.served_by_stat += 1;
