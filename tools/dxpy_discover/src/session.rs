@@ -77,6 +77,7 @@ impl DiscoverError {
 pub struct DiscoveryStats {
     /// Test modules considered.
     pub files: usize,
+    /// Files not served from the index (analysed, or failed to read / too large).
     pub analysed: usize,
     /// Served because (mtime, size) matched.
     pub served_by_stat: usize,

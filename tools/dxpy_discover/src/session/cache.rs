@@ -279,6 +279,27 @@ mod tests {
         clear_cache(&tmp.path().join("missing")).expect("missing is fine");
     }
 
+    #[test]
+    fn default_cache_dir_is_keyed_by_rootdir() {
+        let a = default_cache_dir(Path::new("/project/a"));
+        let b = default_cache_dir(Path::new("/project/b"));
+        if let (Some(a), Some(b)) = (a, b) {
+            assert_ne!(a, b);
+            assert_eq!(
+                a.parent()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned()),
+                Some("dx-py".into())
+            );
+            let key = a
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            assert_eq!(key.len(), 64);
+            assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
+        }
+    }
+
     #[cfg(unix)]
     #[test]
     fn cache_dir_is_private() {
