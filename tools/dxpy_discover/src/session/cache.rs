@@ -98,8 +98,13 @@ pub fn default_cache_dir(rootdir: &Path) -> Option<std::path::PathBuf> {
         None => std::path::PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?)
             .join(".cache"),
     };
+    Some(cache_dir_under(&base, rootdir))
+}
+
+/// `<base>/dx-py/<blake3(rootdir)>`.
+pub fn cache_dir_under(base: &Path, rootdir: &Path) -> std::path::PathBuf {
     let digest = blake3::hash(rootdir.as_os_str().as_encoded_bytes());
-    Some(base.join("dx-py").join(digest.to_hex().as_str()))
+    base.join("dx-py").join(digest.to_hex().as_str())
 }
 
 /// Create the cache directory (and parents) private to the user.
@@ -280,24 +285,18 @@ mod tests {
     }
 
     #[test]
-    fn default_cache_dir_is_keyed_by_rootdir() {
-        let a = default_cache_dir(Path::new("/project/a"));
-        let b = default_cache_dir(Path::new("/project/b"));
-        if let (Some(a), Some(b)) = (a, b) {
-            assert_ne!(a, b);
-            assert_eq!(
-                a.parent()
-                    .and_then(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned()),
-                Some("dx-py".into())
-            );
-            let key = a
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            assert_eq!(key.len(), 64);
-            assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
-        }
+    fn cache_dir_is_keyed_by_rootdir() {
+        let base = Path::new("/xdg");
+        let a = cache_dir_under(base, Path::new("/project/a"));
+        assert_ne!(a, cache_dir_under(base, Path::new("/project/b")));
+        assert_eq!(a, cache_dir_under(base, Path::new("/project/a")));
+        assert_eq!(a.parent(), Some(Path::new("/xdg/dx-py")));
+        let key = a
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        assert_eq!(key.len(), 64);
+        assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
     }
 
     #[cfg(unix)]
