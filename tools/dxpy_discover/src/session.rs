@@ -1,1 +1,422 @@
 //! One discovery run: config, walk, parallel analysis, index.
+//!
+//! Layout:
+//! - this file: [`discover`] and its result types; the run is written against a small
+//!   [`Backend`] (analysis + index I/O) so its mechanics can be tested without the real
+//!   analyser.
+//! - [`cache`]: the per-file serve/re-hash/analyse decision, cache dir creation, clearing.
+//! - [`select`]: assembling items in pytest order and deselecting (`::` selectors,
+//!   `--deselect`, `-k`, `-m`).
+
+pub mod cache;
+pub mod select;
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+pub use cache::{clear_cache, default_cache_dir, INDEX_FILE_NAME};
+
+use crate::config::{self, Config, ConfigError, ConfigRequest};
+use crate::expr::ExprError;
+use crate::index::{self, FileStamp, Index, IndexError};
+use crate::item::{CollectError, FileResult, TestItem};
+use crate::module::{self, ModuleContext};
+use crate::walk::{self, WalkError, WalkProblem};
+use cache::{CacheDecision, StatStamp};
+
+/// Files above this size are not analysed by default (generated code, data blobs).
+pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
+
+/// What to discover and how.
+#[derive(Debug, Clone)]
+pub struct DiscoverOptions {
+    pub request: ConfigRequest,
+    /// Directory for the index (the CLI passes `$XDG_CACHE_HOME/dx-py/<blake3(rootdir)>`).
+    /// `None` disables caching.
+    pub cache_dir: Option<PathBuf>,
+    /// Neither read nor write the index.
+    pub no_cache: bool,
+    pub max_file_size: u64,
+}
+
+impl Default for DiscoverOptions {
+    fn default() -> Self {
+        DiscoverOptions {
+            request: ConfigRequest::default(),
+            cache_dir: None,
+            no_cache: false,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+        }
+    }
+}
+
+/// A failure that stops discovery: pytest reports these as usage errors (exit code 4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DiscoverError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Walk(#[from] WalkError),
+    #[error(transparent)]
+    Expr(#[from] ExprError),
+    /// A `path::name` argument that matched nothing.
+    #[error("not found: {arg}\n(no match in any of [<Module {module}>])")]
+    NodeNotFound { arg: String, module: String },
+}
+
+impl DiscoverError {
+    /// pytest's exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        4
+    }
+}
+
+/// Counters of one run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiscoveryStats {
+    /// Test modules considered.
+    pub files: usize,
+    /// Files not served from the index (analysed, or failed to read / too large).
+    pub analysed: usize,
+    /// Served because (mtime, size) matched.
+    pub served_by_stat: usize,
+    /// Served because the contents hash matched.
+    pub served_by_hash: usize,
+    pub index_written: bool,
+}
+
+/// The result of a discovery run.
+#[derive(Debug, Clone)]
+pub struct Discovery {
+    /// The resolved configuration (rootdir, inifile, options).
+    pub config: Config,
+    /// Selected items in pytest's order.
+    pub items: Vec<TestItem>,
+    /// Collection errors, in collection order.
+    pub errors: Vec<CollectError>,
+    pub deselected: usize,
+    /// Node IDs of kept items whose selection only the runner can decide (parameters known at
+    /// run time matched against `-k`, `-m`, `--deselect` or a `[param]` argument).
+    pub undecided: Vec<String>,
+    /// Under `strict_markers`: `-m` names registered neither in the config nor by pytest.
+    /// pytest fails (exit code 4) unless a conftest or plugin registers them at run time.
+    pub unknown_markers: Vec<String>,
+    /// `conftest.py` files pytest would load, in load order.
+    pub conftests: Vec<PathBuf>,
+    /// Files only the runner can collect (doctest modules and text files), rootdir-relative.
+    pub doctest_files: Vec<String>,
+    /// Conftests whose `collect_ignore*` could not be read statically.
+    pub dynamic_conftests: Vec<PathBuf>,
+    /// One-line messages for the user (e.g. a rebuilt cache).
+    pub notices: Vec<String>,
+    pub stats: DiscoveryStats,
+}
+
+/// Cached results, looked up by rootdir-relative path.
+pub(crate) trait CacheSource: Send + Sync {
+    fn lookup(&self, rel_path: &str) -> Option<(FileStamp, FileResult)>;
+}
+
+impl CacheSource for Index {
+    fn lookup(&self, rel_path: &str) -> Option<(FileStamp, FileResult)> {
+        self.get(rel_path)
+    }
+}
+
+type AnalyzeFn<'a> = &'a (dyn Fn(&[u8], &ModuleContext<'_>) -> FileResult + Sync);
+type OpenIndexFn<'a> = &'a dyn Fn(&Path, &[u8; 32]) -> Result<Box<dyn CacheSource>, IndexError>;
+type WriteIndexFn<'a> =
+    &'a dyn Fn(&Path, &[u8; 32], &[(String, FileStamp, FileResult)]) -> Result<(), IndexError>;
+
+/// The analyser and the index I/O a run uses.
+pub(crate) struct Backend<'a> {
+    pub analyze: AnalyzeFn<'a>,
+    pub open_index: OpenIndexFn<'a>,
+    pub write_index: WriteIndexFn<'a>,
+}
+
+/// Discover tests the way `pytest --collect-only` would, without importing anything.
+pub fn discover(options: &DiscoverOptions) -> Result<Discovery, DiscoverError> {
+    let open = |path: &Path, fingerprint: &[u8; 32]| -> Result<Box<dyn CacheSource>, IndexError> {
+        Ok(Box::new(Index::open(path, fingerprint)?))
+    };
+    let write =
+        |path: &Path, fingerprint: &[u8; 32], entries: &[(String, FileStamp, FileResult)]| {
+            index::write_index(
+                path,
+                fingerprint,
+                entries.iter().map(|(p, s, r)| (p.as_str(), s, r)),
+            )
+        };
+    let backend = Backend {
+        analyze: &module::analyze,
+        open_index: &open,
+        write_index: &write,
+    };
+    run(options, &backend)
+}
+
+/// How one file's result was obtained.
+enum Outcome {
+    Served(FileStamp),
+    ServedRefreshed(FileStamp),
+    Analysed(FileStamp),
+    /// Not cacheable (I/O problem, too large).
+    Uncached,
+}
+
+pub(crate) fn run(
+    options: &DiscoverOptions,
+    backend: &Backend<'_>,
+) -> Result<Discovery, DiscoverError> {
+    let config = config::load(&options.request)?;
+    let walked = walk::walk(&config)?;
+    let fingerprint = config.fingerprint();
+    let mut notices = Vec::new();
+
+    let index_path = match (&options.cache_dir, options.no_cache) {
+        (Some(dir), false) => match cache::create_private_dir(dir) {
+            Ok(()) => Some(dir.join(INDEX_FILE_NAME)),
+            Err(e) => {
+                notices.push(format!(
+                    "discovery cache disabled: cannot create {}: {e}",
+                    dir.display()
+                ));
+                None
+            }
+        },
+        _ => None,
+    };
+    let mut rebuild = false;
+    let cached: Option<Box<dyn CacheSource>> = match &index_path {
+        None => None,
+        Some(path) => match (backend.open_index)(path, &fingerprint) {
+            Ok(index) => Some(index),
+            Err(IndexError::Missing) => None,
+            Err(
+                e @ (IndexError::Corrupt(_) | IndexError::Version { .. } | IndexError::Fingerprint),
+            ) => {
+                notices.push(format!(
+                    "discovery cache {} not used ({e}); rebuilding it",
+                    path.display()
+                ));
+                rebuild = true;
+                None
+            }
+            Err(IndexError::Io(e)) => {
+                notices.push(format!(
+                    "discovery cache {} unreadable ({e}); rebuilding it",
+                    path.display()
+                ));
+                rebuild = true;
+                None
+            }
+        },
+    };
+
+    let modules: Vec<usize> = (0..walked.files.len())
+        .filter(|&i| walked.files[i].roles.test_module)
+        .collect();
+    let now = cache::now_ns();
+    let outcomes: Vec<(FileResult, Outcome)> = modules
+        .par_iter()
+        .map(|&i| {
+            let file = &walked.files[i];
+            let ctx = ModuleContext {
+                rel_path: &file.rel_path,
+                rules: &config.name_rules,
+                disable_id_escaping: config.disable_id_escaping,
+            };
+            // Only files under rootdir have unique rootdir-relative keys.
+            let cache = cached
+                .as_deref()
+                .filter(|_| file.path.starts_with(&config.rootdir));
+            load_one(
+                &file.path,
+                &ctx,
+                cache,
+                options.max_file_size,
+                now,
+                backend.analyze,
+            )
+        })
+        .collect();
+
+    let mut stats = DiscoveryStats {
+        files: modules.len(),
+        ..DiscoveryStats::default()
+    };
+    let mut changed = false;
+    let mut entries: Vec<(String, FileStamp, FileResult)> = Vec::new();
+    let mut results: Vec<Option<FileResult>> = vec![None; walked.files.len()];
+    for (&i, (result, outcome)) in modules.iter().zip(outcomes) {
+        let rel = walked.files[i].rel_path.clone();
+        let outcome = if walked.files[i].path.starts_with(&config.rootdir) {
+            outcome
+        } else {
+            Outcome::Uncached
+        };
+        match outcome {
+            Outcome::Served(stamp) => {
+                stats.served_by_stat += 1;
+                entries.push((rel, stamp, result.clone()));
+            }
+            Outcome::ServedRefreshed(stamp) => {
+                stats.served_by_hash += 1;
+                changed = true;
+                entries.push((rel, stamp, result.clone()));
+            }
+            Outcome::Analysed(stamp) => {
+                stats.analysed += 1;
+                changed = true;
+                entries.push((rel, stamp, result.clone()));
+            }
+            Outcome::Uncached => stats.analysed += 1,
+        }
+        results[i] = Some(result);
+    }
+    if let (Some(path), true) = (&index_path, changed || rebuild) {
+        match (backend.write_index)(path, &fingerprint, &entries) {
+            Ok(()) => stats.index_written = true,
+            Err(e) => notices.push(format!(
+                "discovery cache {} not written: {e}",
+                path.display()
+            )),
+        }
+    }
+
+    let mut errors: Vec<CollectError> = Vec::new();
+    let mut dynamic_conftests = Vec::new();
+    for problem in &walked.problems {
+        match problem {
+            WalkProblem::UnreadableDir { path, message } => errors.push(CollectError::Unreadable {
+                path: rel_to(&config.rootdir, path),
+                message: message.clone(),
+            }),
+            WalkProblem::SymlinkLoop { path } => {
+                notices.push(format!("not following symlink loop at {}", path.display()))
+            }
+            WalkProblem::ConftestNeedsRunner { path, reason } => {
+                notices.push(format!(
+                    "{}: collect_ignore needs the runner: {reason}",
+                    path.display()
+                ));
+                dynamic_conftests.push(path.clone());
+            }
+        }
+    }
+    let selection = select::select(&config, &walked, &results)?;
+    errors.extend(selection.errors);
+    let doctest_files = walked
+        .files
+        .iter()
+        .filter(|f| f.roles.doctest_module || f.roles.doctest_text)
+        .map(|f| f.rel_path.clone())
+        .collect();
+    Ok(Discovery {
+        items: selection.items,
+        errors,
+        deselected: selection.deselected,
+        undecided: selection.undecided,
+        unknown_markers: selection.unknown_markers,
+        conftests: walked.conftests,
+        doctest_files,
+        dynamic_conftests,
+        notices,
+        stats,
+        config,
+    })
+}
+
+fn rel_to(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace(std::path::MAIN_SEPARATOR, "/")
+}
+
+fn load_one(
+    path: &Path,
+    ctx: &ModuleContext<'_>,
+    cached: Option<&dyn CacheSource>,
+    max_size: u64,
+    now: i128,
+    analyze: AnalyzeFn<'_>,
+) -> (FileResult, Outcome) {
+    let failed = |error: CollectError| {
+        (
+            FileResult {
+                items: Vec::new(),
+                errors: vec![error],
+            },
+            Outcome::Uncached,
+        )
+    };
+    let unreadable = |e: std::io::Error| {
+        failed(CollectError::Unreadable {
+            path: ctx.rel_path.to_string(),
+            message: e.to_string(),
+        })
+    };
+    let metadata = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return unreadable(e),
+    };
+    if metadata.len() > max_size {
+        return failed(CollectError::TooLarge {
+            path: ctx.rel_path.to_string(),
+            limit: max_size,
+        });
+    }
+    let stat: StatStamp = cache::stat_stamp(&metadata);
+    let entry = cached.and_then(|c| c.lookup(ctx.rel_path));
+    let mut source: Option<Vec<u8>> = None;
+    let mut read_error: Option<std::io::Error> = None;
+    let decision = cache::decide(
+        entry.as_ref().map(|(s, _)| s),
+        stat,
+        now,
+        || match std::fs::read(path) {
+            Ok(bytes) => {
+                let hash = *blake3::hash(&bytes).as_bytes();
+                source = Some(bytes);
+                hash
+            }
+            Err(e) => {
+                read_error = Some(e);
+                [0; 32]
+            }
+        },
+    );
+    if let Some(e) = read_error {
+        return unreadable(e);
+    }
+    match (decision, entry) {
+        (CacheDecision::Serve, Some((stamp, result))) => (result, Outcome::Served(stamp)),
+        (CacheDecision::ServeRefreshed(stamp), Some((_, result))) => {
+            (result, Outcome::ServedRefreshed(stamp))
+        }
+        (CacheDecision::Analyse(stamp), _) => match source {
+            Some(bytes) if bytes.len() as u64 <= max_size => {
+                (analyze(&bytes, ctx), Outcome::Analysed(stamp))
+            }
+            Some(_) => failed(CollectError::TooLarge {
+                path: ctx.rel_path.to_string(),
+                limit: max_size,
+            }),
+            None => failed(CollectError::Other {
+                path: ctx.rel_path.to_string(),
+                message: "file vanished while reading".into(),
+            }),
+        },
+        // `decide` only serves when there is an entry.
+        (_, None) => failed(CollectError::Other {
+            path: ctx.rel_path.to_string(),
+            message: "internal cache inconsistency".into(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests;
