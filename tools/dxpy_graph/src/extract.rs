@@ -179,7 +179,7 @@ impl<'s> Walker<'s> {
             match node.kind() {
                 "import_statement" => self.import_statement(node, context),
                 "import_from_statement" | "future_import_statement" => {
-                    self.from_import_statement(node, context)
+                    self.import_from_statement(node, context)
                 }
                 "call" => self.call(node, context),
                 _ => {}
@@ -326,7 +326,7 @@ impl<'s> Walker<'s> {
         }
     }
 
-    fn from_import_statement(&mut self, node: Node, context: Context) {
+    fn import_from_statement(&mut self, node: Node, context: Context) {
         let mut import = self.new_import(ImportForm::From, node, context);
         if node.kind() == "future_import_statement" {
             import.module = "__future__".into();
