@@ -90,7 +90,12 @@ pub fn build_graph(config: &GraphConfig, files: &[PathBuf]) -> GraphBuild {
     while !wave.is_empty() {
         let extracted: Vec<(PathBuf, Extracted)> = wave
             .par_iter()
-            .map(|file| (file.clone(), extract_file(&root.join(file), file, &old_cache)))
+            .map(|file| {
+                (
+                    file.clone(),
+                    extract_file(&root.join(file), file, &old_cache),
+                )
+            })
             .collect();
         let resolved: Vec<(PathBuf, Extracted, Vec<Resolution>)> = extracted
             .into_par_iter()
@@ -263,7 +268,11 @@ pub fn python_files_under(project_root: &Path, dir: &Path) -> Vec<PathBuf> {
                     stack.push(path);
                 }
             } else if kind.is_file() && name.ends_with(".py") {
-                out.push(path.strip_prefix(project_root).unwrap_or(&path).to_path_buf());
+                out.push(
+                    path.strip_prefix(project_root)
+                        .unwrap_or(&path)
+                        .to_path_buf(),
+                );
             }
         }
     }

@@ -93,7 +93,10 @@ impl ImportCache {
         })?;
         let metadata = file.metadata()?;
         if !metadata.is_file() {
-            return Err(CacheError::Corrupt(format!("{} is not a file", path.display())));
+            return Err(CacheError::Corrupt(format!(
+                "{} is not a file",
+                path.display()
+            )));
         }
         #[cfg(unix)]
         {
@@ -293,7 +296,10 @@ fn decode(bytes: &[u8]) -> Result<ImportCache, CacheError> {
     let mut previous: Option<String> = None;
     for _ in 0..count {
         let path = reader.string("path")?;
-        if previous.as_ref().is_some_and(|prev| prev.as_str() >= path.as_str()) {
+        if previous
+            .as_ref()
+            .is_some_and(|prev| prev.as_str() >= path.as_str())
+        {
             return Err(corrupt("entries are not strictly sorted by path"));
         }
         let stamp = FileStamp {
@@ -415,4 +421,3 @@ fn install(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
     }
     Ok(())
 }
-

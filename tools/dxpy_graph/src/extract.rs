@@ -248,7 +248,9 @@ impl<'s> Walker<'s> {
                     _ => true, // bare `except:`
                 };
             }
-            caught.into_iter().any(|value| self.catches_import_error(value))
+            caught
+                .into_iter()
+                .any(|value| self.catches_import_error(value))
         })
     }
 
@@ -257,7 +259,9 @@ impl<'s> Walker<'s> {
             "tuple" | "parenthesized_expression" | "expression_list" => {
                 let mut cursor = expression.walk();
                 let items: Vec<Node> = expression.named_children(&mut cursor).collect();
-                items.into_iter().any(|item| self.catches_import_error(item))
+                items
+                    .into_iter()
+                    .any(|item| self.catches_import_error(item))
             }
             "as_pattern" => expression
                 .named_child(0)
@@ -339,8 +343,8 @@ impl<'s> Walker<'s> {
                 for part in module.named_children(&mut cursor) {
                     match part.kind() {
                         "import_prefix" => {
-                            import.level = self.text(part).chars().filter(|c| *c == '.').count()
-                                as u32;
+                            import.level =
+                                self.text(part).chars().filter(|c| *c == '.').count() as u32;
                         }
                         "dotted_name" => import.module = self.dotted(part),
                         _ => {}
@@ -433,7 +437,9 @@ impl<'s> Walker<'s> {
                 .then(|| self.string_literal(value))
                 .flatten();
         }
-        let is_second = all.get(1).is_some_and(|second| second.id() == argument.id());
+        let is_second = all
+            .get(1)
+            .is_some_and(|second| second.id() == argument.id());
         (is_second && argument.kind() == "string")
             .then(|| self.string_literal(argument))
             .flatten()
@@ -504,7 +510,9 @@ impl fmt::Display for Import {
                     }
                 }
             }
-            ImportForm::ImportModule => write!(f, "importlib.import_module({dots}{})", self.module)?,
+            ImportForm::ImportModule => {
+                write!(f, "importlib.import_module({dots}{})", self.module)?
+            }
             ImportForm::DunderImport => write!(f, "__import__({dots}{})", self.module)?,
         }
         if let Some(alias) = &self.alias {

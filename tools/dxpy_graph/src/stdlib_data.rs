@@ -1822,4 +1822,3 @@ pub(crate) const PY3_14: &[&str] = &[
     "zlib",
     "zoneinfo",
 ];
-

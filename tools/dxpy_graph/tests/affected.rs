@@ -28,7 +28,10 @@ fn reverse_reachable(edges: &[(usize, usize)], changed: &BTreeSet<usize>) -> BTr
     }
 }
 
-fn graph_strategy() -> impl Strategy<Value = (usize, Vec<(usize, usize)>, BTreeSet<usize>, BTreeSet<usize>)> {
+/// Node count, edges, changed nodes (some beyond the graph), test nodes.
+type RandomGraph = (usize, Vec<(usize, usize)>, BTreeSet<usize>, BTreeSet<usize>);
+
+fn graph_strategy() -> impl Strategy<Value = RandomGraph> {
     (1usize..25).prop_flat_map(|n| {
         (
             Just(n),
@@ -79,7 +82,12 @@ fn conftest_edges_cover_own_directory_and_below_only() {
     ] {
         graph.add_file(Path::new(file));
     }
-    let tests = ["a/b/test_deep.py", "a/test_a.py", "c/test_c.py", "ab/test_prefix.py"];
+    let tests = [
+        "a/b/test_deep.py",
+        "a/test_a.py",
+        "c/test_c.py",
+        "ab/test_prefix.py",
+    ];
     graph.add_conftest_edges(tests.iter().map(Path::new));
     let affected = |changed: &str| -> Vec<String> {
         graph

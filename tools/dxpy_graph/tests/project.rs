@@ -22,7 +22,10 @@ fn config(roots: &[&str]) -> GraphConfig {
         resolver: Resolver::new(&root, &roots, PythonVersion::Py311),
         test_files: files
             .iter()
-            .filter(|f| f.file_name().is_some_and(|n| n.to_string_lossy().starts_with("test_")))
+            .filter(|f| {
+                f.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("test_"))
+            })
             .cloned()
             .collect(),
         prepend_import_mode: true,
@@ -114,7 +117,11 @@ fn reverse_dependency_queries() {
         "new_file.py",
     ] {
         let _ = writeln!(out, "{changed}:");
-        let _ = writeln!(out, "  affected: {}", affected(&build, &[changed]).join(", "));
+        let _ = writeln!(
+            out,
+            "  affected: {}",
+            affected(&build, &[changed]).join(", ")
+        );
         let selected: Vec<String> = build
             .graph
             .tests_affected([Path::new(changed)], tests.iter().map(PathBuf::as_path))
