@@ -4,6 +4,13 @@
 //! extracts the first-party files those imports reach that were not given, until no new file
 //! appears. Each file's imports come from the [`ImportCache`] when its stamp still matches
 //! (mtime and size, or else the Blake3 of the contents), otherwise from a fresh parse.
+//! As in the discovery index, an edit that keeps both size and mtime (within the file
+//! system's timestamp resolution) is not noticed.
+//!
+//! Every resolved first-party file becomes an edge, including those of `optional` and
+//! `type_only` imports and of imports that are partly unresolved (e.g. the package
+//! `__init__.py` of a missing submodule): over-approximating the dependencies can only select
+//! more tests, never miss one. The flags stay available in [`FileReport`] for finer policies.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

@@ -205,7 +205,8 @@ impl<'s> Walker<'s> {
                     context.optional = true;
                 }
             }
-            "if_statement" => {
+            // `elif TYPE_CHECKING:` guards its own consequence the same way.
+            "if_statement" | "elif_clause" => {
                 let is_consequence = parent
                     .child_by_field_name("consequence")
                     .is_some_and(|body| body.id() == child.id());
