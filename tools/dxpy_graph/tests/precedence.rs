@@ -32,6 +32,9 @@ fn precedence_python_3_11() {
 #[test]
 fn tomllib_is_not_stdlib_before_3_11() {
     let (old, new) = (render(PythonVersion::Py310), render(PythonVersion::Py311));
-    assert!(old.contains("import tomllib -> third-party tomllib"), "{old}");
+    assert!(
+        old.contains("import tomllib -> third-party tomllib"),
+        "{old}"
+    );
     assert!(new.contains("import tomllib -> stdlib tomllib"), "{new}");
 }
