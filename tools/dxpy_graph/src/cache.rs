@@ -4,7 +4,8 @@
 //! checksums, every record, canonical order, no trailing bytes) before anything is used; any
 //! failure is an error the caller answers by rebuilding. [`ImportCache::save`] is atomic
 //! (temp file in the same directory, fsync, rename, fsync of the directory), mode 0600, in a
-//! directory created 0700 when missing. A cache file with group/other permission bits is
+//! directory created 0700 when missing; temp files of crashed writers older than 15 minutes
+//! are swept after a successful save. A cache file with group/other permission bits is
 //! refused ([`CacheError::Insecure`]).
 //!
 //! # File format (version 1)
@@ -419,5 +420,34 @@ fn install(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
         let _ = fs::remove_file(&temp);
         return Err(CacheError::Io(error));
     }
+    remove_stale_temps(&dir, &file_name);
     Ok(())
+}
+
+/// Temp files older than this were left by a writer that crashed (a write takes well under a
+/// second); younger ones may belong to a concurrent writer and are left alone.
+const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// Best effort removal of temp files crashed writers left next to `file_name`.
+fn remove_stale_temps(dir: &Path, file_name: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{file_name}.");
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !(name.starts_with(&prefix) && name.ends_with(".tmp")) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > STALE_TEMP_AGE);
+        if stale {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::Direction;
 
+use crate::resolve::normalize;
+
 /// Why one file depends on another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum EdgeKind {
@@ -34,21 +36,22 @@ impl ImportGraph {
 
     /// The node of `file`, added if new.
     pub fn add_file(&mut self, file: &Path) -> NodeIndex {
-        if let Some(&index) = self.nodes.get(file) {
+        let file = normalize(file);
+        if let Some(&index) = self.nodes.get(&file) {
             return index;
         }
-        let index = self.graph.add_node(file.to_path_buf());
-        self.nodes.insert(file.to_path_buf(), index);
+        let index = self.graph.add_node(file.clone());
+        self.nodes.insert(file, index);
         index
     }
 
     /// Record that `from` depends on `to` (both added if new; duplicates are merged, an
     /// `Import` edge takes precedence over a `Conftest` one). Self-dependencies are ignored.
     pub fn add_dependency(&mut self, from: &Path, to: &Path, kind: EdgeKind) {
-        if from == to {
+        let (a, b) = (self.add_file(from), self.add_file(to));
+        if a == b {
             return;
         }
-        let (a, b) = (self.add_file(from), self.add_file(to));
         match self.graph.find_edge(a, b) {
             Some(edge) if kind == EdgeKind::Import => self.graph[edge] = EdgeKind::Import,
             Some(_) => {}
@@ -81,7 +84,7 @@ impl ImportGraph {
     }
 
     pub fn contains(&self, file: &Path) -> bool {
-        self.nodes.contains_key(file)
+        self.nodes.contains_key(&normalize(file))
     }
 
     pub fn file_count(&self) -> usize {
@@ -99,7 +102,7 @@ impl ImportGraph {
 
     /// Direct dependencies of `file`, sorted.
     pub fn dependencies(&self, file: &Path) -> Vec<(&Path, EdgeKind)> {
-        let Some(&index) = self.nodes.get(file) else {
+        let Some(&index) = self.nodes.get(&normalize(file)) else {
             return Vec::new();
         };
         let mut out: Vec<(&Path, EdgeKind)> = self
@@ -115,19 +118,21 @@ impl ImportGraph {
     }
 
     /// Every file that (transitively) depends on a changed file, plus the changed files
-    /// themselves (also those not in the graph, e.g. new or deleted files).
+    /// themselves (also those not in the graph, e.g. new or deleted files). Paths are
+    /// project-relative; they are normalized lexically (`./a.py` is `a.py`).
     pub fn affected<'a>(&self, changed: impl IntoIterator<Item = &'a Path>) -> BTreeSet<PathBuf> {
         let mut result = BTreeSet::new();
         let mut visited = vec![false; self.graph.node_count()];
         let mut queue = VecDeque::new();
         for file in changed {
-            result.insert(file.to_path_buf());
-            if let Some(&index) = self.nodes.get(file) {
+            let file = normalize(file);
+            if let Some(&index) = self.nodes.get(&file) {
                 if !visited[index.index()] {
                     visited[index.index()] = true;
                     queue.push_back(index);
                 }
             }
+            result.insert(file);
         }
         while let Some(index) = queue.pop_front() {
             result.insert(self.graph[index].clone());
@@ -150,8 +155,8 @@ impl ImportGraph {
         let affected = self.affected(changed);
         test_files
             .into_iter()
-            .filter(|test| affected.contains(*test))
-            .map(Path::to_path_buf)
+            .map(normalize)
+            .filter(|test| affected.contains(test))
             .collect()
     }
 }

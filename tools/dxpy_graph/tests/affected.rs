@@ -112,3 +112,18 @@ fn conftest_edges_cover_own_directory_and_below_only() {
         ]
     );
 }
+
+#[test]
+fn query_paths_are_normalized() {
+    let mut graph = ImportGraph::new();
+    graph.add_dependency(
+        Path::new("pkg/test_x.py"),
+        Path::new("pkg/a.py"),
+        EdgeKind::Import,
+    );
+    let affected = graph.affected([Path::new("./pkg/a.py")]);
+    let expected: BTreeSet<PathBuf> = ["pkg/a.py", "pkg/test_x.py"].map(PathBuf::from).into();
+    assert_eq!(affected, expected);
+    let tests = graph.tests_affected([Path::new("pkg/./a.py")], [Path::new("./pkg/test_x.py")]);
+    assert_eq!(tests, BTreeSet::from([PathBuf::from("pkg/test_x.py")]));
+}
