@@ -213,7 +213,9 @@ impl Resolver {
             None if import.level > 0 => {
                 return unresolved(format!("no module named `{name}`"), files)
             }
-            None if self.version.is_stdlib(top) => {
+            // `__main__` is the running program, always present, and absent from
+            // `sys.stdlib_module_names`: classify it with the interpreter's own modules.
+            None if self.version.is_stdlib(top) || top == "__main__" => {
                 return classified(ResolutionKind::Stdlib { top: top.into() })
             }
             None => return classified(ResolutionKind::ThirdParty { top: top.into() }),
