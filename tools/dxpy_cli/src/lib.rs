@@ -6,7 +6,6 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI is the one place that prints
 
 pub mod args;
-pub mod cache_dir;
 pub mod commands;
 pub mod exit;
 pub mod render;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-pub use cache::{clear_cache, default_cache_dir, INDEX_FILE_NAME};
+pub use cache::{cache_root, clear_cache, project_cache_dir, INDEX_FILE_NAME};
 
 use crate::config::{self, Config, ConfigError, ConfigRequest};
 use crate::expr::ExprError;
@@ -32,11 +32,8 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct DiscoverOptions {
     pub request: ConfigRequest,
-    /// Directory for the index (the CLI passes `$XDG_CACHE_HOME/dx-py/<blake3(rootdir)>`).
-    /// `None` disables caching.
-    pub cache_dir: Option<PathBuf>,
-    /// Neither read nor write the index.
-    pub no_cache: bool,
+    /// Where the index lives, if anywhere.
+    pub cache: CacheLocation,
     pub max_file_size: u64,
 }
 
@@ -44,11 +41,22 @@ impl Default for DiscoverOptions {
     fn default() -> Self {
         DiscoverOptions {
             request: ConfigRequest::default(),
-            cache_dir: None,
-            no_cache: false,
+            cache: CacheLocation::Off,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
         }
     }
+}
+
+/// Where a run keeps its index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheLocation {
+    /// Neither read nor write an index (`--no-cache`).
+    Off,
+    /// This exact directory.
+    Dir(PathBuf),
+    /// The project's own directory below this cache root, named after the resolved rootdir
+    /// (which only the run knows): see [`project_cache_dir`].
+    UnderRoot(PathBuf),
 }
 
 /// A failure that stops discovery: pytest reports these as usage errors (exit code 4).
@@ -116,11 +124,17 @@ pub struct Discovery {
 /// Cached results, looked up by rootdir-relative path.
 pub(crate) trait CacheSource: Send + Sync {
     fn lookup(&self, rel_path: &str) -> Option<(FileStamp, FileResult)>;
+    /// Every path the cache holds, so a narrow run can carry the others over.
+    fn paths(&self) -> Vec<String>;
 }
 
 impl CacheSource for Index {
     fn lookup(&self, rel_path: &str) -> Option<(FileStamp, FileResult)> {
         self.get(rel_path)
+    }
+
+    fn paths(&self) -> Vec<String> {
+        Index::paths(self).filter_map(Result::ok).map(str::to_owned).collect()
     }
 }
 
@@ -157,6 +171,26 @@ pub fn discover(options: &DiscoverOptions) -> Result<Discovery, DiscoverError> {
     run(options, &backend)
 }
 
+/// Keep the cached entries of files this run did not look at (a run over one directory must not
+/// evict the rest of the project), as long as the file still exists; whether it is still
+/// current is decided by its stamp on the next run that visits it.
+fn carry_over_unvisited(
+    cache: &dyn CacheSource,
+    rootdir: &Path,
+    entries: &mut Vec<(String, FileStamp, FileResult)>,
+) {
+    let visited: std::collections::HashSet<String> =
+        entries.iter().map(|(path, _, _)| path.clone()).collect();
+    for path in cache.paths() {
+        if visited.contains(&path) || !rootdir.join(&path).is_file() {
+            continue;
+        }
+        if let Some((stamp, result)) = cache.lookup(&path) {
+            entries.push((path, stamp, result));
+        }
+    }
+}
+
 /// How one file's result was obtained.
 enum Outcome {
     Served(FileStamp),
@@ -175,8 +209,13 @@ pub(crate) fn run(
     let fingerprint = config.fingerprint();
     let mut notices = Vec::new();
 
-    let index_path = match (&options.cache_dir, options.no_cache) {
-        (Some(dir), false) => match cache::create_private_dir(dir) {
+    let cache_dir = match &options.cache {
+        CacheLocation::Off => None,
+        CacheLocation::Dir(dir) => Some(dir.clone()),
+        CacheLocation::UnderRoot(root) => Some(project_cache_dir(root, &config.rootdir)),
+    };
+    let index_path = match &cache_dir {
+        Some(dir) => match cache::create_private_dir(dir) {
             Ok(()) => Some(dir.join(INDEX_FILE_NAME)),
             Err(e) => {
                 notices.push(format!(
@@ -186,7 +225,7 @@ pub(crate) fn run(
                 None
             }
         },
-        _ => None,
+        None => None,
     };
     let mut rebuild = false;
     let cached: Option<Box<dyn CacheSource>> = match &index_path {
@@ -275,6 +314,9 @@ pub(crate) fn run(
             Outcome::Uncached => stats.analysed += 1,
         }
         results[i] = Some(result);
+    }
+    if let (Some(cache), true) = (&cached, changed) {
+        carry_over_unvisited(cache.as_ref(), &config.rootdir, &mut entries);
     }
     if let (Some(path), true) = (&index_path, changed || rebuild) {
         match (backend.write_index)(path, &fingerprint, &entries) {

@@ -89,7 +89,7 @@ fn cache_dir_is_created_and_cleared() {
     let (tmp, root) = common::copy_fixture("session", "basic");
     let cache = tmp.path().join("xdg/dx-py/0123");
     let mut opts = options(&root, &[]);
-    opts.cache_dir = Some(cache.clone());
+    opts.cache = session::CacheLocation::Dir(cache.clone());
     session::discover(&opts).expect("discover");
     assert!(cache.is_dir());
     std::fs::write(cache.join(INDEX_FILE_NAME), b"stale").expect("write");

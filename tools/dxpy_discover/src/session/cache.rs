@@ -7,7 +7,7 @@
 //! (mtime, size) pair unchanged; such files are re-hashed on the next run.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::index::FileStamp;
@@ -90,21 +90,22 @@ pub fn decide(
     }
 }
 
-/// The conventional cache directory for a project: `$XDG_CACHE_HOME/dx-py/<blake3(rootdir)>`
-/// (falling back to `$HOME/.cache`). `None` when neither variable is set.
-pub fn default_cache_dir(rootdir: &Path) -> Option<std::path::PathBuf> {
-    let base = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-        Some(xdg) => std::path::PathBuf::from(xdg),
-        None => std::path::PathBuf::from(std::env::var_os("HOME").filter(|v| !v.is_empty())?)
-            .join(".cache"),
-    };
-    Some(cache_dir_under(&base, rootdir))
+/// The root of all of this user's dx-py caches: `$DXPY_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/dx-py`, else `$HOME/.cache/dx-py`; `None` when none is set.
+pub fn cache_root() -> Option<PathBuf> {
+    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    if let Some(dir) = var("DXPY_CACHE_DIR") {
+        return Some(dir);
+    }
+    let base = var("XDG_CACHE_HOME").or_else(|| var("HOME").map(|home| home.join(".cache")))?;
+    Some(base.join("dx-py"))
 }
 
-/// `<base>/dx-py/<blake3(rootdir)>`.
-pub fn cache_dir_under(base: &Path, rootdir: &Path) -> std::path::PathBuf {
+/// `<root>/projects/<blake3(rootdir)>`: one directory per project, so two checkouts never share
+/// (or clobber) an index.
+pub fn project_cache_dir(root: &Path, rootdir: &Path) -> PathBuf {
     let digest = blake3::hash(rootdir.as_os_str().as_encoded_bytes());
-    base.join("dx-py").join(digest.to_hex().as_str())
+    root.join("projects").join(&digest.to_hex()[..32])
 }
 
 /// Create the cache directory (and parents) private to the user.
@@ -287,9 +288,9 @@ mod tests {
     #[test]
     fn cache_dir_is_keyed_by_rootdir() {
         let base = Path::new("/xdg");
-        let a = cache_dir_under(base, Path::new("/project/a"));
-        assert_ne!(a, cache_dir_under(base, Path::new("/project/b")));
-        assert_eq!(a, cache_dir_under(base, Path::new("/project/a")));
+        let a = project_cache_dir(base, Path::new("/project/a"));
+        assert_ne!(a, project_cache_dir(base, Path::new("/project/b")));
+        assert_eq!(a, project_cache_dir(base, Path::new("/project/a")));
         assert_eq!(a.parent(), Some(Path::new("/xdg/dx-py")));
         let key = a
             .file_name()

@@ -111,6 +111,10 @@ impl CacheSource for Snapshot {
     fn lookup(&self, rel_path: &str) -> Option<(FileStamp, FileResult)> {
         self.0.get(rel_path).cloned()
     }
+
+    fn paths(&self) -> Vec<String> {
+        self.0.keys().cloned().collect()
+    }
 }
 
 impl MemoryIndex {
@@ -207,7 +211,7 @@ fn options(root: &Path, cache: Option<&Path>, args: &[&str]) -> DiscoverOptions 
             args: args.iter().map(|s| s.to_string()).collect(),
             env_addopts: None,
         },
-        cache_dir: cache.map(Path::to_path_buf),
+        cache: cache.map_or(CacheLocation::Off, |dir| CacheLocation::Dir(dir.to_path_buf())),
         ..DiscoverOptions::default()
     }
 }
@@ -444,7 +448,7 @@ fn no_cache_neither_reads_nor_writes() {
     let cache = tmp.path().join("cache");
     let index = MemoryIndex::default();
     let mut opts = options(&root, Some(&cache), &[]);
-    opts.no_cache = true;
+    opts.cache = CacheLocation::Off;
     index.run(&opts, OpenMode::Corrupt).expect("run");
     assert_eq!(index.writes.load(Ordering::SeqCst), 0);
     assert!(!cache.exists());

@@ -1,0 +1,126 @@
+//! `dx-py discover`: pytest's `--collect-only -q`, without importing Python.
+
+use std::io::Write as _;
+use std::time::Instant;
+
+use anyhow::Context;
+use dxpy_discover::config::ConfigRequest;
+use dxpy_discover::session::{self, CacheLocation, DiscoverOptions, Discovery};
+use serde_json::json;
+
+use crate::args::DiscoverArgs;
+use crate::exit::Code;
+use crate::render;
+
+/// The arguments in pytest's own syntax: discovery interprets them exactly as pytest would,
+/// after the `addopts` from the project's configuration.
+fn pytest_args(args: &DiscoverArgs) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut push = |flag: &str, value: &str| {
+        out.push(flag.to_string());
+        out.push(value.to_string());
+    };
+    if let Some(file) = &args.inifile {
+        push("-c", &file.to_string_lossy());
+    }
+    if let Some(dir) = &args.rootdir {
+        push("--rootdir", &dir.to_string_lossy());
+    }
+    if let Some(k) = &args.keyword {
+        push("-k", k);
+    }
+    if let Some(m) = &args.markexpr {
+        push("-m", m);
+    }
+    for p in &args.ignore {
+        push("--ignore", p);
+    }
+    for g in &args.ignore_glob {
+        push("--ignore-glob", g);
+    }
+    for d in &args.deselect {
+        push("--deselect", d);
+    }
+    out.extend(args.paths.iter().cloned());
+    out
+}
+
+pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
+    let start = Instant::now();
+    let request = ConfigRequest::from_process(pytest_args(&args))
+        .context("cannot determine the current directory")?;
+    let cache = match session::cache_root() {
+        Some(root) if !args.no_cache => CacheLocation::UnderRoot(root),
+        _ => CacheLocation::Off,
+    };
+    let options = DiscoverOptions { request, cache, ..DiscoverOptions::default() };
+    let discovery = match session::discover(&options) {
+        Ok(d) => d,
+        Err(err) => {
+            // pytest's shape for usage errors: the message on stderr, an empty summary, exit 4.
+            eprintln!("ERROR: {err}");
+            if !args.json {
+                println!("{}", render::collect_summary(0, 0, 0, start.elapsed()));
+            }
+            return Ok(Code::UsageError);
+        }
+    };
+    for notice in &discovery.notices {
+        eprintln!("dx-py: {notice}");
+    }
+    if args.verbose {
+        let s = &discovery.stats;
+        eprintln!(
+            "dx-py: {} test modules: {} analysed, {} unchanged, {} identical after touch; index {}",
+            s.files,
+            s.analysed,
+            s.served_by_stat,
+            s.served_by_hash,
+            if s.index_written { "written" } else { "unchanged" }
+        );
+    }
+    let elapsed = start.elapsed();
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", json_report(&discovery))?;
+    } else {
+        for item in &discovery.items {
+            writeln!(out, "{}", item.node_id)?;
+        }
+        if !discovery.items.is_empty() || !discovery.errors.is_empty() {
+            writeln!(out)?;
+        }
+        write!(out, "{}", render::collect_errors(&discovery.errors))?;
+        let collected = discovery.items.len() + discovery.deselected;
+        writeln!(
+            out,
+            "{}",
+            render::collect_summary(collected, discovery.deselected, discovery.errors.len(), elapsed)
+        )?;
+    }
+    Ok(exit_code(&discovery))
+}
+
+/// pytest's exit code for a collect-only session.
+fn exit_code(discovery: &Discovery) -> Code {
+    if !discovery.errors.is_empty() {
+        Code::Interrupted
+    } else if discovery.items.is_empty() {
+        Code::NoTestsCollected
+    } else {
+        Code::Ok
+    }
+}
+
+fn json_report(d: &Discovery) -> serde_json::Value {
+    json!({
+        "rootdir": d.config.rootdir.to_string_lossy(),
+        "inifile": d.config.inifile.as_ref().map(|p| p.to_string_lossy()),
+        "items": d.items.iter().map(render::item_json).collect::<Vec<_>>(),
+        "errors": d.errors.iter().map(render::error_json).collect::<Vec<_>>(),
+        "deselected": d.deselected,
+        "undecided": d.undecided,
+        "doctest_files": d.doctest_files,
+        "conftests": d.conftests.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>(),
+    })
+}
