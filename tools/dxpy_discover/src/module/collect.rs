@@ -80,7 +80,9 @@ impl<'m> Collector<'m, '_> {
             match outcome {
                 Ok(found) => items.extend(found),
                 Err(message) => {
-                    // A failing module collector reports one error and no items.
+                    // A failing module collector reports one error and no items; its
+                    // classes are never collected, so their errors never show.
+                    self.errors.clear();
                     self.errors.push(CollectError::Other { path: self.ctx.rel_path.to_owned(), message });
                     return;
                 }
@@ -100,7 +102,11 @@ impl<'m> Collector<'m, '_> {
     ) -> Result<Vec<TestItem>, String> {
         let rules = self.ctx.rules;
         let Some(imported) = &import.name else { return Ok(Vec::new()) };
-        if !(rules.matches_class(name) || rules.matches_function(name))
+        let matches_rules = rules.matches_class(name) || rules.matches_function(name);
+        // TestCase subclasses are collected whatever their name; class names are capitalised
+        // by convention, so those are worth a lookup too.
+        let maybe_test_case = name.starts_with(|c: char| c.is_ascii_uppercase());
+        if !(matches_rules || maybe_test_case)
             || matches!(import.module.as_str(), "unittest" | "pytest" | "_pytest" | "typing" | "abc")
         {
             return Ok(Vec::new());
@@ -109,6 +115,7 @@ impl<'m> Collector<'m, '_> {
         let binding = match resolved {
             Some(ExternalDef::Class(class)) => Binding::Class(class),
             Some(ExternalDef::Function(function)) => Binding::Function(function),
+            None if !matches_rules => return Ok(Vec::new()),
             None => {
                 self.unresolved.push(ExternalRef {
                     module: import.module.clone(),
@@ -140,7 +147,17 @@ impl<'m> Collector<'m, '_> {
                 }
                 let explicit_test = matches!(mro_lookup(&mro, "__test__"), Some(Binding::Bool(true)));
                 if rules.matches_class(name) || explicit_test {
-                    return self.class_items(name, &mro, prefix, inherited);
+                    return match self.class_items(name, &mro, prefix, inherited) {
+                        Ok(items) => Ok(items),
+                        // A failing class collector loses its own items only.
+                        Err(message) => {
+                            self.errors.push(CollectError::Other {
+                                path: self.ctx.rel_path.to_owned(),
+                                message: format!("{prefix}::{name}: {message}"),
+                            });
+                            Ok(Vec::new())
+                        }
+                    };
                 }
                 Ok(Vec::new())
             }
