@@ -153,3 +153,32 @@ mod tests {
         assert_eq!(ascii_escape_bytes(b"\xff\\\n\x01a"), "\\xff\\\\n\\x01a");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Python's repr is the shortest string that reads back as the same float.
+        #[test]
+        fn float_repr_round_trips(bits in any::<u64>()) {
+            let value = f64::from_bits(bits);
+            prop_assume!(value.is_finite());
+            let text = float_repr(value);
+            prop_assert_eq!(text.parse::<f64>().ok().map(f64::to_bits), Some(bits));
+            prop_assert!(text.contains('.') || text.contains('e'), "{}", text);
+        }
+
+        /// Escaped IDs are printable ASCII, and ASCII-printable input without backslashes is
+        /// left alone.
+        #[test]
+        fn escaped_ids_are_printable_ascii(text in any::<String>()) {
+            let escaped = ascii_escape_str(&text);
+            prop_assert!(escaped.bytes().all(|b| (0x20..0x7f).contains(&b)));
+            if text.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'\\') {
+                prop_assert_eq!(escaped, text);
+            }
+        }
+    }
+}
