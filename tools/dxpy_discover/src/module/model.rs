@@ -280,7 +280,10 @@ impl<'a> Builder<'a, '_> {
         }
         let is_generator = !is_async
             && self.ctx.rules.matches_function(name)
-            && node.child_by_field_name("body").is_some_and(contains_yield);
+            && node
+                .child_by_field_name("body")
+                // Cheap text check first: most bodies never mention `yield`.
+                .is_some_and(|body| text(body, self.src).contains("yield") && contains_yield(body));
         let def = FunctionDef {
             name: name.to_owned(),
             line: line_of(node),
