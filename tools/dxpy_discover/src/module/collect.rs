@@ -20,6 +20,7 @@ use crate::params::{expand, Expansion, ParametrizeSpec};
 enum MroEntry {
     Class(Arc<ClassDef>),
     TestCase,
+    Abc,
     Builtin,
     Unknown,
 }
@@ -142,6 +143,10 @@ impl<'m> Collector<'m, '_> {
         match binding {
             Binding::Class(class) => {
                 let mro = linearize(class);
+                if is_abstract(&mro) {
+                    // `inspect.isabstract`: pytest silently skips abstract classes.
+                    return Ok(Vec::new());
+                }
                 if mro.iter().any(|e| matches!(e, MroEntry::TestCase)) {
                     return Ok(self.unittest_items(name, class, &mro, prefix, inherited));
                 }
@@ -184,6 +189,7 @@ impl<'m> Collector<'m, '_> {
                     callable: CallableKind::Function,
                     test_attr: None,
                     is_generator: false,
+                    is_abstract: false,
                 };
                 Ok(self.function_items(name, &lambda, prefix, inherited, false, kind))
             }
@@ -209,7 +215,7 @@ impl<'m> Collector<'m, '_> {
                     || class.namespace.lookup("__new__").is_some()
             }
             MroEntry::Builtin => true,
-            MroEntry::TestCase | MroEntry::Unknown => false,
+            MroEntry::TestCase | MroEntry::Abc | MroEntry::Unknown => false,
         });
         if has_constructor {
             return Ok(Vec::new());
@@ -356,6 +362,21 @@ fn class_marks(mro: &[MroEntry]) -> (Vec<&MarkDef>, bool) {
     (marks, dynamic)
 }
 
+/// `inspect.isabstract`: an ABC whose resolved attributes include an abstract method.
+fn is_abstract(mro: &[MroEntry]) -> bool {
+    let abc = mro.iter().any(|entry| match entry {
+        MroEntry::Abc => true,
+        MroEntry::Class(class) => class.abc_metaclass,
+        _ => false,
+    });
+    abc && mro.iter().any(|entry| match entry {
+        MroEntry::Class(class) => class.namespace.iter().any(|(name, _)| {
+            matches!(mro_lookup(mro, name), Some(Binding::Function(f)) if f.is_abstract)
+        }),
+        _ => false,
+    })
+}
+
 /// `getattr(cls, name)` over the statically known part of the MRO.
 fn mro_lookup<'a>(mro: &'a [MroEntry], name: &str) -> Option<&'a Binding> {
     mro.iter().find_map(|entry| match entry {
@@ -369,8 +390,9 @@ fn entry_key(entry: &MroEntry, unknown_id: usize) -> usize {
     match entry {
         MroEntry::Class(class) => Arc::as_ptr(class) as usize,
         MroEntry::TestCase => 1,
+        MroEntry::Abc => 4,
         MroEntry::Builtin => 2,
-        MroEntry::Unknown => 3 + unknown_id * 8,
+        MroEntry::Unknown => 5 + unknown_id * 8,
     }
 }
 
@@ -393,6 +415,7 @@ fn linearize_keyed(class: &Arc<ClassDef>, unknown_counter: &mut usize, depth: us
         let linear = match base {
             Base::Class(parent) => linearize_keyed(parent, unknown_counter, depth + 1),
             Base::TestCase => vec![(entry_key(&MroEntry::TestCase, 0), MroEntry::TestCase)],
+            Base::Abc => vec![(entry_key(&MroEntry::Abc, 0), MroEntry::Abc)],
             Base::Builtin => vec![(entry_key(&MroEntry::Builtin, 0), MroEntry::Builtin)],
             Base::Unknown => {
                 *unknown_counter += 1;

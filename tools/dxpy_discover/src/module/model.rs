@@ -46,6 +46,8 @@ pub struct FunctionDef {
     pub(crate) test_attr: Option<bool>,
     /// A plain `def` containing `yield`: pytest refuses it as a test.
     pub(crate) is_generator: bool,
+    /// `@abc.abstractmethod`.
+    pub(crate) is_abstract: bool,
 }
 
 /// A base class reference, resolved at class-definition time.
@@ -54,6 +56,8 @@ pub enum Base {
     Class(Arc<ClassDef>),
     /// `unittest.TestCase` or `unittest.IsolatedAsyncioTestCase`.
     TestCase,
+    /// `abc.ABC`: abstract methods make the class abstract.
+    Abc,
     Object,
     /// A builtin other than `object`: it brings its own `__init__` or `__new__`.
     Builtin,
@@ -75,6 +79,8 @@ pub struct ClassDef {
     pub(crate) namespace: Namespace,
     /// `@dataclass` generates an `__init__`.
     pub(crate) generated_init: bool,
+    /// `metaclass=ABCMeta`.
+    pub(crate) abc_metaclass: bool,
 }
 
 /// An `import` binding.
@@ -249,6 +255,7 @@ impl<'a> Builder<'a, '_> {
         let scope = self.scope(ns, globals);
         let mut marks = Vec::new();
         let mut callable = CallableKind::Function;
+        let mut is_abstract = false;
         // Decorators apply bottom first, so marks are stored in that order.
         for &decorator in decorators.iter().rev() {
             if let Some(mark) = scope.mark_def(decorator) {
@@ -266,6 +273,11 @@ impl<'a> Builder<'a, '_> {
                 Some(["pytest", "fixture" | "yield_fixture"]) => callable = CallableKind::Fixture,
                 Some(["builtins", "property"] | ["functools", "cached_property"]) => {
                     callable = CallableKind::NotCallable
+                }
+                Some(["abc", "abstractmethod"]) => is_abstract = true,
+                Some(["abc", "abstractproperty"]) => {
+                    is_abstract = true;
+                    callable = CallableKind::NotCallable;
                 }
                 _ if target.kind() == "attribute"
                     && matches!(
@@ -292,6 +304,7 @@ impl<'a> Builder<'a, '_> {
             callable,
             test_attr: None,
             is_generator,
+            is_abstract,
         };
         ns.define(name, Binding::Function(Arc::new(def)));
     }
@@ -300,10 +313,20 @@ impl<'a> Builder<'a, '_> {
         let Some(name_node) = node.child_by_field_name("name") else { return };
         let name = text(name_node, self.src);
         let mut bases = Vec::new();
+        let mut abc_metaclass = false;
         if let Some(arguments) = node.child_by_field_name("superclasses") {
             for argument in children(arguments) {
                 match argument.kind() {
-                    "keyword_argument" | "comment" => {}
+                    "keyword_argument" => {
+                        let scope = self.scope(ns, globals);
+                        let is_metaclass =
+                            argument.child_by_field_name("name").is_some_and(|n| text(n, self.src) == "metaclass");
+                        abc_metaclass |= is_metaclass
+                            && argument
+                                .child_by_field_name("value")
+                                .is_some_and(|v| scope.path_is(v, &["abc", "ABCMeta"]));
+                    }
+                    "comment" => {}
                     "list_splat" | "dictionary_splat" => bases.push(Base::Unknown),
                     _ => {
                         let base = self.base(argument, ns, globals);
@@ -353,6 +376,7 @@ impl<'a> Builder<'a, '_> {
             marks_dynamic,
             namespace: body_ns,
             generated_init,
+            abc_metaclass,
         };
         ns.define(name, Binding::Class(Arc::new(class)));
     }
@@ -371,6 +395,7 @@ impl<'a> Builder<'a, '_> {
             | ["unittest", "case", "TestCase"]
             | ["unittest", "async_case", "IsolatedAsyncioTestCase"] => return Base::TestCase,
             ["builtins", "object"] => return Base::Object,
+            ["abc", "ABC"] => return Base::Abc,
             ["builtins", _] => return Base::Builtin,
             [_] => return Base::Unknown,
             _ => {}
