@@ -23,18 +23,38 @@
 //! (absolute or relative) and `import M` + `M.Name`. Not covered: star imports, names built at
 //! run time, re-exports the resolver cannot follow; such bases count as plain `object`.
 //!
+//! Inherited items keep the `line` of their `def`, which for a resolved external base is a line
+//! of that other file. Imported names are collected as pytest does with its default
+//! `collect_imported_tests = true`; a resolver is consulted for imported names matching the
+//! name rules or starting with a capital (possible `TestCase` subclasses), and only the former
+//! are reported when unresolved.
+//!
 //! Known static limits (documented, not bugs): definitions under `if`/`try`/`with`/loops are
-//! treated as executed; `@pytest.mark` applied via unknown decorators is not seen; items
-//! reordering by higher-scoped parametrization (`scope="module"`, indirect class-scoped
-//! fixtures) is not modelled; `conftest.py`'s `pytest_generate_tests` and parametrized
-//! fixtures are the caller's business. Abstract classes (`ABC` with unimplemented
-//! `@abstractmethod`s) are not detected. Syntax errors: tree-sitter accepts some code
-//! Python's `compile()` rejects (e.g. Python 2 `print x`, `return` outside a function, bad
-//! escapes) and the module is then analysed; conversely anything tree-sitter marks as ERROR or
-//! MISSING is reported even if a newer Python would accept it.
+//! treated as executed (both branches define, the last wins); `@pytest.mark` applied through
+//! unknown decorators or `setattr` is not seen; assignments `test_x = <call>` are not tests;
+//! a parametrize argname the function does not use is not reported (pytest fails collection
+//! when no fixture provides it); items reordering by higher-scoped parametrization
+//! (`scope="module"`, indirect class-scoped fixtures) is not modelled; `pytest.HIDDEN_PARAM`,
+//! the `sha256`/`disallow` long-string strategies and `empty_parameter_set_mark =
+//! fail_at_collect` make the function dynamic; `conftest.py`'s `pytest_generate_tests` and
+//! parametrized fixtures are the caller's business. Abstract classes are detected when the ABC
+//! comes from `abc.ABC`/`metaclass=abc.ABCMeta` and the abstract methods are visible.
+//!
+//! Syntax errors: pytest reports them only when `compile()` fails; here the first ERROR or
+//! MISSING node of tree-sitter's tree is reported (line and character column, 1-based), which
+//! may point elsewhere than CPython's message. tree-sitter accepts some code `compile()`
+//! rejects (Python 2 `print x`, `return` outside a function, invalid escapes, misplaced
+//! `nonlocal`); such modules are analysed as if valid. Conversely syntax newer than the grammar
+//! may be flagged although the interpreter accepts it.
+//!
+//! Encoding: UTF-8 (a BOM is skipped); a PEP 263 cookie naming latin-1 (on line 1, or on line
+//! 2 after a comment/blank line 1) is decoded byte for byte. Other non-UTF-8 input is
+//! [`crate::CollectError::NotUtf8`] with the offset of the first bad byte.
 //!
 //! Mark arguments ([`crate::Mark::args`]) are the call's source text including parentheses,
-//! e.g. `(reason="x")`; marks pytest synthesises (empty parameter set `skip`) have none.
+//! e.g. `(reason="x")`; marks pytest synthesises (empty parameter set `skip`) have none. Mark
+//! order is `iter_markers()`'s: own decorators bottom first, then the parameter set's marks,
+//! then enclosing classes (each class's MRO from `object` down), then the module.
 
 mod collect;
 mod model;
@@ -316,17 +336,28 @@ pub fn analyze_detailed(source: &[u8], ctx: &ModuleContext<'_>) -> ModuleAnalysi
 /// [`DefinitionResolver`]. Its own bases are resolved through `ctx.resolver` (with
 /// `ctx.rel_path` naming that other file). `None` when the file does not define it statically.
 pub fn exported_definition(source: &[u8], ctx: &ModuleContext<'_>, name: &str) -> Option<ExternalDef> {
-    let text = source::decode(source).ok()?;
-    let tree = parse(&text).ok()?;
+    exported_definitions(source, ctx).into_iter().find(|(n, _)| n == name).map(|(_, def)| def)
+}
+
+/// Every module-level class and function of another file's source, in definition order: parse
+/// a file once and cache this when resolving many names. A resolver must guard against import
+/// cycles itself (e.g. return `None` for a file it is already resolving).
+pub fn exported_definitions(source: &[u8], ctx: &ModuleContext<'_>) -> Vec<(String, ExternalDef)> {
+    let Ok(text) = source::decode(source) else { return Vec::new() };
+    let Ok(tree) = parse(&text) else { return Vec::new() };
     if source::first_syntax_error(tree.root_node(), &text).is_some() {
-        return None;
+        return Vec::new();
     }
     let module = model::build_module(tree.root_node(), &text, ctx);
-    module.namespace.lookup(name).and_then(|binding| match binding {
-        model::Binding::Class(class) => Some(ExternalDef::Class(class.clone())),
-        model::Binding::Function(function) => Some(ExternalDef::Function(function.clone())),
-        _ => None,
-    })
+    module
+        .namespace
+        .iter()
+        .filter_map(|(name, binding)| match binding {
+            model::Binding::Class(class) => Some((name.to_owned(), ExternalDef::Class(class.clone()))),
+            model::Binding::Function(function) => Some((name.to_owned(), ExternalDef::Function(function.clone()))),
+            _ => None,
+        })
+        .collect()
 }
 
 #[cfg(test)]
