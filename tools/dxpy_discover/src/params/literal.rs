@@ -379,10 +379,10 @@ pub fn decode_string_literal(literal: &str) -> Option<StrLiteral> {
     let prefix = literal[..quote_at].to_ascii_lowercase();
     let rest = &literal[quote_at..];
     let quote_len = if rest.starts_with("\"\"\"") || rest.starts_with("'''") { 3 } else { 1 };
-    if rest.len() < 2 * quote_len {
+    if rest.len() < 2 * quote_len || !rest.ends_with(&rest[..quote_len]) {
         return None;
     }
-    let body = &rest[quote_len..rest.len() - quote_len];
+    let body = rest.get(quote_len..rest.len() - quote_len)?;
     let (raw, bytes, formatted) = (prefix.contains('r'), prefix.contains('b'), prefix.contains('f'));
     if prefix.contains('t') || (formatted && (body.contains('{') || body.contains('}'))) {
         return None;
@@ -492,6 +492,8 @@ mod tests {
         assert_eq!(s(r#"f"x{y}""#), None);
         assert_eq!(s(r#"F"plain""#), Some(StrLiteral::Str("plain".into())));
         assert_eq!(s(r#""\N{BULLET}""#), None);
+        assert_eq!(s("\"unterminated \u{e9}"), None);
+        assert_eq!(s("'''"), None);
     }
 
     #[test]
