@@ -256,6 +256,9 @@ impl<'a> Builder<'a, '_> {
         let mut marks = Vec::new();
         let mut callable = CallableKind::Function;
         let mut is_abstract = false;
+        // Any decorator but marks, staticmethod and classmethod may replace the function with
+        // a wrapper, which `inspect.isgeneratorfunction` does not see through.
+        let mut wrapped = false;
         // Decorators apply bottom first, so marks are stored in that order.
         for &decorator in decorators.iter().rev() {
             if let Some(mark) = scope.mark_def(decorator) {
@@ -275,6 +278,7 @@ impl<'a> Builder<'a, '_> {
                     callable = CallableKind::NotCallable
                 }
                 Some(["abc", "abstractmethod"]) => is_abstract = true,
+                Some(["builtins", "staticmethod" | "classmethod"]) => {}
                 Some(["abc", "abstractproperty"]) => {
                     is_abstract = true;
                     callable = CallableKind::NotCallable;
@@ -287,10 +291,11 @@ impl<'a> Builder<'a, '_> {
                 {
                     callable = CallableKind::NotCallable
                 }
-                _ => {}
+                _ => wrapped = true,
             }
         }
         let is_generator = !is_async
+            && !wrapped
             && self.ctx.rules.matches_function(name)
             && node
                 .child_by_field_name("body")
