@@ -117,3 +117,42 @@ proptest! {
         }
     }
 }
+
+/// Pathologically deep nesting must neither panic nor overflow the stack.
+#[test]
+fn deep_nesting_is_survived() {
+    let rules = NameRules::default();
+    let ctx = ModuleContext::new("test_deep.py", &rules);
+    let depth = 3000;
+    let chain = format!("@pytest{}\ndef test_chain():\n    pass\n", ".mark".repeat(depth));
+    let parens = format!(
+        "import pytest\n@pytest.mark.parametrize('v', [{}1{}])\ndef test_parens(v):\n    pass\n",
+        "(".repeat(depth),
+        ")".repeat(depth)
+    );
+    let mut blocks = String::new();
+    for level in 0..depth {
+        blocks.push_str(&" ".repeat(level));
+        blocks.push_str("if True:\n");
+    }
+    blocks.push_str(&" ".repeat(depth));
+    blocks.push_str("def test_deep():\n");
+    blocks.push_str(&" ".repeat(depth + 1));
+    blocks.push_str("pass\n");
+    let classes: String = (0..depth).map(|level| format!("{}class TestC{level}:\n", " ".repeat(level))).collect::<String>()
+        + &" ".repeat(depth)
+        + "def test_inner(self):\n"
+        + &" ".repeat(depth + 1)
+        + "pass\n";
+    for source in [chain, parens, blocks, classes] {
+        let thread = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || analyze(source.as_bytes(), &ModuleContext::new("test_deep.py", &NameRules::default())).items.len());
+        let handle = thread.expect("thread spawned");
+        assert!(handle.join().is_ok(), "analysis of deeply nested source failed");
+    }
+    // The parenthesised literal is still a literal.
+    let simple = "import pytest\n@pytest.mark.parametrize('v', [((1))])\ndef test_p(v):\n    pass\n";
+    let items = analyze(simple.as_bytes(), &ctx).items;
+    assert_eq!(items.iter().map(|i| i.node_id.as_str()).collect::<Vec<_>>(), vec!["test_deep.py::test_p[1]"]);
+}

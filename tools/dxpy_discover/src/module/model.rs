@@ -156,7 +156,7 @@ pub struct ModuleModel {
 }
 
 pub fn build_module(root: Node<'_>, src: &str, ctx: &ModuleContext<'_>) -> ModuleModel {
-    let mut builder = Builder { src, ctx, unresolved: Vec::new() };
+    let mut builder = Builder { src, ctx, unresolved: Vec::new(), depth: 0 };
     let mut namespace = Namespace::default();
     builder.block(root, &mut namespace, None);
     ModuleModel { namespace, unresolved: builder.unresolved }
@@ -166,7 +166,13 @@ struct Builder<'a, 'c> {
     src: &'a str,
     ctx: &'a ModuleContext<'c>,
     unresolved: Vec<ExternalRef>,
+    /// Block nesting depth: bounded so that pathological input cannot exhaust the stack
+    /// (CPython itself refuses such deeply nested code).
+    depth: usize,
 }
+
+/// Deeper blocks are ignored; CPython's parser gives up long before.
+const MAX_BLOCK_DEPTH: usize = 200;
 
 fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
     src.get(node.byte_range()).unwrap_or("")
@@ -194,9 +200,14 @@ impl<'a> Builder<'a, '_> {
 
     /// Walk the statements of a module, a class body or a compound statement's block.
     fn block(&mut self, node: Node<'_>, ns: &mut Namespace, globals: Option<&Namespace>) {
+        if self.depth >= MAX_BLOCK_DEPTH {
+            return;
+        }
+        self.depth += 1;
         for statement in children(node) {
             self.statement(statement, ns, globals);
         }
+        self.depth -= 1;
     }
 
     fn statement(&mut self, node: Node<'_>, ns: &mut Namespace, globals: Option<&Namespace>) {

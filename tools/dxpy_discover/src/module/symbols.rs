@@ -32,33 +32,35 @@ impl<'m> Scope<'m> {
     /// The canonical dotted path of a name or attribute chain, if it goes through an import or
     /// a builtin. Locally defined names have none.
     pub fn canonical_path(&self, node: Node<'_>) -> Option<Vec<String>> {
-        match node.kind() {
-            "identifier" => {
-                let name = text(node, self.src);
-                match self.lookup(name) {
-                    None => Some(vec!["builtins".to_owned(), name.to_owned()]),
-                    Some(Binding::Import(import)) => Some(match &import.name {
-                        None => import.module.split('.').map(str::to_owned).collect(),
-                        Some(imported) => {
-                            let mut path: Vec<String> = if import.module.starts_with('.') {
-                                vec![import.module.clone()]
-                            } else {
-                                import.module.split('.').map(str::to_owned).collect()
-                            };
-                            path.push(imported.clone());
-                            path
-                        }
-                    }),
-                    Some(_) => None,
-                }
-            }
-            "attribute" => {
-                let mut path = self.canonical_path(node.child_by_field_name("object")?)?;
-                path.push(text(node.child_by_field_name("attribute")?, self.src).to_owned());
-                Some(path)
-            }
-            _ => None,
+        // Walk down `a.b.c` iteratively: attribute chains can be arbitrarily long.
+        let mut attributes = Vec::new();
+        let mut head = node;
+        while head.kind() == "attribute" {
+            attributes.push(text(head.child_by_field_name("attribute")?, self.src));
+            head = head.child_by_field_name("object")?;
         }
+        if head.kind() != "identifier" {
+            return None;
+        }
+        let name = text(head, self.src);
+        let mut path: Vec<String> = match self.lookup(name) {
+            None => vec!["builtins".to_owned(), name.to_owned()],
+            Some(Binding::Import(import)) => match &import.name {
+                None => import.module.split('.').map(str::to_owned).collect(),
+                Some(imported) => {
+                    let mut path: Vec<String> = if import.module.starts_with('.') {
+                        vec![import.module.clone()]
+                    } else {
+                        import.module.split('.').map(str::to_owned).collect()
+                    };
+                    path.push(imported.clone());
+                    path
+                }
+            },
+            Some(_) => return None,
+        };
+        path.extend(attributes.into_iter().rev().map(str::to_owned));
+        Some(path)
     }
 
     pub fn path_is(&self, node: Node<'_>, expected: &[&str]) -> bool {

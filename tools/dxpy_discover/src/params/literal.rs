@@ -122,7 +122,13 @@ fn parse_argnames(node: Node<'_>, src: &str) -> Option<(Vec<String>, bool)> {
             }
             Some((names, false))
         }
-        "parenthesized_expression" => parse_argnames(named_children(node).into_iter().next()?, src),
+        "parenthesized_expression" => {
+            let inner = unparenthesize(node);
+            if inner.kind() == "parenthesized_expression" {
+                return None;
+            }
+            parse_argnames(inner, src)
+        }
         _ => None,
     }
 }
@@ -241,11 +247,11 @@ pub fn eval_value(node: Node<'_>, src: &str, env: &dyn SymbolEnv) -> Option<Para
         | "dictionary_comprehension" | "ellipsis" => Some(ParamValue::Unnamed),
         "lambda" => Some(ParamValue::Named("<lambda>".to_owned())),
         "parenthesized_expression" => {
-            let inner = named_children(node);
-            match inner.as_slice() {
-                [only] => eval_value(*only, src, env),
-                _ => None,
+            let inner = unparenthesize(node);
+            if inner.kind() == "parenthesized_expression" {
+                return None;
             }
+            eval_value(inner, src, env)
         }
         "call" => {
             let function = node.child_by_field_name("function")?;
@@ -363,11 +369,11 @@ pub fn eval_string(node: Node<'_>, src: &str) -> Option<StrLiteral> {
             Some(acc)
         }
         "parenthesized_expression" => {
-            let inner = named_children(node);
-            match inner.as_slice() {
-                [only] => eval_string(*only, src),
-                _ => None,
+            let inner = unparenthesize(node);
+            if inner.kind() == "parenthesized_expression" {
+                return None;
             }
+            eval_string(inner, src)
         }
         _ => None,
     }
