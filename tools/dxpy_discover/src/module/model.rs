@@ -502,6 +502,10 @@ impl<'a> Builder<'a, '_> {
                 Some(Binding::Value | Binding::Bool(_)) => Binding::Value,
                 _ => Binding::Unknown,
             },
+            // `test_x = OtherTests.test_x` reuses a method of a class defined in this file.
+            "attribute" if class_member(&scope, value, self.src).is_some() => {
+                class_member(&scope, value, self.src).cloned().unwrap_or(Binding::Unknown)
+            }
             "string" | "concatenated_string" | "integer" | "float" | "none" | "list" | "tuple" | "dictionary"
             | "set" | "list_comprehension" | "set_comprehension" | "dictionary_comprehension"
             | "generator_expression" => match scope.mark_list(value) {
@@ -560,6 +564,35 @@ impl<'a> Builder<'a, '_> {
             ns.define(&bound, Binding::Import(Import { module: module.clone(), name: Some(imported), line }));
         }
     }
+}
+
+/// `Class.member` for a class of this module, looked up through its local bases (depth
+/// first, which matches the MRO for the single-inheritance chains this is used with).
+fn class_member<'m>(scope: &Scope<'m>, node: Node<'_>, src: &str) -> Option<&'m Binding> {
+    let object = node.child_by_field_name("object")?;
+    let member = text(node.child_by_field_name("attribute")?, src);
+    if object.kind() != "identifier" {
+        return None;
+    }
+    let Binding::Class(class) = scope.lookup(text(object, src))? else { return None };
+    let mut stack: Vec<&'m ClassDef> = vec![class.as_ref()];
+    let mut visited = 0usize;
+    while let Some(current) = stack.pop() {
+        visited += 1;
+        if visited > 256 {
+            return None;
+        }
+        if let Some(binding) = current.namespace.lookup(member) {
+            return matches!(binding, Binding::Function(_) | Binding::Lambda { .. } | Binding::Class(_))
+                .then_some(binding);
+        }
+        for base in current.bases.iter().rev() {
+            if let Base::Class(parent) = base {
+                stack.push(parent.as_ref());
+            }
+        }
+    }
+    None
 }
 
 /// Dotted names may contain spaces and line continuations (`a . b`).
