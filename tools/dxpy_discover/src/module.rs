@@ -44,7 +44,9 @@
 //! MISSING node of tree-sitter's tree is reported (line and character column, 1-based), which
 //! may point elsewhere than CPython's message. tree-sitter accepts some code `compile()`
 //! rejects (Python 2 `print x`, `return` outside a function, invalid escapes, misplaced
-//! `nonlocal`); such modules are analysed as if valid. Conversely syntax newer than the grammar
+//! `nonlocal`, inconsistent tabs and spaces, missing indentation of bodies nested inside
+//! functions); such modules are analysed as if valid. A module-level or class-level `def` or
+//! `class` whose body is not indented is reported like Python ("expected an indented block"). Conversely syntax newer than the grammar
 //! may be flagged although the interpreter accepts it.
 //!
 //! Encoding: UTF-8 (a BOM is skipped); a PEP 263 cookie naming latin-1 (on line 1, or on line
@@ -329,6 +331,15 @@ pub fn analyze_detailed(source: &[u8], ctx: &ModuleContext<'_>) -> ModuleAnalysi
         };
     }
     let module = model::build_module(tree.root_node(), &text, ctx);
+    if let Some((line, column, message)) = module.syntax_error.clone() {
+        return ModuleAnalysis {
+            result: FileResult {
+                items: Vec::new(),
+                errors: vec![CollectError::Syntax { path, line, column, message }],
+            },
+            unresolved: Vec::new(),
+        };
+    }
     collect::collect_module(&module, ctx)
 }
 

@@ -153,13 +153,15 @@ impl Namespace {
 pub struct ModuleModel {
     pub namespace: Namespace,
     pub unresolved: Vec<ExternalRef>,
+    /// A syntax error tree-sitter tolerates but `compile()` does not (line, column, message).
+    pub syntax_error: Option<(u32, u32, String)>,
 }
 
 pub fn build_module(root: Node<'_>, src: &str, ctx: &ModuleContext<'_>) -> ModuleModel {
-    let mut builder = Builder { src, ctx, unresolved: Vec::new(), depth: 0 };
+    let mut builder = Builder { src, ctx, unresolved: Vec::new(), depth: 0, syntax_error: None };
     let mut namespace = Namespace::default();
     builder.block(root, &mut namespace, None);
-    ModuleModel { namespace, unresolved: builder.unresolved }
+    ModuleModel { namespace, unresolved: builder.unresolved, syntax_error: builder.syntax_error }
 }
 
 struct Builder<'a, 'c> {
@@ -169,6 +171,7 @@ struct Builder<'a, 'c> {
     /// Block nesting depth: bounded so that pathological input cannot exhaust the stack
     /// (CPython itself refuses such deeply nested code).
     depth: usize,
+    syntax_error: Option<(u32, u32, String)>,
 }
 
 /// Deeper blocks are ignored; CPython's parser gives up long before.
@@ -259,7 +262,20 @@ impl<'a> Builder<'a, '_> {
         }
     }
 
+    /// tree-sitter accepts a body that is not indented (`def f():` newline `pass`); Python
+    /// reports "expected an indented block".
+    fn check_indented_body(&mut self, definition: Node<'_>) {
+        let Some(body) = definition.child_by_field_name("body") else { return };
+        // tree-sitter leaves an empty block at the end of the header line.
+        if self.syntax_error.is_none() && body.start_byte() == body.end_byte() {
+            // Python points at the statement on the next line.
+            let line = u32::try_from(body.start_position().row).unwrap_or(u32::MAX).saturating_add(2);
+            self.syntax_error = Some((line, 1, "expected an indented block".to_owned()));
+        }
+    }
+
     fn function(&mut self, node: Node<'_>, decorators: &[Node<'_>], ns: &mut Namespace, globals: Option<&Namespace>) {
+        self.check_indented_body(node);
         let Some(name_node) = node.child_by_field_name("name") else { return };
         let name = text(name_node, self.src);
         let is_async = node.child(0).is_some_and(|first| first.kind() == "async");
@@ -326,6 +342,7 @@ impl<'a> Builder<'a, '_> {
     }
 
     fn class(&mut self, node: Node<'_>, decorators: &[Node<'_>], ns: &mut Namespace, globals: Option<&Namespace>) {
+        self.check_indented_body(node);
         let Some(name_node) = node.child_by_field_name("name") else { return };
         let name = text(name_node, self.src);
         let mut bases = Vec::new();
