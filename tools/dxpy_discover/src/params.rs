@@ -97,6 +97,9 @@ pub struct IdOptions {
     pub disable_escaping: bool,
     pub long_str: LongStrIdStrategy,
     pub empty_set_mark: EmptyParameterSetMark,
+    /// `strict_parametrization_ids` (or `strict`): duplicate IDs are a collection error
+    /// instead of being suffixed, so such a function is left to Python.
+    pub strict_ids: bool,
 }
 
 /// One expanded parametrization: the `[...]` ID and the marks its parameter sets add.
@@ -179,6 +182,9 @@ fn call_ids(call: &Parametrize, options: &IdOptions) -> Option<Vec<Variant>> {
         };
         resolved.push(id);
     }
+    if options.strict_ids && has_duplicates(&resolved) {
+        return None;
+    }
     let ids = make_unique(resolved);
     Some(
         ids.into_iter()
@@ -223,6 +229,11 @@ fn value_id(value: &ParamValue, argname: &str, index: usize, options: &IdOptions
         ParamValue::Scalar(s) | ParamValue::Named(s) => s.clone(),
         ParamValue::Unnamed => fallback(),
     })
+}
+
+fn has_duplicates(ids: &[String]) -> bool {
+    let mut seen = HashSet::with_capacity(ids.len());
+    !ids.iter().all(|id| seen.insert(id.as_str()))
 }
 
 /// pytest's duplicate-ID disambiguation: every duplicated ID gets a counter suffix (preceded
@@ -309,5 +320,17 @@ mod tests {
         assert_eq!(ids_of(expand(&[&call], &IdOptions::default())), vec!["v0"]);
         let legacy = IdOptions { long_str: LongStrIdStrategy::Legacy, ..IdOptions::default() };
         assert_eq!(ids_of(expand(&[&call], &legacy)), vec![long]);
+    }
+
+    #[test]
+    fn strict_ids_leave_duplicates_to_python() {
+        let call = ParametrizeSpec::Static(Parametrize {
+            argnames: vec!["v".into()],
+            sets: vec![set(vec![ParamValue::Scalar("1".into())]), set(vec![ParamValue::Scalar("1".into())])],
+            ids: None,
+        });
+        assert_eq!(ids_of(expand(&[&call], &IdOptions::default())), vec!["1_0", "1_1"]);
+        let strict = IdOptions { strict_ids: true, ..IdOptions::default() };
+        assert_eq!(ids_of(expand(&[&call], &strict)), vec!["<dynamic>"]);
     }
 }

@@ -6,6 +6,7 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
 use dxpy_discover::module::{self, DefinitionResolver, ExternalDef, ModuleAnalysis, ModuleContext, NameRules};
+use dxpy_discover::params::{EmptyParameterSetMark, IdOptions, LongStrIdStrategy};
 use dxpy_discover::{ParamState, TestItem};
 
 pub fn fixtures_root() -> PathBuf {
@@ -51,10 +52,12 @@ pub fn fixture_options(source: &[u8]) -> Vec<(String, String)> {
 pub struct FixtureConfig {
     pub rules: NameRules,
     pub disable_escaping: bool,
+    pub id_options: IdOptions,
 }
 
 pub fn fixture_config(options: &[(String, String)]) -> FixtureConfig {
-    let mut config = FixtureConfig { rules: NameRules::default(), disable_escaping: false };
+    let mut config =
+        FixtureConfig { rules: NameRules::default(), disable_escaping: false, id_options: IdOptions::default() };
     for (key, value) in options {
         let list = || value.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
         match key.as_str() {
@@ -62,6 +65,20 @@ pub fn fixture_config(options: &[(String, String)]) -> FixtureConfig {
             "python_classes" => config.rules.classes = list(),
             "disable_test_id_escaping_and_forfeit_all_rights_to_community_support" => {
                 config.disable_escaping = value == "true"
+            }
+            "parametrize_long_str_id_strategy" => {
+                config.id_options.long_str = match value.as_str() {
+                    "short" => LongStrIdStrategy::Short,
+                    "legacy" => LongStrIdStrategy::Legacy,
+                    _ => LongStrIdStrategy::Other,
+                }
+            }
+            "empty_parameter_set_mark" => {
+                config.id_options.empty_set_mark = match value.as_str() {
+                    "skip" | "" => EmptyParameterSetMark::Skip,
+                    "xfail" => EmptyParameterSetMark::Xfail,
+                    _ => EmptyParameterSetMark::FailAtCollect,
+                }
             }
             other => panic!("fixture option {other} is not understood by the harness"),
         }
@@ -119,6 +136,7 @@ pub fn analyze_fixture(rel: &str) -> ModuleAnalysis {
     let resolver = FsResolver { root };
     let mut ctx = ModuleContext::new(rel, &config.rules);
     ctx.disable_id_escaping = config.disable_escaping;
+    ctx.id_options = config.id_options;
     ctx.resolver = Some(&resolver);
     module::analyze_detailed(&source, &ctx)
 }
