@@ -321,9 +321,10 @@ impl<'a> Builder<'a, '_> {
                 _ => wrapped = true,
             }
         }
+        // Computed for every function: an imported or `__test__`-enabled one may be a test
+        // under rules other than the ones in effect here.
         let is_generator = !is_async
             && !wrapped
-            && self.ctx.rules.matches_function(name)
             && node
                 .child_by_field_name("body")
                 // Cheap text check first: most bodies never mention `yield`.
