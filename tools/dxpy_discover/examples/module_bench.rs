@@ -7,9 +7,13 @@ use std::time::Instant;
 use dxpy_discover::module::{analyze, ModuleContext, NameRules};
 
 fn main() {
-    let mut source = String::from("import pytest\nimport unittest\n\npytestmark = pytest.mark.unit\n\n");
+    let mut source =
+        String::from("import pytest\nimport unittest\n\npytestmark = pytest.mark.unit\n\n");
     for i in 0..10 {
-        let _ = write!(source, "@pytest.mark.slow\ndef test_plain_{i}():\n    assert {i} + 1 > {i}\n\n");
+        let _ = write!(
+            source,
+            "@pytest.mark.slow\ndef test_plain_{i}():\n    assert {i} + 1 > {i}\n\n"
+        );
     }
     for i in 0..5 {
         let _ = write!(
@@ -23,7 +27,10 @@ fn main() {
     }
     source.push_str("class Cases(unittest.TestCase):\n");
     for i in 0..5 {
-        let _ = write!(source, "    def test_case_{i}(self):\n        self.assertTrue(True)\n\n");
+        let _ = write!(
+            source,
+            "    def test_case_{i}(self):\n        self.assertTrue(True)\n\n"
+        );
     }
     let rules = NameRules::default();
     let ctx = ModuleContext::new("tests/test_bench.py", &rules);
@@ -35,13 +42,23 @@ fn main() {
         std::hint::black_box(analyze(std::hint::black_box(source.as_bytes()), &ctx));
     }
     let per_file = start.elapsed() / rounds;
-    let cpu_per_file = cpu_time_ns().zip(cpu_start).map(|(end, begin)| (end - begin) / u64::from(rounds));
+    let cpu_per_file = cpu_time_ns()
+        .zip(cpu_start)
+        .map(|(end, begin)| (end - begin) / u64::from(rounds));
     let parse_cpu_start = cpu_time_ns();
     let parse_wall = parse_only(&source);
-    let parse_cpu = cpu_time_ns().zip(parse_cpu_start).map(|(end, begin)| (end - begin) / 2000);
+    let parse_cpu = cpu_time_ns()
+        .zip(parse_cpu_start)
+        .map(|(end, begin)| (end - begin) / 2000);
     println!("{} bytes, {items} items (25 test functions)", source.len());
-    println!("analyze: wall {per_file:?}, on-CPU {:?} ns per file", cpu_per_file);
-    println!("tree-sitter parse alone: wall {parse_wall:?}, on-CPU {:?} ns", parse_cpu);
+    println!(
+        "analyze: wall {per_file:?}, on-CPU {:?} ns per file",
+        cpu_per_file
+    );
+    println!(
+        "tree-sitter parse alone: wall {parse_wall:?}, on-CPU {:?} ns",
+        parse_cpu
+    );
 }
 
 /// Time this thread spent on a CPU (Linux `schedstat`): stable on a loaded machine.

@@ -24,7 +24,10 @@ thread_local! {
 impl PathResolver {
     fn candidates(&self, importer: &str, module: &str) -> Vec<(PathBuf, String)> {
         let dots = module.chars().take_while(|c| *c == '.').count();
-        let rest: Vec<&str> = module[dots..].split('.').filter(|s| !s.is_empty()).collect();
+        let rest: Vec<&str> = module[dots..]
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .collect();
         let mut out = Vec::new();
         let bases: Vec<(PathBuf, Vec<String>)> = if dots > 0 {
             let mut parts: Vec<String> = importer.split('/').map(str::to_owned).collect();
@@ -49,7 +52,10 @@ impl PathResolver {
 
 impl DefinitionResolver for PathResolver {
     fn resolve(&self, importer: &str, module: &str, name: &str) -> Option<ExternalDef> {
-        let (path, rel) = self.candidates(importer, module).into_iter().find(|(p, _)| p.is_file())?;
+        let (path, rel) = self
+            .candidates(importer, module)
+            .into_iter()
+            .find(|(p, _)| p.is_file())?;
         if ACTIVE.with(|a| a.borrow().contains(&path)) {
             return None;
         }
@@ -58,7 +64,10 @@ impl DefinitionResolver for PathResolver {
         let rules = NameRules::default();
         let mut ctx = ModuleContext::new(&rel, &rules);
         ctx.resolver = Some(self);
-        let found = exported_definitions(&source, &ctx).into_iter().find(|(n, _)| n == name).map(|(_, d)| d);
+        let found = exported_definitions(&source, &ctx)
+            .into_iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, d)| d);
         ACTIVE.with(|a| a.borrow_mut().pop());
         found
     }
@@ -72,7 +81,12 @@ fn main() {
     };
     let mut roots = vec![PathBuf::from(&root)];
     if let Ok(extra) = std::env::var("DXPY_DUMP_PATH") {
-        roots.extend(extra.split(':').filter(|s| !s.is_empty()).map(PathBuf::from));
+        roots.extend(
+            extra
+                .split(':')
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from),
+        );
     }
     let resolver = PathResolver { roots };
     let rules = NameRules::default();
@@ -88,7 +102,11 @@ fn main() {
         ctx.resolver = Some(&resolver);
         let result = analyze(&source, &ctx);
         for item in &result.items {
-            let suffix = if item.params == ParamState::Dynamic { " [dynamic]" } else { "" };
+            let suffix = if item.params == ParamState::Dynamic {
+                " [dynamic]"
+            } else {
+                ""
+            };
             println!("{}{suffix}", item.node_id);
         }
         for error in &result.errors {

@@ -81,7 +81,10 @@ pub struct NameRules {
 
 impl Default for NameRules {
     fn default() -> Self {
-        NameRules { classes: vec!["Test".into()], functions: vec!["test".into()] }
+        NameRules {
+            classes: vec!["Test".into()],
+            functions: vec!["test".into()],
+        }
     }
 }
 
@@ -236,6 +239,9 @@ pub struct ModuleContext<'a> {
     pub id_options: IdOptions,
     /// Cross-file definitions; `None` treats imported bases as plain classes.
     pub resolver: Option<&'a dyn DefinitionResolver>,
+    /// pytest's `collect_imported_tests` ini option (default `true`): whether test classes
+    /// and functions imported into the module are collected there too.
+    pub collect_imported_tests: bool,
 }
 
 impl std::fmt::Debug for ModuleContext<'_> {
@@ -246,6 +252,7 @@ impl std::fmt::Debug for ModuleContext<'_> {
             .field("disable_id_escaping", &self.disable_id_escaping)
             .field("id_options", &self.id_options)
             .field("resolver", &self.resolver.is_some())
+            .field("collect_imported_tests", &self.collect_imported_tests)
             .finish()
     }
 }
@@ -259,11 +266,15 @@ impl<'a> ModuleContext<'a> {
             disable_id_escaping: false,
             id_options: IdOptions::default(),
             resolver: None,
+            collect_imported_tests: true,
         }
     }
 
     fn effective_id_options(&self) -> IdOptions {
-        IdOptions { disable_escaping: self.disable_id_escaping || self.id_options.disable_escaping, ..self.id_options }
+        IdOptions {
+            disable_escaping: self.disable_id_escaping || self.id_options.disable_escaping,
+            ..self.id_options
+        }
     }
 }
 
@@ -282,7 +293,9 @@ thread_local! {
 /// Parse with this thread's parser (created once per thread).
 fn parse(text: &str) -> Result<tree_sitter::Tree, String> {
     PARSER.with(|cell| {
-        let mut slot = cell.try_borrow_mut().map_err(|_| "parser is busy".to_owned())?;
+        let mut slot = cell
+            .try_borrow_mut()
+            .map_err(|_| "parser is busy".to_owned())?;
         if slot.is_none() {
             let mut parser = tree_sitter::Parser::new();
             parser
@@ -290,8 +303,12 @@ fn parse(text: &str) -> Result<tree_sitter::Tree, String> {
                 .map_err(|e| format!("cannot load the Python grammar: {e}"))?;
             *slot = Some(parser);
         }
-        let parser = slot.as_mut().ok_or_else(|| "parser unavailable".to_owned())?;
-        parser.parse(text, None).ok_or_else(|| "tree-sitter gave up parsing".to_owned())
+        let parser = slot
+            .as_mut()
+            .ok_or_else(|| "parser unavailable".to_owned())?;
+        parser
+            .parse(text, None)
+            .ok_or_else(|| "tree-sitter gave up parsing".to_owned())
     })
 }
 
@@ -307,7 +324,10 @@ pub fn analyze_detailed(source: &[u8], ctx: &ModuleContext<'_>) -> ModuleAnalysi
         Ok(text) => text,
         Err(offset) => {
             return ModuleAnalysis {
-                result: FileResult { items: Vec::new(), errors: vec![CollectError::NotUtf8 { path, offset }] },
+                result: FileResult {
+                    items: Vec::new(),
+                    errors: vec![CollectError::NotUtf8 { path, offset }],
+                },
                 unresolved: Vec::new(),
             }
         }
@@ -316,7 +336,10 @@ pub fn analyze_detailed(source: &[u8], ctx: &ModuleContext<'_>) -> ModuleAnalysi
         Ok(tree) => tree,
         Err(message) => {
             return ModuleAnalysis {
-                result: FileResult { items: Vec::new(), errors: vec![CollectError::Other { path, message }] },
+                result: FileResult {
+                    items: Vec::new(),
+                    errors: vec![CollectError::Other { path, message }],
+                },
                 unresolved: Vec::new(),
             }
         }
@@ -325,7 +348,12 @@ pub fn analyze_detailed(source: &[u8], ctx: &ModuleContext<'_>) -> ModuleAnalysi
         return ModuleAnalysis {
             result: FileResult {
                 items: Vec::new(),
-                errors: vec![CollectError::Syntax { path, line, column, message }],
+                errors: vec![CollectError::Syntax {
+                    path,
+                    line,
+                    column,
+                    message,
+                }],
             },
             unresolved: Vec::new(),
         };
@@ -335,7 +363,12 @@ pub fn analyze_detailed(source: &[u8], ctx: &ModuleContext<'_>) -> ModuleAnalysi
         return ModuleAnalysis {
             result: FileResult {
                 items: Vec::new(),
-                errors: vec![CollectError::Syntax { path, line, column, message }],
+                errors: vec![CollectError::Syntax {
+                    path,
+                    line,
+                    column,
+                    message,
+                }],
             },
             unresolved: Vec::new(),
         };
@@ -346,16 +379,27 @@ pub fn analyze_detailed(source: &[u8], ctx: &ModuleContext<'_>) -> ModuleAnalysi
 /// The class or function `name` defined at module level in another file's source, for a
 /// [`DefinitionResolver`]. Its own bases are resolved through `ctx.resolver` (with
 /// `ctx.rel_path` naming that other file). `None` when the file does not define it statically.
-pub fn exported_definition(source: &[u8], ctx: &ModuleContext<'_>, name: &str) -> Option<ExternalDef> {
-    exported_definitions(source, ctx).into_iter().find(|(n, _)| n == name).map(|(_, def)| def)
+pub fn exported_definition(
+    source: &[u8],
+    ctx: &ModuleContext<'_>,
+    name: &str,
+) -> Option<ExternalDef> {
+    exported_definitions(source, ctx)
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, def)| def)
 }
 
 /// Every module-level class and function of another file's source, in definition order: parse
 /// a file once and cache this when resolving many names. A resolver must guard against import
 /// cycles itself (e.g. return `None` for a file it is already resolving).
 pub fn exported_definitions(source: &[u8], ctx: &ModuleContext<'_>) -> Vec<(String, ExternalDef)> {
-    let Ok(text) = source::decode(source) else { return Vec::new() };
-    let Ok(tree) = parse(&text) else { return Vec::new() };
+    let Ok(text) = source::decode(source) else {
+        return Vec::new();
+    };
+    let Ok(tree) = parse(&text) else {
+        return Vec::new();
+    };
     if source::first_syntax_error(tree.root_node(), &text).is_some() {
         return Vec::new();
     }
@@ -364,8 +408,12 @@ pub fn exported_definitions(source: &[u8], ctx: &ModuleContext<'_>) -> Vec<(Stri
         .namespace
         .iter()
         .filter_map(|(name, binding)| match binding {
-            model::Binding::Class(class) => Some((name.to_owned(), ExternalDef::Class(class.clone()))),
-            model::Binding::Function(function) => Some((name.to_owned(), ExternalDef::Function(function.clone()))),
+            model::Binding::Class(class) => {
+                Some((name.to_owned(), ExternalDef::Class(class.clone())))
+            }
+            model::Binding::Function(function) => {
+                Some((name.to_owned(), ExternalDef::Function(function.clone())))
+            }
             _ => None,
         })
         .collect()

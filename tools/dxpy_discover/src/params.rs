@@ -120,10 +120,17 @@ pub enum Expansion {
 /// bottom decorator first, then enclosing classes, then the module). Items come out in pytest's
 /// order: the first call is the outermost loop, and IDs join the calls' IDs with `-`.
 pub fn expand(specs: &[&ParametrizeSpec], options: &IdOptions) -> Expansion {
-    let mut variants = vec![Variant { id: String::new(), marks: Vec::new() }];
+    let mut variants = vec![Variant {
+        id: String::new(),
+        marks: Vec::new(),
+    }];
     for (call_index, spec) in specs.iter().enumerate() {
-        let ParametrizeSpec::Static(call) = spec else { return Expansion::Dynamic };
-        let Some(call_variants) = call_ids(call, options) else { return Expansion::Dynamic };
+        let ParametrizeSpec::Static(call) = spec else {
+            return Expansion::Dynamic;
+        };
+        let Some(call_variants) = call_ids(call, options) else {
+            return Expansion::Dynamic;
+        };
         let mut next = Vec::with_capacity(variants.len() * call_variants.len());
         for outer in &variants {
             for inner in &call_variants {
@@ -151,8 +158,14 @@ fn call_ids(call: &Parametrize, options: &IdOptions) -> Option<Vec<Variant>> {
             EmptyParameterSetMark::Xfail => "xfail",
             EmptyParameterSetMark::FailAtCollect => return None,
         };
-        let marks = vec![Mark { name: mark_name.to_owned(), args: String::new() }];
-        return Some(vec![Variant { id: "NOTSET".to_owned(), marks }]);
+        let marks = vec![Mark {
+            name: mark_name.to_owned(),
+            args: String::new(),
+        }];
+        return Some(vec![Variant {
+            id: "NOTSET".to_owned(),
+            marks,
+        }]);
     }
     if let Some(ids) = &call.ids {
         if ids.len() != call.sets.len() {
@@ -189,16 +202,28 @@ fn call_ids(call: &Parametrize, options: &IdOptions) -> Option<Vec<Variant>> {
     Some(
         ids.into_iter()
             .zip(&call.sets)
-            .map(|(id, set)| Variant { id, marks: set.marks.clone() })
+            .map(|(id, set)| Variant {
+                id,
+                marks: set.marks.clone(),
+            })
             .collect(),
     )
 }
 
 fn escape_user_str(id: &str, options: &IdOptions) -> Option<String> {
-    Some(if options.disable_escaping { id.to_owned() } else { format::ascii_escape_str(id) })
+    Some(if options.disable_escaping {
+        id.to_owned()
+    } else {
+        format::ascii_escape_str(id)
+    })
 }
 
-fn value_id(value: &ParamValue, argname: &str, index: usize, options: &IdOptions) -> Option<String> {
+fn value_id(
+    value: &ParamValue,
+    argname: &str,
+    index: usize,
+    options: &IdOptions,
+) -> Option<String> {
     let fallback = || format!("{argname}{index}");
     let long = |len: usize| len > 100;
     Some(match value {
@@ -246,8 +271,11 @@ fn make_unique(mut ids: Vec<String>) -> Vec<String> {
     if counts.values().all(|&n| n == 1) {
         return ids;
     }
-    let duplicated: HashSet<String> =
-        counts.iter().filter(|(_, &n)| n > 1).map(|(id, _)| (*id).to_owned()).collect();
+    let duplicated: HashSet<String> = counts
+        .iter()
+        .filter(|(_, &n)| n > 1)
+        .map(|(id, _)| (*id).to_owned())
+        .collect();
     // pytest checks collisions against the list as it is being rewritten.
     let mut next_suffix: HashMap<String, usize> = HashMap::new();
     for index in 0..ids.len() {
@@ -255,7 +283,11 @@ fn make_unique(mut ids: Vec<String>) -> Vec<String> {
             continue;
         }
         let original = ids[index].clone();
-        let separator = if original.ends_with(|c: char| c.is_ascii_digit()) { "_" } else { "" };
+        let separator = if original.ends_with(|c: char| c.is_ascii_digit()) {
+            "_"
+        } else {
+            ""
+        };
         let counter = next_suffix.entry(original.clone()).or_default();
         let mut candidate = format!("{original}{separator}{counter}");
         while ids.contains(&candidate) {
@@ -273,7 +305,11 @@ mod tests {
     use super::*;
 
     fn set(values: Vec<ParamValue>) -> ParamSet {
-        ParamSet { values, id: None, marks: Vec::new() }
+        ParamSet {
+            values,
+            id: None,
+            marks: Vec::new(),
+        }
     }
 
     fn ids_of(expansion: Expansion) -> Vec<String> {
@@ -285,7 +321,13 @@ mod tests {
 
     #[test]
     fn duplicate_ids_get_pytest_suffixes() {
-        let ids = make_unique(vec!["a".into(), "a".into(), "a0".into(), "1".into(), "1".into()]);
+        let ids = make_unique(vec![
+            "a".into(),
+            "a".into(),
+            "a0".into(),
+            "1".into(),
+            "1".into(),
+        ]);
         // "a0" already exists, so the first duplicate "a" skips to "a1".
         assert_eq!(ids, vec!["a1", "a2", "a0", "1_0", "1_1"]);
     }
@@ -294,7 +336,10 @@ mod tests {
     fn stacked_calls_nest_first_call_outermost() {
         let x = ParametrizeSpec::Static(Parametrize {
             argnames: vec!["x".into()],
-            sets: vec![set(vec![ParamValue::Scalar("1".into())]), set(vec![ParamValue::Unnamed])],
+            sets: vec![
+                set(vec![ParamValue::Scalar("1".into())]),
+                set(vec![ParamValue::Unnamed]),
+            ],
             ids: None,
         });
         let y = ParametrizeSpec::Static(Parametrize {
@@ -304,9 +349,13 @@ mod tests {
         });
         let got = ids_of(expand(&[&x, &y], &IdOptions::default()));
         assert_eq!(got, vec!["1-a", "x1-a"]);
-        assert_eq!(ids_of(expand(&[&x, &ParametrizeSpec::Dynamic], &IdOptions::default())), vec![
-            "<dynamic>"
-        ]);
+        assert_eq!(
+            ids_of(expand(
+                &[&x, &ParametrizeSpec::Dynamic],
+                &IdOptions::default()
+            )),
+            vec!["<dynamic>"]
+        );
     }
 
     #[test]
@@ -318,7 +367,10 @@ mod tests {
             ids: None,
         });
         assert_eq!(ids_of(expand(&[&call], &IdOptions::default())), vec!["v0"]);
-        let legacy = IdOptions { long_str: LongStrIdStrategy::Legacy, ..IdOptions::default() };
+        let legacy = IdOptions {
+            long_str: LongStrIdStrategy::Legacy,
+            ..IdOptions::default()
+        };
         assert_eq!(ids_of(expand(&[&call], &legacy)), vec![long]);
     }
 
@@ -326,11 +378,20 @@ mod tests {
     fn strict_ids_leave_duplicates_to_python() {
         let call = ParametrizeSpec::Static(Parametrize {
             argnames: vec!["v".into()],
-            sets: vec![set(vec![ParamValue::Scalar("1".into())]), set(vec![ParamValue::Scalar("1".into())])],
+            sets: vec![
+                set(vec![ParamValue::Scalar("1".into())]),
+                set(vec![ParamValue::Scalar("1".into())]),
+            ],
             ids: None,
         });
-        assert_eq!(ids_of(expand(&[&call], &IdOptions::default())), vec!["1_0", "1_1"]);
-        let strict = IdOptions { strict_ids: true, ..IdOptions::default() };
+        assert_eq!(
+            ids_of(expand(&[&call], &IdOptions::default())),
+            vec!["1_0", "1_1"]
+        );
+        let strict = IdOptions {
+            strict_ids: true,
+            ..IdOptions::default()
+        };
         assert_eq!(ids_of(expand(&[&call], &strict)), vec!["<dynamic>"]);
     }
 }

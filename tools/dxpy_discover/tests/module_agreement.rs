@@ -16,7 +16,9 @@ fn python() -> String {
 }
 
 fn require_pytest(python: &str) {
-    let probe = Command::new(python).args(["-c", "import pytest; print(pytest.__version__)"]).output();
+    let probe = Command::new(python)
+        .args(["-c", "import pytest; print(pytest.__version__)"])
+        .output();
     match probe {
         Ok(out) if out.status.success() => {}
         Ok(out) => panic!(
@@ -53,12 +55,22 @@ struct Collected {
 fn pytest_collect(files: &[String], options: &[(String, String)]) -> Collected {
     let python = python();
     let plugin_dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(plugin_dir.path().join("dxpy_marks_probe.py"), MARKS_PLUGIN).expect("plugin written");
+    std::fs::write(plugin_dir.path().join("dxpy_marks_probe.py"), MARKS_PLUGIN)
+        .expect("plugin written");
     let marks_out = plugin_dir.path().join("marks.tsv");
     let mut command = Command::new(&python);
     command
         .current_dir(fixtures_root())
-        .args(["-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "-p", "no:warnings"])
+        .args([
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:warnings",
+        ])
         .args(["-p", "dxpy_marks_probe"])
         .env("PYTHONPATH", plugin_dir.path())
         .env("DXPY_MARKS_OUT", &marks_out)
@@ -68,24 +80,37 @@ fn pytest_collect(files: &[String], options: &[(String, String)]) -> Collected {
         command.arg("-o").arg(format!("{key}={value}"));
     }
     command.args(files);
-    let output = command.output().unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python}: {e}"));
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let mut by_file: BTreeMap<String, Vec<String>> = BTreeMap::new();
     // In -q mode the node IDs come first, one per line, up to the first blank line.
     for line in stdout.lines().take_while(|l| !l.trim().is_empty()) {
         if let Some((file, _)) = line.split_once("::") {
-            by_file.entry(file.to_owned()).or_default().push(line.to_owned());
+            by_file
+                .entry(file.to_owned())
+                .or_default()
+                .push(line.to_owned());
         }
     }
     let mut marks = BTreeMap::new();
     if let Ok(text) = std::fs::read_to_string(&marks_out) {
         for line in text.lines() {
             if let Some((node_id, names)) = line.rsplit_once('\t') {
-                marks.insert(node_id.to_owned(), names.split_whitespace().map(str::to_owned).collect());
+                marks.insert(
+                    node_id.to_owned(),
+                    names.split_whitespace().map(str::to_owned).collect(),
+                );
             }
         }
     }
-    Collected { by_file, marks, code: output.status.code().unwrap_or(-1), stdout }
+    Collected {
+        by_file,
+        marks,
+        code: output.status.code().unwrap_or(-1),
+        stdout,
+    }
 }
 
 /// Mark names must follow pytest's `iter_markers()` order for every statically known item.
@@ -94,7 +119,12 @@ fn compare_marks(ours: &[TestItem], theirs: &BTreeMap<String, Vec<String>>) -> R
         let names: Vec<String> = item.marks.iter().map(|m| m.name.clone()).collect();
         match theirs.get(&item.node_id) {
             Some(expected) if *expected == names => {}
-            other => return Err(format!("{}: marks ours {names:?} vs pytest {other:?}", item.node_id)),
+            other => {
+                return Err(format!(
+                    "{}: marks ours {names:?} vs pytest {other:?}",
+                    item.node_id
+                ))
+            }
         }
     }
     Ok(())
@@ -134,7 +164,10 @@ fn compare(file: &str, ours: &[TestItem], theirs: &[String]) -> Result<(), Strin
         }
     }
     if at != theirs.len() {
-        return Err(format!("{file}: pytest collected more: {:?}", &theirs[at..]));
+        return Err(format!(
+            "{file}: pytest collected more: {:?}",
+            &theirs[at..]
+        ));
     }
     Ok(())
 }
@@ -152,19 +185,32 @@ fn node_ids_agree_with_pytest() {
     let root = fixtures_root();
     // Group fixtures by the ini options they need, so each group is one pytest run.
     let mut groups: BTreeMap<Vec<(String, String)>, Vec<String>> = BTreeMap::new();
-    for rel in fixture_files().into_iter().filter(|f| !f.starts_with("errors/")) {
+    for rel in fixture_files()
+        .into_iter()
+        .filter(|f| !f.starts_with("errors/"))
+    {
         let source = std::fs::read(root.join(&rel)).expect("fixture readable");
-        groups.entry(fixture_options(&source)).or_default().push(rel);
+        groups
+            .entry(fixture_options(&source))
+            .or_default()
+            .push(rel);
     }
     let mut failures = Vec::new();
     let mut compared = 0usize;
     for (options, files) in &groups {
         let collected = pytest_collect(files, options);
         let (code, stdout) = (collected.code, &collected.stdout);
-        assert!(code == 0 || code == 5, "pytest failed to collect {files:?} (exit {code}):\n{stdout}");
+        assert!(
+            code == 0 || code == 5,
+            "pytest failed to collect {files:?} (exit {code}):\n{stdout}"
+        );
         for rel in files {
             let analysis = analyze_fixture(rel);
-            assert!(analysis.result.errors.is_empty(), "{rel}: unexpected errors {:?}", analysis.result.errors);
+            assert!(
+                analysis.result.errors.is_empty(),
+                "{rel}: unexpected errors {:?}",
+                analysis.result.errors
+            );
             let theirs = collected.by_file.get(rel).cloned().unwrap_or_default();
             compared += theirs.len();
             if let Err(message) = compare(rel, &analysis.result.items, &theirs) {
@@ -175,21 +221,49 @@ fn node_ids_agree_with_pytest() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} fixture(s) disagree with pytest:\n{}", failures.len(), failures.join("\n\n"));
-    assert!(compared > 100, "too few node IDs compared ({compared}): fixtures missing?");
+    assert!(
+        failures.is_empty(),
+        "{} fixture(s) disagree with pytest:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
+    assert!(
+        compared > 100,
+        "too few node IDs compared ({compared}): fixtures missing?"
+    );
 }
 
 #[test]
 fn collection_errors_agree_with_pytest() {
     require_pytest(&python());
-    let error_files: Vec<String> = fixture_files().into_iter().filter(|f| f.starts_with("errors/")).collect();
-    assert!(error_files.len() >= 4, "error fixtures missing: {error_files:?}");
+    let error_files: Vec<String> = fixture_files()
+        .into_iter()
+        .filter(|f| f.starts_with("errors/"))
+        .collect();
+    assert!(
+        error_files.len() >= 4,
+        "error fixtures missing: {error_files:?}"
+    );
     for rel in error_files {
-        let Collected { by_file: collected, code, stdout, .. } = pytest_collect(std::slice::from_ref(&rel), &[]);
-        assert_eq!(code, 2, "{rel}: pytest should report a collection error:\n{stdout}");
-        assert!(stdout.contains("ERROR collecting"), "{rel}: no collection error in pytest output:\n{stdout}");
+        let Collected {
+            by_file: collected,
+            code,
+            stdout,
+            ..
+        } = pytest_collect(std::slice::from_ref(&rel), &[]);
+        assert_eq!(
+            code, 2,
+            "{rel}: pytest should report a collection error:\n{stdout}"
+        );
+        assert!(
+            stdout.contains("ERROR collecting"),
+            "{rel}: no collection error in pytest output:\n{stdout}"
+        );
         let analysis = analyze_fixture(&rel);
-        assert!(!analysis.result.errors.is_empty(), "{rel}: pytest fails to collect it but the analysis reports no error");
+        assert!(
+            !analysis.result.errors.is_empty(),
+            "{rel}: pytest fails to collect it but the analysis reports no error"
+        );
         let theirs = collected.get(&rel).cloned().unwrap_or_default();
         if let Err(message) = compare(&rel, &analysis.result.items, &theirs) {
             panic!("{message}");

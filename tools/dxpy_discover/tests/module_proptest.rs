@@ -12,7 +12,10 @@ use proptest::prelude::*;
 
 fn fixture_sources() -> Vec<Vec<u8>> {
     let root = fixtures_root();
-    fixture_files().iter().map(|rel| std::fs::read(root.join(rel)).expect("fixture readable")).collect()
+    fixture_files()
+        .iter()
+        .map(|rel| std::fs::read(root.join(rel)).expect("fixture readable"))
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -25,13 +28,16 @@ enum Edit {
 fn edit_strategy() -> impl Strategy<Value = Edit> {
     prop_oneof![
         (any::<usize>(), 0usize..40).prop_map(|(at, len)| Edit::Delete { at, len }),
-        (any::<usize>(), prop::collection::vec(
-            prop_oneof![
-                any::<u8>(),
-                prop::sample::select(b"()[]{}:,'\"\\\n @=#*jJ.-_".to_vec()),
-            ],
-            0..12
-        ))
+        (
+            any::<usize>(),
+            prop::collection::vec(
+                prop_oneof![
+                    any::<u8>(),
+                    prop::sample::select(b"()[]{}:,'\"\\\n @=#*jJ.-_".to_vec()),
+                ],
+                0..12
+            )
+        )
             .prop_map(|(at, bytes)| Edit::Insert { at, bytes }),
         (any::<usize>(), 0usize..200).prop_map(|(at, len)| Edit::Duplicate { at, len }),
     ]
@@ -64,14 +70,28 @@ fn check_invariants(source: &[u8]) -> Result<(), TestCaseError> {
     let result = analyze(source, &ctx);
     let mut seen = HashSet::new();
     for item in &result.items {
-        prop_assert!(item.node_id.starts_with("pkg/test_fuzz.py::"), "bad prefix: {}", item.node_id);
+        prop_assert!(
+            item.node_id.starts_with("pkg/test_fuzz.py::"),
+            "bad prefix: {}",
+            item.node_id
+        );
         prop_assert!(item.line >= 1);
         if item.params != ParamState::Dynamic {
-            prop_assert!(seen.insert(item.node_id.clone()), "duplicate node ID {}", item.node_id);
+            prop_assert!(
+                seen.insert(item.node_id.clone()),
+                "duplicate node ID {}",
+                item.node_id
+            );
         }
     }
-    let syntax_error = result.errors.iter().any(|e| matches!(e, dxpy_discover::CollectError::Syntax { .. }));
-    prop_assert!(!syntax_error || result.items.is_empty(), "items reported despite a syntax error");
+    let syntax_error = result
+        .errors
+        .iter()
+        .any(|e| matches!(e, dxpy_discover::CollectError::Syntax { .. }));
+    prop_assert!(
+        !syntax_error || result.items.is_empty(),
+        "items reported despite a syntax error"
+    );
     Ok(())
 }
 
@@ -124,7 +144,10 @@ fn deep_nesting_is_survived() {
     let rules = NameRules::default();
     let ctx = ModuleContext::new("test_deep.py", &rules);
     let depth = 3000;
-    let chain = format!("@pytest{}\ndef test_chain():\n    pass\n", ".mark".repeat(depth));
+    let chain = format!(
+        "@pytest{}\ndef test_chain():\n    pass\n",
+        ".mark".repeat(depth)
+    );
     let parens = format!(
         "import pytest\n@pytest.mark.parametrize('v', [{}1{}])\ndef test_parens(v):\n    pass\n",
         "(".repeat(depth),
@@ -139,7 +162,9 @@ fn deep_nesting_is_survived() {
     blocks.push_str("def test_deep():\n");
     blocks.push_str(&" ".repeat(depth + 1));
     blocks.push_str("pass\n");
-    let classes: String = (0..depth).map(|level| format!("{}class TestC{level}:\n", " ".repeat(level))).collect::<String>()
+    let classes: String = (0..depth)
+        .map(|level| format!("{}class TestC{level}:\n", " ".repeat(level)))
+        .collect::<String>()
         + &" ".repeat(depth)
         + "def test_inner(self):\n"
         + &" ".repeat(depth + 1)
@@ -147,12 +172,26 @@ fn deep_nesting_is_survived() {
     for source in [chain, parens, blocks, classes] {
         let thread = std::thread::Builder::new()
             .stack_size(2 * 1024 * 1024)
-            .spawn(move || analyze(source.as_bytes(), &ModuleContext::new("test_deep.py", &NameRules::default())).items.len());
+            .spawn(move || {
+                analyze(
+                    source.as_bytes(),
+                    &ModuleContext::new("test_deep.py", &NameRules::default()),
+                )
+                .items
+                .len()
+            });
         let handle = thread.expect("thread spawned");
-        assert!(handle.join().is_ok(), "analysis of deeply nested source failed");
+        assert!(
+            handle.join().is_ok(),
+            "analysis of deeply nested source failed"
+        );
     }
     // The parenthesised literal is still a literal.
-    let simple = "import pytest\n@pytest.mark.parametrize('v', [((1))])\ndef test_p(v):\n    pass\n";
+    let simple =
+        "import pytest\n@pytest.mark.parametrize('v', [((1))])\ndef test_p(v):\n    pass\n";
     let items = analyze(simple.as_bytes(), &ctx).items;
-    assert_eq!(items.iter().map(|i| i.node_id.as_str()).collect::<Vec<_>>(), vec!["test_deep.py::test_p[1]"]);
+    assert_eq!(
+        items.iter().map(|i| i.node_id.as_str()).collect::<Vec<_>>(),
+        vec!["test_deep.py::test_p[1]"]
+    );
 }

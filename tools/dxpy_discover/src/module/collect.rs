@@ -63,7 +63,10 @@ pub fn collect_module(module: &ModuleModel, ctx: &ModuleContext<'_>) -> ModuleAn
         collector.collect_module_entries();
     }
     ModuleAnalysis {
-        result: FileResult { items: collector.items, errors: collector.errors },
+        result: FileResult {
+            items: collector.items,
+            errors: collector.errors,
+        },
         unresolved: collector.unresolved,
     }
 }
@@ -71,10 +74,14 @@ pub fn collect_module(module: &ModuleModel, ctx: &ModuleContext<'_>) -> ModuleAn
 impl<'m> Collector<'m, '_> {
     fn collect_module_entries(&mut self) {
         let prefix = self.ctx.rel_path.to_owned();
-        let inherited = Inherited { marks: self.module_marks.iter().collect(), dynamic: self.module_dynamic };
+        let inherited = Inherited {
+            marks: self.module_marks.iter().collect(),
+            dynamic: self.module_dynamic,
+        };
         let mut items = Vec::new();
         for (name, binding) in self.module.namespace.iter() {
             let outcome = match binding {
+                Binding::Import(_) if !self.ctx.collect_imported_tests => Ok(Vec::new()),
                 Binding::Import(import) => self.imported(name, import, &prefix, &inherited),
                 _ => self.entry(name, binding, &prefix, &inherited, None),
             };
@@ -84,7 +91,10 @@ impl<'m> Collector<'m, '_> {
                     // A failing module collector reports one error and no items; its
                     // classes are never collected, so their errors never show.
                     self.errors.clear();
-                    self.errors.push(CollectError::Other { path: self.ctx.rel_path.to_owned(), message });
+                    self.errors.push(CollectError::Other {
+                        path: self.ctx.rel_path.to_owned(),
+                        message,
+                    });
                     return;
                 }
             }
@@ -102,17 +112,25 @@ impl<'m> Collector<'m, '_> {
         inherited: &Inherited<'_>,
     ) -> Result<Vec<TestItem>, String> {
         let rules = self.ctx.rules;
-        let Some(imported) = &import.name else { return Ok(Vec::new()) };
+        let Some(imported) = &import.name else {
+            return Ok(Vec::new());
+        };
         let matches_rules = rules.matches_class(name) || rules.matches_function(name);
         // TestCase subclasses are collected whatever their name; class names are capitalised
         // by convention, so those are worth a lookup too.
         let maybe_test_case = name.starts_with(|c: char| c.is_ascii_uppercase());
         if !(matches_rules || maybe_test_case)
-            || matches!(import.module.as_str(), "unittest" | "pytest" | "_pytest" | "typing" | "abc")
+            || matches!(
+                import.module.as_str(),
+                "unittest" | "pytest" | "_pytest" | "typing" | "abc"
+            )
         {
             return Ok(Vec::new());
         }
-        let resolved = self.ctx.resolver.and_then(|r| r.resolve(self.ctx.rel_path, &import.module, imported));
+        let resolved = self
+            .ctx
+            .resolver
+            .and_then(|r| r.resolve(self.ctx.rel_path, &import.module, imported));
         let binding = match resolved {
             Some(ExternalDef::Class(class)) => Binding::Class(class),
             Some(ExternalDef::Function(function)) => Binding::Function(function),
@@ -150,7 +168,8 @@ impl<'m> Collector<'m, '_> {
                 if mro.iter().any(|e| matches!(e, MroEntry::TestCase)) {
                     return Ok(self.unittest_items(name, class, &mro, prefix, inherited));
                 }
-                let explicit_test = matches!(mro_lookup(&mro, "__test__"), Some(Binding::Bool(true)));
+                let explicit_test =
+                    matches!(mro_lookup(&mro, "__test__"), Some(Binding::Bool(true)));
                 if rules.matches_class(name) || explicit_test {
                     return match self.class_items(name, &mro, prefix, inherited) {
                         Ok(items) => Ok(items),
@@ -168,19 +187,32 @@ impl<'m> Collector<'m, '_> {
             }
             Binding::Function(function) => {
                 let selected = rules.matches_function(name) || function.test_attr == Some(true);
-                if !selected || function.callable != CallableKind::Function || function.test_attr == Some(false) {
+                if !selected
+                    || function.callable != CallableKind::Function
+                    || function.test_attr == Some(false)
+                {
                     return Ok(Vec::new());
                 }
                 if function.is_generator {
-                    return Err(format!("'yield' keyword is allowed in fixtures, but not in tests ({name})"));
+                    return Err(format!(
+                        "'yield' keyword is allowed in fixtures, but not in tests ({name})"
+                    ));
                 }
                 let generate_tests =
                     class_mro.is_some_and(|mro| mro_lookup(mro, "pytest_generate_tests").is_some());
-                let kind = if class_mro.is_some() { TestKind::Method } else { TestKind::Function };
+                let kind = if class_mro.is_some() {
+                    TestKind::Method
+                } else {
+                    TestKind::Function
+                };
                 Ok(self.function_items(name, function, prefix, inherited, generate_tests, kind))
             }
             Binding::Lambda { line } if rules.matches_function(name) => {
-                let kind = if class_mro.is_some() { TestKind::Method } else { TestKind::Function };
+                let kind = if class_mro.is_some() {
+                    TestKind::Method
+                } else {
+                    TestKind::Function
+                };
                 let lambda = FunctionDef {
                     name: name.to_owned(),
                     line: *line,
@@ -223,14 +255,19 @@ impl<'m> Collector<'m, '_> {
         let (class_marks, class_dynamic) = class_marks(mro);
         let mut marks = class_marks;
         marks.extend(outer.marks.iter().copied());
-        let inherited = Inherited { marks, dynamic: outer.dynamic || class_dynamic };
+        let inherited = Inherited {
+            marks,
+            dynamic: outer.dynamic || class_dynamic,
+        };
         let prefix = format!("{prefix}::{name}");
         // Walk the MRO's dicts: names seen in a nearer class shadow farther ones, and each
         // class's entries come out together, farthest class first.
         let mut seen = std::collections::HashSet::new();
         let mut per_class: Vec<Vec<TestItem>> = Vec::new();
         for entry in mro {
-            let MroEntry::Class(class) = entry else { continue };
+            let MroEntry::Class(class) = entry else {
+                continue;
+            };
             let mut found = Vec::new();
             for (member, binding) in class.namespace.iter() {
                 if !seen.insert(member) {
@@ -238,7 +275,9 @@ impl<'m> Collector<'m, '_> {
                 }
                 match binding {
                     Binding::Import(_) => {}
-                    _ => found.extend(self.entry(member, binding, &prefix, &inherited, Some(mro))?),
+                    _ => {
+                        found.extend(self.entry(member, binding, &prefix, &inherited, Some(mro))?)
+                    }
                 }
             }
             per_class.push(found);
@@ -264,7 +303,9 @@ impl<'m> Collector<'m, '_> {
         // `dir(cls)` filtered by unittest's `testMethodPrefix` and `callable`, sorted.
         let mut names: Vec<&str> = Vec::new();
         for entry in mro {
-            let MroEntry::Class(class) = entry else { continue };
+            let MroEntry::Class(class) = entry else {
+                continue;
+            };
             for (member, _) in class.namespace.iter() {
                 if member.starts_with("test") && !names.contains(&member) {
                     names.push(member);
@@ -279,7 +320,11 @@ impl<'m> Collector<'m, '_> {
                     if f.test_attr == Some(false) {
                         return false;
                     }
-                    (f.line, f.is_async, f.marks.iter().map(|m| m.mark.clone()).collect::<Vec<_>>())
+                    (
+                        f.line,
+                        f.is_async,
+                        f.marks.iter().map(|m| m.mark.clone()).collect::<Vec<_>>(),
+                    )
                 }
                 Some(Binding::Lambda { line }) => (*line, false, Vec::new()),
                 Some(Binding::Class(c)) => (c.line, false, Vec::new()),
@@ -342,7 +387,13 @@ impl<'m> Collector<'m, '_> {
         match expand(&specs, &self.ctx.effective_id_options()) {
             Expansion::Static(variants) => variants
                 .into_iter()
-                .map(|v| item(format!("{node_id}[{}]", v.id), &v.marks, ParamState::Static(v.id)))
+                .map(|v| {
+                    item(
+                        format!("{node_id}[{}]", v.id),
+                        &v.marks,
+                        ParamState::Static(v.id),
+                    )
+                })
                 .collect(),
             Expansion::Dynamic => vec![item(node_id, &[], ParamState::Dynamic)],
         }
@@ -369,11 +420,13 @@ fn is_abstract(mro: &[MroEntry]) -> bool {
         MroEntry::Class(class) => class.abc_metaclass,
         _ => false,
     });
-    abc && mro.iter().any(|entry| match entry {
+    abc && mro.iter().any(|entry| {
+        match entry {
         MroEntry::Class(class) => class.namespace.iter().any(|(name, _)| {
             matches!(mro_lookup(mro, name), Some(Binding::Function(f)) if f.is_abstract)
         }),
         _ => false,
+    }
     })
 }
 
@@ -400,10 +453,17 @@ fn entry_key(entry: &MroEntry, unknown_id: usize) -> usize {
 /// (Python would raise a TypeError at import time).
 fn linearize(class: &Arc<ClassDef>) -> Vec<MroEntry> {
     let mut unknown_counter = 0usize;
-    linearize_keyed(class, &mut unknown_counter, 0).into_iter().map(|(_, e)| e).collect()
+    linearize_keyed(class, &mut unknown_counter, 0)
+        .into_iter()
+        .map(|(_, e)| e)
+        .collect()
 }
 
-fn linearize_keyed(class: &Arc<ClassDef>, unknown_counter: &mut usize, depth: usize) -> Vec<(usize, MroEntry)> {
+fn linearize_keyed(
+    class: &Arc<ClassDef>,
+    unknown_counter: &mut usize,
+    depth: usize,
+) -> Vec<(usize, MroEntry)> {
     let own = MroEntry::Class(class.clone());
     let own_key = entry_key(&own, 0);
     if depth > 64 {
@@ -419,7 +479,10 @@ fn linearize_keyed(class: &Arc<ClassDef>, unknown_counter: &mut usize, depth: us
             Base::Builtin => vec![(entry_key(&MroEntry::Builtin, 0), MroEntry::Builtin)],
             Base::Unknown => {
                 *unknown_counter += 1;
-                vec![(entry_key(&MroEntry::Unknown, *unknown_counter), MroEntry::Unknown)]
+                vec![(
+                    entry_key(&MroEntry::Unknown, *unknown_counter),
+                    MroEntry::Unknown,
+                )]
             }
             Base::Object => continue,
         };
@@ -437,7 +500,9 @@ fn linearize_keyed(class: &Arc<ClassDef>, unknown_counter: &mut usize, depth: us
         }
         let candidate = sequences.iter().find_map(|seq| {
             let head = seq[0].0;
-            let in_tail = sequences.iter().any(|other| other[1..].iter().any(|(k, _)| *k == head));
+            let in_tail = sequences
+                .iter()
+                .any(|other| other[1..].iter().any(|(k, _)| *k == head));
             (!in_tail).then(|| seq[0].clone())
         });
         let Some(next) = candidate else {
@@ -459,4 +524,3 @@ fn linearize_keyed(class: &Arc<ClassDef>, unknown_counter: &mut usize, depth: us
         result.push(next);
     }
 }
-

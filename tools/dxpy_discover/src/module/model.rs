@@ -99,7 +99,9 @@ pub enum Binding {
     Function(Arc<FunctionDef>),
     Class(Arc<ClassDef>),
     /// `name = lambda: ...`: a callable function.
-    Lambda { line: u32 },
+    Lambda {
+        line: u32,
+    },
     Marks(Vec<MarkDef>),
     Bool(bool),
     Import(Import),
@@ -134,7 +136,9 @@ impl Namespace {
     }
 
     pub fn lookup(&self, name: &str) -> Option<&Binding> {
-        self.index.get(name).and_then(|&at| self.entries[at].1.as_ref())
+        self.index
+            .get(name)
+            .and_then(|&at| self.entries[at].1.as_ref())
     }
 
     fn lookup_mut(&mut self, name: &str) -> Option<&mut Binding> {
@@ -144,7 +148,9 @@ impl Namespace {
 
     /// Bindings in definition order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Binding)> {
-        self.entries.iter().filter_map(|(name, binding)| binding.as_ref().map(|b| (name.as_str(), b)))
+        self.entries
+            .iter()
+            .filter_map(|(name, binding)| binding.as_ref().map(|b| (name.as_str(), b)))
     }
 }
 
@@ -158,10 +164,20 @@ pub struct ModuleModel {
 }
 
 pub fn build_module(root: Node<'_>, src: &str, ctx: &ModuleContext<'_>) -> ModuleModel {
-    let mut builder = Builder { src, ctx, unresolved: Vec::new(), depth: 0, syntax_error: None };
+    let mut builder = Builder {
+        src,
+        ctx,
+        unresolved: Vec::new(),
+        depth: 0,
+        syntax_error: None,
+    };
     let mut namespace = Namespace::default();
     builder.block(root, &mut namespace, None);
-    ModuleModel { namespace, unresolved: builder.unresolved, syntax_error: builder.syntax_error }
+    ModuleModel {
+        namespace,
+        unresolved: builder.unresolved,
+        syntax_error: builder.syntax_error,
+    }
 }
 
 struct Builder<'a, 'c> {
@@ -187,7 +203,9 @@ fn children<'t>(node: Node<'t>) -> Vec<Node<'t>> {
 }
 
 fn line_of(node: Node<'_>) -> u32 {
-    u32::try_from(node.start_position().row).unwrap_or(u32::MAX).saturating_add(1)
+    u32::try_from(node.start_position().row)
+        .unwrap_or(u32::MAX)
+        .saturating_add(1)
 }
 
 impl<'a> Builder<'a, '_> {
@@ -196,8 +214,16 @@ impl<'a> Builder<'a, '_> {
         'a: 'm,
     {
         match globals {
-            Some(module) => Scope { local: Some(ns), module, src: self.src },
-            None => Scope { local: None, module: ns, src: self.src },
+            Some(module) => Scope {
+                local: Some(ns),
+                module,
+                src: self.src,
+            },
+            None => Scope {
+                local: None,
+                module: ns,
+                src: self.src,
+            },
         }
     }
 
@@ -224,8 +250,12 @@ impl<'a> Builder<'a, '_> {
                     .filter_map(|n| children(n).into_iter().find(|c| c.kind() != "comment"))
                     .collect();
                 match node.child_by_field_name("definition") {
-                    Some(def) if def.kind() == "function_definition" => self.function(def, &decorators, ns, globals),
-                    Some(def) if def.kind() == "class_definition" => self.class(def, &decorators, ns, globals),
+                    Some(def) if def.kind() == "function_definition" => {
+                        self.function(def, &decorators, ns, globals)
+                    }
+                    Some(def) if def.kind() == "class_definition" => {
+                        self.class(def, &decorators, ns, globals)
+                    }
                     _ => {}
                 }
             }
@@ -240,14 +270,19 @@ impl<'a> Builder<'a, '_> {
             "import_from_statement" => self.import_from(node, ns),
             "delete_statement" => {
                 for target in children(node) {
-                    let targets = if target.kind() == "expression_list" { children(target) } else { vec![target] };
+                    let targets = if target.kind() == "expression_list" {
+                        children(target)
+                    } else {
+                        vec![target]
+                    };
                     for t in targets.into_iter().filter(|t| t.kind() == "identifier") {
                         ns.delete(text(t, self.src));
                     }
                 }
             }
-            "if_statement" | "try_statement" | "with_statement" | "for_statement" | "while_statement"
-            | "elif_clause" | "else_clause" | "except_clause" | "finally_clause" => {
+            "if_statement" | "try_statement" | "with_statement" | "for_statement"
+            | "while_statement" | "elif_clause" | "else_clause" | "except_clause"
+            | "finally_clause" => {
                 for child in children(node) {
                     match child.kind() {
                         "block" => self.block(child, ns, globals),
@@ -265,18 +300,30 @@ impl<'a> Builder<'a, '_> {
     /// tree-sitter accepts a body that is not indented (`def f():` newline `pass`); Python
     /// reports "expected an indented block".
     fn check_indented_body(&mut self, definition: Node<'_>) {
-        let Some(body) = definition.child_by_field_name("body") else { return };
+        let Some(body) = definition.child_by_field_name("body") else {
+            return;
+        };
         // tree-sitter leaves an empty block at the end of the header line.
         if self.syntax_error.is_none() && body.start_byte() == body.end_byte() {
             // Python points at the statement on the next line.
-            let line = u32::try_from(body.start_position().row).unwrap_or(u32::MAX).saturating_add(2);
+            let line = u32::try_from(body.start_position().row)
+                .unwrap_or(u32::MAX)
+                .saturating_add(2);
             self.syntax_error = Some((line, 1, "expected an indented block".to_owned()));
         }
     }
 
-    fn function(&mut self, node: Node<'_>, decorators: &[Node<'_>], ns: &mut Namespace, globals: Option<&Namespace>) {
+    fn function(
+        &mut self,
+        node: Node<'_>,
+        decorators: &[Node<'_>],
+        ns: &mut Namespace,
+        globals: Option<&Namespace>,
+    ) {
         self.check_indented_body(node);
-        let Some(name_node) = node.child_by_field_name("name") else { return };
+        let Some(name_node) = node.child_by_field_name("name") else {
+            return;
+        };
         let name = text(name_node, self.src);
         let is_async = node.child(0).is_some_and(|first| first.kind() == "async");
         let scope = self.scope(ns, globals);
@@ -293,12 +340,16 @@ impl<'a> Builder<'a, '_> {
                 continue;
             }
             let target = if decorator.kind() == "call" {
-                decorator.child_by_field_name("function").unwrap_or(decorator)
+                decorator
+                    .child_by_field_name("function")
+                    .unwrap_or(decorator)
             } else {
                 decorator
             };
             let path = scope.canonical_path(target);
-            let path: Option<Vec<&str>> = path.as_ref().map(|p| p.iter().map(String::as_str).collect());
+            let path: Option<Vec<&str>> = path
+                .as_ref()
+                .map(|p| p.iter().map(String::as_str).collect());
             match path.as_deref() {
                 Some(["pytest", "fixture" | "yield_fixture"]) => callable = CallableKind::Fixture,
                 Some(["builtins", "property"] | ["functools", "cached_property"]) => {
@@ -312,7 +363,9 @@ impl<'a> Builder<'a, '_> {
                 }
                 _ if target.kind() == "attribute"
                     && matches!(
-                        target.child_by_field_name("attribute").map(|a| text(a, self.src)),
+                        target
+                            .child_by_field_name("attribute")
+                            .map(|a| text(a, self.src)),
                         Some("setter" | "getter" | "deleter")
                     ) =>
                 {
@@ -342,9 +395,17 @@ impl<'a> Builder<'a, '_> {
         ns.define(name, Binding::Function(Arc::new(def)));
     }
 
-    fn class(&mut self, node: Node<'_>, decorators: &[Node<'_>], ns: &mut Namespace, globals: Option<&Namespace>) {
+    fn class(
+        &mut self,
+        node: Node<'_>,
+        decorators: &[Node<'_>],
+        ns: &mut Namespace,
+        globals: Option<&Namespace>,
+    ) {
         self.check_indented_body(node);
-        let Some(name_node) = node.child_by_field_name("name") else { return };
+        let Some(name_node) = node.child_by_field_name("name") else {
+            return;
+        };
         let name = text(name_node, self.src);
         let mut bases = Vec::new();
         let mut abc_metaclass = false;
@@ -353,8 +414,9 @@ impl<'a> Builder<'a, '_> {
                 match argument.kind() {
                     "keyword_argument" => {
                         let scope = self.scope(ns, globals);
-                        let is_metaclass =
-                            argument.child_by_field_name("name").is_some_and(|n| text(n, self.src) == "metaclass");
+                        let is_metaclass = argument
+                            .child_by_field_name("name")
+                            .is_some_and(|n| text(n, self.src) == "metaclass");
                         abc_metaclass |= is_metaclass
                             && argument
                                 .child_by_field_name("value")
@@ -387,7 +449,12 @@ impl<'a> Builder<'a, '_> {
                 continue;
             }
             let (target, call_args) = if decorator.kind() == "call" {
-                (decorator.child_by_field_name("function").unwrap_or(decorator), decorator.child_by_field_name("arguments"))
+                (
+                    decorator
+                        .child_by_field_name("function")
+                        .unwrap_or(decorator),
+                    decorator.child_by_field_name("arguments"),
+                )
             } else {
                 (decorator, None)
             };
@@ -395,8 +462,12 @@ impl<'a> Builder<'a, '_> {
                 let init_disabled = call_args.is_some_and(|args| {
                     children(args).into_iter().any(|kw| {
                         kw.kind() == "keyword_argument"
-                            && kw.child_by_field_name("name").is_some_and(|n| text(n, self.src) == "init")
-                            && kw.child_by_field_name("value").is_some_and(|v| v.kind() == "false")
+                            && kw
+                                .child_by_field_name("name")
+                                .is_some_and(|n| text(n, self.src) == "init")
+                            && kw
+                                .child_by_field_name("value")
+                                .is_some_and(|v| v.kind() == "false")
                     })
                 });
                 generated_init |= !init_disabled;
@@ -422,7 +493,9 @@ impl<'a> Builder<'a, '_> {
                 return Base::Class(class.clone());
             }
         }
-        let Some(path) = scope.canonical_path(node) else { return Base::Unknown };
+        let Some(path) = scope.canonical_path(node) else {
+            return Base::Unknown;
+        };
         let parts: Vec<&str> = path.iter().map(String::as_str).collect();
         match parts.as_slice() {
             ["unittest", "TestCase" | "IsolatedAsyncioTestCase"]
@@ -435,13 +508,20 @@ impl<'a> Builder<'a, '_> {
             _ => {}
         }
         let (module, name) = split_module(&path);
-        if let Some(ExternalDef::Class(class)) =
-            self.ctx.resolver.and_then(|resolver| resolver.resolve(self.ctx.rel_path, &module, &name))
+        if let Some(ExternalDef::Class(class)) = self
+            .ctx
+            .resolver
+            .and_then(|resolver| resolver.resolve(self.ctx.rel_path, &module, &name))
         {
             return Base::Class(class);
         }
         let line = import_line(&scope, node).unwrap_or_else(|| line_of(node));
-        self.unresolved.push(ExternalRef { module, name, line, usage: ExternalUse::BaseClass });
+        self.unresolved.push(ExternalRef {
+            module,
+            name,
+            line,
+            usage: ExternalUse::BaseClass,
+        });
         Base::Unknown
     }
 
@@ -467,7 +547,13 @@ impl<'a> Builder<'a, '_> {
         }
     }
 
-    fn bind_target(&mut self, target: Node<'_>, value: Node<'_>, ns: &mut Namespace, globals: Option<&Namespace>) {
+    fn bind_target(
+        &mut self,
+        target: Node<'_>,
+        value: Node<'_>,
+        ns: &mut Namespace,
+        globals: Option<&Namespace>,
+    ) {
         match target.kind() {
             "identifier" => {
                 let name = text(target, self.src);
@@ -476,9 +562,10 @@ impl<'a> Builder<'a, '_> {
             }
             "attribute" => {
                 // `test_x.__test__ = False` after the definition.
-                let (Some(object), Some(attribute)) =
-                    (target.child_by_field_name("object"), target.child_by_field_name("attribute"))
-                else {
+                let (Some(object), Some(attribute)) = (
+                    target.child_by_field_name("object"),
+                    target.child_by_field_name("attribute"),
+                ) else {
                     return;
                 };
                 if object.kind() != "identifier" || text(attribute, self.src) != "__test__" {
@@ -504,33 +591,62 @@ impl<'a> Builder<'a, '_> {
         }
     }
 
-    fn value_binding(&self, name: &str, value: Node<'_>, ns: &Namespace, globals: Option<&Namespace>) -> Binding {
+    fn value_binding(
+        &self,
+        name: &str,
+        value: Node<'_>,
+        ns: &Namespace,
+        globals: Option<&Namespace>,
+    ) -> Binding {
         let scope = self.scope(ns, globals);
         if name == "pytestmark" {
-            return scope.mark_list(value).map_or(Binding::Unknown, Binding::Marks);
+            return scope
+                .mark_list(value)
+                .map_or(Binding::Unknown, Binding::Marks);
         }
         match value.kind() {
             "true" => Binding::Bool(true),
             "false" => Binding::Bool(false),
-            "lambda" => Binding::Lambda { line: line_of(value) },
+            "lambda" => Binding::Lambda {
+                line: line_of(value),
+            },
             "identifier" => match scope.lookup(text(value, self.src)) {
-                Some(binding @ (Binding::Function(_) | Binding::Class(_) | Binding::Lambda { .. } | Binding::Marks(_))) => {
-                    binding.clone()
-                }
+                Some(
+                    binding @ (Binding::Function(_)
+                    | Binding::Class(_)
+                    | Binding::Lambda { .. }
+                    | Binding::Marks(_)),
+                ) => binding.clone(),
                 Some(Binding::Value | Binding::Bool(_)) => Binding::Value,
                 _ => Binding::Unknown,
             },
             // `test_x = OtherTests.test_x` reuses a method of a class defined in this file.
             "attribute" if class_member(&scope, value, self.src).is_some() => {
-                class_member(&scope, value, self.src).cloned().unwrap_or(Binding::Unknown)
+                class_member(&scope, value, self.src)
+                    .cloned()
+                    .unwrap_or(Binding::Unknown)
             }
-            "string" | "concatenated_string" | "integer" | "float" | "none" | "list" | "tuple" | "dictionary"
-            | "set" | "list_comprehension" | "set_comprehension" | "dictionary_comprehension"
+            "string"
+            | "concatenated_string"
+            | "integer"
+            | "float"
+            | "none"
+            | "list"
+            | "tuple"
+            | "dictionary"
+            | "set"
+            | "list_comprehension"
+            | "set_comprehension"
+            | "dictionary_comprehension"
             | "generator_expression" => match scope.mark_list(value) {
-                Some(marks) if matches!(value.kind(), "list" | "tuple") && !marks.is_empty() => Binding::Marks(marks),
+                Some(marks) if matches!(value.kind(), "list" | "tuple") && !marks.is_empty() => {
+                    Binding::Marks(marks)
+                }
                 _ => Binding::Value,
             },
-            _ => scope.mark_def(value).map_or(Binding::Unknown, |mark| Binding::Marks(vec![mark])),
+            _ => scope
+                .mark_def(value)
+                .map_or(Binding::Unknown, |mark| Binding::Marks(vec![mark])),
         }
     }
 
@@ -542,16 +658,31 @@ impl<'a> Builder<'a, '_> {
                 "dotted_name" => {
                     let full = text(child, self.src);
                     let head = full.split('.').next().unwrap_or(full).trim();
-                    ns.define(head, Binding::Import(Import { module: head.to_owned(), name: None, line }));
+                    ns.define(
+                        head,
+                        Binding::Import(Import {
+                            module: head.to_owned(),
+                            name: None,
+                            line,
+                        }),
+                    );
                 }
                 "aliased_import" => {
-                    let (Some(module), Some(alias)) =
-                        (child.child_by_field_name("name"), child.child_by_field_name("alias"))
-                    else {
+                    let (Some(module), Some(alias)) = (
+                        child.child_by_field_name("name"),
+                        child.child_by_field_name("alias"),
+                    ) else {
                         continue;
                     };
                     let module = compact(text(module, self.src));
-                    ns.define(text(alias, self.src), Binding::Import(Import { module, name: None, line }));
+                    ns.define(
+                        text(alias, self.src),
+                        Binding::Import(Import {
+                            module,
+                            name: None,
+                            line,
+                        }),
+                    );
                 }
                 _ => {}
             }
@@ -560,26 +691,39 @@ impl<'a> Builder<'a, '_> {
 
     fn import_from(&mut self, node: Node<'_>, ns: &mut Namespace) {
         let line = line_of(node);
-        let Some(module_node) = node.child_by_field_name("module_name") else { return };
+        let Some(module_node) = node.child_by_field_name("module_name") else {
+            return;
+        };
         let module = compact(text(module_node, self.src));
         let mut cursor = node.walk();
         let names: Vec<Node<'_>> = node.children_by_field_name("name", &mut cursor).collect();
         for name_node in names {
             let (imported, bound) = match name_node.kind() {
                 "aliased_import" => {
-                    let (Some(name), Some(alias)) =
-                        (name_node.child_by_field_name("name"), name_node.child_by_field_name("alias"))
-                    else {
+                    let (Some(name), Some(alias)) = (
+                        name_node.child_by_field_name("name"),
+                        name_node.child_by_field_name("alias"),
+                    ) else {
                         continue;
                     };
-                    (compact(text(name, self.src)), text(alias, self.src).to_owned())
+                    (
+                        compact(text(name, self.src)),
+                        text(alias, self.src).to_owned(),
+                    )
                 }
                 _ => {
                     let name = compact(text(name_node, self.src));
                     (name.clone(), name)
                 }
             };
-            ns.define(&bound, Binding::Import(Import { module: module.clone(), name: Some(imported), line }));
+            ns.define(
+                &bound,
+                Binding::Import(Import {
+                    module: module.clone(),
+                    name: Some(imported),
+                    line,
+                }),
+            );
         }
     }
 }
@@ -592,7 +736,9 @@ fn class_member<'m>(scope: &Scope<'m>, node: Node<'_>, src: &str) -> Option<&'m 
     if object.kind() != "identifier" {
         return None;
     }
-    let Binding::Class(class) = scope.lookup(text(object, src))? else { return None };
+    let Binding::Class(class) = scope.lookup(text(object, src))? else {
+        return None;
+    };
     let mut stack: Vec<&'m ClassDef> = vec![class.as_ref()];
     let mut visited = 0usize;
     while let Some(current) = stack.pop() {
@@ -601,8 +747,11 @@ fn class_member<'m>(scope: &Scope<'m>, node: Node<'_>, src: &str) -> Option<&'m 
             return None;
         }
         if let Some(binding) = current.namespace.lookup(member) {
-            return matches!(binding, Binding::Function(_) | Binding::Lambda { .. } | Binding::Class(_))
-                .then_some(binding);
+            return matches!(
+                binding,
+                Binding::Function(_) | Binding::Lambda { .. } | Binding::Class(_)
+            )
+            .then_some(binding);
         }
         for base in current.bases.iter().rev() {
             if let Base::Class(parent) = base {
@@ -615,7 +764,10 @@ fn class_member<'m>(scope: &Scope<'m>, node: Node<'_>, src: &str) -> Option<&'m 
 
 /// Dotted names may contain spaces and line continuations (`a . b`).
 fn compact(dotted: &str) -> String {
-    dotted.chars().filter(|c| !c.is_whitespace() && *c != '\\').collect()
+    dotted
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '\\')
+        .collect()
 }
 
 /// Split a canonical path into (module as written, attribute).
@@ -652,7 +804,10 @@ fn contains_yield(body: Node<'_>) -> bool {
         }
         let mut cursor = node.walk();
         for child in node.named_children(&mut cursor) {
-            if !matches!(child.kind(), "function_definition" | "lambda" | "class_definition" | "decorated_definition") {
+            if !matches!(
+                child.kind(),
+                "function_definition" | "lambda" | "class_definition" | "decorated_definition"
+            ) {
                 stack.push(child);
             }
         }

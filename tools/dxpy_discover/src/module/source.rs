@@ -43,9 +43,13 @@ fn declares_latin1(source: &[u8]) -> bool {
         if !trimmed.starts_with('#') {
             return false;
         }
-        let Some(at) = trimmed.find("coding") else { return false };
+        let Some(at) = trimmed.find("coding") else {
+            return false;
+        };
         let rest = &trimmed[at + "coding".len()..];
-        let Some(rest) = rest.strip_prefix([':', '=']) else { return false };
+        let Some(rest) = rest.strip_prefix([':', '=']) else {
+            return false;
+        };
         let name: String = rest
             .trim_start()
             .chars()
@@ -53,8 +57,10 @@ fn declares_latin1(source: &[u8]) -> bool {
             .collect::<String>()
             .to_ascii_lowercase()
             .replace('_', "-");
-        matches!(name.as_str(), "latin-1" | "iso-8859-1" | "iso8859-1" | "latin1" | "l1" | "iso-latin-1")
-            || name.starts_with("latin-1-")
+        matches!(
+            name.as_str(),
+            "latin-1" | "iso-8859-1" | "iso8859-1" | "latin1" | "l1" | "iso-latin-1"
+        ) || name.starts_with("latin-1-")
             || name.starts_with("iso-8859-1-")
     })
 }
@@ -70,7 +76,9 @@ pub fn first_syntax_error(root: Node<'_>, text: &str) -> Option<(u32, u32, Strin
         let node = cursor.node();
         if node.is_error() || node.is_missing() {
             let position = node.start_position();
-            let line_start = text.len().min(node.start_byte().saturating_sub(position.column));
+            let line_start = text
+                .len()
+                .min(node.start_byte().saturating_sub(position.column));
             let column = text
                 .get(line_start..node.start_byte().min(text.len()))
                 .map_or(position.column, |prefix| prefix.chars().count());
@@ -103,9 +111,15 @@ mod tests {
     #[test]
     fn decodes_utf8_bom_and_latin1_cookie() {
         assert_eq!(decode(b"\xef\xbb\xbfx = 1\n").as_deref(), Ok("x = 1\n"));
-        assert_eq!(decode(b"# -*- coding: latin-1 -*-\ns = '\xe9'\n").as_deref(), Ok("# -*- coding: latin-1 -*-\ns = '\u{e9}'\n"));
+        assert_eq!(
+            decode(b"# -*- coding: latin-1 -*-\ns = '\xe9'\n").as_deref(),
+            Ok("# -*- coding: latin-1 -*-\ns = '\u{e9}'\n")
+        );
         assert_eq!(decode(b"x = 1\n# coding: latin-1\ns = '\xe9'\n"), Err(29));
-        assert_eq!(decode(b"#!/usr/bin/env python\n# coding=latin1\n'\xe9'").as_deref(), Ok("#!/usr/bin/env python\n# coding=latin1\n'\u{e9}'"));
+        assert_eq!(
+            decode(b"#!/usr/bin/env python\n# coding=latin1\n'\xe9'").as_deref(),
+            Ok("#!/usr/bin/env python\n# coding=latin1\n'\u{e9}'")
+        );
         assert_eq!(decode(b"ok\n\xff"), Err(3));
         assert_eq!(decode(b"\xef\xbb\xbfok\xff"), Err(5));
     }

@@ -26,7 +26,9 @@ fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
 
 impl<'m> Scope<'m> {
     pub fn lookup(&self, name: &str) -> Option<&'m Binding> {
-        self.local.and_then(|ns| ns.lookup(name)).or_else(|| self.module.lookup(name))
+        self.local
+            .and_then(|ns| ns.lookup(name))
+            .or_else(|| self.module.lookup(name))
     }
 
     /// The canonical dotted path of a name or attribute chain, if it goes through an import or
@@ -64,7 +66,8 @@ impl<'m> Scope<'m> {
     }
 
     pub fn path_is(&self, node: Node<'_>, expected: &[&str]) -> bool {
-        self.canonical_path(node).is_some_and(|path| path.iter().map(String::as_str).eq(expected.iter().copied()))
+        self.canonical_path(node)
+            .is_some_and(|path| path.iter().map(String::as_str).eq(expected.iter().copied()))
     }
 
     /// The mark an expression denotes, with its parametrize arguments parsed.
@@ -75,18 +78,34 @@ impl<'m> Scope<'m> {
                 let arguments = node.child_by_field_name("arguments")?;
                 let args = text(arguments, self.src).to_owned();
                 if let Some(name) = self.mark_name(function) {
-                    let parametrize = (name == "parametrize").then(|| parse_parametrize(arguments, self.src, self));
-                    return Some(MarkDef { mark: Mark { name, args }, parametrize });
+                    let parametrize = (name == "parametrize")
+                        .then(|| parse_parametrize(arguments, self.src, self));
+                    return Some(MarkDef {
+                        mark: Mark { name, args },
+                        parametrize,
+                    });
                 }
                 // Calling an alias of an uncalled mark (`slow = pytest.mark.slow; @slow(1)`).
                 let alias = self.local_mark(function)?;
                 let parametrize = alias.parametrize.as_ref().map(|_| ParametrizeSpec::Dynamic);
-                Some(MarkDef { mark: Mark { name: alias.mark.name.clone(), args }, parametrize })
+                Some(MarkDef {
+                    mark: Mark {
+                        name: alias.mark.name.clone(),
+                        args,
+                    },
+                    parametrize,
+                })
             }
             "attribute" => match self.mark_name(node) {
                 Some(name) => {
                     let parametrize = (name == "parametrize").then_some(ParametrizeSpec::Dynamic);
-                    Some(MarkDef { mark: Mark { name, args: String::new() }, parametrize })
+                    Some(MarkDef {
+                        mark: Mark {
+                            name,
+                            args: String::new(),
+                        },
+                        parametrize,
+                    })
                 }
                 None => self.local_mark(node).cloned(),
             },
@@ -122,9 +141,14 @@ impl<'m> Scope<'m> {
         match node.kind() {
             "list" | "tuple" => {
                 let mut cursor = node.walk();
-                let children: Vec<Node<'_>> =
-                    node.named_children(&mut cursor).filter(|n| n.kind() != "comment").collect();
-                children.into_iter().map(|child| self.mark_def(child)).collect()
+                let children: Vec<Node<'_>> = node
+                    .named_children(&mut cursor)
+                    .filter(|n| n.kind() != "comment")
+                    .collect();
+                children
+                    .into_iter()
+                    .map(|child| self.mark_def(child))
+                    .collect()
             }
             "identifier" => match self.lookup(text(node, self.src)) {
                 Some(Binding::Marks(marks)) => Some(marks.clone()),
@@ -137,7 +161,9 @@ impl<'m> Scope<'m> {
 
 impl SymbolEnv for Scope<'_> {
     fn symbol(&self, node: Node<'_>) -> Symbol {
-        let Some(path) = self.canonical_path(node) else { return Symbol::Other };
+        let Some(path) = self.canonical_path(node) else {
+            return Symbol::Other;
+        };
         let path: Vec<&str> = path.iter().map(String::as_str).collect();
         match path.as_slice() {
             ["pytest", "param"] => Symbol::PytestParam,

@@ -69,7 +69,10 @@ fn shortest_digits(value: f64) -> (&'static str, String, i32) {
 /// pytest's `ascii_escaped` for `str`: `unicode_escape` encoding (so `\` doubles and non-ASCII
 /// becomes `\xe9`, `\u2603`, `\U0001f600`), then control characters as `\t`, `\n`, `\r`, `\xNN`.
 pub fn ascii_escape_str(value: &str) -> String {
-    if value.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'\\') {
+    if value
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'\\')
+    {
         return value.to_owned();
     }
     let mut out = String::with_capacity(value.len() + 8);
@@ -149,7 +152,10 @@ mod tests {
     fn strings_escape_like_pytest() {
         assert_eq!(ascii_escape_str("plain"), "plain");
         assert_eq!(ascii_escape_str("é\t\\"), "\\xe9\\t\\\\");
-        assert_eq!(ascii_escape_str("\u{2603}\u{1f600}\x00\x7f"), "\\u2603\\U0001f600\\x00\\x7f");
+        assert_eq!(
+            ascii_escape_str("\u{2603}\u{1f600}\x00\x7f"),
+            "\\u2603\\U0001f600\\x00\\x7f"
+        );
         assert_eq!(ascii_escape_bytes(b"\xff\\\n\x01a"), "\\xff\\\\n\\x01a");
     }
 }

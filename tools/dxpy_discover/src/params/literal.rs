@@ -43,12 +43,15 @@ fn text<'s>(node: Node<'_>, src: &'s str) -> &'s str {
 
 fn named_children<'t>(node: Node<'t>) -> Vec<Node<'t>> {
     let mut cursor = node.walk();
-    node.named_children(&mut cursor).filter(|n| n.kind() != "comment").collect()
+    node.named_children(&mut cursor)
+        .filter(|n| n.kind() != "comment")
+        .collect()
 }
 
 /// Parse the argument list of `parametrize(...)`.
 pub fn parse_parametrize(args: Node<'_>, src: &str, env: &dyn SymbolEnv) -> ParametrizeSpec {
-    parse_parametrize_inner(args, src, env).map_or(ParametrizeSpec::Dynamic, ParametrizeSpec::Static)
+    parse_parametrize_inner(args, src, env)
+        .map_or(ParametrizeSpec::Dynamic, ParametrizeSpec::Static)
 }
 
 fn parse_parametrize_inner(args: Node<'_>, src: &str, env: &dyn SymbolEnv) -> Option<Parametrize> {
@@ -98,7 +101,11 @@ fn parse_parametrize_inner(args: Node<'_>, src: &str, env: &dyn SymbolEnv) -> Op
         Some(node) if node.kind() == "none" => None,
         Some(node) => Some(parse_ids(node, src)?),
     };
-    Some(Parametrize { argnames: names, sets, ids })
+    Some(Parametrize {
+        argnames: names,
+        sets,
+        ids,
+    })
 }
 
 /// `"a,b"`, `"a, b"` or a list/tuple of strings. The flag says whether pytest treats each
@@ -106,9 +113,15 @@ fn parse_parametrize_inner(args: Node<'_>, src: &str, env: &dyn SymbolEnv) -> Op
 fn parse_argnames(node: Node<'_>, src: &str) -> Option<(Vec<String>, bool)> {
     match node.kind() {
         "string" | "concatenated_string" => {
-            let StrLiteral::Str(s) = eval_string(node, src)? else { return None };
-            let names: Vec<String> =
-                s.split(',').map(str::trim).filter(|n| !n.is_empty()).map(str::to_owned).collect();
+            let StrLiteral::Str(s) = eval_string(node, src)? else {
+                return None;
+            };
+            let names: Vec<String> = s
+                .split(',')
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+                .map(str::to_owned)
+                .collect();
             let single = names.len() == 1;
             Some((names, single))
         }
@@ -150,7 +163,11 @@ fn parse_param_set(
         }
     }
     if force_tuple {
-        return Some(ParamSet { values: vec![eval_value(node, src, env)?], id: None, marks: Vec::new() });
+        return Some(ParamSet {
+            values: vec![eval_value(node, src, env)?],
+            id: None,
+            marks: Vec::new(),
+        });
     }
     let node = unparenthesize(node);
     if !matches!(node.kind(), "tuple" | "list") {
@@ -160,7 +177,11 @@ fn parse_param_set(
         .into_iter()
         .map(|child| eval_element(child, src, env))
         .collect::<Option<Vec<_>>>()?;
-    (values.len() == arity).then_some(ParamSet { values, id: None, marks: Vec::new() })
+    (values.len() == arity).then_some(ParamSet {
+        values,
+        id: None,
+        marks: Vec::new(),
+    })
 }
 
 fn unparenthesize(mut node: Node<'_>) -> Node<'_> {
@@ -180,11 +201,20 @@ fn eval_element(node: Node<'_>, src: &str, env: &dyn SymbolEnv) -> Option<ParamV
     eval_value(node, src, env)
 }
 
-fn parse_pytest_param(args: Node<'_>, src: &str, env: &dyn SymbolEnv, arity: usize) -> Option<ParamSet> {
+fn parse_pytest_param(
+    args: Node<'_>,
+    src: &str,
+    env: &dyn SymbolEnv,
+    arity: usize,
+) -> Option<ParamSet> {
     if args.kind() != "argument_list" {
         return None;
     }
-    let mut set = ParamSet { values: Vec::new(), id: None, marks: Vec::new() };
+    let mut set = ParamSet {
+        values: Vec::new(),
+        id: None,
+        marks: Vec::new(),
+    };
     for arg in named_children(args) {
         match arg.kind() {
             "keyword_argument" => {
@@ -210,7 +240,10 @@ fn parse_pytest_param(args: Node<'_>, src: &str, env: &dyn SymbolEnv, arity: usi
 /// A mark or a list/tuple of marks.
 pub fn parse_marks(node: Node<'_>, env: &dyn SymbolEnv) -> Option<Vec<Mark>> {
     match node.kind() {
-        "list" | "tuple" => named_children(node).into_iter().map(|n| env.mark(n)).collect(),
+        "list" | "tuple" => named_children(node)
+            .into_iter()
+            .map(|n| env.mark(n))
+            .collect(),
         _ => Some(vec![env.mark(node)?]),
     }
 }
@@ -226,7 +259,9 @@ fn parse_ids(node: Node<'_>, src: &str) -> Option<Vec<IdEntry>> {
             "string" | "concatenated_string" => match eval_string(entry, src)? {
                 StrLiteral::Str(s) => Some(IdEntry::Str(s)),
                 // pytest escapes bytes IDs like bytes values.
-                StrLiteral::Bytes(b) => Some(IdEntry::Scalar(super::format::ascii_escape_bytes(&b))),
+                StrLiteral::Bytes(b) => {
+                    Some(IdEntry::Scalar(super::format::ascii_escape_bytes(&b)))
+                }
             },
             _ => match eval_number(entry, src)? {
                 ParamValue::Scalar(s) => Some(IdEntry::Scalar(s)),
@@ -243,8 +278,14 @@ pub fn eval_value(node: Node<'_>, src: &str, env: &dyn SymbolEnv) -> Option<Para
             StrLiteral::Str(s) => ParamValue::Str(s),
             StrLiteral::Bytes(b) => ParamValue::Bytes(b),
         }),
-        "tuple" | "list" | "dictionary" | "set" | "list_comprehension" | "set_comprehension"
-        | "dictionary_comprehension" | "ellipsis" => Some(ParamValue::Unnamed),
+        "tuple"
+        | "list"
+        | "dictionary"
+        | "set"
+        | "list_comprehension"
+        | "set_comprehension"
+        | "dictionary_comprehension"
+        | "ellipsis" => Some(ParamValue::Unnamed),
         "lambda" => Some(ParamValue::Named("<lambda>".to_owned())),
         "parenthesized_expression" => {
             let inner = unparenthesize(node);
@@ -260,7 +301,9 @@ pub fn eval_value(node: Node<'_>, src: &str, env: &dyn SymbolEnv) -> Option<Para
             }
             let args = named_children(node.child_by_field_name("arguments")?);
             let [arg] = args.as_slice() else { return None };
-            let StrLiteral::Str(s) = eval_string(*arg, src)? else { return None };
+            let StrLiteral::Str(s) = eval_string(*arg, src)? else {
+                return None;
+            };
             Some(ParamValue::Scalar(float_repr(parse_float_text(&s)?)))
         }
         "attribute" | "identifier" => match env.symbol(node) {
@@ -286,7 +329,11 @@ fn parse_float_text(s: &str) -> Option<f64> {
                 return None;
             }
             let cleaned: String = body.chars().filter(|c| *c != '_').collect();
-            if cleaned.is_empty() || !cleaned.chars().all(|c| c.is_ascii_digit() || "e.+-".contains(c)) {
+            if cleaned.is_empty()
+                || !cleaned
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || "e.+-".contains(c))
+            {
                 return None;
             }
             cleaned.parse::<f64>().ok()?
@@ -313,7 +360,10 @@ fn eval_number(node: Node<'_>, src: &str) -> Option<ParamValue> {
                 "+" => false,
                 _ => return None,
             };
-            Some(ParamValue::Scalar(number_str(text(argument, src), negative)?))
+            Some(ParamValue::Scalar(number_str(
+                text(argument, src),
+                negative,
+            )?))
         }
         _ => None,
     }
@@ -346,9 +396,17 @@ fn number_str(literal: &str, negative: bool) -> Option<String> {
         }
         // Decimal literals can be arbitrarily long: keep the digits.
         let trimmed = lower.trim_start_matches('0');
-        if trimmed.is_empty() { "0".to_owned() } else { trimmed.to_owned() }
+        if trimmed.is_empty() {
+            "0".to_owned()
+        } else {
+            trimmed.to_owned()
+        }
     };
-    Some(if negative && digits != "0" { format!("-{digits}") } else { digits })
+    Some(if negative && digits != "0" {
+        format!("-{digits}")
+    } else {
+        digits
+    })
 }
 
 /// Decode a string literal (or an implicit concatenation); `None` for f-strings with
@@ -357,7 +415,9 @@ pub fn eval_string(node: Node<'_>, src: &str) -> Option<StrLiteral> {
     match node.kind() {
         "string" => decode_string_literal(text(node, src)),
         "concatenated_string" => {
-            let mut parts = named_children(node).into_iter().map(|part| eval_string(part, src));
+            let mut parts = named_children(node)
+                .into_iter()
+                .map(|part| eval_string(part, src));
             let mut acc = parts.next()??;
             for part in parts {
                 match (&mut acc, part?) {
@@ -384,12 +444,20 @@ pub fn decode_string_literal(literal: &str) -> Option<StrLiteral> {
     let quote_at = literal.find(['\'', '"'])?;
     let prefix = literal[..quote_at].to_ascii_lowercase();
     let rest = &literal[quote_at..];
-    let quote_len = if rest.starts_with("\"\"\"") || rest.starts_with("'''") { 3 } else { 1 };
+    let quote_len = if rest.starts_with("\"\"\"") || rest.starts_with("'''") {
+        3
+    } else {
+        1
+    };
     if rest.len() < 2 * quote_len || !rest.ends_with(&rest[..quote_len]) {
         return None;
     }
     let body = rest.get(quote_len..rest.len() - quote_len)?;
-    let (raw, bytes, formatted) = (prefix.contains('r'), prefix.contains('b'), prefix.contains('f'));
+    let (raw, bytes, formatted) = (
+        prefix.contains('r'),
+        prefix.contains('b'),
+        prefix.contains('f'),
+    );
     if prefix.contains('t') || (formatted && (body.contains('{') || body.contains('}'))) {
         return None;
     }
@@ -399,7 +467,11 @@ pub fn decode_string_literal(literal: &str) -> Option<StrLiteral> {
         if !body.is_ascii() {
             return None;
         }
-        let decoded = if raw { body.into_bytes() } else { decode_escapes(&body, true)? };
+        let decoded = if raw {
+            body.into_bytes()
+        } else {
+            decode_escapes(&body, true)?
+        };
         return Some(StrLiteral::Bytes(decoded));
     }
     if raw {
@@ -478,7 +550,9 @@ fn decode_escapes(body: &str, bytes: bool) -> Option<Vec<u8>> {
 fn hex_digits(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, count: usize) -> Option<u32> {
     let mut code = 0u32;
     for _ in 0..count {
-        code = code.checked_mul(16)?.checked_add(chars.next()?.to_digit(16)?)?;
+        code = code
+            .checked_mul(16)?
+            .checked_add(chars.next()?.to_digit(16)?)?;
     }
     Some(code)
 }
@@ -492,8 +566,14 @@ mod tests {
         let s = |t: &str| decode_string_literal(t);
         assert_eq!(s(r#""a\tb""#), Some(StrLiteral::Str("a\tb".into())));
         assert_eq!(s(r#"r"a\tb""#), Some(StrLiteral::Str("a\\tb".into())));
-        assert_eq!(s(r#"b"\xff\\""#), Some(StrLiteral::Bytes(vec![0xff, b'\\'])));
-        assert_eq!(s(r#""\u2603\U0001f600\x41\101\q""#), Some(StrLiteral::Str("\u{2603}\u{1f600}AA\\q".into())));
+        assert_eq!(
+            s(r#"b"\xff\\""#),
+            Some(StrLiteral::Bytes(vec![0xff, b'\\']))
+        );
+        assert_eq!(
+            s(r#""\u2603\U0001f600\x41\101\q""#),
+            Some(StrLiteral::Str("\u{2603}\u{1f600}AA\\q".into()))
+        );
         assert_eq!(s("'''a\r\nb'''"), Some(StrLiteral::Str("a\nb".into())));
         assert_eq!(s(r#"f"x{y}""#), None);
         assert_eq!(s(r#"F"plain""#), Some(StrLiteral::Str("plain".into())));

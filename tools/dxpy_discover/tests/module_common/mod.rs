@@ -5,7 +5,9 @@
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
 
-use dxpy_discover::module::{self, DefinitionResolver, ExternalDef, ModuleAnalysis, ModuleContext, NameRules};
+use dxpy_discover::module::{
+    self, DefinitionResolver, ExternalDef, ModuleAnalysis, ModuleContext, NameRules,
+};
 use dxpy_discover::params::{EmptyParameterSetMark, IdOptions, LongStrIdStrategy};
 use dxpy_discover::{ParamState, TestItem};
 
@@ -20,14 +22,19 @@ pub fn fixture_files() -> Vec<String> {
     let mut found = Vec::new();
     let mut stack = vec![root.clone()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot list {dir:?}: {e}"));
+        let entries =
+            std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("cannot list {dir:?}: {e}"));
         for entry in entries {
             let path = entry.expect("directory entry").path();
             if path.is_dir() {
                 if path.file_name().is_some_and(|n| n != "__pycache__") {
                     stack.push(path);
                 }
-            } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("test_") && n.ends_with(".py")) {
+            } else if path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("test_") && n.ends_with(".py"))
+            {
                 let rel = path.strip_prefix(&root).expect("under root");
                 found.push(rel.to_string_lossy().replace('\\', "/"));
             }
@@ -40,7 +47,11 @@ pub fn fixture_files() -> Vec<String> {
 /// pytest ini options a fixture asks for in a `# dxpy-options: k=v; k=v` header line.
 pub fn fixture_options(source: &[u8]) -> Vec<(String, String)> {
     let text = String::from_utf8_lossy(source);
-    let Some(line) = text.lines().take(3).find_map(|l| l.strip_prefix("# dxpy-options:")) else {
+    let Some(line) = text
+        .lines()
+        .take(3)
+        .find_map(|l| l.strip_prefix("# dxpy-options:"))
+    else {
         return Vec::new();
     };
     line.split(';')
@@ -53,13 +64,23 @@ pub struct FixtureConfig {
     pub rules: NameRules,
     pub disable_escaping: bool,
     pub id_options: IdOptions,
+    pub collect_imported_tests: bool,
 }
 
 pub fn fixture_config(options: &[(String, String)]) -> FixtureConfig {
-    let mut config =
-        FixtureConfig { rules: NameRules::default(), disable_escaping: false, id_options: IdOptions::default() };
+    let mut config = FixtureConfig {
+        rules: NameRules::default(),
+        disable_escaping: false,
+        id_options: IdOptions::default(),
+        collect_imported_tests: true,
+    };
     for (key, value) in options {
-        let list = || value.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
+        let list = || {
+            value
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
         match key.as_str() {
             "python_functions" => config.rules.functions = list(),
             "python_classes" => config.rules.classes = list(),
@@ -80,6 +101,7 @@ pub fn fixture_config(options: &[(String, String)]) -> FixtureConfig {
                     _ => EmptyParameterSetMark::FailAtCollect,
                 }
             }
+            "collect_imported_tests" => config.collect_imported_tests = value == "true",
             other => panic!("fixture option {other} is not understood by the harness"),
         }
     }
@@ -137,6 +159,7 @@ pub fn analyze_fixture(rel: &str) -> ModuleAnalysis {
     let mut ctx = ModuleContext::new(rel, &config.rules);
     ctx.disable_id_escaping = config.disable_escaping;
     ctx.id_options = config.id_options;
+    ctx.collect_imported_tests = config.collect_imported_tests;
     ctx.resolver = Some(&resolver);
     module::analyze_detailed(&source, &ctx)
 }
@@ -171,7 +194,13 @@ pub fn render_item(item: &TestItem) -> String {
     let marks: Vec<String> = item
         .marks
         .iter()
-        .map(|m| format!("{}{}", m.name, m.args.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .map(|m| {
+            format!(
+                "{}{}",
+                m.name,
+                m.args.split_whitespace().collect::<Vec<_>>().join(" ")
+            )
+        })
         .collect();
     format!(
         "{} | {:?}{} | line {} | {} | marks: {}",
