@@ -283,7 +283,15 @@ impl<'a> Builder<'a, '_> {
             "if_statement" | "try_statement" | "with_statement" | "for_statement"
             | "while_statement" | "elif_clause" | "else_clause" | "except_clause"
             | "finally_clause" => {
+                // Under pytest a module's `__name__` is never `"__main__"`.
+                let main_guard = node.kind() == "if_statement"
+                    && node
+                        .child_by_field_name("condition")
+                        .is_some_and(|c| is_main_guard(c, self.src));
                 for child in children(node) {
+                    if main_guard && child.kind() == "block" {
+                        continue;
+                    }
                     match child.kind() {
                         "block" => self.block(child, ns, globals),
                         "elif_clause" | "else_clause" | "except_clause" | "finally_clause" => {
@@ -576,8 +584,14 @@ impl<'a> Builder<'a, '_> {
                     "false" => Some(false),
                     _ => None,
                 };
-                if let Some(Binding::Function(function)) = ns.lookup_mut(text(object, self.src)) {
-                    Arc::make_mut(function).test_attr = flag;
+                match ns.lookup_mut(text(object, self.src)) {
+                    Some(Binding::Function(function)) => Arc::make_mut(function).test_attr = flag,
+                    // `TestX.__test__ = False` after the class body.
+                    Some(Binding::Class(class)) => {
+                        let binding = flag.map_or(Binding::Unknown, Binding::Bool);
+                        Arc::make_mut(class).namespace.define("__test__", binding);
+                    }
+                    _ => {}
                 }
             }
             "pattern_list" | "tuple_pattern" | "list_pattern" => {
@@ -760,6 +774,26 @@ fn class_member<'m>(scope: &Scope<'m>, node: Node<'_>, src: &str) -> Option<&'m 
         }
     }
     None
+}
+
+/// `__name__ == "__main__"` (either operand order, any quotes).
+fn is_main_guard(condition: Node<'_>, src: &str) -> bool {
+    if condition.kind() != "comparison_operator" {
+        return false;
+    }
+    let operands = children(condition);
+    let [left, right] = operands.as_slice() else {
+        return false;
+    };
+    let is_name = |n: &Node<'_>| n.kind() == "identifier" && text(*n, src) == "__name__";
+    let is_main = |n: &Node<'_>| {
+        matches!(
+            crate::params::literal::eval_string(*n, src),
+            Some(crate::params::literal::StrLiteral::Str(s)) if s == "__main__"
+        )
+    };
+    text(condition, src).contains("==")
+        && ((is_name(left) && is_main(right)) || (is_main(left) && is_name(right)))
 }
 
 /// Dotted names may contain spaces and line continuations (`a . b`).
