@@ -177,7 +177,11 @@ impl<'m> Collector<'m, '_> {
                         Err(message) => {
                             self.errors.push(CollectError::Other {
                                 path: self.ctx.rel_path.to_owned(),
-                                message: format!("{prefix}::{name}: {message}"),
+                                message: if message.starts_with(&format!("{prefix}::{name}")) {
+                                    message
+                                } else {
+                                    format!("{prefix}::{name}: {message}")
+                                },
                             });
                             Ok(Vec::new())
                         }
@@ -205,7 +209,7 @@ impl<'m> Collector<'m, '_> {
                 } else {
                     TestKind::Function
                 };
-                Ok(self.function_items(name, function, prefix, inherited, generate_tests, kind))
+                self.function_items(name, function, prefix, inherited, generate_tests, kind)
             }
             Binding::Lambda { line } if rules.matches_function(name) => {
                 let kind = if class_mro.is_some() {
@@ -223,7 +227,7 @@ impl<'m> Collector<'m, '_> {
                     is_generator: false,
                     is_abstract: false,
                 };
-                Ok(self.function_items(name, &lambda, prefix, inherited, false, kind))
+                self.function_items(name, &lambda, prefix, inherited, false, kind)
             }
             _ => Ok(Vec::new()),
         }
@@ -360,7 +364,7 @@ impl<'m> Collector<'m, '_> {
         inherited: &Inherited<'_>,
         class_generates: bool,
         kind: TestKind,
-    ) -> Vec<TestItem> {
+    ) -> Result<Vec<TestItem>, String> {
         let node_id = format!("{prefix}::{name}");
         let own: Vec<Mark> = function.marks.iter().map(|m| m.mark.clone()).collect();
         let enclosing: Vec<Mark> = inherited.marks.iter().map(|m| m.mark.clone()).collect();
@@ -378,13 +382,28 @@ impl<'m> Collector<'m, '_> {
             marks: own.iter().chain(extra).chain(&enclosing).cloned().collect(),
             params,
         };
+        // Parametrizing one argument twice fails the enclosing collector.
+        let mut argnames = std::collections::HashSet::new();
+        for spec in &specs {
+            if let ParametrizeSpec::Static(call) = spec {
+                if let Some(duplicate) = call
+                    .argnames
+                    .iter()
+                    .find(|arg| !argnames.insert(arg.as_str()))
+                {
+                    return Err(format!(
+                        "{node_id}: duplicate parametrization of '{duplicate}'"
+                    ));
+                }
+            }
+        }
         if inherited.dynamic || class_generates {
-            return vec![item(node_id, &[], ParamState::Dynamic)];
+            return Ok(vec![item(node_id, &[], ParamState::Dynamic)]);
         }
         if specs.is_empty() {
-            return vec![item(node_id, &[], ParamState::None)];
+            return Ok(vec![item(node_id, &[], ParamState::None)]);
         }
-        match expand(&specs, &self.ctx.effective_id_options()) {
+        Ok(match expand(&specs, &self.ctx.effective_id_options()) {
             Expansion::Static(variants) => variants
                 .into_iter()
                 .map(|v| {
@@ -396,7 +415,7 @@ impl<'m> Collector<'m, '_> {
                 })
                 .collect(),
             Expansion::Dynamic => vec![item(node_id, &[], ParamState::Dynamic)],
-        }
+        })
     }
 }
 

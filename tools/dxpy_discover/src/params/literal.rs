@@ -122,7 +122,8 @@ fn parse_argnames(node: Node<'_>, src: &str) -> Option<(Vec<String>, bool)> {
                 .filter(|n| !n.is_empty())
                 .map(str::to_owned)
                 .collect();
-            let single = names.len() == 1;
+            // pytest 9: a trailing comma ("arg,") means tuple-style values, like ("arg",).
+            let single = names.len() == 1 && !s.trim_end().ends_with(',');
             Some((names, single))
         }
         "list" | "tuple" => {
