@@ -5,8 +5,9 @@
 //! problems become [`crate::CollectError`]s in the returned [`FileResult`].
 //!
 //! Layout:
-//! - this file: the public API ([`analyze`], [`analyze_detailed`], [`exported_definition`]),
-//!   the context and the cross-file resolver contract.
+//! - this file: the public API ([`analyze`], [`analyze_detailed`], [`exported_definition`],
+//!   [`exported_definitions`]), the context, name-rule matching and the cross-file resolver
+//!   contract; one tree-sitter parser per thread.
 //! - [`source`]: decoding (UTF-8, BOM, `latin-1` coding cookie) and syntax-error location.
 //! - [`model`]: the owned namespace model (functions, classes, marks, imports) and the
 //!   statement walk that builds it in one pass over the tree, mimicking `__dict__` semantics:
@@ -30,7 +31,8 @@
 //! are reported when unresolved.
 //!
 //! Known static limits (documented, not bugs): definitions under `if`/`try`/`with`/loops are
-//! treated as executed (both branches define, the last wins); `@pytest.mark` applied through
+//! treated as executed (both branches define, the last wins), except the body of
+//! `if __name__ == "__main__":`; `@pytest.mark` applied through
 //! unknown decorators or `setattr` is not seen; assignments `test_x = <call>` are not tests;
 //! a parametrize argname the function does not use is not reported (pytest fails collection
 //! when no fixture provides it); items reordering by higher-scoped parametrization
@@ -46,8 +48,13 @@
 //! rejects (Python 2 `print x`, `return` outside a function, invalid escapes, misplaced
 //! `nonlocal`, inconsistent tabs and spaces, missing indentation of bodies nested inside
 //! functions); such modules are analysed as if valid. A module-level or class-level `def` or
-//! `class` whose body is not indented is reported like Python ("expected an indented block"). Conversely syntax newer than the grammar
-//! may be flagged although the interpreter accepts it.
+//! `class` whose body is not indented is reported like Python ("expected an indented block").
+//! Conversely syntax newer than the grammar may be flagged although the interpreter accepts
+//! it, and syntax newer than the interpreter (PEP 695 on 3.11) is accepted.
+//!
+//! Collector errors follow pytest's scope: a generator test (`yield`) or an argument
+//! parametrized twice fails the module when the function is module-level (no items at all),
+//! or only the enclosing class otherwise; both become [`crate::CollectError::Other`].
 //!
 //! Encoding: UTF-8 (a BOM is skipped); a PEP 263 cookie naming latin-1 (on line 1, or on line
 //! 2 after a comment/blank line 1) is decoded byte for byte. Other non-UTF-8 input is
