@@ -8,12 +8,12 @@
 //! - this file: the public API ([`analyze`], [`analyze_detailed`], [`exported_definition`],
 //!   [`exported_definitions`]), the context, name-rule matching and the cross-file resolver
 //!   contract; one tree-sitter parser per thread.
-//! - [`source`]: decoding (UTF-8, BOM, `latin-1` coding cookie) and syntax-error location.
-//! - [`model`]: the owned namespace model (functions, classes, marks, imports) and the
+//! - `source`: decoding (UTF-8, BOM, `latin-1` coding cookie) and syntax-error location.
+//! - `model`: the owned namespace model (functions, classes, marks, imports) and the
 //!   statement walk that builds it in one pass over the tree, mimicking `__dict__` semantics:
 //!   a redefined name keeps its first position but its last value.
-//! - [`symbols`]: name resolution (imports, `pytest`/`unittest` aliases, mark expressions).
-//! - [`collect`]: pytest's rules applied to the model: name matching, `__test__`, `__init__`,
+//! - `symbols`: name resolution (imports, `pytest`/`unittest` aliases, mark expressions).
+//! - `collect`: pytest's rules applied to the model: name matching, `__test__`, `__init__`,
 //!   MRO inheritance, unittest loading order, marks order and parametrize expansion.
 //!
 //! Cross-file inheritance: a base class or a test function imported from another module

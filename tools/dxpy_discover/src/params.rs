@@ -5,7 +5,7 @@
 //!   [`Parametrize`]) and its expansion into IDs the way pytest 9.2's `IdMaker` and
 //!   `Metafunc.parametrize` do it (stacked calls, `ids=`, `pytest.param(id=, marks=)`,
 //!   de-duplication suffixes, empty parameter sets).
-//! - [`format`]: Python's `str()` of literals (float repr rules) and pytest's ASCII escaping.
+//! - [`format`](mod@format): Python's `str()` of literals (float repr rules) and pytest's ASCII escaping.
 //! - [`literal`]: evaluation of tree-sitter expression nodes into [`ParamValue`]s.
 //!
 //! Anything that only Python can evaluate makes the whole expansion [`Expansion::Dynamic`].
