@@ -166,7 +166,7 @@ impl<'m> Collector<'m, '_> {
                     return Ok(Vec::new());
                 }
                 if mro.iter().any(|e| matches!(e, MroEntry::TestCase)) {
-                    return Ok(self.unittest_items(name, class, &mro, prefix, inherited));
+                    return Ok(self.unittest_items(name, &mro, prefix, inherited));
                 }
                 let explicit_test =
                     matches!(mro_lookup(&mro, "__test__"), Some(Binding::Bool(true)));
@@ -292,12 +292,10 @@ impl<'m> Collector<'m, '_> {
     fn unittest_items(
         &mut self,
         name: &str,
-        class: &Arc<ClassDef>,
         mro: &[MroEntry],
         prefix: &str,
         outer: &Inherited<'_>,
     ) -> Vec<TestItem> {
-        let _ = class;
         if matches!(mro_lookup(mro, "__test__"), Some(Binding::Bool(false))) {
             return Vec::new();
         }
@@ -310,13 +308,16 @@ impl<'m> Collector<'m, '_> {
             let MroEntry::Class(class) = entry else {
                 continue;
             };
-            for (member, _) in class.namespace.iter() {
-                if member.starts_with("test") && !names.contains(&member) {
-                    names.push(member);
-                }
-            }
+            names.extend(
+                class
+                    .namespace
+                    .iter()
+                    .map(|(member, _)| member)
+                    .filter(|m| m.starts_with("test")),
+            );
         }
         names.sort_unstable();
+        names.dedup();
         let mut items = Vec::new();
         let make = |member: &str, items: &mut Vec<TestItem>| {
             let (line, is_async, own) = match mro_lookup(mro, member) {
