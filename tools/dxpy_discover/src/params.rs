@@ -68,27 +68,7 @@ pub enum ParametrizeSpec {
     Dynamic,
 }
 
-/// pytest's `parametrize_long_str_id_strategy` ini option (pytest 9.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum LongStrIdStrategy {
-    /// Values longer than 100 characters fall back to `argname<index>` (pytest's default).
-    #[default]
-    Short,
-    /// Long values are escaped like short ones.
-    Legacy,
-    /// `sha256` hex digest, or `disallow` (collection error): left to Python at run time.
-    Other,
-}
-
-/// pytest's `empty_parameter_set_mark` ini option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum EmptyParameterSetMark {
-    #[default]
-    Skip,
-    Xfail,
-    /// `fail_at_collect`: pytest reports a collection error; left to Python at run time.
-    FailAtCollect,
-}
+pub use crate::config::{EmptyParameterSetMark, LongStrIdStrategy};
 
 /// Options that change IDs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -232,7 +212,8 @@ fn value_id(
                 match options.long_str {
                     LongStrIdStrategy::Short => return Some(fallback()),
                     LongStrIdStrategy::Legacy => {}
-                    LongStrIdStrategy::Other => return None,
+                    // sha256 digests and `disallow` errors are left to Python at run time.
+                    LongStrIdStrategy::Sha256 | LongStrIdStrategy::Disallow => return None,
                 }
             }
             escape_user_str(s, options)?
@@ -242,7 +223,8 @@ fn value_id(
                 match options.long_str {
                     LongStrIdStrategy::Short => return Some(fallback()),
                     LongStrIdStrategy::Legacy => {}
-                    LongStrIdStrategy::Other => return None,
+                    // sha256 digests and `disallow` errors are left to Python at run time.
+                    LongStrIdStrategy::Sha256 | LongStrIdStrategy::Disallow => return None,
                 }
             }
             if options.disable_escaping {

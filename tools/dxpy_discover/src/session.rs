@@ -22,6 +22,7 @@ use crate::expr::ExprError;
 use crate::index::{self, FileStamp, Index, IndexError};
 use crate::item::{CollectError, FileResult, TestItem};
 use crate::module::{self, ModuleContext};
+use crate::params::IdOptions;
 use crate::walk::{self, WalkError, WalkProblem};
 use cache::{CacheDecision, StatStamp};
 
@@ -233,19 +234,14 @@ pub(crate) fn run(
         Some(path) => match (backend.open_index)(path, &fingerprint) {
             Ok(index) => Some(index),
             Err(IndexError::Missing) => None,
-            Err(
-                e @ (IndexError::Corrupt(_) | IndexError::Version { .. } | IndexError::Fingerprint),
-            ) => {
-                notices.push(format!(
-                    "discovery cache {} not used ({e}); rebuilding it",
-                    path.display()
-                ));
+            // A configuration change is routine: rebuild without a word.
+            Err(IndexError::Fingerprint) => {
                 rebuild = true;
                 None
             }
-            Err(IndexError::Io(e)) => {
+            Err(e) => {
                 notices.push(format!(
-                    "discovery cache {} unreadable ({e}); rebuilding it",
+                    "discovery cache {} not used ({e}); rebuilding it",
                     path.display()
                 ));
                 rebuild = true;
@@ -258,15 +254,20 @@ pub(crate) fn run(
         .filter(|&i| walked.files[i].roles.test_module)
         .collect();
     let now = cache::now_ns();
+    let id_options = IdOptions {
+        disable_escaping: config.disable_id_escaping,
+        long_str: config.long_str_id_strategy,
+        empty_set_mark: config.empty_parameter_set_mark,
+        strict_ids: config.strict_parametrization_ids.unwrap_or(config.strict),
+    };
     let outcomes: Vec<(FileResult, Outcome)> = modules
         .par_iter()
         .map(|&i| {
             let file = &walked.files[i];
-            let ctx = ModuleContext {
-                rel_path: &file.rel_path,
-                rules: &config.name_rules,
-                disable_id_escaping: config.disable_id_escaping,
-            };
+            let mut ctx = ModuleContext::new(&file.rel_path, &config.name_rules);
+            ctx.disable_id_escaping = config.disable_id_escaping;
+            ctx.collect_imported_tests = config.collect_imported_tests;
+            ctx.id_options = id_options;
             // Only files under rootdir have unique rootdir-relative keys.
             let cache = cached
                 .as_deref()

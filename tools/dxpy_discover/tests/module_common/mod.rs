@@ -91,7 +91,8 @@ pub fn fixture_config(options: &[(String, String)]) -> FixtureConfig {
                 config.id_options.long_str = match value.as_str() {
                     "short" => LongStrIdStrategy::Short,
                     "legacy" => LongStrIdStrategy::Legacy,
-                    _ => LongStrIdStrategy::Other,
+                    "sha256" => LongStrIdStrategy::Sha256,
+                    _ => LongStrIdStrategy::Disallow,
                 }
             }
             "empty_parameter_set_mark" => {
