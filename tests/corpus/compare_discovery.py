@@ -9,7 +9,7 @@ Per suite, from its unpacked root: `pytest --collect-only -q -p no:cacheprovider
   * full IDs are equal for every function dx-py reports as not dynamically parametrized
     (kinds missing-id/extra-id); a dynamic function only needs its function-level ID in pytest's list;
   * `dx-py discover` prints the same IDs as `--json` (kind text-vs-json) and pytest's exit code
-    (kind exit-code, node_id "-").
+    (kind exit-code, node_id "-"), and a summary count equal to the IDs it lists (kind summary-count).
 Known differences are listed in discovery_residue.tsv (suite, node_id, kind, cause). Exit 1 when a
 difference is not listed there, when a listed one no longer occurs (stale), or when pytest disagrees
 with the yardstick; exit 2 when the corpus or dx-py cannot be run.
@@ -80,7 +80,8 @@ class SuiteReport:
 
     @property
     def yardstick_ok(self) -> bool:
-        return self.pytest.collected == self.suite.collected
+        """pytest agrees with the yardstick, and its ID list with its own summary line."""
+        return self.pytest.collected == self.suite.collected == len(self.pytest.node_ids)
 
 
 def check_suite(suite: corpus.Suite, pytest_only: bool, save_dir: Path | None) -> SuiteReport:
@@ -98,6 +99,8 @@ def check_suite(suite: corpus.Suite, pytest_only: bool, save_dir: Path | None) -
     report.diffs = compare_items(suite.name, report.pytest.node_ids, items)
     text_ids, json_ids = set(report.dxpy.node_ids), set(report.dxpy_json.node_ids)
     report.diffs += [Difference(suite.name, i, "text-vs-json") for i in sorted(text_ids ^ json_ids)]
+    if report.dxpy.collected != len(report.dxpy.node_ids):
+        report.diffs.append(Difference(suite.name, "-", "summary-count"))
     if report.dxpy.exit_code != report.pytest.exit_code:
         report.diffs.append(Difference(suite.name, "-", "exit-code"))
     return report
@@ -147,7 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         if not r.yardstick_ok:
             failed = True
             print(f"\nENVIRONMENT: {r.suite.name}: pytest collected {r.pytest.collected}, yardstick says "
-                  f"{r.suite.collected} (exit {r.pytest.exit_code}); stderr tail:\n"
+                  f"{r.suite.collected}, listed {len(r.pytest.node_ids)} IDs (exit {r.pytest.exit_code}); "
+                  f"output tail:\n"
                   f"{r.pytest.stderr[-2000:]}{r.pytest.stdout[-2000:]}")
     seen = {d for r in reports for d in r.diffs}
     for d in sorted(seen):
