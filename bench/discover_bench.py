@@ -10,7 +10,7 @@ Four timings per target, median of --runs runs each:
                rewrites asserts and compiles every test module, as the yardstick's collect_s)
   pytest warm  PYTHONDONTWRITEBYTECODE unset and one untimed run first (the yardstick's
                collect_warm_s: pytest's best case, the one to beat)
-  dx-py cold   `dx-py cache clear` before every run (or `--no-cache` with --dxpy-cold no-cache)
+  dx-py cold   `dx-py cache clear --rootdir ROOT` before every run (or `--no-cache` with --dxpy-cold no-cache)
   dx-py warm   one untimed run to fill dx-py's cache, then timed runs
 The table shows the medians, the counts each tool reported, and ratios (>1 means dx-py is faster).
 Not pass/fail: a failing command is shown as such, and the numbers are for comparing ratios.
@@ -81,7 +81,7 @@ def bench_dxpy(root: Path, runs: int, dxpy: Path, cold_mode: str) -> dict:
     def cold():
         if cold_mode == "no-cache":
             return collect.run_dxpy_discover(root, extra=["--no-cache"], dxpy=dxpy)
-        subprocess.run([str(dxpy), "cache", "clear"], cwd=root, env=env, capture_output=True, check=False)
+        subprocess.run([str(dxpy), "cache", "clear", "--rootdir", str(root)], cwd=root, env=env, capture_output=True, check=False)
         return collect.run_dxpy_discover(root, dxpy=dxpy)
 
     result = {"dxpy_cold": median_of(runs, cold)}
