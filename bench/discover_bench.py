@@ -1,10 +1,10 @@
 """Wall-time benchmark of discovery: `dx-py discover` vs `pytest --collect-only -q`.
 
     python3 bench/discover_bench.py [--runs 3] [--suites NAME ...] [--no-synth] [--no-corpus]
-                                    [--pytest-only] [--dxpy-cold clear|no-cache] [--json FILE]
+                                    [--synth-files 2000] [--pytest-only] [--dxpy-cold clear|no-cache] [--json FILE]
 
-Targets: the synthetic suite (bench/synth.py defaults, generated into .cache/bench/synth when its
-synth.json does not match) and every suite of the real-suite corpus (tests/corpus/corpus.py).
+Targets: the synthetic suite (bench/synth.py defaults but --synth-files, generated into
+.cache/bench/synth-FILES when its synth.json does not match) and every suite of the real-suite corpus (tests/corpus/corpus.py).
 Four timings per target, median of --runs runs each:
   pytest cold  `__pycache__` removed under the suite root and PYTHONDONTWRITEBYTECODE=1 (pytest
                rewrites asserts and compiles every test module, as the yardstick's collect_s)
@@ -35,17 +35,18 @@ import synth  # noqa: E402  (bench/ is on sys.path as the script's own directory
 SYNTH_DEFAULTS = {"seed": 1, "files": 2000, "tests_per_file": 25, "helpers": 200}
 
 
-def synth_root() -> Path:
-    """The default synthetic suite, regenerated only when missing or made with other options."""
-    out = corpus.cache_root() / "bench" / "synth"
+def synth_root(files: int) -> Path:
+    """The synthetic suite (synth.py defaults but `files`), regenerated only when missing or made
+    with other options."""
+    options = {**SYNTH_DEFAULTS, "files": files}
+    out = corpus.cache_root() / "bench" / f"synth-{files}"
     manifest = out / "synth.json"
     if manifest.is_file():
         made = json.loads(manifest.read_text())
-        if all(made.get(k) == v for k, v in SYNTH_DEFAULTS.items()):
+        if all(made.get(k) == v for k, v in options.items()):
             return out
     corpus.log(f"generating the synthetic suite in {out}")
-    synth.generate(out, SYNTH_DEFAULTS["files"], SYNTH_DEFAULTS["tests_per_file"],
-                   SYNTH_DEFAULTS["helpers"], SYNTH_DEFAULTS["seed"])
+    synth.generate(out, options["files"], options["tests_per_file"], options["helpers"], options["seed"])
     return out
 
 
@@ -122,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--suites", nargs="*", help="corpus suites (default: all)")
     parser.add_argument("--no-synth", action="store_true")
+    parser.add_argument("--synth-files", type=int, default=SYNTH_DEFAULTS["files"],
+                        help="test files in the synthetic suite (25 tests each)")
     parser.add_argument("--no-corpus", action="store_true")
     parser.add_argument("--pytest-only", action="store_true", help="time pytest alone")
     parser.add_argument("--dxpy-cold", choices=["clear", "no-cache"], default="clear")
@@ -133,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         all_suites = corpus.load_suites()
         corpus.ensure_venv(all_suites)  # its pytest also runs the synthetic suite
         dxpy = None if args.pytest_only else collect.find_dxpy_bin()
-        targets = [] if args.no_synth else [("synthetic", synth_root())]
+        targets = [] if args.no_synth else [(f"synthetic-{args.synth_files}", synth_root(args.synth_files))]
         if not args.no_corpus:
             targets += [(s.name, s.root) for s in corpus.select(all_suites, args.suites)]
     except corpus.CorpusError as err:
