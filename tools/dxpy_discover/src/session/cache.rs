@@ -291,12 +291,12 @@ mod tests {
         let a = project_cache_dir(base, Path::new("/project/a"));
         assert_ne!(a, project_cache_dir(base, Path::new("/project/b")));
         assert_eq!(a, project_cache_dir(base, Path::new("/project/a")));
-        assert_eq!(a.parent(), Some(Path::new("/xdg/dx-py")));
+        assert_eq!(a.parent(), Some(Path::new("/xdg/projects")));
         let key = a
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        assert_eq!(key.len(), 64);
+        assert_eq!(key.len(), 32);
         assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
     }
 
