@@ -18,6 +18,7 @@ with the yardstick; exit 2 when the corpus or dx-py cannot be run.
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import sys
 from pathlib import Path
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pytest-only", action="store_true",
                         help="only run pytest and check it against the yardstick")
     parser.add_argument("--save-dir", type=Path, help="write each tool's raw output here")
+    parser.add_argument("--max-shown", type=int, default=100,
+                        help="differing IDs printed per suite and kind (all are counted)")
     parser.add_argument("--residue", type=Path, default=RESIDUE_FILE, help="known differences (TSV)")
     args = parser.parse_args(argv)
     try:
@@ -154,11 +157,17 @@ def main(argv: list[str] | None = None) -> int:
                   f"output tail:\n"
                   f"{r.pytest.stderr[-2000:]}{r.pytest.stdout[-2000:]}")
     seen = {d for r in reports for d in r.diffs}
+    shown: collections.Counter = collections.Counter()
     for d in sorted(seen):
         listed = residue.get(d)
-        print(f"  {'known' if listed else 'NEW  '} {d.suite} {d.kind}: {d.node_id}"
-              + (f"  ({listed})" if listed else ""))
         failed |= listed is None
+        shown[d.suite, d.kind, listed is None] += 1
+        if shown[d.suite, d.kind, listed is None] <= args.max_shown:
+            print(f"  {'known' if listed else 'NEW  '} {d.suite} {d.kind}: {d.node_id}"
+                  + (f"  ({listed})" if listed else ""))
+    for (suite, kind, new), count in sorted(shown.items()):
+        if count > args.max_shown:
+            print(f"  ... {count - args.max_shown} more {'NEW' if new else 'known'} {suite} {kind}")
     checked = {r.suite.name for r in reports if r.dxpy is not None}
     stale = sorted(d for d in residue if d.suite in checked and d not in seen)
     for d in stale:

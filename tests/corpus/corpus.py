@@ -171,7 +171,9 @@ def download(suite: Suite) -> Path:
     sdists.mkdir(parents=True, exist_ok=True)
     archive = find_sdist(sdists, suite)
     if archive is None or sha256_of(archive) != suite.sdist_sha256:
-        run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+        # `--no-binary NAME` (as the corpus README did), not `:all:`: both save the same sdist, but
+        # `:all:` also builds pip's metadata build backends from source (2+ minutes for hatchling).
+        run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", suite.name,
              f"{suite.name}=={suite.version}", "-d", str(sdists)])
         archive = find_sdist(sdists, suite)
         if archive is None:

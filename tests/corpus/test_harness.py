@@ -15,6 +15,7 @@ import contextlib
 import io
 import os
 import sys
+import tarfile
 import tempfile
 import textwrap
 import unittest
@@ -47,6 +48,44 @@ class ParseTests(unittest.TestCase):
             collect.parse_json_items('[{"node_id": "a::b", "params": "maybe"}]')
         with self.assertRaises(corpus.CorpusError):
             collect.parse_json_items('[{"node_id": "a::b"}]')
+
+
+class FetchTests(unittest.TestCase):
+    """Hash verification, unpacking and the stamp that makes a second fetch a no-op."""
+
+    def setUp(self):
+        self.tmp = Path(tempfile.mkdtemp())
+        self.env = mock.patch.dict(os.environ, {"DXPY_CACHE": str(self.tmp)})
+        self.env.start()
+        self.addCleanup(self.env.stop)
+        top = self.tmp / "src" / "demo-1.0"
+        (top / "tests").mkdir(parents=True)
+        (top / "tests" / "test_a.py").write_text("def test_a():\n    pass\n")
+        sdists = corpus.corpus_cache() / "sdists"
+        sdists.mkdir(parents=True)
+        self.archive = sdists / "demo-1.0.tar.gz"
+        with tarfile.open(self.archive, "w:gz") as tf:
+            tf.add(top, arcname="demo-1.0")
+
+    def suite(self, sha: str) -> corpus.Suite:
+        return corpus.Suite("demo", "1.0", sha, (), 1, "1 passed", 0.0, 0.0)
+
+    def test_verified_archive_is_unpacked_without_download_then_stamped(self):
+        suite = self.suite(corpus.sha256_of(self.archive))
+        with mock.patch.object(corpus, "run", side_effect=AssertionError("no download expected")):
+            root = corpus.fetch(suite)
+            self.assertTrue((root / "tests" / "test_a.py").is_file())
+            self.assertEqual((root / corpus.STAMP_NAME).read_text().strip(), suite.sdist_sha256)
+            self.archive.unlink()  # the stamp alone makes the second fetch a no-op
+            self.assertEqual(corpus.fetch(suite), root)
+
+    def test_hash_mismatch_fails_loudly(self):
+        suite = self.suite("f" * 64)
+        with mock.patch.object(corpus, "run") as fake_download:
+            with self.assertRaisesRegex(corpus.CorpusError, "SHA256 MISMATCH"):
+                corpus.fetch(suite)
+        fake_download.assert_called_once()  # a mismatching file triggers a fresh download first
+        self.assertFalse(suite.root.exists())
 
 
 def item(node_id: str, params: str) -> dict:
