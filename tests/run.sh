@@ -9,7 +9,7 @@ cd "$repo"
 export DXPY_CACHE="${DXPY_CACHE:-$repo/.cache}"
 # The suites' figures were taken with bytecode caching on; some shells here turn it off.
 unset PYTHONDONTWRITEBYTECODE
-stages="${DXPY_STAGES:-setup rust worker corpus bazel}"
+stages="${DXPY_STAGES:-setup rust worker harness corpus bazel}"
 passed=0
 failed=0
 failed_names=()
@@ -44,6 +44,10 @@ worker() {
     PYTHONPATH="$repo/worker" "$venv_python" -m unittest discover -s worker/tests -t worker
 }
 
+harness() {
+    DXPY_TEST_PYTHON="$venv_python" python3 -m unittest discover -s tests/corpus -p 'test_*.py'
+}
+
 corpus() {
     cargo build --release --locked -p dxpy_cli &&
         DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/compare_discovery.py
@@ -56,6 +60,7 @@ bazel() {
 stage setup setup
 stage rust rust
 stage worker worker
+stage harness harness
 stage corpus corpus
 stage bazel bazel
 
