@@ -28,17 +28,16 @@
 //! string, alias optional string).
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::fs::File;
+use std::io;
+use std::path::Path;
 
 use dxpy_discover::index::FileStamp;
 
 use crate::extract::{ExtractError, FileImports, Import, ImportForm, ImportedName};
 
 #[cfg(unix)]
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 
 const MAGIC: &[u8; 8] = b"DXPYGRF\0";
 /// Bump whenever the format or the extractor's output for the same source changes.
@@ -378,76 +377,7 @@ fn decode_import(reader: &mut Reader) -> Result<Import, CacheError> {
     })
 }
 
-/// Replace `path` with `bytes` atomically: readers see the old file or the new one.
+/// Replace `path` with `bytes` atomically and privately, like every dx-py cache.
 fn install(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| corrupt(format!("{} has no file name", path.display())))?
-        .to_string_lossy()
-        .into_owned();
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !dir.is_dir() {
-        let mut builder = fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        builder.mode(0o700);
-        builder.create(&dir)?;
-    }
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let temp = dir.join(format!(
-        ".{file_name}.{}.{}.tmp",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    options.mode(0o600);
-    let mut file = options.open(&temp)?;
-    let result = (|| -> io::Result<()> {
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&temp, path)?;
-        #[cfg(unix)]
-        File::open(&dir)?.sync_all()?;
-        Ok(())
-    })();
-    if let Err(error) = result {
-        // Best effort: the temp file is ours and useless; the old cache is untouched.
-        let _ = fs::remove_file(&temp);
-        return Err(CacheError::Io(error));
-    }
-    remove_stale_temps(&dir, &file_name);
-    Ok(())
-}
-
-/// Temp files older than this were left by a writer that crashed (a write takes well under a
-/// second); younger ones may belong to a concurrent writer and are left alone.
-const STALE_TEMP_AGE: std::time::Duration = std::time::Duration::from_secs(15 * 60);
-
-/// Best effort removal of temp files crashed writers left next to `file_name`.
-fn remove_stale_temps(dir: &Path, file_name: &str) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    let prefix = format!(".{file_name}.");
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if !(name.starts_with(&prefix) && name.ends_with(".tmp")) {
-            continue;
-        }
-        let stale = entry
-            .metadata()
-            .and_then(|m| m.modified())
-            .ok()
-            .and_then(|modified| modified.elapsed().ok())
-            .is_some_and(|age| age > STALE_TEMP_AGE);
-        if stale {
-            let _ = fs::remove_file(entry.path());
-        }
-    }
+    dxpy_discover::index::write_private_atomic(path, bytes).map_err(CacheError::Io)
 }

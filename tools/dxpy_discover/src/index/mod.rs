@@ -70,7 +70,7 @@ use memmap2::Mmap;
 
 use crate::item::FileResult;
 
-pub use store::{ensure_private_dir, mtime_ns, read_stamped, stamp_of};
+pub use store::{ensure_private_dir, mtime_ns, read_stamped, stamp_of, write_private_atomic};
 
 /// The format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = format::FORMAT_VERSION;

@@ -72,15 +72,35 @@ pub(crate) fn install_with(
     bytes: &[u8],
     write: impl FnOnce(&mut File, &[u8]) -> io::Result<()>,
 ) -> Result<(), IndexError> {
+    if path.file_name().is_none() {
+        return Err(IndexError::InvalidInput(format!("{} has no file name", path.display())));
+    }
+    replace_private(path, bytes, write).map_err(IndexError::Io)
+}
+
+/// Replace the file at `path` with `bytes`, atomically and private to the user: a temp file in
+/// the same directory (created 0700 if missing), written, made 0600, fsynced, renamed over the
+/// target, and the directory fsynced. Every dx-py cache is written through this.
+pub fn write_private_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_private(path, bytes, |file, bytes| file.write_all(bytes))
+}
+
+fn replace_private(
+    path: &Path,
+    bytes: &[u8],
+    write: impl FnOnce(&mut File, &[u8]) -> io::Result<()>,
+) -> io::Result<()> {
     let file_name = path
         .file_name()
-        .ok_or_else(|| IndexError::InvalidInput(format!("{} has no file name", path.display())))?;
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "path has no file name"))?
+        .to_string_lossy()
+        .into_owned();
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
     create_missing_private_dir(dir)?;
-    let (temp_path, mut file) = create_temp(dir, &file_name.to_string_lossy())?;
+    let (temp_path, mut file) = create_temp(dir, &file_name)?;
     let result = (|| -> io::Result<()> {
         write(&mut file, bytes)?;
         #[cfg(unix)]
@@ -91,11 +111,11 @@ pub(crate) fn install_with(
         sync_dir(dir)
     })();
     if let Err(error) = result {
-        // Best effort: the temp file is ours and useless now; the old index is untouched.
+        // Best effort: the temp file is ours and useless now; the old file is untouched.
         let _ = fs::remove_file(&temp_path);
-        return Err(IndexError::Io(error));
+        return Err(error);
     }
-    remove_stale_temps(dir, &file_name.to_string_lossy());
+    remove_stale_temps(dir, &file_name);
     Ok(())
 }
 
