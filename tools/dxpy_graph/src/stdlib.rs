@@ -53,20 +53,23 @@ impl PythonVersion {
     }
 
     /// The sorted top-level standard-library module names of this version.
-    pub fn stdlib_modules(self) -> &'static [&'static str] {
-        match self {
-            PythonVersion::Py39 => stdlib_data::PY3_9,
-            PythonVersion::Py310 => stdlib_data::PY3_10,
-            PythonVersion::Py311 => stdlib_data::PY3_11,
-            PythonVersion::Py312 => stdlib_data::PY3_12,
-            PythonVersion::Py313 => stdlib_data::PY3_13,
-            PythonVersion::Py314 => stdlib_data::PY3_14,
-        }
+    pub fn stdlib_modules(self) -> impl Iterator<Item = &'static str> {
+        let minor = self.minor().1;
+        stdlib_data::STDLIB
+            .iter()
+            .filter(move |&&(_, first, last)| (u32::from(first)..=u32::from(last)).contains(&minor))
+            .map(|&(name, _, _)| name)
     }
 
     /// Whether the top-level module `name` belongs to this version's standard library.
     pub fn is_stdlib(self, name: &str) -> bool {
-        self.stdlib_modules().binary_search(&name).is_ok()
+        let minor = self.minor().1;
+        stdlib_data::STDLIB
+            .binary_search_by(|&(candidate, _, _)| candidate.cmp(name))
+            .is_ok_and(|i| {
+                let (_, first, last) = stdlib_data::STDLIB[i];
+                (u32::from(first)..=u32::from(last)).contains(&minor)
+            })
     }
 }
 
@@ -77,7 +80,7 @@ mod tests {
     #[test]
     fn lists_are_sorted_and_unique_so_binary_search_is_valid() {
         for version in PythonVersion::ALL {
-            let list = version.stdlib_modules();
+            let list: Vec<&str> = version.stdlib_modules().collect();
             assert!(list.windows(2).all(|w| w[0] < w[1]), "{version:?}");
         }
     }
