@@ -16,6 +16,8 @@ pub enum Command {
     /// List the tests pytest would collect, without importing any Python
     /// (the output of `pytest --collect-only -q`).
     Discover(DiscoverArgs),
+    /// Run tests in warm Python workers, with pytest's results, output and exit codes.
+    Test(TestArgs),
     /// Manage dx-py's caches.
     Cache {
         #[command(subcommand)]
@@ -23,8 +25,9 @@ pub enum Command {
     },
 }
 
+/// What to collect and select: the options `discover` and `test` share, in pytest's spelling.
 #[derive(Debug, Args)]
-pub struct DiscoverArgs {
+pub struct SelectArgs {
     /// Files, directories or node IDs, as given to pytest.
     pub paths: Vec<String>,
     /// Only tests whose keywords match this expression (pytest's `-k`).
@@ -48,15 +51,63 @@ pub struct DiscoverArgs {
     /// Use this directory as rootdir (pytest's `--rootdir`).
     #[arg(long = "rootdir", value_name = "DIR")]
     pub rootdir: Option<PathBuf>,
-    /// Print machine-readable JSON instead of pytest's listing.
-    #[arg(long)]
-    pub json: bool,
     /// Neither read nor write the discovery index.
     #[arg(long = "no-cache")]
     pub no_cache: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Print machine-readable JSON instead of pytest's listing.
+    #[arg(long)]
+    pub json: bool,
     /// Print where each file's result came from and timing counters on stderr.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Stop after the first failure or error.
+    #[arg(short = 'x', long = "exitfirst")]
+    pub exitfirst: bool,
+    /// Stop after this many failures or errors.
+    #[arg(long = "maxfail", value_name = "NUM")]
+    pub maxfail: Option<u32>,
+    /// Worker processes (`auto` or 0: one per core).
+    #[arg(short = 'n', long = "numprocesses", value_name = "NUM", default_value = "auto")]
+    pub workers: String,
+    /// Run only the tests that failed last time (all of them when none did).
+    #[arg(long = "lf", alias = "last-failed")]
+    pub last_failed: bool,
+    /// Run the tests that failed last time first, then the rest.
+    #[arg(long = "ff", alias = "failed-first")]
+    pub failed_first: bool,
+    /// Less output (repeatable).
+    #[arg(short = 'q', long = "quiet", action = clap::ArgAction::Count)]
+    pub quiet: u8,
+    /// More output: one line per test (repeatable).
+    #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Fail a test that runs longer than this many seconds (its worker is replaced).
+    #[arg(long = "timeout", value_name = "SECONDS")]
+    pub timeout: Option<f64>,
+    /// Write a JUnit XML report here, in pytest's shape.
+    #[arg(long = "junit-xml", alias = "junitxml", value_name = "PATH")]
+    pub junit_xml: Option<PathBuf>,
+    /// Python interpreter for the workers (default: $VIRTUAL_ENV, else python3).
+    #[arg(long = "python", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Show the N slowest test phases (0: all).
+    #[arg(long = "durations", value_name = "N")]
+    pub durations: Option<usize>,
+    /// Colour the output: yes, no or auto (honours NO_COLOR).
+    #[arg(long = "color", value_name = "WHEN", default_value = "auto")]
+    pub color: String,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,14 +1,17 @@
 //! The `dx-py` command line.
 //!
 //! Layout: [`args`] declares the command line (clap), [`commands`] holds one module per
-//! subcommand, [`render`] prints results in pytest's shapes, and [`exit`] maps outcomes to
-//! pytest's exit codes. `main.rs` only calls [`main`].
+//! subcommand, [`render`] prints collection results in pytest's shapes, [`terminal`] is the
+//! test run's reporter, [`junit`] its JUnit XML, and [`exit`] maps outcomes to pytest's exit
+//! codes. `main.rs` only calls [`main`].
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI is the one place that prints
 
 pub mod args;
 pub mod commands;
 pub mod exit;
+pub mod junit;
 pub mod render;
+pub mod terminal;
 
 use std::process::ExitCode;
 

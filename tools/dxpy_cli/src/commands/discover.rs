@@ -5,16 +5,16 @@ use std::time::Instant;
 
 use anyhow::Context;
 use dxpy_discover::config::ConfigRequest;
-use dxpy_discover::session::{self, CacheLocation, DiscoverOptions, Discovery};
+use dxpy_discover::session::{self, CacheLocation, DiscoverError, DiscoverOptions, Discovery};
 use serde_json::json;
 
-use crate::args::DiscoverArgs;
+use crate::args::{DiscoverArgs, SelectArgs};
 use crate::exit::Code;
 use crate::render;
 
 /// The arguments in pytest's own syntax: discovery interprets them exactly as pytest would,
 /// after the `addopts` from the project's configuration.
-fn pytest_args(args: &DiscoverArgs) -> Vec<String> {
+pub(crate) fn pytest_args(args: &SelectArgs) -> Vec<String> {
     let mut out = Vec::new();
     let mut push = |flag: &str, value: &str| {
         out.push(flag.to_string());
@@ -45,16 +45,21 @@ fn pytest_args(args: &DiscoverArgs) -> Vec<String> {
     out
 }
 
-pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
-    let start = Instant::now();
-    let request = ConfigRequest::from_process(pytest_args(&args))
+/// Run discovery for `args` with the user's cache; errors are pytest's usage errors.
+pub(crate) fn discover(args: &SelectArgs) -> anyhow::Result<Result<Discovery, DiscoverError>> {
+    let request = ConfigRequest::from_process(pytest_args(args))
         .context("cannot determine the current directory")?;
     let cache = match session::cache_root() {
         Some(root) if !args.no_cache => CacheLocation::UnderRoot(root),
         _ => CacheLocation::Off,
     };
     let options = DiscoverOptions { request, cache, ..DiscoverOptions::default() };
-    let discovery = match session::discover(&options) {
+    Ok(session::discover(&options))
+}
+
+pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
+    let start = Instant::now();
+    let discovery = match discover(&args.select)? {
         Ok(d) => d,
         Err(err) => {
             // pytest's shape for usage errors: the message on stderr, an empty summary, exit 4.

@@ -2,6 +2,7 @@
 
 mod cache;
 mod discover;
+mod test;
 
 use crate::args::{Cli, Command};
 use crate::exit::Code;
@@ -9,6 +10,7 @@ use crate::exit::Code;
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     match cli.command {
         Command::Discover(args) => discover::run(args),
+        Command::Test(args) => test::run(args),
         Command::Cache { action } => cache::run(action),
     }
 }

@@ -1,0 +1,405 @@
+//! The terminal reporter of `dx-py test`: pytest's progress characters (or verbose lines),
+//! FAILURES and ERRORS sections with captured output, the short test summary, `--durations`,
+//! and the final stats line, fed one report at a time in arrival order.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use dxpy_runner::protocol::{CollectErrorReport, ItemResult, Outcome, Phase};
+
+use crate::render::{duration, sep};
+
+const WIDTH: usize = 80;
+
+/// The order and words of pytest's final stats line (`KNOWN_TYPES`).
+const STAT_ORDER: [Stat; 8] = [
+    Stat::Failed,
+    Stat::Passed,
+    Stat::Skipped,
+    Stat::Deselected,
+    Stat::XFailed,
+    Stat::XPassed,
+    Stat::Warnings,
+    Stat::Error,
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stat {
+    Failed,
+    Passed,
+    Skipped,
+    Deselected,
+    XFailed,
+    XPassed,
+    Warnings,
+    Error,
+}
+
+impl Stat {
+    fn of(outcome: Outcome) -> Stat {
+        match outcome {
+            Outcome::Passed => Stat::Passed,
+            Outcome::Failed => Stat::Failed,
+            Outcome::Skipped => Stat::Skipped,
+            Outcome::XFailed => Stat::XFailed,
+            Outcome::XPassed => Stat::XPassed,
+            Outcome::Error => Stat::Error,
+        }
+    }
+
+    /// `pluralize` in pytest's terminal: only these nouns take an `s`.
+    fn words(self, count: usize) -> String {
+        let noun = match self {
+            Stat::Failed => "failed",
+            Stat::Passed => "passed",
+            Stat::Skipped => "skipped",
+            Stat::Deselected => "deselected",
+            Stat::XFailed => "xfailed",
+            Stat::XPassed => "xpassed",
+            Stat::Warnings if count == 1 => "warning",
+            Stat::Warnings => "warnings",
+            Stat::Error if count == 1 => "error",
+            Stat::Error => "errors",
+        };
+        format!("{count} {noun}")
+    }
+}
+
+fn letter(outcome: Outcome) -> char {
+    match outcome {
+        Outcome::Passed => '.',
+        Outcome::Failed => 'F',
+        Outcome::Skipped => 's',
+        Outcome::XFailed => 'x',
+        Outcome::XPassed => 'X',
+        Outcome::Error => 'E',
+    }
+}
+
+fn verbose_word(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Passed => "PASSED",
+        Outcome::Failed => "FAILED",
+        Outcome::Skipped => "SKIPPED",
+        Outcome::XFailed => "XFAIL",
+        Outcome::XPassed => "XPASS",
+        Outcome::Error => "ERROR",
+    }
+}
+
+fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Setup => "setup",
+        Phase::Call => "call",
+        Phase::Teardown => "teardown",
+    }
+}
+
+fn colour_of(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Passed => "32",
+        Outcome::Failed | Outcome::Error => "31",
+        Outcome::Skipped | Outcome::XFailed | Outcome::XPassed => "33",
+    }
+}
+
+/// A failure or error kept for the sections printed at the end.
+#[derive(Debug)]
+struct Problem {
+    headline: String,
+    body: String,
+    short: String,
+}
+
+#[derive(Debug)]
+pub struct Terminal<W: Write> {
+    out: W,
+    /// pytest's verbosity: -1 for `-q`, 0 default, 1 for `-v`.
+    verbosity: i8,
+    color: bool,
+    total: usize,
+    finished: usize,
+    line_len: usize,
+    counts: HashMap<Stat, usize>,
+    failures: Vec<Problem>,
+    errors: Vec<Problem>,
+    /// Captured output per node, by phase, for the FAILURES section (pytest shows the sections
+    /// of every phase so far).
+    captured: HashMap<String, Vec<(String, String)>>,
+    durations: Vec<(Duration, Phase, String)>,
+}
+
+impl<W: Write> Terminal<W> {
+    pub fn new(out: W, verbosity: i8, color: bool, total: usize) -> Terminal<W> {
+        Terminal {
+            out,
+            verbosity,
+            color,
+            total,
+            finished: 0,
+            line_len: 0,
+            counts: HashMap::new(),
+            failures: Vec::new(),
+            errors: Vec::new(),
+            captured: HashMap::new(),
+            durations: Vec::new(),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// The session header (not printed with `-q`).
+    pub fn header(&mut self, lines: &[String]) -> io::Result<()> {
+        if self.verbosity < 0 {
+            return Ok(());
+        }
+        writeln!(self.out, "{}", sep('=', "test session starts"))?;
+        for line in lines {
+            writeln!(self.out, "{line}")?;
+        }
+        writeln!(self.out)
+    }
+
+    pub fn add_deselected(&mut self, count: usize) {
+        if count > 0 {
+            *self.counts.entry(Stat::Deselected).or_default() += count;
+        }
+    }
+
+    pub fn add_warnings(&mut self, count: usize) {
+        if count > 0 {
+            *self.counts.entry(Stat::Warnings).or_default() += count;
+        }
+    }
+
+    /// One report from a worker (or made by the pool for a crash or timeout).
+    pub fn report(&mut self, result: &ItemResult) -> io::Result<()> {
+        let mut captured_now = Vec::new();
+        let when = phase_name(result.phase);
+        if !result.stdout.is_empty() {
+            captured_now.push((format!("Captured stdout {when}"), result.stdout.clone()));
+        }
+        if !result.stderr.is_empty() {
+            captured_now.push((format!("Captured stderr {when}"), result.stderr.clone()));
+        }
+        captured_now.extend(result.sections.iter().map(|s| (s.title.clone(), s.content.clone())));
+        let captured = self.captured.entry(result.node_id.clone()).or_default();
+        captured.extend(captured_now);
+        self.durations.push((result.duration, result.phase, result.node_id.clone()));
+        if result.item_finished {
+            self.finished += 1;
+            self.captured.remove(&result.node_id);
+        }
+        if !result.in_summary {
+            return Ok(());
+        }
+        *self.counts.entry(Stat::of(result.outcome)).or_default() += 1;
+        match result.outcome {
+            Outcome::Failed => {
+                let problem = self.problem(result, result.location.domain.clone(), "FAILED");
+                self.failures.push(problem);
+            }
+            Outcome::Error => {
+                let headline = format!("ERROR at {when} of {}", result.location.domain);
+                let problem = self.problem(result, headline, "ERROR");
+                self.errors.push(problem);
+            }
+            _ => {}
+        }
+        self.progress(result)
+    }
+
+    fn problem(&self, result: &ItemResult, headline: String, word: &str) -> Problem {
+        let mut body = result.longrepr.trim_end().to_string();
+        for (title, content) in self.captured.get(&result.node_id).into_iter().flatten() {
+            let _ = write!(body, "\n{}\n{}", sep('-', title), content.trim_end_matches('\n'));
+        }
+        Problem { headline, body, short: short_line(word, &result.node_id, &result.longrepr) }
+    }
+
+    /// A collection error reported by a worker (the module could not be imported).
+    pub fn collect_error(&mut self, report: &CollectErrorReport) -> io::Result<()> {
+        *self.counts.entry(Stat::Error).or_default() += 1;
+        self.errors.push(Problem {
+            headline: format!("ERROR collecting {}", report.node_id),
+            body: report.longrepr.trim_end().to_string(),
+            short: short_line("ERROR", &report.node_id, &report.longrepr),
+        });
+        self.write_progress_char('E', Outcome::Error)
+    }
+
+    /// A scheduled test that no worker could report on.
+    pub fn lost(&mut self, node_id: &str, message: &str) -> io::Result<()> {
+        *self.counts.entry(Stat::Error).or_default() += 1;
+        self.errors.push(Problem {
+            headline: format!("ERROR at setup of {node_id}"),
+            body: format!("not run: worker lost: {message}"),
+            short: short_line("ERROR", node_id, &format!("E   not run: worker lost: {message}")),
+        });
+        self.finished += 1;
+        self.write_progress_char('E', Outcome::Error)
+    }
+
+    fn percent(&self) -> String {
+        let total = self.total.max(self.finished).max(1);
+        format!(" [{:>3}%]", self.finished * 100 / total)
+    }
+
+    fn progress(&mut self, result: &ItemResult) -> io::Result<()> {
+        if self.verbosity > 0 {
+            let word = self.paint(colour_of(result.outcome), verbose_word(result.outcome));
+            let plain = format!("{} {}", result.node_id, verbose_word(result.outcome));
+            let pad = (WIDTH - 7).saturating_sub(plain.chars().count());
+            let pct = self.percent();
+            return writeln!(self.out, "{} {word}{}{pct}", result.node_id, " ".repeat(pad));
+        }
+        self.write_progress_char(letter(result.outcome), result.outcome)
+    }
+
+    fn write_progress_char(&mut self, ch: char, outcome: Outcome) -> io::Result<()> {
+        if self.verbosity > 0 {
+            return Ok(());
+        }
+        let painted = self.paint(colour_of(outcome), &ch.to_string());
+        write!(self.out, "{painted}")?;
+        self.line_len += 1;
+        if self.line_len >= WIDTH - 7 {
+            let pct = self.percent();
+            writeln!(self.out, "{pct}")?;
+            self.line_len = 0;
+        }
+        self.out.flush()
+    }
+
+    /// The end of the run: close the progress line, then the sections and the stats line.
+    /// Returns the final stats line's text.
+    pub fn finish(
+        &mut self,
+        elapsed: Duration,
+        durations: Option<usize>,
+        stop_banner: Option<String>,
+    ) -> io::Result<String> {
+        if self.line_len > 0 {
+            self.finished = self.finished.max(self.total);
+            let pad = (WIDTH - 7).saturating_sub(self.line_len);
+            let pct = self.percent();
+            writeln!(self.out, "{}{pct}", " ".repeat(pad))?;
+            self.line_len = 0;
+        }
+        let (errors, failures) = (std::mem::take(&mut self.errors), std::mem::take(&mut self.failures));
+        self.sections("ERRORS", &errors)?;
+        self.sections("FAILURES", &failures)?;
+        if let Some(n) = durations {
+            self.write_durations(n)?;
+        }
+        let shorts: Vec<&str> = failures.iter().chain(&errors).map(|p| p.short.as_str()).collect();
+        if !shorts.is_empty() {
+            writeln!(self.out, "{}", sep('=', "short test summary info"))?;
+            for line in shorts {
+                writeln!(self.out, "{line}")?;
+            }
+        }
+        if let Some(banner) = stop_banner {
+            writeln!(self.out, "{}", sep('!', &banner))?;
+        }
+        let line = self.stats_line(elapsed);
+        let colour = if self.counts.contains_key(&Stat::Failed) || self.counts.contains_key(&Stat::Error) {
+            "31"
+        } else if self.counts.contains_key(&Stat::Passed) {
+            "32"
+        } else {
+            "33"
+        };
+        let text = if self.verbosity < 0 { line.clone() } else { sep('=', &line) };
+        let painted = self.paint(colour, &text);
+        writeln!(self.out, "{painted}")?;
+        self.out.flush()?;
+        Ok(line)
+    }
+
+    fn sections(&mut self, title: &str, problems: &[Problem]) -> io::Result<()> {
+        if problems.is_empty() {
+            return Ok(());
+        }
+        writeln!(self.out, "{}", sep('=', title))?;
+        for problem in problems {
+            writeln!(self.out, "{}", sep('_', &problem.headline))?;
+            writeln!(self.out, "{}", problem.body)?;
+        }
+        Ok(())
+    }
+
+    fn write_durations(&mut self, n: usize) -> io::Result<()> {
+        let mut rows = std::mem::take(&mut self.durations);
+        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        let title = if n == 0 { "slowest durations".to_string() } else { format!("slowest {n} durations") };
+        writeln!(self.out, "{}", sep('=', &title))?;
+        let limit = if n == 0 { rows.len() } else { n.min(rows.len()) };
+        let mut hidden = 0;
+        for (d, phase, node) in rows.iter().take(limit) {
+            if self.verbosity < 2 && d.as_secs_f64() < 0.005 {
+                hidden += 1;
+                continue;
+            }
+            writeln!(self.out, "{:.2}s {:<8} {node}", d.as_secs_f64(), phase_name(*phase))?;
+        }
+        if hidden > 0 {
+            writeln!(
+                self.out,
+                "\n({hidden} durations < 0.005s hidden.  Use -vv to show these durations.)"
+            )?;
+        }
+        Ok(())
+    }
+
+    /// pytest's final stats line without the separators.
+    pub fn stats_line(&self, elapsed: Duration) -> String {
+        let parts: Vec<String> = STAT_ORDER
+            .iter()
+            .filter_map(|stat| self.counts.get(stat).filter(|&&n| n > 0).map(|&n| stat.words(n)))
+            .collect();
+        let body = if parts.is_empty() { "no tests ran".to_string() } else { parts.join(", ") };
+        format!("{body} in {}", duration(elapsed))
+    }
+
+    pub fn count(&self, stat: Stat) -> usize {
+        self.counts.get(&stat).copied().unwrap_or(0)
+    }
+}
+
+/// `FAILED nodeid - message` with the message cut to the terminal width, as pytest does.
+fn short_line(word: &str, node_id: &str, longrepr: &str) -> String {
+    let line = format!("{word} {node_id}");
+    let message = crash_message(longrepr);
+    let available = WIDTH.saturating_sub(line.chars().count());
+    if message.is_empty() {
+        return line;
+    }
+    let full = format!(" - {message}");
+    if full.chars().count() <= available {
+        return line + &full;
+    }
+    let ellipsis = "...";
+    if available < " - ".len() + ellipsis.len() {
+        return line;
+    }
+    let keep = available - ellipsis.len();
+    line + &full.chars().take(keep).collect::<String>() + ellipsis
+}
+
+/// The first `E   ` line of a traceback: pytest's `reprcrash.message` in practice.
+pub(crate) fn crash_message(longrepr: &str) -> String {
+    longrepr
+        .lines()
+        .find_map(|line| line.strip_prefix('E').filter(|rest| rest.starts_with(' ')))
+        .map(|rest| rest.trim().to_string())
+        .unwrap_or_else(|| longrepr.lines().last().unwrap_or("").trim().to_string())
+}
