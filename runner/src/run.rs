@@ -1,0 +1,195 @@
+//! A test run over the worker pool: work stealing, streamed events, maxfail, accounting.
+//!
+//! Layout:
+//! - this file: [`RunConfig`], [`Run::execute`] (the coordinator: starts one driver thread per
+//!   worker slot, streams [`RunEvent`]s to the caller's callback in arrival order, applies
+//!   `--maxfail`, and checks at the end that every scheduled node ID was accounted for);
+//! - [`events`]: the event and summary types;
+//! - [`driver`]: one slot's loop (take a unit, run it on its worker, contain crashes and
+//!   hangs, requeue what did not run) and the per-batch accounting.
+//!
+//! # Distribution
+//!
+//! The planned units (already ordered longest-first) go into a crossbeam `Injector`. Each slot
+//! owns a local deque: it takes from its own deque first, then from the injector, then steals
+//! from the other slots. Leftovers of a crashed or timed-out batch go to the crashing slot's
+//! own deque, so an idle slot can steal them while that slot starts a fresh worker.
+//!
+//! # Stopping (`-x` / `--maxfail`)
+//!
+//! Like pytest-xdist, reaching maxfail stops scheduling: no new unit starts, the results of
+//! what is already running are still delivered (so more than `maxfail` failures may be
+//! reported), and units never started are reported [`NotRunReason::Stopped`]. Unlike
+//! pytest-xdist, which stops each worker after its current *test*, a running unit finishes
+//! completely: the protocol has no cancel request yet (see `worker/PROTOCOL.md`, planned
+//! extensions). A batch ending with KeyboardInterrupt or `pytest.exit()` stops the run the
+//! same way. The callback returning `ControlFlow::Break` cancels instead: workers are killed
+//! at once and everything unfinished is [`NotRunReason::Cancelled`].
+
+mod driver;
+pub mod events;
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crossbeam_deque::{Injector, Worker as LocalQueue};
+
+use crate::pool::{PoolConfig, PoolError};
+use crate::protocol::Outcome;
+use crate::scheduler::WorkUnit;
+
+pub use events::{Incident, NotRunReason, RunEvent, RunSummary, StopReason, WorkerId};
+
+/// Everything a run needs.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub pool: PoolConfig,
+    /// Stop scheduling after this many failures/errors (`-x` is 1).
+    pub maxfail: Option<u32>,
+}
+
+/// One run of a planned set of units.
+#[derive(Debug)]
+pub struct Run {
+    config: RunConfig,
+}
+
+/// Messages from driver threads to the coordinator.
+#[derive(Debug)]
+enum Internal {
+    Event(RunEvent),
+    /// These scheduled node IDs are settled (reported, or reported not run).
+    Accounted(Vec<String>),
+    /// A batch ended the run like pytest ends its session.
+    Stop(StopReason),
+}
+
+/// State shared by the coordinator and the drivers.
+#[derive(Debug)]
+struct Shared {
+    config: RunConfig,
+    resolved: crate::pool::Resolved,
+    injector: Injector<WorkUnit>,
+    /// No new unit may start.
+    stop: AtomicBool,
+    /// Kill workers now (the callback asked to stop).
+    cancel: AtomicBool,
+    /// Last worker start-up failure, quoted for units nobody could run.
+    last_start_failure: Mutex<Option<String>>,
+}
+
+impl Run {
+    pub fn new(config: RunConfig) -> Run {
+        Run { config }
+    }
+
+    /// Runs `units` (in the given order, see [`crate::scheduler::plan`]) and calls `on_event`
+    /// for each event as it arrives. Returns an error only when workers cannot be set up at
+    /// all (no worker package); worker crashes and start-up failures become events.
+    pub fn execute<F>(&self, units: Vec<WorkUnit>, mut on_event: F) -> Result<RunSummary, PoolError>
+    where
+        F: FnMut(RunEvent) -> ControlFlow<()>,
+    {
+        let started = Instant::now();
+        let resolved = self.config.pool.resolve()?;
+        let mut expected: HashMap<String, u32> = HashMap::new();
+        for node_id in units.iter().flat_map(|u| u.node_ids.iter()) {
+            *expected.entry(node_id.clone()).or_default() += 1;
+        }
+        let shared = Shared {
+            config: self.config.clone(),
+            resolved,
+            injector: Injector::new(),
+            stop: AtomicBool::new(false),
+            cancel: AtomicBool::new(false),
+            last_start_failure: Mutex::new(None),
+        };
+        for unit in units {
+            shared.injector.push(unit);
+        }
+        let slots = self.config.pool.worker_count();
+        let locals: Vec<LocalQueue<WorkUnit>> = (0..slots).map(|_| LocalQueue::new_fifo()).collect();
+        let stealers: Vec<_> = locals.iter().map(|l| l.stealer()).collect();
+        let mut summary = RunSummary::default();
+        let (sender, receiver) = mpsc::channel::<Internal>();
+        std::thread::scope(|scope| {
+            for (slot, local) in locals.into_iter().enumerate() {
+                let sender = sender.clone();
+                let shared = &shared;
+                let stealers = &stealers;
+                scope.spawn(move || {
+                    driver::Driver::new(WorkerId(slot), shared, local, stealers, sender).run();
+                });
+            }
+            drop(sender);
+            let mut delivering = true;
+            for message in receiver {
+                match message {
+                    Internal::Accounted(node_ids) => {
+                        for node_id in node_ids {
+                            if let Some(count) = expected.get_mut(&node_id) {
+                                *count = count.saturating_sub(1);
+                            }
+                        }
+                    }
+                    Internal::Stop(reason) => {
+                        summary.stop.get_or_insert(reason);
+                        shared.stop.store(true, Ordering::SeqCst);
+                    }
+                    Internal::Event(event) => {
+                        summary.observe(&event);
+                        if let Some(limit) = self.config.maxfail {
+                            if summary.failures >= limit && !shared.stop.swap(true, Ordering::SeqCst) {
+                                summary.stop.get_or_insert(StopReason::MaxFail(limit));
+                            }
+                        }
+                        if delivering && on_event(event).is_break() {
+                            delivering = false;
+                            summary.stop.get_or_insert(StopReason::Cancelled);
+                            shared.stop.store(true, Ordering::SeqCst);
+                            shared.cancel.store(true, Ordering::SeqCst);
+                        }
+                    }
+                }
+            }
+        });
+        // Completeness: anything scheduled but never settled.
+        let lost_reason = match &summary.stop {
+            Some(StopReason::Cancelled) => NotRunReason::Cancelled,
+            Some(_) => NotRunReason::Stopped,
+            None => NotRunReason::WorkerLost(
+                shared
+                    .last_start_failure
+                    .lock()
+                    .ok()
+                    .and_then(|f| f.clone())
+                    .unwrap_or_else(|| "no worker reported it".to_owned()),
+            ),
+        };
+        let mut missing: Vec<(String, u32)> = expected.into_iter().filter(|(_, n)| *n > 0).collect();
+        missing.sort();
+        for (node_id, count) in missing {
+            for _ in 0..count {
+                let event = RunEvent::NotRun {
+                    node_id: node_id.clone(),
+                    reason: lost_reason.clone(),
+                };
+                summary.observe(&event);
+                if !shared.cancel.load(Ordering::SeqCst) {
+                    let _ = on_event(event);
+                }
+            }
+        }
+        summary.elapsed = started.elapsed();
+        Ok(summary)
+    }
+}
+
+/// Whether a report counts towards `--maxfail` (pytest counts failed reports of any phase).
+pub(crate) fn counts_as_failure(outcome: Outcome) -> bool {
+    matches!(outcome, Outcome::Failed | Outcome::Error)
+}
