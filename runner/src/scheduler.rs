@@ -7,8 +7,8 @@
 //! - [`durations`]: the store of unit durations from previous runs.
 //!
 //! A unit is a whole module, so module- and class-scoped fixtures are set up once. A module
-//! with more than [`SplitPolicy::max_unit_tests`] tests that has at least two classes is cut
-//! into one unit per class plus one for its module-level functions: the extra module
+//! with more than [`SplitPolicy::max_unit_tests`] tests that has classes is cut into one unit
+//! per class plus one for its module-level functions (when that makes ≥ 2 units): the extra module
 //! fixture setups are the price of spreading a big module over several workers.
 //!
 //! Order: longest first, by each unit's duration in the store; a unit the store does not know
@@ -44,7 +44,7 @@ pub struct WorkUnit {
 /// When to split a module by class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SplitPolicy {
-    /// Modules with more tests than this are split by class (when they have ≥ 2 classes).
+    /// Modules with more tests than this are split by class (when that makes ≥ 2 units).
     pub max_unit_tests: usize,
 }
 
@@ -90,8 +90,8 @@ pub fn units_of(modules: &[ModuleTests], policy: SplitPolicy) -> Vec<WorkUnit> {
             }
             group.push(node_id.clone());
         }
-        let classes = order.iter().filter(|c| c.is_some()).count();
-        if classes < 2 {
+        let has_class = order.iter().any(Option::is_some);
+        if !has_class || order.len() < 2 {
             units.push(whole());
             continue;
         }

@@ -22,8 +22,9 @@ use crate::protocol::{
 
 use super::{PoolConfig, PoolError};
 
-/// Lines of stderr kept for crash reports, and the longest line kept.
-const STDERR_TAIL_LINES: usize = 20;
+/// Lines of stderr kept for crash reports (enough for a faulthandler dump with its
+/// "Fatal Python error" header), and the longest line kept.
+const STDERR_TAIL_LINES: usize = 60;
 const STDERR_LINE_CHARS: usize = 500;
 /// How long a worker whose stream ended may take to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);

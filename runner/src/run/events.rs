@@ -52,7 +52,7 @@ impl Incident {
 }
 
 /// Why a scheduled node ID has no report.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum NotRunReason {
     /// Its worker was lost and nothing could run it (message: the last start-up failure).
     /// An error in the run's results (`not run: worker lost`).
