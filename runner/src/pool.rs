@@ -86,6 +86,9 @@ pub struct PoolConfig {
     pub shutdown_timeout: Duration,
     /// Extra environment variables for the workers.
     pub env: Vec<(OsString, OsString)>,
+    /// Modules each worker imports right after Ready (Preload request), so heavy imports
+    /// are paid before the first batch rather than inside the first test's timing.
+    pub preload: Vec<String>,
 }
 
 impl PoolConfig {
@@ -104,6 +107,7 @@ impl PoolConfig {
             startup_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(60),
             env: Vec::new(),
+            preload: Vec::new(),
         }
     }
 

@@ -61,7 +61,7 @@ pub struct Run {
 /// Messages from driver threads to the coordinator.
 #[derive(Debug)]
 enum Internal {
-    Event(RunEvent),
+    Event(Box<RunEvent>),
     /// These scheduled node IDs are settled (reported, or reported not run).
     Accounted(Vec<String>),
     /// A batch ended the run like pytest ends its session.
@@ -141,6 +141,7 @@ impl Run {
                         shared.stop.store(true, Ordering::SeqCst);
                     }
                     Internal::Event(event) => {
+                        let event = *event;
                         summary.observe(&event);
                         if let Some(limit) = self.config.maxfail {
                             if summary.failures >= limit && !shared.stop.swap(true, Ordering::SeqCst) {

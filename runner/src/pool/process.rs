@@ -255,6 +255,9 @@ impl WorkerProcess {
                 Received::Frame(frame) => match frame.message {
                     WorkerMessage::Ready(ready) => {
                         self.ready = ready;
+                        if !config.preload.is_empty() {
+                            self.preload(config, resolved, &mut early)?;
+                        }
                         return Ok(early);
                     }
                     WorkerMessage::Fatal(fatal) => {
@@ -283,6 +286,48 @@ impl WorkerProcess {
                         seconds: config.startup_timeout.as_secs_f64(),
                         stderr: self.stderr_tail(),
                     });
+                }
+            }
+        }
+    }
+
+    /// Sends Preload and waits for its Done; import failures arrive as Log frames.
+    fn preload(
+        &mut self,
+        config: &PoolConfig,
+        resolved: &super::Resolved,
+        early: &mut Vec<WorkerMessage>,
+    ) -> Result<(), PoolError> {
+        let request = Request::Preload(crate::protocol::Preload {
+            modules: config.preload.clone(),
+        });
+        let failed = |process: &mut WorkerProcess, reason: String| {
+            process.kill();
+            PoolError::StartupExit {
+                python: resolved.python.clone(),
+                reason,
+                stderr: process.stderr_tail(),
+            }
+        };
+        let request_id = match self.send(request) {
+            Ok(id) => id,
+            Err(err) => return Err(failed(self, format!("cannot send Preload: {err}"))),
+        };
+        let deadline = Instant::now() + config.startup_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.recv(Some(left)) {
+                Received::Frame(frame) if frame.request_id != request_id => {}
+                Received::Frame(frame) => match frame.message {
+                    WorkerMessage::Done(_) => return Ok(()),
+                    other => early.push(other),
+                },
+                Received::End(_) => {
+                    let reason = self.wait_exit();
+                    return Err(failed(self, format!("died while preloading ({reason})")));
+                }
+                Received::TimedOut => {
+                    return Err(failed(self, "preloading timed out".to_owned()));
                 }
             }
         }

@@ -146,7 +146,7 @@ impl<'a> Driver<'a> {
     }
 
     fn emit(&self, event: RunEvent) {
-        let _ = self.sender.send(Internal::Event(event));
+        let _ = self.sender.send(Internal::Event(Box::new(event)));
     }
 
     fn settle(&self, node_ids: Vec<String>) {
@@ -446,7 +446,7 @@ fn forward_with(
     };
     // The report goes out before its settlement so the coordinator never sees a node ID
     // settled without its event.
-    let _ = sender.send(Internal::Event(event));
+    let _ = sender.send(Internal::Event(Box::new(event)));
     if !settled.is_empty() {
         let _ = sender.send(Internal::Accounted(settled));
     }
