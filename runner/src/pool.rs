@@ -134,7 +134,8 @@ impl PoolConfig {
         if let Some(inherited) = std::env::var_os("PYTHONPATH") {
             entries.extend(std::env::split_paths(&inherited));
         }
-        let pythonpath = std::env::join_paths(entries).unwrap_or_else(|_| worker_dir.clone().into());
+        let pythonpath =
+            std::env::join_paths(entries).unwrap_or_else(|_| worker_dir.clone().into());
         Ok(Resolved {
             python,
             worker_dir,
@@ -187,14 +188,13 @@ pub fn resolve_worker_path(
     }
     for candidate in &candidates {
         if candidate.join("dxpy_worker").join("__init__.py").is_file() {
-            return Ok(candidate.canonicalize().unwrap_or_else(|_| candidate.clone()));
+            return Ok(candidate
+                .canonicalize()
+                .unwrap_or_else(|_| candidate.clone()));
         }
     }
     Err(PoolError::WorkerPackageNotFound {
-        searched: candidates
-            .iter()
-            .map(|c| c.display().to_string())
-            .collect(),
+        searched: candidates.iter().map(|c| c.display().to_string()).collect(),
     })
 }
 
@@ -227,7 +227,9 @@ mod tests {
     fn worker_path_option_is_not_second_guessed() {
         let empty = tempfile::tempdir().expect("tempdir");
         let err = resolve_worker_path(Some(empty.path()), None, None).expect_err("must fail");
-        assert!(matches!(err, PoolError::WorkerPackageNotFound { ref searched } if searched.len() == 1));
+        assert!(
+            matches!(err, PoolError::WorkerPackageNotFound { ref searched } if searched.len() == 1)
+        );
         // Without an option the crate checkout is found.
         let found = resolve_worker_path(None, Some(empty.path().into()), None).expect("found");
         assert!(found.join("dxpy_worker/__init__.py").is_file());

@@ -112,7 +112,8 @@ impl Run {
             shared.injector.push(unit);
         }
         let slots = self.config.pool.worker_count();
-        let locals: Vec<LocalQueue<WorkUnit>> = (0..slots).map(|_| LocalQueue::new_fifo()).collect();
+        let locals: Vec<LocalQueue<WorkUnit>> =
+            (0..slots).map(|_| LocalQueue::new_fifo()).collect();
         let stealers: Vec<_> = locals.iter().map(|l| l.stealer()).collect();
         let mut summary = RunSummary::default();
         let (sender, receiver) = mpsc::channel::<Internal>();
@@ -126,6 +127,9 @@ impl Run {
                 });
             }
             drop(sender);
+            // If the callback panics, the scope still joins the drivers: make them kill their
+            // workers and quit instead of running the rest of the suite unobserved.
+            let _cancel_on_unwind = CancelOnUnwind(&shared);
             let mut delivering = true;
             for message in receiver {
                 match message {
@@ -144,7 +148,9 @@ impl Run {
                         let event = *event;
                         summary.observe(&event);
                         if let Some(limit) = self.config.maxfail {
-                            if summary.failures >= limit && !shared.stop.swap(true, Ordering::SeqCst) {
+                            if summary.failures >= limit
+                                && !shared.stop.swap(true, Ordering::SeqCst)
+                            {
                                 summary.stop.get_or_insert(StopReason::MaxFail(limit));
                             }
                         }
@@ -171,7 +177,8 @@ impl Run {
                     .unwrap_or_else(|| "no worker reported it".to_owned()),
             ),
         };
-        let mut missing: Vec<(String, u32)> = expected.into_iter().filter(|(_, n)| *n > 0).collect();
+        let mut missing: Vec<(String, u32)> =
+            expected.into_iter().filter(|(_, n)| *n > 0).collect();
         missing.sort();
         for (node_id, count) in missing {
             for _ in 0..count {
@@ -187,6 +194,17 @@ impl Run {
         }
         summary.elapsed = started.elapsed();
         Ok(summary)
+    }
+}
+
+struct CancelOnUnwind<'a>(&'a Shared);
+
+impl Drop for CancelOnUnwind<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop.store(true, Ordering::SeqCst);
+            self.0.cancel.store(true, Ordering::SeqCst);
+        }
     }
 }
 

@@ -163,12 +163,20 @@ mod tests {
     fn large_module_with_classes_is_split_by_class() {
         let big = module(
             "t/test_big.py",
-            &["test_a", "TestX::test_1", "TestY::test_1", "TestX::test_2[a::b]", "test_b"],
+            &[
+                "test_a",
+                "TestX::test_1",
+                "TestY::test_1",
+                "TestX::test_2[a::b]",
+                "test_b",
+            ],
         );
         let small = module("t/test_small.py", &["TestX::test_1", "TestY::test_1"]);
         let units = units_of(&[big, small], SplitPolicy { max_unit_tests: 3 });
-        let summary: Vec<(String, usize)> =
-            units.iter().map(|u| (u.key.clone(), u.node_ids.len())).collect();
+        let summary: Vec<(String, usize)> = units
+            .iter()
+            .map(|u| (u.key.clone(), u.node_ids.len()))
+            .collect();
         insta::assert_yaml_snapshot!(summary);
     }
 

@@ -20,7 +20,14 @@ use support::*;
 /// node ID (a collection error) becomes a unit requesting the file itself.
 fn collect(root: &Path, files: &[&str]) -> Vec<ModuleTests> {
     let out = Command::new(python())
-        .args(["-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"])
+        .args([
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ])
         .args(files)
         .current_dir(root)
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -28,7 +35,10 @@ fn collect(root: &Path, files: &[&str]) -> Vec<ModuleTests> {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let mut by_path: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in text.lines().filter(|l| l.contains("::") && !l.contains(' ')) {
+    for line in text
+        .lines()
+        .filter(|l| l.contains("::") && !l.contains(' '))
+    {
         let path = line.split("::").next().unwrap().to_owned();
         by_path.entry(path).or_default().push(line.to_owned());
     }
@@ -176,7 +186,10 @@ fn two_workers_give_pytests_outcomes_and_record_durations() {
     let (mut store, status) = DurationStore::load(&store_path);
     assert!(matches!(status, LoadStatus::Rebuilt { .. }), "{status:?}");
     let units = plan(&modules, &store, SplitPolicy { max_unit_tests: 8 });
-    assert!(units.len() > modules.len(), "a large module must be split by class");
+    assert!(
+        units.len() > modules.len(),
+        "a large module must be split by class"
+    );
 
     let (events, summary) = execute(config(&root, 2), units.clone());
     // Real pytest aborts the whole run on a collection error unless told to go on; the pool
@@ -211,7 +224,11 @@ fn two_workers_give_pytests_outcomes_and_record_durations() {
     let (reloaded, status) = DurationStore::load(&store_path);
     assert_eq!(status, LoadStatus::Loaded { units: units.len() });
     for unit in &units {
-        assert!(reloaded.get(&unit.key).is_some(), "no duration for {}", unit.key);
+        assert!(
+            reloaded.get(&unit.key).is_some(),
+            "no duration for {}",
+            unit.key
+        );
     }
     assert_no_orphans(&worker_pids(&events));
 }
@@ -222,7 +239,12 @@ fn crashes_are_reported_with_their_reason_and_the_rest_still_runs() {
     let pids_file = temp_log("pool_crash_pids");
     let modules = collect(
         &root,
-        &["test_crash_exit.py", "test_crash_segv.py", "test_crash_kill.py", "test_fine.py"],
+        &[
+            "test_crash_exit.py",
+            "test_crash_segv.py",
+            "test_crash_kill.py",
+            "test_fine.py",
+        ],
     );
     let expected: BTreeSet<String> = modules.iter().flat_map(|m| m.node_ids.clone()).collect();
     let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
@@ -277,7 +299,10 @@ fn crashes_are_reported_with_their_reason_and_the_rest_still_runs() {
         }
     }
     assert_eq!(summary.failed, 3);
-    assert_eq!(summary.passed + summary.skipped + summary.failed, expected.len() as u32);
+    assert_eq!(
+        summary.passed + summary.skipped + summary.failed,
+        expected.len() as u32
+    );
     assert_eq!(summary.not_run, 0);
     let mut pids = worker_pids(&events);
     assert!(pids.len() >= 4, "each crash needs a fresh worker: {pids:?}");
@@ -307,7 +332,11 @@ fn a_hang_is_killed_at_the_timeout_and_the_rest_runs() {
                 incident: Incident::Timeout { .. },
                 result,
                 ..
-            } => Some((result.node_id.as_str(), result.longrepr.as_str(), result.outcome)),
+            } => Some((
+                result.node_id.as_str(),
+                result.longrepr.as_str(),
+                result.outcome,
+            )),
             _ => None,
         })
         .collect();
@@ -315,10 +344,12 @@ fn a_hang_is_killed_at_the_timeout_and_the_rest_runs() {
         timeouts,
         [("test_hang.py::test_hang", "Timeout (>3s)", Outcome::Failed)]
     );
-    let after = events.iter().any(|e| matches!(e,
+    let after = events.iter().any(|e| {
+        matches!(e,
         RunEvent::Report { result, .. }
             if result.node_id == "test_hang.py::test_after_hang" && result.phase == Phase::Call
-                && result.outcome == Outcome::Passed));
+                && result.outcome == Outcome::Passed)
+    });
     assert!(after, "the test after the hang did not run");
     assert_eq!(summary.failed, 1);
     let mut pids = worker_pids(&events);
@@ -400,8 +431,16 @@ fn maxfail_stops_scheduling_after_the_running_unit() {
 fn workers_are_recycled_after_their_batch_budget() {
     let root = fixture_root("pool_suite");
     let modules = collect(&root, &["test_fails.py", "test_fine.py"]);
-    let units = plan(&modules, &DurationStore::default(), SplitPolicy { max_unit_tests: 1 });
-    assert_eq!(units.len(), 3, "test_fine.py splits into functions and TestGroup");
+    let units = plan(
+        &modules,
+        &DurationStore::default(),
+        SplitPolicy { max_unit_tests: 1 },
+    );
+    assert_eq!(
+        units.len(),
+        3,
+        "test_fine.py splits into functions and TestGroup"
+    );
     let mut config = config(&root, 1);
     config.pool.max_batches_per_worker = 1;
     let (events, summary) = execute(config, units);
@@ -449,7 +488,14 @@ fn a_broken_interpreter_leaves_every_test_reported_as_lost() {
             _ => None,
         })
         .collect();
-    assert_eq!(lost, modules[0].node_ids.iter().map(String::as_str).collect::<BTreeSet<_>>());
+    assert_eq!(
+        lost,
+        modules[0]
+            .node_ids
+            .iter()
+            .map(String::as_str)
+            .collect::<BTreeSet<_>>()
+    );
     assert_eq!(summary.errors, 3);
 }
 
@@ -477,4 +523,36 @@ fn preloaded_modules_are_imported_before_the_first_batch() {
     // Without the preload the same test fails: the check above is not vacuous.
     let (_, summary) = outcome_with(&[]);
     assert_eq!((summary.passed, summary.failed), (0, 1));
+}
+
+#[test]
+fn a_panicking_callback_still_kills_the_workers() {
+    let root = fixture_root("pool_suite");
+    let pids_file = temp_log("pool_panic_pids");
+    let modules = collect(&root, &["test_hang.py", "test_slow.py"]);
+    let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
+    let mut config = config(&root, 2);
+    config
+        .pool
+        .env
+        .push(("DXPY_POOL_PIDS".into(), pids_file.clone().into()));
+    let started = std::time::Instant::now();
+    let pids = std::sync::Mutex::new(Vec::new());
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Run::new(config).execute(units, |event| {
+            if let RunEvent::WorkerStarted { ready, .. } = &event {
+                pids.lock().unwrap().push(ready.pid);
+            }
+            if !grandchild_pids(&pids_file).is_empty() {
+                panic!("callback bug");
+            }
+            ControlFlow::Continue(())
+        })
+    }));
+    assert!(outcome.is_err(), "the callback never panicked");
+    // Without the cancel the hanging test would keep the scope alive for 600 s.
+    assert!(started.elapsed() < Duration::from_secs(60));
+    let mut pids = pids.into_inner().unwrap();
+    pids.extend(grandchild_pids(&pids_file));
+    assert_no_orphans(&pids);
 }

@@ -10,8 +10,8 @@ use super::header::{
     RequestHeader, ResultHeader, NO_TEST_INDEX, REQUEST_HEADER_LEN, RESULT_HEADER_LEN,
 };
 use super::{
-    CollectErrorReport, Counts, Done, Engine, Fatal, Hello, ItemResult, Preload, Location, LogLevel,
-    LogRecord, Outcome, Phase, ProtocolError, Ready, Request, RequestFrame, RequestKind,
+    CollectErrorReport, Counts, Done, Engine, Fatal, Hello, ItemResult, Location, LogLevel,
+    LogRecord, Outcome, Phase, Preload, ProtocolError, Ready, Request, RequestFrame, RequestKind,
     ResultFrame, ResultKind, RunItems, RunModule, Section, StopKind, WarningRecord, WarningWhen,
     WorkerMessage,
 };

@@ -222,7 +222,9 @@ impl<'a> Driver<'a> {
 
     /// Shuts the current worker down (bounded), forwarding its last reports.
     fn retire_worker(&mut self) {
-        let Some(process) = self.process.take() else { return };
+        let Some(process) = self.process.take() else {
+            return;
+        };
         let pid = process.pid();
         let reason = if self.cancelled() {
             let mut process = process;
@@ -244,7 +246,8 @@ impl<'a> Driver<'a> {
 
     /// Makes sure a live worker is available; `false` when this slot gives up.
     fn ensure_worker(&mut self) -> bool {
-        if self.process.is_some() && self.batches >= self.shared.config.pool.max_batches_per_worker {
+        if self.process.is_some() && self.batches >= self.shared.config.pool.max_batches_per_worker
+        {
             self.retire_worker();
         }
         while self.process.is_none() {
@@ -302,7 +305,9 @@ impl<'a> Driver<'a> {
                         NotRunReason::Stopped
                     }
                     StopKind::Exit => {
-                        let _ = self.sender.send(Internal::Stop(StopReason::Exit(done.exit_code)));
+                        let _ = self
+                            .sender
+                            .send(Internal::Stop(StopReason::Exit(done.exit_code)));
                         NotRunReason::Stopped
                     }
                     StopKind::ShouldStop => NotRunReason::Stopped,
@@ -464,7 +469,12 @@ fn crash(process: &mut WorkerProcess, stream_error: Option<String>) -> Incident 
 
 /// The report the pool makes for the test a worker could not finish: a failed call when the
 /// test had not reached teardown, else an errored teardown (pytest's categories).
-fn synthesized(node_id: &str, phase: Option<Phase>, incident: &Incident, elapsed: Duration) -> ItemResult {
+fn synthesized(
+    node_id: &str,
+    phase: Option<Phase>,
+    incident: &Incident,
+    elapsed: Duration,
+) -> ItemResult {
     let (phase, outcome) = match phase {
         Some(Phase::Teardown) => (Phase::Teardown, Outcome::Error),
         _ => (Phase::Call, Outcome::Failed),
@@ -487,7 +497,10 @@ fn synthesized(node_id: &str, phase: Option<Phase>, incident: &Incident, elapsed
         location: Location {
             path,
             line: None,
-            domain: node_id.split_once("::").map(|(_, d)| d.replace("::", ".")).unwrap_or_default(),
+            domain: node_id
+                .split_once("::")
+                .map(|(_, d)| d.replace("::", "."))
+                .unwrap_or_default(),
         },
     }
 }
@@ -505,11 +518,22 @@ mod tests {
         let mut tracker = BatchTracker::new(&requested);
         let finished = |node_id: &str| ItemResult {
             item_finished: true,
-            ..synthesized(node_id, None, &Incident::Timeout { pid: 1, seconds: 1.0 }, Duration::ZERO)
+            ..synthesized(
+                node_id,
+                None,
+                &Incident::Timeout {
+                    pid: 1,
+                    seconds: 1.0,
+                },
+                Duration::ZERO,
+            )
         };
         assert_eq!(tracker.item(&finished("a.py::f[1]")), ["a.py::f"]);
         assert!(tracker.item(&finished("a.py::f[2]")).is_empty());
-        assert!(tracker.item(&finished("a.py::ff")).is_empty(), "a prefix is not a child");
+        assert!(
+            tracker.item(&finished("a.py::ff")).is_empty(),
+            "a prefix is not a child"
+        );
         assert_eq!(tracker.item(&finished("a.py::T::test_x")), ["a.py::T"]);
         assert_eq!(tracker.collect_error("b.py"), ["b.py::g", "b.py::h"]);
         assert!(tracker.running().is_none());
@@ -517,13 +541,27 @@ mod tests {
 
     #[test]
     fn running_item_is_the_unfinished_one_else_the_next_unsettled() {
-        let requested: Vec<String> = ["m.py::a", "m.py::b", "m.py::c"].iter().map(|s| s.to_string()).collect();
+        let requested: Vec<String> = ["m.py::a", "m.py::b", "m.py::c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let mut tracker = BatchTracker::new(&requested);
-        let mut report = synthesized("m.py::b", None, &Incident::Timeout { pid: 1, seconds: 1.0 }, Duration::ZERO);
+        let mut report = synthesized(
+            "m.py::b",
+            None,
+            &Incident::Timeout {
+                pid: 1,
+                seconds: 1.0,
+            },
+            Duration::ZERO,
+        );
         report.item_finished = false;
         assert!(tracker.item(&report).is_empty());
         let (node_id, phase, settles) = tracker.running().expect("running");
-        assert_eq!((node_id.as_str(), phase, settles), ("m.py::b", Some(Phase::Call), vec!["m.py::b".to_owned()]));
+        assert_eq!(
+            (node_id.as_str(), phase, settles),
+            ("m.py::b", Some(Phase::Call), vec!["m.py::b".to_owned()])
+        );
         let (node_id, phase, _) = tracker.running().expect("next");
         assert_eq!((node_id.as_str(), phase), ("m.py::a", None));
         assert_eq!(tracker.take_rest(), ["m.py::c"]);

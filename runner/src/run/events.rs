@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use crate::pool::ExitReason;
-use crate::protocol::{CollectErrorReport, Done, ItemResult, LogRecord, Outcome, Ready, WarningRecord};
+use crate::protocol::{
+    CollectErrorReport, Done, ItemResult, LogRecord, Outcome, Ready, WarningRecord,
+};
 
 use super::counts_as_failure;
 
@@ -36,7 +38,8 @@ impl Incident {
                 stream_error,
                 stderr_tail,
             } => {
-                let mut text = format!("worker (pid {pid}) crashed while running {node_id}: {reason}");
+                let mut text =
+                    format!("worker (pid {pid}) crashed while running {node_id}: {reason}");
                 if let Some(err) = stream_error {
                     text.push_str(&format!(" [{err}]"));
                 }
@@ -87,17 +90,43 @@ pub enum StopReason {
 /// One event, in arrival order across workers.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunEvent {
-    WorkerStarted { worker: WorkerId, ready: Ready },
+    WorkerStarted {
+        worker: WorkerId,
+        ready: Ready,
+    },
     /// A worker could not start; its slot retries with the next unit, then gives up.
-    WorkerStartFailed { worker: WorkerId, message: String },
+    WorkerStartFailed {
+        worker: WorkerId,
+        message: String,
+    },
     /// A worker ended: recycled, shut down at the end, or after an incident.
-    WorkerExited { worker: WorkerId, pid: u32, reason: ExitReason },
-    Report { worker: WorkerId, result: ItemResult },
+    WorkerExited {
+        worker: WorkerId,
+        pid: u32,
+        reason: ExitReason,
+    },
+    Report {
+        worker: WorkerId,
+        result: ItemResult,
+    },
     /// A report the pool made because the worker could not (crash, timeout).
-    Incident { worker: WorkerId, incident: Incident, result: ItemResult },
-    CollectError { worker: WorkerId, report: CollectErrorReport },
-    Warning { worker: WorkerId, record: WarningRecord },
-    Log { worker: WorkerId, record: LogRecord },
+    Incident {
+        worker: WorkerId,
+        incident: Incident,
+        result: ItemResult,
+    },
+    CollectError {
+        worker: WorkerId,
+        report: CollectErrorReport,
+    },
+    Warning {
+        worker: WorkerId,
+        record: WarningRecord,
+    },
+    Log {
+        worker: WorkerId,
+        record: LogRecord,
+    },
     /// A unit's batch ended with Done (`done`) or with an incident (`None`).
     UnitFinished {
         worker: WorkerId,
@@ -105,7 +134,10 @@ pub enum RunEvent {
         elapsed: Duration,
         done: Option<Done>,
     },
-    NotRun { node_id: String, reason: NotRunReason },
+    NotRun {
+        node_id: String,
+        reason: NotRunReason,
+    },
 }
 
 /// Totals over a run's events.
@@ -147,7 +179,9 @@ impl RunSummary {
                 elapsed,
                 done: Some(_),
                 ..
-            } => self.unit_durations.push((key.clone(), elapsed.as_secs_f64())),
+            } => self
+                .unit_durations
+                .push((key.clone(), elapsed.as_secs_f64())),
             RunEvent::NotRun { reason, .. } => {
                 self.not_run += 1;
                 if reason.is_error() {

@@ -30,11 +30,15 @@ pub enum DurationsError {
 /// What [`DurationStore::load`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoadStatus {
-    Loaded { units: usize },
+    Loaded {
+        units: usize,
+    },
     /// No file yet (first run).
     Missing,
     /// The file was unusable and is ignored; the next save replaces it.
-    Rebuilt { reason: String },
+    Rebuilt {
+        reason: String,
+    },
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -190,7 +194,10 @@ mod tests {
             let mut fresh = DurationStore::default();
             fresh.record("a.py", 2.0);
             fresh.save(&path).expect("save");
-            assert_eq!(DurationStore::load(&path).1, LoadStatus::Loaded { units: 1 });
+            assert_eq!(
+                DurationStore::load(&path).1,
+                LoadStatus::Loaded { units: 1 }
+            );
         }
         insta::assert_snapshot!(reasons.join("\n"));
     }
