@@ -404,8 +404,9 @@ impl WorkerProcess {
 
     /// Kills the whole process group and reaps the worker.
     pub(crate) fn kill(&mut self) {
+        // Once reaped (and its group killed right then), the pid may be reused: never
+        // signal it again.
         if self.reaped.is_some() {
-            kill_group(self.pid);
             return;
         }
         kill_group(self.pid);
