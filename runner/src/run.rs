@@ -17,14 +17,16 @@
 //!
 //! # Stopping (`-x` / `--maxfail`)
 //!
-//! Like pytest-xdist, reaching maxfail stops scheduling: no new unit starts, the results of
-//! what is already running are still delivered (so more than `maxfail` failures may be
-//! reported), and units never started are reported [`NotRunReason::Stopped`]. Unlike
-//! pytest-xdist, which stops each worker after its current *test*, a running unit finishes
-//! completely: the protocol has no cancel request yet (see `worker/PROTOCOL.md`, planned
-//! extensions). A batch ending with KeyboardInterrupt or `pytest.exit()` stops the run the
-//! same way. The callback returning `ControlFlow::Break` cancels instead: workers are killed
-//! at once and everything unfinished is [`NotRunReason::Cancelled`].
+//! pytest-xdist's rule: once the failure count reaches maxfail, the controller stops
+//! scheduling and asks every worker to shut down; each worker still runs the tests already
+//! sent to it, and their reports are still shown (so more than `maxfail` failures may be
+//! reported). Here the tests sent to a worker are its running unit, so: no new unit starts,
+//! running units finish completely and their results are delivered, and units never started
+//! are reported [`NotRunReason::Stopped`]. A finer stop (after the current test) needs the
+//! planned Cancel request (see `worker/PROTOCOL.md`). A batch ending with KeyboardInterrupt or
+//! `pytest.exit()` stops the run the same way ([`StopReason`]). The callback returning
+//! `ControlFlow::Break` cancels instead: workers are killed at once and everything unfinished
+//! is [`NotRunReason::Cancelled`]; a panicking callback cancels too.
 
 mod driver;
 pub mod events;
