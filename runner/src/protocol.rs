@@ -2,10 +2,10 @@
 //!
 //! Layout:
 //! - this file: the typed messages and the byte-level specification below;
-//! - [`header`]: the two fixed headers and their validation;
-//! - [`payload`]: the payload primitives (fixed little-endian ints, length-prefixed strings
+//! - `header`: the two fixed headers and their validation;
+//! - `payload`: the payload primitives (fixed little-endian ints, length-prefixed strings
 //!   and lists) and the per-message payload layouts;
-//! - [`stream`]: blocking frame readers/writers over `Read`/`Write` (pipes).
+//! - `stream`: blocking frame readers/writers over `Read`/`Write` (pipes).
 //!
 //! The Python side (`worker/dxpy_worker/protocol.py`) implements the same layout with the
 //! standard library's `struct`; `worker/PROTOCOL.md` repeats this specification.

@@ -5,7 +5,7 @@
 //!   worker slot, streams [`RunEvent`]s to the caller's callback in arrival order, applies
 //!   `--maxfail`, and checks at the end that every scheduled node ID was accounted for);
 //! - [`events`]: the event and summary types;
-//! - [`driver`]: one slot's loop (take a unit, run it on its worker, contain crashes and
+//! - `driver`: one slot's loop (take a unit, run it on its worker, contain crashes and
 //!   hangs, requeue what did not run) and the per-batch accounting.
 //!
 //! # Distribution
