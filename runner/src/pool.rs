@@ -80,6 +80,10 @@ pub struct PoolConfig {
     /// Batches a worker serves before it is shut down and replaced: a long-lived pytest
     /// session accumulates fixture definitions and module state batch after batch.
     pub max_batches_per_worker: u32,
+    /// Workers that may be lost to crashes or timeouts before the run stops; `None` means
+    /// 4 × the worker count (pytest-xdist's default for `--max-worker-restart`). Guards
+    /// against a module that kills every worker at import, one test at a time.
+    pub max_worker_restarts: Option<u32>,
     /// Time allowed between spawning a worker and its Ready.
     pub startup_timeout: Duration,
     /// Time allowed for Shutdown's Done (final session teardown) before a kill.
@@ -104,6 +108,7 @@ impl PoolConfig {
             output_limit: 0,
             test_timeout: None,
             max_batches_per_worker: 64,
+            max_worker_restarts: None,
             startup_timeout: Duration::from_secs(60),
             shutdown_timeout: Duration::from_secs(60),
             env: Vec::new(),
@@ -120,6 +125,13 @@ impl PoolConfig {
                 .map(|n| n.get())
                 .unwrap_or(1)
         }
+    }
+
+    /// The restart budget after applying the "None = 4 × workers" default.
+    pub fn restart_budget(&self) -> u32 {
+        self.max_worker_restarts.unwrap_or_else(|| {
+            u32::try_from(self.worker_count().saturating_mul(4)).unwrap_or(u32::MAX)
+        })
     }
 
     /// Resolves the interpreter and the worker's `PYTHONPATH` once per run.

@@ -33,7 +33,7 @@ pub mod events;
 
 use std::collections::HashMap;
 use std::ops::ControlFlow;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -66,8 +66,6 @@ enum Internal {
     Event(Box<RunEvent>),
     /// These scheduled node IDs are settled (reported, or reported not run).
     Accounted(Vec<String>),
-    /// A batch ended the run like pytest ends its session.
-    Stop(StopReason),
 }
 
 /// State shared by the coordinator and the drivers.
@@ -80,6 +78,13 @@ struct Shared {
     stop: AtomicBool,
     /// Kill workers now (the callback asked to stop).
     cancel: AtomicBool,
+    /// Why `stop` was set (the first reason wins).
+    stop_reason: Mutex<Option<StopReason>>,
+    /// Workers lost to crashes and timeouts so far.
+    crashes: AtomicU32,
+    /// Reports counting towards `--maxfail` so far. Counted by the drivers as they forward
+    /// them, so a slot sees the stop before it takes its next unit.
+    failures: AtomicU32,
     /// Last worker start-up failure, quoted for units nobody could run.
     last_start_failure: Mutex<Option<String>>,
 }
@@ -108,6 +113,9 @@ impl Run {
             injector: Injector::new(),
             stop: AtomicBool::new(false),
             cancel: AtomicBool::new(false),
+            stop_reason: Mutex::new(None),
+            crashes: AtomicU32::new(0),
+            failures: AtomicU32::new(0),
             last_start_failure: Mutex::new(None),
         };
         for unit in units {
@@ -142,24 +150,12 @@ impl Run {
                             }
                         }
                     }
-                    Internal::Stop(reason) => {
-                        summary.stop.get_or_insert(reason);
-                        shared.stop.store(true, Ordering::SeqCst);
-                    }
                     Internal::Event(event) => {
                         let event = *event;
                         summary.observe(&event);
-                        if let Some(limit) = self.config.maxfail {
-                            if summary.failures >= limit
-                                && !shared.stop.swap(true, Ordering::SeqCst)
-                            {
-                                summary.stop.get_or_insert(StopReason::MaxFail(limit));
-                            }
-                        }
                         if delivering && on_event(event).is_break() {
                             delivering = false;
-                            summary.stop.get_or_insert(StopReason::Cancelled);
-                            shared.stop.store(true, Ordering::SeqCst);
+                            shared.request_stop(StopReason::Cancelled);
                             shared.cancel.store(true, Ordering::SeqCst);
                         }
                     }
@@ -167,9 +163,9 @@ impl Run {
             }
         });
         // Completeness: anything scheduled but never settled.
+        summary.stop = shared.stop_reason();
         let lost_reason = match &summary.stop {
-            Some(StopReason::Cancelled) => NotRunReason::Cancelled,
-            Some(_) => NotRunReason::Stopped,
+            Some(reason) => reason.not_run_reason(),
             None => NotRunReason::WorkerLost(
                 shared
                     .last_start_failure
@@ -196,6 +192,48 @@ impl Run {
         }
         summary.elapsed = started.elapsed();
         Ok(summary)
+    }
+}
+
+impl Shared {
+    /// Stops scheduling; the first reason is the one reported.
+    fn request_stop(&self, reason: StopReason) {
+        if let Ok(mut current) = self.stop_reason.lock() {
+            current.get_or_insert(reason);
+        }
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
+    fn stop_reason(&self) -> Option<StopReason> {
+        self.stop_reason.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// Applies `--maxfail` to an event about to be delivered.
+    fn note_failures(&self, event: &RunEvent) {
+        let Some(limit) = self.config.maxfail else {
+            return;
+        };
+        if events::failure_count(event) > 0 {
+            let seen = self
+                .failures
+                .fetch_add(1, Ordering::SeqCst)
+                .saturating_add(1);
+            if seen >= limit {
+                self.request_stop(StopReason::MaxFail(limit));
+            }
+        }
+    }
+
+    /// Counts a lost worker; past the restart budget the run stops.
+    fn worker_lost(&self) {
+        let lost = self
+            .crashes
+            .fetch_add(1, Ordering::SeqCst)
+            .saturating_add(1);
+        let budget = self.config.pool.restart_budget();
+        if lost > budget {
+            self.request_stop(StopReason::CrashLimit(budget));
+        }
     }
 }
 

@@ -556,3 +556,40 @@ fn a_panicking_callback_still_kills_the_workers() {
     pids.extend(grandchild_pids(&pids_file));
     assert_no_orphans(&pids);
 }
+
+#[test]
+fn crashing_past_the_restart_budget_stops_and_reports_the_rest_lost() {
+    let root = fixture_root("pool_suite");
+    let modules = collect(&root, &["test_crash_loop.py"]);
+    assert_eq!(modules[0].node_ids.len(), 6);
+    let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
+    let mut config = config(&root, 1);
+    config.pool.max_worker_restarts = Some(2);
+    let (events, summary) = execute(config, units);
+    // Two restarts allowed: the third lost worker stops the run.
+    assert_eq!(summary.incidents, 3, "{events:#?}");
+    assert_eq!(summary.stop, Some(StopReason::CrashLimit(2)));
+    let lost: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::NotRun {
+                node_id,
+                reason: NotRunReason::WorkerLost(message),
+            } => {
+                assert_eq!(message, "maximum crashed workers reached: 2");
+                Some(node_id.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        lost,
+        modules[0].node_ids[3..]
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(summary.errors, 3);
+    assert_eq!(summary.failed, 3);
+    assert_no_orphans(&worker_pids(&events));
+}

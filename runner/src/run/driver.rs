@@ -146,6 +146,7 @@ impl<'a> Driver<'a> {
     }
 
     fn emit(&self, event: RunEvent) {
+        self.shared.note_failures(&event);
         let _ = self.sender.send(Internal::Event(Box::new(event)));
     }
 
@@ -200,10 +201,10 @@ impl<'a> Driver<'a> {
         }
         // Units left in this slot's own queue (requeued after a crash) when stopping.
         while let Some(unit) = self.local.pop() {
-            let reason = if self.cancelled() {
-                NotRunReason::Cancelled
-            } else {
-                NotRunReason::Stopped
+            let reason = match self.shared.stop_reason() {
+                _ if self.cancelled() => NotRunReason::Cancelled,
+                Some(reason) => reason.not_run_reason(),
+                None => NotRunReason::Stopped,
             };
             self.not_run(unit.node_ids, reason);
         }
@@ -286,7 +287,7 @@ impl<'a> Driver<'a> {
     /// Forwards a message that belongs to no batch (before Ready, during Shutdown).
     fn forward(&self, message: WorkerMessage) {
         let mut unrelated = BatchTracker::new(&[]);
-        forward_with(self.id, &self.sender, message, &mut unrelated);
+        forward_with(self.id, self.shared, &self.sender, message, &mut unrelated);
     }
 
     fn run_unit(&mut self, unit: WorkUnit) {
@@ -301,13 +302,11 @@ impl<'a> Driver<'a> {
                 let reason = match done.stop {
                     StopKind::Completed => NotRunReason::NoReport,
                     StopKind::Interrupted => {
-                        let _ = self.sender.send(Internal::Stop(StopReason::Interrupted));
+                        self.shared.request_stop(StopReason::Interrupted);
                         NotRunReason::Stopped
                     }
                     StopKind::Exit => {
-                        let _ = self
-                            .sender
-                            .send(Internal::Stop(StopReason::Exit(done.exit_code)));
+                        self.shared.request_stop(StopReason::Exit(done.exit_code));
                         NotRunReason::Stopped
                     }
                     StopKind::ShouldStop => NotRunReason::Stopped,
@@ -329,6 +328,7 @@ impl<'a> Driver<'a> {
                     Incident::Timeout { .. } => ExitReason::KilledByPool,
                 };
                 self.process = None;
+                self.shared.worker_lost();
                 if let Some((node_id, phase, settles)) = tracker.running() {
                     let result = synthesized(&node_id, phase, &incident, elapsed);
                     self.emit(RunEvent::Incident {
@@ -422,9 +422,9 @@ impl<'a> Driver<'a> {
                 WorkerMessage::ItemResult(ref result) if result.item_finished => {
                     last_progress = Instant::now();
                     let message = frame.message;
-                    forward_with(self.id, &self.sender, message, tracker);
+                    forward_with(self.id, self.shared, &self.sender, message, tracker);
                 }
-                message => forward_with(self.id, &self.sender, message, tracker),
+                message => forward_with(self.id, self.shared, &self.sender, message, tracker),
             }
         }
     }
@@ -433,6 +433,7 @@ impl<'a> Driver<'a> {
 /// [`Driver::forward`] without borrowing the whole driver (the process is borrowed).
 fn forward_with(
     worker: WorkerId,
+    shared: &Shared,
     sender: &Sender<Internal>,
     message: WorkerMessage,
     tracker: &mut BatchTracker,
@@ -451,6 +452,7 @@ fn forward_with(
     };
     // The report goes out before its settlement so the coordinator never sees a node ID
     // settled without its event.
+    shared.note_failures(&event);
     let _ = sender.send(Internal::Event(Box::new(event)));
     if !settled.is_empty() {
         let _ = sender.send(Internal::Accounted(settled));

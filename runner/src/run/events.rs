@@ -85,6 +85,24 @@ pub enum StopReason {
     /// A test called `pytest.exit()` with this exit code.
     Exit(i32),
     Cancelled,
+    /// More workers crashed or timed out than the restart budget allows (pytest-xdist's
+    /// `--max-worker-restart`); the tests left are lost, i.e. errors.
+    CrashLimit(u32),
+}
+
+impl StopReason {
+    /// What the tests that never ran are reported as.
+    pub fn not_run_reason(&self) -> NotRunReason {
+        match self {
+            StopReason::Cancelled => NotRunReason::Cancelled,
+            StopReason::CrashLimit(budget) => {
+                NotRunReason::WorkerLost(format!("maximum crashed workers reached: {budget}"))
+            }
+            StopReason::MaxFail(_) | StopReason::Interrupted | StopReason::Exit(_) => {
+                NotRunReason::Stopped
+            }
+        }
+    }
 }
 
 /// One event, in arrival order across workers.
@@ -140,6 +158,21 @@ pub enum RunEvent {
     },
 }
 
+/// How many `--maxfail` failures an event carries (0 or 1).
+pub(crate) fn failure_count(event: &RunEvent) -> u32 {
+    let outcome = match event {
+        RunEvent::Report { result, .. } | RunEvent::Incident { result, .. }
+            if result.in_summary =>
+        {
+            result.outcome
+        }
+        RunEvent::CollectError { report, .. } => report.outcome,
+        RunEvent::NotRun { reason, .. } => return u32::from(reason.is_error()),
+        _ => return 0,
+    };
+    u32::from(counts_as_failure(outcome))
+}
+
 /// Totals over a run's events.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RunSummary {
@@ -162,6 +195,7 @@ pub struct RunSummary {
 
 impl RunSummary {
     pub(crate) fn observe(&mut self, event: &RunEvent) {
+        self.failures += failure_count(event);
         match event {
             RunEvent::Report { result, .. } | RunEvent::Incident { result, .. } => {
                 if matches!(event, RunEvent::Incident { .. }) {
@@ -186,7 +220,6 @@ impl RunSummary {
                 self.not_run += 1;
                 if reason.is_error() {
                     self.errors += 1;
-                    self.failures += 1;
                 }
             }
             _ => {}
@@ -201,9 +234,6 @@ impl RunSummary {
             Outcome::XFailed => self.xfailed += 1,
             Outcome::XPassed => self.xpassed += 1,
             Outcome::Error => self.errors += 1,
-        }
-        if counts_as_failure(outcome) {
-            self.failures += 1;
         }
     }
 }
