@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use crate::protocol::Engine;
 
-pub use process::{signal_name, ExitReason, WorkerProcess};
+pub use process::{signal_name, ExitReason, StderrSink, WorkerProcess};
 
 /// Why workers could not be started.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -90,6 +90,10 @@ pub struct PoolConfig {
     pub shutdown_timeout: Duration,
     /// Extra environment variables for the workers.
     pub env: Vec<(OsString, OsString)>,
+    /// Deliver each line the workers write to stderr as an event (needed with
+    /// `-s`/`--capture=no`, where test output goes there); otherwise only the last lines are
+    /// kept, for crash reports.
+    pub forward_stderr: bool,
     /// Modules each worker imports right after Ready (Preload request), so heavy imports
     /// are paid before the first batch rather than inside the first test's timing.
     pub preload: Vec<String>,
@@ -113,6 +117,7 @@ impl PoolConfig {
             shutdown_timeout: Duration::from_secs(60),
             env: Vec::new(),
             preload: Vec::new(),
+            forward_stderr: false,
         }
     }
 

@@ -66,6 +66,17 @@ enum Internal {
     Event(Box<RunEvent>),
     /// These scheduled node IDs are settled (reported, or reported not run).
     Accounted(Vec<String>),
+    /// A driver thread ended.
+    DriverFinished,
+}
+
+/// Tells the coordinator a driver ended, on drop (also when the driver panics).
+struct DriverFinished(mpsc::Sender<Internal>);
+
+impl Drop for DriverFinished {
+    fn drop(&mut self) {
+        let _ = self.0.send(Internal::DriverFinished);
+    }
 }
 
 /// State shared by the coordinator and the drivers.
@@ -133,6 +144,8 @@ impl Run {
                 let shared = &shared;
                 let stealers = &stealers;
                 scope.spawn(move || {
+                    // Sent even if the driver panics, so the loop below always ends.
+                    let _finished = DriverFinished(sender.clone());
                     driver::Driver::new(WorkerId(slot), shared, local, stealers, sender).run();
                 });
             }
@@ -141,8 +154,14 @@ impl Run {
             // workers and quit instead of running the rest of the suite unobserved.
             let _cancel_on_unwind = CancelOnUnwind(&shared);
             let mut delivering = true;
-            for message in receiver {
+            // Ends when every driver has finished, not when every sender is gone: a stderr
+            // thread may outlive its worker (a grandchild that left the process group keeps
+            // the pipe open), and its late lines are dropped.
+            let mut running = slots;
+            while running > 0 {
+                let Ok(message) = receiver.recv() else { break };
                 match message {
+                    Internal::DriverFinished => running -= 1,
                     Internal::Accounted(node_ids) => {
                         for node_id in node_ids {
                             if let Some(count) = expected.get_mut(&node_id) {

@@ -593,3 +593,30 @@ fn crashing_past_the_restart_budget_stops_and_reports_the_rest_lost() {
     assert_eq!(summary.failed, 3);
     assert_no_orphans(&worker_pids(&events));
 }
+
+#[test]
+fn with_capture_off_test_output_is_forwarded_from_stderr() {
+    let root = fixture_root("pool_suite");
+    let modules = collect(&root, &["test_prints.py"]);
+    let lines_with = |forward: bool| {
+        let mut config = config(&root, 1);
+        config.pool.pytest_args = vec!["-s".to_owned()];
+        config.pool.forward_stderr = forward;
+        let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
+        let (events, summary) = execute(config, units);
+        assert_eq!(summary.passed, 1);
+        events
+            .into_iter()
+            .filter_map(|e| match e {
+                RunEvent::Stderr { line, .. } => Some(line),
+                _ => None,
+            })
+            .collect::<Vec<String>>()
+    };
+    let forwarded = lines_with(true);
+    assert!(
+        forwarded.iter().any(|l| l == "dxpy-marker-from-a-test"),
+        "{forwarded:?}"
+    );
+    assert!(lines_with(false).is_empty());
+}

@@ -13,6 +13,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::protocol::{
@@ -28,6 +29,11 @@ const STDERR_TAIL_LINES: usize = 60;
 const STDERR_LINE_CHARS: usize = 500;
 /// How long a worker whose stream ended may take to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
+/// How long an exited worker's stderr may take to reach end of file.
+pub(crate) const STDERR_DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// Receives a worker's stderr lines as they arrive.
+pub type StderrSink = Box<dyn Fn(String) + Send>;
 
 /// What the reader thread saw.
 #[derive(Debug)]
@@ -135,6 +141,7 @@ pub struct WorkerProcess {
     writer: FrameWriter<ChildStdin>,
     frames: Receiver<StreamItem>,
     stderr_tail: Arc<Mutex<StderrTail>>,
+    stderr_thread: Option<JoinHandle<()>>,
     next_request: u64,
     ready: Ready,
 }
@@ -142,9 +149,13 @@ pub struct WorkerProcess {
 impl WorkerProcess {
     /// Spawns a worker, sends Hello and waits for Ready. Warning/Log frames that precede
     /// Ready are returned so the caller can forward them.
+    ///
+    /// `stderr_sink`, when given, also receives every stderr line (without its newline) on
+    /// the draining thread: with `-s`/`--capture=no` the tests' output lands there.
     pub fn spawn(
         config: &PoolConfig,
         resolved: &super::Resolved,
+        stderr_sink: Option<StderrSink>,
     ) -> Result<(WorkerProcess, Vec<WorkerMessage>), PoolError> {
         let mut command = Command::new(&resolved.python);
         command
@@ -173,7 +184,7 @@ impl WorkerProcess {
         };
         let stderr_tail = Arc::new(Mutex::new(StderrTail::default()));
         let tail = Arc::clone(&stderr_tail);
-        std::thread::spawn(move || {
+        let stderr_thread = std::thread::spawn(move || {
             let mut reader = BufReader::new(stderr);
             let mut line = Vec::new();
             loop {
@@ -181,6 +192,10 @@ impl WorkerProcess {
                 match reader.read_until(b'\n', &mut line) {
                     Ok(0) | Err(_) => break,
                     Ok(_) => {
+                        if let Some(sink) = &stderr_sink {
+                            let text = String::from_utf8_lossy(&line);
+                            sink(text.trim_end_matches(['\n', '\r']).to_owned());
+                        }
                         if let Ok(mut tail) = tail.lock() {
                             tail.push(&line);
                         }
@@ -216,6 +231,7 @@ impl WorkerProcess {
             writer: FrameWriter::new(stdin),
             frames,
             stderr_tail,
+            stderr_thread: Some(stderr_thread),
             next_request: 1,
             ready: placeholder_ready(pid),
         };
@@ -440,7 +456,23 @@ impl WorkerProcess {
             }
         }
         let reason = self.wait_exit();
+        self.drain_stderr(STDERR_DRAIN_GRACE);
         (late, reason)
+    }
+
+    /// Waits (bounded) until stderr reaches end of file, so the lines a worker flushed while
+    /// exiting reach the sink before the caller moves on. A grandchild that left the process
+    /// group may hold the pipe open; then the thread is left behind.
+    pub(crate) fn drain_stderr(&mut self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        while let Some(thread) = self.stderr_thread.take() {
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else if Instant::now() < deadline {
+                self.stderr_thread = Some(thread);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
     }
 }
 

@@ -252,7 +252,17 @@ impl<'a> Driver<'a> {
             self.retire_worker();
         }
         while self.process.is_none() {
-            match WorkerProcess::spawn(&self.shared.config.pool, &self.shared.resolved) {
+            let sink: Option<crate::pool::StderrSink> = if self.shared.config.pool.forward_stderr {
+                let sender = self.sender.clone();
+                let worker = self.id;
+                Some(Box::new(move |line| {
+                    let event = RunEvent::Stderr { worker, line };
+                    let _ = sender.send(Internal::Event(Box::new(event)));
+                }))
+            } else {
+                None
+            };
+            match WorkerProcess::spawn(&self.shared.config.pool, &self.shared.resolved, sink) {
                 Ok((process, early)) => {
                     self.start_failures = 0;
                     self.batches = 0;
@@ -461,6 +471,8 @@ fn forward_with(
 
 fn crash(process: &mut WorkerProcess, stream_error: Option<String>) -> Incident {
     let reason = process.wait_exit();
+    // The last lines (a faulthandler dump) may still be in the pipe.
+    process.drain_stderr(crate::pool::process::STDERR_DRAIN_GRACE);
     Incident::Crash {
         pid: process.pid(),
         reason,

@@ -145,6 +145,11 @@ pub enum RunEvent {
         worker: WorkerId,
         record: LogRecord,
     },
+    /// A line the worker wrote to stderr ([`crate::pool::PoolConfig::forward_stderr`]).
+    Stderr {
+        worker: WorkerId,
+        line: String,
+    },
     /// A unit's batch ended with Done (`done`) or with an incident (`None`).
     UnitFinished {
         worker: WorkerId,
