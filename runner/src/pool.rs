@@ -75,7 +75,9 @@ pub struct PoolConfig {
     /// Cap for each captured stream and text field (0: the worker's default, 1 MiB).
     pub output_limit: u32,
     /// A test (counted from the previous test's end) running longer than this gets its
-    /// worker's process group killed and is reported failed with `Timeout (>Ns)`.
+    /// worker's process group killed and is reported failed with `Timeout (>Ns)`. The
+    /// clock for a batch's first test starts when the batch is sent, so it also covers
+    /// collecting the unit's module (the protocol has no "test started" frame).
     pub test_timeout: Option<Duration>,
     /// Batches a worker serves before it is shut down and replaced: a long-lived pytest
     /// session accumulates fixture definitions and module state batch after batch.

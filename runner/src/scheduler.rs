@@ -37,7 +37,9 @@ pub struct WorkUnit {
     /// class split out of a large module, or `path::` for that module's free functions.
     pub key: String,
     pub node_ids: Vec<String>,
-    /// Test index of `node_ids[0]` (the plan's running count of node IDs).
+    /// Test index of `node_ids[0]` (the plan's running count of node IDs). The remainder of
+    /// a batch requeued after a crash keeps its unit's index, so indexes are a hint for
+    /// ordering output; node IDs are the identity.
     pub first_index: u32,
 }
 

@@ -231,6 +231,26 @@ impl RunSummary {
         }
     }
 
+    /// pytest's exit code for this run: `pytest.exit()`'s code; 2 when interrupted or
+    /// cancelled; 1 when anything failed or errored (lost tests included); 5 when nothing
+    /// was reported; else 0. Collection errors are counted as errors here: pytest's own
+    /// "interrupted: N errors during collection" (exit 2 without
+    /// `--continue-on-collection-errors`) is decided before running, by the caller.
+    pub fn pytest_exit_code(&self) -> i32 {
+        match self.stop {
+            Some(StopReason::Exit(code)) => return code,
+            Some(StopReason::Interrupted | StopReason::Cancelled) => return 2,
+            _ => {}
+        }
+        if self.failed > 0 || self.errors > 0 {
+            1
+        } else if self.passed + self.skipped + self.xfailed + self.xpassed == 0 {
+            5
+        } else {
+            0
+        }
+    }
+
     fn count(&mut self, outcome: Outcome) {
         match outcome {
             Outcome::Passed => self.passed += 1,
@@ -240,5 +260,40 @@ impl RunSummary {
             Outcome::XPassed => self.xpassed += 1,
             Outcome::Error => self.errors += 1,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_pytest() {
+        let passed = RunSummary {
+            passed: 3,
+            ..Default::default()
+        };
+        assert_eq!(passed.pytest_exit_code(), 0);
+        assert_eq!(RunSummary::default().pytest_exit_code(), 5);
+        let failed = RunSummary {
+            failed: 1,
+            ..passed.clone()
+        };
+        assert_eq!(failed.pytest_exit_code(), 1);
+        let lost = RunSummary {
+            errors: 1,
+            ..Default::default()
+        };
+        assert_eq!(lost.pytest_exit_code(), 1);
+        let interrupted = RunSummary {
+            stop: Some(StopReason::Interrupted),
+            ..failed.clone()
+        };
+        assert_eq!(interrupted.pytest_exit_code(), 2);
+        let exited = RunSummary {
+            stop: Some(StopReason::Exit(7)),
+            ..failed
+        };
+        assert_eq!(exited.pytest_exit_code(), 7);
     }
 }
