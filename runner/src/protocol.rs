@@ -2,10 +2,10 @@
 //!
 //! Layout:
 //! - this file: the typed messages and the byte-level specification below;
-//! - [`header`]: the two fixed headers and their validation;
-//! - [`payload`]: the payload primitives (fixed little-endian ints, length-prefixed strings
+//! - `header`: the two fixed headers and their validation;
+//! - `payload`: the payload primitives (fixed little-endian ints, length-prefixed strings
 //!   and lists) and the per-message payload layouts;
-//! - [`stream`]: blocking frame readers/writers over `Read`/`Write` (pipes).
+//! - `stream`: blocking frame readers/writers over `Read`/`Write` (pipes).
 //!
 //! The Python side (`worker/dxpy_worker/protocol.py`) implements the same layout with the
 //! standard library's `struct`; `worker/PROTOCOL.md` repeats this specification.
@@ -70,6 +70,7 @@
 //! | 2    | RunItems  | `list<str> node_ids`                                                 |
 //! | 3    | RunModule | `str path` (run everything collected from that file)                |
 //! | 4    | Shutdown  | empty                                                                |
+//! | 5    | Preload   | `list<str> modules` (import now; answered by Log per failure + Done)  |
 //!
 //! # Results (worker → runner)
 //!
@@ -196,6 +197,7 @@ pub enum RequestKind {
     RunItems = 2,
     RunModule = 3,
     Shutdown = 4,
+    Preload = 5,
 }
 
 /// Result message type codes (header byte 6).
@@ -290,6 +292,7 @@ pub enum Request {
     RunItems(RunItems),
     RunModule(RunModule),
     Shutdown,
+    Preload(Preload),
 }
 
 /// Worker configuration; must be the first request.
@@ -326,6 +329,14 @@ pub struct RunModule {
     pub first_index: u32,
     pub keep_session: bool,
     pub path: String,
+}
+
+/// Import these modules now (after Ready, before the first batch), so every batch of this
+/// worker finds them in `sys.modules`. Answered by one `Log` (level warning) per module that
+/// failed to import, then Done with zero counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preload {
+    pub modules: Vec<String>,
 }
 
 /// One worker → runner frame.
@@ -488,6 +499,7 @@ impl RequestKind {
             2 => RequestKind::RunItems,
             3 => RequestKind::RunModule,
             4 => RequestKind::Shutdown,
+            5 => RequestKind::Preload,
             _ => {
                 return Err(ProtocolError::UnknownMessageType {
                     direction: Direction::Request,
@@ -503,6 +515,7 @@ impl RequestKind {
             RequestKind::RunItems => "RunItems",
             RequestKind::RunModule => "RunModule",
             RequestKind::Shutdown => "Shutdown",
+            RequestKind::Preload => "Preload",
         }
     }
 }
@@ -546,6 +559,7 @@ impl Request {
             Request::RunItems(_) => RequestKind::RunItems,
             Request::RunModule(_) => RequestKind::RunModule,
             Request::Shutdown => RequestKind::Shutdown,
+            Request::Preload(_) => RequestKind::Preload,
         }
     }
 }

@@ -64,6 +64,21 @@ class Channel:
 
         return cap_text(text or "", self.output_limit)
 
+    def preload(self, modules):
+        """Imports ``modules`` so later batches find them loaded; a failure is a warning
+        (the tests that need the module will report it), then Done."""
+        import importlib
+
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except BaseException as err:  # noqa: BLE001 - any import failure, even SystemExit
+                if isinstance(err, KeyboardInterrupt):
+                    raise
+                self.log(P.LogLevel.WARNING, f"preload of {name!r} failed: {err!r}")
+        self.done = P.Done()
+        self.send(self.done)
+
     def serve(self, run_batch):
         """Runs batches until Shutdown (returns its frame) or end of stream (returns None).
 
@@ -80,6 +95,9 @@ class Channel:
                 return frame
             if isinstance(request, P.Hello):
                 self.log(P.LogLevel.ERROR, "ignoring a second Hello")
+                continue
+            if isinstance(request, P.Preload):
+                self.preload(request.modules)
                 continue
             if isinstance(request, P.RunModule):
                 node_ids = [request.path]

@@ -51,12 +51,17 @@ class WorkerPlugin:
         self.index_of = {}
         self.shutdown_frame = None
         self.held_reports = None  # collect problems held during ``perform_collect``
+        self.real_stdout = None  # sys.stdout before the terminal reporter got /dev/null
 
     # --- session lifecycle ----------------------------------------------------------
     @pytest.hookimpl
     def pytest_sessionstart(self, session):
         self.session = session
         self.config = session.config
+        # With -s/--capture=no tests write to sys.stdout itself: give them the real one (fd 1,
+        # the worker's stderr, which the runner drains); the reporter keeps /dev/null.
+        if self.real_stdout is not None and self.config.getoption("capture", "fd") == "no":
+            sys.stdout = self.real_stdout
         self.channel.send(P.Ready(
             pid=os.getpid(), engine=P.Engine.PYTEST,
             python_version=platform.python_version(), pytest_version=pytest.__version__,
@@ -271,6 +276,7 @@ def run(channel, hello):
     if not any(a == "--rootdir" or a.startswith("--rootdir=") for a in args) and hello.rootdir:
         args.append(f"--rootdir={hello.rootdir}")
     saved_stdout = sys.stdout
+    plugin.real_stdout = saved_stdout
     sys.stdout = _devnull_stdout()
     started = time.monotonic()
     try:

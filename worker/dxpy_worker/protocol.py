@@ -39,6 +39,7 @@ class RequestKind(enum.IntEnum):
     RUN_ITEMS = 2
     RUN_MODULE = 3
     SHUTDOWN = 4
+    PRELOAD = 5
 
 
 class ResultKind(enum.IntEnum):
@@ -127,6 +128,11 @@ class RunModule:
 @dataclasses.dataclass
 class Shutdown:
     pass
+
+
+@dataclasses.dataclass
+class Preload:
+    modules: list
 
 
 @dataclasses.dataclass
@@ -351,6 +357,9 @@ def encode_request(frame):
         w.str(req.path)
     elif isinstance(req, Shutdown):
         kind = RequestKind.SHUTDOWN
+    elif isinstance(req, Preload):
+        kind = RequestKind.PRELOAD
+        w.str_list(req.modules)
     else:
         raise ProtocolError(f"not a request: {req!r}")
     payload = w.payload()
@@ -390,7 +399,7 @@ def decode_request_payload(kind, flags, request_id, index, payload):
     allowed = FLAG_KEEP_SESSION if kind in (RequestKind.RUN_ITEMS, RequestKind.RUN_MODULE) else 0
     if flags & ~allowed:
         raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")
-    if kind in (RequestKind.HELLO, RequestKind.SHUTDOWN) and index != 0:
+    if kind in (RequestKind.HELLO, RequestKind.SHUTDOWN, RequestKind.PRELOAD) and index != 0:
         raise ProtocolError(f"{kind.name} frame has non-zero header field `test index`")
     r = _Reader(payload)
     keep = bool(flags & FLAG_KEEP_SESSION)
@@ -406,6 +415,8 @@ def decode_request_payload(kind, flags, request_id, index, payload):
         req = RunItems(index, keep, r.str_list("node_ids"))
     elif kind == RequestKind.RUN_MODULE:
         req = RunModule(index, keep, r.str("path"))
+    elif kind == RequestKind.PRELOAD:
+        req = Preload(r.str_list("modules"))
     else:
         req = Shutdown()
     r.finish(kind.name)

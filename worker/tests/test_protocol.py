@@ -23,6 +23,7 @@ EXPECTED_REQUESTS = {
         10, True, ["t/test_a.py::test_x", "t/test_a.py::test_\u00fc[1]"])),
     "request_run_module.bin": P.RequestFrame(3, P.RunModule(0, False, "t/test_b.py")),
     "request_shutdown.bin": P.RequestFrame(4, P.Shutdown()),
+    "request_preload.bin": P.RequestFrame(5, P.Preload(["numpy", "app.models"])),
 }
 
 EXPECTED_RESULTS = {

@@ -11,7 +11,7 @@ use super::header::{
 };
 use super::{
     CollectErrorReport, Counts, Done, Engine, Fatal, Hello, ItemResult, Location, LogLevel,
-    LogRecord, Outcome, Phase, ProtocolError, Ready, Request, RequestFrame, RequestKind,
+    LogRecord, Outcome, Phase, Preload, ProtocolError, Ready, Request, RequestFrame, RequestKind,
     ResultFrame, ResultKind, RunItems, RunModule, Section, StopKind, WarningRecord, WarningWhen,
     WorkerMessage,
 };
@@ -265,7 +265,7 @@ pub(crate) fn decode_request_parts(
     let name = header.kind.name();
     let allowed_flags = match header.kind {
         RequestKind::RunItems | RequestKind::RunModule => FLAG_KEEP_SESSION,
-        RequestKind::Hello | RequestKind::Shutdown => 0,
+        RequestKind::Hello | RequestKind::Shutdown | RequestKind::Preload => 0,
     };
     if header.flags & !allowed_flags != 0 {
         return Err(ProtocolError::UnknownFlags {
@@ -275,7 +275,11 @@ pub(crate) fn decode_request_parts(
     }
     let keep_session = header.flags & FLAG_KEEP_SESSION != 0;
     let first_index = header.test_index;
-    if matches!(header.kind, RequestKind::Hello | RequestKind::Shutdown) && first_index != 0 {
+    if matches!(
+        header.kind,
+        RequestKind::Hello | RequestKind::Shutdown | RequestKind::Preload
+    ) && first_index != 0
+    {
         return Err(ProtocolError::UnexpectedHeaderField {
             message: name,
             field: "test index",
@@ -301,6 +305,9 @@ pub(crate) fn decode_request_parts(
             path: cursor.str("path")?,
         }),
         RequestKind::Shutdown => Request::Shutdown,
+        RequestKind::Preload => Request::Preload(Preload {
+            modules: cursor.str_list("modules")?,
+        }),
     };
     cursor.finish(name)?;
     Ok(RequestFrame {
@@ -344,6 +351,10 @@ pub fn encode_request(frame: &RequestFrame) -> Result<Vec<u8>, ProtocolError> {
             )
         }
         Request::Shutdown => (0, 0),
+        Request::Preload(preload) => {
+            w.str_list("modules", &preload.modules)?;
+            (0, 0)
+        }
     };
     let (payload, payload_len) = w.into_payload("request payload")?;
     let header = RequestHeader {

@@ -70,6 +70,7 @@ fn request() -> impl Strategy<Value = Request> {
             })
         }),
         Just(Request::Shutdown),
+        texts().prop_map(|modules| Request::Preload(Preload { modules })),
     ]
 }
 
@@ -396,6 +397,15 @@ fn golden_requests() -> Vec<(&'static str, RequestFrame)> {
             RequestFrame {
                 request_id: 4,
                 request: Request::Shutdown,
+            },
+        ),
+        (
+            "preload",
+            RequestFrame {
+                request_id: 5,
+                request: Request::Preload(Preload {
+                    modules: vec!["numpy".to_owned(), "app.models".to_owned()],
+                }),
             },
         ),
     ]

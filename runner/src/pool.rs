@@ -1,0 +1,256 @@
+//! The worker pool's configuration and how it finds its interpreter and worker package.
+//!
+//! Layout:
+//! - this file: [`PoolConfig`], [`PoolError`], interpreter and worker-package resolution;
+//! - [`process`]: one worker process (spawn in its own process group, Hello/Ready, timed
+//!   frame reads, stderr tail, kill and reap).
+//!
+//! The pool's scheduling loop lives in [`crate::run`]; this module only knows how to start
+//! and stop workers.
+//!
+//! # Resolution
+//!
+//! Interpreter: [`PoolConfig::python`] (the CLI's `--python`), else `$VIRTUAL_ENV/bin/python`
+//! when it exists, else `python3` from `PATH`.
+//!
+//! Worker package (the directory holding `dxpy_worker/`): [`PoolConfig::worker_path`], else
+//! `$DXPY_WORKER_PATH`, else next to the executable (`<exe dir>/../share/dx-py/worker` for an
+//! installed layout, `<exe dir>/../../worker` for a `target/<profile>/` build inside the
+//! repository), else this crate's source checkout (`<crate>/../worker`, compiled in). The
+//! first candidate containing `dxpy_worker/__init__.py` wins; it is put first on the worker's
+//! `PYTHONPATH`, before any inherited `PYTHONPATH`.
+
+pub mod process;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::protocol::Engine;
+
+pub use process::{signal_name, ExitReason, StderrSink, WorkerProcess};
+
+/// Why workers could not be started.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PoolError {
+    #[error("cannot find the dx-py worker package (dxpy_worker); looked in: {}", .searched.join(", "))]
+    WorkerPackageNotFound { searched: Vec<String> },
+    #[error("cannot start `{}`: {message}", .python.display())]
+    Spawn { python: PathBuf, message: String },
+    #[error("worker `{}` failed at start-up: {message}\n{traceback}", .python.display())]
+    WorkerFatal {
+        python: PathBuf,
+        message: String,
+        traceback: String,
+    },
+    #[error("worker `{}` exited before Ready ({reason}); last stderr lines:\n{}", .python.display(), .stderr.join("\n"))]
+    StartupExit {
+        python: PathBuf,
+        reason: String,
+        stderr: Vec<String>,
+    },
+    #[error("worker `{}` did not answer Hello within {seconds}s; last stderr lines:\n{}", .python.display(), .stderr.join("\n"))]
+    StartupTimeout {
+        python: PathBuf,
+        seconds: f64,
+        stderr: Vec<String>,
+    },
+}
+
+/// How to start and drive the workers.
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Number of worker processes; 0 means the available cores.
+    pub workers: usize,
+    /// Interpreter (`--python`); see the module docs for the fallback order.
+    pub python: Option<PathBuf>,
+    /// Directory holding the `dxpy_worker` package; see the module docs for the fallbacks.
+    pub worker_path: Option<PathBuf>,
+    /// pytest's rootdir: the workers' working directory; node IDs are relative to it.
+    pub rootdir: PathBuf,
+    /// Prepended to each worker's `sys.path`.
+    pub sys_path: Vec<String>,
+    pub engine: Engine,
+    pub pytest_args: Vec<String>,
+    /// Cap for each captured stream and text field (0: the worker's default, 1 MiB).
+    pub output_limit: u32,
+    /// A test (counted from the previous test's end) running longer than this gets its
+    /// worker's process group killed and is reported failed with `Timeout (>Ns)`. The
+    /// clock for a batch's first test starts when the batch is sent, so it also covers
+    /// collecting the unit's module (the protocol has no "test started" frame).
+    pub test_timeout: Option<Duration>,
+    /// Batches a worker serves before it is shut down and replaced: a long-lived pytest
+    /// session accumulates fixture definitions and module state batch after batch.
+    pub max_batches_per_worker: u32,
+    /// Workers that may be lost to crashes or timeouts before the run stops; `None` means
+    /// 4 × the worker count (pytest-xdist's default for `--max-worker-restart`). Guards
+    /// against a module that kills every worker at import, one test at a time.
+    pub max_worker_restarts: Option<u32>,
+    /// Time allowed between spawning a worker and its Ready.
+    pub startup_timeout: Duration,
+    /// Time allowed for Shutdown's Done (final session teardown) before a kill.
+    pub shutdown_timeout: Duration,
+    /// Extra environment variables for the workers.
+    pub env: Vec<(OsString, OsString)>,
+    /// Deliver each line the workers write to stderr as an event (needed with
+    /// `-s`/`--capture=no`, where test output goes there); otherwise only the last lines are
+    /// kept, for crash reports.
+    pub forward_stderr: bool,
+    /// Modules each worker imports right after Ready (Preload request), so heavy imports
+    /// are paid before the first batch rather than inside the first test's timing.
+    pub preload: Vec<String>,
+}
+
+impl PoolConfig {
+    pub fn new(rootdir: impl Into<PathBuf>) -> PoolConfig {
+        PoolConfig {
+            workers: 0,
+            python: None,
+            worker_path: None,
+            rootdir: rootdir.into(),
+            sys_path: Vec::new(),
+            engine: Engine::Auto,
+            pytest_args: Vec::new(),
+            output_limit: 0,
+            test_timeout: None,
+            max_batches_per_worker: 64,
+            max_worker_restarts: None,
+            startup_timeout: Duration::from_secs(60),
+            shutdown_timeout: Duration::from_secs(60),
+            env: Vec::new(),
+            preload: Vec::new(),
+            forward_stderr: false,
+        }
+    }
+
+    /// The worker count after applying the "0 = cores" default.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        }
+    }
+
+    /// The restart budget after applying the "None = 4 × workers" default.
+    pub fn restart_budget(&self) -> u32 {
+        self.max_worker_restarts.unwrap_or_else(|| {
+            u32::try_from(self.worker_count().saturating_mul(4)).unwrap_or(u32::MAX)
+        })
+    }
+
+    /// Resolves the interpreter and the worker's `PYTHONPATH` once per run.
+    pub fn resolve(&self) -> Result<Resolved, PoolError> {
+        let python = resolve_python(self.python.as_deref(), std::env::var_os("VIRTUAL_ENV"));
+        let worker_dir = resolve_worker_path(
+            self.worker_path.as_deref(),
+            std::env::var_os("DXPY_WORKER_PATH"),
+            std::env::current_exe().ok().as_deref(),
+        )?;
+        let mut entries = vec![worker_dir.clone()];
+        if let Some(inherited) = std::env::var_os("PYTHONPATH") {
+            entries.extend(std::env::split_paths(&inherited));
+        }
+        let pythonpath =
+            std::env::join_paths(entries).unwrap_or_else(|_| worker_dir.clone().into());
+        Ok(Resolved {
+            python,
+            worker_dir,
+            pythonpath,
+        })
+    }
+}
+
+/// The interpreter and worker package a run uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub python: PathBuf,
+    pub worker_dir: PathBuf,
+    pub pythonpath: OsString,
+}
+
+/// `--python`, else `$VIRTUAL_ENV/bin/python` if it exists, else `python3`.
+pub fn resolve_python(option: Option<&Path>, virtual_env: Option<OsString>) -> PathBuf {
+    if let Some(python) = option {
+        return python.to_path_buf();
+    }
+    if let Some(venv) = virtual_env.filter(|v| !v.is_empty()) {
+        let candidate = Path::new(&venv).join("bin").join("python");
+        if candidate.exists() {
+            return candidate;
+        }
+    }
+    PathBuf::from("python3")
+}
+
+/// The first candidate directory that contains `dxpy_worker/__init__.py`.
+pub fn resolve_worker_path(
+    option: Option<&Path>,
+    env: Option<OsString>,
+    current_exe: Option<&Path>,
+) -> Result<PathBuf, PoolError> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(path) = option {
+        // An explicit option is the only candidate: a typo must not silently fall back.
+        candidates.push(path.to_path_buf());
+    } else {
+        if let Some(env) = env.filter(|v| !v.is_empty()) {
+            candidates.push(PathBuf::from(env));
+        }
+        if let Some(dir) = current_exe.and_then(Path::parent) {
+            candidates.push(dir.join("../share/dx-py/worker"));
+            candidates.push(dir.join("../../worker"));
+        }
+        candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../worker"));
+    }
+    for candidate in &candidates {
+        if candidate.join("dxpy_worker").join("__init__.py").is_file() {
+            return Ok(candidate
+                .canonicalize()
+                .unwrap_or_else(|_| candidate.clone()));
+        }
+    }
+    Err(PoolError::WorkerPackageNotFound {
+        searched: candidates.iter().map(|c| c.display().to_string()).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_option_wins_then_virtualenv_then_python3() {
+        let venv = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(venv.path().join("bin")).expect("mkdir");
+        std::fs::write(venv.path().join("bin/python"), "").expect("write");
+        assert_eq!(
+            resolve_python(Some(Path::new("/opt/py")), Some(venv.path().into())),
+            PathBuf::from("/opt/py")
+        );
+        assert_eq!(
+            resolve_python(None, Some(venv.path().into())),
+            venv.path().join("bin/python")
+        );
+        let empty = tempfile::tempdir().expect("tempdir");
+        assert_eq!(
+            resolve_python(None, Some(empty.path().into())),
+            PathBuf::from("python3")
+        );
+        assert_eq!(resolve_python(None, None), PathBuf::from("python3"));
+    }
+
+    #[test]
+    fn worker_path_option_is_not_second_guessed() {
+        let empty = tempfile::tempdir().expect("tempdir");
+        let err = resolve_worker_path(Some(empty.path()), None, None).expect_err("must fail");
+        assert!(
+            matches!(err, PoolError::WorkerPackageNotFound { ref searched } if searched.len() == 1)
+        );
+        // Without an option the crate checkout is found.
+        let found = resolve_worker_path(None, Some(empty.path().into()), None).expect("found");
+        assert!(found.join("dxpy_worker/__init__.py").is_file());
+    }
+}

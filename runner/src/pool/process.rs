@@ -1,0 +1,502 @@
+//! One worker process: spawn, handshake, framed requests, timed reads, kill, exit reason.
+//!
+//! The process runs in its own process group (`process_group(0)`), so killing it kills
+//! whatever the tests started too. Two helper threads per process: one reads result frames
+//! into a channel (so reads can time out), one drains stderr into a bounded tail (so a chatty
+//! worker never blocks and a crash report can quote its last lines). Dropping a
+//! [`WorkerProcess`] kills its group and reaps it; the helper threads are detached and end
+//! when the pipes close.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::protocol::{
+    FrameReader, FrameWriter, Hello, ProtocolError, Ready, Request, RequestFrame, ResultFrame,
+    WorkerMessage,
+};
+
+use super::{PoolConfig, PoolError};
+
+/// Lines of stderr kept for crash reports (enough for a faulthandler dump with its
+/// "Fatal Python error" header), and the longest line kept.
+const STDERR_TAIL_LINES: usize = 60;
+const STDERR_LINE_CHARS: usize = 500;
+/// How long a worker whose stream ended may take to exit before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(5);
+/// How long an exited worker's stderr may take to reach end of file.
+pub(crate) const STDERR_DRAIN_GRACE: Duration = Duration::from_secs(2);
+
+/// Receives a worker's stderr lines as they arrive.
+pub type StderrSink = Box<dyn Fn(String) + Send>;
+
+/// What the reader thread saw.
+#[derive(Debug)]
+enum StreamItem {
+    Frame(ResultFrame),
+    /// Clean end of stream, or a broken frame (the worker died mid-write or is corrupt).
+    End(Option<ProtocolError>),
+}
+
+/// The outcome of one timed read.
+#[derive(Debug)]
+pub(crate) enum Received {
+    Frame(ResultFrame),
+    /// The stream ended (the worker exited or crashed); carries a decode error if any.
+    End(Option<ProtocolError>),
+    TimedOut,
+}
+
+/// How a worker process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitReason {
+    Code(i32),
+    Signal(i32),
+    /// The process had to be killed by the pool (timeout, or it did not exit after its
+    /// stream ended).
+    KilledByPool,
+    Unknown,
+}
+
+impl std::fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitReason::Code(code) => write!(f, "exit code {code}"),
+            ExitReason::Signal(signal) => match signal_name(*signal) {
+                Some(name) => write!(f, "signal {name} ({signal})"),
+                None => write!(f, "signal {signal}"),
+            },
+            ExitReason::KilledByPool => f.write_str("killed by the pool"),
+            ExitReason::Unknown => f.write_str("unknown exit status"),
+        }
+    }
+}
+
+impl ExitReason {
+    fn from_status(status: ExitStatus) -> ExitReason {
+        if let Some(code) = status.code() {
+            ExitReason::Code(code)
+        } else if let Some(signal) = status.signal() {
+            ExitReason::Signal(signal)
+        } else {
+            ExitReason::Unknown
+        }
+    }
+}
+
+/// Linux signal names for the signals a test process plausibly dies of.
+pub fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        10 => "SIGUSR1",
+        11 => "SIGSEGV",
+        12 => "SIGUSR2",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        24 => "SIGXCPU",
+        25 => "SIGXFSZ",
+        31 => "SIGSYS",
+        _ => return None,
+    })
+}
+
+/// The last lines a worker wrote to stderr.
+#[derive(Debug, Default)]
+struct StderrTail {
+    lines: VecDeque<String>,
+}
+
+impl StderrTail {
+    fn push(&mut self, line: &[u8]) {
+        let text = String::from_utf8_lossy(line);
+        let text = text.trim_end_matches(['\n', '\r']);
+        let kept: String = text.chars().take(STDERR_LINE_CHARS).collect();
+        if self.lines.len() == STDERR_TAIL_LINES {
+            self.lines.pop_front();
+        }
+        self.lines.push_back(kept);
+    }
+}
+
+/// A live worker that answered Hello with Ready.
+#[derive(Debug)]
+pub struct WorkerProcess {
+    child: Child,
+    reaped: Option<ExitReason>,
+    pid: u32,
+    writer: FrameWriter<ChildStdin>,
+    frames: Receiver<StreamItem>,
+    stderr_tail: Arc<Mutex<StderrTail>>,
+    stderr_thread: Option<JoinHandle<()>>,
+    next_request: u64,
+    ready: Ready,
+}
+
+impl WorkerProcess {
+    /// Spawns a worker, sends Hello and waits for Ready. Warning/Log frames that precede
+    /// Ready are returned so the caller can forward them.
+    ///
+    /// `stderr_sink`, when given, also receives every stderr line (without its newline) on
+    /// the draining thread: with `-s`/`--capture=no` the tests' output lands there.
+    pub fn spawn(
+        config: &PoolConfig,
+        resolved: &super::Resolved,
+        stderr_sink: Option<StderrSink>,
+    ) -> Result<(WorkerProcess, Vec<WorkerMessage>), PoolError> {
+        let mut command = Command::new(&resolved.python);
+        command
+            .args(["-m", "dxpy_worker"])
+            .current_dir(&config.rootdir)
+            .env("PYTHONPATH", &resolved.pythonpath)
+            .envs(config.env.iter().map(|(k, v)| (k, v)))
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command.spawn().map_err(|err| PoolError::Spawn {
+            python: resolved.python.clone(),
+            message: err.to_string(),
+        })?;
+        let pid = child.id();
+        let (Some(stdin), Some(stdout), Some(stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            kill_group(pid);
+            let _ = child.wait();
+            return Err(PoolError::Spawn {
+                python: resolved.python.clone(),
+                message: "the worker's pipes were not created".to_owned(),
+            });
+        };
+        let stderr_tail = Arc::new(Mutex::new(StderrTail::default()));
+        let tail = Arc::clone(&stderr_tail);
+        let stderr_thread = std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if let Some(sink) = &stderr_sink {
+                            let text = String::from_utf8_lossy(&line);
+                            sink(text.trim_end_matches(['\n', '\r']).to_owned());
+                        }
+                        if let Ok(mut tail) = tail.lock() {
+                            tail.push(&line);
+                        }
+                    }
+                }
+            }
+        });
+        let (sender, frames) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = FrameReader::new(stdout);
+            loop {
+                match reader.read_result() {
+                    Ok(Some(frame)) => {
+                        if sender.send(StreamItem::Frame(frame)).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => {
+                        let _ = sender.send(StreamItem::End(None));
+                        break;
+                    }
+                    Err(err) => {
+                        let _ = sender.send(StreamItem::End(Some(err)));
+                        break;
+                    }
+                }
+            }
+        });
+        let mut process = WorkerProcess {
+            child,
+            reaped: None,
+            pid,
+            writer: FrameWriter::new(stdin),
+            frames,
+            stderr_tail,
+            stderr_thread: Some(stderr_thread),
+            next_request: 1,
+            ready: placeholder_ready(pid),
+        };
+        let early = process.handshake(config, resolved)?;
+        Ok((process, early))
+    }
+
+    fn handshake(
+        &mut self,
+        config: &PoolConfig,
+        resolved: &super::Resolved,
+    ) -> Result<Vec<WorkerMessage>, PoolError> {
+        let hello = Hello {
+            rootdir: config.rootdir.to_string_lossy().into_owned(),
+            sys_path: config.sys_path.clone(),
+            engine: config.engine,
+            pytest_args: config.pytest_args.clone(),
+            output_limit: config.output_limit,
+        };
+        let request_id = match self.send(Request::Hello(hello)) {
+            Ok(id) => id,
+            Err(err) => {
+                self.kill();
+                return Err(PoolError::StartupExit {
+                    python: resolved.python.clone(),
+                    reason: format!("cannot send Hello: {err}"),
+                    stderr: self.stderr_tail(),
+                });
+            }
+        };
+        let deadline = Instant::now() + config.startup_timeout;
+        let mut early = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.recv(Some(left)) {
+                Received::Frame(frame) if frame.request_id != request_id => {}
+                Received::Frame(frame) => match frame.message {
+                    WorkerMessage::Ready(ready) => {
+                        self.ready = ready;
+                        if !config.preload.is_empty() {
+                            self.preload(config, resolved, &mut early)?;
+                        }
+                        return Ok(early);
+                    }
+                    WorkerMessage::Fatal(fatal) => {
+                        self.kill();
+                        return Err(PoolError::WorkerFatal {
+                            python: resolved.python.clone(),
+                            message: fatal.message,
+                            traceback: fatal.traceback,
+                        });
+                    }
+                    other => early.push(other),
+                },
+                Received::End(err) => {
+                    let reason = self.wait_exit();
+                    let detail = err.map(|e| format!(" ({e})")).unwrap_or_default();
+                    return Err(PoolError::StartupExit {
+                        python: resolved.python.clone(),
+                        reason: format!("{reason}{detail}"),
+                        stderr: self.stderr_tail(),
+                    });
+                }
+                Received::TimedOut => {
+                    self.kill();
+                    return Err(PoolError::StartupTimeout {
+                        python: resolved.python.clone(),
+                        seconds: config.startup_timeout.as_secs_f64(),
+                        stderr: self.stderr_tail(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Sends Preload and waits for its Done; import failures arrive as Log frames.
+    fn preload(
+        &mut self,
+        config: &PoolConfig,
+        resolved: &super::Resolved,
+        early: &mut Vec<WorkerMessage>,
+    ) -> Result<(), PoolError> {
+        let request = Request::Preload(crate::protocol::Preload {
+            modules: config.preload.clone(),
+        });
+        let failed = |process: &mut WorkerProcess, reason: String| {
+            process.kill();
+            PoolError::StartupExit {
+                python: resolved.python.clone(),
+                reason,
+                stderr: process.stderr_tail(),
+            }
+        };
+        let request_id = match self.send(request) {
+            Ok(id) => id,
+            Err(err) => return Err(failed(self, format!("cannot send Preload: {err}"))),
+        };
+        let deadline = Instant::now() + config.startup_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.recv(Some(left)) {
+                Received::Frame(frame) if frame.request_id != request_id => {}
+                Received::Frame(frame) => match frame.message {
+                    WorkerMessage::Done(_) => return Ok(()),
+                    other => early.push(other),
+                },
+                Received::End(_) => {
+                    let reason = self.wait_exit();
+                    return Err(failed(self, format!("died while preloading ({reason})")));
+                }
+                Received::TimedOut => {
+                    return Err(failed(self, "preloading timed out".to_owned()));
+                }
+            }
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    pub fn ready(&self) -> &Ready {
+        &self.ready
+    }
+
+    /// Writes one request; returns its id.
+    pub(crate) fn send(&mut self, request: Request) -> Result<u64, ProtocolError> {
+        let request_id = self.next_request;
+        self.next_request += 1;
+        self.writer.write_request(&RequestFrame {
+            request_id,
+            request,
+        })?;
+        Ok(request_id)
+    }
+
+    /// Waits for the next frame; `None` waits forever.
+    pub(crate) fn recv(&mut self, timeout: Option<Duration>) -> Received {
+        let item = match timeout {
+            Some(timeout) => match self.frames.recv_timeout(timeout) {
+                Ok(item) => item,
+                Err(RecvTimeoutError::Timeout) => return Received::TimedOut,
+                Err(RecvTimeoutError::Disconnected) => StreamItem::End(None),
+            },
+            None => self.frames.recv().unwrap_or(StreamItem::End(None)),
+        };
+        match item {
+            StreamItem::Frame(frame) => Received::Frame(frame),
+            StreamItem::End(err) => Received::End(err),
+        }
+    }
+
+    /// The worker's last stderr lines, oldest first.
+    pub fn stderr_tail(&self) -> Vec<String> {
+        self.stderr_tail
+            .lock()
+            .map(|tail| tail.lines.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// After the stream ended: waits briefly for the exit status, killing the group if the
+    /// process lingers. Also kills anything the tests left in the group.
+    pub(crate) fn wait_exit(&mut self) -> ExitReason {
+        if let Some(reason) = self.reaped {
+            return reason;
+        }
+        let deadline = Instant::now() + EXIT_GRACE;
+        let reason = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break ExitReason::from_status(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Ok(None) => {
+                    kill_group(self.pid);
+                    let _ = self.child.wait();
+                    break ExitReason::KilledByPool;
+                }
+                Err(_) => break ExitReason::Unknown,
+            }
+        };
+        kill_group(self.pid);
+        self.reaped = Some(reason);
+        reason
+    }
+
+    /// Kills the whole process group and reaps the worker.
+    pub(crate) fn kill(&mut self) {
+        // Once reaped (and its group killed right then), the pid may be reused: never
+        // signal it again.
+        if self.reaped.is_some() {
+            return;
+        }
+        kill_group(self.pid);
+        let reason = match self.child.wait() {
+            Ok(status) => ExitReason::from_status(status),
+            Err(_) => ExitReason::Unknown,
+        };
+        self.reaped = Some(reason);
+    }
+
+    /// Sends Shutdown and waits (bounded) for its Done, forwarding any reports the final
+    /// teardown produced; then reaps the process and its group.
+    pub(crate) fn shutdown(mut self, timeout: Duration) -> (Vec<WorkerMessage>, ExitReason) {
+        let mut late = Vec::new();
+        if let Ok(request_id) = self.send(Request::Shutdown) {
+            let deadline = Instant::now() + timeout;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match self.recv(Some(left)) {
+                    Received::Frame(frame) if frame.request_id != request_id => {}
+                    Received::Frame(frame) => match frame.message {
+                        WorkerMessage::Done(_) => break,
+                        other => late.push(other),
+                    },
+                    Received::End(_) => break,
+                    Received::TimedOut => {
+                        self.kill();
+                        break;
+                    }
+                }
+            }
+        }
+        let reason = self.wait_exit();
+        self.drain_stderr(STDERR_DRAIN_GRACE);
+        (late, reason)
+    }
+
+    /// Waits (bounded) until stderr reaches end of file, so the lines a worker flushed while
+    /// exiting reach the sink before the caller moves on. A grandchild that left the process
+    /// group may hold the pipe open; then the thread is left behind.
+    pub(crate) fn drain_stderr(&mut self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        while let Some(thread) = self.stderr_thread.take() {
+            if thread.is_finished() {
+                let _ = thread.join();
+            } else if Instant::now() < deadline {
+                self.stderr_thread = Some(thread);
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// SIGKILL to the whole group led by `pid`; a group that is already gone is fine.
+fn kill_group(pid: u32) {
+    let Ok(raw) = i32::try_from(pid) else {
+        return;
+    };
+    if let Some(pid) = rustix::process::Pid::from_raw(raw) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+}
+
+fn placeholder_ready(pid: u32) -> Ready {
+    Ready {
+        pid,
+        engine: crate::protocol::Engine::Native,
+        python_version: String::new(),
+        pytest_version: String::new(),
+    }
+}
