@@ -120,7 +120,9 @@ pub struct Terminal<W: Write> {
     verbosity: i8,
     color: bool,
     total: usize,
-    finished: usize,
+    /// Distinct tests with a counted report so far.
+    finished_for_progress: usize,
+    reported: std::collections::HashSet<String>,
     line_len: usize,
     counts: HashMap<Stat, usize>,
     failures: Vec<Problem>,
@@ -138,7 +140,8 @@ impl<W: Write> Terminal<W> {
             verbosity,
             color,
             total,
-            finished: 0,
+            finished_for_progress: 0,
+            reported: std::collections::HashSet::new(),
             line_len: 0,
             counts: HashMap::new(),
             failures: Vec::new(),
@@ -195,11 +198,14 @@ impl<W: Write> Terminal<W> {
         captured.extend(captured_now);
         self.durations.push((result.duration, result.phase, result.node_id.clone()));
         if result.item_finished {
-            self.finished += 1;
             self.captured.remove(&result.node_id);
         }
         if !result.in_summary {
             return Ok(());
+        }
+        // Progress counts tests as their first counted report arrives, as pytest's does.
+        if self.reported.insert(result.node_id.clone()) {
+            self.finished_for_progress += 1;
         }
         *self.counts.entry(Stat::of(result.outcome)).or_default() += 1;
         match result.outcome {
@@ -244,13 +250,13 @@ impl<W: Write> Terminal<W> {
             body: format!("not run: worker lost: {message}"),
             short: short_line("ERROR", node_id, &format!("E   not run: worker lost: {message}")),
         });
-        self.finished += 1;
+        self.finished_for_progress += 1;
         self.write_progress_char('E', Outcome::Error)
     }
 
     fn percent(&self) -> String {
-        let total = self.total.max(self.finished).max(1);
-        format!(" [{:>3}%]", self.finished * 100 / total)
+        let total = self.total.max(self.finished_for_progress).max(1);
+        format!(" [{:>3}%]", self.finished_for_progress * 100 / total)
     }
 
     fn progress(&mut self, result: &ItemResult) -> io::Result<()> {
@@ -288,7 +294,7 @@ impl<W: Write> Terminal<W> {
         stop_banner: Option<String>,
     ) -> io::Result<String> {
         if self.line_len > 0 {
-            self.finished = self.finished.max(self.total);
+            self.finished_for_progress = self.finished_for_progress.max(self.total);
             let pad = (WIDTH - 7).saturating_sub(self.line_len);
             let pct = self.percent();
             writeln!(self.out, "{}{pct}", " ".repeat(pad))?;
@@ -339,7 +345,7 @@ impl<W: Write> Terminal<W> {
 
     fn write_durations(&mut self, n: usize) -> io::Result<()> {
         let mut rows = std::mem::take(&mut self.durations);
-        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        rows.sort_by_key(|row| std::cmp::Reverse(row.0));
         let title = if n == 0 { "slowest durations".to_string() } else { format!("slowest {n} durations") };
         writeln!(self.out, "{}", sep('=', &title))?;
         let limit = if n == 0 { rows.len() } else { n.min(rows.len()) };
@@ -401,5 +407,7 @@ pub(crate) fn crash_message(longrepr: &str) -> String {
         .lines()
         .find_map(|line| line.strip_prefix('E').filter(|rest| rest.starts_with(' ')))
         .map(|rest| rest.trim().to_string())
-        .unwrap_or_else(|| longrepr.lines().last().unwrap_or("").trim().to_string())
+        .unwrap_or_else(|| {
+            longrepr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+        })
 }

@@ -1,6 +1,14 @@
+import pytest
+
+
 def test_upper():
     assert "dx".upper() == "DX"
 
 
-async def test_async_is_found():
-    assert True
+@pytest.fixture(params=["a", "bb"])
+def word(request):
+    return request.param
+
+
+def test_lengths(word, numbers):
+    assert len(word) <= len(numbers)

@@ -4,13 +4,14 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::IsTerminal as _;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dxpy_discover::session::{self, Discovery};
+use dxpy_discover::ParamState;
 use dxpy_runner::pool::PoolConfig;
 use dxpy_runner::protocol::{Engine, Outcome};
 use dxpy_runner::run::{NotRunReason, Run, RunConfig, RunEvent, StopReason};
@@ -123,6 +124,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     let mut failed_now: BTreeSet<String> = BTreeSet::new();
     let mut passed_now: BTreeSet<String> = BTreeSet::new();
     let mut io_error = None;
+    let mut workers_started = 0usize;
+    let mut start_failure: Option<String> = None;
     let summary = runner
         .execute(units, |event| {
             let result = match &event {
@@ -145,6 +148,20 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
                     junit.collect_error(&report.node_id, &report.longrepr);
                     failed_now.insert(report.node_id.clone());
                     terminal.collect_error(report)
+                }
+                RunEvent::WorkerStarted { .. } => {
+                    workers_started += 1;
+                    Ok(())
+                }
+                RunEvent::WorkerStartFailed { message, .. } => {
+                    start_failure.get_or_insert_with(|| message.clone());
+                    Ok(())
+                }
+                // No worker ever started: one clear error at the end beats one per test.
+                RunEvent::NotRun { reason: NotRunReason::WorkerLost(_), .. }
+                    if workers_started == 0 && start_failure.is_some() =>
+                {
+                    Ok(())
                 }
                 RunEvent::NotRun { node_id, reason: NotRunReason::WorkerLost(message) } => {
                     junit.collect_error(node_id, &format!("not run: worker lost: {message}"));
@@ -172,6 +189,13 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         eprintln!("dx-py: output error: {err}");
     }
 
+    if workers_started == 0 {
+        if let Some(message) = start_failure {
+            eprintln!("ERROR: no worker could start: {}", message.trim_end());
+            eprintln!("hint: pass --python, or activate the virtualenv that has the suite's dependencies");
+            return Ok(Code::InternalError);
+        }
+    }
     let elapsed = start.elapsed();
     let was_interrupted = interrupted.load(Ordering::SeqCst)
         || matches!(summary.stop, Some(StopReason::Interrupted | StopReason::Cancelled));
@@ -259,7 +283,12 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
         n => n.parse().with_context(|| format!("-n expects a number or 'auto', got {n:?}"))?,
     };
     pool.python = args.python.clone();
-    pool.engine = Engine::Pytest;
+    // A suite that uses pytest (conftests, marks, parametrize) needs the pytest engine: a
+    // missing pytest is then a clear start-up error, not a wall of ImportErrors. Plain suites
+    // run under pytest when it is installed, else under the native engine.
+    let uses_pytest = !discovery.conftests.is_empty()
+        || discovery.items.iter().any(|i| !i.marks.is_empty() || i.params != ParamState::None);
+    pool.engine = if uses_pytest { Engine::Pytest } else { Engine::Auto };
     // The workers' pytest sees the same selection arguments (it needs `-k`/`-m` for items
     // whose parameters only exist at run time) and the project's own configuration.
     pool.pytest_args = pytest_args(&args.select)
@@ -287,7 +316,7 @@ fn is_recorded_failure(recorded: &BTreeSet<String>, node_id: &str) -> bool {
 
 /// pytest's cacheprovider rule: tests that passed now leave the set, new failures join it.
 fn save_last_failed(
-    dir: &PathBuf,
+    dir: &Path,
     mut recorded: BTreeSet<String>,
     failed: &BTreeSet<String>,
     passed: &BTreeSet<String>,
