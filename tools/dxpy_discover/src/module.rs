@@ -66,6 +66,7 @@
 //! then enclosing classes (each class's MRO from `object` down), then the module.
 
 mod collect;
+pub mod fixtures;
 mod model;
 mod source;
 mod symbols;
@@ -249,6 +250,8 @@ pub struct ModuleContext<'a> {
     /// pytest's `collect_imported_tests` ini option (default `true`): whether test classes
     /// and functions imported into the module are collected there too.
     pub collect_imported_tests: bool,
+    /// Fixtures of the conftests visible to the module; `None` means none are.
+    pub fixtures: Option<&'a fixtures::VisibleFixtures>,
 }
 
 impl std::fmt::Debug for ModuleContext<'_> {
@@ -260,6 +263,7 @@ impl std::fmt::Debug for ModuleContext<'_> {
             .field("id_options", &self.id_options)
             .field("resolver", &self.resolver.is_some())
             .field("collect_imported_tests", &self.collect_imported_tests)
+            .field("fixtures", &self.fixtures.is_some())
             .finish()
     }
 }
@@ -274,6 +278,7 @@ impl<'a> ModuleContext<'a> {
             id_options: IdOptions::default(),
             resolver: None,
             collect_imported_tests: true,
+            fixtures: None,
         }
     }
 
@@ -381,6 +386,23 @@ pub fn analyze_detailed(source: &[u8], ctx: &ModuleContext<'_>) -> ModuleAnalysi
         };
     }
     collect::collect_module(&module, ctx)
+}
+
+/// What a `conftest.py` contributes: its fixtures (and those it imports, through
+/// `ctx.resolver`) and the collection hooks it defines. A conftest that cannot be parsed
+/// contributes nothing.
+pub fn analyze_conftest(source: &[u8], ctx: &ModuleContext<'_>) -> fixtures::ConftestAnalysis {
+    let Ok(text) = source::decode(source) else {
+        return fixtures::ConftestAnalysis::default();
+    };
+    let Ok(tree) = parse(&text) else {
+        return fixtures::ConftestAnalysis::default();
+    };
+    if source::first_syntax_error(tree.root_node(), &text).is_some() {
+        return fixtures::ConftestAnalysis::default();
+    }
+    let module = model::build_module(tree.root_node(), &text, ctx);
+    fixtures::ConftestAnalysis::from_namespace(&module.namespace, ctx.rel_path, ctx.resolver)
 }
 
 /// The class or function `name` defined at module level in another file's source, for a

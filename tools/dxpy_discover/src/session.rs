@@ -5,10 +5,16 @@
 //!   [`Backend`] (analysis + index I/O) so its mechanics can be tested without the real
 //!   analyser.
 //! - [`cache`]: the per-file serve/re-hash/analyse decision, cache dir creation, clearing.
+//! - [`resolve`]: cross-file knowledge (imported definitions, conftest fixtures and hooks).
+//!
+//! Caching and cross-file results: every loaded conftest's contents are folded into the index
+//! fingerprint (a changed conftest rebuilds the index); a module whose analysis resolved a
+//! name in another project file is re-analysed on every run instead of being cached.
 //! - [`select`]: assembling items in pytest order and deselecting (`::` selectors,
 //!   `--deselect`, `-k`, `-m`).
 
 pub mod cache;
+pub mod resolve;
 pub mod select;
 
 use std::path::{Path, PathBuf};
@@ -21,10 +27,14 @@ use crate::config::{self, Config, ConfigError, ConfigRequest};
 use crate::expr::ExprError;
 use crate::index::{self, FileStamp, Index, IndexError};
 use crate::item::{CollectError, FileResult, TestItem};
+use crate::module::fixtures::{ConftestHook, VisibleFixtures};
 use crate::module::{self, ModuleContext};
 use crate::params::IdOptions;
 use crate::walk::{self, WalkError, WalkProblem};
 use cache::{CacheDecision, StatStamp};
+
+/// Version of what the analysis derives from a file: part of the index fingerprint.
+const ANALYSIS_SCHEMA: &str = "dxpy-analysis-2 (fixture params, imported definitions)";
 
 /// Files above this size are not analysed by default (generated code, data blobs).
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
@@ -117,9 +127,21 @@ pub struct Discovery {
     pub doctest_files: Vec<String>,
     /// Conftests whose `collect_ignore*` could not be read statically.
     pub dynamic_conftests: Vec<PathBuf>,
+    /// Conftests defining hooks that change collection (`pytest_collect_file`,
+    /// `pytest_pycollect_makeitem`, `pytest_collection_modifyitems`, `pytest_generate_tests`):
+    /// what pytest collects under them needs Python. Tests under a `pytest_generate_tests`
+    /// conftest are reported as dynamic; the other hooks are not emulated at all.
+    pub hook_conftests: Vec<HookConftest>,
     /// One-line messages for the user (e.g. a rebuilt cache).
     pub notices: Vec<String>,
     pub stats: DiscoveryStats,
+}
+
+/// A conftest defining collection hooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookConftest {
+    pub path: PathBuf,
+    pub hooks: Vec<ConftestHook>,
 }
 
 /// Cached results, looked up by rootdir-relative path.
@@ -207,7 +229,29 @@ pub(crate) fn run(
 ) -> Result<Discovery, DiscoverError> {
     let config = config::load(&options.request)?;
     let walked = walk::walk(&config)?;
-    let fingerprint = config.fingerprint();
+    let resolver = resolve::ProjectResolver::new(
+        &config.rootdir,
+        &config.name_rules,
+        walked
+            .files
+            .iter()
+            .map(|f| f.path.as_path())
+            .chain(walked.conftests.iter().map(PathBuf::as_path)),
+    );
+    let conftests = resolve::ConftestSet::load(
+        &walked.conftests,
+        &config.rootdir,
+        &config.name_rules,
+        &resolver,
+    );
+    let fingerprint = {
+        let mut hasher = blake3::Hasher::new();
+        // Bumped whenever the analysis changes what it derives from unchanged files.
+        hasher.update(ANALYSIS_SCHEMA.as_bytes());
+        hasher.update(&config.fingerprint());
+        hasher.update(&conftests.digest);
+        *hasher.finalize().as_bytes()
+    };
     let mut notices = Vec::new();
 
     let cache_dir = match &options.cache {
@@ -260,11 +304,22 @@ pub(crate) fn run(
         empty_set_mark: config.empty_parameter_set_mark,
         strict_ids: config.strict_parametrization_ids.unwrap_or(config.strict),
     };
+    let mut visible: std::collections::HashMap<PathBuf, VisibleFixtures> =
+        std::collections::HashMap::new();
+    for &i in &modules {
+        let dir = walked.files[i].path.parent().map(Path::to_path_buf).unwrap_or_default();
+        if !visible.contains_key(&dir) {
+            let fixtures = conftests.visible(&dir);
+            visible.insert(dir, fixtures);
+        }
+    }
     let outcomes: Vec<(FileResult, Outcome)> = modules
         .par_iter()
         .map(|&i| {
             let file = &walked.files[i];
             let mut ctx = ModuleContext::new(&file.rel_path, &config.name_rules);
+            ctx.resolver = Some(&resolver);
+            ctx.fixtures = file.path.parent().and_then(|dir| visible.get(dir));
             ctx.disable_id_escaping = config.disable_id_escaping;
             ctx.collect_imported_tests = config.collect_imported_tests;
             ctx.id_options = id_options;
@@ -290,9 +345,13 @@ pub(crate) fn run(
     let mut changed = false;
     let mut entries: Vec<(String, FileStamp, FileResult)> = Vec::new();
     let mut results: Vec<Option<FileResult>> = vec![None; walked.files.len()];
+    let dependents = resolver.dependents();
     for (&i, (result, outcome)) in modules.iter().zip(outcomes) {
         let rel = walked.files[i].rel_path.clone();
-        let outcome = if walked.files[i].path.starts_with(&config.rootdir) {
+        // A result that depends on other files' contents is not cacheable under its own stamp.
+        let outcome = if walked.files[i].path.starts_with(&config.rootdir)
+            && !dependents.contains(&rel)
+        {
             outcome
         } else {
             Outcome::Uncached
@@ -349,6 +408,21 @@ pub(crate) fn run(
             }
         }
     }
+    let hook_conftests: Vec<HookConftest> = conftests
+        .hooks()
+        .map(|(path, hooks)| HookConftest {
+            path: path.to_path_buf(),
+            hooks: hooks.to_vec(),
+        })
+        .collect();
+    for conftest in &hook_conftests {
+        let names: Vec<&str> = conftest.hooks.iter().map(|h| h.name()).collect();
+        notices.push(format!(
+            "{}: defines {}; collection there needs the runner",
+            conftest.path.display(),
+            names.join(", ")
+        ));
+    }
     let selection = select::select(&config, &walked, &results)?;
     errors.extend(selection.errors);
     let doctest_files = walked
@@ -366,6 +440,7 @@ pub(crate) fn run(
         conftests: walked.conftests,
         doctest_files,
         dynamic_conftests,
+        hook_conftests,
         notices,
         stats,
         config,

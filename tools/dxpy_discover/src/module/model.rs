@@ -48,6 +48,37 @@ pub struct FunctionDef {
     pub(crate) is_generator: bool,
     /// `@abc.abstractmethod`.
     pub(crate) is_abstract: bool,
+    /// Argument names pytest resolves as fixtures: no `self`/`cls` of a method, no arguments
+    /// with defaults, no `*args`/`**kwargs`.
+    pub(crate) args: Vec<String>,
+    /// `@pytest.fixture(...)`: what the fixture declares.
+    pub(crate) fixture: Option<Arc<FixtureDecl>>,
+    /// A decorator other than marks, fixtures and the builtin descriptors: it may parametrize
+    /// the function in ways only Python sees (a helper calling `pytest.mark.parametrize`).
+    pub(crate) unknown_decorator: bool,
+}
+
+/// A fixture's `scope=`, ordered from narrowest to widest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FixtureScope {
+    Function,
+    Class,
+    Module,
+    Package,
+    Session,
+    /// Not a literal (a callable decides at run time).
+    Dynamic,
+}
+
+/// What `@pytest.fixture(...)` declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixtureDecl {
+    /// The fixture's name: `name=` or the function's.
+    pub name: String,
+    pub autouse: bool,
+    pub scope: FixtureScope,
+    /// `params=`, parsed as pytest's indirect parametrization of the fixture's name.
+    pub params: Option<ParametrizeSpec>,
 }
 
 /// A base class reference, resolved at class-definition time.
@@ -338,6 +369,8 @@ impl<'a> Builder<'a, '_> {
         let mut marks = Vec::new();
         let mut callable = CallableKind::Function;
         let mut is_abstract = false;
+        let mut is_static = false;
+        let mut fixture: Option<FixtureDecl> = None;
         // Any decorator but marks, staticmethod and classmethod may replace the function with
         // a wrapper, which `inspect.isgeneratorfunction` does not see through.
         let mut wrapped = false;
@@ -359,12 +392,16 @@ impl<'a> Builder<'a, '_> {
                 .as_ref()
                 .map(|p| p.iter().map(String::as_str).collect());
             match path.as_deref() {
-                Some(["pytest", "fixture" | "yield_fixture"]) => callable = CallableKind::Fixture,
+                Some(["pytest", "fixture" | "yield_fixture"]) => {
+                    callable = CallableKind::Fixture;
+                    fixture = Some(fixture_decl(decorator, name, &scope));
+                }
                 Some(["builtins", "property"] | ["functools", "cached_property"]) => {
                     callable = CallableKind::NotCallable
                 }
                 Some(["abc", "abstractmethod"]) => is_abstract = true,
-                Some(["builtins", "staticmethod" | "classmethod"]) => {}
+                Some(["builtins", "staticmethod"]) => is_static = true,
+                Some(["builtins", "classmethod"]) => {}
                 Some(["abc", "abstractproperty"]) => {
                     is_abstract = true;
                     callable = CallableKind::NotCallable;
@@ -399,6 +436,9 @@ impl<'a> Builder<'a, '_> {
             test_attr: None,
             is_generator,
             is_abstract,
+            args: argument_names(node, self.src, globals.is_some() && !is_static),
+            fixture: fixture.map(Arc::new),
+            unknown_decorator: wrapped,
         };
         ns.define(name, Binding::Function(Arc::new(def)));
     }
@@ -740,6 +780,95 @@ impl<'a> Builder<'a, '_> {
             );
         }
     }
+}
+
+/// pytest's `getfuncargnames`: positional-or-keyword and keyword-only arguments without a
+/// default, minus the bound first argument of a method.
+fn argument_names(def: Node<'_>, src: &str, drop_first: bool) -> Vec<String> {
+    let Some(parameters) = def.child_by_field_name("parameters") else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    let mut first = true;
+    for parameter in children(parameters) {
+        let name = match parameter.kind() {
+            "identifier" => Some(text(parameter, src)),
+            "typed_parameter" => children(parameter)
+                .into_iter()
+                .next()
+                .filter(|n| n.kind() == "identifier")
+                .map(|n| text(n, src)),
+            "comment" | "positional_separator" | "keyword_separator" => continue,
+            _ => None,
+        };
+        let was_first = std::mem::replace(&mut first, false);
+        if drop_first && was_first {
+            continue;
+        }
+        if let Some(name) = name {
+            names.push(name.to_owned());
+        }
+    }
+    names
+}
+
+/// `@pytest.fixture` or `@pytest.fixture(scope=..., params=..., autouse=..., ids=..., name=...)`.
+fn fixture_decl(decorator: Node<'_>, function_name: &str, scope: &Scope<'_>) -> FixtureDecl {
+    let mut decl = FixtureDecl {
+        name: function_name.to_owned(),
+        autouse: false,
+        scope: FixtureScope::Function,
+        params: None,
+    };
+    let Some(arguments) = (decorator.kind() == "call")
+        .then(|| decorator.child_by_field_name("arguments"))
+        .flatten()
+    else {
+        return decl;
+    };
+    let (mut params, mut ids) = (None, None);
+    for argument in children(arguments) {
+        if argument.kind() != "keyword_argument" {
+            continue;
+        }
+        let (Some(key), Some(value)) = (
+            argument.child_by_field_name("name"),
+            argument.child_by_field_name("value"),
+        ) else {
+            continue;
+        };
+        match text(key, scope.src) {
+            "params" => params = Some(value),
+            "ids" => ids = Some(value),
+            "autouse" => decl.autouse = value.kind() == "true",
+            "name" => {
+                if let Some(crate::params::literal::StrLiteral::Str(name)) =
+                    crate::params::literal::eval_string(value, scope.src)
+                {
+                    decl.name = name;
+                }
+            }
+            "scope" => {
+                decl.scope = match crate::params::literal::eval_string(value, scope.src) {
+                    Some(crate::params::literal::StrLiteral::Str(s)) => match s.as_str() {
+                        "function" => FixtureScope::Function,
+                        "class" => FixtureScope::Class,
+                        "module" => FixtureScope::Module,
+                        "package" => FixtureScope::Package,
+                        "session" => FixtureScope::Session,
+                        _ => FixtureScope::Dynamic,
+                    },
+                    _ => FixtureScope::Dynamic,
+                }
+            }
+            _ => {}
+        }
+    }
+    // The name is known only now: `name=` may come after `params=`.
+    decl.params = params.map(|params| {
+        crate::params::literal::parse_fixture_params(params, ids, &decl.name, scope.src, scope)
+    });
+    decl
 }
 
 /// `Class.member` for a class of this module, looked up through its local bases (depth
