@@ -308,10 +308,9 @@ pub(crate) fn run(
         std::collections::HashMap::new();
     for &i in &modules {
         let dir = walked.files[i].path.parent().map(Path::to_path_buf).unwrap_or_default();
-        if !visible.contains_key(&dir) {
-            let fixtures = conftests.visible(&dir);
-            visible.insert(dir, fixtures);
-        }
+        visible
+            .entry(dir)
+            .or_insert_with_key(|dir| conftests.visible(dir));
     }
     let outcomes: Vec<(FileResult, Outcome)> = modules
         .par_iter()

@@ -209,14 +209,12 @@ impl<'m> Collector<'m, '_> {
                         "'yield' keyword is allowed in fixtures, but not in tests ({name})"
                     ));
                 }
-                let generate_tests =
-                    class_mro.is_some_and(|mro| mro_lookup(mro, "pytest_generate_tests").is_some());
                 let kind = if class_mro.is_some() {
                     TestKind::Method
                 } else {
                     TestKind::Function
                 };
-                self.function_items(name, function, prefix, inherited, generate_tests, kind, class_mro)
+                self.function_items(name, function, prefix, inherited, kind, class_mro)
             }
             Binding::Lambda { line } if rules.matches_function(name) => {
                 let kind = if class_mro.is_some() {
@@ -237,7 +235,7 @@ impl<'m> Collector<'m, '_> {
                     fixture: None,
                     unknown_decorator: false,
                 };
-                self.function_items(name, &lambda, prefix, inherited, false, kind, class_mro)
+                self.function_items(name, &lambda, prefix, inherited, kind, class_mro)
             }
             _ => Ok(Vec::new()),
         }
@@ -373,10 +371,11 @@ impl<'m> Collector<'m, '_> {
         function: &FunctionDef,
         prefix: &str,
         inherited: &Inherited<'_>,
-        class_generates: bool,
         kind: TestKind,
         class_mro: Option<&[MroEntry]>,
     ) -> Result<Vec<TestItem>, String> {
+        let class_generates =
+            class_mro.is_some_and(|mro| mro_lookup(mro, "pytest_generate_tests").is_some());
         let node_id = format!("{prefix}::{name}");
         let own: Vec<Mark> = function.marks.iter().map(|m| m.mark.clone()).collect();
         let enclosing: Vec<Mark> = inherited.marks.iter().map(|m| m.mark.clone()).collect();

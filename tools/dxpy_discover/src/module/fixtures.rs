@@ -256,7 +256,7 @@ impl FixtureLookup<'_> {
             .collect();
         let any_dynamic_scope = keyed.iter().any(|(s, _)| *s == FixtureScope::Dynamic);
         // Stable: equal scopes keep closure order.
-        keyed.sort_by(|a, b| b.0.cmp(&a.0));
+        keyed.sort_by_key(|(scope, _)| std::cmp::Reverse(*scope));
         let mut specs = Vec::new();
         for (_, name) in &keyed {
             if direct.contains(name) {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tree_sitter::Node;
 
+use super::signature;
 use super::symbols::Scope;
 use super::{ExternalDef, ExternalRef, ExternalUse, ModuleContext};
 use crate::item::Mark;
@@ -394,7 +395,7 @@ impl<'a> Builder<'a, '_> {
             match path.as_deref() {
                 Some(["pytest", "fixture" | "yield_fixture"]) => {
                     callable = CallableKind::Fixture;
-                    fixture = Some(fixture_decl(decorator, name, &scope));
+                    fixture = Some(signature::fixture_decl(decorator, name, &scope));
                 }
                 Some(["builtins", "property"] | ["functools", "cached_property"]) => {
                     callable = CallableKind::NotCallable
@@ -436,7 +437,7 @@ impl<'a> Builder<'a, '_> {
             test_attr: None,
             is_generator,
             is_abstract,
-            args: argument_names(node, self.src, globals.is_some() && !is_static),
+            args: signature::argument_names(node, self.src, globals.is_some() && !is_static),
             fixture: fixture.map(Arc::new),
             unknown_decorator: wrapped,
         };
@@ -780,95 +781,6 @@ impl<'a> Builder<'a, '_> {
             );
         }
     }
-}
-
-/// pytest's `getfuncargnames`: positional-or-keyword and keyword-only arguments without a
-/// default, minus the bound first argument of a method.
-fn argument_names(def: Node<'_>, src: &str, drop_first: bool) -> Vec<String> {
-    let Some(parameters) = def.child_by_field_name("parameters") else {
-        return Vec::new();
-    };
-    let mut names = Vec::new();
-    let mut first = true;
-    for parameter in children(parameters) {
-        let name = match parameter.kind() {
-            "identifier" => Some(text(parameter, src)),
-            "typed_parameter" => children(parameter)
-                .into_iter()
-                .next()
-                .filter(|n| n.kind() == "identifier")
-                .map(|n| text(n, src)),
-            "comment" | "positional_separator" | "keyword_separator" => continue,
-            _ => None,
-        };
-        let was_first = std::mem::replace(&mut first, false);
-        if drop_first && was_first {
-            continue;
-        }
-        if let Some(name) = name {
-            names.push(name.to_owned());
-        }
-    }
-    names
-}
-
-/// `@pytest.fixture` or `@pytest.fixture(scope=..., params=..., autouse=..., ids=..., name=...)`.
-fn fixture_decl(decorator: Node<'_>, function_name: &str, scope: &Scope<'_>) -> FixtureDecl {
-    let mut decl = FixtureDecl {
-        name: function_name.to_owned(),
-        autouse: false,
-        scope: FixtureScope::Function,
-        params: None,
-    };
-    let Some(arguments) = (decorator.kind() == "call")
-        .then(|| decorator.child_by_field_name("arguments"))
-        .flatten()
-    else {
-        return decl;
-    };
-    let (mut params, mut ids) = (None, None);
-    for argument in children(arguments) {
-        if argument.kind() != "keyword_argument" {
-            continue;
-        }
-        let (Some(key), Some(value)) = (
-            argument.child_by_field_name("name"),
-            argument.child_by_field_name("value"),
-        ) else {
-            continue;
-        };
-        match text(key, scope.src) {
-            "params" => params = Some(value),
-            "ids" => ids = Some(value),
-            "autouse" => decl.autouse = value.kind() == "true",
-            "name" => {
-                if let Some(crate::params::literal::StrLiteral::Str(name)) =
-                    crate::params::literal::eval_string(value, scope.src)
-                {
-                    decl.name = name;
-                }
-            }
-            "scope" => {
-                decl.scope = match crate::params::literal::eval_string(value, scope.src) {
-                    Some(crate::params::literal::StrLiteral::Str(s)) => match s.as_str() {
-                        "function" => FixtureScope::Function,
-                        "class" => FixtureScope::Class,
-                        "module" => FixtureScope::Module,
-                        "package" => FixtureScope::Package,
-                        "session" => FixtureScope::Session,
-                        _ => FixtureScope::Dynamic,
-                    },
-                    _ => FixtureScope::Dynamic,
-                }
-            }
-            _ => {}
-        }
-    }
-    // The name is known only now: `name=` may come after `params=`.
-    decl.params = params.map(|params| {
-        crate::params::literal::parse_fixture_params(params, ids, &decl.name, scope.src, scope)
-    });
-    decl
 }
 
 /// `Class.member` for a class of this module, looked up through its local bases (depth
