@@ -17,7 +17,7 @@ use dxpy_discover::module::fixtures::ConftestHook;
 use dxpy_discover::session::{discover, CacheLocation, DiscoverOptions, Discovery};
 use dxpy_discover::ParamState;
 
-const TREES: &[&str] = &["params", "imported"];
+const TREES: &[&str] = &["params", "imported", "edge"];
 
 fn run(root: &Path, cache: Option<&Path>) -> Discovery {
     let options = DiscoverOptions {
@@ -201,4 +201,28 @@ fn changed_imported_module_invalidates_importers() {
         .collect();
     assert!(child.contains(&"tests/suite/test_child.py::TestChild::test_renamed"));
     assert!(!child.contains(&"tests/suite/test_child.py::TestChild::test_from_mixin"));
+}
+
+#[test]
+fn import_cycles_terminate() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("t");
+    std::fs::create_dir_all(root.join("pkg")).expect("mkdir");
+    std::fs::write(root.join("pytest.ini"), "[pytest]\n").expect("write");
+    std::fs::write(root.join("pkg/__init__.py"), "").expect("write");
+    // Python would fail importing these; discovery must simply not loop.
+    std::fs::write(
+        root.join("pkg/test_a.py"),
+        "from pkg.test_b import TestB\n\n\nclass TestA(TestB):\n    def test_a(self):\n        pass\n",
+    )
+    .expect("write");
+    std::fs::write(
+        root.join("pkg/test_b.py"),
+        "from pkg.test_a import TestA\n\n\nclass TestB(TestA):\n    def test_b(self):\n        pass\n",
+    )
+    .expect("write");
+    let discovery = run(&root, None);
+    let ids: Vec<&str> = discovery.items.iter().map(|i| i.node_id.as_str()).collect();
+    assert!(ids.contains(&"pkg/test_a.py::TestA::test_a"), "{ids:?}");
+    assert!(ids.contains(&"pkg/test_b.py::TestB::test_b"), "{ids:?}");
 }
