@@ -8,12 +8,14 @@
 //! - [`resolve`]: cross-file knowledge (imported definitions, conftest fixtures and hooks).
 //!
 //! Caching and cross-file results: every loaded conftest's contents are folded into the index
-//! fingerprint (a changed conftest rebuilds the index); a module whose analysis resolved a
-//! name in another project file is re-analysed on every run instead of being cached.
+//! fingerprint (a changed conftest rebuilds the index); a module whose analysis read
+//! definitions from other project files is cached with those files' hashes in a sidecar
+//! ([`deps`]) and re-analysed when one of them changes.
 //! - [`select`]: assembling items in pytest order and deselecting (`::` selectors,
 //!   `--deselect`, `-k`, `-m`).
 
 pub mod cache;
+pub mod deps;
 pub mod resolve;
 pub mod select;
 
@@ -273,7 +275,7 @@ pub(crate) fn run(
         None => None,
     };
     let mut rebuild = false;
-    let cached: Option<Box<dyn CacheSource>> = match &index_path {
+    let mut cached: Option<Box<dyn CacheSource>> = match &index_path {
         None => None,
         Some(path) => match (backend.open_index)(path, &fingerprint) {
             Ok(index) => Some(index),
@@ -293,6 +295,23 @@ pub(crate) fn run(
             }
         },
     };
+
+    let deps_path = index_path
+        .as_ref()
+        .map(|p| p.with_file_name(deps::DEPS_FILE_NAME));
+    let old_deps: deps::DepMap = match (&cached, &deps_path) {
+        (Some(_), Some(path)) => match deps::read(path, &fingerprint) {
+            Some(map) => map,
+            // Without it, entries that depend on other files cannot be checked.
+            None => {
+                cached = None;
+                rebuild = true;
+                deps::DepMap::new()
+            }
+        },
+        _ => deps::DepMap::new(),
+    };
+    let stale = deps::HashMemo::default().stale_modules(&old_deps);
 
     let modules: Vec<usize> = (0..walked.files.len())
         .filter(|&i| walked.files[i].roles.test_module)
@@ -323,9 +342,9 @@ pub(crate) fn run(
             ctx.collect_imported_tests = config.collect_imported_tests;
             ctx.id_options = id_options;
             // Only files under rootdir have unique rootdir-relative keys.
-            let cache = cached
-                .as_deref()
-                .filter(|_| file.path.starts_with(&config.rootdir));
+            let cache = cached.as_deref().filter(|_| {
+                file.path.starts_with(&config.rootdir) && !stale.contains(&file.rel_path)
+            });
             load_one(
                 &file.path,
                 &ctx,
@@ -344,13 +363,11 @@ pub(crate) fn run(
     let mut changed = false;
     let mut entries: Vec<(String, FileStamp, FileResult)> = Vec::new();
     let mut results: Vec<Option<FileResult>> = vec![None; walked.files.len()];
-    let dependents = resolver.dependents();
+    let mut new_deps = deps::DepMap::new();
+    let mut analysed_now = std::collections::HashSet::new();
     for (&i, (result, outcome)) in modules.iter().zip(outcomes) {
         let rel = walked.files[i].rel_path.clone();
-        // A result that depends on other files' contents is not cacheable under its own stamp.
-        let outcome = if walked.files[i].path.starts_with(&config.rootdir)
-            && !dependents.contains(&rel)
-        {
+        let outcome = if walked.files[i].path.starts_with(&config.rootdir) {
             outcome
         } else {
             Outcome::Uncached
@@ -368,6 +385,11 @@ pub(crate) fn run(
             Outcome::Analysed(stamp) => {
                 stats.analysed += 1;
                 changed = true;
+                let dependencies = resolver.dependencies(&rel);
+                if !dependencies.is_empty() {
+                    new_deps.insert(rel.clone(), dependencies);
+                }
+                analysed_now.insert(rel.clone());
                 entries.push((rel, stamp, result.clone()));
             }
             Outcome::Uncached => stats.analysed += 1,
@@ -377,7 +399,26 @@ pub(crate) fn run(
     if let (Some(cache), true) = (&cached, changed) {
         carry_over_unvisited(cache.as_ref(), &config.rootdir, &mut entries);
     }
-    if let (Some(path), true) = (&index_path, changed || rebuild) {
+    // Served and carried-over entries keep the dependencies recorded when they were analysed.
+    for (rel, _, _) in &entries {
+        if !analysed_now.contains(rel) {
+            if let Some(recorded) = old_deps.get(rel) {
+                new_deps.insert(rel.clone(), recorded.clone());
+            }
+        }
+    }
+    let mut write_index = changed || rebuild;
+    if let (Some(path), true) = (&deps_path, write_index) {
+        // The sidecar goes first: an index without it is never trusted.
+        if let Err(e) = deps::write(path, &fingerprint, &new_deps) {
+            notices.push(format!(
+                "discovery cache {} not written: {e}",
+                path.display()
+            ));
+            write_index = false;
+        }
+    }
+    if let (Some(path), true) = (&index_path, write_index) {
         match (backend.write_index)(path, &fingerprint, &entries) {
             Ok(()) => stats.index_written = true,
             Err(e) => notices.push(format!(

@@ -189,10 +189,22 @@ fn changed_imported_module_invalidates_importers() {
         .items
         .iter()
         .any(|i| i.node_id == "tests/suite/test_child.py::TestChild::test_from_mixin"));
+    // Unchanged: importers are served from the index too (their dependencies are unchanged).
+    let warm = run(&root, Some(&cache));
+    assert_eq!(warm.stats.analysed, 0, "warm run re-analysed files");
+    assert_eq!(render(&warm), render(&first));
     let base = root.join("tests/suite/test_base.py");
     let text = std::fs::read_to_string(&base).expect("read base");
     std::fs::write(&base, text.replace("test_from_mixin", "test_renamed")).expect("write");
     let after = run(&root, Some(&cache));
+    // The changed module and its one importer; the other modules are served.
+    assert_eq!(after.stats.analysed, 2, "{:?}", after.stats);
+    // An index without its dependency sidecar is not trusted.
+    std::fs::remove_file(cache.join(dxpy_discover::session::deps::DEPS_FILE_NAME))
+        .expect("sidecar exists");
+    let rebuilt = run(&root, Some(&cache));
+    assert_eq!(rebuilt.stats.analysed, rebuilt.stats.files);
+    assert_eq!(render(&rebuilt), render(&after));
     let child: Vec<&str> = after
         .items
         .iter()

@@ -130,8 +130,9 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Remove the discovery cache in `dir` (`dx-py cache clear`): the index and any temporary
-/// files left by an interrupted write, then the directory itself if nothing else is in it.
+/// Remove the discovery cache in `dir` (`dx-py cache clear`): the index, its dependency
+/// sidecar and any temporary files left by an interrupted write, then the directory itself if
+/// nothing else is in it.
 /// Only files this crate writes are touched. A missing directory is not an error.
 pub fn clear_cache(dir: &Path) -> io::Result<()> {
     let entries = match std::fs::read_dir(dir) {
@@ -143,9 +144,12 @@ pub fn clear_cache(dir: &Path) -> io::Result<()> {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
+        let deps_file = super::deps::DEPS_FILE_NAME;
         if name == INDEX_FILE_NAME
             || (name.starts_with(INDEX_FILE_NAME) && name.contains("tmp"))
             || (name.starts_with('.') && name.contains(INDEX_FILE_NAME))
+            || name == deps_file
+            || (name.starts_with(deps_file) && name.contains("tmp"))
         {
             std::fs::remove_file(entry.path())?;
         }

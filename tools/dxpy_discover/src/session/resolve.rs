@@ -6,8 +6,8 @@
 //!   file's own basedir is searched first, then every other basedir of the run, then rootdir.
 //!   Relative imports resolve inside the importer's package. Each file is parsed once per run;
 //!   an import cycle resolves to nothing (Python would fail on the partially initialised
-//!   module). Importers that resolved a name in another file are recorded: their result
-//!   depends on that file, so the session does not cache it.
+//!   module). Every file an importer read definitions from is recorded with the hash of the
+//!   bytes read ([`ProjectResolver::dependencies`], transitive), for the index's sidecar.
 //! - [`ConftestSet`]: every loaded conftest's fixtures and hooks, its content hash (folded into
 //!   the index fingerprint so that changing a conftest invalidates cached results), and the
 //!   [`VisibleFixtures`] of each directory.
@@ -47,8 +47,10 @@ pub struct ProjectResolver {
     /// `sys.path` entries the run's files add, in first-seen order, then rootdir.
     roots: Vec<PathBuf>,
     definitions: Mutex<HashMap<PathBuf, Definitions>>,
-    /// rootdir-relative paths of importers that resolved something from another file.
-    dependents: Mutex<HashSet<String>>,
+    /// rootdir-relative importer -> files it read definitions from.
+    edges: Mutex<HashMap<String, HashSet<PathBuf>>>,
+    /// blake3 of each file's bytes as read for its definitions.
+    hashes: Mutex<HashMap<PathBuf, [u8; 32]>>,
 }
 
 impl ProjectResolver {
@@ -78,16 +80,41 @@ impl ProjectResolver {
             rules: rules.clone(),
             roots,
             definitions: Mutex::new(HashMap::new()),
-            dependents: Mutex::new(HashSet::new()),
+            edges: Mutex::new(HashMap::new()),
+            hashes: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Importers whose analysis used a definition from another file.
-    pub fn dependents(&self) -> HashSet<String> {
-        self.dependents
-            .lock()
-            .map(|set| set.clone())
-            .unwrap_or_default()
+    fn rel(&self, path: &Path) -> String {
+        path.strip_prefix(&self.rootdir)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .replace(std::path::MAIN_SEPARATOR, "/")
+    }
+
+    /// Every file `importer` (rootdir-relative) read definitions from, directly or through
+    /// those files' own imports, with the hash of the contents read. Empty for a module that
+    /// needed no other file.
+    pub fn dependencies(&self, importer: &str) -> std::collections::BTreeMap<PathBuf, [u8; 32]> {
+        let (Ok(edges), Ok(hashes)) = (self.edges.lock(), self.hashes.lock()) else {
+            return Default::default();
+        };
+        let mut found = std::collections::BTreeMap::new();
+        let mut queue: Vec<String> = vec![importer.to_owned()];
+        let mut visited: HashSet<String> = HashSet::new();
+        while let Some(current) = queue.pop() {
+            if !visited.insert(current.clone()) {
+                continue;
+            }
+            for dep in edges.get(&current).into_iter().flatten() {
+                // Unread (vanished, unreadable): a hash no file has, so the next run re-checks.
+                let hash = hashes.get(dep).copied().unwrap_or([0; 32]);
+                found.insert(dep.clone(), hash);
+                queue.push(self.rel(dep));
+            }
+        }
+        found.remove(&self.rootdir.join(importer));
+        found
     }
 
     /// The file defining module `module` as imported from `importer` (absolute path).
@@ -134,11 +161,10 @@ impl ProjectResolver {
             return None;
         }
         let source = std::fs::read(file).ok()?;
-        let rel_path = file
-            .strip_prefix(&self.rootdir)
-            .unwrap_or(file)
-            .to_string_lossy()
-            .replace(std::path::MAIN_SEPARATOR, "/");
+        if let Ok(mut hashes) = self.hashes.lock() {
+            hashes.insert(file.to_path_buf(), *blake3::hash(&source).as_bytes());
+        }
+        let rel_path = self.rel(file);
         let mut ctx = ModuleContext::new(&rel_path, &self.rules);
         ctx.resolver = Some(self);
         RESOLVING.with(|stack| stack.borrow_mut().push(file.to_path_buf()));
@@ -161,10 +187,11 @@ impl DefinitionResolver for ProjectResolver {
         if file == importer_path {
             return None;
         }
-        if let Ok(mut set) = self.dependents.lock() {
-            set.insert(importer.to_owned());
+        let defs = self.definitions_of(&file);
+        if let Ok(mut edges) = self.edges.lock() {
+            edges.entry(importer.to_owned()).or_default().insert(file);
         }
-        let defs = self.definitions_of(&file)?;
+        let defs = defs?;
         defs.iter()
             .rev()
             .find(|(n, _)| n == name)
