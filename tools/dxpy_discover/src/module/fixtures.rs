@@ -17,8 +17,17 @@
 //!   only while a definition requests its own name) adds one parametrization, in closure order,
 //!   before the parametrize marks.
 //!
-//! Names not found in any visible file (builtins like `tmp_path`, plugin fixtures, fixtures of
-//! `pytest_plugins` modules) are assumed unparametrized.
+//! Anything only Python can evaluate (params or ids that are names, calls, lambdas; a
+//! non-literal `scope=` together with params; non-literal `usefixtures` arguments) makes the
+//! test dynamic, as does `pytest_generate_tests` in the module, its classes or a visible
+//! conftest. A test with an unknown decorator and an argument no visible fixture or builtin
+//! provides is dynamic too (the decorator may parametrize it).
+//!
+//! Assumed unparametrized (documented limits): names not found in any visible file (pytest's
+//! builtins such as `tmp_path`, plugin fixtures, fixtures of `pytest_plugins` modules, names
+//! from star imports or re-exports the resolver does not follow), and the `usefixtures` ini
+//! option. Item reordering by higher-scoped params is not modelled (IDs are exact, the order
+//! across items may differ from pytest's).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
