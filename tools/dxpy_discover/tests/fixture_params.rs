@@ -238,3 +238,27 @@ fn import_cycles_terminate() {
     assert!(ids.contains(&"pkg/test_a.py::TestA::test_a"), "{ids:?}");
     assert!(ids.contains(&"pkg/test_b.py::TestB::test_b"), "{ids:?}");
 }
+
+#[test]
+fn fixture_imported_by_conftest_invalidates_when_its_file_changes() {
+    let (guard, root) = common::copy_fixture("fixture_params", "params");
+    let cache = guard.path().join("cache");
+    std::fs::write(
+        root.join("fixture_impl.py"),
+        "import pytest\n\n\n@pytest.fixture(params=[\"one\"])\ndef flavour(request):\n    return request.param\n",
+    )
+    .expect("write");
+    let conftest = root.join("conftest.py");
+    let text = std::fs::read_to_string(&conftest).expect("read conftest");
+    std::fs::write(&conftest, format!("from fixture_impl import flavour\n{text}")).expect("write");
+    std::fs::write(root.join("test_flavour.py"), "def test_f(flavour):\n    pass\n").expect("write");
+    let first = run(&root, Some(&cache));
+    assert_eq!(ids(&first, "test_flavour.py::test_f"), ["test_flavour.py::test_f[one]"]);
+    std::fs::write(
+        root.join("fixture_impl.py"),
+        "import pytest\n\n\n@pytest.fixture(params=[\"two\"])\ndef flavour(request):\n    return request.param\n",
+    )
+    .expect("write");
+    let after = run(&root, Some(&cache));
+    assert_eq!(ids(&after, "test_flavour.py::test_f"), ["test_flavour.py::test_f[two]"]);
+}

@@ -8,8 +8,9 @@
 //!   an import cycle resolves to nothing (Python would fail on the partially initialised
 //!   module). Every file an importer read definitions from is recorded with the hash of the
 //!   bytes read ([`ProjectResolver::dependencies`], transitive), for the index's sidecar.
-//! - [`ConftestSet`]: every loaded conftest's fixtures and hooks, its content hash (folded into
-//!   the index fingerprint so that changing a conftest invalidates cached results), and the
+//! - [`ConftestSet`]: every loaded conftest's fixtures and hooks, its content hash and those of
+//!   the files it imports fixtures from (folded into the index fingerprint so that changing
+//!   them invalidates cached results), and the
 //!   [`VisibleFixtures`] of each directory.
 
 use std::cell::RefCell;
@@ -237,6 +238,13 @@ impl ConftestSet {
             let mut ctx = ModuleContext::new(&rel_path, rules);
             ctx.resolver = Some(resolver);
             let ConftestAnalysis { fixtures, hooks } = module::analyze_conftest(&source, &ctx);
+            // Fixtures imported from other files count as the conftest's contents.
+            for (dep, hash) in resolver.dependencies(&rel_path) {
+                let dep_text = dep.to_string_lossy();
+                hasher.update(&(dep_text.len() as u64).to_le_bytes());
+                hasher.update(dep_text.as_bytes());
+                hasher.update(&hash);
+            }
             let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
             entries.push((path.clone(), dir, Arc::new(fixtures), hooks));
         }
