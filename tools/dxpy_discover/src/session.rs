@@ -2,17 +2,18 @@
 //!
 //! Layout:
 //! - this file: [`discover`] and its result types; the run is written against a small
-//!   [`Backend`] (analysis + index I/O) so its mechanics can be tested without the real
+//!   `Backend` (analysis + index I/O) so its mechanics can be tested without the real
 //!   analyser.
 //! - [`cache`]: the per-file serve/re-hash/analyse decision, cache dir creation, clearing.
 //! - [`resolve`]: cross-file knowledge (imported definitions, conftest fixtures and hooks).
-//!
-//! Caching and cross-file results: every loaded conftest's contents are folded into the index
-//! fingerprint (a changed conftest rebuilds the index); a module whose analysis read
-//! definitions from other project files is cached with those files' hashes in a sidecar
-//! ([`deps`]) and re-analysed when one of them changes.
+//! - [`deps`]: the index's sidecar of cross-file dependency hashes.
 //! - [`select`]: assembling items in pytest order and deselecting (`::` selectors,
 //!   `--deselect`, `-k`, `-m`).
+//!
+//! Caching and cross-file results: every loaded conftest's contents (and files it imports
+//! fixtures from) are folded into the index fingerprint, so a changed conftest rebuilds the
+//! index; a module whose analysis read definitions from other project files is cached with
+//! those files' hashes in the [`deps`] sidecar and re-analysed when one of them changes.
 
 pub mod cache;
 pub mod deps;
