@@ -160,7 +160,10 @@ impl CacheSource for Index {
     }
 
     fn paths(&self) -> Vec<String> {
-        Index::paths(self).filter_map(Result::ok).map(str::to_owned).collect()
+        Index::paths(self)
+            .filter_map(Result::ok)
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -327,7 +330,11 @@ pub(crate) fn run(
     let mut visible: std::collections::HashMap<PathBuf, VisibleFixtures> =
         std::collections::HashMap::new();
     for &i in &modules {
-        let dir = walked.files[i].path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dir = walked.files[i]
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
         visible
             .entry(dir)
             .or_insert_with_key(|dir| conftests.visible(dir));

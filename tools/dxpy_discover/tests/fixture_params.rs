@@ -26,7 +26,9 @@ fn run(root: &Path, cache: Option<&Path>) -> Discovery {
             args: Vec::new(),
             env_addopts: None,
         },
-        cache: cache.map_or(CacheLocation::Off, |dir| CacheLocation::Dir(dir.to_path_buf())),
+        cache: cache.map_or(CacheLocation::Off, |dir| {
+            CacheLocation::Dir(dir.to_path_buf())
+        }),
         ..DiscoverOptions::default()
     };
     discover(&options).expect("discovery succeeds")
@@ -70,7 +72,14 @@ fn python() -> String {
 fn pytest_ids(root: &Path) -> Vec<String> {
     let out = Command::new(python())
         .current_dir(root)
-        .args(["-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider"])
+        .args([
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+        ])
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env_remove("PYTEST_ADDOPTS")
         .output()
@@ -117,7 +126,10 @@ fn fixture_params_agree_with_pytest() {
             .filter(|id| !dynamic.contains(function_id(id)))
             .collect();
         // No higher-scoped fixture reorders items in these trees, so order must agree too.
-        assert_eq!(ours, theirs, "static node IDs differ from pytest in tree {tree}");
+        assert_eq!(
+            ours, theirs,
+            "static node IDs differ from pytest in tree {tree}"
+        );
         let their_functions: BTreeSet<&str> = expected.iter().map(|i| function_id(i)).collect();
         for function in &dynamic {
             assert!(
@@ -250,15 +262,29 @@ fn fixture_imported_by_conftest_invalidates_when_its_file_changes() {
     .expect("write");
     let conftest = root.join("conftest.py");
     let text = std::fs::read_to_string(&conftest).expect("read conftest");
-    std::fs::write(&conftest, format!("from fixture_impl import flavour\n{text}")).expect("write");
-    std::fs::write(root.join("test_flavour.py"), "def test_f(flavour):\n    pass\n").expect("write");
+    std::fs::write(
+        &conftest,
+        format!("from fixture_impl import flavour\n{text}"),
+    )
+    .expect("write");
+    std::fs::write(
+        root.join("test_flavour.py"),
+        "def test_f(flavour):\n    pass\n",
+    )
+    .expect("write");
     let first = run(&root, Some(&cache));
-    assert_eq!(ids(&first, "test_flavour.py::test_f"), ["test_flavour.py::test_f[one]"]);
+    assert_eq!(
+        ids(&first, "test_flavour.py::test_f"),
+        ["test_flavour.py::test_f[one]"]
+    );
     std::fs::write(
         root.join("fixture_impl.py"),
         "import pytest\n\n\n@pytest.fixture(params=[\"two\"])\ndef flavour(request):\n    return request.param\n",
     )
     .expect("write");
     let after = run(&root, Some(&cache));
-    assert_eq!(ids(&after, "test_flavour.py::test_f"), ["test_flavour.py::test_f[two]"]);
+    assert_eq!(
+        ids(&after, "test_flavour.py::test_f"),
+        ["test_flavour.py::test_f[two]"]
+    );
 }

@@ -47,7 +47,11 @@ pub(crate) fn argument_names(def: Node<'_>, src: &str, drop_first: bool) -> Vec<
 }
 
 /// `@pytest.fixture` or `@pytest.fixture(scope=..., params=..., autouse=..., ids=..., name=...)`.
-pub(crate) fn fixture_decl(decorator: Node<'_>, function_name: &str, scope: &Scope<'_>) -> FixtureDecl {
+pub(crate) fn fixture_decl(
+    decorator: Node<'_>,
+    function_name: &str,
+    scope: &Scope<'_>,
+) -> FixtureDecl {
     let mut decl = FixtureDecl {
         name: function_name.to_owned(),
         autouse: false,
@@ -76,9 +80,7 @@ pub(crate) fn fixture_decl(decorator: Node<'_>, function_name: &str, scope: &Sco
             "ids" => ids = Some(value),
             "autouse" => decl.autouse = value.kind() == "true",
             "name" => {
-                if let Some(StrLiteral::Str(name)) =
-                    eval_string(value, scope.src)
-                {
+                if let Some(StrLiteral::Str(name)) = eval_string(value, scope.src) {
                     decl.name = name;
                 }
             }
@@ -99,8 +101,7 @@ pub(crate) fn fixture_decl(decorator: Node<'_>, function_name: &str, scope: &Sco
         }
     }
     // The name is known only now: `name=` may come after `params=`.
-    decl.params = params.map(|params| {
-        parse_fixture_params(params, ids, &decl.name, scope.src, scope)
-    });
+    decl.params =
+        params.map(|params| parse_fixture_params(params, ids, &decl.name, scope.src, scope));
     decl
 }

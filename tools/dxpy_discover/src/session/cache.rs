@@ -93,7 +93,11 @@ pub fn decide(
 /// The root of all of this user's dx-py caches: `$DXPY_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/dx-py`, else `$HOME/.cache/dx-py`; `None` when none is set.
 pub fn cache_root() -> Option<PathBuf> {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(dir) = var("DXPY_CACHE_DIR") {
         return Some(dir);
     }

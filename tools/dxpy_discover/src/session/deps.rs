@@ -99,10 +99,11 @@ pub struct HashMemo {
 impl HashMemo {
     /// The current hash of `path`, `None` when it cannot be read.
     pub fn hash(&mut self, path: &Path) -> Option<[u8; 32]> {
-        *self
-            .hashes
-            .entry(path.to_path_buf())
-            .or_insert_with(|| std::fs::read(path).ok().map(|b| *blake3::hash(&b).as_bytes()))
+        *self.hashes.entry(path.to_path_buf()).or_insert_with(|| {
+            std::fs::read(path)
+                .ok()
+                .map(|b| *blake3::hash(&b).as_bytes())
+        })
     }
 
     /// Modules of `map` with a dependency whose contents changed (or vanished).

@@ -121,7 +121,10 @@ impl ProjectResolver {
     /// The file defining module `module` as imported from `importer` (absolute path).
     fn module_file(&self, importer: &Path, module: &str) -> Option<PathBuf> {
         let dots = module.chars().take_while(|c| *c == '.').count();
-        let rest: Vec<&str> = module[dots..].split('.').filter(|s| !s.is_empty()).collect();
+        let rest: Vec<&str> = module[dots..]
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .collect();
         let candidates = |base: &Path| -> Option<PathBuf> {
             let mut path = base.to_path_buf();
             for part in &rest {
@@ -271,7 +274,10 @@ impl ConftestSet {
             .collect();
         visible.sort_by_key(|(_, conftest_dir, _, _)| conftest_dir.components().count());
         VisibleFixtures {
-            conftests: visible.iter().map(|(_, _, layer, _)| layer.clone()).collect(),
+            conftests: visible
+                .iter()
+                .map(|(_, _, layer, _)| layer.clone())
+                .collect(),
             generate_tests: visible
                 .iter()
                 .any(|(_, _, _, hooks)| hooks.contains(&ConftestHook::GenerateTests)),
