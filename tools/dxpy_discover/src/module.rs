@@ -12,6 +12,9 @@
 //! - `model`: the owned namespace model (functions, classes, marks, imports) and the
 //!   statement walk that builds it in one pass over the tree, mimicking `__dict__` semantics:
 //!   a redefined name keeps its first position but its last value.
+//! - `signature`: a `def`'s fixture-relevant argument names and `@pytest.fixture(...)` arguments.
+//! - [`fixtures`]: parametrized fixtures (conftest/module/class layers, closure, overrides) and
+//!   the collection hooks a conftest defines.
 //! - `symbols`: name resolution (imports, `pytest`/`unittest` aliases, mark expressions).
 //! - `collect`: pytest's rules applied to the model: name matching, `__test__`, `__init__`,
 //!   MRO inheritance, unittest loading order, marks order and parametrize expansion.
@@ -32,15 +35,17 @@
 //!
 //! Known static limits (documented, not bugs): definitions under `if`/`try`/`with`/loops are
 //! treated as executed (both branches define, the last wins), except the body of
-//! `if __name__ == "__main__":`; `@pytest.mark` applied through
-//! unknown decorators or `setattr` is not seen; assignments `test_x = <call>` are not tests;
-//! a parametrize argname the function does not use is not reported (pytest fails collection
-//! when no fixture provides it); items reordering by higher-scoped parametrization
-//! (`scope="module"`, indirect class-scoped fixtures) is not modelled; `pytest.HIDDEN_PARAM`,
-//! the `sha256`/`disallow` long-string strategies and `empty_parameter_set_mark =
-//! fail_at_collect` make the function dynamic; `conftest.py`'s `pytest_generate_tests` and
-//! parametrized fixtures are the caller's business. Abstract classes are detected when the ABC
-//! comes from `abc.ABC`/`metaclass=abc.ABCMeta` and the abstract methods are visible.
+//! `if __name__ == "__main__":`; `@pytest.mark` applied through unknown decorators or
+//! `setattr` is not seen, but a test with an unknown decorator and an argument no visible
+//! fixture provides is dynamic (the decorator may parametrize it); assignments
+//! `test_x = <call>` are not tests; a parametrize argname the function does not use is not
+//! reported (pytest fails collection when no fixture provides it); items reordering by
+//! higher-scoped parametrization (`scope="module"`/`"session"` fixture params, indirect
+//! class-scoped fixtures) is not modelled: IDs are right, cross-item order may differ;
+//! `pytest.HIDDEN_PARAM`, the `sha256`/`disallow` long-string strategies and
+//! `empty_parameter_set_mark = fail_at_collect` make the function dynamic. Parametrized
+//! fixtures of conftests (and `pytest_generate_tests` there) come from `ctx.fixtures`; see
+//! [`fixtures`]. Abstract classes are detected when the ABC comes from `abc.ABC`/`metaclass=abc.ABCMeta` and the abstract methods are visible.
 //!
 //! Syntax errors: pytest reports them only when `compile()` fails; here the first ERROR or
 //! MISSING node of tree-sitter's tree is reported (line and character column, 1-based), which
@@ -66,7 +71,9 @@
 //! then enclosing classes (each class's MRO from `object` down), then the module.
 
 mod collect;
+pub mod fixtures;
 mod model;
+mod signature;
 mod source;
 mod symbols;
 
@@ -249,6 +256,8 @@ pub struct ModuleContext<'a> {
     /// pytest's `collect_imported_tests` ini option (default `true`): whether test classes
     /// and functions imported into the module are collected there too.
     pub collect_imported_tests: bool,
+    /// Fixtures of the conftests visible to the module; `None` means none are.
+    pub fixtures: Option<&'a fixtures::VisibleFixtures>,
 }
 
 impl std::fmt::Debug for ModuleContext<'_> {
@@ -260,6 +269,7 @@ impl std::fmt::Debug for ModuleContext<'_> {
             .field("id_options", &self.id_options)
             .field("resolver", &self.resolver.is_some())
             .field("collect_imported_tests", &self.collect_imported_tests)
+            .field("fixtures", &self.fixtures.is_some())
             .finish()
     }
 }
@@ -274,6 +284,7 @@ impl<'a> ModuleContext<'a> {
             id_options: IdOptions::default(),
             resolver: None,
             collect_imported_tests: true,
+            fixtures: None,
         }
     }
 
@@ -381,6 +392,23 @@ pub fn analyze_detailed(source: &[u8], ctx: &ModuleContext<'_>) -> ModuleAnalysi
         };
     }
     collect::collect_module(&module, ctx)
+}
+
+/// What a `conftest.py` contributes: its fixtures (and those it imports, through
+/// `ctx.resolver`) and the collection hooks it defines. A conftest that cannot be parsed
+/// contributes nothing.
+pub fn analyze_conftest(source: &[u8], ctx: &ModuleContext<'_>) -> fixtures::ConftestAnalysis {
+    let Ok(text) = source::decode(source) else {
+        return fixtures::ConftestAnalysis::default();
+    };
+    let Ok(tree) = parse(&text) else {
+        return fixtures::ConftestAnalysis::default();
+    };
+    if source::first_syntax_error(tree.root_node(), &text).is_some() {
+        return fixtures::ConftestAnalysis::default();
+    }
+    let module = model::build_module(tree.root_node(), &text, ctx);
+    fixtures::ConftestAnalysis::from_namespace(&module.namespace, ctx.rel_path, ctx.resolver)
 }
 
 /// The class or function `name` defined at module level in another file's source, for a

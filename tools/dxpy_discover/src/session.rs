@@ -2,13 +2,22 @@
 //!
 //! Layout:
 //! - this file: [`discover`] and its result types; the run is written against a small
-//!   [`Backend`] (analysis + index I/O) so its mechanics can be tested without the real
+//!   `Backend` (analysis + index I/O) so its mechanics can be tested without the real
 //!   analyser.
 //! - [`cache`]: the per-file serve/re-hash/analyse decision, cache dir creation, clearing.
+//! - [`resolve`]: cross-file knowledge (imported definitions, conftest fixtures and hooks).
+//! - [`deps`]: the index's sidecar of cross-file dependency hashes.
 //! - [`select`]: assembling items in pytest order and deselecting (`::` selectors,
 //!   `--deselect`, `-k`, `-m`).
+//!
+//! Caching and cross-file results: every loaded conftest's contents (and files it imports
+//! fixtures from) are folded into the index fingerprint, so a changed conftest rebuilds the
+//! index; a module whose analysis read definitions from other project files is cached with
+//! those files' hashes in the [`deps`] sidecar and re-analysed when one of them changes.
 
 pub mod cache;
+pub mod deps;
+pub mod resolve;
 pub mod select;
 
 use std::path::{Path, PathBuf};
@@ -21,10 +30,14 @@ use crate::config::{self, Config, ConfigError, ConfigRequest};
 use crate::expr::ExprError;
 use crate::index::{self, FileStamp, Index, IndexError};
 use crate::item::{CollectError, FileResult, TestItem};
+use crate::module::fixtures::{ConftestHook, VisibleFixtures};
 use crate::module::{self, ModuleContext};
 use crate::params::IdOptions;
 use crate::walk::{self, WalkError, WalkProblem};
 use cache::{CacheDecision, StatStamp};
+
+/// Version of what the analysis derives from a file: part of the index fingerprint.
+const ANALYSIS_SCHEMA: &str = "dxpy-analysis-2 (fixture params, imported definitions)";
 
 /// Files above this size are not analysed by default (generated code, data blobs).
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
@@ -117,9 +130,21 @@ pub struct Discovery {
     pub doctest_files: Vec<String>,
     /// Conftests whose `collect_ignore*` could not be read statically.
     pub dynamic_conftests: Vec<PathBuf>,
+    /// Conftests defining hooks that change collection (`pytest_collect_file`,
+    /// `pytest_pycollect_makeitem`, `pytest_collection_modifyitems`, `pytest_generate_tests`):
+    /// what pytest collects under them needs Python. Tests under a `pytest_generate_tests`
+    /// conftest are reported as dynamic; the other hooks are not emulated at all.
+    pub hook_conftests: Vec<HookConftest>,
     /// One-line messages for the user (e.g. a rebuilt cache).
     pub notices: Vec<String>,
     pub stats: DiscoveryStats,
+}
+
+/// A conftest defining collection hooks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookConftest {
+    pub path: PathBuf,
+    pub hooks: Vec<ConftestHook>,
 }
 
 /// Cached results, looked up by rootdir-relative path.
@@ -135,7 +160,10 @@ impl CacheSource for Index {
     }
 
     fn paths(&self) -> Vec<String> {
-        Index::paths(self).filter_map(Result::ok).map(str::to_owned).collect()
+        Index::paths(self)
+            .filter_map(Result::ok)
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -207,7 +235,29 @@ pub(crate) fn run(
 ) -> Result<Discovery, DiscoverError> {
     let config = config::load(&options.request)?;
     let walked = walk::walk(&config)?;
-    let fingerprint = config.fingerprint();
+    let resolver = resolve::ProjectResolver::new(
+        &config.rootdir,
+        &config.name_rules,
+        walked
+            .files
+            .iter()
+            .map(|f| f.path.as_path())
+            .chain(walked.conftests.iter().map(PathBuf::as_path)),
+    );
+    let conftests = resolve::ConftestSet::load(
+        &walked.conftests,
+        &config.rootdir,
+        &config.name_rules,
+        &resolver,
+    );
+    let fingerprint = {
+        let mut hasher = blake3::Hasher::new();
+        // Bumped whenever the analysis changes what it derives from unchanged files.
+        hasher.update(ANALYSIS_SCHEMA.as_bytes());
+        hasher.update(&config.fingerprint());
+        hasher.update(&conftests.digest);
+        *hasher.finalize().as_bytes()
+    };
     let mut notices = Vec::new();
 
     let cache_dir = match &options.cache {
@@ -229,7 +279,7 @@ pub(crate) fn run(
         None => None,
     };
     let mut rebuild = false;
-    let cached: Option<Box<dyn CacheSource>> = match &index_path {
+    let mut cached: Option<Box<dyn CacheSource>> = match &index_path {
         None => None,
         Some(path) => match (backend.open_index)(path, &fingerprint) {
             Ok(index) => Some(index),
@@ -250,6 +300,23 @@ pub(crate) fn run(
         },
     };
 
+    let deps_path = index_path
+        .as_ref()
+        .map(|p| p.with_file_name(deps::DEPS_FILE_NAME));
+    let old_deps: deps::DepMap = match (&cached, &deps_path) {
+        (Some(_), Some(path)) => match deps::read(path, &fingerprint) {
+            Some(map) => map,
+            // Without it, entries that depend on other files cannot be checked.
+            None => {
+                cached = None;
+                rebuild = true;
+                deps::DepMap::new()
+            }
+        },
+        _ => deps::DepMap::new(),
+    };
+    let stale = deps::HashMemo::default().stale_modules(&old_deps);
+
     let modules: Vec<usize> = (0..walked.files.len())
         .filter(|&i| walked.files[i].roles.test_module)
         .collect();
@@ -260,18 +327,32 @@ pub(crate) fn run(
         empty_set_mark: config.empty_parameter_set_mark,
         strict_ids: config.strict_parametrization_ids.unwrap_or(config.strict),
     };
+    let mut visible: std::collections::HashMap<PathBuf, VisibleFixtures> =
+        std::collections::HashMap::new();
+    for &i in &modules {
+        let dir = walked.files[i]
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        visible
+            .entry(dir)
+            .or_insert_with_key(|dir| conftests.visible(dir));
+    }
     let outcomes: Vec<(FileResult, Outcome)> = modules
         .par_iter()
         .map(|&i| {
             let file = &walked.files[i];
             let mut ctx = ModuleContext::new(&file.rel_path, &config.name_rules);
+            ctx.resolver = Some(&resolver);
+            ctx.fixtures = file.path.parent().and_then(|dir| visible.get(dir));
             ctx.disable_id_escaping = config.disable_id_escaping;
             ctx.collect_imported_tests = config.collect_imported_tests;
             ctx.id_options = id_options;
             // Only files under rootdir have unique rootdir-relative keys.
-            let cache = cached
-                .as_deref()
-                .filter(|_| file.path.starts_with(&config.rootdir));
+            let cache = cached.as_deref().filter(|_| {
+                file.path.starts_with(&config.rootdir) && !stale.contains(&file.rel_path)
+            });
             load_one(
                 &file.path,
                 &ctx,
@@ -290,6 +371,8 @@ pub(crate) fn run(
     let mut changed = false;
     let mut entries: Vec<(String, FileStamp, FileResult)> = Vec::new();
     let mut results: Vec<Option<FileResult>> = vec![None; walked.files.len()];
+    let mut new_deps = deps::DepMap::new();
+    let mut analysed_now = std::collections::HashSet::new();
     for (&i, (result, outcome)) in modules.iter().zip(outcomes) {
         let rel = walked.files[i].rel_path.clone();
         let outcome = if walked.files[i].path.starts_with(&config.rootdir) {
@@ -310,6 +393,11 @@ pub(crate) fn run(
             Outcome::Analysed(stamp) => {
                 stats.analysed += 1;
                 changed = true;
+                let dependencies = resolver.dependencies(&rel);
+                if !dependencies.is_empty() {
+                    new_deps.insert(rel.clone(), dependencies);
+                }
+                analysed_now.insert(rel.clone());
                 entries.push((rel, stamp, result.clone()));
             }
             Outcome::Uncached => stats.analysed += 1,
@@ -319,7 +407,26 @@ pub(crate) fn run(
     if let (Some(cache), true) = (&cached, changed) {
         carry_over_unvisited(cache.as_ref(), &config.rootdir, &mut entries);
     }
-    if let (Some(path), true) = (&index_path, changed || rebuild) {
+    // Served and carried-over entries keep the dependencies recorded when they were analysed.
+    for (rel, _, _) in &entries {
+        if !analysed_now.contains(rel) {
+            if let Some(recorded) = old_deps.get(rel) {
+                new_deps.insert(rel.clone(), recorded.clone());
+            }
+        }
+    }
+    let mut write_index = changed || rebuild;
+    if let (Some(path), true) = (&deps_path, write_index) {
+        // The sidecar goes first: an index without it is never trusted.
+        if let Err(e) = deps::write(path, &fingerprint, &new_deps) {
+            notices.push(format!(
+                "discovery cache {} not written: {e}",
+                path.display()
+            ));
+            write_index = false;
+        }
+    }
+    if let (Some(path), true) = (&index_path, write_index) {
         match (backend.write_index)(path, &fingerprint, &entries) {
             Ok(()) => stats.index_written = true,
             Err(e) => notices.push(format!(
@@ -349,6 +456,21 @@ pub(crate) fn run(
             }
         }
     }
+    let hook_conftests: Vec<HookConftest> = conftests
+        .hooks()
+        .map(|(path, hooks)| HookConftest {
+            path: path.to_path_buf(),
+            hooks: hooks.to_vec(),
+        })
+        .collect();
+    for conftest in &hook_conftests {
+        let names: Vec<&str> = conftest.hooks.iter().map(|h| h.name()).collect();
+        notices.push(format!(
+            "{}: defines {}; collection there needs the runner",
+            conftest.path.display(),
+            names.join(", ")
+        ));
+    }
     let selection = select::select(&config, &walked, &results)?;
     errors.extend(selection.errors);
     let doctest_files = walked
@@ -366,6 +488,7 @@ pub(crate) fn run(
         conftests: walked.conftests,
         doctest_files,
         dynamic_conftests,
+        hook_conftests,
         notices,
         stats,
         config,

@@ -8,7 +8,10 @@
 //! - Marks follow `iter_markers()`: the function's own (bottom decorator first), its parameter
 //!   set's, then each enclosing class (its MRO's `pytestmark` from `object` down), then the module.
 
+use std::collections::HashSet;
 use std::sync::Arc;
+
+use super::fixtures::{FixtureLayer, FixtureLookup, FixtureParams};
 
 use super::model::{Base, Binding, CallableKind, ClassDef, FunctionDef, MarkDef, ModuleModel};
 use super::{ExternalDef, ExternalRef, ExternalUse, ModuleAnalysis, ModuleContext};
@@ -38,6 +41,7 @@ struct Collector<'m, 'c> {
     module: &'m ModuleModel,
     module_marks: &'m [MarkDef],
     module_dynamic: bool,
+    module_fixtures: FixtureLayer,
     items: Vec<TestItem>,
     errors: Vec<CollectError>,
     unresolved: Vec<ExternalRef>,
@@ -54,7 +58,10 @@ pub fn collect_module(module: &ModuleModel, ctx: &ModuleContext<'_>) -> ModuleAn
         ctx,
         module,
         module_marks,
-        module_dynamic: marks_dynamic || ns.lookup("pytest_generate_tests").is_some(),
+        module_dynamic: marks_dynamic
+            || ns.lookup("pytest_generate_tests").is_some()
+            || ctx.fixtures.is_some_and(|f| f.generate_tests),
+        module_fixtures: FixtureLayer::from_namespace(ns),
         items: Vec::new(),
         errors: Vec::new(),
         unresolved: module.unresolved.clone(),
@@ -202,14 +209,12 @@ impl<'m> Collector<'m, '_> {
                         "'yield' keyword is allowed in fixtures, but not in tests ({name})"
                     ));
                 }
-                let generate_tests =
-                    class_mro.is_some_and(|mro| mro_lookup(mro, "pytest_generate_tests").is_some());
                 let kind = if class_mro.is_some() {
                     TestKind::Method
                 } else {
                     TestKind::Function
                 };
-                self.function_items(name, function, prefix, inherited, generate_tests, kind)
+                self.function_items(name, function, prefix, inherited, kind, class_mro)
             }
             Binding::Lambda { line } if rules.matches_function(name) => {
                 let kind = if class_mro.is_some() {
@@ -226,8 +231,11 @@ impl<'m> Collector<'m, '_> {
                     test_attr: None,
                     is_generator: false,
                     is_abstract: false,
+                    args: Vec::new(),
+                    fixture: None,
+                    unknown_decorator: false,
                 };
-                self.function_items(name, &lambda, prefix, inherited, false, kind)
+                self.function_items(name, &lambda, prefix, inherited, kind, class_mro)
             }
             _ => Ok(Vec::new()),
         }
@@ -363,9 +371,11 @@ impl<'m> Collector<'m, '_> {
         function: &FunctionDef,
         prefix: &str,
         inherited: &Inherited<'_>,
-        class_generates: bool,
         kind: TestKind,
+        class_mro: Option<&[MroEntry]>,
     ) -> Result<Vec<TestItem>, String> {
+        let class_generates =
+            class_mro.is_some_and(|mro| mro_lookup(mro, "pytest_generate_tests").is_some());
         let node_id = format!("{prefix}::{name}");
         let own: Vec<Mark> = function.marks.iter().map(|m| m.mark.clone()).collect();
         let enclosing: Vec<Mark> = inherited.marks.iter().map(|m| m.mark.clone()).collect();
@@ -401,6 +411,20 @@ impl<'m> Collector<'m, '_> {
         if inherited.dynamic || class_generates {
             return Ok(vec![item(node_id, &[], ParamState::Dynamic)]);
         }
+        let direct: HashSet<String> = specs
+            .iter()
+            .filter_map(|spec| match spec {
+                ParametrizeSpec::Static(call) => Some(call.argnames.iter().cloned()),
+                ParametrizeSpec::Dynamic => None,
+            })
+            .flatten()
+            .collect();
+        let all_marks: Vec<Mark> = own.iter().chain(&enclosing).cloned().collect();
+        let fixture_specs = match self.fixture_params(function, &all_marks, &direct, class_mro) {
+            FixtureParams::Static(found) => found,
+            FixtureParams::Dynamic => return Ok(vec![item(node_id, &[], ParamState::Dynamic)]),
+        };
+        let specs: Vec<&ParametrizeSpec> = fixture_specs.iter().chain(specs).collect();
         if specs.is_empty() {
             return Ok(vec![item(node_id, &[], ParamState::None)]);
         }
@@ -418,6 +442,66 @@ impl<'m> Collector<'m, '_> {
             Expansion::Dynamic => vec![item(node_id, &[], ParamState::Dynamic)],
         })
     }
+}
+
+impl Collector<'_, '_> {
+    /// The parametrizations the fixture closure of `function` adds.
+    fn fixture_params(
+        &self,
+        function: &FunctionDef,
+        marks: &[Mark],
+        direct: &HashSet<String>,
+        class_mro: Option<&[MroEntry]>,
+    ) -> FixtureParams {
+        let class_layer = class_mro.map(class_fixtures);
+        let mut layers: Vec<&FixtureLayer> = self
+            .ctx
+            .fixtures
+            .map(|f| f.conftests.iter().map(|l| l.as_ref()).collect())
+            .unwrap_or_default();
+        layers.push(&self.module_fixtures);
+        let module_position = layers.len();
+        if let Some(layer) = &class_layer {
+            layers.push(layer);
+        }
+        let imported = |name: &str| -> Option<Arc<FunctionDef>> {
+            let resolver = self.ctx.resolver?;
+            let Some(Binding::Import(import)) = self.module.namespace.lookup(name) else {
+                return None;
+            };
+            let imported = import.name.as_deref()?;
+            match resolver.resolve(self.ctx.rel_path, &import.module, imported)? {
+                ExternalDef::Function(f) if f.fixture.is_some() => Some(f),
+                _ => None,
+            }
+        };
+        let lookup = FixtureLookup {
+            layers,
+            module_position,
+            imported: Some(&imported),
+        };
+        lookup.params(&function.args, marks, direct, function.unknown_decorator)
+    }
+}
+
+/// The fixtures a class provides: its MRO's members, nearest definition of each name.
+fn class_fixtures(mro: &[MroEntry]) -> FixtureLayer {
+    let mut layer = FixtureLayer::default();
+    let mut seen = HashSet::new();
+    for entry in mro {
+        if let MroEntry::Class(class) = entry {
+            for (name, binding) in class.namespace.iter() {
+                if !seen.insert(name) {
+                    continue;
+                }
+                if let Binding::Function(function) = binding {
+                    layer.push(name, function.clone());
+                }
+            }
+        }
+    }
+    layer.sort();
+    layer
 }
 
 /// A class node's own markers: every MRO class's `pytestmark`, from the farthest base down.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use tree_sitter::Node;
 
+use super::signature;
 use super::symbols::Scope;
 use super::{ExternalDef, ExternalRef, ExternalUse, ModuleContext};
 use crate::item::Mark;
@@ -48,6 +49,37 @@ pub struct FunctionDef {
     pub(crate) is_generator: bool,
     /// `@abc.abstractmethod`.
     pub(crate) is_abstract: bool,
+    /// Argument names pytest resolves as fixtures: no `self`/`cls` of a method, no arguments
+    /// with defaults, no `*args`/`**kwargs`.
+    pub(crate) args: Vec<String>,
+    /// `@pytest.fixture(...)`: what the fixture declares.
+    pub(crate) fixture: Option<Arc<FixtureDecl>>,
+    /// A decorator other than marks, fixtures and the builtin descriptors: it may parametrize
+    /// the function in ways only Python sees (a helper calling `pytest.mark.parametrize`).
+    pub(crate) unknown_decorator: bool,
+}
+
+/// A fixture's `scope=`, ordered from narrowest to widest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FixtureScope {
+    Function,
+    Class,
+    Module,
+    Package,
+    Session,
+    /// Not a literal (a callable decides at run time).
+    Dynamic,
+}
+
+/// What `@pytest.fixture(...)` declares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixtureDecl {
+    /// The fixture's name: `name=` or the function's.
+    pub name: String,
+    pub autouse: bool,
+    pub scope: FixtureScope,
+    /// `params=`, parsed as pytest's indirect parametrization of the fixture's name.
+    pub params: Option<ParametrizeSpec>,
 }
 
 /// A base class reference, resolved at class-definition time.
@@ -338,6 +370,8 @@ impl<'a> Builder<'a, '_> {
         let mut marks = Vec::new();
         let mut callable = CallableKind::Function;
         let mut is_abstract = false;
+        let mut is_static = false;
+        let mut fixture: Option<FixtureDecl> = None;
         // Any decorator but marks, staticmethod and classmethod may replace the function with
         // a wrapper, which `inspect.isgeneratorfunction` does not see through.
         let mut wrapped = false;
@@ -359,12 +393,16 @@ impl<'a> Builder<'a, '_> {
                 .as_ref()
                 .map(|p| p.iter().map(String::as_str).collect());
             match path.as_deref() {
-                Some(["pytest", "fixture" | "yield_fixture"]) => callable = CallableKind::Fixture,
+                Some(["pytest", "fixture" | "yield_fixture"]) => {
+                    callable = CallableKind::Fixture;
+                    fixture = Some(signature::fixture_decl(decorator, name, &scope));
+                }
                 Some(["builtins", "property"] | ["functools", "cached_property"]) => {
                     callable = CallableKind::NotCallable
                 }
                 Some(["abc", "abstractmethod"]) => is_abstract = true,
-                Some(["builtins", "staticmethod" | "classmethod"]) => {}
+                Some(["builtins", "staticmethod"]) => is_static = true,
+                Some(["builtins", "classmethod"]) => {}
                 Some(["abc", "abstractproperty"]) => {
                     is_abstract = true;
                     callable = CallableKind::NotCallable;
@@ -399,6 +437,9 @@ impl<'a> Builder<'a, '_> {
             test_attr: None,
             is_generator,
             is_abstract,
+            args: signature::argument_names(node, self.src, globals.is_some() && !is_static),
+            fixture: fixture.map(Arc::new),
+            unknown_decorator: wrapped,
         };
         ns.define(name, Binding::Function(Arc::new(def)));
     }

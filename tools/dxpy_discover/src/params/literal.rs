@@ -108,6 +108,38 @@ fn parse_parametrize_inner(args: Node<'_>, src: &str, env: &dyn SymbolEnv) -> Op
     })
 }
 
+/// The `params=` (and `ids=`) of `@pytest.fixture(...)` as the parametrization pytest applies
+/// for it: one argument named after the fixture, one set per value (`pytest.param` allowed).
+pub fn parse_fixture_params(
+    params: Node<'_>,
+    ids: Option<Node<'_>>,
+    fixture_name: &str,
+    src: &str,
+    env: &dyn SymbolEnv,
+) -> ParametrizeSpec {
+    let parse = || -> Option<Parametrize> {
+        let params = unparenthesize(params);
+        if !matches!(params.kind(), "list" | "tuple") {
+            return None;
+        }
+        let mut sets = Vec::new();
+        for entry in named_children(params) {
+            sets.push(parse_param_set(entry, src, env, 1, true)?);
+        }
+        let ids = match ids {
+            None => None,
+            Some(node) if node.kind() == "none" => None,
+            Some(node) => Some(parse_ids(node, src)?),
+        };
+        Some(Parametrize {
+            argnames: vec![fixture_name.to_owned()],
+            sets,
+            ids,
+        })
+    };
+    parse().map_or(ParametrizeSpec::Dynamic, ParametrizeSpec::Static)
+}
+
 /// `"a,b"`, `"a, b"` or a list/tuple of strings. The flag says whether pytest treats each
 /// value as the single argument (a string naming one argument).
 fn parse_argnames(node: Node<'_>, src: &str) -> Option<(Vec<String>, bool)> {

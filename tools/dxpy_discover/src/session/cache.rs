@@ -93,7 +93,11 @@ pub fn decide(
 /// The root of all of this user's dx-py caches: `$DXPY_CACHE_DIR`, else
 /// `$XDG_CACHE_HOME/dx-py`, else `$HOME/.cache/dx-py`; `None` when none is set.
 pub fn cache_root() -> Option<PathBuf> {
-    let var = |name| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |name| {
+        std::env::var_os(name)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     if let Some(dir) = var("DXPY_CACHE_DIR") {
         return Some(dir);
     }
@@ -130,8 +134,9 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Remove the discovery cache in `dir` (`dx-py cache clear`): the index and any temporary
-/// files left by an interrupted write, then the directory itself if nothing else is in it.
+/// Remove the discovery cache in `dir` (`dx-py cache clear`): the index, its dependency
+/// sidecar and any temporary files left by an interrupted write, then the directory itself if
+/// nothing else is in it.
 /// Only files this crate writes are touched. A missing directory is not an error.
 pub fn clear_cache(dir: &Path) -> io::Result<()> {
     let entries = match std::fs::read_dir(dir) {
@@ -143,9 +148,12 @@ pub fn clear_cache(dir: &Path) -> io::Result<()> {
         let entry = entry?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
+        let deps_file = super::deps::DEPS_FILE_NAME;
         if name == INDEX_FILE_NAME
             || (name.starts_with(INDEX_FILE_NAME) && name.contains("tmp"))
             || (name.starts_with('.') && name.contains(INDEX_FILE_NAME))
+            || name == deps_file
+            || (name.starts_with(deps_file) && name.contains("tmp"))
         {
             std::fs::remove_file(entry.path())?;
         }

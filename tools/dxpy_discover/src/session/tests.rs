@@ -211,7 +211,9 @@ fn options(root: &Path, cache: Option<&Path>, args: &[&str]) -> DiscoverOptions 
             args: args.iter().map(|s| s.to_string()).collect(),
             env_addopts: None,
         },
-        cache: cache.map_or(CacheLocation::Off, |dir| CacheLocation::Dir(dir.to_path_buf())),
+        cache: cache.map_or(CacheLocation::Off, |dir| {
+            CacheLocation::Dir(dir.to_path_buf())
+        }),
         ..DiscoverOptions::default()
     }
 }
