@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "dx-py", version, about = "A fast, pytest-compatible Python test runner")]
+#[command(
+    name = "dx-py",
+    version,
+    about = "A fast, pytest-compatible Python test runner"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -79,7 +83,12 @@ pub struct TestArgs {
     #[arg(long = "maxfail", value_name = "NUM")]
     pub maxfail: Option<u32>,
     /// Worker processes (`auto` or 0: one per core).
-    #[arg(short = 'n', long = "numprocesses", value_name = "NUM", default_value = "auto")]
+    #[arg(
+        short = 'n',
+        long = "numprocesses",
+        value_name = "NUM",
+        default_value = "auto"
+    )]
     pub workers: String,
     /// Run only the tests that failed last time (all of them when none did).
     #[arg(long = "lf", alias = "last-failed")]

@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::terminal::crash_message;
 use anyhow::Context;
 use dxpy_runner::protocol::{ItemResult, Outcome, Phase};
-use crate::terminal::crash_message;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 /// pytest's `mangle_test_address`: `tests/test_a.py::TestC::test_m[1]` becomes classname
@@ -21,7 +21,10 @@ pub fn classname_and_name(node_id: &str) -> (String, String) {
     let mut names: Vec<String> = path.split("::").map(str::to_string).collect();
     if let Some(first) = names.first_mut() {
         let dotted = first.replace('/', ".");
-        *first = dotted.strip_suffix(".py").map(str::to_string).unwrap_or(dotted);
+        *first = dotted
+            .strip_suffix(".py")
+            .map(str::to_string)
+            .unwrap_or(dotted);
     }
     let name = names.pop().unwrap_or_default() + params;
     (names.join("."), name)
@@ -68,7 +71,12 @@ impl JunitBuilder {
             node_id.to_string(),
             CaseState {
                 time: Duration::ZERO,
-                status: Some((Outcome::Error, Phase::Setup, longrepr.to_string(), String::new())),
+                status: Some((
+                    Outcome::Error,
+                    Phase::Setup,
+                    longrepr.to_string(),
+                    String::new(),
+                )),
             },
         );
     }
@@ -77,7 +85,9 @@ impl JunitBuilder {
         let mut suite = TestSuite::new("pytest");
         suite.set_time(elapsed);
         for node_id in &self.order {
-            let Some(state) = self.cases.get(node_id) else { continue };
+            let Some(state) = self.cases.get(node_id) else {
+                continue;
+            };
             let (classname, name) = classname_and_name(node_id);
             let mut case = TestCase::new(name, status_of(state));
             case.set_classname(classname);
@@ -100,7 +110,10 @@ impl JunitBuilder {
 }
 
 fn first_line(text: &str) -> &str {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim()
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
 }
 
 fn status_of(state: &CaseState) -> TestCaseStatus {
@@ -111,7 +124,9 @@ fn status_of(state: &CaseState) -> TestCaseStatus {
         Outcome::Passed | Outcome::XPassed => TestCaseStatus::success(),
         Outcome::Failed => {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
-            status.set_message(crash_message(longrepr)).set_description(longrepr.as_str());
+            status
+                .set_message(crash_message(longrepr))
+                .set_description(longrepr.as_str());
             status
         }
         Outcome::Error => {
@@ -122,18 +137,25 @@ fn status_of(state: &CaseState) -> TestCaseStatus {
                 Phase::Teardown => "teardown",
             };
             status
-                .set_message(format!("failed on {when} with \"{}\"", crash_message(longrepr)))
+                .set_message(format!(
+                    "failed on {when} with \"{}\"",
+                    crash_message(longrepr)
+                ))
                 .set_description(longrepr.as_str());
             status
         }
         Outcome::Skipped => {
             let mut status = TestCaseStatus::skipped();
-            status.set_type("pytest.skip").set_message(first_line(reason));
+            status
+                .set_type("pytest.skip")
+                .set_message(first_line(reason));
             status
         }
         Outcome::XFailed => {
             let mut status = TestCaseStatus::skipped();
-            status.set_type("pytest.xfail").set_message(first_line(reason));
+            status
+                .set_type("pytest.xfail")
+                .set_message(first_line(reason));
             status
         }
     }
@@ -147,7 +169,10 @@ mod tests {
     fn node_ids_split_like_pytest_junitxml() {
         assert_eq!(
             classname_and_name("tests/test_a.py::TestC::test_m[a::b/c]"),
-            ("tests.test_a.TestC".to_string(), "test_m[a::b/c]".to_string())
+            (
+                "tests.test_a.TestC".to_string(),
+                "test_m[a::b/c]".to_string()
+            )
         );
         assert_eq!(
             classname_and_name("test_x.py::test_y"),

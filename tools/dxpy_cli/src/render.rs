@@ -39,13 +39,23 @@ pub fn duration(elapsed: Duration) -> String {
         format!("{secs:.2}s")
     } else {
         let whole = elapsed.as_secs();
-        format!("{secs:.2}s ({}:{:02}:{:02})", whole / 3600, whole / 60 % 60, whole % 60)
+        format!(
+            "{secs:.2}s ({}:{:02}:{:02})",
+            whole / 3600,
+            whole / 60 % 60,
+            whole % 60
+        )
     }
 }
 
 /// The final line of `pytest --collect-only -q` (`_build_collect_only_summary_stats_line`).
 /// `collected` counts items before deselection, as pytest's does.
-pub fn collect_summary(collected: usize, deselected: usize, errors: usize, elapsed: Duration) -> String {
+pub fn collect_summary(
+    collected: usize,
+    deselected: usize,
+    errors: usize,
+    elapsed: Duration,
+) -> String {
     let mut line = if collected == 0 {
         "no tests collected".to_string()
     } else if deselected == 0 {
@@ -53,7 +63,10 @@ pub fn collect_summary(collected: usize, deselected: usize, errors: usize, elaps
     } else if deselected == collected {
         format!("no tests collected ({deselected} deselected)")
     } else {
-        format!("{}/{collected} tests collected ({deselected} deselected)", collected - deselected)
+        format!(
+            "{}/{collected} tests collected ({deselected} deselected)",
+            collected - deselected
+        )
     };
     if errors > 0 {
         let _ = write!(line, ", {}", pluralize(errors, "error"));
@@ -70,7 +83,11 @@ pub fn collect_errors(errors: &[CollectError]) -> String {
     }
     let _ = writeln!(out, "{}", sep('=', "ERRORS"));
     for err in errors {
-        let _ = writeln!(out, "{}", sep('_', &format!("ERROR collecting {}", err.path())));
+        let _ = writeln!(
+            out,
+            "{}",
+            sep('_', &format!("ERROR collecting {}", err.path()))
+        );
         for line in error_detail(err).lines() {
             let _ = writeln!(out, "E   {line}");
         }
@@ -82,7 +99,13 @@ pub fn collect_errors(errors: &[CollectError]) -> String {
     let _ = writeln!(
         out,
         "{}",
-        sep('!', &format!("Interrupted: {} during collection", pluralize(errors.len(), "error")))
+        sep(
+            '!',
+            &format!(
+                "Interrupted: {} during collection",
+                pluralize(errors.len(), "error")
+            )
+        )
     );
     out
 }
@@ -90,11 +113,18 @@ pub fn collect_errors(errors: &[CollectError]) -> String {
 /// The body of one collection error, in the words Python itself would use where it has any.
 fn error_detail(err: &CollectError) -> String {
     match err {
-        CollectError::Syntax { path, line, column, message } => {
+        CollectError::Syntax {
+            path,
+            line,
+            column,
+            message,
+        } => {
             format!("  File \"{path}\", line {line}, column {column}\nSyntaxError: {message}")
         }
         CollectError::NotUtf8 { offset, .. } => {
-            format!("SyntaxError: (unicode error) source is not valid UTF-8 at byte offset {offset}")
+            format!(
+                "SyntaxError: (unicode error) source is not valid UTF-8 at byte offset {offset}"
+            )
         }
         other => other.to_string(),
     }
@@ -155,9 +185,18 @@ mod tests {
     fn summary_lines_follow_pytest() {
         let t = Duration::from_millis(20);
         assert_eq!(collect_summary(14, 0, 0, t), "14 tests collected in 0.02s");
-        assert_eq!(collect_summary(1, 0, 1, t), "1 test collected, 1 error in 0.02s");
-        assert_eq!(collect_summary(1, 1, 0, t), "no tests collected (1 deselected) in 0.02s");
-        assert_eq!(collect_summary(3, 1, 0, t), "2/3 tests collected (1 deselected) in 0.02s");
+        assert_eq!(
+            collect_summary(1, 0, 1, t),
+            "1 test collected, 1 error in 0.02s"
+        );
+        assert_eq!(
+            collect_summary(1, 1, 0, t),
+            "no tests collected (1 deselected) in 0.02s"
+        );
+        assert_eq!(
+            collect_summary(3, 1, 0, t),
+            "2/3 tests collected (1 deselected) in 0.02s"
+        );
         assert_eq!(collect_summary(0, 0, 0, t), "no tests collected in 0.02s");
         assert_eq!(duration(Duration::from_secs(75)), "75.00s (0:01:15)");
     }

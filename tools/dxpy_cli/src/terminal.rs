@@ -193,10 +193,16 @@ impl<W: Write> Terminal<W> {
         if !result.stderr.is_empty() {
             captured_now.push((format!("Captured stderr {when}"), result.stderr.clone()));
         }
-        captured_now.extend(result.sections.iter().map(|s| (s.title.clone(), s.content.clone())));
+        captured_now.extend(
+            result
+                .sections
+                .iter()
+                .map(|s| (s.title.clone(), s.content.clone())),
+        );
         let captured = self.captured.entry(result.node_id.clone()).or_default();
         captured.extend(captured_now);
-        self.durations.push((result.duration, result.phase, result.node_id.clone()));
+        self.durations
+            .push((result.duration, result.phase, result.node_id.clone()));
         if result.item_finished {
             self.captured.remove(&result.node_id);
         }
@@ -226,9 +232,18 @@ impl<W: Write> Terminal<W> {
     fn problem(&self, result: &ItemResult, headline: String, word: &str) -> Problem {
         let mut body = result.longrepr.trim_end().to_string();
         for (title, content) in self.captured.get(&result.node_id).into_iter().flatten() {
-            let _ = write!(body, "\n{}\n{}", sep('-', title), content.trim_end_matches('\n'));
+            let _ = write!(
+                body,
+                "\n{}\n{}",
+                sep('-', title),
+                content.trim_end_matches('\n')
+            );
         }
-        Problem { headline, body, short: short_line(word, &result.node_id, &result.longrepr) }
+        Problem {
+            headline,
+            body,
+            short: short_line(word, &result.node_id, &result.longrepr),
+        }
     }
 
     /// A collection error reported by a worker (the module could not be imported).
@@ -248,7 +263,11 @@ impl<W: Write> Terminal<W> {
         self.errors.push(Problem {
             headline: format!("ERROR at setup of {node_id}"),
             body: format!("not run: worker lost: {message}"),
-            short: short_line("ERROR", node_id, &format!("E   not run: worker lost: {message}")),
+            short: short_line(
+                "ERROR",
+                node_id,
+                &format!("E   not run: worker lost: {message}"),
+            ),
         });
         self.finished_for_progress += 1;
         self.write_progress_char('E', Outcome::Error)
@@ -265,7 +284,12 @@ impl<W: Write> Terminal<W> {
             let plain = format!("{} {}", result.node_id, verbose_word(result.outcome));
             let pad = (WIDTH - 7).saturating_sub(plain.chars().count());
             let pct = self.percent();
-            return writeln!(self.out, "{} {word}{}{pct}", result.node_id, " ".repeat(pad));
+            return writeln!(
+                self.out,
+                "{} {word}{}{pct}",
+                result.node_id,
+                " ".repeat(pad)
+            );
         }
         self.write_progress_char(letter(result.outcome), result.outcome)
     }
@@ -300,13 +324,20 @@ impl<W: Write> Terminal<W> {
             writeln!(self.out, "{}{pct}", " ".repeat(pad))?;
             self.line_len = 0;
         }
-        let (errors, failures) = (std::mem::take(&mut self.errors), std::mem::take(&mut self.failures));
+        let (errors, failures) = (
+            std::mem::take(&mut self.errors),
+            std::mem::take(&mut self.failures),
+        );
         self.sections("ERRORS", &errors)?;
         self.sections("FAILURES", &failures)?;
         if let Some(n) = durations {
             self.write_durations(n)?;
         }
-        let shorts: Vec<&str> = failures.iter().chain(&errors).map(|p| p.short.as_str()).collect();
+        let shorts: Vec<&str> = failures
+            .iter()
+            .chain(&errors)
+            .map(|p| p.short.as_str())
+            .collect();
         if !shorts.is_empty() {
             writeln!(self.out, "{}", sep('=', "short test summary info"))?;
             for line in shorts {
@@ -317,14 +348,19 @@ impl<W: Write> Terminal<W> {
             writeln!(self.out, "{}", sep('!', &banner))?;
         }
         let line = self.stats_line(elapsed);
-        let colour = if self.counts.contains_key(&Stat::Failed) || self.counts.contains_key(&Stat::Error) {
-            "31"
-        } else if self.counts.contains_key(&Stat::Passed) {
-            "32"
+        let colour =
+            if self.counts.contains_key(&Stat::Failed) || self.counts.contains_key(&Stat::Error) {
+                "31"
+            } else if self.counts.contains_key(&Stat::Passed) {
+                "32"
+            } else {
+                "33"
+            };
+        let text = if self.verbosity < 0 {
+            line.clone()
         } else {
-            "33"
+            sep('=', &line)
         };
-        let text = if self.verbosity < 0 { line.clone() } else { sep('=', &line) };
         let painted = self.paint(colour, &text);
         writeln!(self.out, "{painted}")?;
         self.out.flush()?;
@@ -346,16 +382,29 @@ impl<W: Write> Terminal<W> {
     fn write_durations(&mut self, n: usize) -> io::Result<()> {
         let mut rows = std::mem::take(&mut self.durations);
         rows.sort_by_key(|row| std::cmp::Reverse(row.0));
-        let title = if n == 0 { "slowest durations".to_string() } else { format!("slowest {n} durations") };
+        let title = if n == 0 {
+            "slowest durations".to_string()
+        } else {
+            format!("slowest {n} durations")
+        };
         writeln!(self.out, "{}", sep('=', &title))?;
-        let limit = if n == 0 { rows.len() } else { n.min(rows.len()) };
+        let limit = if n == 0 {
+            rows.len()
+        } else {
+            n.min(rows.len())
+        };
         let mut hidden = 0;
         for (d, phase, node) in rows.iter().take(limit) {
             if self.verbosity < 2 && d.as_secs_f64() < 0.005 {
                 hidden += 1;
                 continue;
             }
-            writeln!(self.out, "{:.2}s {:<8} {node}", d.as_secs_f64(), phase_name(*phase))?;
+            writeln!(
+                self.out,
+                "{:.2}s {:<8} {node}",
+                d.as_secs_f64(),
+                phase_name(*phase)
+            )?;
         }
         if hidden > 0 {
             writeln!(
@@ -370,9 +419,18 @@ impl<W: Write> Terminal<W> {
     pub fn stats_line(&self, elapsed: Duration) -> String {
         let parts: Vec<String> = STAT_ORDER
             .iter()
-            .filter_map(|stat| self.counts.get(stat).filter(|&&n| n > 0).map(|&n| stat.words(n)))
+            .filter_map(|stat| {
+                self.counts
+                    .get(stat)
+                    .filter(|&&n| n > 0)
+                    .map(|&n| stat.words(n))
+            })
             .collect();
-        let body = if parts.is_empty() { "no tests ran".to_string() } else { parts.join(", ") };
+        let body = if parts.is_empty() {
+            "no tests ran".to_string()
+        } else {
+            parts.join(", ")
+        };
         format!("{body} in {}", duration(elapsed))
     }
 
@@ -408,6 +466,11 @@ pub(crate) fn crash_message(longrepr: &str) -> String {
         .find_map(|line| line.strip_prefix('E').filter(|rest| rest.starts_with(' ')))
         .map(|rest| rest.trim().to_string())
         .unwrap_or_else(|| {
-            longrepr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+            longrepr
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string()
         })
 }

@@ -27,7 +27,11 @@ fn dx_py(dir: &Path, cache: &Path, args: &[&str]) -> Run {
         };
         text.lines().map(re_time).collect::<Vec<_>>().join("\n")
     };
-    Run { code: out.status.code().unwrap_or(-1), stdout: mask(&out.stdout), stderr: mask(&out.stderr) }
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: mask(&out.stdout),
+        stderr: mask(&out.stderr),
+    }
 }
 
 /// Write a file dated a minute ago: a file modified within the filesystem's timestamp
@@ -37,7 +41,12 @@ fn write(root: &Path, rel: &str, contents: &[u8]) {
     std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
     std::fs::write(&path, contents).expect("write");
     let past = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
-    std::fs::File::options().write(true).open(&path).expect("open").set_modified(past).expect("mtime");
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .expect("open")
+        .set_modified(past)
+        .expect("mtime");
 }
 
 fn project() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
@@ -71,7 +80,11 @@ fn lists_tests_like_pytest_collect_only_q() {
 #[test]
 fn keyword_and_mark_selection_count_deselected_items() {
     let (_tmp, root, cache) = project();
-    let run = dx_py(&root, &cache, &["discover", "-m", "not slow", "-k", "one or m"]);
+    let run = dx_py(
+        &root,
+        &cache,
+        &["discover", "-m", "not slow", "-k", "one or m"],
+    );
     assert_eq!(run.code, 0, "{}", run.stderr);
     insta::assert_snapshot!(run.stdout, @r"
     tests/test_a.py::test_one
@@ -87,23 +100,50 @@ fn keyword_and_mark_selection_count_deselected_items() {
 #[test]
 fn syntax_errors_are_reported_and_interrupt_like_pytest() {
     let (_tmp, root, cache) = project();
-    write(&root, "tests/test_bad.py", b"def test_ok():\n    pass\n\ndef test_broken(:\n    pass\n");
+    write(
+        &root,
+        "tests/test_bad.py",
+        b"def test_ok():\n    pass\n\ndef test_broken(:\n    pass\n",
+    );
     let run = dx_py(&root, &cache, &["discover"]);
-    assert_eq!(run.code, 2, "collection errors exit with pytest's 'interrupted'");
+    assert_eq!(
+        run.code, 2,
+        "collection errors exit with pytest's 'interrupted'"
+    );
     insta::assert_snapshot!(run.stdout);
 }
 
 #[test]
 fn non_utf8_and_binary_files_are_errors_not_crashes() {
     let (_tmp, root, cache) = project();
-    write(&root, "tests/test_latin.py", b"def test_x():\n    s = '\xe9\xff'\n");
-    write(&root, "tests/test_binary.py", &[0u8, 159, 146, 150, 0, 1, 2]);
+    write(
+        &root,
+        "tests/test_latin.py",
+        b"def test_x():\n    s = '\xe9\xff'\n",
+    );
+    write(
+        &root,
+        "tests/test_binary.py",
+        &[0u8, 159, 146, 150, 0, 1, 2],
+    );
     let run = dx_py(&root, &cache, &["discover"]);
     assert_eq!(run.code, 2);
-    assert!(run.stdout.contains("ERROR tests/test_latin.py"), "{}", run.stdout);
-    assert!(run.stdout.contains("ERROR tests/test_binary.py"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("ERROR tests/test_latin.py"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("ERROR tests/test_binary.py"),
+        "{}",
+        run.stdout
+    );
     // The good module is still listed: one bad file never stops the scan.
-    assert!(run.stdout.contains("tests/test_a.py::test_one"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("tests/test_a.py::test_one"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -111,7 +151,10 @@ fn missing_path_is_a_usage_error() {
     let (_tmp, root, cache) = project();
     let run = dx_py(&root, &cache, &["discover", "tests/nothere.py"]);
     assert_eq!(run.code, 4);
-    assert_eq!(run.stderr.trim(), "ERROR: file or directory not found: tests/nothere.py");
+    assert_eq!(
+        run.stderr.trim(),
+        "ERROR: file or directory not found: tests/nothere.py"
+    );
     insta::assert_snapshot!(run.stdout, @"no tests collected in <T>");
 }
 
@@ -135,8 +178,12 @@ fn json_output_carries_params_state_and_marks() {
     assert_eq!(items[1]["node_id"], "tests/test_a.py::test_two[1]");
     assert_eq!(items[1]["params"], "static");
     assert_eq!(items[1]["param_id"], "1");
-    let marks: Vec<&str> =
-        items[1]["marks"].as_array().expect("marks").iter().filter_map(|m| m["name"].as_str()).collect();
+    let marks: Vec<&str> = items[1]["marks"]
+        .as_array()
+        .expect("marks")
+        .iter()
+        .filter_map(|m| m["name"].as_str())
+        .collect();
     assert!(marks.contains(&"slow"), "{marks:?}");
     assert_eq!(items[0]["params"], "none");
 }
@@ -145,9 +192,17 @@ fn json_output_carries_params_state_and_marks() {
 fn warm_run_is_served_from_the_index_and_a_corrupt_index_is_rebuilt() {
     let (_tmp, root, cache) = project();
     let cold = dx_py(&root, &cache, &["discover", "-v"]);
-    assert!(cold.stderr.contains("1 analysed, 0 unchanged"), "{}", cold.stderr);
+    assert!(
+        cold.stderr.contains("1 analysed, 0 unchanged"),
+        "{}",
+        cold.stderr
+    );
     let warm = dx_py(&root, &cache, &["discover", "-v"]);
-    assert!(warm.stderr.contains("0 analysed, 1 unchanged"), "{}", warm.stderr);
+    assert!(
+        warm.stderr.contains("0 analysed, 1 unchanged"),
+        "{}",
+        warm.stderr
+    );
     assert_eq!(cold.stdout, warm.stdout);
 
     // Damage the index: the next run says so once, rebuilds it, and lists the same tests.
@@ -158,12 +213,20 @@ fn warm_run_is_served_from_the_index_and_a_corrupt_index_is_rebuilt() {
     std::fs::write(&index, &bytes).expect("corrupt");
     let repaired = dx_py(&root, &cache, &["discover", "-v"]);
     assert!(repaired.stderr.contains("not used"), "{}", repaired.stderr);
-    assert!(repaired.stderr.contains("1 analysed"), "{}", repaired.stderr);
+    assert!(
+        repaired.stderr.contains("1 analysed"),
+        "{}",
+        repaired.stderr
+    );
     assert_eq!(repaired.stdout, cold.stdout);
 
     std::fs::write(&index, &bytes[..10]).expect("truncate");
     let truncated = dx_py(&root, &cache, &["discover"]);
-    assert!(truncated.stderr.contains("not used"), "{}", truncated.stderr);
+    assert!(
+        truncated.stderr.contains("not used"),
+        "{}",
+        truncated.stderr
+    );
     assert_eq!(truncated.stdout, cold.stdout);
     let after = dx_py(&root, &cache, &["discover"]);
     assert_eq!(after.stderr, "", "the rebuilt index is trusted again");
@@ -171,10 +234,17 @@ fn warm_run_is_served_from_the_index_and_a_corrupt_index_is_rebuilt() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&index).expect("stat").permissions().mode() & 0o777;
+        let mode = std::fs::metadata(&index)
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
-        let dir_mode =
-            std::fs::metadata(index.parent().expect("dir")).expect("stat").permissions().mode() & 0o777;
+        let dir_mode = std::fs::metadata(index.parent().expect("dir"))
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(dir_mode, 0o700);
     }
 }

@@ -60,7 +60,12 @@ impl TestItem {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum CollectError {
     #[error("{path}:{line}:{column}: syntax error: {message}")]
-    Syntax { path: String, line: u32, column: u32, message: String },
+    Syntax {
+        path: String,
+        line: u32,
+        column: u32,
+        message: String,
+    },
     #[error("{path}: file is not valid UTF-8 (first bad byte at offset {offset})")]
     NotUtf8 { path: String, offset: u64 },
     #[error("{path}: cannot read: {message}")]

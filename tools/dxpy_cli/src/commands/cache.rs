@@ -3,12 +3,12 @@
 use anyhow::Context;
 
 use crate::args::CacheAction;
-use dxpy_discover::session::{cache_root, project_cache_dir};
 use crate::exit::Code;
+use dxpy_discover::session::{cache_root, project_cache_dir};
 
 pub fn run(action: CacheAction) -> anyhow::Result<Code> {
-    let root = cache_root()
-        .context("no cache directory: set DXPY_CACHE_DIR, XDG_CACHE_HOME or HOME")?;
+    let root =
+        cache_root().context("no cache directory: set DXPY_CACHE_DIR, XDG_CACHE_HOME or HOME")?;
     match action {
         CacheAction::Dir => {
             println!("{}", root.display());

@@ -53,7 +53,11 @@ pub(crate) fn discover(args: &SelectArgs) -> anyhow::Result<Result<Discovery, Di
         Some(root) if !args.no_cache => CacheLocation::UnderRoot(root),
         _ => CacheLocation::Off,
     };
-    let options = DiscoverOptions { request, cache, ..DiscoverOptions::default() };
+    let options = DiscoverOptions {
+        request,
+        cache,
+        ..DiscoverOptions::default()
+    };
     Ok(session::discover(&options))
 }
 
@@ -81,7 +85,11 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
             s.analysed,
             s.served_by_stat,
             s.served_by_hash,
-            if s.index_written { "written" } else { "unchanged" }
+            if s.index_written {
+                "written"
+            } else {
+                "unchanged"
+            }
         );
     }
     let elapsed = start.elapsed();
@@ -100,7 +108,12 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
         writeln!(
             out,
             "{}",
-            render::collect_summary(collected, discovery.deselected, discovery.errors.len(), elapsed)
+            render::collect_summary(
+                collected,
+                discovery.deselected,
+                discovery.errors.len(),
+                elapsed
+            )
         )?;
     }
     Ok(exit_code(&discovery))

@@ -41,13 +41,19 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     }
     let state_dir = session::cache_root()
         .map(|root| session::project_cache_dir(&root, &discovery.config.rootdir));
-    let last_failed = state_dir.as_deref().map(load_last_failed).unwrap_or_default();
+    let last_failed = state_dir
+        .as_deref()
+        .map(load_last_failed)
+        .unwrap_or_default();
 
     let mut node_ids: Vec<String> = discovery.items.iter().map(|i| i.node_id.clone()).collect();
     let mut lf_note = None;
     if args.last_failed {
-        let failed: Vec<String> =
-            node_ids.iter().filter(|id| is_recorded_failure(&last_failed, id)).cloned().collect();
+        let failed: Vec<String> = node_ids
+            .iter()
+            .filter(|id| is_recorded_failure(&last_failed, id))
+            .cloned()
+            .collect();
         lf_note = Some(if failed.is_empty() {
             "run-last-failure: no previously failed tests, not deselecting items.".to_string()
         } else {
@@ -66,7 +72,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     let mut units = plan(&modules, &store, SplitPolicy::default());
     if args.failed_first {
         // Units holding a recorded failure go first; the rest keep the longest-first order.
-        units.sort_by_key(|u| !u.node_ids.iter().any(|id| is_recorded_failure(&last_failed, id)));
+        units.sort_by_key(|u| {
+            !u.node_ids
+                .iter()
+                .any(|id| is_recorded_failure(&last_failed, id))
+        });
     }
 
     let verbosity = (args.verbose as i8) - (args.quiet as i8);
@@ -81,11 +91,18 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
 
     let pool = pool_config(&args, &discovery)?;
     let mut header = vec![
-        format!("dx-py {} -- {} workers", env!("CARGO_PKG_VERSION"), pool.worker_count()),
+        format!(
+            "dx-py {} -- {} workers",
+            env!("CARGO_PKG_VERSION"),
+            pool.worker_count()
+        ),
         format!("rootdir: {}", discovery.config.rootdir.display()),
     ];
     if let Some(ini) = &discovery.config.inifile {
-        header.push(format!("configfile: {}", rel_or_abs(ini, &discovery.config.rootdir)));
+        header.push(format!(
+            "configfile: {}",
+            rel_or_abs(ini, &discovery.config.rootdir)
+        ));
     }
     if let Some(note) = &lf_note {
         header.push(note.clone());
@@ -102,7 +119,15 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         writeln!(
             out,
             "{}",
-            render::sep('=', &render::collect_summary(discovery.items.len() + discovery.deselected, discovery.deselected, discovery.errors.len(), start.elapsed()))
+            render::sep(
+                '=',
+                &render::collect_summary(
+                    discovery.items.len() + discovery.deselected,
+                    discovery.deselected,
+                    discovery.errors.len(),
+                    start.elapsed()
+                )
+            )
         )?;
         return Ok(Code::Interrupted);
     }
@@ -118,7 +143,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         // A second Ctrl-C while we flush falls through to the default handler.
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
-    let maxfail = if args.exitfirst { Some(1) } else { args.maxfail.filter(|&n| n > 0) };
+    let maxfail = if args.exitfirst {
+        Some(1)
+    } else {
+        args.maxfail.filter(|&n| n > 0)
+    };
     let runner = Run::new(RunConfig { pool, maxfail });
     let mut junit = JunitBuilder::default();
     let mut failed_now: BTreeSet<String> = BTreeSet::new();
@@ -158,12 +187,14 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
                     Ok(())
                 }
                 // No worker ever started: one clear error at the end beats one per test.
-                RunEvent::NotRun { reason: NotRunReason::WorkerLost(_), .. }
-                    if workers_started == 0 && start_failure.is_some() =>
-                {
-                    Ok(())
-                }
-                RunEvent::NotRun { node_id, reason: NotRunReason::WorkerLost(message) } => {
+                RunEvent::NotRun {
+                    reason: NotRunReason::WorkerLost(_),
+                    ..
+                } if workers_started == 0 && start_failure.is_some() => Ok(()),
+                RunEvent::NotRun {
+                    node_id,
+                    reason: NotRunReason::WorkerLost(message),
+                } => {
                     junit.collect_error(node_id, &format!("not run: worker lost: {message}"));
                     failed_now.insert(node_id.clone());
                     terminal.lost(node_id, message)
@@ -192,13 +223,18 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     if workers_started == 0 {
         if let Some(message) = start_failure {
             eprintln!("ERROR: no worker could start: {}", message.trim_end());
-            eprintln!("hint: pass --python, or activate the virtualenv that has the suite's dependencies");
+            eprintln!(
+                "hint: pass --python, or activate the virtualenv that has the suite's dependencies"
+            );
             return Ok(Code::InternalError);
         }
     }
     let elapsed = start.elapsed();
     let was_interrupted = interrupted.load(Ordering::SeqCst)
-        || matches!(summary.stop, Some(StopReason::Interrupted | StopReason::Cancelled));
+        || matches!(
+            summary.stop,
+            Some(StopReason::Interrupted | StopReason::Cancelled)
+        );
     let banner = match &summary.stop {
         _ if was_interrupted => Some("KeyboardInterrupt".to_string()),
         Some(StopReason::MaxFail(n)) => Some(format!("stopping after {n} failures")),
@@ -208,7 +244,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     terminal.finish(elapsed, args.durations, banner)?;
 
     if let Some(path) = &args.junit_xml {
-        junit.write(path, elapsed).with_context(|| format!("writing {}", path.display()))?;
+        junit
+            .write(path, elapsed)
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     if let Some(dir) = &state_dir {
         for (key, seconds) in &summary.unit_durations {
@@ -258,7 +296,10 @@ fn collected_line(discovery: &Discovery, selected: usize) -> String {
 }
 
 fn rel_or_abs(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root).unwrap_or(path).display().to_string()
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// Node IDs grouped by module in first-seen order: the scheduler's input.
@@ -268,7 +309,10 @@ fn group_by_module(node_ids: &[String]) -> Vec<ModuleTests> {
     for id in node_ids {
         let path = id.split("::").next().unwrap_or(id);
         let slot = *index.entry(path).or_insert_with(|| {
-            modules.push(ModuleTests { path: path.to_string(), node_ids: Vec::new() });
+            modules.push(ModuleTests {
+                path: path.to_string(),
+                node_ids: Vec::new(),
+            });
             modules.len() - 1
         });
         modules[slot].node_ids.push(id.clone());
@@ -280,22 +324,34 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
     let mut pool = PoolConfig::new(discovery.config.rootdir.clone());
     pool.workers = match args.workers.as_str() {
         "auto" | "logical" => 0,
-        n => n.parse().with_context(|| format!("-n expects a number or 'auto', got {n:?}"))?,
+        n => n
+            .parse()
+            .with_context(|| format!("-n expects a number or 'auto', got {n:?}"))?,
     };
     pool.python = args.python.clone();
     // A suite that uses pytest (conftests, marks, parametrize) needs the pytest engine: a
     // missing pytest is then a clear start-up error, not a wall of ImportErrors. Plain suites
     // run under pytest when it is installed, else under the native engine.
     let uses_pytest = !discovery.conftests.is_empty()
-        || discovery.items.iter().any(|i| !i.marks.is_empty() || i.params != ParamState::None);
-    pool.engine = if uses_pytest { Engine::Pytest } else { Engine::Auto };
+        || discovery
+            .items
+            .iter()
+            .any(|i| !i.marks.is_empty() || i.params != ParamState::None);
+    pool.engine = if uses_pytest {
+        Engine::Pytest
+    } else {
+        Engine::Auto
+    };
     // The workers' pytest sees the same selection arguments (it needs `-k`/`-m` for items
     // whose parameters only exist at run time) and the project's own configuration.
     pool.pytest_args = pytest_args(&args.select)
         .into_iter()
         .filter(|a| !args.select.paths.contains(a))
         .collect();
-    pool.test_timeout = args.timeout.filter(|t| *t > 0.0).map(Duration::from_secs_f64);
+    pool.test_timeout = args
+        .timeout
+        .filter(|t| *t > 0.0)
+        .map(Duration::from_secs_f64);
     Ok(pool)
 }
 
@@ -311,7 +367,9 @@ fn load_last_failed(dir: &Path) -> BTreeSet<String> {
 /// A failure recorded for this node, or for the function it parametrizes (dynamic IDs).
 fn is_recorded_failure(recorded: &BTreeSet<String>, node_id: &str) -> bool {
     recorded.contains(node_id)
-        || recorded.iter().any(|r| r.starts_with(node_id) && r[node_id.len()..].starts_with('['))
+        || recorded
+            .iter()
+            .any(|r| r.starts_with(node_id) && r[node_id.len()..].starts_with('['))
 }
 
 /// pytest's cacheprovider rule: tests that passed now leave the set, new failures join it.
@@ -326,7 +384,9 @@ fn save_last_failed(
     let ids: Vec<&String> = recorded.iter().collect();
     let result = serde_json::to_vec(&ids)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| dxpy_discover::index::write_private_atomic(&dir.join(LAST_FAILED_FILE), &bytes));
+        .and_then(|bytes| {
+            dxpy_discover::index::write_private_atomic(&dir.join(LAST_FAILED_FILE), &bytes)
+        });
     if let Err(err) = result {
         eprintln!("dx-py: last-failed state not saved: {err}");
     }

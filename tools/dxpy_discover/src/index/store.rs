@@ -73,7 +73,10 @@ pub(crate) fn install_with(
     write: impl FnOnce(&mut File, &[u8]) -> io::Result<()>,
 ) -> Result<(), IndexError> {
     if path.file_name().is_none() {
-        return Err(IndexError::InvalidInput(format!("{} has no file name", path.display())));
+        return Err(IndexError::InvalidInput(format!(
+            "{} has no file name",
+            path.display()
+        )));
     }
     replace_private(path, bytes, write).map_err(IndexError::Io)
 }
