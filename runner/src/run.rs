@@ -35,7 +35,7 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crossbeam_deque::{Injector, Worker as LocalQueue};
@@ -52,6 +52,9 @@ pub struct RunConfig {
     pub pool: PoolConfig,
     /// Stop scheduling after this many failures/errors (`-x` is 1).
     pub maxfail: Option<u32>,
+    /// Set from outside (a Ctrl-C handler) to cancel the run even while no event arrives:
+    /// drivers notice it within their polling interval and kill their workers.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }
 
 /// One run of a planned set of units.
@@ -98,6 +101,18 @@ struct Shared {
     failures: AtomicU32,
     /// Last worker start-up failure, quoted for units nobody could run.
     last_start_failure: Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// The callback asked to stop, or the caller's interrupt flag is set.
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::SeqCst)
+            || self
+                .config
+                .interrupt
+                .as_ref()
+                .is_some_and(|flag| flag.load(Ordering::SeqCst))
+    }
 }
 
 impl Run {

@@ -76,6 +76,7 @@ fn config(root: &Path, workers: usize) -> RunConfig {
     RunConfig {
         pool,
         maxfail: None,
+        interrupt: None,
     }
 }
 
@@ -356,6 +357,52 @@ fn a_hang_is_killed_at_the_timeout_and_the_rest_runs() {
     let grandchildren = grandchild_pids(&pids_file);
     assert_eq!(grandchildren.len(), 1);
     pids.extend(grandchildren);
+    assert_no_orphans(&pids);
+}
+
+#[test]
+fn interrupt_flag_cancels_while_a_test_hangs_and_no_event_arrives() {
+    let root = fixture_root("pool_suite");
+    let pids_file = temp_log("pool_interrupt_pids");
+    let modules = collect(&root, &["test_hang.py"]);
+    let units: Vec<WorkUnit> = plan(&modules, &DurationStore::default(), SplitPolicy::default());
+    let mut config = config(&root, 1);
+    config
+        .pool
+        .env
+        .push(("DXPY_POOL_PIDS".into(), pids_file.clone().into()));
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    config.interrupt = Some(std::sync::Arc::clone(&flag));
+    // Like a Ctrl-C handler: set from another thread once the hang is under way, while the
+    // run's callback is not being called at all.
+    let setter = {
+        let flag = std::sync::Arc::clone(&flag);
+        let pids_file = pids_file.clone();
+        std::thread::spawn(move || {
+            while grandchild_pids(&pids_file).is_empty() {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let mut events = Vec::new();
+    let summary = Run::new(config)
+        .execute(units, |event| {
+            events.push(event);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    setter.join().unwrap();
+    assert!(summary.not_run > 0, "{events:#?}");
+    assert!(events.iter().any(|e| matches!(
+        e,
+        RunEvent::NotRun {
+            reason: NotRunReason::Cancelled,
+            ..
+        }
+    )));
+    let mut pids = worker_pids(&events);
+    pids.extend(grandchild_pids(&pids_file));
     assert_no_orphans(&pids);
 }
 

@@ -161,7 +161,7 @@ impl<'a> Driver<'a> {
     }
 
     fn cancelled(&self) -> bool {
-        self.shared.cancel.load(Ordering::SeqCst)
+        self.shared.cancelled()
     }
 
     fn next_unit(&self) -> Option<WorkUnit> {
@@ -395,7 +395,7 @@ impl<'a> Driver<'a> {
         };
         let mut last_progress = Instant::now();
         loop {
-            if self.shared.cancel.load(Ordering::SeqCst) {
+            if self.shared.cancelled() {
                 process.kill();
                 return BatchEnd::Cancelled;
             }

@@ -140,5 +140,10 @@ fn json_report(d: &Discovery) -> serde_json::Value {
         "undecided": d.undecided,
         "doctest_files": d.doctest_files,
         "conftests": d.conftests.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>(),
+        // Conftests whose hooks change collection: only Python can finish collecting there.
+        "hook_conftests": d.hook_conftests.iter().map(|h| json!({
+            "path": h.path.to_string_lossy(),
+            "hooks": h.hooks.iter().map(|hook| hook.name()).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
     })
 }

@@ -148,7 +148,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     } else {
         args.maxfail.filter(|&n| n > 0)
     };
-    let runner = Run::new(RunConfig { pool, maxfail });
+    let runner = Run::new(RunConfig {
+        pool,
+        maxfail,
+        interrupt: Some(Arc::clone(&interrupted)),
+    });
     let mut junit = JunitBuilder::default();
     let mut failed_now: BTreeSet<String> = BTreeSet::new();
     let mut passed_now: BTreeSet<String> = BTreeSet::new();
