@@ -58,6 +58,11 @@ bazel() {
 }
 
 stage setup setup
+if [ "$failed" -ne 0 ]; then
+    # Every later stage needs the venv and the corpus: stop here with the reason above.
+    echo "stages: $passed passed, $failed failed"
+    exit 1
+fi
 stage rust rust
 stage worker worker
 stage harness harness
