@@ -332,7 +332,12 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
             .parse()
             .with_context(|| format!("-n expects a number or 'auto', got {n:?}"))?,
     };
-    pool.python = args.python.clone();
+    // Workers start in the rootdir: a relative interpreter path means relative to here.
+    // A bare name (`python3.12`) is left for PATH lookup.
+    pool.python = match &args.python {
+        Some(p) if p.components().count() > 1 && p.is_relative() => Some(std::path::absolute(p)?),
+        other => other.clone(),
+    };
     // A suite that uses pytest (conftests, marks, parametrize) needs the pytest engine: a
     // missing pytest is then a clear start-up error, not a wall of ImportErrors. Plain suites
     // run under pytest when it is installed, else under the native engine.
