@@ -22,6 +22,8 @@ pub enum Command {
     Discover(DiscoverArgs),
     /// Run tests in warm Python workers, with pytest's results, output and exit codes.
     Test(TestArgs),
+    /// List the tests a change can affect (import graph + conftest scoping).
+    Affected(AffectedArgs),
     /// Manage dx-py's caches.
     Cache {
         #[command(subcommand)]
@@ -68,6 +70,25 @@ pub struct DiscoverArgs {
     #[arg(long)]
     pub json: bool,
     /// Print where each file's result came from and timing counters on stderr.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AffectedArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Changed files (default: none; see --since).
+    #[arg(long = "changed", value_name = "FILE", num_args = 1..)]
+    pub files: Vec<PathBuf>,
+    /// Take the changed files from git: everything that differs from this revision, plus
+    /// untracked files.
+    #[arg(long = "since", value_name = "GITREF", conflicts_with = "files")]
+    pub since: Option<String>,
+    /// Python version whose standard library names are not first-party.
+    #[arg(long = "python-version", value_name = "X.Y", default_value = "3.11")]
+    pub python_version: String,
+    /// Report unresolved imports on stderr.
     #[arg(short = 'v', long)]
     pub verbose: bool,
 }

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod affected;
 mod cache;
 mod discover;
 mod test;
@@ -11,6 +12,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
     match cli.command {
         Command::Discover(args) => discover::run(args),
         Command::Test(args) => test::run(args),
+        Command::Affected(args) => affected::run(args),
         Command::Cache { action } => cache::run(action),
     }
 }
