@@ -361,7 +361,40 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
         .timeout
         .filter(|t| *t > 0.0)
         .map(Duration::from_secs_f64);
+    pool.preload = preload_modules(&discovery.config.rootdir.join("pyproject.toml"))?;
     Ok(pool)
+}
+
+/// `[tool.dx-py] preload = ["numpy", ...]` in the project's pyproject.toml: modules every
+/// worker imports before its first test.
+fn preload_modules(pyproject: &Path) -> anyhow::Result<Vec<String>> {
+    let text = match std::fs::read_to_string(pyproject) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", pyproject.display())),
+    };
+    let doc: toml::Table = text
+        .parse()
+        .with_context(|| format!("{}: invalid TOML", pyproject.display()))?;
+    let Some(value) = doc
+        .get("tool")
+        .and_then(|t| t.get("dx-py"))
+        .and_then(|t| t.get("preload"))
+    else {
+        return Ok(Vec::new());
+    };
+    let bad = || {
+        anyhow::anyhow!(
+            "{}: [tool.dx-py] preload must be a list of module names",
+            pyproject.display()
+        )
+    };
+    value
+        .as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
+        .collect()
 }
 
 /// The node IDs that failed in earlier runs: a JSON list, validated; anything else is empty.
