@@ -8,7 +8,9 @@ Per suite, from its unpacked root with the corpus venv: `pytest -p no:cacheprovi
 `outcome:<pytest>-><dx-py>`, `missing` (only pytest ran it), `extra` (only dx-py ran it)); and per
 suite (node ID "-"): the summary line's counts (`summary`) and the exit code (`exit-code`).
 Known differences are listed in outcome_residue.tsv (suite, test id, kind, cause, issue); the test
-id is "classname::name". Exit 1 on a difference not listed there or a listed one that no longer
+id is "classname::name". An entry whose issue column is "flaky" may be absent in a run (an
+order-dependent test whose outcome depends on which worker runs it); every other entry that no
+longer occurs is stale. Exit 1 on a difference not listed there or a listed one that no longer
 occurs (stale); exit 2 when the corpus, pytest or dx-py cannot be run.
 """
 
@@ -62,7 +64,11 @@ def compare_runs(suite: str, py: outcomes.RunResult, dx: outcomes.RunResult) -> 
     return diffs
 
 
+FLAKY = "flaky"
+
+
 def load_residue(path: Path = RESIDUE_FILE) -> dict[Difference, str]:
+    """{difference: cause}; a flaky entry's cause is prefixed with "flaky: " (see module docs)."""
     # Plain tab splitting, not csv: test ids contain quotes.
     rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
     if not rows or rows[0] != RESIDUE_COLUMNS:
@@ -76,14 +82,15 @@ def load_residue(path: Path = RESIDUE_FILE) -> dict[Difference, str]:
         diff = Difference(row[0], row[1], row[2])
         if diff in residue:
             raise corpus.CorpusError(f"{path}:{lineno}: duplicate entry {row[:3]}")
-        residue[diff] = row[3]
+        residue[diff] = f"{FLAKY}: {row[3]}" if row[4].strip() == FLAKY else row[3]
     return residue
 
 
 def verdict(diffs: set[Difference], residue: dict[Difference, str], checked: set[str]):
     """(unlisted differences, stale residue entries) — stale only for suites that were run."""
     unlisted = sorted(d for d in diffs if d not in residue)
-    stale = sorted(d for d in residue if d.suite in checked and d not in diffs)
+    stale = sorted(d for d, cause in residue.items()
+                   if d.suite in checked and d not in diffs and not cause.startswith(f"{FLAKY}: "))
     return unlisted, stale
 
 

@@ -117,6 +117,7 @@ def run_pytest(root: Path, junit: Path, extra: list[str] | None = None, timeout:
 
 def run_dxpy(root: Path, junit: Path, extra: list[str] | None = None, dxpy: Path | None = None,
              timeout: float = 1800) -> RunResult:
-    cmd = [str(dxpy or collect.find_dxpy_bin()), "test", "--junit-xml", str(junit), "--python",
+    # -q like pytest's run: pytest 9 prints "N subtests passed" only at non-default verbosity.
+    cmd = [str(dxpy or collect.find_dxpy_bin()), "test", "-q", "--junit-xml", str(junit), "--python",
            str(corpus.venv_python()), *(extra or [])]
     return _run(cmd, root, junit, timeout)

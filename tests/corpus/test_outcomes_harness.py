@@ -164,6 +164,17 @@ class Residue(unittest.TestCase):
             with self.subTest(text=text), self.assertRaises(corpus.CorpusError):
                 compare_outcomes.load_residue(self.write(text))
 
+    def test_flaky_entry_may_be_absent(self):
+        path = self.write(self.HEADER + "a\tm::t\tmissing\torder-dependent\tflaky\n"
+                          "a\tm::u\tmissing\tstable\t#3\n")
+        residue = compare_outcomes.load_residue(path)
+        unlisted, stale = compare_outcomes.verdict(set(), residue, {"a"})
+        self.assertEqual(unlisted, [])
+        self.assertEqual(stale, [compare_outcomes.Difference("a", "m::u", "missing")])
+        # Present, a flaky entry still covers its difference.
+        seen = {compare_outcomes.Difference("a", "m::t", "missing")}
+        self.assertEqual(compare_outcomes.verdict(seen, residue, {"a"})[0], [])
+
     def test_unlisted_and_stale(self):
         D = compare_outcomes.Difference
         residue = {D("a", "x", "missing"): "c", D("a", "gone", "extra"): "c", D("b", "y", "extra"): "c"}
