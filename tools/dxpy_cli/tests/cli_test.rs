@@ -361,3 +361,22 @@ fn collection_warnings_are_counted_like_pytest() {
     let (run, _) = assert_same_as_pytest(&root, &[]);
     assert!(run.stdout.contains("warning"), "{}", run.stdout);
 }
+
+/// The "collected N items" header counts items after run-time parametrization (fixture params
+/// computed by a call, so only known at run time), like pytest's; the progress percentages use
+/// the same total, so only the last progress line reads 100%.
+#[test]
+fn header_counts_items_expanded_at_run_time() {
+    let body = "import pytest\n\n@pytest.fixture(params=sorted(range(200)))\ndef num(request):\n    \
+                return request.param\n\ndef test_num(num):\n    pass\n\ndef test_plain():\n    pass\n";
+    let (_tmp, root) = tree(&[("test_fx.py", body)]);
+    let collected = |text: &str| {
+        text.lines().find(|l| l.starts_with("collected ")).unwrap_or("<no collected line>").to_string()
+    };
+    let py = pytest(&root, &[]);
+    let dx = dx_py(&root, &[]);
+    assert_eq!(py.code, 0, "pytest itself: {}", py.stdout);
+    assert_eq!(collected(&dx.stdout), collected(&py.stdout), "{}", dx.stdout);
+    let full_lines = dx.stdout.lines().filter(|l| l.ends_with("[100%]")).count();
+    assert_eq!(full_lines, 1, "progress reached 100% more than once:\n{}", dx.stdout);
+}
