@@ -380,3 +380,30 @@ fn header_counts_items_expanded_at_run_time() {
     let full_lines = dx.stdout.lines().filter(|l| l.ends_with("[100%]")).count();
     assert_eq!(full_lines, 1, "progress reached 100% more than once:\n{}", dx.stdout);
 }
+
+const JUNIT_SKIP_MESSAGES: &str = r#"
+import json, sys, xml.etree.ElementTree as ET
+out = {}
+for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    for child in case:
+        if child.tag == "skipped":
+            out[case.get("name")] = [child.get("type"), child.get("message")]
+print(json.dumps(out))
+"#;
+
+/// `<skipped>` elements carry pytest's type and message (pytest drops the "Skipped: " prefix).
+#[test]
+fn junit_skip_elements_match_pytest() {
+    let (_tmp, root) = tree(&[("tests/test_kinds.py", ALL_KINDS)]);
+    let read = |xml: &Path| -> BTreeMap<String, Vec<String>> {
+        let out = Command::new(python()).args(["-c", JUNIT_SKIP_MESSAGES]).arg(xml).output().expect("python");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let (dx_xml, py_xml) = (root.join("dx.xml"), root.join("py.xml"));
+    dx_py(&root, &[format!("--junit-xml={}", dx_xml.display()).as_str()]);
+    pytest(&root, &[format!("--junit-xml={}", py_xml.display()).as_str()]);
+    let expected = read(&py_xml);
+    assert!(expected.contains_key("test_skip") && expected.contains_key("test_xfail"), "{expected:?}");
+    assert_eq!(read(&dx_xml), expected);
+}
