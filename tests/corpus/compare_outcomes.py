@@ -23,6 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import collect
 import corpus
 import outcomes
 
@@ -116,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         all_suites = corpus.load_suites()
         suites = corpus.select(all_suites, args.suites)
         corpus.ensure_venv(all_suites)
+        # The newer of target/release and target/debug unless DXPY_BIN says otherwise: say which.
+        print(f"dx-py: {collect.find_dxpy_bin()}", flush=True)
         diffs: set[Difference] = set()
         rows = []
         for suite in suites:
