@@ -54,7 +54,8 @@ fn dx_py(dir: &Path, args: &[&str]) -> Run {
 
 fn pytest(dir: &Path, args: &[&str]) -> Run {
     let mut cmd = Command::new(python());
-    cmd.args(["-m", "pytest", "-p", "no:cacheprovider"]).args(args);
+    cmd.args(["-m", "pytest", "-p", "no:cacheprovider"])
+        .args(args);
     clean(&mut cmd, dir);
     let start = Instant::now();
     let out = cmd.output().expect("spawn pytest");
@@ -115,7 +116,11 @@ fn write(root: &Path, rel: &str, text: &str) {
 fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("proj");
-    write(&root, "pytest.ini", "[pytest]\nmarkers =\n    slow: slow tests\n");
+    write(
+        &root,
+        "pytest.ini",
+        "[pytest]\nmarkers =\n    slow: slow tests\n",
+    );
     for (rel, text) in files {
         write(&root, rel, text);
     }
@@ -179,9 +184,22 @@ fn assert_same_as_pytest(root: &Path, args: &[&str]) -> (Run, BTreeMap<String, S
     let dx = dx_py(root, &[args, &[dx_xml_arg.as_str()]].concat());
     let py = pytest(root, &[args, &[py_xml_arg.as_str()]].concat());
     let (dx_cases, py_cases) = (junit(&dx_xml), junit(&py_xml));
-    assert_eq!(dx_cases, py_cases, "per-case outcomes differ for {args:?}\ndx-py:\n{}", dx.stdout);
-    assert_eq!(summary(&dx.stdout), summary(&py.stdout), "summary differs for {args:?}\n{}", dx.stdout);
-    assert_eq!(dx.code, py.code, "exit code differs for {args:?}\n{}", dx.stdout);
+    assert_eq!(
+        dx_cases, py_cases,
+        "per-case outcomes differ for {args:?}\ndx-py:\n{}",
+        dx.stdout
+    );
+    assert_eq!(
+        summary(&dx.stdout),
+        summary(&py.stdout),
+        "summary differs for {args:?}\n{}",
+        dx.stdout
+    );
+    assert_eq!(
+        dx.code, py.code,
+        "exit code differs for {args:?}\n{}",
+        dx.stdout
+    );
     (dx, dx_cases)
 }
 
@@ -193,17 +211,29 @@ fn every_outcome_kind_matches_pytest() {
     // The fixture must really produce every kind, or the comparison proves little.
     let kinds: std::collections::BTreeSet<&str> = cases.values().map(String::as_str).collect();
     for kind in ["passed", "failed", "error", "skipped", "xfailed"] {
-        assert!(kinds.contains(kind), "fixture produced no {kind}: {cases:?}");
+        assert!(
+            kinds.contains(kind),
+            "fixture produced no {kind}: {cases:?}"
+        );
     }
     assert!(run.stdout.contains("xpassed"), "{}", run.stdout);
     // pytest's classname/name shape: dotted module path, class appended, parameters in the name.
-    assert!(cases.contains_key("tests.test_kinds.TestGroup::test_method"), "{cases:?}");
-    assert!(cases.contains_key("tests.test_kinds::test_param[2]"), "{cases:?}");
+    assert!(
+        cases.contains_key("tests.test_kinds.TestGroup::test_method"),
+        "{cases:?}"
+    );
+    assert!(
+        cases.contains_key("tests.test_kinds::test_param[2]"),
+        "{cases:?}"
+    );
 }
 
 #[test]
 fn exit_code_0_when_all_pass() {
-    let (_tmp, root) = tree(&[("test_ok.py", "def test_a():\n    pass\n\ndef test_b():\n    pass\n")]);
+    let (_tmp, root) = tree(&[(
+        "test_ok.py",
+        "def test_a():\n    pass\n\ndef test_b():\n    pass\n",
+    )]);
     let (run, _) = assert_same_as_pytest(&root, &[]);
     assert_eq!(run.code, 0, "{}", run.stdout);
 }
@@ -242,7 +272,11 @@ fn exit_code_5_when_no_tests() {
 #[test]
 fn keyword_and_mark_selection_match_pytest() {
     let (_tmp, root) = tree(&[("tests/test_kinds.py", ALL_KINDS)]);
-    for args in [&["-k", "param or method"][..], &["-m", "slow"], &["-m", "not slow", "-k", "pass"]] {
+    for args in [
+        &["-k", "param or method"][..],
+        &["-m", "slow"],
+        &["-m", "not slow", "-k", "pass"],
+    ] {
         let (_, cases) = assert_same_as_pytest(&root, args);
         assert!(!cases.is_empty(), "selection {args:?} ran nothing");
     }
@@ -250,17 +284,28 @@ fn keyword_and_mark_selection_match_pytest() {
 
 #[test]
 fn exitfirst_stops_after_first_failure() {
-    let body: String = (0..40).map(|i| format!("def test_{i:02}():\n    assert {i} % 10 != 5\n\n")).collect();
+    let body: String = (0..40)
+        .map(|i| format!("def test_{i:02}():\n    assert {i} % 10 != 5\n\n"))
+        .collect();
     let (_tmp, root) = tree(&[("test_many.py", body.as_str())]);
     let all = dx_py(&root, &[]);
-    assert_eq!(summary(&all.stdout), "4 failed, 36 passed", "{}", all.stdout);
+    assert_eq!(
+        summary(&all.stdout),
+        "4 failed, 36 passed",
+        "{}",
+        all.stdout
+    );
     // One worker runs the tests in pytest's order, so the result must be pytest's exactly.
     assert_same_as_pytest(&root, &["-x", "-n", "1"]);
     // With two workers a test or so more may finish, but the run must stop well before the end.
     let first = dx_py(&root, &["-x"]);
     assert_eq!(first.code, 1, "{}", first.stdout);
     let line = summary(&first.stdout);
-    assert!(!line.starts_with("4 failed"), "-x ran every test: {line}\n{}", first.stdout);
+    assert!(
+        !line.starts_with("4 failed"),
+        "-x ran every test: {line}\n{}",
+        first.stdout
+    );
 }
 
 #[test]
@@ -278,8 +323,14 @@ fn last_failed_reruns_only_failures() {
         "--lf reran passing tests: {cases:?}\n{}",
         again.stdout
     );
-    assert!(cases.contains_key("tests.test_kinds::test_fail"), "{cases:?}");
-    assert!(!cases.contains_key("tests.test_kinds::test_pass"), "{cases:?}");
+    assert!(
+        cases.contains_key("tests.test_kinds::test_fail"),
+        "{cases:?}"
+    );
+    assert!(
+        !cases.contains_key("tests.test_kinds::test_pass"),
+        "{cases:?}"
+    );
 }
 
 #[test]
@@ -292,10 +343,18 @@ fn crashing_test_is_reported_and_the_rest_still_run() {
     let run = dx_py(&root, &[xml_arg.as_str()]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     let cases = junit(&xml);
-    assert_eq!(cases.get("test_crash::test_crash").map(String::as_str), Some("failed"), "{cases:?}");
+    assert_eq!(
+        cases.get("test_crash::test_crash").map(String::as_str),
+        Some("failed"),
+        "{cases:?}"
+    );
     for name in ["test_a", "test_b", "test_c"] {
         let key = format!("test_crash::{name}");
-        assert_eq!(cases.get(&key).map(String::as_str), Some("passed"), "{key}: {cases:?}");
+        assert_eq!(
+            cases.get(&key).map(String::as_str),
+            Some("passed"),
+            "{key}: {cases:?}"
+        );
     }
 }
 
@@ -306,7 +365,11 @@ fn hanging_test_times_out() {
     let run = dx_py(&root, &["--timeout", "2"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(run.stdout.contains("Timeout"), "{}", run.stdout);
-    assert!(run.elapsed < Duration::from_secs(60), "took {:?}", run.elapsed);
+    assert!(
+        run.elapsed < Duration::from_secs(60),
+        "took {:?}",
+        run.elapsed
+    );
     assert_eq!(summary(&run.stdout), "1 failed, 1 passed", "{}", run.stdout);
 }
 
@@ -314,20 +377,29 @@ fn hanging_test_times_out() {
 /// subreaper that is not dx-py).
 fn orphan_workers() -> Vec<String> {
     let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir("/proc") else { return found };
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
     for entry in entries.flatten() {
         let pid = entry.file_name().to_string_lossy().into_owned();
         if !pid.bytes().all(|b| b.is_ascii_digit()) {
             continue;
         }
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else { continue };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if !cmdline.contains("dxpy_worker") {
             continue;
         }
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
         // Fields after the ")" closing the command name: state, ppid, ...
-        let ppid = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).unwrap_or("0");
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .unwrap_or("0");
         let parent = std::fs::read(format!("/proc/{ppid}/cmdline")).unwrap_or_default();
         let parent = String::from_utf8_lossy(&parent);
         if ppid == "1" || !parent.contains("dx-py") {
@@ -339,14 +411,18 @@ fn orphan_workers() -> Vec<String> {
 
 #[test]
 fn no_worker_processes_left_behind() {
-    let body = "import os, time\n\ndef test_a():\n    pass\n\ndef test_crash():\n    os._exit(1)\n\n\
+    let body =
+        "import os, time\n\ndef test_a():\n    pass\n\ndef test_crash():\n    os._exit(1)\n\n\
                 def test_hang():\n    time.sleep(120)\n";
     let (_tmp, root) = tree(&[("test_w.py", body)]);
     let before = orphan_workers();
     let run = dx_py(&root, &["--timeout", "2", "-n", "2"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     std::thread::sleep(Duration::from_millis(500));
-    let after: Vec<String> = orphan_workers().into_iter().filter(|p| !before.contains(p)).collect();
+    let after: Vec<String> = orphan_workers()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
     assert!(after.is_empty(), "dx-py left orphaned workers: {after:#?}");
 }
 
@@ -371,14 +447,26 @@ fn header_counts_items_expanded_at_run_time() {
                 return request.param\n\ndef test_num(num):\n    pass\n\ndef test_plain():\n    pass\n";
     let (_tmp, root) = tree(&[("test_fx.py", body)]);
     let collected = |text: &str| {
-        text.lines().find(|l| l.starts_with("collected ")).unwrap_or("<no collected line>").to_string()
+        text.lines()
+            .find(|l| l.starts_with("collected "))
+            .unwrap_or("<no collected line>")
+            .to_string()
     };
     let py = pytest(&root, &[]);
     let dx = dx_py(&root, &[]);
     assert_eq!(py.code, 0, "pytest itself: {}", py.stdout);
-    assert_eq!(collected(&dx.stdout), collected(&py.stdout), "{}", dx.stdout);
+    assert_eq!(
+        collected(&dx.stdout),
+        collected(&py.stdout),
+        "{}",
+        dx.stdout
+    );
     let full_lines = dx.stdout.lines().filter(|l| l.ends_with("[100%]")).count();
-    assert_eq!(full_lines, 1, "progress reached 100% more than once:\n{}", dx.stdout);
+    assert_eq!(
+        full_lines, 1,
+        "progress reached 100% more than once:\n{}",
+        dx.stdout
+    );
 }
 
 const JUNIT_SKIP_MESSAGES: &str = r#"
@@ -396,14 +484,31 @@ print(json.dumps(out))
 fn junit_skip_elements_match_pytest() {
     let (_tmp, root) = tree(&[("tests/test_kinds.py", ALL_KINDS)]);
     let read = |xml: &Path| -> BTreeMap<String, Vec<String>> {
-        let out = Command::new(python()).args(["-c", JUNIT_SKIP_MESSAGES]).arg(xml).output().expect("python");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(python())
+            .args(["-c", JUNIT_SKIP_MESSAGES])
+            .arg(xml)
+            .output()
+            .expect("python");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).expect("json")
     };
     let (dx_xml, py_xml) = (root.join("dx.xml"), root.join("py.xml"));
-    dx_py(&root, &[format!("--junit-xml={}", dx_xml.display()).as_str()]);
-    pytest(&root, &[format!("--junit-xml={}", py_xml.display()).as_str()]);
+    dx_py(
+        &root,
+        &[format!("--junit-xml={}", dx_xml.display()).as_str()],
+    );
+    pytest(
+        &root,
+        &[format!("--junit-xml={}", py_xml.display()).as_str()],
+    );
     let expected = read(&py_xml);
-    assert!(expected.contains_key("test_skip") && expected.contains_key("test_xfail"), "{expected:?}");
+    assert!(
+        expected.contains_key("test_skip") && expected.contains_key("test_xfail"),
+        "{expected:?}"
+    );
     assert_eq!(read(&dx_xml), expected);
 }
