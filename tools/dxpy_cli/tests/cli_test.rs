@@ -1,0 +1,514 @@
+//! `dx-py test` end to end: the real binary runs small fixture suites written to temp dirs, with the
+//! interpreter named by `DXPY_TEST_PYTHON` (else `python3`; it must have pytest). Wherever pytest can
+//! run the same tree, its JUnit XML, summary line and exit code are the expected values, so nothing
+//! here is a hand-kept list that could drift from pytest. JUnit XML is parsed with Python's
+//! ElementTree (a real XML parser), which also proves the file is well-formed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The interpreter under test; fails loudly when it cannot import pytest.
+fn python() -> String {
+    let python = std::env::var("DXPY_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let probe = Command::new(&python).args(["-c", "import pytest"]).output();
+    match probe {
+        Ok(out) if out.status.success() => python,
+        Ok(out) => panic!(
+            "DXPY_TEST_PYTHON={python} cannot import pytest ({}); point DXPY_TEST_PYTHON at an \
+             interpreter with pytest installed",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(err) => panic!("cannot run DXPY_TEST_PYTHON={python}: {err}"),
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    elapsed: Duration,
+}
+
+fn clean(cmd: &mut Command, dir: &Path) {
+    cmd.current_dir(dir)
+        .env("DXPY_CACHE_DIR", dir.join(".dxpy-cache"))
+        .env_remove("PYTEST_ADDOPTS")
+        .env_remove("PYTEST_PLUGINS")
+        .env("PYTHONDONTWRITEBYTECODE", "1");
+}
+
+fn dx_py(dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dx-py"));
+    cmd.arg("test").args(["--python", &python()]).args(args);
+    clean(&mut cmd, dir);
+    let start = Instant::now();
+    let out = cmd.output().expect("spawn dx-py");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr),
+        elapsed: start.elapsed(),
+    }
+}
+
+fn pytest(dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = Command::new(python());
+    cmd.args(["-m", "pytest", "-p", "no:cacheprovider"])
+        .args(args);
+    clean(&mut cmd, dir);
+    let start = Instant::now();
+    let out = cmd.output().expect("spawn pytest");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr),
+        elapsed: start.elapsed(),
+    }
+}
+
+const JUNIT_TO_JSON: &str = r#"
+import json, sys, xml.etree.ElementTree as ET
+out = {}
+for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    tags = {c.tag: c for c in case}
+    if "error" in tags: o = "error"
+    elif "failure" in tags: o = "failed"
+    elif "skipped" in tags: o = "xfailed" if tags["skipped"].get("type") == "pytest.xfail" else "skipped"
+    else: o = "passed"
+    out[case.get("classname") + "::" + case.get("name")] = o
+print(json.dumps(out))
+"#;
+
+/// `classname::name` -> outcome, read with ElementTree (panics on malformed XML).
+fn junit(path: &Path) -> BTreeMap<String, String> {
+    let out = Command::new(python())
+        .args(["-c", JUNIT_TO_JSON])
+        .arg(path)
+        .output()
+        .expect("spawn python");
+    assert!(
+        out.status.success(),
+        "{} is not valid JUnit XML: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json from the junit helper")
+}
+
+/// The final summary line without its timing ("3 failed, 1 passed").
+fn summary(text: &str) -> String {
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.contains(" in ") && l.trim_end_matches('=').trim_end().ends_with('s'))
+        .unwrap_or("");
+    let line = line.trim().trim_matches('=').trim();
+    line.rfind(" in ").map_or(line, |i| &line[..i]).to_string()
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+}
+
+fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("proj");
+    write(
+        &root,
+        "pytest.ini",
+        "[pytest]\nmarkers =\n    slow: slow tests\n",
+    );
+    for (rel, text) in files {
+        write(&root, rel, text);
+    }
+    (tmp, root)
+}
+
+const ALL_KINDS: &str = r#"import pytest
+
+def test_pass():
+    pass
+
+def test_fail():
+    assert 1 == 2
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("setup")
+
+def test_setup_error(broken):
+    pass
+
+@pytest.fixture
+def bad_teardown():
+    yield
+    raise RuntimeError("teardown")
+
+def test_teardown_error(bad_teardown):
+    pass
+
+def test_skip():
+    pytest.skip("not here")
+
+@pytest.mark.xfail(reason="known")
+def test_xfail():
+    assert 0
+
+@pytest.mark.xfail
+def test_xpass():
+    pass
+
+@pytest.mark.xfail(strict=True)
+def test_xpass_strict():
+    pass
+
+@pytest.mark.slow
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_param(n):
+    assert n != 2
+
+class TestGroup:
+    def test_method(self):
+        pass
+"#;
+
+/// Same tree, same arguments: per-case outcomes, summary line and exit code equal pytest's.
+fn assert_same_as_pytest(root: &Path, args: &[&str]) -> (Run, BTreeMap<String, String>) {
+    let dx_xml = root.join("dx.xml");
+    let py_xml = root.join("py.xml");
+    let dx_xml_arg = format!("--junit-xml={}", dx_xml.display());
+    let py_xml_arg = format!("--junit-xml={}", py_xml.display());
+    let dx = dx_py(root, &[args, &[dx_xml_arg.as_str()]].concat());
+    let py = pytest(root, &[args, &[py_xml_arg.as_str()]].concat());
+    let (dx_cases, py_cases) = (junit(&dx_xml), junit(&py_xml));
+    assert_eq!(
+        dx_cases, py_cases,
+        "per-case outcomes differ for {args:?}\ndx-py:\n{}",
+        dx.stdout
+    );
+    assert_eq!(
+        summary(&dx.stdout),
+        summary(&py.stdout),
+        "summary differs for {args:?}\n{}",
+        dx.stdout
+    );
+    assert_eq!(
+        dx.code, py.code,
+        "exit code differs for {args:?}\n{}",
+        dx.stdout
+    );
+    (dx, dx_cases)
+}
+
+#[test]
+fn every_outcome_kind_matches_pytest() {
+    let (_tmp, root) = tree(&[("tests/test_kinds.py", ALL_KINDS)]);
+    let (run, cases) = assert_same_as_pytest(&root, &[]);
+    assert_eq!(run.code, 1);
+    // The fixture must really produce every kind, or the comparison proves little.
+    let kinds: std::collections::BTreeSet<&str> = cases.values().map(String::as_str).collect();
+    for kind in ["passed", "failed", "error", "skipped", "xfailed"] {
+        assert!(
+            kinds.contains(kind),
+            "fixture produced no {kind}: {cases:?}"
+        );
+    }
+    assert!(run.stdout.contains("xpassed"), "{}", run.stdout);
+    // pytest's classname/name shape: dotted module path, class appended, parameters in the name.
+    assert!(
+        cases.contains_key("tests.test_kinds.TestGroup::test_method"),
+        "{cases:?}"
+    );
+    assert!(
+        cases.contains_key("tests.test_kinds::test_param[2]"),
+        "{cases:?}"
+    );
+}
+
+#[test]
+fn exit_code_0_when_all_pass() {
+    let (_tmp, root) = tree(&[(
+        "test_ok.py",
+        "def test_a():\n    pass\n\ndef test_b():\n    pass\n",
+    )]);
+    let (run, _) = assert_same_as_pytest(&root, &[]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+}
+
+#[test]
+fn exit_code_2_on_collection_error() {
+    let (_tmp, root) = tree(&[
+        ("test_ok.py", "def test_a():\n    pass\n"),
+        ("test_broken.py", "def test_x(:\n    pass\n"),
+    ]);
+    let dx = dx_py(&root, &[]);
+    let py = pytest(&root, &[]);
+    assert_eq!(py.code, 2, "pytest itself: {}", py.stdout);
+    assert_eq!(dx.code, 2, "{}", dx.stdout);
+    assert_eq!(summary(&dx.stdout), summary(&py.stdout), "{}", dx.stdout);
+}
+
+#[test]
+fn exit_code_4_on_usage_error() {
+    let (_tmp, root) = tree(&[("test_ok.py", "def test_a():\n    pass\n")]);
+    let py = pytest(&root, &["no_such_file.py"]);
+    assert_eq!(py.code, 4, "pytest itself: {}", py.stdout);
+    let dx = dx_py(&root, &["no_such_file.py"]);
+    assert_eq!(dx.code, 4, "{}", dx.stdout);
+}
+
+#[test]
+fn exit_code_5_when_no_tests() {
+    let (_tmp, root) = tree(&[("test_empty.py", "x = 1\n")]);
+    let py = pytest(&root, &[]);
+    assert_eq!(py.code, 5, "pytest itself: {}", py.stdout);
+    let dx = dx_py(&root, &[]);
+    assert_eq!(dx.code, 5, "{}", dx.stdout);
+}
+
+#[test]
+fn keyword_and_mark_selection_match_pytest() {
+    let (_tmp, root) = tree(&[("tests/test_kinds.py", ALL_KINDS)]);
+    for args in [
+        &["-k", "param or method"][..],
+        &["-m", "slow"],
+        &["-m", "not slow", "-k", "pass"],
+    ] {
+        let (_, cases) = assert_same_as_pytest(&root, args);
+        assert!(!cases.is_empty(), "selection {args:?} ran nothing");
+    }
+}
+
+#[test]
+fn exitfirst_stops_after_first_failure() {
+    let body: String = (0..40)
+        .map(|i| format!("def test_{i:02}():\n    assert {i} % 10 != 5\n\n"))
+        .collect();
+    let (_tmp, root) = tree(&[("test_many.py", body.as_str())]);
+    let all = dx_py(&root, &[]);
+    assert_eq!(
+        summary(&all.stdout),
+        "4 failed, 36 passed",
+        "{}",
+        all.stdout
+    );
+    // One worker runs the tests in pytest's order, so the result must be pytest's exactly.
+    assert_same_as_pytest(&root, &["-x", "-n", "1"]);
+    // With two workers a test or so more may finish, but the run must stop well before the end.
+    let first = dx_py(&root, &["-x"]);
+    assert_eq!(first.code, 1, "{}", first.stdout);
+    let line = summary(&first.stdout);
+    assert!(
+        !line.starts_with("4 failed"),
+        "-x ran every test: {line}\n{}",
+        first.stdout
+    );
+}
+
+#[test]
+fn last_failed_reruns_only_failures() {
+    let (_tmp, root) = tree(&[("tests/test_kinds.py", ALL_KINDS)]);
+    let first = dx_py(&root, &[]);
+    assert_eq!(first.code, 1, "{}", first.stdout);
+    let xml = root.join("lf.xml");
+    let xml_arg = format!("--junit-xml={}", xml.display());
+    let again = dx_py(&root, &["--lf", xml_arg.as_str()]);
+    let cases = junit(&xml);
+    assert!(!cases.is_empty(), "--lf ran nothing\n{}", again.stdout);
+    assert!(
+        cases.values().all(|o| o == "failed" || o == "error"),
+        "--lf reran passing tests: {cases:?}\n{}",
+        again.stdout
+    );
+    assert!(
+        cases.contains_key("tests.test_kinds::test_fail"),
+        "{cases:?}"
+    );
+    assert!(
+        !cases.contains_key("tests.test_kinds::test_pass"),
+        "{cases:?}"
+    );
+}
+
+#[test]
+fn crashing_test_is_reported_and_the_rest_still_run() {
+    let body = "import os\n\ndef test_a():\n    pass\n\ndef test_crash():\n    os._exit(7)\n\n\
+                def test_b():\n    pass\n\ndef test_c():\n    pass\n";
+    let (_tmp, root) = tree(&[("test_crash.py", body)]);
+    let xml = root.join("c.xml");
+    let xml_arg = format!("--junit-xml={}", xml.display());
+    let run = dx_py(&root, &[xml_arg.as_str()]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let cases = junit(&xml);
+    assert_eq!(
+        cases.get("test_crash::test_crash").map(String::as_str),
+        Some("failed"),
+        "{cases:?}"
+    );
+    for name in ["test_a", "test_b", "test_c"] {
+        let key = format!("test_crash::{name}");
+        assert_eq!(
+            cases.get(&key).map(String::as_str),
+            Some("passed"),
+            "{key}: {cases:?}"
+        );
+    }
+}
+
+#[test]
+fn hanging_test_times_out() {
+    let body = "import time\n\ndef test_hang():\n    time.sleep(120)\n\ndef test_ok():\n    pass\n";
+    let (_tmp, root) = tree(&[("test_hang.py", body)]);
+    let run = dx_py(&root, &["--timeout", "2"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("Timeout"), "{}", run.stdout);
+    assert!(
+        run.elapsed < Duration::from_secs(60),
+        "took {:?}",
+        run.elapsed
+    );
+    assert_eq!(summary(&run.stdout), "1 failed, 1 passed", "{}", run.stdout);
+}
+
+/// Worker processes (`python -m dxpy_worker`) whose parent is gone (reparented to pid 1 or a
+/// subreaper that is not dx-py).
+fn orphan_workers() -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let pid = entry.file_name().to_string_lossy().into_owned();
+        if !pid.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !cmdline.contains("dxpy_worker") {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // Fields after the ")" closing the command name: state, ppid, ...
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+            .unwrap_or("0");
+        let parent = std::fs::read(format!("/proc/{ppid}/cmdline")).unwrap_or_default();
+        let parent = String::from_utf8_lossy(&parent);
+        if ppid == "1" || !parent.contains("dx-py") {
+            found.push(format!("pid {pid} (ppid {ppid}): {cmdline}"));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_worker_processes_left_behind() {
+    let body =
+        "import os, time\n\ndef test_a():\n    pass\n\ndef test_crash():\n    os._exit(1)\n\n\
+                def test_hang():\n    time.sleep(120)\n";
+    let (_tmp, root) = tree(&[("test_w.py", body)]);
+    let before = orphan_workers();
+    let run = dx_py(&root, &["--timeout", "2", "-n", "2"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    std::thread::sleep(Duration::from_millis(500));
+    let after: Vec<String> = orphan_workers()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert!(after.is_empty(), "dx-py left orphaned workers: {after:#?}");
+}
+
+/// Warnings raised while pytest collects (here: parametrize over a generator, deprecated in
+/// pytest 9) count on the summary line like run-time ones.
+#[test]
+fn collection_warnings_are_counted_like_pytest() {
+    let body = "import warnings\nimport pytest\n\ndef gen():\n    yield 1\n\n\
+                @pytest.mark.parametrize('x', gen())\ndef test_gen(x):\n    pass\n\n\
+                def test_warn():\n    warnings.warn(UserWarning('at run time'))\n";
+    let (_tmp, root) = tree(&[("test_warn.py", body)]);
+    let (run, _) = assert_same_as_pytest(&root, &[]);
+    assert!(run.stdout.contains("warning"), "{}", run.stdout);
+}
+
+/// The "collected N items" header counts items after run-time parametrization (fixture params
+/// computed by a call, so only known at run time), like pytest's; the progress percentages use
+/// the same total, so only the last progress line reads 100%.
+#[test]
+fn header_counts_items_expanded_at_run_time() {
+    let body = "import pytest\n\n@pytest.fixture(params=sorted(range(200)))\ndef num(request):\n    \
+                return request.param\n\ndef test_num(num):\n    pass\n\ndef test_plain():\n    pass\n";
+    let (_tmp, root) = tree(&[("test_fx.py", body)]);
+    let collected = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("collected "))
+            .unwrap_or("<no collected line>")
+            .to_string()
+    };
+    let py = pytest(&root, &[]);
+    let dx = dx_py(&root, &[]);
+    assert_eq!(py.code, 0, "pytest itself: {}", py.stdout);
+    assert_eq!(
+        collected(&dx.stdout),
+        collected(&py.stdout),
+        "{}",
+        dx.stdout
+    );
+    let full_lines = dx.stdout.lines().filter(|l| l.ends_with("[100%]")).count();
+    assert_eq!(
+        full_lines, 1,
+        "progress reached 100% more than once:\n{}",
+        dx.stdout
+    );
+}
+
+const JUNIT_SKIP_MESSAGES: &str = r#"
+import json, sys, xml.etree.ElementTree as ET
+out = {}
+for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
+    for child in case:
+        if child.tag == "skipped":
+            out[case.get("name")] = [child.get("type"), child.get("message")]
+print(json.dumps(out))
+"#;
+
+/// `<skipped>` elements carry pytest's type and message (pytest drops the "Skipped: " prefix).
+#[test]
+fn junit_skip_elements_match_pytest() {
+    let (_tmp, root) = tree(&[("tests/test_kinds.py", ALL_KINDS)]);
+    let read = |xml: &Path| -> BTreeMap<String, Vec<String>> {
+        let out = Command::new(python())
+            .args(["-c", JUNIT_SKIP_MESSAGES])
+            .arg(xml)
+            .output()
+            .expect("python");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    let (dx_xml, py_xml) = (root.join("dx.xml"), root.join("py.xml"));
+    dx_py(
+        &root,
+        &[format!("--junit-xml={}", dx_xml.display()).as_str()],
+    );
+    pytest(
+        &root,
+        &[format!("--junit-xml={}", py_xml.display()).as_str()],
+    );
+    let expected = read(&py_xml);
+    assert!(
+        expected.contains_key("test_skip") && expected.contains_key("test_xfail"),
+        "{expected:?}"
+    );
+    assert_eq!(read(&dx_xml), expected);
+}
