@@ -9,7 +9,7 @@ cd "$repo"
 export DXPY_CACHE="${DXPY_CACHE:-$repo/.cache}"
 # The suites' figures were taken with bytecode caching on; some shells here turn it off.
 unset PYTHONDONTWRITEBYTECODE
-stages="${DXPY_STAGES:-setup rust worker harness corpus bazel}"
+stages="${DXPY_STAGES:-setup rust worker harness corpus outcomes bazel}"
 passed=0
 failed=0
 failed_names=()
@@ -53,6 +53,11 @@ corpus() {
         DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/compare_discovery.py
 }
 
+outcomes() {
+    cargo build --release --locked -p dxpy_cli &&
+        DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/compare_outcomes.py
+}
+
 bazel() {
     bash tests/bazel/e2e.sh
 }
@@ -67,6 +72,7 @@ stage rust rust
 stage worker worker
 stage harness harness
 stage corpus corpus
+stage outcomes outcomes
 stage bazel bazel
 
 if [ "$failed" -ne 0 ]; then

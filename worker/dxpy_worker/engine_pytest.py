@@ -11,6 +11,7 @@ only session-scoped fixtures survive. Reports are mapped to outcomes with pytest
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sys
@@ -20,6 +21,17 @@ import traceback
 import pytest
 
 from dxpy_worker import protocol as P
+
+try:  # pytest's own recorder of warnings raised while collecting (private, but stable since 6).
+    from _pytest.warnings import catch_warnings_for_item as _catch_warnings_for_item
+except ImportError:  # pragma: no cover - very old pytest
+    _catch_warnings_for_item = None
+
+
+def _collect_warnings(config):
+    if _catch_warnings_for_item is None:
+        return contextlib.nullcontext()
+    return _catch_warnings_for_item(config=config, ihook=config.hook, when="collect", item=None)
 
 _CATEGORY = {
     "passed": P.Outcome.PASSED,
@@ -106,7 +118,10 @@ class WorkerPlugin:
         self.rearm_conftests()
         self.held_reports = []
         try:
-            return list(self.session.perform_collect(node_ids)), self.held_reports
+            # pytest records collect-time warnings inside its pytest_collection hook, which
+            # this engine bypasses: record them the same way here.
+            with _collect_warnings(self.config):
+                return list(self.session.perform_collect(node_ids)), self.held_reports
         except pytest.UsageError as err:
             return err, self.held_reports
         finally:

@@ -146,9 +146,10 @@ fn status_of(state: &CaseState) -> TestCaseStatus {
         }
         Outcome::Skipped => {
             let mut status = TestCaseStatus::skipped();
-            status
-                .set_type("pytest.skip")
-                .set_message(first_line(reason));
+            // pytest's junitxml drops the "Skipped: " its skip exception puts before the reason.
+            let reason = first_line(reason);
+            let reason = reason.strip_prefix("Skipped: ").unwrap_or(reason);
+            status.set_type("pytest.skip").set_message(reason);
             status
         }
         Outcome::XFailed => {

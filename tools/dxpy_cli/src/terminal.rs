@@ -123,6 +123,8 @@ pub struct Terminal<W: Write> {
     /// Distinct tests with a counted report so far.
     finished_for_progress: usize,
     reported: std::collections::HashSet<String>,
+    /// The run is over: the last progress line may read 100%.
+    done: bool,
     line_len: usize,
     counts: HashMap<Stat, usize>,
     failures: Vec<Problem>,
@@ -142,6 +144,7 @@ impl<W: Write> Terminal<W> {
             total,
             finished_for_progress: 0,
             reported: std::collections::HashSet::new(),
+            done: false,
             line_len: 0,
             counts: HashMap::new(),
             failures: Vec::new(),
@@ -175,6 +178,18 @@ impl<W: Write> Terminal<W> {
         if count > 0 {
             *self.counts.entry(Stat::Deselected).or_default() += count;
         }
+    }
+
+    /// Errors found before any test ran (collection errors).
+    pub fn add_errors(&mut self, count: usize) {
+        if count > 0 {
+            *self.counts.entry(Stat::Error).or_default() += count;
+        }
+    }
+
+    /// Text already in pytest's shape (e.g. the collection ERRORS section).
+    pub fn write_raw(&mut self, text: &str) -> io::Result<()> {
+        self.out.write_all(text.as_bytes())
     }
 
     pub fn add_warnings(&mut self, count: usize) {
@@ -275,7 +290,13 @@ impl<W: Write> Terminal<W> {
 
     fn percent(&self) -> String {
         let total = self.total.max(self.finished_for_progress).max(1);
-        format!(" [{:>3}%]", self.finished_for_progress * 100 / total)
+        let mut percent = self.finished_for_progress * 100 / total;
+        // Parameters expanded at run time make more tests than discovery counted: never claim
+        // 100% before the run has finished.
+        if !self.done && percent >= 100 {
+            percent = 99;
+        }
+        format!(" [{percent:>3}%]")
     }
 
     fn progress(&mut self, result: &ItemResult) -> io::Result<()> {
@@ -317,6 +338,7 @@ impl<W: Write> Terminal<W> {
         durations: Option<usize>,
         stop_banner: Option<String>,
     ) -> io::Result<String> {
+        self.done = true;
         if self.line_len > 0 {
             self.finished_for_progress = self.finished_for_progress.max(self.total);
             let pad = (WIDTH - 7).saturating_sub(self.line_len);

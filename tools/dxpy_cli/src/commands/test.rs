@@ -113,22 +113,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     // Collection errors found statically are pytest's "ERROR collecting": reported, and like
     // pytest the session stops before running anything.
     if !discovery.errors.is_empty() {
-        let mut out = std::io::stdout().lock();
-        use std::io::Write as _;
-        write!(out, "{}", render::collect_errors(&discovery.errors))?;
-        writeln!(
-            out,
-            "{}",
-            render::sep(
-                '=',
-                &render::collect_summary(
-                    discovery.items.len() + discovery.deselected,
-                    discovery.deselected,
-                    discovery.errors.len(),
-                    start.elapsed()
-                )
-            )
-        )?;
+        terminal.write_raw(&render::collect_errors(&discovery.errors))?;
+        terminal.add_errors(discovery.errors.len());
+        terminal.finish(start.elapsed(), None, None)?;
         return Ok(Code::Interrupted);
     }
     if total == 0 {
@@ -143,11 +130,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         // A second Ctrl-C while we flush falls through to the default handler.
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
-    let maxfail = if args.exitfirst {
-        Some(1)
-    } else {
-        args.maxfail.filter(|&n| n > 0)
-    };
+    let maxfail = maxfail_of(&args);
     let runner = Run::new(RunConfig {
         pool,
         maxfail,
@@ -277,6 +260,15 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     })
 }
 
+/// `-x` is `--maxfail=1`; `--maxfail=0` means no limit, as in pytest.
+fn maxfail_of(args: &TestArgs) -> Option<u32> {
+    if args.exitfirst {
+        Some(1)
+    } else {
+        args.maxfail.filter(|&n| n > 0)
+    }
+}
+
 fn exit_code_of(code: i32) -> Code {
     match code {
         0 => Code::Ok,
@@ -291,12 +283,17 @@ fn exit_code_of(code: i32) -> Code {
 fn collected_line(discovery: &Discovery, selected: usize) -> String {
     let collected = discovery.items.len() + discovery.deselected;
     let noun = if collected == 1 { "item" } else { "items" };
+    let mut line = format!("collected {collected} {noun}");
+    match discovery.errors.len() {
+        0 => {}
+        1 => line.push_str(" / 1 error"),
+        n => line.push_str(&format!(" / {n} errors")),
+    }
     let deselected = collected - selected;
     if deselected > 0 {
-        format!("collected {collected} {noun} / {deselected} deselected / {selected} selected")
-    } else {
-        format!("collected {collected} {noun}")
+        line.push_str(&format!(" / {deselected} deselected / {selected} selected"));
     }
+    line
 }
 
 fn rel_or_abs(path: &Path, root: &Path) -> String {
@@ -357,6 +354,11 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
         .into_iter()
         .filter(|a| !args.select.paths.contains(a))
         .collect();
+    // Stopping inside a unit is the worker's pytest session's job (its `shouldfail`); the pool
+    // stops handing out units. Both count failures and errors, as pytest does.
+    if let Some(n) = maxfail_of(args) {
+        pool.pytest_args.push(format!("--maxfail={n}"));
+    }
     pool.test_timeout = args
         .timeout
         .filter(|t| *t > 0.0)
