@@ -588,6 +588,8 @@ impl Config {
             }
         };
         field("schema", "dxpy-discover-config-1");
+        // Another build of the analyser may produce other results for the same files.
+        field("analyzer", env!("DXPY_ANALYZER_HASH"));
         field("rootdir", &self.rootdir.to_string_lossy());
         field("python_classes", &self.name_rules.classes.join("\0"));
         field("python_functions", &self.name_rules.functions.join("\0"));

@@ -168,6 +168,7 @@ impl SymbolEnv for Scope<'_> {
         match path.as_slice() {
             ["pytest", "param"] => Symbol::PytestParam,
             ["builtins", "float"] => Symbol::BuiltinFloat,
+            ["builtins", "range"] => Symbol::BuiltinRange,
             ["math", "inf"] => Symbol::FloatConstant(f64::INFINITY),
             ["math", "nan"] => Symbol::FloatConstant(f64::NAN),
             ["math", "pi"] => Symbol::FloatConstant(std::f64::consts::PI),

@@ -17,6 +17,8 @@ pub enum Symbol {
     PytestParam,
     /// The builtin `float` (not rebound in the module).
     BuiltinFloat,
+    /// The builtin `range` (not rebound in the module).
+    BuiltinRange,
     /// A float constant such as `math.inf`.
     FloatConstant(f64),
     Other,
@@ -89,6 +91,26 @@ fn parse_parametrize_inner(args: Node<'_>, src: &str, env: &dyn SymbolEnv) -> Op
         }
     }
     let (names, force_tuple) = parse_argnames(argnames, src)?;
+    if argvalues.kind() == "call" && names.len() == 1 {
+        // `range(...)` of integer literals: each int is its own ID.
+        let sets = eval_range(argvalues, src, env)?
+            .map(|i| ParamSet {
+                values: vec![ParamValue::Scalar(i.to_string())],
+                id: None,
+                marks: Vec::new(),
+            })
+            .collect();
+        let ids = match ids {
+            None => None,
+            Some(node) if node.kind() == "none" => None,
+            Some(node) => Some(parse_ids(node, src)?),
+        };
+        return Some(Parametrize {
+            argnames: names,
+            sets,
+            ids,
+        });
+    }
     let mut sets = Vec::new();
     if !matches!(argvalues.kind(), "list" | "tuple") {
         return None;
@@ -215,6 +237,37 @@ fn parse_param_set(
         id: None,
         marks: Vec::new(),
     })
+}
+
+/// Larger ranges are left to Python rather than expanded into that many items here.
+const MAX_RANGE_ITEMS: i64 = 1_000_000;
+
+/// The values of `range(stop)`, `range(start, stop)` or `range(start, stop, step)` with
+/// integer literals (underscores and signs allowed).
+fn eval_range(node: Node<'_>, src: &str, env: &dyn SymbolEnv) -> Option<impl Iterator<Item = i64>> {
+    if env.symbol(node.child_by_field_name("function")?) != Symbol::BuiltinRange {
+        return None;
+    }
+    let args = named_children(node.child_by_field_name("arguments")?);
+    let ints = args
+        .iter()
+        .map(|arg| match eval_number(*arg, src)? {
+            ParamValue::Scalar(text) => text.parse::<i64>().ok(),
+            _ => None,
+        })
+        .collect::<Option<Vec<i64>>>()?;
+    let (start, stop, step) = match ints.as_slice() {
+        [stop] => (0, *stop, 1),
+        [start, stop] => (*start, *stop, 1),
+        [start, stop, step] if *step != 0 => (*start, *stop, *step),
+        _ => return None,
+    };
+    let count = if step > 0 {
+        (stop - start).max(0).checked_add(step - 1)? / step
+    } else {
+        (start - stop).max(0).checked_add(-step - 1)? / -step
+    };
+    (count <= MAX_RANGE_ITEMS).then(|| (0..count).map(move |k| start + k * step))
 }
 
 fn unparenthesize(mut node: Node<'_>) -> Node<'_> {
