@@ -56,18 +56,7 @@ def compare_items(suite: str, pytest_ids: list[str], dxpy_items: list[dict]) -> 
 
 
 def load_residue(path: Path = RESIDUE_FILE) -> dict[Difference, str]:
-    # Plain tab splitting, not csv: node IDs contain quotes, and pytest escapes tabs in them.
-    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
-    if not rows or rows[0] != RESIDUE_COLUMNS:
-        raise corpus.CorpusError(f"{path}: first line must be the header {RESIDUE_COLUMNS}")
-    residue = {}
-    for lineno, row in enumerate(rows[1:], 2):
-        if not row or row[0].startswith("#"):
-            continue
-        if len(row) != 4 or not row[3].strip():
-            raise corpus.CorpusError(f"{path}:{lineno}: need 4 tab-separated fields incl. a cause")
-        residue[Difference(row[0], row[1], row[2])] = row[3]
-    return residue
+    return {Difference(*row[:3]): row[3] for _, row in corpus.residue_rows(path, RESIDUE_COLUMNS)}
 
 
 @dataclasses.dataclass
@@ -119,9 +108,7 @@ def print_table(reports: list[SuiteReport], residue: dict[Difference, str]) -> N
             "-" if r.dxpy is None else str(r.dxpy.collected), str(fn), str(full),
             str(len(kinds) - fn - full), str(sum(d not in residue for d in r.diffs)),
             f"{r.pytest.wall_s:.2f}", "-" if r.dxpy is None else f"{r.dxpy.wall_s:.2f}"))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)))
+    corpus.print_columns(rows)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,16 +70,8 @@ FLAKY = "flaky"
 
 def load_residue(path: Path = RESIDUE_FILE) -> dict[Difference, str]:
     """{difference: cause}; a flaky entry's cause is prefixed with "flaky: " (see module docs)."""
-    # Plain tab splitting, not csv: test ids contain quotes.
-    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
-    if not rows or rows[0] != RESIDUE_COLUMNS:
-        raise corpus.CorpusError(f"{path}: first line must be the header {RESIDUE_COLUMNS}")
     residue = {}
-    for lineno, row in enumerate(rows[1:], 2):
-        if not row or not row[0] or row[0].startswith("#"):
-            continue
-        if len(row) != 5 or not row[3].strip():
-            raise corpus.CorpusError(f"{path}:{lineno}: need 5 tab-separated fields incl. a cause")
+    for lineno, row in corpus.residue_rows(path, RESIDUE_COLUMNS):
         diff = Difference(row[0], row[1], row[2])
         if diff in residue:
             raise corpus.CorpusError(f"{path}:{lineno}: duplicate entry {row[:3]}")
@@ -97,10 +89,7 @@ def verdict(diffs: set[Difference], residue: dict[Difference, str], checked: set
 
 def print_table(rows: list[tuple]) -> None:
     head = ("suite", "pytest", "dx-py", "diffs", "unlisted", "exit py/dx", "pytest_s", "dx-py_s")
-    rows = [head, *rows]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    corpus.print_columns([head, *rows])
 
 
 def main(argv: list[str] | None = None) -> int:

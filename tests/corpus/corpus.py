@@ -265,6 +265,28 @@ def clean_env(bytecode: bool = True) -> dict[str, str]:
     return env
 
 
+def residue_rows(path: Path, columns: list[str]):
+    """(line number, fields) of a residue TSV: header checked, comments and blank lines skipped,
+    every row with exactly len(columns) fields and a non-empty cause (the 4th column)."""
+    # Plain tab splitting, not csv: node IDs contain quotes, and pytest escapes tabs in them.
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()]
+    if not rows or rows[0] != columns:
+        raise CorpusError(f"{path}: first line must be the header {columns}")
+    for lineno, row in enumerate(rows[1:], 2):
+        if not row[0] or row[0].startswith("#"):
+            continue
+        if len(row) != len(columns) or not row[3].strip():
+            raise CorpusError(f"{path}:{lineno}: need {len(columns)} tab-separated fields incl. a cause")
+        yield lineno, row
+
+
+def print_columns(rows: list[tuple]) -> None:
+    """Rows of strings as left-aligned columns, the first row being the header."""
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["fetch", "venv", "setup", "list"])
