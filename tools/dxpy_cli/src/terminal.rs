@@ -331,13 +331,12 @@ impl<W: Write> Terminal<W> {
     }
 
     /// The end of the run: close the progress line, then the sections and the stats line.
-    /// Returns the final stats line's text.
     pub fn finish(
         &mut self,
         elapsed: Duration,
         durations: Option<usize>,
         stop_banner: Option<String>,
-    ) -> io::Result<String> {
+    ) -> io::Result<()> {
         self.done = true;
         if self.line_len > 0 {
             self.finished_for_progress = self.finished_for_progress.max(self.total);
@@ -379,14 +378,14 @@ impl<W: Write> Terminal<W> {
                 "33"
             };
         let text = if self.verbosity < 0 {
-            line.clone()
+            line
         } else {
             sep('=', &line)
         };
         let painted = self.paint(colour, &text);
         writeln!(self.out, "{painted}")?;
         self.out.flush()?;
-        Ok(line)
+        Ok(())
     }
 
     fn sections(&mut self, title: &str, problems: &[Problem]) -> io::Result<()> {

@@ -119,8 +119,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         return Ok(Code::Interrupted);
     }
     if total == 0 {
-        let line = terminal.finish(start.elapsed(), None, None)?;
-        let _ = line;
+        terminal.finish(start.elapsed(), None, None)?;
         return Ok(Code::NoTestsCollected);
     }
 
@@ -410,10 +409,16 @@ fn load_last_failed(dir: &Path) -> BTreeSet<String> {
 
 /// A failure recorded for this node, or for the function it parametrizes (dynamic IDs).
 fn is_recorded_failure(recorded: &BTreeSet<String>, node_id: &str) -> bool {
-    recorded.contains(node_id)
-        || recorded
-            .iter()
-            .any(|r| r.starts_with(node_id) && r[node_id.len()..].starts_with('['))
+    if recorded.contains(node_id) {
+        return true;
+    }
+    // The set is sorted: the first entry at or after `node_id[` is the only candidate, so this
+    // stays a lookup instead of a scan per test.
+    let prefix = format!("{node_id}[");
+    recorded
+        .range(prefix.clone()..)
+        .next()
+        .is_some_and(|r| r.starts_with(&prefix))
 }
 
 /// pytest's cacheprovider rule: tests that passed now leave the set, new failures join it.
@@ -433,5 +438,22 @@ fn save_last_failed(
         });
     if let Err(err) = result {
         eprintln!("dx-py: last-failed state not saved: {err}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_function_id_matches_its_recorded_parametrizations_only() {
+        let recorded: BTreeSet<String> = ["a.py::test_x[2]", "a.py::test_xA", "b.py::test_y"]
+            .map(String::from)
+            .into();
+        assert!(is_recorded_failure(&recorded, "a.py::test_x"));
+        assert!(is_recorded_failure(&recorded, "b.py::test_y"));
+        assert!(!is_recorded_failure(&recorded, "a.py::test"));
+        assert!(!is_recorded_failure(&recorded, "b.py::test"));
+        assert!(!is_recorded_failure(&recorded, "a.py::test_x[1]"));
     }
 }
