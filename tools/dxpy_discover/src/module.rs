@@ -340,58 +340,41 @@ pub fn analyze_detailed(source: &[u8], ctx: &ModuleContext<'_>) -> ModuleAnalysi
     let path = ctx.rel_path.to_owned();
     let text = match source::decode(source) {
         Ok(text) => text,
-        Err(offset) => {
-            return ModuleAnalysis {
-                result: FileResult {
-                    items: Vec::new(),
-                    errors: vec![CollectError::NotUtf8 { path, offset }],
-                },
-                unresolved: Vec::new(),
-            }
-        }
+        Err(offset) => return ModuleAnalysis::failed(CollectError::NotUtf8 { path, offset }),
     };
     let tree = match parse(&text) {
         Ok(tree) => tree,
-        Err(message) => {
-            return ModuleAnalysis {
-                result: FileResult {
-                    items: Vec::new(),
-                    errors: vec![CollectError::Other { path, message }],
-                },
-                unresolved: Vec::new(),
-            }
-        }
+        Err(message) => return ModuleAnalysis::failed(CollectError::Other { path, message }),
     };
-    if let Some((line, column, message)) = source::first_syntax_error(tree.root_node(), &text) {
-        return ModuleAnalysis {
-            result: FileResult {
-                items: Vec::new(),
-                errors: vec![CollectError::Syntax {
-                    path,
-                    line,
-                    column,
-                    message,
-                }],
-            },
-            unresolved: Vec::new(),
-        };
+    let syntax_error = |(line, column, message)| {
+        ModuleAnalysis::failed(CollectError::Syntax {
+            path: path.clone(),
+            line,
+            column,
+            message,
+        })
+    };
+    if let Some(error) = source::first_syntax_error(tree.root_node(), &text) {
+        return syntax_error(error);
     }
     let module = model::build_module(tree.root_node(), &text, ctx);
-    if let Some((line, column, message)) = module.syntax_error.clone() {
-        return ModuleAnalysis {
-            result: FileResult {
-                items: Vec::new(),
-                errors: vec![CollectError::Syntax {
-                    path,
-                    line,
-                    column,
-                    message,
-                }],
-            },
-            unresolved: Vec::new(),
-        };
+    if let Some(error) = module.syntax_error.clone() {
+        return syntax_error(error);
     }
     collect::collect_module(&module, ctx)
+}
+
+impl ModuleAnalysis {
+    /// A module that yields no items, only this collection error (as pytest's import failure).
+    fn failed(error: CollectError) -> ModuleAnalysis {
+        ModuleAnalysis {
+            result: FileResult {
+                items: Vec::new(),
+                errors: vec![error],
+            },
+            unresolved: Vec::new(),
+        }
+    }
 }
 
 /// What a `conftest.py` contributes: its fixtures (and those it imports, through
