@@ -9,7 +9,7 @@ cd "$repo"
 export DXPY_CACHE="${DXPY_CACHE:-$repo/.cache}"
 # The suites' figures were taken with bytecode caching on; some shells here turn it off.
 unset PYTHONDONTWRITEBYTECODE
-stages="${DXPY_STAGES:-setup rust worker harness corpus outcomes bazel}"
+stages="${DXPY_STAGES:-setup rust worker harness corpus outcomes affected bazel}"
 passed=0
 failed=0
 failed_names=()
@@ -58,6 +58,11 @@ outcomes() {
         DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/compare_outcomes.py
 }
 
+affected() {
+    cargo build --release --locked -p dxpy_cli &&
+        DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/affected_check.py --modules 3
+}
+
 bazel() {
     bash tests/bazel/e2e.sh
 }
@@ -73,6 +78,7 @@ stage worker worker
 stage harness harness
 stage corpus corpus
 stage outcomes outcomes
+stage affected affected
 stage bazel bazel
 
 if [ "$failed" -ne 0 ]; then

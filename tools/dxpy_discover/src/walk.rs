@@ -141,10 +141,15 @@ pub(crate) fn list_dir_fs(dir: &Path) -> io::Result<Vec<Entry>> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
-        // `metadata` follows symlinks; a broken link is neither file nor dir and is skipped.
-        let (is_dir, is_file) = match std::fs::metadata(&path) {
-            Ok(m) => (m.is_dir(), m.is_file()),
-            Err(_) => (false, false),
+        // The entry's type comes with the directory listing; only symlinks (and file systems
+        // that do not report types) need a stat, which follows the link like `is_dir()` does.
+        // A broken link is neither file nor dir and is skipped.
+        let (is_dir, is_file) = match entry.file_type() {
+            Ok(t) if !t.is_symlink() => (t.is_dir(), t.is_file()),
+            _ => match std::fs::metadata(&path) {
+                Ok(m) => (m.is_dir(), m.is_file()),
+                Err(_) => (false, false),
+            },
         };
         entries.push(Entry {
             name: entry.file_name().to_string_lossy().into_owned(),

@@ -93,7 +93,8 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
         );
     }
     let elapsed = start.elapsed();
-    let mut out = std::io::stdout().lock();
+    // One write per line would be a syscall per test ID: tens of thousands on a large suite.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     if args.json {
         writeln!(out, "{}", json_report(&discovery))?;
     } else {
@@ -116,6 +117,7 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
             )
         )?;
     }
+    out.flush()?;
     Ok(exit_code(&discovery))
 }
 
