@@ -174,12 +174,21 @@ def broken_by(baseline: dict[str, set[str]], after: dict[str, set[str]]) -> set[
             and (key not in after or after[key] & BROKEN_OUTCOMES)}
 
 
-def affected(copy: Path, module: Path, dxpy: Path) -> set[str]:
+def affected(copy: Path, module: Path, dxpy: Path, broken: set[str]) -> set[str]:
+    """What `dx-py affected` selects, as function keys. Besides node IDs it prints directories
+    (`tests/snippets/`) whose tests conftest hooks make at run time: every broken test under
+    one counts as selected."""
     proc = subprocess.run([str(dxpy), "affected", "--changed", str(module)], cwd=copy,
                           env=run_env(copy), capture_output=True, text=True, timeout=300)
     if proc.returncode not in (0, 5):
         raise corpus.CorpusError(f"dx-py affected failed (exit {proc.returncode}): {proc.stderr}")
-    return {node_key(line) for line in proc.stdout.splitlines() if "::" in line}
+    lines = proc.stdout.split("\n\n", 1)[0].splitlines()
+    selected = {node_key(line) for line in lines if "::" in line}
+    # `./` (a hook conftest at the root) selects everything: the empty prefix.
+    prefixes = ["" if line == "./" else line.rstrip("/").replace("/", ".") + "."
+                for line in lines if line.endswith("/")]
+    selected |= {key for key in broken if any(key.startswith(p) for p in prefixes)}
+    return selected
 
 
 def check_suite(suite: corpus.Suite, modules: int, dxpy: Path, timeout: float) -> list[ModuleResult]:
@@ -203,8 +212,8 @@ def check_suite(suite: corpus.Suite, modules: int, dxpy: Path, timeout: float) -
                 continue
             finally:
                 path.write_bytes(original)
-            results.append(ModuleResult(str(module), broken_by(baseline, after),
-                                        affected(copy, module, dxpy)))
+            broken = broken_by(baseline, after)
+            results.append(ModuleResult(str(module), broken, affected(copy, module, dxpy, broken)))
         return results
 
 

@@ -64,6 +64,24 @@ SUITE_FILES = {
         def test_unrelated():
             assert True
         """),
+    # Items made by a conftest hook: dx-py cannot list them, it selects their directory.
+    "tests/data/conftest.py": textwrap.dedent("""\
+        import pytest
+        from demo import double
+
+        class TxtItem(pytest.Item):
+            def runtest(self):
+                assert double(int(self.path.read_text())) % 2 == 0
+
+        class TxtFile(pytest.File):
+            def collect(self):
+                yield TxtItem.from_parent(self, name="case")
+
+        def pytest_collect_file(file_path, parent):
+            if file_path.suffix == ".txt":
+                return TxtFile.from_parent(parent, path=file_path)
+        """),
+    "tests/data/one.txt": "1\n",
 }
 
 
@@ -102,7 +120,8 @@ class EndToEndTests(unittest.TestCase):
                                         "src/demo/unused.py"})
         core = results["src/demo/core.py"]
         # test_triple imports demo.lazy inside the test, which runs demo/__init__.py first.
-        self.assertEqual(core.broken, {"tests.test_core::test_double", "tests.test_lazy::test_triple"})
+        self.assertEqual(core.broken, {"tests.test_core::test_double", "tests.test_lazy::test_triple",
+                                       "tests.data.one.txt::case"})
         self.assertEqual(core.missed, set())
         lazy = results["src/demo/lazy.py"]
         self.assertEqual(lazy.broken, {"tests.test_lazy::test_triple"})

@@ -8,7 +8,7 @@
 //! are swept after a successful save. A cache file with group/other permission bits is
 //! refused ([`CacheError::Insecure`]).
 //!
-//! # File format (version 1)
+//! # File format (version 2)
 //!
 //! Little-endian integers. Header (96 bytes): `0` magic `DXPYGRF\0` · `8` version `u32` ·
 //! `12` flags `u32` (must be 0) · `16` entry count `u64` · `24` body length `u64` ·
@@ -22,7 +22,8 @@
 //! column`; 2 not UTF-8: `u64 offset`; 3 unreadable: message string; 4 parser: message
 //! string) · import count `u32` · imports.
 //!
-//! Import: form `u8` (0 import, 1 from, 2 from-star, 3 import_module, 4 `__import__`) · flags
+//! Import: form `u8` (0 import, 1 from, 2 from-star, 3 import_module, 4 `__import__`,
+//! 5 dynamic) · flags
 //! `u8` (bit 0 optional, bit 1 type-only, others 0) · level `u32` · line `u32` · module string
 //! · alias optional string · package optional string · name count `u32` · names (each: name
 //! string, alias optional string).
@@ -41,7 +42,7 @@ use std::os::unix::fs::PermissionsExt;
 
 const MAGIC: &[u8; 8] = b"DXPYGRF\0";
 /// Bump whenever the format or the extractor's output for the same source changes.
-pub const CACHE_VERSION: u32 = 1;
+pub const CACHE_VERSION: u32 = 2;
 const HEADER_LEN: usize = 96;
 
 #[derive(Debug, thiserror::Error)]
@@ -154,6 +155,7 @@ fn encode(cache: &ImportCache) -> Vec<u8> {
                 ImportForm::FromStar => 2,
                 ImportForm::ImportModule => 3,
                 ImportForm::DunderImport => 4,
+                ImportForm::Dynamic => 5,
             });
             body.push(u8::from(import.optional) | (u8::from(import.type_only) << 1));
             body.extend_from_slice(&import.level.to_le_bytes());
@@ -345,6 +347,7 @@ fn decode_import(reader: &mut Reader) -> Result<Import, CacheError> {
         2 => ImportForm::FromStar,
         3 => ImportForm::ImportModule,
         4 => ImportForm::DunderImport,
+        5 => ImportForm::Dynamic,
         tag => return Err(corrupt(format!("bad import form {tag}"))),
     };
     let flags = reader.u8("flags")?;

@@ -23,6 +23,12 @@ pub enum ImportForm {
     ImportModule,
     /// `__import__("a.b")`.
     DunderImport,
+    /// `importlib.import_module(expr)` / `__import__(expr)` whose name is only known at run
+    /// time (`pygments.lexers` imports its lexers by names from a table). `module` holds the
+    /// literal dotted prefix the name is built from (`"pkg.sub." + name`, `f"pkg.sub.{name}"`,
+    /// `"pkg.sub.%s" % name`), or is empty: then the target can be any module of the
+    /// importing file's own package.
+    Dynamic,
 }
 
 /// One name imported by a `from` import: `b` or `b as c`.
@@ -402,12 +408,22 @@ impl<'s> Walker<'s> {
         };
         let mut cursor = arguments.walk();
         let arguments: Vec<Node> = arguments.named_children(&mut cursor).collect();
-        let Some(name) = arguments
-            .first()
-            .filter(|first| first.kind() == "string")
-            .and_then(|first| self.string_literal(*first))
+        let Some(first) = arguments.first() else {
+            return;
+        };
+        let Some(name) = (first.kind() == "string")
+            .then(|| self.string_literal(*first))
+            .flatten()
         else {
-            return; // not a literal: the target is only known at run time
+            // Not a literal: the target is only known at run time.
+            let mut import = self.new_import(ImportForm::Dynamic, node, context);
+            import.module = self.literal_prefix(*first).unwrap_or_default();
+            if bare {
+                self.bare_import_module_calls.push(import);
+            } else {
+                self.imports.push(import);
+            }
+            return;
         };
         let mut import = self.new_import(form, node, context);
         let trimmed = name.trim_start_matches('.');
@@ -427,6 +443,53 @@ impl<'s> Walker<'s> {
         } else {
             self.imports.push(import);
         }
+    }
+
+    /// The absolute dotted package a computed module name starts with: the literal head of
+    /// `"a.b." + x`, `"a.b.%s" % x` or `f"a.b.{x}"`, up to its last dot. `None` when the name
+    /// has no such head (a variable, a relative name).
+    fn literal_prefix(&self, node: Node) -> Option<String> {
+        let head = match node.kind() {
+            "binary_operator" => {
+                let left = node.child_by_field_name("left")?;
+                match left.kind() {
+                    "string" => self.string_literal(left)?,
+                    _ => self.literal_prefix(left)?,
+                }
+            }
+            "string" => {
+                // An f-string or %-template: the text before the first interpolation.
+                let mut cursor = node.walk();
+                let mut head = String::new();
+                for part in node.named_children(&mut cursor) {
+                    match part.kind() {
+                        "string_start" | "string_end" => {}
+                        "string_content" => {
+                            let text = self.text(part);
+                            let end = text.find(['%', '{', '\\']).unwrap_or(text.len());
+                            head.push_str(&text[..end]);
+                            if end < text.len() {
+                                break;
+                            }
+                        }
+                        _ => break,
+                    }
+                }
+                head
+            }
+            _ => return None,
+        };
+        let package = &head[..head.rfind('.')?];
+        let identifier = |part: &str| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_alphanumeric() || c == '_')
+        };
+        package
+            .split('.')
+            .all(identifier)
+            .then(|| package.to_string())
     }
 
     /// `package="a.b"` keyword, or the second positional argument, as a literal.
@@ -515,6 +578,10 @@ impl fmt::Display for Import {
                 write!(f, "importlib.import_module({dots}{})", self.module)?
             }
             ImportForm::DunderImport => write!(f, "__import__({dots}{})", self.module)?,
+            ImportForm::Dynamic if self.module.is_empty() => {
+                write!(f, "dynamic import (own package)")?
+            }
+            ImportForm::Dynamic => write!(f, "dynamic import ({}.*)", self.module)?,
         }
         if let Some(alias) = &self.alias {
             write!(f, " as {alias}")?;

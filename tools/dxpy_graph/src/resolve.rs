@@ -119,6 +119,9 @@ impl Resolver {
                 search.push(root.clone());
             }
         }
+        if import.form == ImportForm::Dynamic {
+            return self.resolve_dynamic(importer, import, &search);
+        }
         let absolute = match self.absolute_name(importer, import, &search) {
             Ok(name) => name,
             Err(message) => return unresolved(message, Vec::new()),
@@ -263,6 +266,43 @@ impl Resolver {
                         .join(", ")
                 );
                 return unresolved(message, files);
+            }
+        }
+        Resolution {
+            kind: ResolutionKind::FirstParty,
+            files,
+        }
+    }
+
+    /// A computed import can load any module of its package: the one its literal prefix
+    /// names, else the importing file's own directory. Every `.py` file below is a dependency
+    /// (over-approximated: selecting too many tests is safe, missing one is not).
+    fn resolve_dynamic(&self, importer: &Path, import: &Import, search: &[PathBuf]) -> Resolution {
+        let dirs = if import.module.is_empty() {
+            vec![importer.parent().unwrap_or(Path::new("")).to_path_buf()]
+        } else {
+            let prefix = Import {
+                form: ImportForm::Import,
+                ..import.clone()
+            };
+            let resolution = self.resolve_absolute(&import.module, &prefix, search);
+            if resolution.kind != ResolutionKind::FirstParty {
+                return resolution;
+            }
+            let parts: Vec<&str> = import.module.split('.').collect();
+            let mut found = find_in(search, parts[0]);
+            for part in &parts[1..] {
+                found = found.and_then(|f| find_in(&f.search_dirs(), part));
+            }
+            found.map(|f| f.search_dirs()).unwrap_or_default()
+        };
+        let mut files = Vec::new();
+        for dir in dirs {
+            for file in crate::build::python_files_under(&self.project_root, &dir) {
+                let file = self.display(&file).to_path_buf();
+                if file != importer && !files.contains(&file) {
+                    files.push(file);
+                }
             }
         }
         Resolution {

@@ -73,3 +73,8 @@ proptest::proptest! {
         proptest::prop_assert!(extracted.imports.iter().any(|i| i.module == "deep"));
     }
 }
+
+#[test]
+fn computed_names_are_dynamic_imports_with_their_literal_package() {
+    insta::assert_snapshot!(render("dynamic_forms.py"));
+}

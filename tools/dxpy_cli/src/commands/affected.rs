@@ -80,13 +80,28 @@ pub fn run(args: AffectedArgs) -> anyhow::Result<Code> {
         test_files.iter().map(PathBuf::as_path),
     );
 
-    let mut out = std::io::stdout().lock();
+    // Items a conftest hook makes (pytest_collect_file, ...) exist only at run time: when such
+    // a conftest is affected, everything under its directory is, as a path pytest accepts.
+    let affected_files = build.graph.affected(changed.iter().map(PathBuf::as_path));
+    let hook_dirs: Vec<PathBuf> = discovery
+        .hook_conftests
+        .iter()
+        .filter_map(|hook| hook.path.strip_prefix(&rootdir).ok())
+        .filter(|conftest| affected_files.contains(*conftest))
+        .map(|conftest| conftest.parent().unwrap_or(Path::new("")).to_path_buf())
+        .collect();
+
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut selected = 0;
     for item in &discovery.items {
         if affected.contains(Path::new(module_of(&item.node_id))) {
             writeln!(out, "{}", item.node_id)?;
             selected += 1;
         }
+    }
+    for dir in &hook_dirs {
+        let shown = dir.display().to_string();
+        writeln!(out, "{}/", if shown.is_empty() { "." } else { &shown })?;
     }
     writeln!(out)?;
     writeln!(
@@ -96,7 +111,15 @@ pub fn run(args: AffectedArgs) -> anyhow::Result<Code> {
         changed.len(),
         if changed.len() == 1 { "" } else { "s" }
     )?;
-    Ok(if selected == 0 {
+    if !hook_dirs.is_empty() {
+        writeln!(
+            out,
+            "and every test that conftest hooks collect under the director{} listed",
+            if hook_dirs.len() == 1 { "y" } else { "ies" }
+        )?;
+    }
+    out.flush()?;
+    Ok(if selected == 0 && hook_dirs.is_empty() {
         Code::NoTestsCollected
     } else {
         Code::Ok
