@@ -27,10 +27,17 @@ use crate::exit::Code;
 
 const PERSISTENT_FLAG: &str = "--persistent_worker";
 
+/// Requests run at once, at least (more on machines with more cores).
+const MIN_PARALLEL_REQUESTS: usize = 8;
+
 pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
     if args.args.iter().any(|a| a == PERSISTENT_FLAG) {
-        let max_parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Bazel already bounds the requests it sends by its own resource accounting; this
+        // bound only guards against a runaway, and must not serialize what Bazel overlaps.
+        let max_parallel = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .max(MIN_PARALLEL_REQUESTS);
         let served = serve(
             std::io::stdin().lock(),
             std::io::stdout(),
