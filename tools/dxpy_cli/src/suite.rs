@@ -65,6 +65,8 @@ pub struct SuiteOutcome {
     /// Writing the terminal output failed (e.g. stdout closed); the run still completed.
     pub output_error: Option<std::io::Error>,
     pub failures: usize,
+    /// Tests selected to run.
+    pub selected: usize,
 }
 
 impl SuiteOutcome {
@@ -81,6 +83,7 @@ impl SuiteOutcome {
             start_failure: None,
             output_error: None,
             failures: 0,
+            selected: 0,
         }
     }
 }
@@ -158,6 +161,7 @@ pub fn run_suite<W: Write>(
         &options.header_notes,
     );
     let mut outcome = SuiteOutcome::without_run(Code::Ok);
+    outcome.selected = total;
     terminal.header(&header)?;
 
     // Collection errors found statically are pytest's "ERROR collecting": reported, and like

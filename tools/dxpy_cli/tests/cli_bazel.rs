@@ -655,6 +655,14 @@ fn bazel_test_replays_a_recorded_pass_and_executes_when_bazel_asks_for_a_real_ru
         }
     }
     assert!(shard_file.exists());
+    // More shards than tests: an empty shard passes without starting Python.
+    let empty = bazel_test(
+        &args_a,
+        &[("TEST_SRCDIR", rf_a.path())],
+        &[("TEST_TOTAL_SHARDS", "9"), ("TEST_SHARD_INDEX", "8")],
+    );
+    assert_eq!(empty.code, Some(0), "{}", empty.stdout);
+    assert!(empty.stdout.contains("has no tests"), "{}", empty.stdout);
     // Sorted IDs: test_fails, test_uses_fixture, test_writes_undeclared, T::test_ok.
     let shard_of = |id: &str| seen[id].0;
     assert_eq!(shard_of("pkg.test_a::test_fails"), "0");

@@ -82,8 +82,7 @@ fn replay(
     stdout.flush()?;
     if let Some(xml) = env.get("XML_OUTPUT_FILE").filter(|x| !x.is_empty()) {
         let recorded = runfiles.join(&results.xml);
-        std::fs::copy(&recorded, xml)
-            .with_context(|| format!("copying {} to {xml}", recorded.display()))?;
+        copy_contents(&recorded, Path::new(xml))?;
     }
     if let Some(dir) = env
         .get("TEST_UNDECLARED_OUTPUTS_DIR")
@@ -92,6 +91,13 @@ fn replay(
         copy_tree(&runfiles.join(&results.undeclared), Path::new(dir))?;
     }
     Ok(Code::from_pytest(status.exit_code))
+}
+
+/// Copies a file's bytes only: action outputs are read-only, and Bazel must be able to
+/// post-process (and delete) what the test wrote.
+fn copy_contents(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    std::fs::write(to, bytes).with_context(|| format!("writing {}", to.display()))
 }
 
 /// Copies the files below `from` into `to` (symlinks followed: runfiles are symlinks).
@@ -109,8 +115,7 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
         if std::fs::metadata(&source)?.is_dir() {
             copy_tree(&source, &target)?;
         } else {
-            std::fs::copy(&source, &target)
-                .with_context(|| format!("copying {}", source.display()))?;
+            copy_contents(&source, &target)?;
         }
     }
     Ok(())

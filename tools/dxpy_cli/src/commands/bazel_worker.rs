@@ -170,7 +170,7 @@ fn try_run_action(args: &[String], base: &Path, cancel: &CancelToken) -> anyhow:
     let status = RecordedStatus::new(
         outcome.code as i32,
         outcome.timed_out,
-        outcome.passed.len() + outcome.failed.len(),
+        outcome.selected,
         outcome.failures,
     );
     write_file(&base.join(&outputs.status), status.to_json().as_bytes())?;
