@@ -7,18 +7,16 @@ use std::fmt;
 
 use super::status::RecordedStatus;
 
-/// Environment variables Bazel itself sets for a test (or a shell/launcher around it): their
-/// presence says nothing about `--test_env`.
+/// Environment variables Bazel itself sets for a test (its test action, `test-setup.sh`, a
+/// shell or launcher around it): their presence says nothing about `--test_env`. The
+/// coverage variables are deliberately absent: `bazel coverage` needs a real run.
 const STANDARD_TEST_ENV: &[&str] = &[
     "_",
     "BAZEL_TEST",
     "BUILD_WORKING_DIRECTORY",
     "BUILD_WORKSPACE_DIRECTORY",
-    "COVERAGE",
-    "COVERAGE_DIR",
-    "COVERAGE_MANIFEST",
-    "COVERAGE_OUTPUT_FILE",
     "DXPY_BAZEL_EXECUTE",
+    "GUNIT_OUTPUT",
     "EXPERIMENTAL_SPLIT_XML_GENERATION",
     "GTEST_OUTPUT",
     "GTEST_SHARD_INDEX",
@@ -38,6 +36,7 @@ const STANDARD_TEST_ENV: &[&str] = &[
     "RUNFILES_MANIFEST_FILE",
     "RUNFILES_MANIFEST_ONLY",
     "RUN_UNDER_RUNFILES",
+    "RUNTEST_PRESERVE_CWD",
     "SHELL",
     "SHLVL",
     "TERM",
@@ -150,6 +149,8 @@ pub fn decide(
                     .filter(|name| {
                         !STANDARD_TEST_ENV.contains(&name.as_str())
                             && !name.starts_with("LC_")
+                            // Functions test-setup.sh exports (`rlocation`, `is_absolute`).
+                            && !name.starts_with("BASH_FUNC_")
                             && !rule_env_names.contains(&name.as_str())
                     })
                     .cloned()
@@ -206,10 +207,8 @@ mod tests {
 
     #[test]
     fn a_recorded_pass_in_a_plain_bazel_test_is_replayed() {
-        assert_eq!(
-            decide(&env(&[("GREETING", "hi")]), &["GREETING"], Ok(&pass())),
-            Decision::Replay
-        );
+        let plain = env(&[("GREETING", "hi"), ("BASH_FUNC_rlocation%%", "() { :; }")]);
+        assert_eq!(decide(&plain, &["GREETING"], Ok(&pass())), Decision::Replay);
     }
 
     #[test]
@@ -274,6 +273,11 @@ mod tests {
                 Ok(&p)
             ),
             execute(ExecuteReason::ExtraTestEnv(vec!["MY_FLAG".into()]))
+        );
+        // `bazel coverage` needs a real run.
+        assert_eq!(
+            decide(&env(&[("COVERAGE_DIR", "/c")]), &[], Ok(&p)),
+            execute(ExecuteReason::ExtraTestEnv(vec!["COVERAGE_DIR".into()]))
         );
     }
 
