@@ -295,7 +295,10 @@ fn persistent_worker_runs_concurrent_requests_and_writes_each_result() {
     assert_eq!(status(&u)["exit_code"], 0);
     assert_eq!(
         junit_outcomes(&u.join("test.xml")),
-        outcomes(&[("pkg.test_u.T::test_ok", "passed")])
+        outcomes(&[
+            ("pkg.test_u.T::test_ok", "passed"),
+            ("pkg.test_u.T::test_sees_the_test_environment", "passed"),
+        ])
     );
 
     // Hermeticity: pkg/unlisted.py is on disk but not an input.
@@ -530,6 +533,11 @@ fn bazel_test(argsfile: &Path, env: &[(&str, &Path)], extra: &[(&str, &str)]) ->
         .env("GREETING", "hi");
     for (k, v) in env {
         cmd.env(k, v);
+        if *k == "TEST_SRCDIR" {
+            // What Bazel's test-setup.sh provides besides.
+            cmd.env("TEST_WORKSPACE", "_main")
+                .env("TEST_TMPDIR", std::env::temp_dir());
+        }
     }
     for (k, v) in extra {
         cmd.env(k, v);
@@ -571,7 +579,10 @@ fn bazel_test_replays_a_recorded_pass_and_executes_when_bazel_asks_for_a_real_ru
         .contains(&read(&rf_u.path().join("_main/out/u/log"))));
     assert_eq!(
         junit_outcomes(&xml),
-        outcomes(&[("pkg.test_u.T::test_ok", "passed")])
+        outcomes(&[
+            ("pkg.test_u.T::test_ok", "passed"),
+            ("pkg.test_u.T::test_sees_the_test_environment", "passed"),
+        ])
     );
 
     // `--test_env` beyond the rule's env: execute.
@@ -603,7 +614,7 @@ fn bazel_test_replays_a_recorded_pass_and_executes_when_bazel_asks_for_a_real_ru
         rerun.stdout
     );
     assert_eq!(read(&undeclared.join("note.txt")), "hi");
-    assert_eq!(junit_outcomes(&xml).len(), 4);
+    assert_eq!(junit_outcomes(&xml).len(), 5);
 
     // --test_filter: -k over the target's tests.
     let filtered = bazel_test(
@@ -663,12 +674,18 @@ fn bazel_test_replays_a_recorded_pass_and_executes_when_bazel_asks_for_a_real_ru
     );
     assert_eq!(empty.code, Some(0), "{}", empty.stdout);
     assert!(empty.stdout.contains("has no tests"), "{}", empty.stdout);
-    // Sorted IDs: test_fails, test_uses_fixture, test_writes_undeclared, T::test_ok.
+    // Sorted IDs: test_fails, test_uses_fixture, test_writes_undeclared, T::test_ok,
+    // T::test_sees_the_test_environment.
     let shard_of = |id: &str| seen[id].0;
     assert_eq!(shard_of("pkg.test_a::test_fails"), "0");
     assert_eq!(shard_of("pkg.test_a::test_uses_fixture"), "1");
     assert_eq!(shard_of("pkg.test_a::test_writes_undeclared"), "2");
     assert_eq!(shard_of("pkg.test_u.T::test_ok"), "0");
+    assert_eq!(
+        shard_of("pkg.test_u.T::test_sees_the_test_environment"),
+        "1"
+    );
+    assert_eq!(seen.len(), 5);
 
     // `bazel run`: no TEST_SRCDIR, runfiles found from the argsfile, terminal output.
     let run = bazel_test(&args_u, &[], &[]);

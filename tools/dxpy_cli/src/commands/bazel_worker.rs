@@ -126,11 +126,24 @@ fn try_run_action(args: &[String], base: &Path, cancel: &CancelToken) -> anyhow:
         .map(String::as_str);
     let forest = Forest::build(&std::env::temp_dir(), &base, &args.main_repo, all_inputs)?;
 
-    let mut env = args.env.clone();
-    env.push((
-        "TEST_UNDECLARED_OUTPUTS_DIR".to_owned(),
-        undeclared.to_string_lossy().into_owned(),
-    ));
+    // The variables of Bazel's test environment that locate files, so runfiles libraries
+    // and TEST_TMPDIR users behave as in the test action; then the rule's `env`.
+    let runfiles = forest.root().to_string_lossy().into_owned();
+    let mut env = vec![
+        ("TEST_SRCDIR".to_owned(), runfiles.clone()),
+        ("RUNFILES_DIR".to_owned(), runfiles),
+        ("TEST_WORKSPACE".to_owned(), args.main_repo.clone()),
+        ("TEST_TARGET".to_owned(), args.target.clone()),
+        (
+            "TEST_TMPDIR".to_owned(),
+            forest.scratch_dir().to_string_lossy().into_owned(),
+        ),
+        (
+            "TEST_UNDECLARED_OUTPUTS_DIR".to_owned(),
+            undeclared.to_string_lossy().into_owned(),
+        ),
+    ];
+    env.extend(args.env.iter().cloned());
     // Byte-code next to the forest's symlinks would only be deleted with it.
     env.push(("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()));
     let suite = RunfilesSuite {
