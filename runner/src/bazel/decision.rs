@@ -1,6 +1,7 @@
 //! Replay the DxPyTest action's recorded result, or execute the tests in the test action
 //! (`BAZEL_INTERFACE.md` §2). [`decide`] is a pure function of the test environment, the
-//! rule's own `env` names and the recorded status, so each reason is unit-tested.
+//! rule's own `env` names, the extra command-line arguments and the recorded status, so each
+//! reason is unit-tested.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -85,6 +86,9 @@ pub enum ExecuteReason {
     NotUnderBazelTest,
     /// `DXPY_BAZEL_EXECUTE=1`.
     Forced,
+    /// Arguments after the argsfile (`--test_arg`, `bazel run -- ARGS`): pytest arguments the
+    /// recorded run did not have.
+    TestArgs,
     /// `--test_filter` (`TESTBRIDGE_TEST_ONLY`).
     TestFilter,
     /// `shard_count` (`TEST_TOTAL_SHARDS`).
@@ -106,6 +110,7 @@ impl fmt::Display for ExecuteReason {
                 f.write_str("not under `bazel test` (no TEST_SRCDIR)")
             }
             ExecuteReason::Forced => f.write_str("DXPY_BAZEL_EXECUTE=1"),
+            ExecuteReason::TestArgs => f.write_str("--test_arg"),
             ExecuteReason::TestFilter => f.write_str("--test_filter (TESTBRIDGE_TEST_ONLY)"),
             ExecuteReason::Sharded => f.write_str("sharding (TEST_TOTAL_SHARDS)"),
             ExecuteReason::RunsPerTest => f.write_str("--runs_per_test"),
@@ -122,6 +127,7 @@ impl fmt::Display for ExecuteReason {
 pub fn decide(
     env: &BTreeMap<String, String>,
     rule_env_names: &[&str],
+    extra_args: &[String],
     recorded: Result<&RecordedStatus, String>,
 ) -> Decision {
     let set = |name: &str| env.get(name).is_some_and(|v| !v.is_empty());
@@ -129,6 +135,8 @@ pub fn decide(
         Some(ExecuteReason::NotUnderBazelTest)
     } else if env.get("DXPY_BAZEL_EXECUTE").is_some_and(|v| v == "1") {
         Some(ExecuteReason::Forced)
+    } else if !extra_args.is_empty() {
+        Some(ExecuteReason::TestArgs)
     } else if set("TESTBRIDGE_TEST_ONLY") {
         Some(ExecuteReason::TestFilter)
     } else if set("TEST_TOTAL_SHARDS") {
@@ -197,6 +205,15 @@ mod tests {
         env
     }
 
+    /// No extra command-line arguments.
+    fn d(
+        env: &BTreeMap<String, String>,
+        names: &[&str],
+        recorded: Result<&RecordedStatus, String>,
+    ) -> Decision {
+        decide(env, names, &[], recorded)
+    }
+
     fn pass() -> RecordedStatus {
         RecordedStatus::new(0, false, 2, 0)
     }
@@ -208,30 +225,30 @@ mod tests {
     #[test]
     fn a_recorded_pass_in_a_plain_bazel_test_is_replayed() {
         let plain = env(&[("GREETING", "hi"), ("BASH_FUNC_rlocation%%", "() { :; }")]);
-        assert_eq!(decide(&plain, &["GREETING"], Ok(&pass())), Decision::Replay);
+        assert_eq!(d(&plain, &["GREETING"], Ok(&pass())), Decision::Replay);
     }
 
     #[test]
     fn each_reason_to_execute() {
         let p = pass();
         assert_eq!(
-            decide(&env(&[("TEST_SRCDIR", "")]), &[], Ok(&p)),
+            d(&env(&[("TEST_SRCDIR", "")]), &[], Ok(&p)),
             execute(ExecuteReason::NotUnderBazelTest)
         );
         assert_eq!(
-            decide(&env(&[("DXPY_BAZEL_EXECUTE", "1")]), &[], Ok(&p)),
+            d(&env(&[("DXPY_BAZEL_EXECUTE", "1")]), &[], Ok(&p)),
             execute(ExecuteReason::Forced)
         );
         assert_eq!(
-            decide(&env(&[("DXPY_BAZEL_EXECUTE", "0")]), &[], Ok(&p)),
+            d(&env(&[("DXPY_BAZEL_EXECUTE", "0")]), &[], Ok(&p)),
             Decision::Replay
         );
         assert_eq!(
-            decide(&env(&[("TESTBRIDGE_TEST_ONLY", "test_a")]), &[], Ok(&p)),
+            d(&env(&[("TESTBRIDGE_TEST_ONLY", "test_a")]), &[], Ok(&p)),
             execute(ExecuteReason::TestFilter)
         );
         assert_eq!(
-            decide(
+            d(
                 &env(&[("TEST_TOTAL_SHARDS", "3"), ("TEST_SHARD_INDEX", "0")]),
                 &[],
                 Ok(&p)
@@ -239,7 +256,7 @@ mod tests {
             execute(ExecuteReason::Sharded)
         );
         assert_eq!(
-            decide(
+            d(
                 &env(&[("XML_OUTPUT_FILE", "/o/pkg/t/run_2_of_5/test.xml")]),
                 &[],
                 Ok(&p)
@@ -247,7 +264,7 @@ mod tests {
             execute(ExecuteReason::RunsPerTest)
         );
         assert_eq!(
-            decide(
+            d(
                 &env(&[("XML_OUTPUT_FILE", "/o/pkg/t/run_1_of_1/test.xml")]),
                 &[],
                 Ok(&p)
@@ -255,28 +272,32 @@ mod tests {
             Decision::Replay
         );
         assert_eq!(
-            decide(&env(&[]), &[], Ok(&RecordedStatus::new(1, false, 2, 1))),
+            d(&env(&[]), &[], Ok(&RecordedStatus::new(1, false, 2, 1))),
             execute(ExecuteReason::RecordedNotPassed)
         );
         assert_eq!(
-            decide(&env(&[]), &[], Ok(&RecordedStatus::new(0, true, 2, 0))),
+            d(&env(&[]), &[], Ok(&RecordedStatus::new(0, true, 2, 0))),
             execute(ExecuteReason::RecordedNotPassed)
         );
         assert_eq!(
-            decide(&env(&[]), &[], Err("missing".into())),
+            d(&env(&[]), &[], Err("missing".into())),
             execute(ExecuteReason::RecordedUnreadable("missing".into()))
         );
         assert_eq!(
-            decide(
+            d(
                 &env(&[("MY_FLAG", "1"), ("GREETING", "hi")]),
                 &["GREETING"],
                 Ok(&p)
             ),
             execute(ExecuteReason::ExtraTestEnv(vec!["MY_FLAG".into()]))
         );
+        assert_eq!(
+            decide(&env(&[]), &[], &["-v".to_owned()], Ok(&p)),
+            execute(ExecuteReason::TestArgs)
+        );
         // `bazel coverage` needs a real run.
         assert_eq!(
-            decide(&env(&[("COVERAGE_DIR", "/c")]), &[], Ok(&p)),
+            d(&env(&[("COVERAGE_DIR", "/c")]), &[], Ok(&p)),
             execute(ExecuteReason::ExtraTestEnv(vec!["COVERAGE_DIR".into()]))
         );
     }

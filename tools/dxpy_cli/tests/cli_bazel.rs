@@ -525,9 +525,20 @@ struct TestRun {
 
 /// `bazel-test` in a Bazel-like clean environment plus `env`.
 fn bazel_test(argsfile: &Path, env: &[(&str, &Path)], extra: &[(&str, &str)]) -> TestRun {
+    bazel_test_with_args(argsfile, &[], env, extra)
+}
+
+/// `bazel-test @argsfile ARGS...` (`--test_arg`).
+fn bazel_test_with_args(
+    argsfile: &Path,
+    args: &[&str],
+    env: &[(&str, &Path)],
+    extra: &[(&str, &str)],
+) -> TestRun {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_dx-py"));
     cmd.arg("bazel-test")
         .arg(format!("@{}", argsfile.display()))
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("GREETING", "hi");
@@ -595,6 +606,21 @@ fn bazel_test_replays_a_recorded_pass_and_executes_when_bazel_asks_for_a_real_ru
         extra_env.stdout
     );
     assert_eq!(extra_env.code, Some(0));
+
+    // `--test_arg`: pytest arguments the recorded run did not have.
+    let with_args = bazel_test_with_args(&args_u, &["-k", "test_ok"], &env, &[]);
+    assert_eq!(with_args.code, Some(0), "{}", with_args.stdout);
+    assert!(
+        with_args
+            .stdout
+            .starts_with("dx-py: executing tests in the test action (reason: --test_arg)"),
+        "{}",
+        with_args.stdout
+    );
+    assert_eq!(
+        junit_outcomes(&xml),
+        outcomes(&[("pkg.test_u.T::test_ok", "passed")])
+    );
 
     // A recorded failure is re-run for real (flaky_test_attempts), with its undeclared outputs.
     let (rf_a, args_a) = runfiles_tree(execroot.path(), "a", &["pkg/test_a.py", "pkg/test_u.py"]);

@@ -23,14 +23,20 @@ use crate::exit::Code;
 
 pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
-    let expanded = expand_args_files(&args.args, &cwd)?;
-    let test_args = TestArgs::parse(&expanded)?;
+    // The launcher passes `@argsfile` first; anything after it comes from `--test_arg` (or
+    // `bazel run -- ARGS`) and goes to pytest.
+    let (argsfile, extra_args) = match args.args.split_first() {
+        Some((first, rest)) if first.starts_with('@') => (first, rest.to_vec()),
+        _ => {
+            return Err(anyhow!(
+                "usage: dx-py bazel-test @ARGSFILE [PYTEST ARGS...]"
+            ))
+        }
+    };
+    let expanded = expand_args_files(std::slice::from_ref(argsfile), &cwd)?;
+    let mut test_args = TestArgs::parse(&expanded)?;
     let results = test_args.require_results()?.clone();
-    let argsfile = args
-        .args
-        .iter()
-        .find_map(|a| a.strip_prefix('@'))
-        .map(|file| cwd.join(file));
+    let argsfile = argsfile.strip_prefix('@').map(|file| cwd.join(file));
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let runfiles = find_runfiles(&env, argsfile.as_deref(), &results.status)?;
     let recorded = RecordedStatus::read(&runfiles.join(&results.status));
@@ -38,8 +44,10 @@ pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
     let decision = decide(
         &env,
         &rule_env,
+        &extra_args,
         recorded.as_ref().map_err(|err| err.to_string()),
     );
+    test_args.pytest_args.extend(extra_args);
     match (decision, recorded) {
         (Decision::Replay, Ok(status)) => replay(&runfiles, &results, &status, &env),
         (Decision::Execute(reason), _) => execute(&test_args, &runfiles, &env, &reason),
