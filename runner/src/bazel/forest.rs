@@ -224,6 +224,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever the input, a mapped path is relative and never climbs: it cannot leave
+        /// the forest. Plain main-repository paths map to `_main/<path>`.
+        #[test]
+        fn mapped_paths_stay_inside(parts in proptest::collection::vec("(\\.\\.|\\.|external|bazel-out|bin|[a-z_]{1,6}|/)", 1..8)) {
+            let path = parts.join("/");
+            if let Ok(mapped) = runfiles_path(&path, "_main") {
+                proptest::prop_assert!(!mapped.starts_with('/'), "{} -> {}", path, mapped);
+                proptest::prop_assert!(
+                    mapped.split('/').all(|c| c != ".." && c != "." && !c.is_empty()),
+                    "{} -> {}", path, mapped
+                );
+            }
+        }
+
+        #[test]
+        fn main_repository_paths_keep_their_shape(parts in proptest::collection::vec("[a-z][a-z_]{0,6}\\.?p?y?", 1..5)) {
+            proptest::prop_assume!(parts[0] != "external");
+            let path = parts.join("/");
+            proptest::prop_assert_eq!(runfiles_path(&path, "_main").ok(), Some(format!("_main/{path}")));
+        }
+    }
+
     #[test]
     fn the_forest_holds_exactly_the_inputs_and_disappears() {
         let execroot = tempfile::tempdir().expect("execroot");
