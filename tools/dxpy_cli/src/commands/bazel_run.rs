@@ -60,6 +60,8 @@ pub struct RunfilesSuite {
     pub deadline: Option<Duration>,
     pub interrupt: Arc<AtomicBool>,
     pub color: bool,
+    /// Shown as the rootdir in the log (the worker's forest is temporary).
+    pub rootdir_label: Option<String>,
 }
 
 /// The pool of one request: one interpreter (Bazel runs requests in parallel itself), started
@@ -196,6 +198,7 @@ impl RunfilesSuite {
             deadline: self.deadline,
             durations: None,
             header_notes: Vec::new(),
+            rootdir_label: self.rootdir_label.clone(),
             verbosity: verbosity_of(&self.pytest_args),
             color: self.color,
         };

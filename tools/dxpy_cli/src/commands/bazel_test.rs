@@ -179,6 +179,7 @@ fn execute(
         color: !env.contains_key("TEST_SRCDIR")
             && !env.contains_key("NO_COLOR")
             && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        rootdir_label: None,
     };
     let outcome = suite.run(std::io::stdout().lock())?;
     if let Some(message) = &outcome.start_failure {

@@ -165,6 +165,10 @@ fn try_run_action(args: &[String], base: &Path, cancel: &CancelToken) -> anyhow:
         deadline: args.timeout,
         interrupt: Arc::clone(cancel),
         color: false,
+        rootdir_label: Some(format!(
+            "<runfiles>/{} (of {}, in the DxPyTest action)",
+            args.main_repo, args.target
+        )),
     };
     let mut log = Vec::new();
     let outcome = suite.run(&mut log)?;
