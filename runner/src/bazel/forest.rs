@@ -154,6 +154,12 @@ impl Forest {
         &self.root
     }
 
+    /// The private directory holding the forest, its scratch directory and nothing else:
+    /// a place for the run's own files (not importable, not the tests' TEST_TMPDIR).
+    pub fn private_dir(&self) -> &Path {
+        &self.private
+    }
+
     /// An empty private directory next to the forest (not inside it, so not importable).
     pub fn scratch_dir(&self) -> PathBuf {
         self.private.join("tmp")

@@ -721,3 +721,51 @@ fn bazel_test_replays_a_recorded_pass_and_executes_when_bazel_asks_for_a_real_ru
     ));
     assert!(run.stdout.contains("1 passed"), "{}", run.stdout);
 }
+
+/// Without a `config` attribute no pytest config may be found above the tree: in the worker
+/// the forest sits in the temp directory, and a non-sandboxed execroot links the workspace's
+/// undeclared top-level files. Such an ini here would deselect every test.
+#[test]
+fn an_undeclared_pytest_ini_above_the_tree_is_never_read() {
+    const DESELECT_ALL: &str = "[pytest]\naddopts = -k nothing_is_named_like_this\n";
+    let execroot = fixture_execroot();
+    let root = execroot.path();
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(tmp.path().join("pytest.ini"), DESELECT_ALL).expect("ini");
+    let params = root.join("u.params");
+    std::fs::write(
+        &params,
+        action_args("u", &["pkg/test_u.py"], &[]).join("\n"),
+    )
+    .expect("args");
+    let out = Command::new(env!("CARGO_BIN_EXE_dx-py"))
+        .arg("bazel-worker")
+        .arg(format!("@{}", params.display()))
+        .current_dir(root)
+        .env("TMPDIR", tmp.path())
+        .output()
+        .expect("action");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = outcomes(&[
+        ("pkg.test_u.T::test_ok", "passed"),
+        ("pkg.test_u.T::test_sees_the_test_environment", "passed"),
+    ]);
+    assert_eq!(junit_outcomes(&root.join("out/u/test.xml")), expected);
+
+    // The test action's real run: the ini sits at the runfiles root, above `_main`.
+    let (rf, argsfile) = runfiles_tree(root, "u", &["pkg/test_u.py"]);
+    std::fs::write(rf.path().join("pytest.ini"), DESELECT_ALL).expect("ini");
+    let xml = tmp.path().join("test.xml");
+    let env = [
+        ("TEST_SRCDIR", rf.path()),
+        ("XML_OUTPUT_FILE", xml.as_path()),
+    ];
+    let run = bazel_test(&argsfile, &env, &[("DXPY_BAZEL_EXECUTE", "1")]);
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    assert_eq!(junit_outcomes(&xml), expected);
+}

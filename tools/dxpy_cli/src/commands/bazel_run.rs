@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context as _;
 use dxpy_discover::config::ConfigRequest;
 use dxpy_discover::session::{self, CacheLocation, DiscoverOptions};
 use dxpy_runner::pool::PoolConfig;
@@ -48,6 +49,11 @@ pub struct RunfilesSuite {
     pub import_roots: Vec<String>,
     /// The pytest config file, a runfiles path.
     pub config: Option<String>,
+    /// A private writable directory. Without `config`, an empty ini file written here is
+    /// passed with `-c`: pytest's config search would otherwise climb out of the runfiles
+    /// tree and could pick up an undeclared `pytest.ini` (a non-sandboxed execroot links the
+    /// workspace's top-level files, and the worker's forest sits in the temp directory).
+    pub private_dir: PathBuf,
     pub pytest_args: Vec<String>,
     /// `-k` expression (`--test_filter`).
     pub keyword: Option<String>,
@@ -118,10 +124,11 @@ impl RunfilesSuite {
             "--rootdir".to_owned(),
             self.rootdir().to_string_lossy().into_owned(),
         ];
-        if let Some(config) = &self.config {
-            options.push("-c".to_owned());
-            options.push(self.runfiles.join(config).to_string_lossy().into_owned());
-        }
+        options.push("-c".to_owned());
+        options.push(match &self.config {
+            Some(config) => self.runfiles.join(config).to_string_lossy().into_owned(),
+            None => self.empty_config().to_string_lossy().into_owned(),
+        });
         if let Some(keyword) = &self.keyword {
             options.push("-k".to_owned());
             options.push(keyword.clone());
@@ -130,11 +137,21 @@ impl RunfilesSuite {
         options
     }
 
+    /// Where the stand-in for a missing config file is written (see `private_dir`).
+    fn empty_config(&self) -> PathBuf {
+        self.private_dir.join("dx-py-no-config.ini")
+    }
+
     /// Discovers, selects and runs; reports to `out`. A discovery failure is pytest's usage
     /// error, reported in `out` like pytest does, not an `Err`.
     pub fn run<W: Write>(&self, mut out: W) -> anyhow::Result<SuiteOutcome> {
         let start = Instant::now();
         let rootdir = self.rootdir();
+        if self.config.is_none() {
+            let path = self.empty_config();
+            std::fs::write(&path, b"")
+                .with_context(|| format!("writing the empty config {}", path.display()))?;
+        }
         let options = self.pytest_options();
         let mut discover_args = options.clone();
         discover_args.extend(self.tests.iter().map(|t| self.test_arg(t)));
@@ -147,13 +164,17 @@ impl RunfilesSuite {
             cache: CacheLocation::Off,
             ..DiscoverOptions::default()
         });
-        let discovery = match discovered {
+        let mut discovery = match discovered {
             Ok(discovery) => discovery,
             Err(err) => {
                 writeln!(out, "ERROR: {err}")?;
                 return Ok(SuiteOutcome::without_run(Code::UsageError));
             }
         };
+        if self.config.is_none() {
+            // The stand-in is no config of the user's: the header shows none, as pytest would.
+            discovery.config.inifile = None;
+        }
         let mut node_ids: Vec<String> = discovery.items.iter().map(|i| i.node_id.clone()).collect();
         if let Some(shard) = self.shard {
             node_ids = shard_of(node_ids, shard);

@@ -155,12 +155,15 @@ fn execute(
         let flag = Arc::clone(&interrupt);
         let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
     }
+    // TEST_TMPDIR is the test's own; `bazel run` has none, so a private one is made.
+    let private = PrivateDir::new(env.get("TEST_TMPDIR").filter(|t| !t.is_empty()))?;
     let suite = RunfilesSuite {
         runfiles: std::path::absolute(runfiles)?,
         main_repo: args.main_repo.clone(),
         tests: args.tests.clone(),
         import_roots: args.import_roots.clone(),
         config: args.config.clone(),
+        private_dir: private.path.clone(),
         pytest_args: args.pytest_args.clone(),
         keyword: env
             .get("TESTBRIDGE_TEST_ONLY")
@@ -212,4 +215,29 @@ fn sharding(env: &BTreeMap<String, String>) -> anyhow::Result<Option<Shard>> {
         .filter(|i| *i < total)
         .ok_or_else(|| anyhow!("TEST_SHARD_INDEX={index}: expected 0..{total}"))?;
     Ok(Some(Shard { index, total }))
+}
+
+/// A directory for the run's own files: a fresh 0700 directory under TEST_TMPDIR (or the
+/// system temp directory), removed on drop.
+struct PrivateDir {
+    path: PathBuf,
+}
+
+impl PrivateDir {
+    fn new(parent: Option<&String>) -> anyhow::Result<PrivateDir> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let parent = parent.map_or_else(std::env::temp_dir, PathBuf::from);
+        let path = parent.join(format!("dx-py-bazel-test-{}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .with_context(|| format!("creating {}", path.display()))?;
+        Ok(PrivateDir { path })
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }

@@ -152,6 +152,7 @@ fn try_run_action(args: &[String], base: &Path, cancel: &CancelToken) -> anyhow:
         tests,
         import_roots: args.import_roots.clone(),
         config,
+        private_dir: forest.private_dir().to_path_buf(),
         pytest_args: args.pytest_args.clone(),
         keyword: None,
         shard: None,
