@@ -166,9 +166,7 @@ class _Zygote:
             elif op == "stop":
                 break
             else:
-                for fd in fds:
-                    os.close(fd)
-                self.send({"ev": "error", "message": f"unknown op {op!r}"})
+                raise ValueError(f"unknown control order {op!r}")
         self.shutdown()
 
     def receive(self):

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use dxpy_discover::session::{self, Discovery};
 use dxpy_discover::ParamState;
-use dxpy_runner::pool::PoolConfig;
+use dxpy_runner::pool::{PoolConfig, WarmStart};
 use dxpy_runner::protocol::{Engine, Outcome};
 use dxpy_runner::run::{NotRunReason, Run, RunConfig, RunEvent, StopReason};
 use dxpy_runner::scheduler::{plan, DurationStore, ModuleTests, SplitPolicy};
@@ -189,6 +189,10 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
                     terminal.add_warnings(1);
                     Ok(())
                 }
+                RunEvent::Notice { message } => {
+                    eprintln!("dx-py: {message}");
+                    Ok(())
+                }
                 _ => Ok(()),
             };
             if let Err(err) = result {
@@ -363,6 +367,12 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
         .filter(|t| *t > 0.0)
         .map(Duration::from_secs_f64);
     pool.preload = preload_modules(&discovery.config.rootdir.join("pyproject.toml"))?;
+    // Workers are forked from a warm zygote (the run falls back to spawning by itself).
+    pool.warm_start = if args.no_zygote {
+        WarmStart::Spawn
+    } else {
+        WarmStart::Zygote
+    };
     Ok(pool)
 }
 
