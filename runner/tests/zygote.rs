@@ -12,9 +12,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use dxpy_runner::pool::{
-    ExitReason, PoolConfig, WarmStart, WorkerProcess, Zygote, ZygoteSpec,
-};
+use dxpy_runner::pool::{ExitReason, PoolConfig, WarmStart, WorkerProcess, Zygote, ZygoteSpec};
 use dxpy_runner::run::{Incident, Run, RunConfig, RunEvent};
 use dxpy_runner::scheduler::{plan, DurationStore, SplitPolicy, WorkUnit};
 use support::runs::*;
@@ -91,14 +89,20 @@ fn a_shared_zygote_serves_runs_without_leaks_and_sees_changed_sources() {
     };
     let mut pids = run_on(
         &root_a,
-        &["test_iso.py::test_import_leaky", "test_iso.py::test_helper_value"],
+        &[
+            "test_iso.py::test_import_leaky",
+            "test_iso.py::test_helper_value",
+        ],
     );
     // The source changes between runs; the next worker must see the new value.
     std::fs::write(root_a.join("helper.py"), "VALUE = 22\n").unwrap();
     std::fs::write(root_a.join("expected.txt"), "22").unwrap();
     pids.extend(run_on(
         &root_a,
-        &["test_iso.py::test_leaky_not_loaded", "test_iso.py::test_helper_value"],
+        &[
+            "test_iso.py::test_leaky_not_loaded",
+            "test_iso.py::test_helper_value",
+        ],
     ));
     // Another rootdir on the same zygote: its own helper.py (3), not the first project's.
     pids.extend(run_on(&root_b, &["test_iso.py::test_helper_value"]));
@@ -146,7 +150,10 @@ fn a_zygote_killed_mid_run_leaves_the_run_to_spawned_workers() {
     let modules = collect(&root, &["test_fine.py"]);
     let expected: BTreeSet<String> = modules.iter().flat_map(|m| m.node_ids.clone()).collect();
     // One unit per test.
-    let units: Vec<WorkUnit> = expected.iter().flat_map(|id| unit(&[id.as_str()])).collect();
+    let units: Vec<WorkUnit> = expected
+        .iter()
+        .flat_map(|id| unit(&[id.as_str()]))
+        .collect();
     assert!(units.len() >= 3);
     let mut config = config(&root, 1, Mode::Zygote);
     // Each unit needs a new worker: after the kill they can only be spawned.
@@ -179,7 +186,11 @@ fn a_zygote_killed_mid_run_leaves_the_run_to_spawned_workers() {
     assert!(pids.len() >= 3, "{pids:?}");
     assert_no_orphans(&pids);
     drop(zygote);
-    assert_eq!(proc_stat(zygote_pid), None, "the killed zygote was not reaped");
+    assert_eq!(
+        proc_stat(zygote_pid),
+        None,
+        "the killed zygote was not reaped"
+    );
 }
 
 #[test]
@@ -191,17 +202,17 @@ fn a_different_start_up_environment_is_spawned_not_forked() {
     let zygote = shared_zygote(&config.pool);
     config.pool.warm_start = WarmStart::Shared(Arc::clone(&zygote));
     // The hash seed is fixed at interpreter start: a fork cannot honour it.
-    config
-        .pool
-        .env
-        .push(("PYTHONHASHSEED".into(), "7".into()));
+    config.pool.env.push(("PYTHONHASHSEED".into(), "7".into()));
     // `execute_allowing_fallback` checks the workers after the notice were spawned.
     let (events, summary) = execute_allowing_fallback(config, units);
     let notices = notices(&events);
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert!(notices[0].contains("PYTHON*"), "{notices:?}");
     assert_eq!((summary.failed, summary.passed), (2, 1));
-    assert!(zygote.is_alive(), "a mismatch must not stop a shared zygote");
+    assert!(
+        zygote.is_alive(),
+        "a mismatch must not stop a shared zygote"
+    );
 }
 
 #[test]

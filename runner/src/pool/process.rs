@@ -209,7 +209,14 @@ impl WorkerProcess {
             results: File::from(OwnedFd::from(stdout)),
             stderr: File::from(OwnedFd::from(stderr)),
         };
-        WorkerProcess::start(Handle::Spawned(child), pid, pipes, config, resolved, stderr_sink)
+        WorkerProcess::start(
+            Handle::Spawned(child),
+            pid,
+            pipes,
+            config,
+            resolved,
+            stderr_sink,
+        )
     }
 
     /// Takes over a worker the zygote just forked (see [`Zygote::fork_worker`]): sends
@@ -232,7 +239,14 @@ impl WorkerProcess {
             results,
             stderr,
         };
-        WorkerProcess::start(Handle::Forked(zygote), pid, pipes, config, resolved, stderr_sink)
+        WorkerProcess::start(
+            Handle::Forked(zygote),
+            pid,
+            pipes,
+            config,
+            resolved,
+            stderr_sink,
+        )
     }
 
     fn start(

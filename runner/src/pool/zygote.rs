@@ -44,16 +44,16 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, IoSlice};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::PathBuf;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rustix::net::{
-    AddressFamily, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags,
-    SocketFlags, SocketType,
+    AddressFamily, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketFlags,
+    SocketType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -206,11 +206,17 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Waits until `found` yields a value or `deadline` passes.
-    fn wait_for<T>(&self, deadline: Instant, mut found: impl FnMut(&mut State) -> Option<T>) -> Option<T> {
+    fn wait_for<T>(
+        &self,
+        deadline: Instant,
+        mut found: impl FnMut(&mut State) -> Option<T>,
+    ) -> Option<T> {
         let mut state = self.lock();
         loop {
             if let Some(value) = found(&mut state) {
@@ -326,9 +332,7 @@ impl Zygote {
             let shared = Arc::clone(&shared);
             std::thread::spawn(move || read_events(reader_fd, &shared));
         }
-        let startup_env = startup_env(
-            std::env::vars_os().chain(spec.env.iter().cloned()),
-        );
+        let startup_env = startup_env(std::env::vars_os().chain(spec.env.iter().cloned()));
         let mut zygote = Zygote {
             spec: spec.clone(),
             pid,
@@ -382,10 +386,7 @@ impl Zygote {
             }
             None => Err(ZygoteError::Start {
                 python: spec.python.clone(),
-                message: format!(
-                    "not ready within {}s",
-                    spec.startup_timeout.as_secs_f64()
-                ),
+                message: format!("not ready within {}s", spec.startup_timeout.as_secs_f64()),
                 stderr: zygote.stderr_tail(),
             }),
         }
@@ -466,10 +467,7 @@ impl Zygote {
             }
         }
         let cwd = config.rootdir.to_str().ok_or_else(|| {
-            ZygoteError::Incompatible(format!(
-                "rootdir {} is not UTF-8",
-                config.rootdir.display()
-            ))
+            ZygoteError::Incompatible(format!("rootdir {} is not UTF-8", config.rootdir.display()))
         })?;
         if let Some(reason) = self.shared.lock().dead.clone() {
             return Err(self.dead(reason));
@@ -493,7 +491,9 @@ impl Zygote {
             if let Some(reason) = self.shared.lock().dead.clone() {
                 return Err(self.dead(reason));
             }
-            return Err(ZygoteError::Fork(format!("cannot send the fork order: {err}")));
+            return Err(ZygoteError::Fork(format!(
+                "cannot send the fork order: {err}"
+            )));
         }
         // The worker holds these now; keeping them would hide its end of stream.
         drop((request_read, result_write, stderr_write));
@@ -502,13 +502,12 @@ impl Zygote {
             if let Some(result) = state.forks.remove(&id) {
                 Some(result.map_err(ZygoteError::Fork))
             } else {
-                state
-                    .dead
-                    .clone()
-                    .map(|reason| Err(ZygoteError::Dead {
+                state.dead.clone().map(|reason| {
+                    Err(ZygoteError::Dead {
                         reason,
                         stderr: Vec::new(),
-                    }))
+                    })
+                })
             }
         });
         match answer {
@@ -629,13 +628,10 @@ pub(crate) fn worker_env(config: &PoolConfig, resolved: &Resolved) -> Vec<(OsStr
 }
 
 /// The `PYTHON*` variables an interpreter reads only at start-up.
-fn startup_env(
-    vars: impl Iterator<Item = (OsString, OsString)>,
-) -> BTreeMap<OsString, OsString> {
+fn startup_env(vars: impl Iterator<Item = (OsString, OsString)>) -> BTreeMap<OsString, OsString> {
     vars.filter(|(key, _)| {
-        key.to_str().is_some_and(|key| {
-            key.starts_with("PYTHON") && !APPLIED_AFTER_FORK.contains(&key)
-        })
+        key.to_str()
+            .is_some_and(|key| key.starts_with("PYTHON") && !APPLIED_AFTER_FORK.contains(&key))
     })
     .collect()
 }

@@ -286,9 +286,7 @@ impl<'a> Driver<'a> {
 
     /// Forks a worker from the run's zygote, else spawns one. A zygote failure, or a forked
     /// worker that fails at start-up, makes the run drop the zygote (one notice) and spawn.
-    fn start_worker(
-        &self,
-    ) -> Result<(WorkerProcess, Vec<WorkerMessage>), crate::pool::PoolError> {
+    fn start_worker(&self) -> Result<(WorkerProcess, Vec<WorkerMessage>), crate::pool::PoolError> {
         let config = &self.shared.config.pool;
         let resolved = &self.shared.resolved;
         if let Some(zygote) = self.shared.zygote() {

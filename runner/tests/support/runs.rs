@@ -162,7 +162,11 @@ pub fn execute_allowing_fallback(
     if matches!(warm, WarmStart::Zygote) {
         assert!(zygotes.len() <= 1, "one zygote per run: {zygotes:?}");
         for zygote in zygotes {
-            assert_eq!(proc_stat(zygote), None, "the run's zygote {zygote} was not reaped");
+            assert_eq!(
+                proc_stat(zygote),
+                None,
+                "the run's zygote {zygote} was not reaped"
+            );
             assert_no_children(zygote);
         }
     }
@@ -282,4 +286,3 @@ pub fn every_report_exactly_once(events: &[RunEvent]) -> BTreeMap<String, u32> {
     }
     finished
 }
-
