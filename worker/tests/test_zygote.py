@@ -236,7 +236,8 @@ class ZygotePreload(unittest.TestCase):
     def test_only_installed_modules_are_imported_in_the_zygote(self):
         with tempfile.TemporaryDirectory() as tmp:
             (Path(tmp) / "dxpy_projmod.py").write_text("raise RuntimeError('imported')\n")
-            zygote = Zygote(preload=["json", "dxpy_projmod", "dxpy_no_such_module"],
+            # encodings.mbcs is installed (stdlib) but fails to import outside Windows.
+            zygote = Zygote(preload=["json", "dxpy_projmod", "dxpy_no_such_module", "encodings.mbcs"],
                             env={"PYTHONPATH": f"{WORKER_DIR}{os.pathsep}{tmp}"})
             try:
                 report = zygote.ready["preload"]
@@ -246,7 +247,8 @@ class ZygotePreload(unittest.TestCase):
         self.assertEqual([name for name, _ in report["skipped"]],
                          ["dxpy_projmod", "dxpy_no_such_module"])
         self.assertIn("outside the interpreter's prefixes", report["skipped"][0][1])
-        self.assertEqual(report["failed"], [])
+        self.assertEqual([name for name, _ in report["failed"]], ["encodings.mbcs"])
+        self.assertIn("ImportError", report["failed"][0][1])
 
 
 if __name__ == "__main__":
