@@ -110,6 +110,7 @@ def _preload(modules, import_pytest):
     from dxpy_worker import capture, channel, engine_native, protocol  # noqa: F401
 
     if "pytest" in sys.modules:
+        _import_pytest_plugins(roots)
         try:
             from dxpy_worker import engine_pytest  # noqa: F401
         except BaseException as err:  # noqa: BLE001
@@ -117,6 +118,25 @@ def _preload(modules, import_pytest):
                 raise
             report["failed"].append(["dxpy_worker.engine_pytest", repr(err)])
     return report
+
+
+def _import_pytest_plugins(roots):
+    """Imports pytest's builtin plugin modules, which every session imports at configure time.
+    Not the ``pytest11`` entry points: pytest marks those for assertion rewriting and warns
+    about any that were imported before its import hook. Best effort and quiet: a module that
+    fails here fails again in the worker, where pytest reports it."""
+    try:
+        from _pytest.config import default_plugins
+    except ImportError:
+        return
+    for name in default_plugins:
+        name = f"_pytest.{name}"
+        if not _is_installed(name, roots)[0]:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - see the docstring
+            pass
 
 
 def _exit_event(pid, info):
