@@ -2,8 +2,9 @@
 //!
 //! Layout:
 //! - this file: [`PoolConfig`], [`PoolError`], interpreter and worker-package resolution;
-//! - [`process`]: one worker process (spawn in its own process group, Hello/Ready, timed
-//!   frame reads, stderr tail, kill and reap).
+//! - [`process`]: one worker process (spawn in its own process group, or adopt a forked
+//!   one; Hello/Ready, timed frame reads, stderr tail, kill and reap);
+//! - [`zygote`]: warm start, a zygote interpreter that forks workers ([`WarmStart`]).
 //!
 //! The pool's scheduling loop lives in [`crate::run`]; this module only knows how to start
 //! and stop workers.
@@ -21,14 +22,32 @@
 //! `PYTHONPATH`, before any inherited `PYTHONPATH`.
 
 pub mod process;
+pub mod zygote;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::protocol::Engine;
 
 pub use process::{signal_name, ExitReason, StderrSink, WorkerProcess};
+pub use zygote::{PreloadReport, Zygote, ZygoteError, ZygoteSpec};
+
+/// How workers are started.
+#[derive(Debug, Clone, Default)]
+pub enum WarmStart {
+    /// Each worker is a fresh `python -m dxpy_worker`.
+    Spawn,
+    /// The run starts a zygote and forks every worker (replacements too) from it; it stops
+    /// with the run. If it cannot start or dies, the run spawns instead (one notice).
+    #[default]
+    Zygote,
+    /// Fork from this long-lived zygote (e.g. one per [`ZygoteSpec`] kept by the Bazel
+    /// worker across requests, see [`Zygote::start`]). Falls back like `Zygote`; check
+    /// [`Zygote::is_alive`] before reusing it for the next run.
+    Shared(Arc<Zygote>),
+}
 
 /// Why workers could not be started.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -55,6 +74,8 @@ pub enum PoolError {
         seconds: f64,
         stderr: Vec<String>,
     },
+    #[error(transparent)]
+    Zygote(#[from] ZygoteError),
 }
 
 /// How to start and drive the workers.
@@ -99,6 +120,8 @@ pub struct PoolConfig {
     /// Modules each worker imports right after Ready (Preload request), so heavy imports
     /// are paid before the first batch rather than inside the first test's timing.
     pub preload: Vec<String>,
+    /// Spawn each worker, or fork it from a zygote (the default).
+    pub warm_start: WarmStart,
 }
 
 impl PoolConfig {
@@ -120,6 +143,7 @@ impl PoolConfig {
             env: Vec::new(),
             preload: Vec::new(),
             forward_stderr: false,
+            warm_start: WarmStart::default(),
         }
     }
 

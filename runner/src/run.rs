@@ -15,6 +15,14 @@
 //! from the other slots. Leftovers of a crashed or timed-out batch go to the crashing slot's
 //! own deque, so an idle slot can steal them while that slot starts a fresh worker.
 //!
+//! # Warm start
+//!
+//! With [`WarmStart::Zygote`] the coordinator starts a zygote before the drivers and every
+//! worker (replacements after crashes and recycling included) is forked from it; with
+//! [`WarmStart::Shared`] the caller's zygote is used. When the zygote cannot start, does not
+//! fit the pool's interpreter or environment, dies, or a forked worker fails at start-up,
+//! the run drops it and spawns from then on, with one [`RunEvent::Notice`] saying why.
+//!
 //! # Stopping (`-x` / `--maxfail`)
 //!
 //! pytest-xdist's rule: once the failure count reaches maxfail, the controller stops
@@ -40,7 +48,7 @@ use std::time::Instant;
 
 use crossbeam_deque::{Injector, Worker as LocalQueue};
 
-use crate::pool::{PoolConfig, PoolError};
+use crate::pool::{PoolConfig, PoolError, WarmStart, Zygote, ZygoteSpec};
 use crate::protocol::Outcome;
 use crate::scheduler::WorkUnit;
 
@@ -101,6 +109,8 @@ struct Shared {
     failures: AtomicU32,
     /// Last worker start-up failure, quoted for units nobody could run.
     last_start_failure: Mutex<Option<String>>,
+    /// The zygote workers are forked from, while it is usable.
+    zygote: Mutex<Option<Arc<Zygote>>>,
 }
 
 impl Shared {
@@ -129,6 +139,24 @@ impl Run {
     {
         let started = Instant::now();
         let resolved = self.config.pool.resolve()?;
+        let (zygote, notice) = match &self.config.pool.warm_start {
+            WarmStart::Spawn => (None, None),
+            WarmStart::Zygote => {
+                let spec = ZygoteSpec::with_resolved(&self.config.pool, &resolved);
+                match Zygote::start(&spec) {
+                    Ok(zygote) => (Some(zygote), None),
+                    Err(err) => (None, Some(fallback_notice(&err.to_string()))),
+                }
+            }
+            WarmStart::Shared(zygote) if zygote.is_alive() => (Some(Arc::clone(zygote)), None),
+            WarmStart::Shared(zygote) => (
+                None,
+                Some(fallback_notice(&format!(
+                    "the shared zygote (pid {}) has exited",
+                    zygote.pid()
+                ))),
+            ),
+        };
         let mut expected: HashMap<String, u32> = HashMap::new();
         for node_id in units.iter().flat_map(|u| u.node_ids.iter()) {
             *expected.entry(node_id.clone()).or_default() += 1;
@@ -143,6 +171,7 @@ impl Run {
             crashes: AtomicU32::new(0),
             failures: AtomicU32::new(0),
             last_start_failure: Mutex::new(None),
+            zygote: Mutex::new(zygote),
         };
         for unit in units {
             shared.injector.push(unit);
@@ -152,6 +181,10 @@ impl Run {
             (0..slots).map(|_| LocalQueue::new_fifo()).collect();
         let stealers: Vec<_> = locals.iter().map(|l| l.stealer()).collect();
         let mut summary = RunSummary::default();
+        if let Some(message) = notice {
+            // Nothing else has been delivered yet: the callback cannot have asked to stop.
+            let _ = on_event(RunEvent::Notice { message });
+        }
         let (sender, receiver) = mpsc::channel::<Internal>();
         std::thread::scope(|scope| {
             for (slot, local) in locals.into_iter().enumerate() {
@@ -229,7 +262,23 @@ impl Run {
     }
 }
 
+/// The one notice of a run that stopped using its zygote.
+fn fallback_notice(reason: &str) -> String {
+    format!("warm start disabled, spawning workers instead: {reason}")
+}
+
 impl Shared {
+    /// The zygote to fork from, if the run still uses one.
+    fn zygote(&self) -> Option<Arc<Zygote>> {
+        self.zygote.lock().ok().and_then(|z| z.clone())
+    }
+
+    /// Stops forking; returns the notice for the first caller only.
+    fn drop_zygote(&self, reason: &str) -> Option<String> {
+        let mut zygote = self.zygote.lock().ok()?;
+        zygote.take().map(|_| fallback_notice(reason))
+    }
+
     /// Stops scheduling; the first reason is the one reported.
     fn request_stop(&self, reason: StopReason) {
         if let Ok(mut current) = self.stop_reason.lock() {

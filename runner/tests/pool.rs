@@ -1,174 +1,38 @@
 //! The pool and scheduler with real worker processes: equivalence with real pytest on a
-//! multi-module suite, crash and hang containment, maxfail, recycling, no orphans.
+//! multi-module suite, crash and hang containment, maxfail, recycling, no orphans — each
+//! with spawned workers and with workers forked from a zygote.
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use dxpy_runner::pool::PoolConfig;
-use dxpy_runner::protocol::{Engine, Outcome, Phase};
-use dxpy_runner::run::{Incident, NotRunReason, Run, RunConfig, RunEvent, RunSummary, StopReason};
-use dxpy_runner::scheduler::{plan, DurationStore, LoadStatus, ModuleTests, SplitPolicy, WorkUnit};
+use dxpy_runner::protocol::{Outcome, Phase};
+use dxpy_runner::run::{Incident, NotRunReason, Run, RunEvent, StopReason};
+use dxpy_runner::scheduler::{plan, DurationStore, LoadStatus, SplitPolicy, WorkUnit};
+use support::runs::*;
 use support::*;
 
-/// Node IDs as real pytest collects them, grouped by file; a requested file that yields no
-/// node ID (a collection error) becomes a unit requesting the file itself.
-fn collect(root: &Path, files: &[&str]) -> Vec<ModuleTests> {
-    let out = Command::new(python())
-        .args([
-            "-m",
-            "pytest",
-            "--collect-only",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-        ])
-        .args(files)
-        .current_dir(root)
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut by_path: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for line in text
-        .lines()
-        .filter(|l| l.contains("::") && !l.contains(' '))
-    {
-        let path = line.split("::").next().unwrap().to_owned();
-        by_path.entry(path).or_default().push(line.to_owned());
-    }
-    let mut modules: Vec<ModuleTests> = Vec::new();
-    for file in files {
-        let file = file.trim_end_matches('/');
-        let matching: Vec<String> = by_path
-            .keys()
-            .filter(|p| *p == file || p.starts_with(&format!("{file}/")))
-            .cloned()
-            .collect();
-        if matching.is_empty() {
-            modules.push(ModuleTests {
-                path: file.to_owned(),
-                node_ids: vec![file.to_owned()],
-            });
-        }
-        for path in matching {
-            let node_ids = by_path.remove(&path).unwrap();
-            modules.push(ModuleTests { path, node_ids });
-        }
-    }
-    modules
-}
+// Every test runs twice: workers spawned, and workers forked from a per-run zygote.
+modes!(
+    two_workers_give_pytests_outcomes_and_record_durations,
+    crashes_are_reported_with_their_reason_and_the_rest_still_runs,
+    a_hang_is_killed_at_the_timeout_and_the_rest_runs,
+    interrupt_flag_cancels_while_a_test_hangs_and_no_event_arrives,
+    cancelling_early_kills_every_worker_and_grandchild,
+    maxfail_stops_scheduling_after_the_running_unit,
+    workers_are_recycled_after_their_batch_budget,
+    a_broken_interpreter_leaves_every_test_reported_as_lost,
+    preloaded_modules_are_imported_before_the_first_batch,
+    a_panicking_callback_still_kills_the_workers,
+    crashing_past_the_restart_budget_stops_and_reports_the_rest_lost,
+    with_capture_off_test_output_is_forwarded_from_stderr,
+);
 
-fn config(root: &Path, workers: usize) -> RunConfig {
-    require_pytest();
-    let mut pool = PoolConfig::new(root);
-    pool.workers = workers;
-    pool.python = Some(PathBuf::from(python()));
-    pool.worker_path = Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../worker"));
-    pool.engine = Engine::Pytest;
-    pool.output_limit = OUTPUT_LIMIT;
-    pool.env = vec![("PYTHONDONTWRITEBYTECODE".into(), "1".into())];
-    RunConfig {
-        pool,
-        maxfail: None,
-        interrupt: None,
-    }
-}
-
-/// Runs to the end, collecting every event.
-fn execute(config: RunConfig, units: Vec<WorkUnit>) -> (Vec<RunEvent>, RunSummary) {
-    let mut events = Vec::new();
-    let summary = Run::new(config)
-        .execute(units, |event| {
-            events.push(event);
-            ControlFlow::Continue(())
-        })
-        .unwrap();
-    (events, summary)
-}
-
-/// The events in the shape the worker tests compare with pytest.
-fn as_batch(events: &[RunEvent]) -> Batch {
-    let mut batch = Batch::default();
-    for event in events {
-        match event {
-            RunEvent::Report { result, .. } | RunEvent::Incident { result, .. } => {
-                batch.items.push(result.clone())
-            }
-            RunEvent::CollectError { report, .. } => batch.collect_errors.push(report.clone()),
-            _ => {}
-        }
-    }
-    batch
-}
-
-fn worker_pids(events: &[RunEvent]) -> Vec<u32> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            RunEvent::WorkerStarted { ready, .. } => Some(ready.pid),
-            _ => None,
-        })
-        .collect()
-}
-
-/// A pid that is gone, or a zombie waiting for a reaper outside our control, is not running.
-fn is_running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => false,
-        Ok(stat) => {
-            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
-            !state.starts_with('Z') && !state.starts_with('X')
-        }
-    }
-}
-
-fn assert_no_orphans(pids: &[u32]) {
-    assert!(!pids.is_empty(), "no pids to check");
-    // A killed grandchild is re-parented and reaped asynchronously.
-    for _ in 0..50 {
-        if pids.iter().all(|pid| !is_running(*pid)) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let alive: Vec<u32> = pids.iter().copied().filter(|p| is_running(*p)).collect();
-    panic!("processes left running after the run: {alive:?}");
-}
-
-fn grandchild_pids(path: &Path) -> Vec<u32> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| l.trim().parse().unwrap())
-        .collect()
-}
-
-fn every_report_exactly_once(events: &[RunEvent]) -> BTreeMap<String, u32> {
-    let mut finished: BTreeMap<String, u32> = BTreeMap::new();
-    for event in events {
-        match event {
-            RunEvent::Report { result, .. } | RunEvent::Incident { result, .. }
-                if result.item_finished =>
-            {
-                *finished.entry(result.node_id.clone()).or_default() += 1;
-            }
-            _ => {}
-        }
-    }
-    for (node_id, count) in &finished {
-        assert_eq!(*count, 1, "{node_id} finished {count} times");
-    }
-    finished
-}
-
-#[test]
-fn two_workers_give_pytests_outcomes_and_record_durations() {
+fn two_workers_give_pytests_outcomes_and_record_durations(mode: Mode) {
     let root = fixture_root("pytest_suite");
     let files = [
         "test_outcomes.py",
@@ -192,7 +56,7 @@ fn two_workers_give_pytests_outcomes_and_record_durations() {
         "a large module must be split by class"
     );
 
-    let (events, summary) = execute(config(&root, 2), units.clone());
+    let (events, summary) = execute(config(&root, 2, mode), units.clone());
     // Real pytest aborts the whole run on a collection error unless told to go on; the pool
     // always goes on (the CLI decides whether to run when discovery found errors).
     let mut args = files.to_vec();
@@ -234,10 +98,9 @@ fn two_workers_give_pytests_outcomes_and_record_durations() {
     assert_no_orphans(&worker_pids(&events));
 }
 
-#[test]
-fn crashes_are_reported_with_their_reason_and_the_rest_still_runs() {
+fn crashes_are_reported_with_their_reason_and_the_rest_still_runs(mode: Mode) {
     let root = fixture_root("pool_suite");
-    let pids_file = temp_log("pool_crash_pids");
+    let pids_file = temp_log(&format!("pool_crash_pids_{mode:?}"));
     let modules = collect(
         &root,
         &[
@@ -249,7 +112,7 @@ fn crashes_are_reported_with_their_reason_and_the_rest_still_runs() {
     );
     let expected: BTreeSet<String> = modules.iter().flat_map(|m| m.node_ids.clone()).collect();
     let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
-    let mut config = config(&root, 2);
+    let mut config = config(&root, 2, mode);
     config
         .pool
         .env
@@ -311,13 +174,12 @@ fn crashes_are_reported_with_their_reason_and_the_rest_still_runs() {
     assert_no_orphans(&pids);
 }
 
-#[test]
-fn a_hang_is_killed_at_the_timeout_and_the_rest_runs() {
+fn a_hang_is_killed_at_the_timeout_and_the_rest_runs(mode: Mode) {
     let root = fixture_root("pool_suite");
-    let pids_file = temp_log("pool_hang_pids");
+    let pids_file = temp_log(&format!("pool_hang_pids_{mode:?}"));
     let modules = collect(&root, &["test_hang.py", "test_fine.py"]);
     let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
-    let mut config = config(&root, 2);
+    let mut config = config(&root, 2, mode);
     config.pool.test_timeout = Some(Duration::from_secs(3));
     config
         .pool
@@ -360,13 +222,12 @@ fn a_hang_is_killed_at_the_timeout_and_the_rest_runs() {
     assert_no_orphans(&pids);
 }
 
-#[test]
-fn interrupt_flag_cancels_while_a_test_hangs_and_no_event_arrives() {
+fn interrupt_flag_cancels_while_a_test_hangs_and_no_event_arrives(mode: Mode) {
     let root = fixture_root("pool_suite");
-    let pids_file = temp_log("pool_interrupt_pids");
+    let pids_file = temp_log(&format!("pool_interrupt_pids_{mode:?}"));
     let modules = collect(&root, &["test_hang.py"]);
     let units: Vec<WorkUnit> = plan(&modules, &DurationStore::default(), SplitPolicy::default());
-    let mut config = config(&root, 1);
+    let mut config = config(&root, 1, mode);
     config
         .pool
         .env
@@ -406,13 +267,12 @@ fn interrupt_flag_cancels_while_a_test_hangs_and_no_event_arrives() {
     assert_no_orphans(&pids);
 }
 
-#[test]
-fn cancelling_early_kills_every_worker_and_grandchild() {
+fn cancelling_early_kills_every_worker_and_grandchild(mode: Mode) {
     let root = fixture_root("pool_suite");
-    let pids_file = temp_log("pool_cancel_pids");
+    let pids_file = temp_log(&format!("pool_cancel_pids_{mode:?}"));
     let modules = collect(&root, &["test_hang.py", "test_slow.py"]);
     let units: Vec<WorkUnit> = plan(&modules, &DurationStore::default(), SplitPolicy::default());
-    let mut config = config(&root, 2);
+    let mut config = config(&root, 2, mode);
     config
         .pool
         .env
@@ -438,8 +298,7 @@ fn cancelling_early_kills_every_worker_and_grandchild() {
     assert_no_orphans(&pids);
 }
 
-#[test]
-fn maxfail_stops_scheduling_after_the_running_unit() {
+fn maxfail_stops_scheduling_after_the_running_unit(mode: Mode) {
     let root = fixture_root("pool_suite");
     let modules = collect(&root, &["test_fails.py", "test_fine.py"]);
     // One worker and a fixed order: test_fails.py runs first.
@@ -451,7 +310,7 @@ fn maxfail_stops_scheduling_after_the_running_unit() {
             first_index: 0,
         })
         .collect();
-    let mut config = config(&root, 1);
+    let mut config = config(&root, 1, mode);
     config.maxfail = Some(1);
     let (events, summary) = execute(config, units);
     assert_eq!(summary.stop, Some(StopReason::MaxFail(1)));
@@ -474,8 +333,7 @@ fn maxfail_stops_scheduling_after_the_running_unit() {
     assert_no_orphans(&worker_pids(&events));
 }
 
-#[test]
-fn workers_are_recycled_after_their_batch_budget() {
+fn workers_are_recycled_after_their_batch_budget(mode: Mode) {
     let root = fixture_root("pool_suite");
     let modules = collect(&root, &["test_fails.py", "test_fine.py"]);
     let units = plan(
@@ -488,7 +346,7 @@ fn workers_are_recycled_after_their_batch_budget() {
         3,
         "test_fine.py splits into functions and TestGroup"
     );
-    let mut config = config(&root, 1);
+    let mut config = config(&root, 1, mode);
     config.pool.max_batches_per_worker = 1;
     let (events, summary) = execute(config, units);
     let pids = worker_pids(&events);
@@ -504,8 +362,9 @@ fn workers_are_recycled_after_their_batch_budget() {
 
 #[test]
 fn missing_worker_package_is_an_error_not_a_hang() {
+    let mode = Mode::Zygote;
     let root = fixture_root("pool_suite");
-    let mut config = config(&root, 1);
+    let mut config = config(&root, 1, mode);
     let empty = tempfile::tempdir().unwrap();
     config.pool.worker_path = Some(empty.path().to_path_buf());
     let err = Run::new(config)
@@ -514,14 +373,13 @@ fn missing_worker_package_is_an_error_not_a_hang() {
     assert!(err.to_string().contains("dxpy_worker"), "{err}");
 }
 
-#[test]
-fn a_broken_interpreter_leaves_every_test_reported_as_lost() {
+fn a_broken_interpreter_leaves_every_test_reported_as_lost(mode: Mode) {
     let root = fixture_root("pool_suite");
     let modules = collect(&root, &["test_fine.py"]);
     let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
-    let mut config = config(&root, 2);
+    let mut config = config(&root, 2, mode);
     config.pool.python = Some(PathBuf::from("/nonexistent/python"));
-    let (events, summary) = execute(config, units);
+    let (events, summary) = execute_allowing_fallback(config, units);
     let lost: BTreeSet<&str> = events
         .iter()
         .filter_map(|e| match e {
@@ -546,12 +404,11 @@ fn a_broken_interpreter_leaves_every_test_reported_as_lost() {
     assert_eq!(summary.errors, 3);
 }
 
-#[test]
-fn preloaded_modules_are_imported_before_the_first_batch() {
+fn preloaded_modules_are_imported_before_the_first_batch(mode: Mode) {
     let root = fixture_root("pool_suite");
     let modules = collect(&root, &["test_preload.py"]);
     let outcome_with = |preload: &[&str]| {
-        let mut config = config(&root, 1);
+        let mut config = config(&root, 1, mode);
         config.pool.preload = preload.iter().map(|m| m.to_string()).collect();
         let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
         execute(config, units)
@@ -572,13 +429,12 @@ fn preloaded_modules_are_imported_before_the_first_batch() {
     assert_eq!((summary.passed, summary.failed), (0, 1));
 }
 
-#[test]
-fn a_panicking_callback_still_kills_the_workers() {
+fn a_panicking_callback_still_kills_the_workers(mode: Mode) {
     let root = fixture_root("pool_suite");
-    let pids_file = temp_log("pool_panic_pids");
+    let pids_file = temp_log(&format!("pool_panic_pids_{mode:?}"));
     let modules = collect(&root, &["test_hang.py", "test_slow.py"]);
     let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
-    let mut config = config(&root, 2);
+    let mut config = config(&root, 2, mode);
     config
         .pool
         .env
@@ -604,13 +460,12 @@ fn a_panicking_callback_still_kills_the_workers() {
     assert_no_orphans(&pids);
 }
 
-#[test]
-fn crashing_past_the_restart_budget_stops_and_reports_the_rest_lost() {
+fn crashing_past_the_restart_budget_stops_and_reports_the_rest_lost(mode: Mode) {
     let root = fixture_root("pool_suite");
     let modules = collect(&root, &["test_crash_loop.py"]);
     assert_eq!(modules[0].node_ids.len(), 6);
     let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
-    let mut config = config(&root, 1);
+    let mut config = config(&root, 1, mode);
     config.pool.max_worker_restarts = Some(2);
     let (events, summary) = execute(config, units);
     // Two restarts allowed: the third lost worker stops the run.
@@ -641,12 +496,11 @@ fn crashing_past_the_restart_budget_stops_and_reports_the_rest_lost() {
     assert_no_orphans(&worker_pids(&events));
 }
 
-#[test]
-fn with_capture_off_test_output_is_forwarded_from_stderr() {
+fn with_capture_off_test_output_is_forwarded_from_stderr(mode: Mode) {
     let root = fixture_root("pool_suite");
     let modules = collect(&root, &["test_prints.py"]);
     let lines_with = |forward: bool| {
-        let mut config = config(&root, 1);
+        let mut config = config(&root, 1, mode);
         config.pool.pytest_args = vec!["-s".to_owned()];
         config.pool.forward_stderr = forward;
         let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());

@@ -1,16 +1,22 @@
-//! One worker process: spawn, handshake, framed requests, timed reads, kill, exit reason.
+//! One worker process: start (spawned, or forked by a zygote), handshake, framed requests,
+//! timed reads, kill, exit reason.
 //!
-//! The process runs in its own process group (`process_group(0)`), so killing it kills
-//! whatever the tests started too. Two helper threads per process: one reads result frames
+//! The process runs in its own process group (`process_group(0)`, or `setpgid` in a forked
+//! child), so killing it kills whatever the tests started too. A spawned worker is our child
+//! and `waitpid` gives its exit status; a forked one is the zygote's child, which reports the
+//! status and keeps the zombie until [`Zygote::release`](super::zygote::Zygote) (so the
+//! group can be killed after the exit without racing pid reuse). Two helper threads per process: one reads result frames
 //! into a channel (so reads can time out), one drains stderr into a bounded tail (so a chatty
 //! worker never blocks and a crash report can quote its last lines). Dropping a
 //! [`WorkerProcess`] kills its group and reaps it; the helper threads are detached and end
 //! when the pipes close.
 
 use std::collections::VecDeque;
+use std::fs::File;
 use std::io::{BufRead, BufReader};
+use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -21,6 +27,7 @@ use crate::protocol::{
     WorkerMessage,
 };
 
+use super::zygote::{ForkedWorker, Zygote};
 use super::{PoolConfig, PoolError};
 
 /// Lines of stderr kept for crash reports (enough for a faulthandler dump with its
@@ -29,6 +36,8 @@ const STDERR_TAIL_LINES: usize = 60;
 const STDERR_LINE_CHARS: usize = 500;
 /// How long a worker whose stream ended may take to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
+/// How long the zygote may take to report the exit of a killed worker.
+const KILLED_REPORT_GRACE: Duration = Duration::from_secs(5);
 /// How long an exited worker's stderr may take to reach end of file.
 pub(crate) const STDERR_DRAIN_GRACE: Duration = Duration::from_secs(2);
 
@@ -78,7 +87,7 @@ impl std::fmt::Display for ExitReason {
 }
 
 impl ExitReason {
-    fn from_status(status: ExitStatus) -> ExitReason {
+    pub(crate) fn from_status(status: ExitStatus) -> ExitReason {
         if let Some(code) = status.code() {
             ExitReason::Code(code)
         } else if let Some(signal) = status.signal() {
@@ -114,14 +123,18 @@ pub fn signal_name(signal: i32) -> Option<&'static str> {
     })
 }
 
-/// The last lines a worker wrote to stderr.
+/// The last lines a worker (or the zygote) wrote to stderr.
 #[derive(Debug, Default)]
-struct StderrTail {
+pub(crate) struct StderrTail {
     lines: VecDeque<String>,
 }
 
 impl StderrTail {
-    fn push(&mut self, line: &[u8]) {
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.lines.iter().cloned().collect()
+    }
+
+    pub(crate) fn push(&mut self, line: &[u8]) {
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches(['\n', '\r']);
         let kept: String = text.chars().take(STDERR_LINE_CHARS).collect();
@@ -132,13 +145,22 @@ impl StderrTail {
     }
 }
 
+/// Who can tell how the worker ended.
+#[derive(Debug)]
+enum Handle {
+    /// Our child: `waitpid`.
+    Spawned(Child),
+    /// The zygote's child: it reports the exit, we release the zombie.
+    Forked(Arc<Zygote>),
+}
+
 /// A live worker that answered Hello with Ready.
 #[derive(Debug)]
 pub struct WorkerProcess {
-    child: Child,
+    handle: Handle,
     reaped: Option<ExitReason>,
     pid: u32,
-    writer: FrameWriter<ChildStdin>,
+    writer: FrameWriter<File>,
     frames: Receiver<StreamItem>,
     stderr_tail: Arc<Mutex<StderrTail>>,
     stderr_thread: Option<JoinHandle<()>>,
@@ -182,6 +204,64 @@ impl WorkerProcess {
                 message: "the worker's pipes were not created".to_owned(),
             });
         };
+        let pipes = Pipes {
+            requests: File::from(OwnedFd::from(stdin)),
+            results: File::from(OwnedFd::from(stdout)),
+            stderr: File::from(OwnedFd::from(stderr)),
+        };
+        WorkerProcess::start(
+            Handle::Spawned(child),
+            pid,
+            pipes,
+            config,
+            resolved,
+            stderr_sink,
+        )
+    }
+
+    /// Takes over a worker the zygote just forked (see [`Zygote::fork_worker`]): sends
+    /// Hello and waits for Ready exactly like [`WorkerProcess::spawn`].
+    pub fn adopt(
+        forked: ForkedWorker,
+        config: &PoolConfig,
+        resolved: &super::Resolved,
+        stderr_sink: Option<StderrSink>,
+    ) -> Result<(WorkerProcess, Vec<WorkerMessage>), PoolError> {
+        let ForkedWorker {
+            zygote,
+            pid,
+            requests,
+            results,
+            stderr,
+        } = forked;
+        let pipes = Pipes {
+            requests,
+            results,
+            stderr,
+        };
+        WorkerProcess::start(
+            Handle::Forked(zygote),
+            pid,
+            pipes,
+            config,
+            resolved,
+            stderr_sink,
+        )
+    }
+
+    fn start(
+        handle: Handle,
+        pid: u32,
+        pipes: Pipes,
+        config: &PoolConfig,
+        resolved: &super::Resolved,
+        stderr_sink: Option<StderrSink>,
+    ) -> Result<(WorkerProcess, Vec<WorkerMessage>), PoolError> {
+        let Pipes {
+            requests: stdin,
+            results: stdout,
+            stderr,
+        } = pipes;
         let stderr_tail = Arc::new(Mutex::new(StderrTail::default()));
         let tail = Arc::clone(&stderr_tail);
         let stderr_thread = std::thread::spawn(move || {
@@ -225,7 +305,7 @@ impl WorkerProcess {
             }
         });
         let mut process = WorkerProcess {
-            child,
+            handle,
             reaped: None,
             pid,
             writer: FrameWriter::new(stdin),
@@ -388,8 +468,49 @@ impl WorkerProcess {
     pub fn stderr_tail(&self) -> Vec<String> {
         self.stderr_tail
             .lock()
-            .map(|tail| tail.lines.iter().cloned().collect())
+            .map(|tail| tail.lines())
             .unwrap_or_default()
+    }
+
+    /// Whether a zygote forked this worker.
+    pub fn is_forked(&self) -> bool {
+        matches!(self.handle, Handle::Forked(_))
+    }
+
+    /// The exit status if the worker has exited.
+    fn poll_exit(&mut self) -> Result<Option<ExitReason>, ()> {
+        match &mut self.handle {
+            Handle::Spawned(child) => match child.try_wait() {
+                Ok(status) => Ok(status.map(ExitReason::from_status)),
+                Err(_) => Err(()),
+            },
+            Handle::Forked(zygote) => match zygote.exit_status(self.pid) {
+                Some(reason) => Ok(Some(reason)),
+                // The zygote is gone: nobody can tell any more.
+                None if !zygote.is_alive() => Err(()),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// Waits for the exit of a worker whose group was just killed.
+    fn wait_killed(&mut self) -> ExitReason {
+        match &mut self.handle {
+            Handle::Spawned(child) => match child.wait() {
+                Ok(status) => ExitReason::from_status(status),
+                Err(_) => ExitReason::Unknown,
+            },
+            Handle::Forked(zygote) => zygote
+                .wait_exit(self.pid, KILLED_REPORT_GRACE)
+                .unwrap_or(ExitReason::Unknown),
+        }
+    }
+
+    /// After the exit was seen and the group killed: a forked worker's zombie may go.
+    fn release(&self) {
+        if let Handle::Forked(zygote) = &self.handle {
+            zygote.release(self.pid);
+        }
     }
 
     /// After the stream ended: waits briefly for the exit status, killing the group if the
@@ -400,20 +521,21 @@ impl WorkerProcess {
         }
         let deadline = Instant::now() + EXIT_GRACE;
         let reason = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break ExitReason::from_status(status),
+            match self.poll_exit() {
+                Ok(Some(reason)) => break reason,
                 Ok(None) if Instant::now() < deadline => {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 Ok(None) => {
                     kill_group(self.pid);
-                    let _ = self.child.wait();
+                    let _ = self.wait_killed();
                     break ExitReason::KilledByPool;
                 }
                 Err(_) => break ExitReason::Unknown,
             }
         };
         kill_group(self.pid);
+        self.release();
         self.reaped = Some(reason);
         reason
     }
@@ -426,10 +548,8 @@ impl WorkerProcess {
             return;
         }
         kill_group(self.pid);
-        let reason = match self.child.wait() {
-            Ok(status) => ExitReason::from_status(status),
-            Err(_) => ExitReason::Unknown,
-        };
+        let reason = self.wait_killed();
+        self.release();
         self.reaped = Some(reason);
     }
 
@@ -490,6 +610,13 @@ fn kill_group(pid: u32) {
     if let Some(pid) = rustix::process::Pid::from_raw(raw) {
         let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
     }
+}
+
+/// The pool's ends of a worker's three pipes.
+struct Pipes {
+    requests: File,
+    results: File,
+    stderr: File,
 }
 
 fn placeholder_ready(pid: u32) -> Ready {

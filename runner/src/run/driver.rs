@@ -252,17 +252,7 @@ impl<'a> Driver<'a> {
             self.retire_worker();
         }
         while self.process.is_none() {
-            let sink: Option<crate::pool::StderrSink> = if self.shared.config.pool.forward_stderr {
-                let sender = self.sender.clone();
-                let worker = self.id;
-                Some(Box::new(move |line| {
-                    let event = RunEvent::Stderr { worker, line };
-                    let _ = sender.send(Internal::Event(Box::new(event)));
-                }))
-            } else {
-                None
-            };
-            match WorkerProcess::spawn(&self.shared.config.pool, &self.shared.resolved, sink) {
+            match self.start_worker() {
                 Ok((process, early)) => {
                     self.start_failures = 0;
                     self.batches = 0;
@@ -292,6 +282,39 @@ impl<'a> Driver<'a> {
             }
         }
         true
+    }
+
+    /// Forks a worker from the run's zygote, else spawns one. A zygote failure, or a forked
+    /// worker that fails at start-up, makes the run drop the zygote (one notice) and spawn.
+    fn start_worker(&self) -> Result<(WorkerProcess, Vec<WorkerMessage>), crate::pool::PoolError> {
+        let config = &self.shared.config.pool;
+        let resolved = &self.shared.resolved;
+        if let Some(zygote) = self.shared.zygote() {
+            let failure = match zygote.fork_worker(config, resolved) {
+                Ok(forked) => match WorkerProcess::adopt(forked, config, resolved, self.sink()) {
+                    Ok(started) => return Ok(started),
+                    Err(err) => format!("a forked worker failed at start-up: {err}"),
+                },
+                Err(err) => err.to_string(),
+            };
+            if let Some(message) = self.shared.drop_zygote(&failure) {
+                self.emit(RunEvent::Notice { message });
+            }
+        }
+        WorkerProcess::spawn(config, resolved, self.sink())
+    }
+
+    /// Where the worker's stderr lines go (`forward_stderr`), else nowhere.
+    fn sink(&self) -> Option<crate::pool::StderrSink> {
+        if !self.shared.config.pool.forward_stderr {
+            return None;
+        }
+        let sender = self.sender.clone();
+        let worker = self.id;
+        Some(Box::new(move |line| {
+            let event = RunEvent::Stderr { worker, line };
+            let _ = sender.send(Internal::Event(Box::new(event)));
+        }))
     }
 
     /// Forwards a message that belongs to no batch (before Ready, during Shutdown).

@@ -161,6 +161,11 @@ pub enum RunEvent {
         node_id: String,
         reason: NotRunReason,
     },
+    /// Something the user should know that is not about a test (e.g. the run stopped using
+    /// its zygote and spawns workers instead). At most one per cause per run.
+    Notice {
+        message: String,
+    },
 }
 
 /// How many `--maxfail` failures an event carries (0 or 1).

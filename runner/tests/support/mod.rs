@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 
+pub mod runs;
+
 use dxpy_runner::protocol::{
     CollectErrorReport, Done, Engine, FrameReader, FrameWriter, Hello, ItemResult, Outcome, Ready,
     Request, RequestFrame, RunItems, RunModule, WarningRecord, WorkerMessage,

@@ -139,6 +139,9 @@ pub struct TestArgs {
     /// Python interpreter for the workers (default: $VIRTUAL_ENV, else python3).
     #[arg(long = "python", value_name = "PATH")]
     pub python: Option<PathBuf>,
+    /// Spawn every worker instead of forking them from a warm zygote interpreter.
+    #[arg(long = "no-zygote")]
+    pub no_zygote: bool,
     /// Show the N slowest test phases (0: all).
     #[arg(long = "durations", value_name = "N")]
     pub durations: Option<usize>,

@@ -326,6 +326,11 @@ fn report_event<W: Write>(
             terminal.add_warnings(1);
             Ok(())
         }
+        // The run goes on (e.g. spawning after the zygote died); stderr, never the report.
+        RunEvent::Notice { message } => {
+            eprintln!("dx-py: {message}");
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

@@ -769,3 +769,43 @@ fn an_undeclared_pytest_ini_above_the_tree_is_never_read() {
     assert_eq!(run.code, Some(0), "{}", run.stdout);
     assert_eq!(junit_outcomes(&xml), expected);
 }
+
+/// The persistent worker keeps one zygote for all requests on the same interpreter: both
+/// requests' interpreters are children of the same zygote, not of the worker, and the
+/// zygote is the worker's child. (One-shot actions spawn: see the other tests.)
+#[test]
+fn persistent_worker_forks_every_request_from_one_zygote() {
+    let execroot = fixture_execroot();
+    let root = execroot.path();
+    let mut worker = Worker::start(root);
+    let worker_pid = worker.child.id().to_string();
+    for (id, name) in [(1, "first"), (2, "second")] {
+        worker.send(&request(
+            id,
+            action_args(name, &["pkg/test_parent.py"], &[]),
+        ));
+        let response = worker.receive();
+        assert_eq!(response.exit_code, 0, "{}", response.output);
+        assert_eq!(status(&root.join("out").join(name))["exit_code"], 0);
+    }
+    let parent_of = |name: &str| read(&root.join("out").join(name).join("undeclared/parent"));
+    let zygote = parent_of("first").trim().to_owned();
+    assert_eq!(
+        zygote,
+        parent_of("second").trim(),
+        "both requests forked from one zygote"
+    );
+    assert_ne!(zygote, worker_pid, "interpreters were spawned, not forked");
+    let stat = read(&Path::new("/proc").join(&zygote).join("stat"));
+    let ppid = stat
+        .rsplit(')')
+        .next()
+        .and_then(|rest| rest.split_whitespace().nth(1));
+    assert_eq!(
+        ppid,
+        Some(worker_pid.as_str()),
+        "the zygote is the worker's child"
+    );
+    let (code, stderr) = worker.wait(true);
+    assert_eq!(code, Some(0), "{stderr}");
+}

@@ -534,3 +534,38 @@ fn junit_skip_elements_match_pytest() {
     );
     assert_eq!(read(&dx_xml), expected);
 }
+
+/// Workers forked from the zygote (the default) and spawned ones (`--no-zygote`) report a
+/// failure exactly alike: the fork must leave no exception context behind that pytest would
+/// print as "During handling of the above exception, another exception occurred".
+#[test]
+fn forked_and_spawned_workers_report_failures_alike() {
+    let (_tmp, root) = tree(&[(
+        "test_f.py",
+        "def test_fails():\n    assert [1, 2] == [1, 3]\n\ndef test_raises():\n    raise KeyError('k')\n",
+    )]);
+    let forked = dx_py(&root, &[]);
+    let spawned = dx_py(&root, &["--no-zygote"]);
+    assert_eq!(forked.code, 1, "{}", forked.stdout);
+    for run in [&forked, &spawned] {
+        assert!(
+            !run.stdout
+                .contains("During handling of the above exception"),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("E       KeyError: 'k'"),
+            "{}",
+            run.stdout
+        );
+    }
+    let failures = |text: &str| {
+        text.lines()
+            .skip_while(|l| !l.contains(" FAILURES "))
+            .take_while(|l| !l.contains("short test summary"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(failures(&forked.stdout), failures(&spawned.stdout));
+}

@@ -3,17 +3,18 @@
 //! executes) share. Discovery of the given test files, optional `-k` and sharding, then
 //! [`run_suite`] with the pool of [`request_pool_config`].
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use dxpy_discover::config::ConfigRequest;
 use dxpy_discover::session::{self, CacheLocation, DiscoverOptions};
-use dxpy_runner::pool::PoolConfig;
+use dxpy_runner::pool::{PoolConfig, PoolError, WarmStart, Zygote, ZygoteSpec};
 use dxpy_runner::protocol::Engine;
 use dxpy_runner::scheduler::{plan, DurationStore, SplitPolicy};
 
@@ -68,6 +69,31 @@ pub struct RunfilesSuite {
     pub color: bool,
     /// Shown as the rootdir in the log (the worker's forest is temporary).
     pub rootdir_label: Option<String>,
+    /// Fork the interpreter from a zygote kept for the life of this process (the persistent
+    /// worker); else spawn it (one-shot actions and test actions run one suite and exit).
+    pub share_zygote: bool,
+}
+
+/// The persistent worker's zygotes, one per interpreter set-up, started by the first request
+/// that needs one and kept while alive. A zygote imports only installed modules (pytest, the
+/// preloads), never the target's sources, and every request gets fresh forks: nothing a
+/// request imports or changes reaches the next one.
+fn shared_zygote(pool: &PoolConfig) -> Result<Arc<Zygote>, PoolError> {
+    static ZYGOTES: OnceLock<Mutex<HashMap<ZygoteSpec, Arc<Zygote>>>> = OnceLock::new();
+    let mut spec = ZygoteSpec::for_pool(pool)?;
+    // Only the start-up variables must match; each fork gets its request's full environment.
+    spec.env
+        .retain(|(name, _)| name.to_string_lossy().starts_with("PYTHON"));
+    let mut zygotes = ZYGOTES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(zygote) = zygotes.get(&spec).filter(|z| z.is_alive()) {
+        return Ok(Arc::clone(zygote));
+    }
+    let zygote = Zygote::start(&spec)?;
+    zygotes.insert(spec, Arc::clone(&zygote));
+    Ok(zygote)
 }
 
 /// The pool of one request: one interpreter (Bazel runs requests in parallel itself), started
@@ -204,7 +230,7 @@ impl RunfilesSuite {
             .iter()
             .map(|(k, v)| (OsString::from(k), OsString::from(v)))
             .collect();
-        let pool = request_pool_config(
+        let mut pool = request_pool_config(
             &self.interpreter,
             &rootdir,
             sys_path,
@@ -212,6 +238,17 @@ impl RunfilesSuite {
             engine_for(&discovery),
             options,
         );
+        pool.warm_start = if self.share_zygote {
+            match shared_zygote(&pool) {
+                Ok(zygote) => WarmStart::Shared(zygote),
+                Err(err) => {
+                    eprintln!("dx-py: spawning instead of forking from a zygote: {err}");
+                    WarmStart::Spawn
+                }
+            }
+        } else {
+            WarmStart::Spawn
+        };
         let options = SuiteOptions {
             pool,
             maxfail: None,

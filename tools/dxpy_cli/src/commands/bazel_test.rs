@@ -183,6 +183,7 @@ fn execute(
             && !env.contains_key("NO_COLOR")
             && std::io::IsTerminal::is_terminal(&std::io::stdout()),
         rootdir_label: None,
+        share_zygote: false,
     };
     let outcome = suite.run(std::io::stdout().lock())?;
     if let Some(message) = &outcome.start_failure {

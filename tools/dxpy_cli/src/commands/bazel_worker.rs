@@ -58,7 +58,7 @@ pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
         let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
     }
     let reply = match expand_args_files(&args.args, &cwd) {
-        Ok(expanded) => run_action(&expanded, &cwd, &interrupt),
+        Ok(expanded) => run_action(&expanded, &cwd, &interrupt, false),
         Err(err) => failure(err.into()),
     };
     if !reply.output.is_empty() {
@@ -79,7 +79,7 @@ fn handle_request(request: &WorkRequest, cwd: &Path, cancel: &CancelToken) -> Re
         cwd.join(&request.sandbox_dir)
     };
     match expand_args_files(&request.arguments, &base) {
-        Ok(args) => run_action(&args, &base, cancel),
+        Ok(args) => run_action(&args, &base, cancel, true),
         Err(err) => failure(err.into()),
     }
 }
@@ -92,8 +92,9 @@ fn failure(err: anyhow::Error) -> Reply {
 }
 
 /// Runs one request with paths relative to `base` (the execroot or the request's sandbox).
-pub fn run_action(args: &[String], base: &Path, cancel: &CancelToken) -> Reply {
-    match try_run_action(args, base, cancel) {
+/// `persistent`: this process serves many requests, so keeping a zygote pays off.
+pub fn run_action(args: &[String], base: &Path, cancel: &CancelToken, persistent: bool) -> Reply {
+    match try_run_action(args, base, cancel, persistent) {
         Ok(()) => Reply {
             exit_code: 0,
             output: String::new(),
@@ -102,7 +103,12 @@ pub fn run_action(args: &[String], base: &Path, cancel: &CancelToken) -> Reply {
     }
 }
 
-fn try_run_action(args: &[String], base: &Path, cancel: &CancelToken) -> anyhow::Result<()> {
+fn try_run_action(
+    args: &[String],
+    base: &Path,
+    cancel: &CancelToken,
+    persistent: bool,
+) -> anyhow::Result<()> {
     let base = std::path::absolute(base).context("resolving the execution root")?;
     let args = TestArgs::parse(args)?;
     let outputs = args.require_action_outputs()?.clone();
@@ -166,6 +172,7 @@ fn try_run_action(args: &[String], base: &Path, cancel: &CancelToken) -> anyhow:
         deadline: args.timeout,
         interrupt: Arc::clone(cancel),
         color: false,
+        share_zygote: persistent,
         rootdir_label: Some(format!(
             "<runfiles>/{} (of {}, in the DxPyTest action)",
             args.main_repo, args.target

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dxpy_discover::session::{self, Discovery};
-use dxpy_runner::pool::PoolConfig;
+use dxpy_runner::pool::{PoolConfig, WarmStart};
 use dxpy_runner::scheduler::{plan, DurationStore, SplitPolicy};
 
 use crate::args::TestArgs;
@@ -175,6 +175,12 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
         .filter(|t| *t > 0.0)
         .map(Duration::from_secs_f64);
     pool.preload = preload_modules(&discovery.config.rootdir.join("pyproject.toml"))?;
+    // Workers are forked from a warm zygote (the run falls back to spawning by itself).
+    pool.warm_start = if args.no_zygote {
+        WarmStart::Spawn
+    } else {
+        WarmStart::Zygote
+    };
     Ok(pool)
 }
 
