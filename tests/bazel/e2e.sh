@@ -101,6 +101,26 @@ junit() {
 
 workspaces() { printf '%s\n' "$REPO_ROOT" "$EXAMPLE" "$RELEASE_WS"; }
 
+# dx-py worker processes of our workspaces (other Bazel users on the machine
+# may run their own): Bazel names an output base after the MD5 of the
+# workspace path, and a worker's cwd is the execroot inside it.
+our_worker_pids() {
+    local pid hashes=() workspace
+    while IFS= read -r workspace; do
+        hashes+=("$(printf '%s' "$workspace" | md5sum | cut -c1-32)")
+    done < <(workspaces)
+    for pid in $(ps -eo pid=,args= | grep -F -- "$WORKER_PATTERN" | grep -v grep | awk '{print $1}'); do
+        local cwd
+        cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null) || continue
+        for hash in "${hashes[@]}"; do
+            if [[ $cwd == *"/$hash/"* ]]; then
+                echo "$pid"
+                break
+            fi
+        done
+    done | sort -n | tr '\n' ' '
+}
+
 shutdown_servers() {
     local workspace
     while IFS= read -r workspace; do
@@ -122,7 +142,8 @@ shutdown_and_verify_clean() {
     local leftover="" pattern
     pattern="--workspace_directory=($REPO_ROOT|$EXAMPLE|$RELEASE_WS)( |$)"
     for _ in 1 2 3 4 5 6 7 8 9 10; do
-        leftover=$(ps -eo pid=,args= | grep -E -- "$pattern|$WORKER_PATTERN" | grep -v grep || true)
+        leftover=$(ps -eo pid=,args= | grep -E -- "$pattern" | grep -v grep || true)
+        leftover+=$(our_worker_pids)
         [[ -z "$leftover" ]] && break
         sleep 1
     done
@@ -151,6 +172,8 @@ build_dxpy() {
         }
     fi
     [[ -x $DXPY_BIN ]] || { fail "no dx-py binary at $DXPY_BIN"; return 1; }
+    # Only the repository is bound into the chroot.
+    [[ $DXPY_BIN == "$REPO_ROOT"/* ]] || { fail "DXPY_BIN must be inside $REPO_ROOT"; return 1; }
 }
 
 # Provision (needs the network) and build dx-py, then continue offline in a

@@ -7,7 +7,8 @@
 # bazel-bin / bazel-testlogs (they live inside the chroot) and OUTPUT_BASE.
 bazel_paths() {
     local name=$1 workspace=$2 info
-    bazel_step "$name" "$workspace" info output_base bazel-bin bazel-testlogs || return 1
+    shift 2
+    bazel_step "$name" "$workspace" info "$@" output_base bazel-bin bazel-testlogs || return 1
     info="$LOG_DIR/$name.log"
     OUTPUT_BASE=$SID_ROOT$(sed -n 's/^output_base: //p' "$info")
     BIN=$SID_ROOT$(sed -n 's/^bazel-bin: //p' "$info")
@@ -16,8 +17,9 @@ bazel_paths() {
 }
 
 check_root_workspace() {
-    bazel_step root-build "$REPO_ROOT" build //... || return 1
-    bazel_step root-test "$REPO_ROOT" test //... || return 1
+    local dev=--repo_env=DXPY_DEV_BINARY="$DXPY_BIN"
+    bazel_step root-build "$REPO_ROOT" build "$dev" //... || return 1
+    bazel_step root-test "$REPO_ROOT" test "$dev" //... || return 1
     expect_in "$LOG_DIR/root-test.log" '^//tests/bazel/analysis:sample_test_test .*PASSED' \
         "dx_py_test analysis test" || return 1
     "$SID" bazel --workspace "$REPO_ROOT" -- shutdown >/dev/null 2>&1 || true
@@ -81,14 +83,11 @@ BUILD
     "$SID" bazel --workspace "$RELEASE_WS" -- shutdown >/dev/null 2>&1 || true
 }
 
-worker_pids() {
-    ps -eo pid=,args= | grep -F -- "$WORKER_PATTERN" | grep -v grep | awk '{print $1}' | sort | tr '\n' ' '
-}
-
 check_example() {
     # Every step uses the disk cache so the last one can show it hits after
     # `bazel clean` (a local action-cache hit never fills the disk cache).
-    local -a cache=(--disk_cache="$DISK_CACHE")
+    # The development toolchain, pointed at the binary under test.
+    local -a cache=(--disk_cache="$DISK_CACHE" --repo_env=DXPY_DEV_BINARY="$DXPY_BIN")
     local step log
 
     # -- bazel test //... passes; dx_py_test targets replay the action's result.
@@ -99,7 +98,13 @@ check_example() {
     done
     expect_not_in "$log" '^//tests:(failing|timeout|undeclared_import_.*)_test ' "manual targets stay out of //..." || return 1
     expect_in "$log" 'worker' "DxPyTest actions run in the persistent worker" || return 1
-    bazel_paths example-info "$EXAMPLE" || return 1
+    bazel_paths example-info "$EXAMPLE" "${cache[@]}" || return 1
+    local dev_link
+    dev_link=$(readlink "$OUTPUT_BASE/external/rules_dxpy~~dxpy~dxpy_toolchains_dev/dx-py" || true)
+    if [[ $dev_link != "$DXPY_BIN" ]]; then
+        fail "the development toolchain links ${dev_link:-nothing}, not $DXPY_BIN"
+        return 1
+    fi
     for target in greeter_dx_test plain_test unittest_test env_test; do
         expect_in "$TESTLOGS/tests/$target/test.log" '^dx-py: replaying the result of the DxPyTest action' \
             "$target replays" || return 1
@@ -128,12 +133,12 @@ PY
         return 1
     fi
     # The DxPyTest action asks for a proto multiplex worker.
-    bazel_step example-aquery "$EXAMPLE" aquery 'mnemonic("DxPyTest", //tests:plain_test)' || return 1
+    bazel_step example-aquery "$EXAMPLE" aquery "${cache[@]}" 'mnemonic("DxPyTest", //tests:plain_test)' || return 1
     for requirement in 'requires-worker-protocol: proto' 'supports-multiplex-workers: 1' 'supports-workers: 1'; do
         expect_in "$LOG_DIR/example-aquery.log" "$requirement" "DxPyTest execution requirements" || return 1
     done
     local pids_before
-    pids_before=$(worker_pids)
+    pids_before=$(our_worker_pids)
     [[ -n $pids_before ]] || { fail "no '$WORKER_PATTERN' process after bazel test //..."; return 1; }
     echo "e2e: dx-py worker pid(s): $pids_before" >&2
 
@@ -153,8 +158,8 @@ PY
         expect_in "$log" "^//tests:$target +FAILED" "failing targets" || return 1
     done
     expect_in "$log" 'multiplex-worker|worker' "new DxPyTest actions run in the worker" || return 1
-    if [[ $(worker_pids) != "$pids_before" ]]; then
-        fail "dx-py worker not reused: pids $pids_before before, $(worker_pids) after"
+    if [[ $(our_worker_pids) != "$pids_before" ]]; then
+        fail "dx-py worker not reused: pids $pids_before before, $(our_worker_pids) after"
         return 1
     fi
     log="$TESTLOGS/tests/failing_test/test.log"
@@ -221,7 +226,7 @@ PY
     expect_in "$LOG_DIR/example-run.log" '2 passed' "bazel run shows the results" || return 1
 
     # -- --disk_cache: after bazel clean, the DxPyTest and test actions hit.
-    bazel_step example-clean "$EXAMPLE" clean || return 1
+    bazel_step example-clean "$EXAMPLE" clean "${cache[@]}" || return 1
     bazel_step example-disk-cache "$EXAMPLE" test "${cache[@]}" //tests:plain_test //tests:greeter_dx_test //tests:unittest_test || return 1
     log="$LOG_DIR/example-disk-cache.log"
     expect_in "$log" 'disk cache hit' "--disk_cache after bazel clean" || return 1
