@@ -120,11 +120,25 @@ def _eternal_test_impl(ctx):
 
 eternal_test_test = analysistest.make(_eternal_test_impl)
 
+def _gazelle_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    executable = target[DefaultInfo].files_to_run.executable
+    script = _content_of(env, executable)
+    asserts.true(env, 'cd "$BUILD_WORKSPACE_DIRECTORY"' in script, script)
+    asserts.true(env, 'dx-py" gazelle "$@"' in script, script)
+    runfiles = target[DefaultInfo].default_runfiles.files.to_list()
+    asserts.true(env, [f for f in runfiles if f.basename == "dx-py"] != [], "dx-py missing from runfiles")
+    return analysistest.end(env)
+
+gazelle_test = analysistest.make(_gazelle_test_impl)
+
 def test_rule_test_suite(name):
     """Declares the dx_py_test analysis tests plus a test_suite `name`."""
     sample_test_test(name = "sample_test_test", target_under_test = ":sample_test")
     eternal_test_test(name = "eternal_test_test", target_under_test = ":eternal_test")
+    gazelle_test(name = "gazelle_dxpy_test", target_under_test = "//:gazelle_dxpy")
     native.test_suite(
         name = name,
-        tests = [":sample_test_test", ":eternal_test_test"],
+        tests = [":sample_test_test", ":eternal_test_test", ":gazelle_dxpy_test"],
     )
