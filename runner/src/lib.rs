@@ -1,6 +1,8 @@
 //! dx-py's execution core.
 //!
 //! Layout:
+//! - [`bazel`]: Bazel's persistent worker protocol and server, the request arguments, the
+//!   runfiles symlink forest, the recorded status and the replay-or-execute decision;
 //! - [`protocol`]: the framed binary protocol spoken with the Python worker processes
 //!   (`worker/dxpy_worker`), its typed messages and codec;
 //! - [`pool`]: worker processes (interpreter and worker-package resolution, spawn in an own
@@ -28,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bazel;
 pub mod pool;
 pub mod protocol;
 pub mod run;

@@ -24,6 +24,13 @@ pub enum Command {
     Test(TestArgs),
     /// List the tests a change can affect (import graph + conftest scoping).
     Affected(AffectedArgs),
+    /// Bazel's DxPyTest build action: `--persistent_worker` (WorkRequests on stdin) or
+    /// `@argsfile` (one request).
+    #[command(name = "bazel-worker")]
+    BazelWorker(BazelArgs),
+    /// A dx_py_test's test executable: replay the DxPyTest action's result, or execute.
+    #[command(name = "bazel-test")]
+    BazelTest(BazelArgs),
     /// Manage dx-py's caches.
     Cache {
         #[command(subcommand)]
@@ -138,6 +145,14 @@ pub struct TestArgs {
     /// Colour the output: yes, no or auto (honours NO_COLOR).
     #[arg(long = "color", value_name = "WHEN", default_value = "auto")]
     pub color: String,
+}
+
+/// The raw arguments of the Bazel commands: `@argsfile`, `--persistent_worker`, or the
+/// request arguments themselves (parsed by `dxpy_runner::bazel::args`).
+#[derive(Debug, Args)]
+pub struct BazelArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

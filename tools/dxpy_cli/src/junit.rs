@@ -82,7 +82,17 @@ impl JunitBuilder {
     }
 
     pub fn write(&self, path: &Path, elapsed: Duration) -> anyhow::Result<()> {
-        let mut suite = TestSuite::new("pytest");
+        self.write_named(path, elapsed, "pytest")
+    }
+
+    /// [`JunitBuilder::write`] with another testsuite name (Bazel: the target's label).
+    pub fn write_named(
+        &self,
+        path: &Path,
+        elapsed: Duration,
+        suite_name: &str,
+    ) -> anyhow::Result<()> {
+        let mut suite = TestSuite::new(suite_name);
         suite.set_time(elapsed);
         for node_id in &self.order {
             let Some(state) = self.cases.get(node_id) else {

@@ -1,8 +1,9 @@
 //! The `dx-py` command line.
 //!
 //! Layout: [`args`] declares the command line (clap), [`commands`] holds one module per
-//! subcommand, [`render`] prints collection results in pytest's shapes, [`terminal`] is the
-//! test run's reporter, [`junit`] its JUnit XML, and [`exit`] maps outcomes to pytest's exit
+//! subcommand, [`render`] prints collection results in pytest's shapes, [`suite`] runs a
+//! discovered selection and reports it (shared by `test`, `bazel-worker` and `bazel-test`),
+//! [`terminal`] is the test run's reporter, [`junit`] its JUnit XML, and [`exit`] maps outcomes to pytest's exit
 //! codes. `main.rs` only calls [`main`].
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI is the one place that prints
 
@@ -11,6 +12,7 @@ pub mod commands;
 pub mod exit;
 pub mod junit;
 pub mod render;
+pub mod suite;
 pub mod terminal;
 
 use std::process::ExitCode;

@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
 mod affected;
+mod bazel_run;
+mod bazel_test;
+mod bazel_worker;
 mod cache;
 mod discover;
 mod test;
@@ -14,5 +17,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Test(args) => test::run(args),
         Command::Affected(args) => affected::run(args),
         Command::Cache { action } => cache::run(action),
+        Command::BazelWorker(args) => bazel_worker::run(args),
+        Command::BazelTest(args) => bazel_test::run(args),
     }
 }

@@ -1,9 +1,8 @@
 //! `dx-py test`: discover without importing, plan units longest-first, run them in warm
 //! workers, and report like pytest (terminal, JUnit XML, exit code).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
-use std::ops::ControlFlow;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,18 +10,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dxpy_discover::session::{self, Discovery};
-use dxpy_discover::ParamState;
 use dxpy_runner::pool::PoolConfig;
-use dxpy_runner::protocol::{Engine, Outcome};
-use dxpy_runner::run::{NotRunReason, Run, RunConfig, RunEvent, StopReason};
-use dxpy_runner::scheduler::{plan, DurationStore, ModuleTests, SplitPolicy};
+use dxpy_runner::scheduler::{plan, DurationStore, SplitPolicy};
 
 use crate::args::TestArgs;
 use crate::commands::discover::{discover, pytest_args};
 use crate::exit::Code;
-use crate::junit::JunitBuilder;
-use crate::render;
-use crate::terminal::{Stat, Terminal};
+use crate::suite::{engine_for, group_by_module, run_suite, SuiteOptions};
 
 const DURATIONS_FILE: &str = "durations.json";
 const LAST_FAILED_FILE: &str = "lastfailed.json";
@@ -85,156 +79,48 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         "no" => false,
         _ => std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
     };
-    let total = node_ids.len();
-    let mut terminal = Terminal::new(std::io::stdout().lock(), verbosity, color, total);
-    terminal.add_deselected(discovery.deselected + discovery.items.len() - total);
-
-    let pool = pool_config(&args, &discovery)?;
-    let mut header = vec![
-        format!(
-            "dx-py {} -- {} workers",
-            env!("CARGO_PKG_VERSION"),
-            pool.worker_count()
-        ),
-        format!("rootdir: {}", discovery.config.rootdir.display()),
-    ];
-    if let Some(ini) = &discovery.config.inifile {
-        header.push(format!(
-            "configfile: {}",
-            rel_or_abs(ini, &discovery.config.rootdir)
-        ));
-    }
-    if let Some(note) = &lf_note {
-        header.push(note.clone());
-    }
-    header.push(collected_line(&discovery, total));
-    terminal.header(&header)?;
-
-    // Collection errors found statically are pytest's "ERROR collecting": reported, and like
-    // pytest the session stops before running anything.
-    if !discovery.errors.is_empty() {
-        terminal.write_raw(&render::collect_errors(&discovery.errors))?;
-        terminal.add_errors(discovery.errors.len());
-        terminal.finish(start.elapsed(), None, None)?;
-        return Ok(Code::Interrupted);
-    }
-    if total == 0 {
-        terminal.finish(start.elapsed(), None, None)?;
-        return Ok(Code::NoTestsCollected);
-    }
-
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupted);
         // A second Ctrl-C while we flush falls through to the default handler.
         let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
     }
-    let maxfail = maxfail_of(&args);
-    let runner = Run::new(RunConfig {
-        pool,
-        maxfail,
-        interrupt: Some(Arc::clone(&interrupted)),
-    });
-    let mut junit = JunitBuilder::default();
-    let mut failed_now: BTreeSet<String> = BTreeSet::new();
-    let mut passed_now: BTreeSet<String> = BTreeSet::new();
-    let mut io_error = None;
-    let mut workers_started = 0usize;
-    let mut start_failure: Option<String> = None;
-    let summary = runner
-        .execute(units, |event| {
-            let result = match &event {
-                RunEvent::Report { result, .. } | RunEvent::Incident { result, .. } => {
-                    junit.report(result);
-                    if result.in_summary {
-                        match result.outcome {
-                            Outcome::Failed | Outcome::Error => {
-                                failed_now.insert(result.node_id.clone());
-                            }
-                            Outcome::Passed => {
-                                passed_now.insert(result.node_id.clone());
-                            }
-                            _ => {}
-                        }
-                    }
-                    terminal.report(result)
-                }
-                RunEvent::CollectError { report, .. } => {
-                    junit.collect_error(&report.node_id, &report.longrepr);
-                    failed_now.insert(report.node_id.clone());
-                    terminal.collect_error(report)
-                }
-                RunEvent::WorkerStarted { .. } => {
-                    workers_started += 1;
-                    Ok(())
-                }
-                RunEvent::WorkerStartFailed { message, .. } => {
-                    start_failure.get_or_insert_with(|| message.clone());
-                    Ok(())
-                }
-                // No worker ever started: one clear error at the end beats one per test.
-                RunEvent::NotRun {
-                    reason: NotRunReason::WorkerLost(_),
-                    ..
-                } if workers_started == 0 && start_failure.is_some() => Ok(()),
-                RunEvent::NotRun {
-                    node_id,
-                    reason: NotRunReason::WorkerLost(message),
-                } => {
-                    junit.collect_error(node_id, &format!("not run: worker lost: {message}"));
-                    failed_now.insert(node_id.clone());
-                    terminal.lost(node_id, message)
-                }
-                RunEvent::Warning { .. } => {
-                    terminal.add_warnings(1);
-                    Ok(())
-                }
-                _ => Ok(()),
-            };
-            if let Err(err) = result {
-                io_error.get_or_insert(err);
-            }
-            if interrupted.load(Ordering::SeqCst) {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
-        })
-        .context("starting the worker pool")?;
-    if let Some(err) = io_error {
+    let options = SuiteOptions {
+        pool: pool_config(&args, &discovery)?,
+        maxfail: maxfail_of(&args),
+        interrupt: interrupted,
+        deadline: None,
+        durations: args.durations,
+        header_notes: lf_note.into_iter().collect(),
+        verbosity,
+        color,
+    };
+    let outcome = run_suite(
+        &discovery,
+        &node_ids,
+        units,
+        options,
+        std::io::stdout().lock(),
+        start,
+    )?;
+    if let Some(err) = &outcome.output_error {
         // A closed stdout (e.g. piped into `head`) must not lose the JUnit file or the state.
         eprintln!("dx-py: output error: {err}");
     }
-
-    if workers_started == 0 {
-        if let Some(message) = start_failure {
-            eprintln!("ERROR: no worker could start: {}", message.trim_end());
-            eprintln!(
-                "hint: pass --python, or activate the virtualenv that has the suite's dependencies"
-            );
-            return Ok(Code::InternalError);
-        }
-    }
-    let elapsed = start.elapsed();
-    let was_interrupted = interrupted.load(Ordering::SeqCst)
-        || matches!(
-            summary.stop,
-            Some(StopReason::Interrupted | StopReason::Cancelled)
+    if let Some(message) = &outcome.start_failure {
+        eprintln!("ERROR: no worker could start: {}", message.trim_end());
+        eprintln!(
+            "hint: pass --python, or activate the virtualenv that has the suite's dependencies"
         );
-    let banner = match &summary.stop {
-        _ if was_interrupted => Some("KeyboardInterrupt".to_string()),
-        Some(StopReason::MaxFail(n)) => Some(format!("stopping after {n} failures")),
-        Some(StopReason::Exit(code)) => Some(format!("_pytest.outcomes.Exit: exit code {code}")),
-        _ => None,
-    };
-    terminal.finish(elapsed, args.durations, banner)?;
-
+        return Ok(outcome.code);
+    }
     if let Some(path) = &args.junit_xml {
-        junit
-            .write(path, elapsed)
+        outcome
+            .junit
+            .write(path, outcome.elapsed)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if let Some(dir) = &state_dir {
+    if let (Some(dir), Some(summary)) = (&state_dir, &outcome.summary) {
         for (key, seconds) in &summary.unit_durations {
             store.record(key, *seconds);
         }
@@ -243,20 +129,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
                 eprintln!("dx-py: durations not saved: {err}");
             }
         }
-        save_last_failed(dir, last_failed, &failed_now, &passed_now);
+        save_last_failed(dir, last_failed, &outcome.failed, &outcome.passed);
     }
-
-    Ok(if was_interrupted {
-        Code::Interrupted
-    } else if let Some(StopReason::Exit(code)) = summary.stop {
-        exit_code_of(code)
-    } else if terminal.count(Stat::Failed) + terminal.count(Stat::Error) > 0 {
-        Code::TestsFailed
-    } else if total == 0 {
-        Code::NoTestsCollected
-    } else {
-        Code::Ok
-    })
+    Ok(outcome.code)
 }
 
 /// `-x` is `--maxfail=1`; `--maxfail=0` means no limit, as in pytest.
@@ -266,58 +141,6 @@ fn maxfail_of(args: &TestArgs) -> Option<u32> {
     } else {
         args.maxfail.filter(|&n| n > 0)
     }
-}
-
-fn exit_code_of(code: i32) -> Code {
-    match code {
-        0 => Code::Ok,
-        1 => Code::TestsFailed,
-        2 => Code::Interrupted,
-        3 => Code::InternalError,
-        4 => Code::UsageError,
-        _ => Code::NoTestsCollected,
-    }
-}
-
-fn collected_line(discovery: &Discovery, selected: usize) -> String {
-    let collected = discovery.items.len() + discovery.deselected;
-    let noun = if collected == 1 { "item" } else { "items" };
-    let mut line = format!("collected {collected} {noun}");
-    match discovery.errors.len() {
-        0 => {}
-        1 => line.push_str(" / 1 error"),
-        n => line.push_str(&format!(" / {n} errors")),
-    }
-    let deselected = collected - selected;
-    if deselected > 0 {
-        line.push_str(&format!(" / {deselected} deselected / {selected} selected"));
-    }
-    line
-}
-
-fn rel_or_abs(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string()
-}
-
-/// Node IDs grouped by module in first-seen order: the scheduler's input.
-fn group_by_module(node_ids: &[String]) -> Vec<ModuleTests> {
-    let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut modules: Vec<ModuleTests> = Vec::new();
-    for id in node_ids {
-        let path = id.split("::").next().unwrap_or(id);
-        let slot = *index.entry(path).or_insert_with(|| {
-            modules.push(ModuleTests {
-                path: path.to_string(),
-                node_ids: Vec::new(),
-            });
-            modules.len() - 1
-        });
-        modules[slot].node_ids.push(id.clone());
-    }
-    modules
 }
 
 fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolConfig> {
@@ -334,19 +157,7 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
         Some(p) if p.components().count() > 1 && p.is_relative() => Some(std::path::absolute(p)?),
         other => other.clone(),
     };
-    // A suite that uses pytest (conftests, marks, parametrize) needs the pytest engine: a
-    // missing pytest is then a clear start-up error, not a wall of ImportErrors. Plain suites
-    // run under pytest when it is installed, else under the native engine.
-    let uses_pytest = !discovery.conftests.is_empty()
-        || discovery
-            .items
-            .iter()
-            .any(|i| !i.marks.is_empty() || i.params != ParamState::None);
-    pool.engine = if uses_pytest {
-        Engine::Pytest
-    } else {
-        Engine::Auto
-    };
+    pool.engine = engine_for(discovery);
     // The workers' pytest sees the same selection arguments (it needs `-k`/`-m` for items
     // whose parameters only exist at run time) and the project's own configuration.
     pool.pytest_args = pytest_args(&args.select)

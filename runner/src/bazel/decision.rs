@@ -1,0 +1,287 @@
+//! Replay the DxPyTest action's recorded result, or execute the tests in the test action
+//! (`BAZEL_INTERFACE.md` §2). [`decide`] is a pure function of the test environment, the
+//! rule's own `env` names and the recorded status, so each reason is unit-tested.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::status::RecordedStatus;
+
+/// Environment variables Bazel itself sets for a test (or a shell/launcher around it): their
+/// presence says nothing about `--test_env`.
+const STANDARD_TEST_ENV: &[&str] = &[
+    "_",
+    "BAZEL_TEST",
+    "BUILD_WORKING_DIRECTORY",
+    "BUILD_WORKSPACE_DIRECTORY",
+    "COVERAGE",
+    "COVERAGE_DIR",
+    "COVERAGE_MANIFEST",
+    "COVERAGE_OUTPUT_FILE",
+    "DXPY_BAZEL_EXECUTE",
+    "EXPERIMENTAL_SPLIT_XML_GENERATION",
+    "GTEST_OUTPUT",
+    "GTEST_SHARD_INDEX",
+    "GTEST_SHARD_STATUS_FILE",
+    "GTEST_TMP_DIR",
+    "GTEST_TOTAL_SHARDS",
+    "HOME",
+    "JAVA_RUNFILES",
+    "LANG",
+    "LANGUAGE",
+    "LOGNAME",
+    "OLDPWD",
+    "PATH",
+    "PWD",
+    "PYTHON_RUNFILES",
+    "RUNFILES_DIR",
+    "RUNFILES_MANIFEST_FILE",
+    "RUNFILES_MANIFEST_ONLY",
+    "RUN_UNDER_RUNFILES",
+    "SHELL",
+    "SHLVL",
+    "TERM",
+    "TESTBRIDGE_TEST_ONLY",
+    "TESTBRIDGE_TEST_RUNNER_FAIL_FAST",
+    "TEST_BINARY",
+    "TEST_INFRASTRUCTURE_FAILURE_FILE",
+    "TEST_LOGSPLITTER_OUTPUT_FILE",
+    "TEST_PREMATURE_EXIT_FILE",
+    "TEST_RANDOM_SEED",
+    "TEST_RUN_NUMBER",
+    "TEST_SHARD_INDEX",
+    "TEST_SHARD_STATUS_FILE",
+    "TEST_SHORT_EXEC_PATH",
+    "TEST_SIZE",
+    "TEST_SRCDIR",
+    "TEST_TARGET",
+    "TEST_TIMEOUT",
+    "TEST_TMPDIR",
+    "TEST_TOTAL_SHARDS",
+    "TEST_UNDECLARED_OUTPUTS_ANNOTATIONS",
+    "TEST_UNDECLARED_OUTPUTS_ANNOTATIONS_DIR",
+    "TEST_UNDECLARED_OUTPUTS_DIR",
+    "TEST_UNDECLARED_OUTPUTS_MANIFEST",
+    "TEST_UNDECLARED_OUTPUTS_ZIP",
+    "TEST_UNUSED_RUNFILES_LOG_FILE",
+    "TEST_WARNINGS_OUTPUT_FILE",
+    "TEST_WORKSPACE",
+    "TMPDIR",
+    "TZ",
+    "USER",
+    "XML_OUTPUT_FILE",
+];
+
+/// What the test executable does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Replay,
+    Execute(ExecuteReason),
+}
+
+/// Why the tests must really run in the test action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExecuteReason {
+    /// No `TEST_SRCDIR`: `bazel run` of the test target.
+    NotUnderBazelTest,
+    /// `DXPY_BAZEL_EXECUTE=1`.
+    Forced,
+    /// `--test_filter` (`TESTBRIDGE_TEST_ONLY`).
+    TestFilter,
+    /// `shard_count` (`TEST_TOTAL_SHARDS`).
+    Sharded,
+    /// `--runs_per_test` (`run_K_of_N` in `XML_OUTPUT_FILE`, N > 1).
+    RunsPerTest,
+    /// The recorded result is not a pass (so `--flaky_test_attempts` really re-runs).
+    RecordedNotPassed,
+    /// The recorded result could not be read.
+    RecordedUnreadable(String),
+    /// Variables beyond Bazel's test environment and the rule's `env` (`--test_env`).
+    ExtraTestEnv(Vec<String>),
+}
+
+impl fmt::Display for ExecuteReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExecuteReason::NotUnderBazelTest => {
+                f.write_str("not under `bazel test` (no TEST_SRCDIR)")
+            }
+            ExecuteReason::Forced => f.write_str("DXPY_BAZEL_EXECUTE=1"),
+            ExecuteReason::TestFilter => f.write_str("--test_filter (TESTBRIDGE_TEST_ONLY)"),
+            ExecuteReason::Sharded => f.write_str("sharding (TEST_TOTAL_SHARDS)"),
+            ExecuteReason::RunsPerTest => f.write_str("--runs_per_test"),
+            ExecuteReason::RecordedNotPassed => f.write_str("the recorded result is not a pass"),
+            ExecuteReason::RecordedUnreadable(message) => {
+                write!(f, "no usable recorded result ({message})")
+            }
+            ExecuteReason::ExtraTestEnv(names) => write!(f, "--test_env {}", names.join(", ")),
+        }
+    }
+}
+
+/// The decision of §2; checks run in a fixed order so the reported reason is stable.
+pub fn decide(
+    env: &BTreeMap<String, String>,
+    rule_env_names: &[&str],
+    recorded: Result<&RecordedStatus, String>,
+) -> Decision {
+    let set = |name: &str| env.get(name).is_some_and(|v| !v.is_empty());
+    let reason = if !set("TEST_SRCDIR") {
+        Some(ExecuteReason::NotUnderBazelTest)
+    } else if env.get("DXPY_BAZEL_EXECUTE").is_some_and(|v| v == "1") {
+        Some(ExecuteReason::Forced)
+    } else if set("TESTBRIDGE_TEST_ONLY") {
+        Some(ExecuteReason::TestFilter)
+    } else if set("TEST_TOTAL_SHARDS") {
+        Some(ExecuteReason::Sharded)
+    } else if env
+        .get("XML_OUTPUT_FILE")
+        .and_then(|path| runs_per_test(path))
+        .is_some_and(|n| n > 1)
+    {
+        Some(ExecuteReason::RunsPerTest)
+    } else {
+        match recorded {
+            Err(message) => Some(ExecuteReason::RecordedUnreadable(message)),
+            Ok(status) if !status.passed() => Some(ExecuteReason::RecordedNotPassed),
+            Ok(_) => {
+                let extra: Vec<String> = env
+                    .keys()
+                    .filter(|name| {
+                        !STANDARD_TEST_ENV.contains(&name.as_str())
+                            && !name.starts_with("LC_")
+                            && !rule_env_names.contains(&name.as_str())
+                    })
+                    .cloned()
+                    .collect();
+                (!extra.is_empty()).then_some(ExecuteReason::ExtraTestEnv(extra))
+            }
+        }
+    };
+    reason.map_or(Decision::Replay, Decision::Execute)
+}
+
+/// N of the last `run_K_of_N` component in a path, if any.
+fn runs_per_test(path: &str) -> Option<u32> {
+    path.rsplit('/').find_map(|component| {
+        let rest = component.strip_prefix("run_")?;
+        let (k, n) = rest.split_once("_of_")?;
+        k.parse::<u32>().ok()?;
+        n.parse().ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        let mut env: BTreeMap<String, String> = [
+            ("TEST_SRCDIR", "/r"),
+            ("XML_OUTPUT_FILE", "/o/pkg/t/test.xml"),
+            ("PATH", "/bin"),
+            ("TEST_TMPDIR", "/t"),
+            ("LC_ALL", "C"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in pairs {
+            if v.is_empty() {
+                env.remove(*k);
+            } else {
+                env.insert(k.to_string(), v.to_string());
+            }
+        }
+        env
+    }
+
+    fn pass() -> RecordedStatus {
+        RecordedStatus::new(0, false, 2, 0)
+    }
+
+    fn execute(reason: ExecuteReason) -> Decision {
+        Decision::Execute(reason)
+    }
+
+    #[test]
+    fn a_recorded_pass_in_a_plain_bazel_test_is_replayed() {
+        assert_eq!(
+            decide(&env(&[("GREETING", "hi")]), &["GREETING"], Ok(&pass())),
+            Decision::Replay
+        );
+    }
+
+    #[test]
+    fn each_reason_to_execute() {
+        let p = pass();
+        assert_eq!(
+            decide(&env(&[("TEST_SRCDIR", "")]), &[], Ok(&p)),
+            execute(ExecuteReason::NotUnderBazelTest)
+        );
+        assert_eq!(
+            decide(&env(&[("DXPY_BAZEL_EXECUTE", "1")]), &[], Ok(&p)),
+            execute(ExecuteReason::Forced)
+        );
+        assert_eq!(
+            decide(&env(&[("DXPY_BAZEL_EXECUTE", "0")]), &[], Ok(&p)),
+            Decision::Replay
+        );
+        assert_eq!(
+            decide(&env(&[("TESTBRIDGE_TEST_ONLY", "test_a")]), &[], Ok(&p)),
+            execute(ExecuteReason::TestFilter)
+        );
+        assert_eq!(
+            decide(
+                &env(&[("TEST_TOTAL_SHARDS", "3"), ("TEST_SHARD_INDEX", "0")]),
+                &[],
+                Ok(&p)
+            ),
+            execute(ExecuteReason::Sharded)
+        );
+        assert_eq!(
+            decide(
+                &env(&[("XML_OUTPUT_FILE", "/o/pkg/t/run_2_of_5/test.xml")]),
+                &[],
+                Ok(&p)
+            ),
+            execute(ExecuteReason::RunsPerTest)
+        );
+        assert_eq!(
+            decide(
+                &env(&[("XML_OUTPUT_FILE", "/o/pkg/t/run_1_of_1/test.xml")]),
+                &[],
+                Ok(&p)
+            ),
+            Decision::Replay
+        );
+        assert_eq!(
+            decide(&env(&[]), &[], Ok(&RecordedStatus::new(1, false, 2, 1))),
+            execute(ExecuteReason::RecordedNotPassed)
+        );
+        assert_eq!(
+            decide(&env(&[]), &[], Ok(&RecordedStatus::new(0, true, 2, 0))),
+            execute(ExecuteReason::RecordedNotPassed)
+        );
+        assert_eq!(
+            decide(&env(&[]), &[], Err("missing".into())),
+            execute(ExecuteReason::RecordedUnreadable("missing".into()))
+        );
+        assert_eq!(
+            decide(
+                &env(&[("MY_FLAG", "1"), ("GREETING", "hi")]),
+                &["GREETING"],
+                Ok(&p)
+            ),
+            execute(ExecuteReason::ExtraTestEnv(vec!["MY_FLAG".into()]))
+        );
+    }
+
+    #[test]
+    fn the_reason_line_is_readable() {
+        assert_eq!(
+            ExecuteReason::ExtraTestEnv(vec!["A".into(), "B".into()]).to_string(),
+            "--test_env A, B"
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! The recorded result of a DxPyTest action (`--out-status`): dx-py's private format, read
+//! back only by `dx-py bazel-test`. JSON, versioned, so a stale or foreign file is refused
+//! rather than misread (and then the test action executes instead of replaying).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+const FORMAT: &str = "dxpy-bazel-status-1";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedStatus {
+    format: String,
+    /// The exit code `dx-py test` would have given (pytest's codes).
+    pub exit_code: i32,
+    /// The run hit its `--timeout` deadline and was killed.
+    pub timed_out: bool,
+    /// Tests the run selected.
+    pub selected: usize,
+    /// Failed and errored reports.
+    pub failures: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    #[error("reading the recorded status `{}`: {source}", .path.display())]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the recorded status `{}` is not dx-py's: {message}", .path.display())]
+    Format {
+        path: std::path::PathBuf,
+        message: String,
+    },
+}
+
+impl RecordedStatus {
+    pub fn new(
+        exit_code: i32,
+        timed_out: bool,
+        selected: usize,
+        failures: usize,
+    ) -> RecordedStatus {
+        RecordedStatus {
+            format: FORMAT.to_owned(),
+            exit_code,
+            timed_out,
+            selected,
+            failures,
+        }
+    }
+
+    /// A pass is exit code 0 and no timeout.
+    pub fn passed(&self) -> bool {
+        self.exit_code == 0 && !self.timed_out
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serializing plain fields cannot fail; the fallback keeps this total anyway.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn read(path: &Path) -> Result<RecordedStatus, StatusError> {
+        let bytes = std::fs::read(path).map_err(|source| StatusError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let format_error = |message: String| StatusError::Format {
+            path: path.to_path_buf(),
+            message,
+        };
+        let status: RecordedStatus =
+            serde_json::from_slice(&bytes).map_err(|err| format_error(err.to_string()))?;
+        if status.format != FORMAT {
+            return Err(format_error(format!("format `{}`", status.format)));
+        }
+        Ok(status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_and_foreign_files_are_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("status");
+        let status = RecordedStatus::new(1, false, 3, 1);
+        std::fs::write(&path, status.to_json()).expect("write");
+        assert_eq!(RecordedStatus::read(&path).expect("read"), status);
+        assert!(!status.passed());
+        assert!(RecordedStatus::new(0, false, 1, 0).passed());
+        assert!(!RecordedStatus::new(0, true, 1, 0).passed());
+        std::fs::write(
+            &path,
+            r#"{"format":"other","exit_code":0,"timed_out":false,"selected":1,"failures":0}"#,
+        )
+        .expect("write");
+        assert!(matches!(
+            RecordedStatus::read(&path),
+            Err(StatusError::Format { .. })
+        ));
+        assert!(matches!(
+            RecordedStatus::read(&dir.path().join("absent")),
+            Err(StatusError::Io { .. })
+        ));
+    }
+}

@@ -1,0 +1,229 @@
+//! Running a dx_py_test target's tests in a runfiles-shaped tree: the part `bazel-worker`
+//! (in its private symlink forest) and `bazel-test` (in the real runfiles tree, when it
+//! executes) share. Discovery of the given test files, optional `-k` and sharding, then
+//! [`run_suite`] with the pool of [`request_pool_config`].
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dxpy_discover::config::ConfigRequest;
+use dxpy_discover::session::{self, CacheLocation, DiscoverOptions};
+use dxpy_runner::pool::PoolConfig;
+use dxpy_runner::protocol::Engine;
+use dxpy_runner::scheduler::{plan, DurationStore, SplitPolicy};
+
+use crate::exit::Code;
+use crate::suite::{engine_for, group_by_module, run_suite, SuiteOptions, SuiteOutcome};
+
+/// The interpreter side of a request: what a warm pool is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Interpreter {
+    /// Absolute path of the interpreter.
+    pub python: PathBuf,
+    /// Directory holding `dxpy_worker/` (absolute); `None` uses the pool's fallbacks.
+    pub worker_package: Option<PathBuf>,
+    /// Modules imported before the first test (`--preload`).
+    pub preload: Vec<String>,
+}
+
+/// Run only the tests whose index in the sorted node-ID list is ≡ `index` mod `total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: usize,
+    pub total: usize,
+}
+
+/// One run of a target's tests in a runfiles tree.
+#[derive(Debug)]
+pub struct RunfilesSuite {
+    pub runfiles: PathBuf,
+    pub main_repo: String,
+    /// Test files, runfiles paths (`_main/pkg/test_x.py`).
+    pub tests: Vec<String>,
+    /// sys.path roots, runfiles paths.
+    pub import_roots: Vec<String>,
+    /// The pytest config file, a runfiles path.
+    pub config: Option<String>,
+    pub pytest_args: Vec<String>,
+    /// `-k` expression (`--test_filter`).
+    pub keyword: Option<String>,
+    pub shard: Option<Shard>,
+    /// `PYTEST_ADDOPTS` to honour (only where the test environment may carry it).
+    pub env_addopts: Option<String>,
+    pub interpreter: Interpreter,
+    /// Environment for the interpreters.
+    pub env: Vec<(String, String)>,
+    pub deadline: Option<Duration>,
+    pub interrupt: Arc<AtomicBool>,
+    pub color: bool,
+}
+
+/// The pool of one request: one interpreter (Bazel runs requests in parallel itself), started
+/// in `rootdir` with `sys_path` first on its path.
+///
+/// This is the one place a request's pool is configured: a worker that keeps warm
+/// interpreters across requests (a zygote per [`Interpreter`] key: python + worker package +
+/// preload) plugs in here, handing this request's rootdir, sys.path and env to a fork.
+pub fn request_pool_config(
+    interpreter: &Interpreter,
+    rootdir: &Path,
+    sys_path: Vec<String>,
+    env: Vec<(OsString, OsString)>,
+    engine: Engine,
+    pytest_args: Vec<String>,
+) -> PoolConfig {
+    let mut pool = PoolConfig::new(rootdir);
+    pool.workers = 1;
+    pool.python = Some(interpreter.python.clone());
+    pool.worker_path = interpreter.worker_package.clone();
+    pool.preload = interpreter.preload.clone();
+    pool.sys_path = sys_path;
+    pool.env = env;
+    pool.engine = engine;
+    pool.pytest_args = pytest_args;
+    pool
+}
+
+impl RunfilesSuite {
+    /// `<runfiles>/<main repo>`: the rootdir.
+    pub fn rootdir(&self) -> PathBuf {
+        self.runfiles.join(&self.main_repo)
+    }
+
+    /// A test file as a pytest argument: relative to the rootdir when it is in the main
+    /// repository (so node IDs are `pkg/test_x.py::...`), else absolute.
+    fn test_arg(&self, runfiles_path: &str) -> String {
+        match runfiles_path
+            .strip_prefix(&self.main_repo)
+            .and_then(|rest| rest.strip_prefix('/'))
+        {
+            Some(inside) => inside.to_owned(),
+            None => self
+                .runfiles
+                .join(runfiles_path)
+                .to_string_lossy()
+                .into_owned(),
+        }
+    }
+
+    /// The pytest options both discovery and the interpreters see (no file arguments).
+    fn pytest_options(&self) -> Vec<String> {
+        let mut options = vec![
+            "--rootdir".to_owned(),
+            self.rootdir().to_string_lossy().into_owned(),
+        ];
+        if let Some(config) = &self.config {
+            options.push("-c".to_owned());
+            options.push(self.runfiles.join(config).to_string_lossy().into_owned());
+        }
+        if let Some(keyword) = &self.keyword {
+            options.push("-k".to_owned());
+            options.push(keyword.clone());
+        }
+        options.extend(self.pytest_args.iter().cloned());
+        options
+    }
+
+    /// Discovers, selects and runs; reports to `out`. A discovery failure is pytest's usage
+    /// error, reported in `out` like pytest does, not an `Err`.
+    pub fn run<W: Write>(&self, mut out: W) -> anyhow::Result<SuiteOutcome> {
+        let start = Instant::now();
+        let rootdir = self.rootdir();
+        let options = self.pytest_options();
+        let mut discover_args = options.clone();
+        discover_args.extend(self.tests.iter().map(|t| self.test_arg(t)));
+        let discovered = session::discover(&DiscoverOptions {
+            request: ConfigRequest {
+                invocation_dir: rootdir.clone(),
+                args: discover_args,
+                env_addopts: self.env_addopts.clone(),
+            },
+            cache: CacheLocation::Off,
+            ..DiscoverOptions::default()
+        });
+        let discovery = match discovered {
+            Ok(discovery) => discovery,
+            Err(err) => {
+                writeln!(out, "ERROR: {err}")?;
+                return Ok(SuiteOutcome::without_run(Code::UsageError));
+            }
+        };
+        let mut node_ids: Vec<String> = discovery.items.iter().map(|i| i.node_id.clone()).collect();
+        if let Some(shard) = self.shard {
+            node_ids = shard_of(node_ids, shard);
+            if node_ids.is_empty() {
+                writeln!(
+                    out,
+                    "dx-py: shard {} of {} has no tests",
+                    shard.index, shard.total
+                )?;
+                return Ok(SuiteOutcome::without_run(Code::Ok));
+            }
+        }
+        let units = plan(
+            &group_by_module(&node_ids),
+            &DurationStore::load(Path::new("")).0,
+            SplitPolicy::default(),
+        );
+        let mut sys_path: Vec<String> = self
+            .import_roots
+            .iter()
+            .map(|root| self.runfiles.join(root).to_string_lossy().into_owned())
+            .collect();
+        sys_path.push(rootdir.to_string_lossy().into_owned());
+        sys_path.push(self.runfiles.to_string_lossy().into_owned());
+        let env = self
+            .env
+            .iter()
+            .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+            .collect();
+        let pool = request_pool_config(
+            &self.interpreter,
+            &rootdir,
+            sys_path,
+            env,
+            engine_for(&discovery),
+            options,
+        );
+        let options = SuiteOptions {
+            pool,
+            maxfail: None,
+            interrupt: Arc::clone(&self.interrupt),
+            deadline: self.deadline,
+            durations: None,
+            header_notes: Vec::new(),
+            verbosity: 0,
+            color: self.color,
+        };
+        run_suite(&discovery, &node_ids, units, options, out, start)
+    }
+}
+
+/// The node IDs of one shard: round-robin over the sorted list.
+pub fn shard_of(mut node_ids: Vec<String>, shard: Shard) -> Vec<String> {
+    node_ids.sort();
+    node_ids
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| shard.total > 0 && i % shard.total == shard.index)
+        .map(|(_, id)| id)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_the_sorted_ids_round_robin() {
+        let ids: Vec<String> = ["c", "a", "d", "b", "e"].map(String::from).into();
+        let shard = |index| shard_of(ids.clone(), Shard { index, total: 2 });
+        assert_eq!(shard(0), vec!["a", "c", "e"]);
+        assert_eq!(shard(1), vec!["b", "d"]);
+        assert!(shard_of(ids.clone(), Shard { index: 5, total: 6 }).is_empty());
+    }
+}

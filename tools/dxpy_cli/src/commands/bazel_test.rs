@@ -1,0 +1,201 @@
+//! `dx-py bazel-test @argsfile`: the dx_py_test executable (`BAZEL_INTERFACE.md` §2).
+//!
+//! The argsfile has the action's arguments in runfiles form plus `--result-*` (the action's
+//! outputs, in the runfiles). [`decide`] picks REPLAY (the recorded log to stdout, JUnit to
+//! `$XML_OUTPUT_FILE`, undeclared outputs copied, the recorded exit code) or EXECUTE (a
+//! real, cold run inside the runfiles tree honouring `--test_filter`, sharding and JUnit).
+//! Either way the first line says which.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context as _};
+use dxpy_runner::bazel::args::{expand_args_files, ActionOutputs, TestArgs};
+use dxpy_runner::bazel::decision::{decide, Decision, ExecuteReason};
+use dxpy_runner::bazel::status::RecordedStatus;
+
+use crate::args::BazelArgs;
+use crate::commands::bazel_run::{Interpreter, RunfilesSuite, Shard};
+use crate::exit::Code;
+
+pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
+    let cwd = std::env::current_dir().context("cannot determine the current directory")?;
+    let expanded = expand_args_files(&args.args, &cwd)?;
+    let test_args = TestArgs::parse(&expanded)?;
+    let results = test_args.require_results()?.clone();
+    let argsfile = args
+        .args
+        .iter()
+        .find_map(|a| a.strip_prefix('@'))
+        .map(|file| cwd.join(file));
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let runfiles = find_runfiles(&env, argsfile.as_deref(), &results.status)?;
+    let recorded = RecordedStatus::read(&runfiles.join(&results.status));
+    let rule_env: Vec<&str> = test_args.env.iter().map(|(k, _)| k.as_str()).collect();
+    let decision = decide(
+        &env,
+        &rule_env,
+        recorded.as_ref().map_err(|err| err.to_string()),
+    );
+    match (decision, recorded) {
+        (Decision::Replay, Ok(status)) => replay(&runfiles, &results, &status, &env),
+        (Decision::Execute(reason), _) => execute(&test_args, &runfiles, &env, &reason),
+        (Decision::Replay, Err(err)) => Err(err.into()),
+    }
+}
+
+/// `RUNFILES_DIR`, else `TEST_SRCDIR`, else the ancestor of the argsfile that holds the
+/// recorded status at its runfiles path (`bazel run` without runfiles variables).
+fn find_runfiles(
+    env: &BTreeMap<String, String>,
+    argsfile: Option<&Path>,
+    status: &Path,
+) -> anyhow::Result<PathBuf> {
+    for name in ["RUNFILES_DIR", "TEST_SRCDIR"] {
+        if let Some(dir) = env.get(name).filter(|d| !d.is_empty()) {
+            return Ok(PathBuf::from(dir));
+        }
+    }
+    argsfile
+        .into_iter()
+        .flat_map(Path::ancestors)
+        .skip(1)
+        .find(|dir| dir.join(status).exists())
+        .map(Path::to_path_buf)
+        .ok_or_else(|| anyhow!("cannot find the runfiles directory (set RUNFILES_DIR)"))
+}
+
+fn replay(
+    runfiles: &Path,
+    results: &ActionOutputs,
+    status: &RecordedStatus,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<Code> {
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "dx-py: replaying the result of the DxPyTest action")?;
+    let log = runfiles.join(&results.log);
+    let text = std::fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
+    stdout.write_all(&text)?;
+    stdout.flush()?;
+    if let Some(xml) = env.get("XML_OUTPUT_FILE").filter(|x| !x.is_empty()) {
+        let recorded = runfiles.join(&results.xml);
+        std::fs::copy(&recorded, xml)
+            .with_context(|| format!("copying {} to {xml}", recorded.display()))?;
+    }
+    if let Some(dir) = env
+        .get("TEST_UNDECLARED_OUTPUTS_DIR")
+        .filter(|d| !d.is_empty())
+    {
+        copy_tree(&runfiles.join(&results.undeclared), Path::new(dir))?;
+    }
+    Ok(Code::from_pytest(status.exit_code))
+}
+
+/// Copies the files below `from` into `to` (symlinks followed: runfiles are symlinks).
+fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let entries = match std::fs::read_dir(from) {
+        Ok(entries) => entries,
+        // An action that wrote no undeclared outputs may have an empty or absent tree.
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", from.display())),
+    };
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for entry in entries {
+        let entry = entry.with_context(|| format!("reading {}", from.display()))?;
+        let (source, target) = (entry.path(), to.join(entry.file_name()));
+        if std::fs::metadata(&source)?.is_dir() {
+            copy_tree(&source, &target)?;
+        } else {
+            std::fs::copy(&source, &target)
+                .with_context(|| format!("copying {}", source.display()))?;
+        }
+    }
+    Ok(())
+}
+
+fn execute(
+    args: &TestArgs,
+    runfiles: &Path,
+    env: &BTreeMap<String, String>,
+    reason: &ExecuteReason,
+) -> anyhow::Result<Code> {
+    println!("dx-py: executing tests in the test action (reason: {reason})");
+    let shard = sharding(env)?;
+    if let Some(file) = env.get("TEST_SHARD_STATUS_FILE").filter(|f| !f.is_empty()) {
+        // Tells Bazel this runner understands sharding.
+        std::fs::write(file, b"").with_context(|| format!("touching {file}"))?;
+    }
+    let from_runfiles = |path: &Path| {
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            runfiles.join(path)
+        }
+    };
+    let mut test_env = args.env.clone();
+    test_env.push(("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()));
+    let interrupt = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupt);
+        let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+    }
+    let suite = RunfilesSuite {
+        runfiles: std::path::absolute(runfiles)?,
+        main_repo: args.main_repo.clone(),
+        tests: args.tests.clone(),
+        import_roots: args.import_roots.clone(),
+        config: args.config.clone(),
+        pytest_args: args.pytest_args.clone(),
+        keyword: env
+            .get("TESTBRIDGE_TEST_ONLY")
+            .filter(|k| !k.is_empty())
+            .cloned(),
+        shard,
+        env_addopts: env.get("PYTEST_ADDOPTS").cloned(),
+        interpreter: Interpreter {
+            python: from_runfiles(&args.python),
+            worker_package: args.worker_package.as_deref().map(from_runfiles),
+            preload: args.preload.clone(),
+        },
+        env: test_env,
+        deadline: None,
+        interrupt,
+        color: !env.contains_key("TEST_SRCDIR")
+            && !env.contains_key("NO_COLOR")
+            && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+    };
+    let outcome = suite.run(std::io::stdout().lock())?;
+    if let Some(message) = &outcome.start_failure {
+        eprintln!("ERROR: no worker could start: {}", message.trim_end());
+        return Ok(outcome.code);
+    }
+    if let Some(xml) = env.get("XML_OUTPUT_FILE").filter(|x| !x.is_empty()) {
+        let target = args.target.as_str();
+        outcome
+            .junit
+            .write_named(Path::new(xml), outcome.elapsed, target)?;
+    }
+    Ok(outcome.code)
+}
+
+/// `TEST_TOTAL_SHARDS`/`TEST_SHARD_INDEX`, validated.
+fn sharding(env: &BTreeMap<String, String>) -> anyhow::Result<Option<Shard>> {
+    let Some(total) = env.get("TEST_TOTAL_SHARDS").filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let total: usize = total
+        .parse()
+        .ok()
+        .filter(|t| *t > 0)
+        .ok_or_else(|| anyhow!("TEST_TOTAL_SHARDS={total}: expected a positive number"))?;
+    let index = env.get("TEST_SHARD_INDEX").map_or("0", String::as_str);
+    let index: usize = index
+        .parse()
+        .ok()
+        .filter(|i| *i < total)
+        .ok_or_else(|| anyhow!("TEST_SHARD_INDEX={index}: expected 0..{total}"))?;
+    Ok(Some(Shard { index, total }))
+}

@@ -1,0 +1,194 @@
+//! `dx-py bazel-worker`: the DxPyTest build action (`BAZEL_INTERFACE.md` §1).
+//!
+//! `--persistent_worker`: serve Bazel's WorkRequests on stdin/stdout (multiplex) until stdin
+//! ends; stdout carries only the protocol, diagnostics go to stderr. Otherwise the
+//! `@argsfile` arguments are one request, run once (remote execution, sandboxed or local
+//! strategies): the same [`run_action`], the same outputs.
+//!
+//! A request: parse the arguments, build the private symlink forest of its inputs, run the
+//! tests there ([`RunfilesSuite`]), write status/log/JUnit (and the undeclared-outputs
+//! directory), delete the forest. The response is 0 whenever a result was written (failing
+//! tests are a result); non-zero only for a broken request, with one clear message.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::{anyhow, Context as _};
+use dxpy_runner::bazel::args::{expand_args_files, TestArgs};
+use dxpy_runner::bazel::forest::{runfiles_path, Forest};
+use dxpy_runner::bazel::proto::WorkRequest;
+use dxpy_runner::bazel::server::{serve, CancelToken, Reply};
+use dxpy_runner::bazel::status::RecordedStatus;
+
+use crate::args::BazelArgs;
+use crate::commands::bazel_run::{Interpreter, RunfilesSuite};
+use crate::exit::Code;
+
+const PERSISTENT_FLAG: &str = "--persistent_worker";
+
+pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
+    let cwd = std::env::current_dir().context("cannot determine the current directory")?;
+    if args.args.iter().any(|a| a == PERSISTENT_FLAG) {
+        let max_parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let served = serve(
+            std::io::stdin().lock(),
+            std::io::stdout(),
+            max_parallel,
+            |request, cancel| handle_request(request, &cwd, cancel),
+        );
+        return match served {
+            Ok(()) => Ok(Code::Ok),
+            Err(err) => {
+                eprintln!("dx-py bazel-worker: {err}; exiting");
+                Ok(Code::InternalError)
+            }
+        };
+    }
+    let interrupt: CancelToken = Arc::new(AtomicBool::new(false));
+    {
+        let flag = Arc::clone(&interrupt);
+        let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
+    }
+    let reply = match expand_args_files(&args.args, &cwd) {
+        Ok(expanded) => run_action(&expanded, &cwd, &interrupt),
+        Err(err) => failure(err.into()),
+    };
+    if !reply.output.is_empty() {
+        eprintln!("{}", reply.output.trim_end());
+    }
+    Ok(if reply.exit_code == 0 {
+        Code::Ok
+    } else {
+        Code::UsageError
+    })
+}
+
+/// One WorkRequest: paths are relative to its sandbox directory when it has one.
+fn handle_request(request: &WorkRequest, cwd: &Path, cancel: &CancelToken) -> Reply {
+    let base = if request.sandbox_dir.is_empty() {
+        cwd.to_path_buf()
+    } else {
+        cwd.join(&request.sandbox_dir)
+    };
+    match expand_args_files(&request.arguments, &base) {
+        Ok(args) => run_action(&args, &base, cancel),
+        Err(err) => failure(err.into()),
+    }
+}
+
+fn failure(err: anyhow::Error) -> Reply {
+    Reply {
+        exit_code: 1,
+        output: format!("dx-py bazel-worker: {err:#}"),
+    }
+}
+
+/// Runs one request with paths relative to `base` (the execroot or the request's sandbox).
+pub fn run_action(args: &[String], base: &Path, cancel: &CancelToken) -> Reply {
+    match try_run_action(args, base, cancel) {
+        Ok(()) => Reply {
+            exit_code: 0,
+            output: String::new(),
+        },
+        Err(err) => failure(err),
+    }
+}
+
+fn try_run_action(args: &[String], base: &Path, cancel: &CancelToken) -> anyhow::Result<()> {
+    let base = std::path::absolute(base).context("resolving the execution root")?;
+    let args = TestArgs::parse(args)?;
+    let outputs = args.require_action_outputs()?.clone();
+    let python = resolve_python(&args.python, &base)?;
+    let undeclared = base.join(&outputs.undeclared);
+    std::fs::create_dir_all(&undeclared)
+        .with_context(|| format!("creating {}", undeclared.display()))?;
+
+    let mapped = |path: &String| runfiles_path(path, &args.main_repo);
+    let tests = args
+        .tests
+        .iter()
+        .map(mapped)
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = args.config.as_ref().map(mapped).transpose()?;
+    let all_inputs = args
+        .tests
+        .iter()
+        .chain(&args.inputs)
+        .chain(&args.config)
+        .map(String::as_str);
+    let forest = Forest::build(&std::env::temp_dir(), &base, &args.main_repo, all_inputs)?;
+
+    let mut env = args.env.clone();
+    env.push((
+        "TEST_UNDECLARED_OUTPUTS_DIR".to_owned(),
+        undeclared.to_string_lossy().into_owned(),
+    ));
+    // Byte-code next to the forest's symlinks would only be deleted with it.
+    env.push(("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()));
+    let suite = RunfilesSuite {
+        runfiles: forest.root().to_path_buf(),
+        main_repo: args.main_repo.clone(),
+        tests,
+        import_roots: args.import_roots.clone(),
+        config,
+        pytest_args: args.pytest_args.clone(),
+        keyword: None,
+        shard: None,
+        env_addopts: None,
+        interpreter: Interpreter {
+            python,
+            worker_package: args.worker_package.as_ref().map(|p| base.join(p)),
+            preload: args.preload.clone(),
+        },
+        env,
+        deadline: args.timeout,
+        interrupt: Arc::clone(cancel),
+        color: false,
+    };
+    let mut log = Vec::new();
+    let outcome = suite.run(&mut log)?;
+    drop(forest);
+    if let Some(message) = &outcome.start_failure {
+        return Err(anyhow!(
+            "no Python interpreter could start for {}: {}",
+            args.target,
+            message.trim_end()
+        ));
+    }
+    write_file(&base.join(&outputs.log), &log)?;
+    outcome
+        .junit
+        .write_named(&base.join(&outputs.xml), outcome.elapsed, &args.target)?;
+    let status = RecordedStatus::new(
+        outcome.code as i32,
+        outcome.timed_out,
+        outcome.passed.len() + outcome.failed.len(),
+        outcome.failures,
+    );
+    write_file(&base.join(&outputs.status), status.to_json().as_bytes())?;
+    Ok(())
+}
+
+/// `--python`: absolute as given, else an input below the execution root; it must exist.
+fn resolve_python(python: &Path, base: &Path) -> anyhow::Result<PathBuf> {
+    let path = if python.is_absolute() {
+        python.to_path_buf()
+    } else {
+        base.join(python)
+    };
+    if !path.exists() {
+        return Err(anyhow!(
+            "the interpreter `{}` does not exist",
+            path.display()
+        ));
+    }
+    Ok(path)
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
+}

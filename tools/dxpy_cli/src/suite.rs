@@ -1,0 +1,348 @@
+//! Run a discovered selection and report it: the one path `dx-py test`, `dx-py bazel-worker`
+//! and `dx-py bazel-test` share. [`run_suite`] writes the session header, runs the planned
+//! units over the pool, feeds every event to the [`Terminal`] (any writer: stdout, or the
+//! action's log buffer) and to a [`JunitBuilder`], applies an optional whole-run deadline and
+//! returns pytest's exit code with what the callers persist (JUnit, last-failed, durations).
+//!
+//! Helpers the callers share: [`group_by_module`] (the scheduler's input), [`engine_for`]
+//! (which engine a suite needs) and [`header_lines`].
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+use std::ops::ControlFlow;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use dxpy_discover::session::Discovery;
+use dxpy_discover::ParamState;
+use dxpy_runner::pool::PoolConfig;
+use dxpy_runner::protocol::{Engine, Outcome};
+use dxpy_runner::run::{NotRunReason, Run, RunConfig, RunEvent, RunSummary, StopReason};
+use dxpy_runner::scheduler::{ModuleTests, WorkUnit};
+
+use crate::exit::Code;
+use crate::junit::JunitBuilder;
+use crate::render;
+use crate::terminal::{Stat, Terminal};
+
+/// How often the watchdog checks the caller's stop flag and the deadline.
+const WATCHDOG_POLL: Duration = Duration::from_millis(50);
+
+/// How to run and report one selection.
+#[derive(Debug)]
+pub struct SuiteOptions {
+    pub pool: PoolConfig,
+    pub maxfail: Option<u32>,
+    /// Set from outside (Ctrl-C, a Bazel cancel) to stop the run and kill its interpreters.
+    pub interrupt: Arc<AtomicBool>,
+    /// Bound of the whole run: past it the interpreters are killed and the run is reported
+    /// as timed out.
+    pub deadline: Option<Duration>,
+    /// `--durations`.
+    pub durations: Option<usize>,
+    /// Extra header lines after the configfile line (e.g. the `--lf` note).
+    pub header_notes: Vec<String>,
+    pub verbosity: i8,
+    pub color: bool,
+}
+
+/// What a run produced besides the terminal output.
+#[derive(Debug)]
+pub struct SuiteOutcome {
+    pub code: Code,
+    pub junit: JunitBuilder,
+    /// The run's summary; `None` when nothing ran (collection errors, nothing selected).
+    pub summary: Option<RunSummary>,
+    pub failed: BTreeSet<String>,
+    pub passed: BTreeSet<String>,
+    pub elapsed: Duration,
+    pub timed_out: bool,
+    /// No interpreter could start: the first start-up failure (the code is InternalError).
+    pub start_failure: Option<String>,
+    /// Writing the terminal output failed (e.g. stdout closed); the run still completed.
+    pub output_error: Option<std::io::Error>,
+    pub failures: usize,
+}
+
+impl SuiteOutcome {
+    /// The outcome of a session that ran nothing (a usage error, an empty shard).
+    pub fn without_run(code: Code) -> SuiteOutcome {
+        SuiteOutcome {
+            code,
+            junit: JunitBuilder::default(),
+            summary: None,
+            failed: BTreeSet::new(),
+            passed: BTreeSet::new(),
+            elapsed: Duration::ZERO,
+            timed_out: false,
+            start_failure: None,
+            output_error: None,
+            failures: 0,
+        }
+    }
+}
+
+/// Node IDs grouped by module in first-seen order: the scheduler's input.
+pub fn group_by_module(node_ids: &[String]) -> Vec<ModuleTests> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut modules: Vec<ModuleTests> = Vec::new();
+    for id in node_ids {
+        let path = id.split("::").next().unwrap_or(id);
+        let slot = *index.entry(path).or_insert_with(|| {
+            modules.push(ModuleTests {
+                path: path.to_string(),
+                node_ids: Vec::new(),
+            });
+            modules.len() - 1
+        });
+        modules[slot].node_ids.push(id.clone());
+    }
+    modules
+}
+
+/// A suite that uses pytest (conftests, marks, parametrize) needs the pytest engine: a missing
+/// pytest is then a clear start-up error, not a wall of ImportErrors. Plain suites run under
+/// pytest when it is installed, else under the native engine.
+pub fn engine_for(discovery: &Discovery) -> Engine {
+    let uses_pytest = !discovery.conftests.is_empty()
+        || discovery
+            .items
+            .iter()
+            .any(|i| !i.marks.is_empty() || i.params != ParamState::None);
+    if uses_pytest {
+        Engine::Pytest
+    } else {
+        Engine::Auto
+    }
+}
+
+/// The session header: version and workers, rootdir, configfile, notes, collected line.
+pub fn header_lines(
+    discovery: &Discovery,
+    workers: usize,
+    selected: usize,
+    notes: &[String],
+) -> Vec<String> {
+    let rootdir = &discovery.config.rootdir;
+    let mut header = vec![
+        format!("dx-py {} -- {workers} workers", env!("CARGO_PKG_VERSION")),
+        format!("rootdir: {}", rootdir.display()),
+    ];
+    if let Some(ini) = &discovery.config.inifile {
+        header.push(format!("configfile: {}", rel_or_abs(ini, rootdir)));
+    }
+    header.extend(notes.iter().cloned());
+    header.push(collected_line(discovery, selected));
+    header
+}
+
+/// Runs `units` (the plan of `node_ids`, a subset of `discovery.items`) and reports to `out`.
+pub fn run_suite<W: Write>(
+    discovery: &Discovery,
+    node_ids: &[String],
+    units: Vec<WorkUnit>,
+    options: SuiteOptions,
+    out: W,
+    start: Instant,
+) -> anyhow::Result<SuiteOutcome> {
+    let total = node_ids.len();
+    let mut terminal = Terminal::new(out, options.verbosity, options.color, total);
+    terminal.add_deselected(discovery.deselected + discovery.items.len() - total);
+    let header = header_lines(
+        discovery,
+        options.pool.worker_count(),
+        total,
+        &options.header_notes,
+    );
+    let mut outcome = SuiteOutcome::without_run(Code::Ok);
+    terminal.header(&header)?;
+
+    // Collection errors found statically are pytest's "ERROR collecting": reported, and like
+    // pytest the session stops before running anything.
+    if !discovery.errors.is_empty() {
+        terminal.write_raw(&render::collect_errors(&discovery.errors))?;
+        terminal.add_errors(discovery.errors.len());
+        for error in &discovery.errors {
+            outcome
+                .junit
+                .collect_error(error.path(), &error.to_string());
+        }
+        outcome.elapsed = start.elapsed();
+        terminal.finish(outcome.elapsed, None, None)?;
+        outcome.failures = discovery.errors.len();
+        outcome.code = Code::Interrupted;
+        return Ok(outcome);
+    }
+    if total == 0 {
+        outcome.elapsed = start.elapsed();
+        terminal.finish(outcome.elapsed, None, None)?;
+        outcome.code = Code::NoTestsCollected;
+        return Ok(outcome);
+    }
+
+    // The run's own stop flag: set when the caller's flag is (Ctrl-C, a Bazel cancel) or the
+    // deadline passes. The caller's flag is only read, so a timeout never looks like a cancel.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let timed_out = AtomicBool::new(false);
+    let runner = Run::new(RunConfig {
+        pool: options.pool,
+        maxfail: options.maxfail,
+        interrupt: Some(Arc::clone(&interrupted)),
+    });
+    let mut workers_started = 0usize;
+    let (done, watchdog_wakeup) = mpsc::channel::<()>();
+    let summary = std::thread::scope(|scope| {
+        let (timed_out, interrupted, external) = (&timed_out, &interrupted, &options.interrupt);
+        let deadline = options.deadline.map(|d| start + d);
+        scope.spawn(move || loop {
+            match watchdog_wakeup.recv_timeout(WATCHDOG_POLL) {
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                // The run ended.
+                _ => return,
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                timed_out.store(true, Ordering::SeqCst);
+                interrupted.store(true, Ordering::SeqCst);
+            } else if external.load(Ordering::SeqCst) {
+                interrupted.store(true, Ordering::SeqCst);
+            }
+        });
+        let result = runner.execute(units, |event| {
+            let written = report_event(&event, &mut terminal, &mut outcome, workers_started);
+            match &event {
+                RunEvent::WorkerStarted { .. } => workers_started += 1,
+                RunEvent::WorkerStartFailed { message, .. } => {
+                    outcome.start_failure.get_or_insert_with(|| message.clone());
+                }
+                _ => {}
+            }
+            if let Err(err) = written {
+                outcome.output_error.get_or_insert(err);
+            }
+            if interrupted.load(Ordering::SeqCst) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
+            }
+        });
+        drop(done);
+        result
+    })
+    .context("starting the worker pool")?;
+    outcome.elapsed = start.elapsed();
+    outcome.timed_out = timed_out.load(Ordering::SeqCst);
+    if workers_started > 0 {
+        outcome.start_failure = None;
+    } else if outcome.start_failure.is_some() {
+        outcome.code = Code::InternalError;
+        outcome.summary = Some(summary);
+        return Ok(outcome);
+    }
+    let was_interrupted = interrupted.load(Ordering::SeqCst)
+        || matches!(
+            summary.stop,
+            Some(StopReason::Interrupted | StopReason::Cancelled)
+        );
+    let banner = match &summary.stop {
+        _ if outcome.timed_out => Some(format!(
+            "Timeout: the run exceeded its {}s deadline",
+            options.deadline.map_or(0.0, |d| d.as_secs_f64())
+        )),
+        _ if was_interrupted => Some("KeyboardInterrupt".to_string()),
+        Some(StopReason::MaxFail(n)) => Some(format!("stopping after {n} failures")),
+        Some(StopReason::Exit(code)) => Some(format!("_pytest.outcomes.Exit: exit code {code}")),
+        _ => None,
+    };
+    terminal.finish(outcome.elapsed, options.durations, banner)?;
+    outcome.failures = terminal.count(Stat::Failed) + terminal.count(Stat::Error);
+    outcome.code = if was_interrupted {
+        Code::Interrupted
+    } else if let Some(StopReason::Exit(code)) = summary.stop {
+        Code::from_pytest(code)
+    } else if outcome.failures > 0 {
+        Code::TestsFailed
+    } else {
+        Code::Ok
+    };
+    outcome.summary = Some(summary);
+    Ok(outcome)
+}
+
+/// One event into the terminal and the JUnit builder.
+fn report_event<W: Write>(
+    event: &RunEvent,
+    terminal: &mut Terminal<W>,
+    outcome: &mut SuiteOutcome,
+    workers_started: usize,
+) -> std::io::Result<()> {
+    match event {
+        RunEvent::Report { result, .. } | RunEvent::Incident { result, .. } => {
+            outcome.junit.report(result);
+            if result.in_summary {
+                match result.outcome {
+                    Outcome::Failed | Outcome::Error => {
+                        outcome.failed.insert(result.node_id.clone());
+                    }
+                    Outcome::Passed => {
+                        outcome.passed.insert(result.node_id.clone());
+                    }
+                    _ => {}
+                }
+            }
+            terminal.report(result)
+        }
+        RunEvent::CollectError { report, .. } => {
+            outcome
+                .junit
+                .collect_error(&report.node_id, &report.longrepr);
+            outcome.failed.insert(report.node_id.clone());
+            terminal.collect_error(report)
+        }
+        // No worker ever started: one clear error at the end beats one per test.
+        RunEvent::NotRun {
+            reason: NotRunReason::WorkerLost(_),
+            ..
+        } if workers_started == 0 && outcome.start_failure.is_some() => Ok(()),
+        RunEvent::NotRun {
+            node_id,
+            reason: NotRunReason::WorkerLost(message),
+        } => {
+            outcome
+                .junit
+                .collect_error(node_id, &format!("not run: worker lost: {message}"));
+            outcome.failed.insert(node_id.clone());
+            terminal.lost(node_id, message)
+        }
+        RunEvent::Warning { .. } => {
+            terminal.add_warnings(1);
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+fn collected_line(discovery: &Discovery, selected: usize) -> String {
+    let collected = discovery.items.len() + discovery.deselected;
+    let noun = if collected == 1 { "item" } else { "items" };
+    let mut line = format!("collected {collected} {noun}");
+    match discovery.errors.len() {
+        0 => {}
+        1 => line.push_str(" / 1 error"),
+        n => line.push_str(&format!(" / {n} errors")),
+    }
+    let deselected = collected - selected;
+    if deselected > 0 {
+        line.push_str(&format!(" / {deselected} deselected / {selected} selected"));
+    }
+    line
+}
+
+fn rel_or_abs(path: &Path, root: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
