@@ -115,11 +115,7 @@ check_example() {
     # `env` and $(rootpath) reach the tests; undeclared outputs are kept.
     junit "$TESTLOGS/tests/env_test/test.xml" --count 4 --passed test_env_attribute \
         --passed test_env_location_expansion || return 1
-    python3 - "$TESTLOGS/tests/env_test/test.outputs/outputs.zip" <<'PY' || { fail "undeclared output missing"; return 1; }
-import sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z:
-    assert z.read("greeting.txt") == b"hello\n", z.namelist()
-PY
+    expect_in "$TESTLOGS/tests/env_test/test.outputs/greeting.txt" '^hello$' "undeclared output replayed" || return 1
     # Sharding: 3 shards execute disjoint thirds of the 6 tests.
     rm -f "$LOG_DIR/shard-names"
     for shard in 1 2 3; do
