@@ -1,24 +1,23 @@
 //! Replay the DxPyTest action's recorded result, or execute the tests in the test action
 //! (`BAZEL_INTERFACE.md` §2). [`decide`] is a pure function of the test environment, the
-//! rule's own `env` names and the recorded status, so each reason is unit-tested.
+//! rule's own `env` names, the extra command-line arguments and the recorded status, so each
+//! reason is unit-tested.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use super::status::RecordedStatus;
 
-/// Environment variables Bazel itself sets for a test (or a shell/launcher around it): their
-/// presence says nothing about `--test_env`.
+/// Environment variables Bazel itself sets for a test (its test action, `test-setup.sh`, a
+/// shell or launcher around it): their presence says nothing about `--test_env`. The
+/// coverage variables are deliberately absent: `bazel coverage` needs a real run.
 const STANDARD_TEST_ENV: &[&str] = &[
     "_",
     "BAZEL_TEST",
     "BUILD_WORKING_DIRECTORY",
     "BUILD_WORKSPACE_DIRECTORY",
-    "COVERAGE",
-    "COVERAGE_DIR",
-    "COVERAGE_MANIFEST",
-    "COVERAGE_OUTPUT_FILE",
     "DXPY_BAZEL_EXECUTE",
+    "GUNIT_OUTPUT",
     "EXPERIMENTAL_SPLIT_XML_GENERATION",
     "GTEST_OUTPUT",
     "GTEST_SHARD_INDEX",
@@ -38,6 +37,7 @@ const STANDARD_TEST_ENV: &[&str] = &[
     "RUNFILES_MANIFEST_FILE",
     "RUNFILES_MANIFEST_ONLY",
     "RUN_UNDER_RUNFILES",
+    "RUNTEST_PRESERVE_CWD",
     "SHELL",
     "SHLVL",
     "TERM",
@@ -86,6 +86,9 @@ pub enum ExecuteReason {
     NotUnderBazelTest,
     /// `DXPY_BAZEL_EXECUTE=1`.
     Forced,
+    /// Arguments after the argsfile (`--test_arg`, `bazel run -- ARGS`): pytest arguments the
+    /// recorded run did not have.
+    TestArgs,
     /// `--test_filter` (`TESTBRIDGE_TEST_ONLY`).
     TestFilter,
     /// `shard_count` (`TEST_TOTAL_SHARDS`).
@@ -107,6 +110,7 @@ impl fmt::Display for ExecuteReason {
                 f.write_str("not under `bazel test` (no TEST_SRCDIR)")
             }
             ExecuteReason::Forced => f.write_str("DXPY_BAZEL_EXECUTE=1"),
+            ExecuteReason::TestArgs => f.write_str("--test_arg"),
             ExecuteReason::TestFilter => f.write_str("--test_filter (TESTBRIDGE_TEST_ONLY)"),
             ExecuteReason::Sharded => f.write_str("sharding (TEST_TOTAL_SHARDS)"),
             ExecuteReason::RunsPerTest => f.write_str("--runs_per_test"),
@@ -123,6 +127,7 @@ impl fmt::Display for ExecuteReason {
 pub fn decide(
     env: &BTreeMap<String, String>,
     rule_env_names: &[&str],
+    extra_args: &[String],
     recorded: Result<&RecordedStatus, String>,
 ) -> Decision {
     let set = |name: &str| env.get(name).is_some_and(|v| !v.is_empty());
@@ -130,6 +135,8 @@ pub fn decide(
         Some(ExecuteReason::NotUnderBazelTest)
     } else if env.get("DXPY_BAZEL_EXECUTE").is_some_and(|v| v == "1") {
         Some(ExecuteReason::Forced)
+    } else if !extra_args.is_empty() {
+        Some(ExecuteReason::TestArgs)
     } else if set("TESTBRIDGE_TEST_ONLY") {
         Some(ExecuteReason::TestFilter)
     } else if set("TEST_TOTAL_SHARDS") {
@@ -150,6 +157,8 @@ pub fn decide(
                     .filter(|name| {
                         !STANDARD_TEST_ENV.contains(&name.as_str())
                             && !name.starts_with("LC_")
+                            // Functions test-setup.sh exports (`rlocation`, `is_absolute`).
+                            && !name.starts_with("BASH_FUNC_")
                             && !rule_env_names.contains(&name.as_str())
                     })
                     .cloned()
@@ -196,6 +205,15 @@ mod tests {
         env
     }
 
+    /// No extra command-line arguments.
+    fn d(
+        env: &BTreeMap<String, String>,
+        names: &[&str],
+        recorded: Result<&RecordedStatus, String>,
+    ) -> Decision {
+        decide(env, names, &[], recorded)
+    }
+
     fn pass() -> RecordedStatus {
         RecordedStatus::new(0, false, 2, 0)
     }
@@ -206,33 +224,31 @@ mod tests {
 
     #[test]
     fn a_recorded_pass_in_a_plain_bazel_test_is_replayed() {
-        assert_eq!(
-            decide(&env(&[("GREETING", "hi")]), &["GREETING"], Ok(&pass())),
-            Decision::Replay
-        );
+        let plain = env(&[("GREETING", "hi"), ("BASH_FUNC_rlocation%%", "() { :; }")]);
+        assert_eq!(d(&plain, &["GREETING"], Ok(&pass())), Decision::Replay);
     }
 
     #[test]
     fn each_reason_to_execute() {
         let p = pass();
         assert_eq!(
-            decide(&env(&[("TEST_SRCDIR", "")]), &[], Ok(&p)),
+            d(&env(&[("TEST_SRCDIR", "")]), &[], Ok(&p)),
             execute(ExecuteReason::NotUnderBazelTest)
         );
         assert_eq!(
-            decide(&env(&[("DXPY_BAZEL_EXECUTE", "1")]), &[], Ok(&p)),
+            d(&env(&[("DXPY_BAZEL_EXECUTE", "1")]), &[], Ok(&p)),
             execute(ExecuteReason::Forced)
         );
         assert_eq!(
-            decide(&env(&[("DXPY_BAZEL_EXECUTE", "0")]), &[], Ok(&p)),
+            d(&env(&[("DXPY_BAZEL_EXECUTE", "0")]), &[], Ok(&p)),
             Decision::Replay
         );
         assert_eq!(
-            decide(&env(&[("TESTBRIDGE_TEST_ONLY", "test_a")]), &[], Ok(&p)),
+            d(&env(&[("TESTBRIDGE_TEST_ONLY", "test_a")]), &[], Ok(&p)),
             execute(ExecuteReason::TestFilter)
         );
         assert_eq!(
-            decide(
+            d(
                 &env(&[("TEST_TOTAL_SHARDS", "3"), ("TEST_SHARD_INDEX", "0")]),
                 &[],
                 Ok(&p)
@@ -240,7 +256,7 @@ mod tests {
             execute(ExecuteReason::Sharded)
         );
         assert_eq!(
-            decide(
+            d(
                 &env(&[("XML_OUTPUT_FILE", "/o/pkg/t/run_2_of_5/test.xml")]),
                 &[],
                 Ok(&p)
@@ -248,7 +264,7 @@ mod tests {
             execute(ExecuteReason::RunsPerTest)
         );
         assert_eq!(
-            decide(
+            d(
                 &env(&[("XML_OUTPUT_FILE", "/o/pkg/t/run_1_of_1/test.xml")]),
                 &[],
                 Ok(&p)
@@ -256,24 +272,33 @@ mod tests {
             Decision::Replay
         );
         assert_eq!(
-            decide(&env(&[]), &[], Ok(&RecordedStatus::new(1, false, 2, 1))),
+            d(&env(&[]), &[], Ok(&RecordedStatus::new(1, false, 2, 1))),
             execute(ExecuteReason::RecordedNotPassed)
         );
         assert_eq!(
-            decide(&env(&[]), &[], Ok(&RecordedStatus::new(0, true, 2, 0))),
+            d(&env(&[]), &[], Ok(&RecordedStatus::new(0, true, 2, 0))),
             execute(ExecuteReason::RecordedNotPassed)
         );
         assert_eq!(
-            decide(&env(&[]), &[], Err("missing".into())),
+            d(&env(&[]), &[], Err("missing".into())),
             execute(ExecuteReason::RecordedUnreadable("missing".into()))
         );
         assert_eq!(
-            decide(
+            d(
                 &env(&[("MY_FLAG", "1"), ("GREETING", "hi")]),
                 &["GREETING"],
                 Ok(&p)
             ),
             execute(ExecuteReason::ExtraTestEnv(vec!["MY_FLAG".into()]))
+        );
+        assert_eq!(
+            decide(&env(&[]), &[], &["-v".to_owned()], Ok(&p)),
+            execute(ExecuteReason::TestArgs)
+        );
+        // `bazel coverage` needs a real run.
+        assert_eq!(
+            d(&env(&[("COVERAGE_DIR", "/c")]), &[], Ok(&p)),
+            execute(ExecuteReason::ExtraTestEnv(vec!["COVERAGE_DIR".into()]))
         );
     }
 

@@ -85,8 +85,12 @@ pub fn runfiles_path(execroot_path: &str, main_repo: &str) -> Result<String, For
 }
 
 /// A private directory of symlinks laid out like a runfiles tree; removed on drop.
+///
+/// On disk: `<private dir>/runfiles/` (the forest) and `<private dir>/tmp/` (a scratch
+/// directory for the tests' `TEST_TMPDIR`), both inside one 0700 directory.
 #[derive(Debug)]
 pub struct Forest {
+    private: PathBuf,
     root: PathBuf,
     main_repo: String,
 }
@@ -102,14 +106,22 @@ impl Forest {
         main_repo: &str,
         execroot_paths: impl IntoIterator<Item = &'a str>,
     ) -> Result<Forest, ForestError> {
+        let private = create_private_dir(parent)?;
         let forest = Forest {
-            root: create_private_dir(parent)?,
+            root: private.join("runfiles"),
+            private,
             main_repo: main_repo.to_owned(),
         };
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(forest.main_root())
-            .map_err(io_error(&forest.main_root()))?;
+        for dir in [
+            forest.root.clone(),
+            forest.main_root(),
+            forest.scratch_dir(),
+        ] {
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .map_err(io_error(&dir))?;
+        }
         let mut linked = std::collections::BTreeMap::new();
         for path in execroot_paths {
             let mapped = runfiles_path(path, main_repo)?;
@@ -142,6 +154,11 @@ impl Forest {
         &self.root
     }
 
+    /// An empty private directory next to the forest (not inside it, so not importable).
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.private.join("tmp")
+    }
+
     /// `<root>/<main repo>`: the rootdir of the run.
     pub fn main_root(&self) -> PathBuf {
         self.root.join(&self.main_repo)
@@ -151,7 +168,7 @@ impl Forest {
 impl Drop for Forest {
     fn drop(&mut self) {
         // Best effort: a leftover temporary directory is not worth failing a result over.
-        let _ = std::fs::remove_dir_all(&self.root);
+        let _ = std::fs::remove_dir_all(&self.private);
     }
 }
 
@@ -207,6 +224,29 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever the input, a mapped path is relative and never climbs: it cannot leave
+        /// the forest. Plain main-repository paths map to `_main/<path>`.
+        #[test]
+        fn mapped_paths_stay_inside(parts in proptest::collection::vec("(\\.\\.|\\.|external|bazel-out|bin|[a-z_]{1,6}|/)", 1..8)) {
+            let path = parts.join("/");
+            if let Ok(mapped) = runfiles_path(&path, "_main") {
+                proptest::prop_assert!(!mapped.starts_with('/'), "{} -> {}", path, mapped);
+                proptest::prop_assert!(
+                    mapped.split('/').all(|c| c != ".." && c != "." && !c.is_empty()),
+                    "{} -> {}", path, mapped
+                );
+            }
+        }
+
+        #[test]
+        fn main_repository_paths_keep_their_shape(parts in proptest::collection::vec("[a-z][a-z_]{0,6}\\.?p?y?", 1..5)) {
+            proptest::prop_assume!(parts[0] != "external");
+            let path = parts.join("/");
+            proptest::prop_assert_eq!(runfiles_path(&path, "_main").ok(), Some(format!("_main/{path}")));
+        }
+    }
+
     #[test]
     fn the_forest_holds_exactly_the_inputs_and_disappears() {
         let execroot = tempfile::tempdir().expect("execroot");
@@ -224,10 +264,13 @@ mod tests {
         )
         .expect("forest");
         let root = forest.root().to_path_buf();
-        assert_eq!(
-            std::fs::metadata(&root).expect("meta").permissions().mode() & 0o777,
-            0o700
-        );
+        let private = root.parent().expect("private dir").to_path_buf();
+        for dir in [&private, &root, &forest.scratch_dir()] {
+            assert_eq!(
+                std::fs::metadata(dir).expect("meta").permissions().mode() & 0o777,
+                0o700
+            );
+        }
         assert_eq!(
             std::fs::read_to_string(root.join("_main/pkg/test_a.py")).expect("linked"),
             "x = 1\n"
@@ -235,7 +278,7 @@ mod tests {
         assert!(root.join("repo/lib.py").exists());
         assert!(!root.join("_main/pkg/unlisted.py").exists());
         drop(forest);
-        assert!(!root.exists());
+        assert!(!private.exists());
         assert!(
             execroot.path().join("pkg/test_a.py").exists(),
             "the target was deleted"

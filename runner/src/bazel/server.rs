@@ -126,7 +126,7 @@ where
             }
             let token: CancelToken = Arc::new(AtomicBool::new(false));
             if request.request_id == 0 {
-                let reply = handler(&request, &token);
+                let reply = run_handler(&handler, &request, &token);
                 respond(response_of(0, reply, false));
                 continue;
             }
@@ -142,7 +142,7 @@ where
                     if token.load(Ordering::SeqCst) {
                         None
                     } else {
-                        Some(handler(&request, &token))
+                        Some(run_handler(handler, &request, &token))
                     }
                 };
                 // Leaving the in-flight table first makes a late cancel a no-op, so this is
@@ -168,6 +168,26 @@ where
         Some(err) => Err(ServeError::Write(err)),
         None => Ok(()),
     }
+}
+
+/// Runs the handler; a panic becomes an error reply, so one bad request neither kills the
+/// worker nor leaves Bazel waiting for its response.
+fn run_handler<H>(handler: &H, request: &WorkRequest, token: &CancelToken) -> Reply
+where
+    H: Fn(&WorkRequest, &CancelToken) -> Reply,
+{
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handler(request, token)))
+        .unwrap_or_else(|panic| Reply {
+            exit_code: 1,
+            output: format!(
+                "internal error while handling the request: {}",
+                panic
+                    .downcast_ref::<&str>()
+                    .copied()
+                    .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+                    .unwrap_or("panic")
+            ),
+        })
 }
 
 fn response_of(request_id: i32, reply: Reply, was_cancelled: bool) -> WorkResponse {
@@ -281,6 +301,30 @@ mod tests {
         assert!(got[0].was_cancelled);
         assert_eq!(got[0].request_id, 9);
         assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_panicking_handler_gives_an_error_reply_and_the_loop_goes_on() {
+        let input = frames(&[request(1, &["boom"]), request(2, &["fine"])]);
+        let mut output = Vec::new();
+        serve(input.as_slice(), &mut output, 2, |req, _| {
+            if req.arguments[0] == "boom" {
+                panic!("handler exploded");
+            }
+            Reply {
+                exit_code: 0,
+                output: "ok".into(),
+            }
+        })
+        .expect("serve");
+        let mut got: Vec<(i32, i32, String)> = responses(&output)
+            .into_iter()
+            .map(|r| (r.request_id, r.exit_code, r.output))
+            .collect();
+        got.sort();
+        assert_eq!(got[0].1, 1);
+        assert!(got[0].2.contains("handler exploded"), "{}", got[0].2);
+        assert_eq!(got[1], (2, 0, "ok".into()));
     }
 
     #[test]

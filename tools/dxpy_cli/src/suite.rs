@@ -45,6 +45,9 @@ pub struct SuiteOptions {
     pub durations: Option<usize>,
     /// Extra header lines after the configfile line (e.g. the `--lf` note).
     pub header_notes: Vec<String>,
+    /// Shown as the rootdir instead of its path (a temporary directory that is gone by the
+    /// time anyone reads the log).
+    pub rootdir_label: Option<String>,
     pub verbosity: i8,
     pub color: bool,
 }
@@ -65,6 +68,8 @@ pub struct SuiteOutcome {
     /// Writing the terminal output failed (e.g. stdout closed); the run still completed.
     pub output_error: Option<std::io::Error>,
     pub failures: usize,
+    /// Tests selected to run.
+    pub selected: usize,
 }
 
 impl SuiteOutcome {
@@ -81,6 +86,7 @@ impl SuiteOutcome {
             start_failure: None,
             output_error: None,
             failures: 0,
+            selected: 0,
         }
     }
 }
@@ -124,17 +130,21 @@ pub fn header_lines(
     discovery: &Discovery,
     workers: usize,
     selected: usize,
-    notes: &[String],
+    options: &SuiteOptions,
 ) -> Vec<String> {
     let rootdir = &discovery.config.rootdir;
+    let shown = match &options.rootdir_label {
+        Some(label) => label.clone(),
+        None => rootdir.display().to_string(),
+    };
     let mut header = vec![
         format!("dx-py {} -- {workers} workers", env!("CARGO_PKG_VERSION")),
-        format!("rootdir: {}", rootdir.display()),
+        format!("rootdir: {shown}"),
     ];
     if let Some(ini) = &discovery.config.inifile {
         header.push(format!("configfile: {}", rel_or_abs(ini, rootdir)));
     }
-    header.extend(notes.iter().cloned());
+    header.extend(options.header_notes.iter().cloned());
     header.push(collected_line(discovery, selected));
     header
 }
@@ -151,13 +161,9 @@ pub fn run_suite<W: Write>(
     let total = node_ids.len();
     let mut terminal = Terminal::new(out, options.verbosity, options.color, total);
     terminal.add_deselected(discovery.deselected + discovery.items.len() - total);
-    let header = header_lines(
-        discovery,
-        options.pool.worker_count(),
-        total,
-        &options.header_notes,
-    );
+    let header = header_lines(discovery, options.pool.worker_count(), total, &options);
     let mut outcome = SuiteOutcome::without_run(Code::Ok);
+    outcome.selected = total;
     terminal.header(&header)?;
 
     // Collection errors found statically are pytest's "ERROR collecting": reported, and like

@@ -60,6 +60,8 @@ pub struct RunfilesSuite {
     pub deadline: Option<Duration>,
     pub interrupt: Arc<AtomicBool>,
     pub color: bool,
+    /// Shown as the rootdir in the log (the worker's forest is temporary).
+    pub rootdir_label: Option<String>,
 }
 
 /// The pool of one request: one interpreter (Bazel runs requests in parallel itself), started
@@ -196,11 +198,37 @@ impl RunfilesSuite {
             deadline: self.deadline,
             durations: None,
             header_notes: Vec::new(),
-            verbosity: 0,
+            rootdir_label: self.rootdir_label.clone(),
+            verbosity: verbosity_of(&self.pytest_args),
             color: self.color,
         };
         run_suite(&discovery, &node_ids, units, options, out, start)
     }
+}
+
+/// The terminal verbosity the target's pytest arguments ask for (`-v`, `-vv`, `--verbose`,
+/// `-q`, `--quiet`, `--verbosity=N`), so the log reads as pytest's would with those `args`.
+pub fn verbosity_of(pytest_args: &[String]) -> i8 {
+    let mut verbosity: i32 = 0;
+    for arg in pytest_args {
+        match arg.as_str() {
+            "--verbose" => verbosity += 1,
+            "--quiet" => verbosity -= 1,
+            _ => {
+                if let Some(n) = arg.strip_prefix("--verbosity=") {
+                    verbosity = n.parse().unwrap_or(verbosity);
+                } else if let Some(flags) = arg.strip_prefix('-').filter(|f| !f.starts_with('-')) {
+                    // Only pure runs of v/q letters (`-vv`, `-q`); `-k expr` and others differ.
+                    if !flags.is_empty() && flags.chars().all(|c| c == 'v' || c == 'q') {
+                        for c in flags.chars() {
+                            verbosity += if c == 'v' { 1 } else { -1 };
+                        }
+                    }
+                }
+            }
+        }
+    }
+    i8::try_from(verbosity.clamp(-2, 3)).unwrap_or(0)
 }
 
 /// The node IDs of one shard: round-robin over the sorted list.
@@ -217,6 +245,19 @@ pub fn shard_of(mut node_ids: Vec<String>, shard: Shard) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verbosity_follows_the_targets_pytest_args() {
+        let of =
+            |args: &[&str]| verbosity_of(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
+        assert_eq!(of(&[]), 0);
+        assert_eq!(of(&["-v"]), 1);
+        assert_eq!(of(&["-vv", "--tb=short"]), 2);
+        assert_eq!(of(&["--verbose", "-q"]), 0);
+        assert_eq!(of(&["-q"]), -1);
+        assert_eq!(of(&["--verbosity=2"]), 2);
+        assert_eq!(of(&["-k", "v"]), 0);
+    }
 
     #[test]
     fn shards_partition_the_sorted_ids_round_robin() {

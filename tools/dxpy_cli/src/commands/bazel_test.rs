@@ -23,14 +23,20 @@ use crate::exit::Code;
 
 pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
-    let expanded = expand_args_files(&args.args, &cwd)?;
-    let test_args = TestArgs::parse(&expanded)?;
+    // The launcher passes `@argsfile` first; anything after it comes from `--test_arg` (or
+    // `bazel run -- ARGS`) and goes to pytest.
+    let (argsfile, extra_args) = match args.args.split_first() {
+        Some((first, rest)) if first.starts_with('@') => (first, rest.to_vec()),
+        _ => {
+            return Err(anyhow!(
+                "usage: dx-py bazel-test @ARGSFILE [PYTEST ARGS...]"
+            ))
+        }
+    };
+    let expanded = expand_args_files(std::slice::from_ref(argsfile), &cwd)?;
+    let mut test_args = TestArgs::parse(&expanded)?;
     let results = test_args.require_results()?.clone();
-    let argsfile = args
-        .args
-        .iter()
-        .find_map(|a| a.strip_prefix('@'))
-        .map(|file| cwd.join(file));
+    let argsfile = argsfile.strip_prefix('@').map(|file| cwd.join(file));
     let env: BTreeMap<String, String> = std::env::vars().collect();
     let runfiles = find_runfiles(&env, argsfile.as_deref(), &results.status)?;
     let recorded = RecordedStatus::read(&runfiles.join(&results.status));
@@ -38,8 +44,10 @@ pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
     let decision = decide(
         &env,
         &rule_env,
+        &extra_args,
         recorded.as_ref().map_err(|err| err.to_string()),
     );
+    test_args.pytest_args.extend(extra_args);
     match (decision, recorded) {
         (Decision::Replay, Ok(status)) => replay(&runfiles, &results, &status, &env),
         (Decision::Execute(reason), _) => execute(&test_args, &runfiles, &env, &reason),
@@ -82,8 +90,7 @@ fn replay(
     stdout.flush()?;
     if let Some(xml) = env.get("XML_OUTPUT_FILE").filter(|x| !x.is_empty()) {
         let recorded = runfiles.join(&results.xml);
-        std::fs::copy(&recorded, xml)
-            .with_context(|| format!("copying {} to {xml}", recorded.display()))?;
+        copy_contents(&recorded, Path::new(xml))?;
     }
     if let Some(dir) = env
         .get("TEST_UNDECLARED_OUTPUTS_DIR")
@@ -92,6 +99,13 @@ fn replay(
         copy_tree(&runfiles.join(&results.undeclared), Path::new(dir))?;
     }
     Ok(Code::from_pytest(status.exit_code))
+}
+
+/// Copies a file's bytes only: action outputs are read-only, and Bazel must be able to
+/// post-process (and delete) what the test wrote.
+fn copy_contents(from: &Path, to: &Path) -> anyhow::Result<()> {
+    let bytes = std::fs::read(from).with_context(|| format!("reading {}", from.display()))?;
+    std::fs::write(to, bytes).with_context(|| format!("writing {}", to.display()))
 }
 
 /// Copies the files below `from` into `to` (symlinks followed: runfiles are symlinks).
@@ -109,8 +123,7 @@ fn copy_tree(from: &Path, to: &Path) -> anyhow::Result<()> {
         if std::fs::metadata(&source)?.is_dir() {
             copy_tree(&source, &target)?;
         } else {
-            std::fs::copy(&source, &target)
-                .with_context(|| format!("copying {}", source.display()))?;
+            copy_contents(&source, &target)?;
         }
     }
     Ok(())
@@ -166,6 +179,7 @@ fn execute(
         color: !env.contains_key("TEST_SRCDIR")
             && !env.contains_key("NO_COLOR")
             && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        rootdir_label: None,
     };
     let outcome = suite.run(std::io::stdout().lock())?;
     if let Some(message) = &outcome.start_failure {

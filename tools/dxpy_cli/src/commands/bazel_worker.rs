@@ -27,10 +27,17 @@ use crate::exit::Code;
 
 const PERSISTENT_FLAG: &str = "--persistent_worker";
 
+/// Requests run at once, at least (more on machines with more cores).
+const MIN_PARALLEL_REQUESTS: usize = 8;
+
 pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
     if args.args.iter().any(|a| a == PERSISTENT_FLAG) {
-        let max_parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Bazel already bounds the requests it sends by its own resource accounting; this
+        // bound only guards against a runaway, and must not serialize what Bazel overlaps.
+        let max_parallel = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .max(MIN_PARALLEL_REQUESTS);
         let served = serve(
             std::io::stdin().lock(),
             std::io::stdout(),
@@ -119,11 +126,24 @@ fn try_run_action(args: &[String], base: &Path, cancel: &CancelToken) -> anyhow:
         .map(String::as_str);
     let forest = Forest::build(&std::env::temp_dir(), &base, &args.main_repo, all_inputs)?;
 
-    let mut env = args.env.clone();
-    env.push((
-        "TEST_UNDECLARED_OUTPUTS_DIR".to_owned(),
-        undeclared.to_string_lossy().into_owned(),
-    ));
+    // The variables of Bazel's test environment that locate files, so runfiles libraries
+    // and TEST_TMPDIR users behave as in the test action; then the rule's `env`.
+    let runfiles = forest.root().to_string_lossy().into_owned();
+    let mut env = vec![
+        ("TEST_SRCDIR".to_owned(), runfiles.clone()),
+        ("RUNFILES_DIR".to_owned(), runfiles),
+        ("TEST_WORKSPACE".to_owned(), args.main_repo.clone()),
+        ("TEST_TARGET".to_owned(), args.target.clone()),
+        (
+            "TEST_TMPDIR".to_owned(),
+            forest.scratch_dir().to_string_lossy().into_owned(),
+        ),
+        (
+            "TEST_UNDECLARED_OUTPUTS_DIR".to_owned(),
+            undeclared.to_string_lossy().into_owned(),
+        ),
+    ];
+    env.extend(args.env.iter().cloned());
     // Byte-code next to the forest's symlinks would only be deleted with it.
     env.push(("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()));
     let suite = RunfilesSuite {
@@ -145,6 +165,10 @@ fn try_run_action(args: &[String], base: &Path, cancel: &CancelToken) -> anyhow:
         deadline: args.timeout,
         interrupt: Arc::clone(cancel),
         color: false,
+        rootdir_label: Some(format!(
+            "<runfiles>/{} (of {}, in the DxPyTest action)",
+            args.main_repo, args.target
+        )),
     };
     let mut log = Vec::new();
     let outcome = suite.run(&mut log)?;
@@ -163,7 +187,7 @@ fn try_run_action(args: &[String], base: &Path, cancel: &CancelToken) -> anyhow:
     let status = RecordedStatus::new(
         outcome.code as i32,
         outcome.timed_out,
-        outcome.passed.len() + outcome.failed.len(),
+        outcome.selected,
         outcome.failures,
     );
     write_file(&base.join(&outputs.status), status.to_json().as_bytes())?;

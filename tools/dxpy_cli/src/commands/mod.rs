@@ -1,4 +1,5 @@
-//! One module per subcommand.
+//! One module per subcommand; `bazel_run` is the runfiles-tree run that `bazel_worker` and
+//! `bazel_test` share.
 
 mod affected;
 mod bazel_run;

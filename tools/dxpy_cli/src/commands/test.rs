@@ -92,6 +92,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         deadline: None,
         durations: args.durations,
         header_notes: lf_note.into_iter().collect(),
+        rootdir_label: None,
         verbosity,
         color,
     };
