@@ -169,6 +169,11 @@ def main() -> int:
                     with path.open("a") as handle:
                         handle.write(f"# edit {edits}\n")
                 samples["edited"].append(bazel(workspace, *command))
+                print(
+                    f"bazel_bench: {kind}: " + ", ".join(f"{name} {values[-1]:.1f}s" for name, values in samples.items()),
+                    file=sys.stderr,
+                    flush=True,
+                )
             results[kind] = {name: statistics.median(values) for name, values in samples.items()}
     finally:
         bazel(workspace, "shutdown", check=False)

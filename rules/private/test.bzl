@@ -80,9 +80,31 @@ def _common_args(ctx, imports, timeout):
     env = _expanded_env(ctx)
     lines.extend(["--env=%s=%s" % (name, env[name]) for name in sorted(env)])
     lines.append("--timeout=%d" % timeout)
-    lines.extend(["--pytest-arg=%s" % arg for arg in ctx.attr.args])
+    lines.extend(["--pytest-arg=%s" % arg for arg in _expanded_args(ctx)])
     lines.extend(["--preload=%s" % module for module in ctx.attr.preload])
     return lines
+
+def _expanded_args(ctx):
+    """`args` as Bazel hands them to the executable: $(location) expanded, shell-tokenized."""
+    return [
+        token
+        for arg in ctx.attr.args
+        for token in ctx.tokenize(ctx.expand_location(arg, ctx.attr.data))
+    ]
+
+def _shell_quote(text):
+    return "'" + text.replace("'", "'\\''") + "'"
+
+def _drop_attribute_args(args):
+    """Shell lines that drop the `args` attribute Bazel passes before --test_arg/run args.
+
+    They are in the argsfile already; only what follows them is new to dx-py
+    (and forces a real run).
+    """
+    if not args:
+        return ""
+    test = " && ".join(['[ "${%d}" = %s ]' % (i + 1, _shell_quote(arg)) for i, arg in enumerate(args)])
+    return "if [ $# -ge %d ] && %s; then\n    shift %d\nfi\n" % (len(args), test, len(args))
 
 def _expanded_env(ctx):
     return {
@@ -168,6 +190,7 @@ def _dx_py_test_impl(ctx):
             binary = runfiles_path(ctx, binary),
             argsfile = runfiles_path(ctx, argsfile),
             label = str(ctx.label),
+            drop_attribute_args = _drop_attribute_args(_expanded_args(ctx)),
         ),
         is_executable = True,
     )
@@ -193,6 +216,8 @@ def _dx_py_test_impl(ctx):
 
 # Runfiles root: RUNFILES_DIR (bazel run), TEST_SRCDIR (bazel test), else the
 # `<executable>.runfiles` tree next to the script (run by hand from bazel-bin).
+# Arguments beyond the `args` attribute (--test_arg, `bazel run -- ARGS`) go
+# to `dx-py bazel-test`, which passes them to pytest in a real run.
 _LAUNCHER = """\
 #!/bin/sh
 # dx_py_test {label}: replays or executes the tests via `dx-py bazel-test`.
@@ -210,7 +235,7 @@ case "$runfiles" in
     /*) ;;
     *) runfiles=$PWD/$runfiles ;;
 esac
-exec "$runfiles/{binary}" bazel-test "@$runfiles/{argsfile}"
+{drop_attribute_args}exec "$runfiles/{binary}" bazel-test "@$runfiles/{argsfile}" "$@"
 """
 
 _TEST_ATTRS = dict(PYTHON_ATTRS)
@@ -248,7 +273,8 @@ cacheable, remotely executable action `DxPyTest`; the test executable
 replays that result, or executes the tests itself when `--test_filter`,
 sharding, `--runs_per_test` > 1, a retry of a non-passing result, an extra
 `--test_env` or `bazel run` require a real run. `args` are passed to pytest.
-`size`/`timeout` bound the run. Returns DefaultInfo, RunEnvironmentInfo(env),
+`size`/`timeout` bound the run; `--test_arg` and `bazel run -- ARGS` reach pytest
+(and force a real run). Returns DefaultInfo, RunEnvironmentInfo(env),
 OutputGroupInfo(dxpy_result) and DxPyTestInfo.
 """,
     attrs = _TEST_ATTRS,

@@ -116,6 +116,10 @@ check_example() {
     junit "$TESTLOGS/tests/greeter_dx_test/test.xml" --count 5 \
         --passed test_greeting_from_conftest_fixture --passed test_raises || return 1
     junit "$TESTLOGS/tests/unittest_test/test.xml" --count 2 --passed test_greet --passed test_loud || return 1
+    # Its `args = ["-v"]` reached the recorded run, and the launcher did not
+    # mistake Bazel passing them again for --test_arg (it replayed, above).
+    expect_in "$TESTLOGS/tests/unittest_test/test.log" 'test_unittest_style.py::GreeterTest::test_greet PASSED' \
+        "args = [\"-v\"] reach pytest" || return 1
     # `env` and $(rootpath) reach the tests; undeclared outputs are kept.
     junit "$TESTLOGS/tests/env_test/test.xml" --count 4 --passed test_env_attribute \
         --passed test_env_location_expansion || return 1
@@ -186,6 +190,12 @@ check_example() {
     expect_in "$TESTLOGS/tests/greeter_dx_test/test.log" '^dx-py: executing tests in the test action \(reason: --test_filter' \
         "--test_filter executes" || return 1
     junit "$TESTLOGS/tests/greeter_dx_test/test.xml" --count 1 --passed test_greet_loud || return 1
+
+    # -- --test_arg reaches pytest (after the `args` attribute) in a real run.
+    bazel_step example-test-arg "$EXAMPLE" test "${cache[@]}" --test_arg=-k --test_arg=test_loud //tests:plain_test || return 1
+    expect_in "$TESTLOGS/tests/plain_test/test.log" '^dx-py: executing tests in the test action \(reason: --test_arg' \
+        "--test_arg executes" || return 1
+    junit "$TESTLOGS/tests/plain_test/test.xml" --count 1 --passed test_loud || return 1
 
     # -- --runs_per_test=2 executes twice.
     bazel_step example-runs "$EXAMPLE" test "${cache[@]}" --runs_per_test=2 //tests:plain_test || return 1

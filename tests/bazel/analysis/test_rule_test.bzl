@@ -91,6 +91,10 @@ def _sample_test_impl(ctx):
     # The launcher runs `<dx-py> bazel-test @<argsfile>` from the runfiles root.
     script = _content_of(env, target[DefaultInfo].files_to_run.executable)
     asserts.true(env, "bazel-test \"@$runfiles/_main/%s/sample_test.dxpy/test.args\"" % _PKG in script, script)
+    # Bazel passes the `args` attribute first: dropped, the rest forwarded.
+    drop = "if [ $# -ge 2 ] && [ \"${1}\" = '-p' ] && [ \"${2}\" = 'no:cacheprovider' ]; then\n    shift 2\nfi\n"
+    asserts.true(env, drop in script, "launcher does not drop the args attribute:\n" + script)
+    asserts.true(env, script.rstrip().endswith('test.args" "$@"'), "launcher does not forward $@:\n" + script)
     for name in ["RUNFILES_DIR", "TEST_SRCDIR", "$0.runfiles"]:
         asserts.true(env, name in script, "launcher does not consult %s" % name)
 
