@@ -56,7 +56,7 @@ def _dxpy_impl(module_ctx):
                     fail("dxpy.release: unknown platform %r (known: %s)" %
                          (platform, ", ".join(sorted(PLATFORM_CONSTRAINTS))))
                 if platform not in tag.sha256:
-                    fail("dxpy.release: no sha256 for platform %r; every archive must be pinned" % platform)
+                    fail("dxpy.release: no sha256 for platform \"%s\"; every archive must be pinned" % platform)
                 impl = "%s_%s" % (tag.name, platform)
                 dxpy_release_archive(
                     name = impl,

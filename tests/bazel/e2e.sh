@@ -10,7 +10,7 @@
 #      (Starlark analysis tests of dx_py_library / dx_py_test)
 #   3. release toolchain: a throwaway workspace pins an archive of this
 #      checkout's dx-py by file:// URL + sha256; a dx_py_test passes with it,
-#      and a wrong sha256 is rejected
+#      a wrong sha256 is rejected, an archive without one is refused
 #   4. examples/bazel (development toolchain): `bazel test //...` passes and
 #      replays; the worker runs as a proto multiplex worker whose PID survives
 #      into later invocations; a rerun is (cached); the failing target FAILS

@@ -82,6 +82,11 @@ BUILD
     bazel_expect 1 release-bad-sha "$RELEASE_WS" build //tests:smoke_test || return 1
     expect_in "$LOG_DIR/release-bad-sha.log" "Checksum was $sha but wanted 0{64}" \
         "a wrong sha256 must be rejected" || return 1
+    # An archive without a checksum is refused before anything is downloaded.
+    sed -i "s/sha256 = {\"$platform\"/sha256 = {\"macos_aarch64\"/" "$RELEASE_WS/MODULE.bazel"
+    bazel_expect 1 release-no-sha "$RELEASE_WS" build //tests:smoke_test || return 1
+    expect_in "$LOG_DIR/release-no-sha.log" "no sha256 for platform \"$platform\"; every archive must be pinned" \
+        "an unpinned archive must be refused" || return 1
     "$SID" bazel --workspace "$RELEASE_WS" -- shutdown >/dev/null 2>&1 || true
 }
 
