@@ -15,3 +15,32 @@ equivalent PyInfo, so rules_python's py_test/py_binary accept them.
                    "and its deps, relative to the runfiles root, e.g. `_main/src`.",
     },
 )
+
+DxPyToolchainInfo = provider(
+    doc = """The dx-py binary a `@rules_dxpy//dxpy:toolchain_type` toolchain provides.
+
+One binary serves `dx-py bazel-worker` (the DxPyTest action), `dx-py
+bazel-test` (the test executable) and `dx-py gazelle`.
+""",
+    fields = {
+        "binary": "File: the `dx-py` executable.",
+    },
+)
+
+DxPyTestInfo = provider(
+    doc = """The result files of a dx_py_test's DxPyTest action.
+
+The action runs the target's tests in the dx-py worker and records the
+result; the test executable replays it (or executes the tests itself when
+Bazel's test flags demand a real run). These files are also in the
+`dxpy_result` output group, so `bazel build --output_groups=dxpy_result`
+produces them without running the test action.
+""",
+    fields = {
+        "status": "File: dx-py's private status record (read by `dx-py bazel-test`).",
+        "log": "File: pytest-shaped terminal output of the run.",
+        "xml": "File: JUnit XML of the run.",
+        "undeclared_outputs": "File (directory): what the tests wrote to TEST_UNDECLARED_OUTPUTS_DIR.",
+        "argsfile": "File: the test argsfile (runfiles-form paths) the executable passes to `dx-py bazel-test`.",
+    },
+)

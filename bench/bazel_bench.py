@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Benchmark: rules_dxpy's dx_py_test against rules_python's py_test + pytest.
+
+Generates a bzlmod workspace (default `.cache/bench/bazel-200/`) with N
+packages; each holds one small test file and two targets running it:
+`dx` (dx_py_test) and `py` (py_test whose main calls pytest.main on it).
+Then, for each kind, on one Bazel server (same flags for both):
+
+  clean   bazel clean, then `bazel test --build_tests_only --test_tag_filters=KIND //...`
+  noop    the same command again (everything cached)
+  edited  every test file edited (a new comment line), the same command again
+
+and prints wall times and py/dx ratios. Bazel runs offline in the Debian sid
+chroot through tests/bazel/sid.sh (needs root), like the e2e tests; dx-py is
+the development toolchain: target/release/dx-py, or --dxpy-bin.
+
+usage: bench/bazel_bench.py [--targets 200] [--tests-per-file 4] [--runs 1]
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SID = REPO / "tests" / "bazel" / "sid.sh"
+KINDS = ("dx", "py")
+
+MODULE = """\
+module(name = "dxpy_bazel_bench", version = "0.0.0")
+
+bazel_dep(name = "rules_dxpy", version = "0.1.0")
+local_path_override(module_name = "rules_dxpy", path = "{repo}")
+bazel_dep(name = "rules_python", version = "0.22.1")
+
+dxpy = use_extension("@rules_dxpy//dxpy:extensions.bzl", "dxpy")
+dxpy.development()
+use_repo(dxpy, "dxpy_toolchains")
+register_toolchains("@dxpy_toolchains//:all")
+"""
+
+PACKAGE_BUILD = """\
+load("@rules_dxpy//rules:defs.bzl", "dx_py_test")
+load("@rules_python//python:defs.bzl", "py_test")
+
+dx_py_test(
+    name = "dx",
+    size = "small",
+    srcs = ["test_{index}.py"],
+    tags = ["dx"],
+    deps = ["//common:helpers"],
+)
+
+py_test(
+    name = "py",
+    size = "small",
+    srcs = ["test_{index}.py", "//common:pytest_main.py"],
+    args = ["$(rootpath test_{index}.py)"],
+    main = "//common:pytest_main.py",
+    tags = ["py"],
+    deps = ["//common:helpers_py"],
+)
+"""
+
+COMMON_BUILD = """\
+load("@rules_dxpy//rules:defs.bzl", "dx_py_library")
+load("@rules_python//python:defs.bzl", "py_library")
+
+exports_files(["pytest_main.py"])
+
+dx_py_library(name = "helpers", srcs = ["helpers.py"], imports = ["."], visibility = ["//visibility:public"])
+
+py_library(name = "helpers_py", srcs = ["helpers.py"], imports = ["."], visibility = ["//visibility:public"])
+"""
+
+PYTEST_MAIN = """\
+import sys
+
+import pytest
+
+sys.exit(pytest.main([sys.argv[1], "-q", "-p", "no:cacheprovider"]))
+"""
+
+HELPERS = """\
+def double(value):
+    return value * 2
+"""
+
+
+def test_file(index: int, tests: int) -> str:
+    lines = ['"""Generated benchmark tests."""', "", "import pytest", "", "import helpers", ""]
+    for number in range(tests):
+        if number % 2:
+            lines += [f"@pytest.mark.parametrize('value', [1, {index + 2}])", f"def test_{number}(value):"]
+            lines += ["    assert helpers.double(value) == value + value", ""]
+        else:
+            lines += [f"def test_{number}():", f"    assert helpers.double({number}) == {2 * number}", ""]
+    return "\n".join(lines)
+
+
+def generate(root: Path, targets: int, tests: int) -> list[Path]:
+    if root.exists():
+        shutil.rmtree(root)
+    (root / "common").mkdir(parents=True)
+    (root / "MODULE.bazel").write_text(MODULE.format(repo=REPO))
+    (root / "BUILD.bazel").write_text("")
+    (root / "common" / "BUILD.bazel").write_text(COMMON_BUILD)
+    (root / "common" / "pytest_main.py").write_text(PYTEST_MAIN)
+    (root / "common" / "helpers.py").write_text(HELPERS)
+    files = []
+    for index in range(targets):
+        package = root / f"pkg_{index:03d}"
+        package.mkdir()
+        (package / "BUILD.bazel").write_text(PACKAGE_BUILD.format(index=index))
+        path = package / f"test_{index}.py"
+        path.write_text(test_file(index, tests))
+        files.append(path)
+    return files
+
+
+def bazel(workspace: Path, *args: str, check: bool = True) -> float:
+    command = [str(SID), "bazel", "--workspace", str(workspace), "--", *args]
+    start = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True)
+    elapsed = time.monotonic() - start
+    if check and done.returncode != 0:
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"bazel_bench: {' '.join(args)} failed ({done.returncode})")
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--targets", type=int, default=200)
+    parser.add_argument("--tests-per-file", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=1, help="repetitions of each measurement (median)")
+    parser.add_argument("--workspace", type=Path, default=REPO / ".cache" / "bench" / "bazel-200")
+    parser.add_argument("--dxpy-bin", type=Path, default=REPO / "target" / "release" / "dx-py")
+    options = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("bazel_bench: must run as root (tests/bazel/sid.sh needs it)")
+    if not options.dxpy_bin.is_file():
+        raise SystemExit(f"bazel_bench: no dx-py at {options.dxpy_bin}: cargo build --release -p dxpy_cli")
+    workspace = options.workspace.resolve()
+    if not workspace.is_relative_to(REPO):
+        raise SystemExit("bazel_bench: --workspace must be inside the repository (bound into the chroot)")
+    files = generate(workspace, options.targets, options.tests_per_file)
+    common = [f"--repo_env=DXPY_DEV_BINARY={options.dxpy_bin.resolve()}", "--build_tests_only", "--test_output=errors"]
+    subprocess.run(["bash", str(SID), "provision"], check=True)
+    # Start the server and load/fetch everything once, untimed.
+    bazel(workspace, "build", "--nobuild", *common, "//...")
+
+    results: dict[str, dict[str, float]] = {kind: {} for kind in KINDS}
+    edits = 0
+    try:
+        for kind in KINDS:
+            command = ["test", *common, f"--test_tag_filters={kind}", "//..."]
+            samples: dict[str, list[float]] = {"clean": [], "noop": [], "edited": []}
+            for _ in range(options.runs):
+                bazel(workspace, "clean")
+                samples["clean"].append(bazel(workspace, *command))
+                samples["noop"].append(bazel(workspace, *command))
+                edits += 1
+                for path in files:
+                    with path.open("a") as handle:
+                        handle.write(f"# edit {edits}\n")
+                samples["edited"].append(bazel(workspace, *command))
+                print(
+                    f"bazel_bench: {kind}: " + ", ".join(f"{name} {values[-1]:.1f}s" for name, values in samples.items()),
+                    file=sys.stderr,
+                    flush=True,
+                )
+            results[kind] = {name: statistics.median(values) for name, values in samples.items()}
+    finally:
+        bazel(workspace, "shutdown", check=False)
+
+    print(f"{options.targets} targets x {options.tests_per_file} test functions, median of {options.runs}")
+    print(f"{'run':<8} {'py_test s':>10} {'dx_py_test s':>13} {'py/dx':>7}")
+    for name in ("clean", "noop", "edited"):
+        py, dx = results["py"][name], results["dx"][name]
+        print(f"{name:<8} {py:>10.1f} {dx:>13.1f} {py / dx:>6.2f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""Implementation of dx_py_test.
+
+Layout:
+- `_python_runtime`: the interpreter from the Python toolchain (a File in
+  runfiles/inputs, or an absolute `interpreter_path`).
+- `_common_args` / `_action_args` / `_argsfile_lines`: the argument list of
+  the contract (BAZEL_INTERFACE.md §1-2), once with execroot paths for the
+  DxPyTest action, once with runfiles paths for `dx-py bazel-test`.
+- `_launcher`: the test executable, a shell script that finds the runfiles
+  root and runs `dx-py bazel-test @<argsfile>`.
+
+The DxPyTest action runs the tests in the dx-py persistent (multiplex) worker
+and records status, log, JUnit XML and undeclared outputs; it succeeds even
+when tests fail, so its result is cached like any build output. The
+executable replays that result, or executes the tests itself when Bazel's
+test flags require a real run (see README.md, "Bazel").
+"""
+
+load(":providers.bzl", "DxPyTestInfo")
+load(":python_deps.bzl", "PYTHON_ATTRS", "collect_deps", "collect_runfiles", "import_roots")
+load(":runfiles_path.bzl", "runfiles_path")
+load(":toolchain.bzl", "TOOLCHAIN_TYPE", "dxpy_binary")
+
+_PYTHON_TOOLCHAIN_TYPE = "@bazel_tools//tools/python:toolchain_type"
+
+# Bazel's test timeouts in seconds, and the default timeout of each size.
+_TIMEOUT_SECONDS = {"short": 60, "moderate": 300, "long": 900, "eternal": 3600}
+_SIZE_TIMEOUT = {"small": "short", "medium": "moderate", "large": "long", "enormous": "eternal"}
+
+# Target tags that change how the DxPyTest action may run, as for any action.
+_PROPAGATED_TAG_PREFIXES = ("no-", "requires-", "block-network", "local")
+
+_WORKER_REQUIREMENTS = {
+    "supports-workers": "1",
+    "supports-multiplex-workers": "1",
+    "requires-worker-protocol": "proto",
+}
+
+def _timeout_seconds(ctx):
+    timeout = ctx.attr.timeout or _SIZE_TIMEOUT.get(ctx.attr.size or "medium", "moderate")
+    if timeout not in _TIMEOUT_SECONDS:
+        fail("%s: unknown timeout %r" % (ctx.label, timeout))
+    return _TIMEOUT_SECONDS[timeout]
+
+def _execution_requirements(ctx):
+    requirements = dict(_WORKER_REQUIREMENTS)
+    for tag in ctx.attr.tags:
+        if tag.startswith(_PROPAGATED_TAG_PREFIXES):
+            requirements[tag] = ""
+    return requirements
+
+def _python_runtime(ctx):
+    """struct(file, path, files) of the target Python 3 interpreter."""
+    runtime = ctx.toolchains[_PYTHON_TOOLCHAIN_TYPE].py3_runtime
+    if runtime == None:
+        fail("%s: the Python toolchain has no py3_runtime" % ctx.label)
+    files = runtime.files or depset()
+    if runtime.interpreter != None:
+        return struct(
+            file = runtime.interpreter,
+            files = depset([runtime.interpreter], transitive = [files]),
+        )
+    return struct(file = None, path = runtime.interpreter_path, files = files)
+
+def _worker_package_dirs(ctx):
+    """(execroot, runfiles) paths of the directory holding `dxpy_worker/`."""
+    for f in ctx.files._worker_package:
+        if f.basename == "__init__.py" and f.dirname.endswith("/dxpy_worker"):
+            rpath = runfiles_path(ctx, f)
+            return (
+                f.dirname.rpartition("/")[0],
+                rpath.rpartition("/")[0].rpartition("/")[0],
+            )
+    fail("%s: %s holds no dxpy_worker/__init__.py" % (ctx.label, ctx.attr._worker_package.label))
+
+def _common_args(ctx, imports, timeout):
+    """Arguments that are the same in execroot and runfiles form."""
+    lines = ["--target=%s" % ctx.label, "--main-repo=%s" % ctx.workspace_name]
+    lines.extend(["--import-root=%s" % root for root in imports])
+    env = _expanded_env(ctx)
+    lines.extend(["--env=%s=%s" % (name, env[name]) for name in sorted(env)])
+    lines.append("--timeout=%d" % timeout)
+    lines.extend(["--pytest-arg=%s" % arg for arg in _expanded_args(ctx)])
+    lines.extend(["--preload=%s" % module for module in ctx.attr.preload])
+    return lines
+
+def _expanded_args(ctx):
+    """`args` as Bazel hands them to the executable: $(location) expanded, shell-tokenized."""
+    return [
+        token
+        for arg in ctx.attr.args
+        for token in ctx.tokenize(ctx.expand_location(arg, ctx.attr.data))
+    ]
+
+def _shell_quote(text):
+    return "'" + text.replace("'", "'\\''") + "'"
+
+def _drop_attribute_args(args):
+    """Shell lines that drop the `args` attribute Bazel passes before --test_arg/run args.
+
+    They are in the argsfile already; only what follows them is new to dx-py
+    (and forces a real run).
+    """
+    if not args:
+        return ""
+    test = " && ".join(['[ "${%d}" = %s ]' % (i + 1, _shell_quote(arg)) for i, arg in enumerate(args)])
+    return "if [ $# -ge %d ] && %s; then\n    shift %d\nfi\n" % (len(args), test, len(args))
+
+def _expanded_env(ctx):
+    return {
+        name: ctx.expand_location(value, ctx.attr.data)
+        for name, value in ctx.attr.env.items()
+    }
+
+def _dx_py_test_impl(ctx):
+    binary = dxpy_binary(ctx)
+    python = _python_runtime(ctx)
+    collected = collect_deps(ctx.attr.deps)
+    imports = depset(import_roots(ctx), transitive = collected.imports).to_list()
+    timeout = _timeout_seconds(ctx)
+    worker_exec_dir, worker_runfiles_dir = _worker_package_dirs(ctx)
+    config = ctx.file.config
+
+    # Everything the tests may read: sources, data and deps' runfiles.
+    test_runfiles = collect_runfiles(ctx)
+    if config:
+        test_runfiles = test_runfiles.merge(ctx.runfiles(files = [config]))
+    inputs = test_runfiles.files
+
+    prefix = ctx.label.name + ".dxpy/"
+    status = ctx.actions.declare_file(prefix + "status")
+    log = ctx.actions.declare_file(prefix + "test.log")
+    xml = ctx.actions.declare_file(prefix + "test.xml")
+    undeclared = ctx.actions.declare_directory(prefix + "undeclared_outputs")
+    common = _common_args(ctx, imports, timeout)
+
+    # The DxPyTest action: execroot paths, one argument per line in a param file.
+    # `bazel-worker` stays on the command line (Bazel starts the persistent
+    # worker with it plus --persistent_worker); the rest goes to the param file.
+    command = ctx.actions.args()
+    command.add("bazel-worker")
+    args = ctx.actions.args()
+    args.use_param_file("@%s", use_always = True)
+    args.set_param_file_format("multiline")
+    args.add_all(common)
+    if python.file:
+        args.add(python.file, format = "--python=%s")
+    else:
+        args.add(python.path, format = "--python=%s")
+    args.add(worker_exec_dir, format = "--worker-package=%s")
+    args.add_all(ctx.files.srcs, format_each = "--test=%s")
+    args.add_all(inputs, format_each = "--input=%s")
+    if config:
+        args.add(config, format = "--config=%s")
+    args.add(status, format = "--out-status=%s")
+    args.add(log, format = "--out-log=%s")
+    args.add(xml, format = "--out-xml=%s")
+    args.add(undeclared.path, format = "--out-undeclared=%s")
+    ctx.actions.run(
+        executable = binary,
+        arguments = [command, args],
+        inputs = depset(transitive = [inputs, python.files, depset(ctx.files._worker_package)]),
+        outputs = [status, log, xml, undeclared],
+        mnemonic = "DxPyTest",
+        progress_message = "Testing %{label} with dx-py",
+        execution_requirements = _execution_requirements(ctx),
+        # The autodetected interpreter is a wrapper that finds python3 on PATH.
+        use_default_shell_env = True,
+    )
+
+    # The test argsfile: the same arguments in runfiles form, plus the result.
+    lines = list(common)
+    lines.append("--python=%s" % (runfiles_path(ctx, python.file) if python.file else python.path))
+    lines.append("--worker-package=%s" % worker_runfiles_dir)
+    lines.extend(["--test=%s" % runfiles_path(ctx, f) for f in ctx.files.srcs])
+    lines.extend(["--input=%s" % runfiles_path(ctx, f) for f in inputs.to_list()])
+    if config:
+        lines.append("--config=%s" % runfiles_path(ctx, config))
+    lines.append("--result-status=%s" % runfiles_path(ctx, status))
+    lines.append("--result-log=%s" % runfiles_path(ctx, log))
+    lines.append("--result-xml=%s" % runfiles_path(ctx, xml))
+    lines.append("--result-undeclared=%s" % runfiles_path(ctx, undeclared))
+    argsfile = ctx.actions.declare_file(prefix + "test.args")
+    ctx.actions.write(argsfile, "\n".join(lines) + "\n")
+
+    launcher = ctx.actions.declare_file(ctx.label.name)
+    ctx.actions.write(
+        launcher,
+        _LAUNCHER.format(
+            binary = runfiles_path(ctx, binary),
+            argsfile = runfiles_path(ctx, argsfile),
+            label = str(ctx.label),
+            drop_attribute_args = _drop_attribute_args(_expanded_args(ctx)),
+        ),
+        is_executable = True,
+    )
+
+    results = [status, log, xml, undeclared]
+    runfiles = ctx.runfiles(
+        files = [binary, argsfile] + results,
+        transitive_files = depset(transitive = [python.files, depset(ctx.files._worker_package)]),
+    ).merge(test_runfiles)
+
+    return [
+        DefaultInfo(executable = launcher, files = depset([launcher]), runfiles = runfiles),
+        RunEnvironmentInfo(environment = _expanded_env(ctx)),
+        OutputGroupInfo(dxpy_result = depset(results)),
+        DxPyTestInfo(
+            status = status,
+            log = log,
+            xml = xml,
+            undeclared_outputs = undeclared,
+            argsfile = argsfile,
+        ),
+    ]
+
+# Runfiles root: RUNFILES_DIR (bazel run), TEST_SRCDIR (bazel test), else the
+# `<executable>.runfiles` tree next to the script (run by hand from bazel-bin).
+# Arguments beyond the `args` attribute (--test_arg, `bazel run -- ARGS`) go
+# to `dx-py bazel-test`, which passes them to pytest in a real run.
+_LAUNCHER = """\
+#!/bin/sh
+# dx_py_test {label}: replays or executes the tests via `dx-py bazel-test`.
+if [ -n "${{RUNFILES_DIR:-}}" ]; then
+    runfiles=$RUNFILES_DIR
+elif [ -n "${{TEST_SRCDIR:-}}" ]; then
+    runfiles=$TEST_SRCDIR
+elif [ -d "$0.runfiles" ]; then
+    runfiles=$0.runfiles
+else
+    echo "dx_py_test {label}: cannot find the runfiles (no RUNFILES_DIR, TEST_SRCDIR or $0.runfiles)" >&2
+    exit 2
+fi
+case "$runfiles" in
+    /*) ;;
+    *) runfiles=$PWD/$runfiles ;;
+esac
+{drop_attribute_args}exec "$runfiles/{binary}" bazel-test "@$runfiles/{argsfile}" "$@"
+"""
+
+_TEST_ATTRS = dict(PYTHON_ATTRS)
+_TEST_ATTRS.update({
+    "srcs": attr.label_list(
+        allow_files = [".py"],
+        mandatory = True,
+        doc = "The test files (test_*.py / *_test.py) whose tests this target runs.",
+    ),
+    "env": attr.string_dict(
+        doc = "Environment of the tests ($(location) expanded over `data`); " +
+              "also returned as RunEnvironmentInfo.",
+    ),
+    "config": attr.label(
+        allow_single_file = True,
+        doc = "Optional pytest config file (pytest.ini, pyproject.toml, tox.ini, setup.cfg).",
+    ),
+    "preload": attr.string_list(
+        doc = "Third-party modules the warm interpreters import before forking " +
+              "(never the target's own sources, so changes cannot leak between runs).",
+    ),
+    "_worker_package": attr.label(
+        default = Label("//worker:dxpy_worker"),
+        allow_files = True,
+    ),
+})
+
+dx_py_test = rule(
+    implementation = _dx_py_test_impl,
+    test = True,
+    doc = """Python tests (pytest style, plain functions or unittest) run by dx-py.
+
+Building the target runs its tests in the dx-py persistent worker as the
+cacheable, remotely executable action `DxPyTest`; the test executable
+replays that result, or executes the tests itself when `--test_filter`,
+sharding, `--runs_per_test` > 1, a retry of a non-passing result, an extra
+`--test_env` or `bazel run` require a real run. `args` are passed to pytest.
+`size`/`timeout` bound the run; `--test_arg` and `bazel run -- ARGS` reach pytest
+(and force a real run). Returns DefaultInfo, RunEnvironmentInfo(env),
+OutputGroupInfo(dxpy_result) and DxPyTestInfo.
+""",
+    attrs = _TEST_ATTRS,
+    toolchains = [TOOLCHAIN_TYPE, _PYTHON_TOOLCHAIN_TYPE],
+)

@@ -1,0 +1,148 @@
+"""Analysis tests for dx_py_test: the DxPyTest action, the test argsfile,
+the launcher, runfiles and the returned providers."""
+
+load("@bazel_skylib//lib:unittest.bzl", "analysistest", "asserts")
+load("//rules:defs.bzl", "DxPyTestInfo")
+
+_PKG = "tests/bazel/analysis"
+
+def _find_action(env, mnemonic):
+    actions = [a for a in analysistest.target_actions(env) if a.mnemonic == mnemonic]
+    asserts.equals(env, 1, len(actions), "expected one %s action" % mnemonic)
+    return actions[0] if actions else None
+
+def _content_of(env, output):
+    for action in analysistest.target_actions(env):
+        if output in action.outputs.to_list():
+            return action.content
+    asserts.true(env, False, "no action writes %s" % output.short_path)
+    return ""
+
+def _sample_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    info = target[DxPyTestInfo]
+    action = _find_action(env, "DxPyTest")
+    if not action:
+        return analysistest.end(env)
+
+    # Execution requirements are not visible to Starlark; e2e.sh checks them via aquery.
+    outputs = sorted([f.basename for f in action.outputs.to_list()])
+    asserts.equals(env, ["status", "test.log", "test.xml", "undeclared_outputs"], outputs)
+
+    # `dx-py bazel-worker ARGS` (Starlark shows the param file's lines expanded).
+    argv = action.argv
+    asserts.equals(env, "bazel-worker", argv[1])
+    for expected in [
+        "--test=%s/fixture/tests/test_sample.py" % _PKG,
+        "--input=%s/fixture/pkg/leaf.txt" % _PKG,
+        "--config=%s/fixture/tests/pytest.ini" % _PKG,
+        "--import-root=_main/%s/fixture" % _PKG,
+        "--worker-package=worker",
+        "--timeout=60",
+        "--out-status=%s" % info.status.path,
+        "--out-log=%s" % info.log.path,
+        "--out-xml=%s" % info.xml.path,
+        "--out-undeclared=%s" % info.undeclared_outputs.path,
+    ]:
+        asserts.true(env, expected in argv, "%r missing from the DxPyTest arguments %s" % (expected, argv))
+    asserts.equals(env, 1, len([a for a in argv if a.startswith("--python=")]), "one --python=")
+
+    inputs = [f.short_path for f in action.inputs.to_list()]
+    for expected in [
+        _PKG + "/fixture/tests/test_sample.py",
+        _PKG + "/fixture/tests/pytest.ini",
+        _PKG + "/fixture/pkg/top.py",
+        _PKG + "/fixture/pkg/leaf.py",
+        _PKG + "/fixture/pkg/leaf.txt",
+        _PKG + "/fixture/plain.py",
+        "worker/dxpy_worker/__init__.py",
+    ]:
+        asserts.true(env, expected in inputs, "%s missing from DxPyTest inputs %s" % (expected, inputs))
+
+    # The test argsfile: runfiles paths, result files, args/env/timeout/preload.
+    lines = _content_of(env, info.argsfile).splitlines()
+    for expected in [
+        "--target=@@//%s:sample_test" % _PKG,
+        "--main-repo=_main",
+        "--test=_main/%s/fixture/tests/test_sample.py" % _PKG,
+        "--input=_main/%s/fixture/pkg/leaf.txt" % _PKG,
+        "--input=_main/%s/fixture/pkg/top.py" % _PKG,
+        "--config=_main/%s/fixture/tests/pytest.ini" % _PKG,
+        "--import-root=_main/%s" % _PKG,
+        "--import-root=_main/%s/fixture" % _PKG,
+        "--env=GREETING=hi",
+        "--env=LEAF=%s/fixture/pkg/leaf.txt" % _PKG,
+        "--timeout=60",
+        "--pytest-arg=-p",
+        "--pytest-arg=no:cacheprovider",
+        "--preload=json",
+        "--worker-package=_main/worker",
+        "--result-status=_main/%s/sample_test.dxpy/status" % _PKG,
+        "--result-log=_main/%s/sample_test.dxpy/test.log" % _PKG,
+        "--result-xml=_main/%s/sample_test.dxpy/test.xml" % _PKG,
+        "--result-undeclared=_main/%s/sample_test.dxpy/undeclared_outputs" % _PKG,
+    ]:
+        asserts.true(env, expected in lines, "%r missing from the test argsfile:\n%s" % (expected, "\n".join(lines)))
+    asserts.false(env, [l for l in lines if l.startswith("--out-")], "runfiles argsfile must not name action outputs")
+    python = [l for l in lines if l.startswith("--python=")]
+    asserts.equals(env, 1, len(python), "one --python= line")
+
+    # The launcher runs `<dx-py> bazel-test @<argsfile>` from the runfiles root.
+    script = _content_of(env, target[DefaultInfo].files_to_run.executable)
+    asserts.true(env, "bazel-test \"@$runfiles/_main/%s/sample_test.dxpy/test.args\"" % _PKG in script, script)
+    # Bazel passes the `args` attribute first: dropped, the rest forwarded.
+    drop = "if [ $# -ge 2 ] && [ \"${1}\" = '-p' ] && [ \"${2}\" = 'no:cacheprovider' ]; then\n    shift 2\nfi\n"
+    asserts.true(env, drop in script, "launcher does not drop the args attribute:\n" + script)
+    asserts.true(env, script.rstrip().endswith('test.args" "$@"'), "launcher does not forward $@:\n" + script)
+    for name in ["RUNFILES_DIR", "TEST_SRCDIR", "$0.runfiles"]:
+        asserts.true(env, name in script, "launcher does not consult %s" % name)
+
+    # Runfiles carry the result, the argsfile and the test's inputs.
+    runfiles = [f.short_path for f in target[DefaultInfo].default_runfiles.files.to_list()]
+    for f in [info.status, info.log, info.xml, info.undeclared_outputs, info.argsfile]:
+        asserts.true(env, f.short_path in runfiles, "%s missing from runfiles" % f.short_path)
+    asserts.true(env, _PKG + "/fixture/pkg/leaf.txt" in runfiles, "data missing from runfiles")
+
+    asserts.equals(
+        env,
+        {"GREETING": "hi", "LEAF": _PKG + "/fixture/pkg/leaf.txt"},
+        target[RunEnvironmentInfo].environment,
+    )
+    group = sorted([f.basename for f in target[OutputGroupInfo].dxpy_result.to_list()])
+    asserts.equals(env, ["status", "test.log", "test.xml", "undeclared_outputs"], group)
+    return analysistest.end(env)
+
+sample_test_test = analysistest.make(_sample_test_impl)
+
+def _eternal_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    info = analysistest.target_under_test(env)[DxPyTestInfo]
+    lines = _content_of(env, info.argsfile).splitlines()
+    asserts.true(env, "--timeout=3600" in lines, "timeout = eternal must give 3600 s")
+    return analysistest.end(env)
+
+eternal_test_test = analysistest.make(_eternal_test_impl)
+
+def _gazelle_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    executable = target[DefaultInfo].files_to_run.executable
+    script = _content_of(env, executable)
+    asserts.true(env, 'cd "$BUILD_WORKSPACE_DIRECTORY"' in script, script)
+    asserts.true(env, 'dx-py" gazelle "$@"' in script, script)
+    runfiles = target[DefaultInfo].default_runfiles.files.to_list()
+    asserts.true(env, [f for f in runfiles if f.basename == "dx-py"] != [], "dx-py missing from runfiles")
+    return analysistest.end(env)
+
+gazelle_test = analysistest.make(_gazelle_test_impl)
+
+def test_rule_test_suite(name):
+    """Declares the dx_py_test analysis tests plus a test_suite `name`."""
+    sample_test_test(name = "sample_test_test", target_under_test = ":sample_test")
+    eternal_test_test(name = "eternal_test_test", target_under_test = ":eternal_test")
+    gazelle_test(name = "gazelle_dxpy_test", target_under_test = "//:gazelle_dxpy")
+    native.test_suite(
+        name = name,
+        tests = [":sample_test_test", ":eternal_test_test", ":gazelle_dxpy_test"],
+    )
