@@ -244,9 +244,9 @@ check_example() {
 
     # -- bazel run executes the tests directly, output on the terminal.
     bazel_step example-run "$EXAMPLE" run "${cache[@]}" //tests:plain_test || return 1
-    # Bazel 7 gives `bazel run` of a test target TEST_SRCDIR and the client's
-    # environment, so the reason dx-py names may be the extra variables.
-    expect_in "$LOG_DIR/example-run.log" '^dx-py: executing tests in the test action \(reason: ' \
+    # Bazel 7 gives `bazel run` of a test target TEST_SRCDIR too; dx-py tells
+    # it from `bazel test` by BUILD_WORKSPACE_DIRECTORY.
+    expect_in "$LOG_DIR/example-run.log" '^dx-py: executing tests in the test action \(reason: not under `bazel test`' \
         "bazel run executes" || return 1
     expect_in "$LOG_DIR/example-run.log" '2 passed' "bazel run shows the results" || return 1
 

@@ -82,7 +82,8 @@ pub enum Decision {
 /// Why the tests must really run in the test action.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ExecuteReason {
-    /// No `TEST_SRCDIR`: `bazel run` of the test target.
+    /// `bazel run` of the test target (Bazel 7 sets `TEST_SRCDIR` there too, but only
+    /// `bazel run` sets `BUILD_WORKSPACE_DIRECTORY`), or a direct run without `TEST_SRCDIR`.
     NotUnderBazelTest,
     /// `DXPY_BAZEL_EXECUTE=1`.
     Forced,
@@ -107,7 +108,7 @@ impl fmt::Display for ExecuteReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ExecuteReason::NotUnderBazelTest => {
-                f.write_str("not under `bazel test` (no TEST_SRCDIR)")
+                f.write_str("not under `bazel test` (`bazel run` or a direct run)")
             }
             ExecuteReason::Forced => f.write_str("DXPY_BAZEL_EXECUTE=1"),
             ExecuteReason::TestArgs => f.write_str("--test_arg"),
@@ -131,7 +132,7 @@ pub fn decide(
     recorded: Result<&RecordedStatus, String>,
 ) -> Decision {
     let set = |name: &str| env.get(name).is_some_and(|v| !v.is_empty());
-    let reason = if !set("TEST_SRCDIR") {
+    let reason = if !set("TEST_SRCDIR") || set("BUILD_WORKSPACE_DIRECTORY") {
         Some(ExecuteReason::NotUnderBazelTest)
     } else if env.get("DXPY_BAZEL_EXECUTE").is_some_and(|v| v == "1") {
         Some(ExecuteReason::Forced)
@@ -233,6 +234,10 @@ mod tests {
         let p = pass();
         assert_eq!(
             d(&env(&[("TEST_SRCDIR", "")]), &[], Ok(&p)),
+            execute(ExecuteReason::NotUnderBazelTest)
+        );
+        assert_eq!(
+            d(&env(&[("BUILD_WORKSPACE_DIRECTORY", "/ws")]), &[], Ok(&p)),
             execute(ExecuteReason::NotUnderBazelTest)
         );
         assert_eq!(

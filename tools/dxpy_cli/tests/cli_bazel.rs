@@ -713,13 +713,23 @@ fn bazel_test_replays_a_recorded_pass_and_executes_when_bazel_asks_for_a_real_ru
     );
     assert_eq!(seen.len(), 5);
 
-    // `bazel run`: no TEST_SRCDIR, runfiles found from the argsfile, terminal output.
+    // A direct run: no TEST_SRCDIR, runfiles found from the argsfile, terminal output.
     let run = bazel_test(&args_u, &[], &[]);
     assert_eq!(run.code, Some(0), "{}", run.stdout);
-    assert!(run.stdout.starts_with(
-        "dx-py: executing tests in the test action (reason: not under `bazel test` (no TEST_SRCDIR))"
-    ));
+    let executing = "dx-py: executing tests in the test action (reason: not under `bazel test` \
+                     (`bazel run` or a direct run))";
+    assert!(run.stdout.starts_with(executing), "{}", run.stdout);
     assert!(run.stdout.contains("1 passed"), "{}", run.stdout);
+
+    // `bazel run` of the test target: Bazel 7 sets TEST_SRCDIR, and BUILD_WORKSPACE_DIRECTORY.
+    let workspace = tempfile::tempdir().expect("workspace");
+    let env_run = [
+        ("TEST_SRCDIR", rf_u.path()),
+        ("BUILD_WORKSPACE_DIRECTORY", workspace.path()),
+    ];
+    let run = bazel_test(&args_u, &env_run, &[]);
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    assert!(run.stdout.starts_with(executing), "{}", run.stdout);
 }
 
 /// Without a `config` attribute no pytest config may be found above the tree: in the worker

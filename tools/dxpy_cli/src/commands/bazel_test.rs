@@ -179,7 +179,7 @@ fn execute(
         env: test_env,
         deadline: None,
         interrupt,
-        color: !env.contains_key("TEST_SRCDIR")
+        color: (!env.contains_key("TEST_SRCDIR") || env.contains_key("BUILD_WORKSPACE_DIRECTORY"))
             && !env.contains_key("NO_COLOR")
             && std::io::IsTerminal::is_terminal(&std::io::stdout()),
         rootdir_label: None,
