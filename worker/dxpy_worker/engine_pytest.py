@@ -20,12 +20,20 @@ import traceback
 
 import pytest
 
+from dxpy_worker import builtin_hooks
+from dxpy_worker.fastpath import DirectProtocol
 from dxpy_worker import protocol as P
 
 try:  # pytest's own recorder of warnings raised while collecting (private, but stable since 6).
     from _pytest.warnings import catch_warnings_for_item as _catch_warnings_for_item
 except ImportError:  # pragma: no cover - very old pytest
     _catch_warnings_for_item = None
+
+
+try:  # pytest's reordering of items by higher-scoped parameters (private, stable since 3).
+    from _pytest.fixtures import reorder_items as _reorder_items
+except ImportError:  # pragma: no cover
+    _reorder_items = None
 
 
 def _collect_warnings(config):
@@ -43,6 +51,14 @@ _CATEGORY = {
 }
 _PHASE = {"setup": P.Phase.SETUP, "call": P.Phase.CALL, "teardown": P.Phase.TEARDOWN}
 _WHEN = {"config": P.WarningWhen.CONFIG, "collect": P.WarningWhen.COLLECT}
+
+# Hooks that run a different number of times, or on different items, when a whole module is
+# collected instead of the batch's node IDs: the module shortcut needs them all builtin.
+MODULE_SHORTCUT_HOOKS = (
+    "pytest_collectstart", "pytest_make_collect_report", "pytest_collectreport",
+    "pytest_pycollect_makeitem", "pytest_generate_tests", "pytest_make_parametrize_id",
+    "pytest_itemcollected", "pytest_collection_modifyitems", "pytest_deselected",
+)
 
 
 def _fallback_outcome(report):
@@ -63,6 +79,12 @@ class WorkerPlugin:
         self.index_of = {}
         self.shutdown_frame = None
         self.held_reports = None  # collect problems held during ``perform_collect``
+        self.held_warnings = None  # warnings held while the module shortcut is tried
+        self.module_shortcuts = 0  # batches the shortcut collected (tests read it)
+        self.batch_direct = 0  # items of the current batch run by the direct protocol
+        self.direct_refusal = ""  # why the last batch could not use it
+        # DXPY_NO_FASTPATH=1 turns both shortcuts off (to compare, or to rule them out).
+        self.fast = os.environ.get("DXPY_NO_FASTPATH", "") in ("", "0")
         self.real_stdout = None  # sys.stdout before the terminal reporter got /dev/null
 
     # --- session lifecycle ----------------------------------------------------------
@@ -127,8 +149,54 @@ class WorkerPlugin:
         finally:
             self.held_reports = None
 
+    def collect_by_module(self, node_ids):
+        """The batch's items from collecting their module once, or None when that could
+        differ from collecting the node IDs themselves.
+
+        pytest matches each node ID argument separately (a large part of a batch's cost);
+        when every node ID is in one module, that module collected whole yields the same
+        item objects. The result is used only when it provably equals what
+        ``perform_collect(node_ids)`` returns: each node ID found exactly once, nothing
+        reported or warned while collecting (the node IDs' own collection might not have
+        touched what did), collection hooks all builtin (so selection is per item) and
+        pytest's fixture-based reordering leaving the requested order unchanged.
+        """
+        path, sep, _ = node_ids[0].partition("::") if node_ids else ("", "", "")
+        if not sep or len(set(node_ids)) != len(node_ids):
+            return None
+        prefix = path + "::"
+        if not all(node_id.startswith(prefix) for node_id in node_ids):
+            return None
+        if not builtin_hooks.only_builtin(self.config, MODULE_SHORTCUT_HOOKS, (WorkerPlugin,)):
+            return None
+        self.held_warnings = []
+        try:
+            items, problems = self.perform_collect([path])
+        finally:
+            warned, self.held_warnings = self.held_warnings, None
+        if isinstance(items, pytest.UsageError) or problems or warned:
+            return None
+        by_id = {}
+        for item in items:
+            if item.nodeid in by_id:
+                return None
+            by_id[item.nodeid] = item
+        try:
+            selected = [by_id[node_id] for node_id in node_ids]
+        except KeyError:
+            return None
+        if _reorder_items is None or any(
+            a is not b for a, b in zip(_reorder_items(selected), selected)
+        ):
+            return None
+        self.module_shortcuts += 1
+        return selected
+
     def collect(self, node_ids):
         """Collects the batch; node IDs that match nothing become CollectErrors."""
+        selected = self.collect_by_module(node_ids) if self.fast else None
+        if selected is not None:
+            return selected
         items, problems = self.perform_collect(node_ids)
         if isinstance(items, pytest.UsageError):
             # Some argument matched nothing: find which, report them, then collect the rest
@@ -156,16 +224,28 @@ class WorkerPlugin:
         session._shouldstop = False
         session._shouldfail = False
         session.testsfailed = 0
+        shortcuts_before = self.module_shortcuts
         items = self.collect(node_ids)
+        shortcut = self.module_shortcuts != shortcuts_before
+        self.batch_direct = 0
         self.index_of = {}
         for position, item in enumerate(items):
             self.index_of.setdefault(item.nodeid, first_index + position)
         hook = self.config.hook
         last = session if keep_session else None
+        # Decided after collection: conftests register while their directory is collected.
+        if self.fast:
+            direct, self.direct_refusal = DirectProtocol.for_session(self.config, self)
+        else:
+            direct, self.direct_refusal = None, "DXPY_NO_FASTPATH is set"
         for position, item in enumerate(items):
             nextitem = items[position + 1] if position + 1 < len(items) else last
             try:
-                hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                if direct is not None and direct.still_valid():
+                    self.batch_direct += 1
+                    direct.run(item, nextitem)
+                else:
+                    hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
             except KeyboardInterrupt:
                 self.teardown_all()
                 return P.StopKind.INTERRUPTED, 2, f"KeyboardInterrupt in {item.nodeid}"
@@ -179,7 +259,17 @@ class WorkerPlugin:
             if session.shouldstop:
                 self.teardown_all()
                 return P.StopKind.SHOULD_STOP, 2, str(session.shouldstop)
+        self.report_shortcuts(len(items), shortcut)
         return P.StopKind.COMPLETED, 0, ""
+
+    def report_shortcuts(self, n_items, by_module):
+        """One DEBUG log per batch: which shortcuts ran (the runner ignores it; tests and
+        anyone reading worker logs see why a batch took pytest's normal path)."""
+        message = (f"fast path: module collection {'used' if by_module else 'not used'}; "
+                   f"direct protocol {self.batch_direct}/{n_items} items")
+        if self.direct_refusal:
+            message += f" (refused: {self.direct_refusal})"
+        self.channel.log(P.LogLevel.DEBUG, message)
 
     def teardown_all(self):
         """Tears down every active fixture after an aborted batch."""
@@ -265,6 +355,9 @@ class WorkerPlugin:
 
     @pytest.hookimpl
     def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+        if self.held_warnings is not None:
+            self.held_warnings.append(warning_message)
+            return
         self.channel.send(P.Warning_(
             when=_WHEN.get(when, P.WarningWhen.RUNTEST),
             category=warning_message.category.__name__ if warning_message.category else "",
