@@ -23,6 +23,7 @@ import pytest
 from dxpy_worker import builtin_hooks
 from dxpy_worker.fastpath import DirectProtocol
 from dxpy_worker import protocol as P
+from dxpy_worker.channel import _COUNT_FIELD
 
 try:  # pytest's own recorder of warnings raised while collecting (private, but stable since 6).
     from _pytest.warnings import catch_warnings_for_item as _catch_warnings_for_item
@@ -82,6 +83,9 @@ class WorkerPlugin:
         self.held_warnings = None  # warnings held while the module shortcut is tried
         self.module_shortcuts = 0  # batches the shortcut collected (tests read it)
         self.batch_direct = 0  # items of the current batch run by the direct protocol
+        self.pending = []  # ItemResults not yet written (see ``emit``)
+        # With -s the tests' output streams live beside the results: keep their order.
+        self.hold_call_results = True
         self.direct_refusal = ""  # why the last batch could not use it
         # DXPY_NO_FASTPATH=1 turns both shortcuts off (to compare, or to rule them out).
         self.fast = os.environ.get("DXPY_NO_FASTPATH", "") in ("", "0")
@@ -94,8 +98,10 @@ class WorkerPlugin:
         self.config = session.config
         # With -s/--capture=no tests write to sys.stdout itself: give them the real one (fd 1,
         # the worker's stderr, which the runner drains); the reporter keeps /dev/null.
-        if self.real_stdout is not None and self.config.getoption("capture", "fd") == "no":
-            sys.stdout = self.real_stdout
+        if self.config.getoption("capture", "fd") == "no":
+            self.hold_call_results = False
+            if self.real_stdout is not None:
+                sys.stdout = self.real_stdout
         self.channel.send(P.Ready(
             pid=os.getpid(), engine=P.Engine.PYTEST,
             python_version=platform.python_version(), pytest_version=pytest.__version__,
@@ -241,11 +247,14 @@ class WorkerPlugin:
         for position, item in enumerate(items):
             nextitem = items[position + 1] if position + 1 < len(items) else last
             try:
-                if direct is not None and direct.still_valid():
-                    self.batch_direct += 1
-                    direct.run(item, nextitem)
-                else:
-                    hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                try:
+                    if direct is not None and direct.still_valid():
+                        self.batch_direct += 1
+                        direct.run(item, nextitem)
+                    else:
+                        hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                finally:
+                    self.flush_pending()
             except KeyboardInterrupt:
                 self.teardown_all()
                 return P.StopKind.INTERRUPTED, 2, f"KeyboardInterrupt in {item.nodeid}"
@@ -314,13 +323,15 @@ class WorkerPlugin:
         longrepr = ""
         if report.skipped and isinstance(report.longrepr, tuple):
             skip_reason = str(report.longrepr[2])
-        else:
+        elif report.longrepr is not None or hasattr(report, "node"):
+            # (``longreprtext`` renders through a TerminalWriter even when there is nothing
+            # to render; with no longrepr and no xdist worker line it is "".)
             longrepr = report.longreprtext
         if hasattr(report, "wasxfail"):
             skip_reason = str(report.wasxfail)
         longrepr, cut_repr = cap(longrepr)
         path, line, domain = report.location
-        self.channel.send_item(P.ItemResult(
+        self.emit(P.ItemResult(
             test_index=self.index_of.get(report.nodeid, P.NO_TEST_INDEX),
             node_id=report.nodeid,
             outcome=outcome,
@@ -339,6 +350,31 @@ class WorkerPlugin:
             location_domain=str(domain),
         ))
 
+    def emit(self, result):
+        """Sends an item result; a call-phase result waits for its item's teardown result,
+        so each test costs one write (and one wake-up of the runner) instead of two. A
+        result never waits past its own item: any other frame, the end of an item's
+        protocol and the end of a batch flush it first."""
+        self.pending.append(result)
+        if result.phase == P.Phase.CALL and not result.item_finished and self.hold_call_results:
+            return
+        self.flush_pending()
+
+    def flush_pending(self):
+        if not self.pending:
+            return
+        results, self.pending = self.pending, []
+        channel = self.channel
+        done = channel.done
+        for result in results:
+            if result.in_summary:
+                field = _COUNT_FIELD[result.outcome]
+                setattr(done, field, getattr(done, field) + 1)
+        data = b"".join(P.encode_result(P.ResultFrame(channel.request_id, r)) for r in results)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(channel.fd_out, view):]
+
     @pytest.hookimpl
     def pytest_collectreport(self, report):
         if report.passed:
@@ -351,6 +387,7 @@ class WorkerPlugin:
         if self.held_reports is not None:
             self.held_reports.append((report.nodeid, outcome, text))
         else:
+            self.flush_pending()
             self.channel.send_collect_error(report.nodeid, outcome, text)
 
     @pytest.hookimpl
@@ -358,6 +395,7 @@ class WorkerPlugin:
         if self.held_warnings is not None:
             self.held_warnings.append(warning_message)
             return
+        self.flush_pending()
         self.channel.send(P.Warning_(
             when=_WHEN.get(when, P.WarningWhen.RUNTEST),
             category=warning_message.category.__name__ if warning_message.category else "",
@@ -369,6 +407,7 @@ class WorkerPlugin:
 
     @pytest.hookimpl
     def pytest_internalerror(self, excrepr, excinfo):
+        self.flush_pending()
         self.channel.log(P.LogLevel.ERROR, f"pytest internal error:\n{excrepr}")
 
 

@@ -193,9 +193,13 @@ class SameResultsAsNormalPath(unittest.TestCase):
     def test_verbose_and_quiet_and_maxfail(self):
         root = write_suite(VARIETY)
         for args in (["-v"], ["-q"], ["-x"], ["--maxfail=3"], ["-rA"], ["--tb=short"],
-                     ["--tb=line"], ["--tb=no"], ["-l"]):
+                     ["--tb=long"], ["--tb=line"], ["--tb=no"], ["-l"], ["-vv", "-l"],
+                     ["-p", "cacheprovider"],
+                     ["--junit-xml=out.xml"], ["--durations=3"]):
             with self.subTest(args=args):
-                self.check_same(root, [VARIETY_IDS], args)
+                fast = self.check_same(root, [VARIETY_IDS], args)
+                if "-x" not in args and "--maxfail=3" not in args:
+                    self.assertIn(f"direct protocol {len(VARIETY_IDS)}/", one_log(self, fast))
 
 
 class DirectProtocolRefusals(unittest.TestCase):
@@ -238,7 +242,7 @@ class DirectProtocolRefusals(unittest.TestCase):
     def test_options(self):
         for args, word in ((["--setup-show"], "setupshow"), (["--setup-only"], "setupshow"),
                            (["--setup-plan"], "setupshow"), (["--fulltrace"], "fulltrace"),
-                           (["--tb=native"], "--tb=native"), (["--tb=long"], "--tb=long")):
+                           (["--tb=native"], "--tb=native")):
             with self.subTest(args=args):
                 log = self.refused(args=args)[0]
                 self.assertIn("direct protocol 0/2 items (refused:", log)
