@@ -156,28 +156,33 @@ class WorkerPlugin:
             self.held_reports = None
 
     def collect_by_module(self, node_ids):
-        """The batch's items from collecting their module once, or None when that could
+        """The batch's items from collecting their modules whole, or None when that could
         differ from collecting the node IDs themselves.
 
         pytest matches each node ID argument separately (a large part of a batch's cost);
-        when every node ID is in one module, that module collected whole yields the same
-        item objects. The result is used only when it provably equals what
-        ``perform_collect(node_ids)`` returns: each node ID found exactly once, nothing
-        reported or warned while collecting (the node IDs' own collection might not have
-        touched what did), collection hooks all builtin (so selection is per item) and
-        pytest's fixture-based reordering leaving the requested order unchanged.
+        the batch's modules collected whole yield the same item objects. The result is used
+        only when it provably equals what ``perform_collect(node_ids)`` returns: each node ID
+        names an item and is found exactly once, each module's node IDs are contiguous,
+        nothing was reported or warned while collecting (the node IDs' own collection might
+        not have touched what did), collection hooks are all builtin (so selection is per
+        item) and pytest's fixture-based reordering leaves the requested order unchanged.
         """
-        path, sep, _ = node_ids[0].partition("::") if node_ids else ("", "", "")
-        if not sep or len(set(node_ids)) != len(node_ids):
+        if not node_ids or len(set(node_ids)) != len(node_ids):
             return None
-        prefix = path + "::"
-        if not all(node_id.startswith(prefix) for node_id in node_ids):
-            return None
+        paths = []
+        for node_id in node_ids:
+            path, sep, _ = node_id.partition("::")
+            if not sep:
+                return None
+            if not paths or paths[-1] != path:
+                paths.append(path)
+        if len(set(paths)) != len(paths):
+            return None  # a module's node IDs are split by another module's
         if not builtin_hooks.only_builtin(self.config, MODULE_SHORTCUT_HOOKS, (WorkerPlugin,)):
             return None
         self.held_warnings = []
         try:
-            items, problems = self.perform_collect([path])
+            items, problems = self.perform_collect(paths)
         finally:
             warned, self.held_warnings = self.held_warnings, None
         if isinstance(items, pytest.UsageError) or problems or warned:

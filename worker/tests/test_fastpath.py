@@ -184,6 +184,11 @@ class SameResultsAsNormalPath(unittest.TestCase):
                                   f"{len(VARIETY_IDS)}/{len(VARIETY_IDS)} items")
         self.assertIn("direct protocol 1/1 items", logs[1])
 
+    def test_variety_two_modules_in_one_batch(self):
+        root = write_suite(VARIETY)
+        fast = self.check_same(root, [VARIETY_IDS + ["test_second.py::test_other"]])
+        self.assertIn("module collection used", one_log(self, fast))
+
     def test_variety_in_one_mixed_batch(self):
         root = write_suite(VARIETY)
         batch = VARIETY_IDS[::2] + ["test_second.py::test_other"] + VARIETY_IDS[1::2]
@@ -302,10 +307,16 @@ class ModuleCollectionRefusals(unittest.TestCase):
         logs = self.log_for(self.MODULE, [["test_m.py::test_a", "test_m.py::TestK::test_b"]])
         self.assertIn("module collection not used", logs[0])
 
-    def test_two_modules(self):
-        files = {"test_x.py": "def test_a():\n    pass\n", "test_y.py": "def test_a():\n    pass\n"}
-        logs = self.log_for(files, [["test_x.py::test_a", "test_y.py::test_a"]])
-        self.assertIn("module collection not used", logs[0])
+    TWO = {"test_x.py": "def test_a():\n    pass\n\ndef test_b():\n    pass\n",
+           "sub/test_y.py": "def test_a():\n    assert 0\n"}
+
+    def test_several_modules_in_one_batch(self):
+        logs = self.log_for(self.TWO, [["test_x.py::test_b", "sub/test_y.py::test_a",
+                                        "test_x.py::test_a"]])
+        self.assertIn("module collection not used", logs[0])  # test_x.py's IDs are split
+        logs = self.log_for(self.TWO, [["sub/test_y.py::test_a", "test_x.py::test_b",
+                                        "test_x.py::test_a"]])
+        self.assertIn("module collection used", logs[0])
 
     def test_duplicate_node_ids(self):
         files = {"test_x.py": "def test_a():\n    pass\n"}
