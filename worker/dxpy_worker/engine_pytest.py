@@ -81,6 +81,7 @@ class WorkerPlugin:
         self.shutdown_frame = None
         self.held_reports = None  # collect problems held during ``perform_collect``
         self.held_warnings = None  # warnings held while the module shortcut is tried
+        self.visited = None  # node IDs of the collectors it collected
         self.module_shortcuts = 0  # batches the shortcut collected (tests read it)
         self.batch_direct = 0  # items of the current batch run by the direct protocol
         self.pending = []  # ItemResults not yet written (see ``emit``)
@@ -162,7 +163,8 @@ class WorkerPlugin:
         pytest matches each node ID argument separately (a large part of a batch's cost);
         the batch's modules collected whole yield the same item objects. The result is used
         only when it provably equals what ``perform_collect(node_ids)`` returns: each node ID
-        names an item and is found exactly once, each module's node IDs are contiguous,
+        names an item (or a parametrized function: all its items) and each item is selected
+        once, each module's node IDs are contiguous,
         nothing was reported or warned while collecting (the node IDs' own collection might
         not have touched what did), collection hooks are all builtin (so selection is per
         item) and pytest's fixture-based reordering leaves the requested order unchanged.
@@ -178,28 +180,62 @@ class WorkerPlugin:
                 paths.append(path)
         if len(set(paths)) != len(paths):
             return None  # a module's node IDs are split by another module's
+        # Refusals that depend on the request alone come before collecting: collecting a
+        # module twice (here, then by node ID) is not always harmless (a parametrize
+        # generator is used up by the first collection), so later refusals are kept rare.
+        functions = {n for n in node_ids if "[" not in n.rpartition("::")[2]}
+        for node_id in node_ids:
+            head, sep, name = node_id.rpartition("::")
+            if "[" in name and head + sep + name.split("[")[0] in functions:
+                return None  # an item named both by itself and by its function
         if not builtin_hooks.only_builtin(self.config, MODULE_SHORTCUT_HOOKS, (WorkerPlugin,)):
             return None
         self.held_warnings = []
+        self.visited = set()
         try:
             items, problems = self.perform_collect(paths)
         finally:
             warned, self.held_warnings = self.held_warnings, None
-        if isinstance(items, pytest.UsageError) or problems or warned:
+            visited, self.visited = self.visited, None
+        if isinstance(items, pytest.UsageError) or problems:
             return None
         by_id = {}
+        by_function = {}  # "path::test_f" -> its parametrized items, as pytest matches them
         for item in items:
             if item.nodeid in by_id:
                 return None
             by_id[item.nodeid] = item
-        try:
-            selected = [by_id[node_id] for node_id in node_ids]
-        except KeyError:
+            head, sep, name = item.nodeid.rpartition("::")
+            if "[" in name:
+                by_function.setdefault(head + sep + name.split("[")[0], []).append(item)
+        selected = []
+        for node_id in node_ids:
+            item = by_id.get(node_id)
+            if item is not None:
+                selected.append(item)
+            elif node_id in by_function:
+                # Discovery lists a function whose parameters are only known at run time
+                # by its name; pytest's argument matching expands it to all of them.
+                selected.extend(by_function[node_id])
+            else:
+                return None
+        if len({id(item) for item in selected}) != len(selected):
             return None
         if _reorder_items is None or any(
             a is not b for a, b in zip(_reorder_items(selected), selected)
         ):
             return None
+        if warned:
+            # Collecting the node IDs visits only the collectors holding them; warnings are
+            # the same only if collecting whole visited no other collector (a class with no
+            # requested item, say). Otherwise collect again by node ID; that is the rare case
+            # (collecting a module twice is not always harmless: a parametrize generator
+            # is used up by the first collection).
+            holders = {node.nodeid for item in selected for node in item.listchain()[:-1]}
+            if not visited <= holders:
+                return None
+            for kwargs in warned:
+                self.pytest_warning_recorded(**kwargs)
         self.module_shortcuts += 1
         return selected
 
@@ -382,6 +418,8 @@ class WorkerPlugin:
 
     @pytest.hookimpl
     def pytest_collectreport(self, report):
+        if self.visited is not None:
+            self.visited.add(report.nodeid)
         if report.passed:
             return
         if report.skipped and isinstance(report.longrepr, tuple):
@@ -398,7 +436,8 @@ class WorkerPlugin:
     @pytest.hookimpl
     def pytest_warning_recorded(self, warning_message, when, nodeid, location):
         if self.held_warnings is not None:
-            self.held_warnings.append(warning_message)
+            self.held_warnings.append({"warning_message": warning_message, "when": when,
+                                       "nodeid": nodeid, "location": location})
             return
         self.flush_pending()
         self.channel.send(P.Warning_(

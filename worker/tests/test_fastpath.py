@@ -318,6 +318,25 @@ class ModuleCollectionRefusals(unittest.TestCase):
                                         "test_x.py::test_a"]])
         self.assertIn("module collection used", logs[0])
 
+    def test_collect_warning_of_a_requested_item_keeps_the_shortcut(self):
+        # The warning comes from collecting test_g itself, which the node IDs' collection
+        # visits too. Collecting again would find the generator used up ([NOTSET] items).
+        files = {"test_g.py": ("import pytest\n\n"
+                               "@pytest.mark.parametrize('x', (i for i in range(3)))\n"
+                               "def test_g(x):\n    pass\n")}
+        logs = self.log_for(files, [[f"test_g.py::test_g[{i}]" for i in range(3)]])
+        self.assertIn("module collection used", logs[0])
+
+    def test_function_id_selects_its_run_time_parameters(self):
+        files = {"test_g.py": ("import pytest\n\ndef gen():\n    yield 1\n    yield 2\n\n"
+                               "@pytest.mark.parametrize('x', gen())\n"
+                               "def test_g(x):\n    pass\n\ndef test_h():\n    pass\n")}
+        logs = self.log_for(files, [["test_g.py::test_g", "test_g.py::test_h"]])
+        self.assertIn("module collection used; direct protocol 3/3 items", logs[0])
+        # The same item twice (by its function and by its own ID) is left to pytest.
+        logs = self.log_for(files, [["test_g.py::test_g", "test_g.py::test_g[1]"]])
+        self.assertIn("module collection not used", logs[0])
+
     def test_duplicate_node_ids(self):
         files = {"test_x.py": "def test_a():\n    pass\n"}
         logs = self.log_for(files, [["test_x.py::test_a", "test_x.py::test_a"]])
