@@ -183,11 +183,10 @@ class WorkerPlugin:
         # Refusals that depend on the request alone come before collecting: collecting a
         # module twice (here, then by node ID) is not always harmless (a parametrize
         # generator is used up by the first collection), so later refusals are kept rare.
-        functions = {n for n in node_ids if "[" not in n.rpartition("::")[2]}
-        for node_id in node_ids:
-            head, sep, name = node_id.rpartition("::")
-            if "[" in name and head + sep + name.split("[")[0] in functions:
-                return None  # an item named both by itself and by its function
+        # (Parameter IDs may hold "::"; everything before the first "[" is path and names.)
+        functions = {n for n in node_ids if "[" not in n}
+        if any("[" in n and n.split("[", 1)[0] in functions for n in node_ids):
+            return None  # an item named both by itself and by its function
         if not builtin_hooks.only_builtin(self.config, MODULE_SHORTCUT_HOOKS, (WorkerPlugin,)):
             return None
         self.held_warnings = []
@@ -205,9 +204,11 @@ class WorkerPlugin:
             if item.nodeid in by_id:
                 return None
             by_id[item.nodeid] = item
-            head, sep, name = item.nodeid.rpartition("::")
-            if "[" in name:
-                by_function.setdefault(head + sep + name.split("[")[0], []).append(item)
+            parent = item.parent
+            if "[" in item.name and parent is not None:
+                # pytest matches a name argument against ``name.split("[")[0]``.
+                function = f"{parent.nodeid}::{item.name.split('[', 1)[0]}"
+                by_function.setdefault(function, []).append(item)
         selected = []
         for node_id in node_ids:
             item = by_id.get(node_id)

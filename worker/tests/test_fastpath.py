@@ -333,6 +333,12 @@ class ModuleCollectionRefusals(unittest.TestCase):
                                "def test_g(x):\n    pass\n\ndef test_h():\n    pass\n")}
         logs = self.log_for(files, [["test_g.py::test_g", "test_g.py::test_h"]])
         self.assertIn("module collection used; direct protocol 3/3 items", logs[0])
+        # Parameter IDs holding "::" belong to their function all the same.
+        files = {"test_c.py": ("import pytest\n\n"
+                               "@pytest.mark.parametrize('s', list(['a::b', 'c']))\n"
+                               "def test_c(s):\n    pass\n")}
+        logs = self.log_for(files, [["test_c.py::test_c"]])
+        self.assertIn("module collection used; direct protocol 2/2 items", logs[0])
         # The same item twice (by its function and by its own ID) is left to pytest.
         logs = self.log_for(files, [["test_g.py::test_g", "test_g.py::test_g[1]"]])
         self.assertIn("module collection not used", logs[0])
