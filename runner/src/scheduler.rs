@@ -2,8 +2,8 @@
 //!
 //! Layout:
 //! - this file: [`ModuleTests`] (the scheduler's input: one test file and its node IDs, as
-//!   discovery lists them), [`WorkUnit`] (one batch for one worker), [`plan`] (splitting,
-//!   batching of small units and longest-first ordering);
+//!   discovery lists them), [`WorkUnit`] (one batch for one worker), [`plan`] (splitting and
+//!   longest-first ordering) and [`plan_batched`] (the same, small units joined first);
 //! - [`durations`]: the store of unit durations from previous runs.
 //!
 //! A unit is a whole module, so module- and class-scoped fixtures are set up once. A module
@@ -11,8 +11,8 @@
 //! per class plus one for its module-level functions (when that makes ≥ 2 units): the extra module
 //! fixture setups are the price of spreading a big module over several workers.
 //!
-//! Small units (fewer tests than [`BATCH_MAX_TESTS`] and than the suite's tests over
-//! [`MIN_BATCHES`]) are joined, in path order, into batches up to that size: each request
+//! [`plan_batched`] joins small units (fewer tests than [`BATCH_MAX_TESTS`] and than the suite's tests over
+//! [`MIN_BATCHES`]), in path order, into batches up to that size: each request
 //! costs the worker a collection of the directories on its paths and a round trip.
 //!
 //! Order: longest first, by each unit's duration in the store; a unit the store does not know
@@ -123,8 +123,26 @@ pub const BATCH_MAX_TESTS: usize = 200;
 /// the workers and the last batches of a run stay short.
 pub const MIN_BATCHES: usize = 8;
 
-/// Splits, batches small units, orders longest-first and numbers the units.
+/// Splits, orders longest-first and numbers the units: one unit per module (or class).
 pub fn plan(modules: &[ModuleTests], store: &DurationStore, policy: SplitPolicy) -> Vec<WorkUnit> {
+    plan_units(modules, store, policy, false)
+}
+
+/// [`plan`], with small units joined into batches first (what `dx-py test` runs).
+pub fn plan_batched(
+    modules: &[ModuleTests],
+    store: &DurationStore,
+    policy: SplitPolicy,
+) -> Vec<WorkUnit> {
+    plan_units(modules, store, policy, true)
+}
+
+fn plan_units(
+    modules: &[ModuleTests],
+    store: &DurationStore,
+    policy: SplitPolicy,
+    batched: bool,
+) -> Vec<WorkUnit> {
     let units = units_of(modules, policy);
     let (known_seconds, known_tests) = units
         .iter()
@@ -143,7 +161,12 @@ pub fn plan(modules: &[ModuleTests], store: &DurationStore, policy: SplitPolicy)
         }
     };
     let estimated: Vec<(f64, WorkUnit)> = units.into_iter().map(|u| (estimate(&u), u)).collect();
-    let mut keyed: Vec<(f64, usize, WorkUnit)> = batch_small_units(estimated)
+    let estimated = if batched {
+        batch_small_units(estimated)
+    } else {
+        estimated
+    };
+    let mut keyed: Vec<(f64, usize, WorkUnit)> = estimated
         .into_iter()
         .enumerate()
         .map(|(position, (seconds, unit))| (seconds, position, unit))
@@ -276,7 +299,7 @@ mod tests {
             sized("d3/test_r.py", 5),
             sized("d3/test_s.py", 110),
         ];
-        let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
+        let units = plan_batched(&modules, &DurationStore::default(), SplitPolicy::default());
         let summary: Vec<(String, usize, u32)> = units
             .iter()
             .map(|u| (u.key.clone(), u.node_ids.len(), u.first_index))
@@ -288,7 +311,7 @@ mod tests {
     fn a_suite_too_small_to_batch_keeps_one_unit_per_module() {
         // 7 tests over 8 batches: the limit is 1 test, so nothing is joined.
         let modules = vec![sized("a.py", 3), sized("b.py", 2), sized("c.py", 2)];
-        let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
+        let units = plan_batched(&modules, &DurationStore::default(), SplitPolicy::default());
         assert_eq!(units.len(), 3);
     }
 
@@ -309,12 +332,16 @@ mod tests {
                 node_ids.dedup();
                 ModuleTests { path, node_ids }
             }).collect();
+            let batched = plan_batched(&modules, &DurationStore::default(), SplitPolicy { max_unit_tests: limit });
             let units = plan(&modules, &DurationStore::default(), SplitPolicy { max_unit_tests: limit });
+            let mut batched_ids: Vec<String> = batched.iter().flat_map(|u| u.node_ids.clone()).collect();
+            batched_ids.sort();
             let mut planned: Vec<String> = units.iter().flat_map(|u| u.node_ids.clone()).collect();
             let mut expected: Vec<String> = modules.iter().flat_map(|m| m.node_ids.clone()).collect();
             planned.sort();
             expected.sort();
-            prop_assert_eq!(planned, expected);
+            prop_assert_eq!(&planned, &expected);
+            prop_assert_eq!(batched_ids, expected);
         }
     }
 }

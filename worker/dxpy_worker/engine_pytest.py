@@ -90,6 +90,7 @@ class WorkerPlugin:
         self.direct_refusal = ""  # why the last batch could not use it
         # DXPY_NO_FASTPATH=1 turns both shortcuts off (to compare, or to rule them out).
         self.fast = os.environ.get("DXPY_NO_FASTPATH", "") in ("", "0")
+        self.log_shortcuts = os.environ.get("DXPY_DEBUG_FASTPATH", "") not in ("", "0")
         self.real_stdout = None  # sys.stdout before the terminal reporter got /dev/null
 
     # --- session lifecycle ----------------------------------------------------------
@@ -310,12 +311,13 @@ class WorkerPlugin:
             if session.shouldstop:
                 self.teardown_all()
                 return P.StopKind.SHOULD_STOP, 2, str(session.shouldstop)
-        self.report_shortcuts(len(items), shortcut)
+        if self.log_shortcuts:
+            self.report_shortcuts(len(items), shortcut)
         return P.StopKind.COMPLETED, 0, ""
 
     def report_shortcuts(self, n_items, by_module):
-        """One DEBUG log per batch: which shortcuts ran (the runner ignores it; tests and
-        anyone reading worker logs see why a batch took pytest's normal path)."""
+        """With DXPY_DEBUG_FASTPATH=1, one DEBUG log per batch: which shortcuts ran and why
+        a batch took pytest's normal path (the tests read it)."""
         message = (f"fast path: module collection {'used' if by_module else 'not used'}; "
                    f"direct protocol {self.batch_direct}/{n_items} items")
         if self.direct_refusal:

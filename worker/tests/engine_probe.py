@@ -39,6 +39,7 @@ def run_worker(root, batches, pytest_args=(), fast=True):
     env = dict(os.environ, PYTHONPATH=str(WORKER_DIR), PYTHONDONTWRITEBYTECODE="1",
                PYTHONHASHSEED="0")
     env.pop("DXPY_NO_FASTPATH", None)
+    env["DXPY_DEBUG_FASTPATH"] = "1"
     if not fast:
         env["DXPY_NO_FASTPATH"] = "1"
     proc = subprocess.run(

@@ -15,7 +15,7 @@ use dxpy_discover::ParamState;
 use dxpy_runner::pool::PoolConfig;
 use dxpy_runner::protocol::{Engine, Outcome};
 use dxpy_runner::run::{NotRunReason, Run, RunConfig, RunEvent, StopReason};
-use dxpy_runner::scheduler::{plan, DurationStore, ModuleTests, SplitPolicy};
+use dxpy_runner::scheduler::{plan_batched, DurationStore, ModuleTests, SplitPolicy};
 
 use crate::args::TestArgs;
 use crate::commands::discover::{discover, pytest_args};
@@ -69,7 +69,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         Some(path) => DurationStore::load(path),
         None => DurationStore::load(Path::new("")),
     };
-    let mut units = plan(&modules, &store, SplitPolicy::default());
+    let mut units = plan_batched(&modules, &store, SplitPolicy::default());
     if args.failed_first {
         // Units holding a recorded failure go first; the rest keep the longest-first order.
         units.sort_by_key(|u| {
