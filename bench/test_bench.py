@@ -4,18 +4,21 @@
                                 [--trivial 2000] [--json FILE]
 
 Targets: every corpus suite (from its unpacked root, corpus venv), `synth-N` (bench/synth.py
---files N, generated under .cache/bench/) and `trivial-N` and `trivial-N/10` (`def test_i(): pass` in 20 files,
-generated under .cache/bench/). Per target and runner: one untimed warm-up (fills pytest's
-bytecode cache; PYTHONDONTWRITEBYTECODE unset), then the median of --runs timed runs. Printed:
-medians, ratios pytest/dx-py and xdist/dx-py (above 1: dx-py is faster), the test count each
-runner reports, and per-test cost on trivial-N: whole run / N and the marginal cost (time of
-trivial-N minus time of trivial-N/10, over 0.9 N tests: startup cancels out). See bench/README.md.
+--files N, generated under .cache/bench/) and `trivial-N` and `trivial-N/10` (`def test_i(): pass`
+in 20 files, generated under .cache/bench/). Per target and runner: one untimed warm-up (fills
+pytest's bytecode cache; PYTHONDONTWRITEBYTECODE unset), then the median of --runs timed runs.
+Printed: medians, ratios pytest/dx-py and xdist/dx-py (above 1: dx-py is faster), the median CPU
+time (user + system) of each runner's whole process tree (on a shared machine the steadier
+figure), the test count each runner reports, and per-test cost on trivial-N: whole run / N and
+the marginal cost (time of trivial-N minus time of trivial-N/10, over 0.9 N tests: startup
+cancels out). See bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,20 +44,30 @@ def command(runner: str, dxpy: Path) -> list[str]:
     return [str(dxpy), "test", "-q", "--python", python]
 
 
-def time_runner(cmd: list[str], root: Path, runs: int) -> tuple[float, int, int]:
-    """(median seconds, tests the summary reports, last exit code), after one untimed warm-up."""
+def children_cpu() -> float:
+    """User + system seconds of every waited-for descendant so far (workers included: each
+    parent waits for its own)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def time_runner(cmd: list[str], root: Path, runs: int) -> tuple[float, int, int, float]:
+    """(median seconds, tests the summary reports, last exit code, median CPU seconds of the
+    whole process tree), after one untimed warm-up."""
     env = corpus.clean_env(bytecode=True)
     subprocess.run(cmd, cwd=root, env=env, capture_output=True)
-    times, count, code = [], 0, 0
+    times, cpus, count, code = [], [], 0, 0
     for _ in range(runs):
+        cpu_before = children_cpu()
         start = time.perf_counter()
         proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
         times.append(time.perf_counter() - start)
+        cpus.append(children_cpu() - cpu_before)
         summary = outcomes.parse_summary(proc.stdout)
         count = sum(n for word, n in summary.items()
                     if word in ("passed", "failed", "skipped", "xfailed", "xpassed", "error"))
         code = proc.returncode
-    return statistics.median(times), count, code
+    return statistics.median(times), count, code, statistics.median(cpus)
 
 
 def make_trivial(n_tests: int, out: Path, n_files: int = 20) -> Path:
@@ -90,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-corpus", action="store_true")
     parser.add_argument("--synth-files", type=int, default=200, help="0 to skip the synthetic suite")
     parser.add_argument("--trivial", type=int, default=2000, help="trivial tests (0 to skip)")
-    parser.add_argument("--json", type=Path, help="write {target: {runner: [median_s, count, exit]}}")
+    parser.add_argument("--json", type=Path,
+                        help="write {target: {runner: [median_s, count, exit, median_cpu_s]}}")
     args = parser.parse_args(argv)
     try:
         dxpy = collect.find_dxpy_bin()
@@ -110,14 +124,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"dx-py: {dxpy}; median of {args.runs} runs after one warm-up")
     results: dict[str, dict[str, tuple[float, int, int]]] = {}
-    head = ("target", "pytest_s", "xdist_s", "dxpy_s", "py/dx", "xdist/dx", "n py/xd/dx", "exit py/xd/dx")
+    head = ("target", "pytest_s", "xdist_s", "dxpy_s", "py/dx", "xdist/dx", "cpu_s py/xd/dx",
+            "n py/xd/dx", "exit py/xd/dx")
     rows = [head]
     for name, root in targets:
         res = {r: time_runner(command(r, dxpy), root, args.runs) for r in RUNNERS}
         results[name] = res
         py, xd, dx = (res[r] for r in RUNNERS)
         rows.append((name, f"{py[0]:.2f}", f"{xd[0]:.2f}", f"{dx[0]:.2f}", f"{py[0] / dx[0]:.2f}",
-                     f"{xd[0] / dx[0]:.2f}", f"{py[1]}/{xd[1]}/{dx[1]}", f"{py[2]}/{xd[2]}/{dx[2]}"))
+                     f"{xd[0] / dx[0]:.2f}", f"{py[3]:.2f}/{xd[3]:.2f}/{dx[3]:.2f}",
+                     f"{py[1]}/{xd[1]}/{dx[1]}", f"{py[2]}/{xd[2]}/{dx[2]}"))
         print(f"{name}: done", file=sys.stderr, flush=True)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     print("| " + " | ".join(c.ljust(w) for c, w in zip(rows[0], widths)) + " |")

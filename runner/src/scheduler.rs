@@ -3,13 +3,17 @@
 //! Layout:
 //! - this file: [`ModuleTests`] (the scheduler's input: one test file and its node IDs, as
 //!   discovery lists them), [`WorkUnit`] (one batch for one worker), [`plan`] (splitting and
-//!   longest-first ordering);
+//!   longest-first ordering) and [`plan_batched`] (the same, small units joined first);
 //! - [`durations`]: the store of unit durations from previous runs.
 //!
 //! A unit is a whole module, so module- and class-scoped fixtures are set up once. A module
 //! with more than [`SplitPolicy::max_unit_tests`] tests that has classes is cut into one unit
 //! per class plus one for its module-level functions (when that makes ≥ 2 units): the extra module
 //! fixture setups are the price of spreading a big module over several workers.
+//!
+//! [`plan_batched`] joins small units (fewer tests than [`BATCH_MAX_TESTS`] and than the suite's tests over
+//! [`MIN_BATCHES`]), in path order, into batches up to that size: each request
+//! costs the worker a collection of the directories on its paths and a round trip.
 //!
 //! Order: longest first, by each unit's duration in the store; a unit the store does not know
 //! is estimated as `tests × mean seconds per test` of the known units (or ordered by test
@@ -113,8 +117,32 @@ pub fn units_of(modules: &[ModuleTests], policy: SplitPolicy) -> Vec<WorkUnit> {
     units
 }
 
-/// Splits, orders longest-first and numbers the units.
+/// A batch of small units never holds more tests than this...
+pub const BATCH_MAX_TESTS: usize = 200;
+/// ...nor more than the suite's tests over this many, so a small suite still spreads over
+/// the workers and the last batches of a run stay short.
+pub const MIN_BATCHES: usize = 8;
+
+/// Splits, orders longest-first and numbers the units: one unit per module (or class).
 pub fn plan(modules: &[ModuleTests], store: &DurationStore, policy: SplitPolicy) -> Vec<WorkUnit> {
+    plan_units(modules, store, policy, false)
+}
+
+/// [`plan`], with small units joined into batches first (what `dx-py test` runs).
+pub fn plan_batched(
+    modules: &[ModuleTests],
+    store: &DurationStore,
+    policy: SplitPolicy,
+) -> Vec<WorkUnit> {
+    plan_units(modules, store, policy, true)
+}
+
+fn plan_units(
+    modules: &[ModuleTests],
+    store: &DurationStore,
+    policy: SplitPolicy,
+    batched: bool,
+) -> Vec<WorkUnit> {
     let units = units_of(modules, policy);
     let (known_seconds, known_tests) = units
         .iter()
@@ -132,10 +160,16 @@ pub fn plan(modules: &[ModuleTests], store: &DurationStore, policy: SplitPolicy)
             (None, None) => unit.node_ids.len() as f64,
         }
     };
-    let mut keyed: Vec<(f64, usize, WorkUnit)> = units
+    let estimated: Vec<(f64, WorkUnit)> = units.into_iter().map(|u| (estimate(&u), u)).collect();
+    let estimated = if batched {
+        batch_small_units(estimated)
+    } else {
+        estimated
+    };
+    let mut keyed: Vec<(f64, usize, WorkUnit)> = estimated
         .into_iter()
         .enumerate()
-        .map(|(position, unit)| (estimate(&unit), position, unit))
+        .map(|(position, (seconds, unit))| (seconds, position, unit))
         .collect();
     keyed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     let mut next_index: u32 = 0;
@@ -147,6 +181,47 @@ pub fn plan(modules: &[ModuleTests], store: &DurationStore, policy: SplitPolicy)
             unit
         })
         .collect()
+}
+
+/// Joins units smaller than the batch limit into batches of consecutive paths (so a batch
+/// mostly shares its directories), each up to the limit.
+///
+/// Every unit is one request to a worker, and the worker's pytest collects the directories
+/// on a request's paths once per request: for a suite of many small modules that collection
+/// and the round trip cost as much as running the tests. Units at or above the limit stay
+/// alone, in their order. A batch's key joins its units' keys with `" + "` (the durations
+/// store then learns batches, which recur while the suite's modules do); its estimate is the
+/// sum of theirs.
+fn batch_small_units(units: Vec<(f64, WorkUnit)>) -> Vec<(f64, WorkUnit)> {
+    let total: usize = units.iter().map(|(_, u)| u.node_ids.len()).sum();
+    let limit = (total / MIN_BATCHES).clamp(1, BATCH_MAX_TESTS);
+    let (mut small, mut out): (Vec<_>, Vec<_>) = units
+        .into_iter()
+        .partition(|(_, u)| u.node_ids.len() < limit);
+    if small.len() < 2 {
+        out.append(&mut small);
+        return out;
+    }
+    small.sort_by(|a, b| a.1.key.cmp(&b.1.key));
+    let mut batch: Option<(f64, WorkUnit)> = None;
+    for (seconds, unit) in small {
+        match batch.as_mut() {
+            Some((batch_seconds, joined))
+                if joined.node_ids.len() + unit.node_ids.len() <= limit =>
+            {
+                *batch_seconds += seconds;
+                joined.key = format!("{} + {}", joined.key, unit.key);
+                joined.node_ids.extend(unit.node_ids);
+            }
+            _ => {
+                if let Some(full) = batch.replace((seconds, unit)) {
+                    out.push(full);
+                }
+            }
+        }
+    }
+    out.extend(batch);
+    out
 }
 
 #[cfg(test)]
@@ -204,6 +279,42 @@ mod tests {
         assert_eq!(keys, ["b.py", "c.py", "a.py"]);
     }
 
+    fn sized(path: &str, tests: usize) -> ModuleTests {
+        let names: Vec<String> = (0..tests).map(|i| format!("test_{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        module(path, &refs)
+    }
+
+    #[test]
+    fn small_units_are_batched_in_path_order_big_ones_stay_alone() {
+        // 400 tests: the limit is 400 / MIN_BATCHES = 50 tests per batch.
+        let modules = vec![
+            sized("d2/test_z.py", 20),
+            sized("d1/test_b.py", 30),
+            sized("big/test_big.py", 120),
+            sized("d1/test_a.py", 15),
+            sized("d2/test_y.py", 50),
+            sized("d1/test_c.py", 10),
+            sized("d3/test_q.py", 40),
+            sized("d3/test_r.py", 5),
+            sized("d3/test_s.py", 110),
+        ];
+        let units = plan_batched(&modules, &DurationStore::default(), SplitPolicy::default());
+        let summary: Vec<(String, usize, u32)> = units
+            .iter()
+            .map(|u| (u.key.clone(), u.node_ids.len(), u.first_index))
+            .collect();
+        insta::assert_yaml_snapshot!(summary);
+    }
+
+    #[test]
+    fn a_suite_too_small_to_batch_keeps_one_unit_per_module() {
+        // 7 tests over 8 batches: the limit is 1 test, so nothing is joined.
+        let modules = vec![sized("a.py", 3), sized("b.py", 2), sized("c.py", 2)];
+        let units = plan_batched(&modules, &DurationStore::default(), SplitPolicy::default());
+        assert_eq!(units.len(), 3);
+    }
+
     proptest! {
         /// Splitting and ordering never lose, duplicate or invent a node ID.
         #[test]
@@ -221,12 +332,16 @@ mod tests {
                 node_ids.dedup();
                 ModuleTests { path, node_ids }
             }).collect();
+            let batched = plan_batched(&modules, &DurationStore::default(), SplitPolicy { max_unit_tests: limit });
             let units = plan(&modules, &DurationStore::default(), SplitPolicy { max_unit_tests: limit });
+            let mut batched_ids: Vec<String> = batched.iter().flat_map(|u| u.node_ids.clone()).collect();
+            batched_ids.sort();
             let mut planned: Vec<String> = units.iter().flat_map(|u| u.node_ids.clone()).collect();
             let mut expected: Vec<String> = modules.iter().flat_map(|m| m.node_ids.clone()).collect();
             planned.sort();
             expected.sort();
-            prop_assert_eq!(planned, expected);
+            prop_assert_eq!(&planned, &expected);
+            prop_assert_eq!(batched_ids, expected);
         }
     }
 }

@@ -20,12 +20,21 @@ import traceback
 
 import pytest
 
+from dxpy_worker import builtin_hooks
+from dxpy_worker.fastpath import DirectProtocol
 from dxpy_worker import protocol as P
+from dxpy_worker.channel import _COUNT_FIELD
 
 try:  # pytest's own recorder of warnings raised while collecting (private, but stable since 6).
     from _pytest.warnings import catch_warnings_for_item as _catch_warnings_for_item
 except ImportError:  # pragma: no cover - very old pytest
     _catch_warnings_for_item = None
+
+
+try:  # pytest's reordering of items by higher-scoped parameters (private, stable since 3).
+    from _pytest.fixtures import reorder_items as _reorder_items
+except ImportError:  # pragma: no cover
+    _reorder_items = None
 
 
 def _collect_warnings(config):
@@ -43,6 +52,14 @@ _CATEGORY = {
 }
 _PHASE = {"setup": P.Phase.SETUP, "call": P.Phase.CALL, "teardown": P.Phase.TEARDOWN}
 _WHEN = {"config": P.WarningWhen.CONFIG, "collect": P.WarningWhen.COLLECT}
+
+# Hooks that run a different number of times, or on different items, when a whole module is
+# collected instead of the batch's node IDs: the module shortcut needs them all builtin.
+MODULE_SHORTCUT_HOOKS = (
+    "pytest_collectstart", "pytest_make_collect_report", "pytest_collectreport",
+    "pytest_pycollect_makeitem", "pytest_generate_tests", "pytest_make_parametrize_id",
+    "pytest_itemcollected", "pytest_collection_modifyitems", "pytest_deselected",
+)
 
 
 def _fallback_outcome(report):
@@ -63,6 +80,17 @@ class WorkerPlugin:
         self.index_of = {}
         self.shutdown_frame = None
         self.held_reports = None  # collect problems held during ``perform_collect``
+        self.held_warnings = None  # warnings held while the module shortcut is tried
+        self.visited = None  # node IDs of the collectors it collected
+        self.module_shortcuts = 0  # batches the shortcut collected (tests read it)
+        self.batch_direct = 0  # items of the current batch run by the direct protocol
+        self.pending = []  # ItemResults not yet written (see ``emit``)
+        # With -s the tests' output streams live beside the results: keep their order.
+        self.hold_call_results = True
+        self.direct_refusal = ""  # why the last batch could not use it
+        # DXPY_NO_FASTPATH=1 turns both shortcuts off (to compare, or to rule them out).
+        self.fast = os.environ.get("DXPY_NO_FASTPATH", "") in ("", "0")
+        self.log_shortcuts = os.environ.get("DXPY_DEBUG_FASTPATH", "") not in ("", "0")
         self.real_stdout = None  # sys.stdout before the terminal reporter got /dev/null
 
     # --- session lifecycle ----------------------------------------------------------
@@ -72,8 +100,10 @@ class WorkerPlugin:
         self.config = session.config
         # With -s/--capture=no tests write to sys.stdout itself: give them the real one (fd 1,
         # the worker's stderr, which the runner drains); the reporter keeps /dev/null.
-        if self.real_stdout is not None and self.config.getoption("capture", "fd") == "no":
-            sys.stdout = self.real_stdout
+        if self.config.getoption("capture", "fd") == "no":
+            self.hold_call_results = False
+            if self.real_stdout is not None:
+                sys.stdout = self.real_stdout
         self.channel.send(P.Ready(
             pid=os.getpid(), engine=P.Engine.PYTEST,
             python_version=platform.python_version(), pytest_version=pytest.__version__,
@@ -127,8 +157,95 @@ class WorkerPlugin:
         finally:
             self.held_reports = None
 
+    def collect_by_module(self, node_ids):
+        """The batch's items from collecting their modules whole, or None when that could
+        differ from collecting the node IDs themselves.
+
+        pytest matches each node ID argument separately (a large part of a batch's cost);
+        the batch's modules collected whole yield the same item objects. The result is used
+        only when it provably equals what ``perform_collect(node_ids)`` returns: each node ID
+        names an item (or a parametrized function: all its items) and each item is selected
+        once, each module's node IDs are contiguous,
+        nothing was reported or warned while collecting (the node IDs' own collection might
+        not have touched what did), collection hooks are all builtin (so selection is per
+        item) and pytest's fixture-based reordering leaves the requested order unchanged.
+        """
+        if not node_ids or len(set(node_ids)) != len(node_ids):
+            return None
+        paths = []
+        for node_id in node_ids:
+            path, sep, _ = node_id.partition("::")
+            if not sep:
+                return None
+            if not paths or paths[-1] != path:
+                paths.append(path)
+        if len(set(paths)) != len(paths):
+            return None  # a module's node IDs are split by another module's
+        # Refusals that depend on the request alone come before collecting: collecting a
+        # module twice (here, then by node ID) is not always harmless (a parametrize
+        # generator is used up by the first collection), so later refusals are kept rare.
+        # (Parameter IDs may hold "::"; everything before the first "[" is path and names.)
+        functions = {n for n in node_ids if "[" not in n}
+        if any("[" in n and n.split("[", 1)[0] in functions for n in node_ids):
+            return None  # an item named both by itself and by its function
+        if not builtin_hooks.only_builtin(self.config, MODULE_SHORTCUT_HOOKS, (WorkerPlugin,)):
+            return None
+        self.held_warnings = []
+        self.visited = set()
+        try:
+            items, problems = self.perform_collect(paths)
+        finally:
+            warned, self.held_warnings = self.held_warnings, None
+            visited, self.visited = self.visited, None
+        if isinstance(items, pytest.UsageError) or problems:
+            return None
+        by_id = {}
+        by_function = {}  # "path::test_f" -> its parametrized items, as pytest matches them
+        for item in items:
+            if item.nodeid in by_id:
+                return None
+            by_id[item.nodeid] = item
+            parent = item.parent
+            if "[" in item.name and parent is not None:
+                # pytest matches a name argument against ``name.split("[")[0]``.
+                function = f"{parent.nodeid}::{item.name.split('[', 1)[0]}"
+                by_function.setdefault(function, []).append(item)
+        selected = []
+        for node_id in node_ids:
+            item = by_id.get(node_id)
+            if item is not None:
+                selected.append(item)
+            elif node_id in by_function:
+                # Discovery lists a function whose parameters are only known at run time
+                # by its name; pytest's argument matching expands it to all of them.
+                selected.extend(by_function[node_id])
+            else:
+                return None
+        if len({id(item) for item in selected}) != len(selected):
+            return None
+        if _reorder_items is None or any(
+            a is not b for a, b in zip(_reorder_items(selected), selected)
+        ):
+            return None
+        if warned:
+            # Collecting the node IDs visits only the collectors holding them; warnings are
+            # the same only if collecting whole visited no other collector (a class with no
+            # requested item, say). Otherwise collect again by node ID; that is the rare case
+            # (collecting a module twice is not always harmless: a parametrize generator
+            # is used up by the first collection).
+            holders = {node.nodeid for item in selected for node in item.listchain()[:-1]}
+            if not visited <= holders:
+                return None
+            for kwargs in warned:
+                self.pytest_warning_recorded(**kwargs)
+        self.module_shortcuts += 1
+        return selected
+
     def collect(self, node_ids):
         """Collects the batch; node IDs that match nothing become CollectErrors."""
+        selected = self.collect_by_module(node_ids) if self.fast else None
+        if selected is not None:
+            return selected
         items, problems = self.perform_collect(node_ids)
         if isinstance(items, pytest.UsageError):
             # Some argument matched nothing: find which, report them, then collect the rest
@@ -156,16 +273,31 @@ class WorkerPlugin:
         session._shouldstop = False
         session._shouldfail = False
         session.testsfailed = 0
+        shortcuts_before = self.module_shortcuts
         items = self.collect(node_ids)
+        shortcut = self.module_shortcuts != shortcuts_before
+        self.batch_direct = 0
         self.index_of = {}
         for position, item in enumerate(items):
             self.index_of.setdefault(item.nodeid, first_index + position)
         hook = self.config.hook
         last = session if keep_session else None
+        # Decided after collection: conftests register while their directory is collected.
+        if self.fast:
+            direct, self.direct_refusal = DirectProtocol.for_session(self.config, self)
+        else:
+            direct, self.direct_refusal = None, "DXPY_NO_FASTPATH is set"
         for position, item in enumerate(items):
             nextitem = items[position + 1] if position + 1 < len(items) else last
             try:
-                hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                try:
+                    if direct is not None and direct.still_valid():
+                        self.batch_direct += 1
+                        direct.run(item, nextitem)
+                    else:
+                        hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                finally:
+                    self.flush_pending()
             except KeyboardInterrupt:
                 self.teardown_all()
                 return P.StopKind.INTERRUPTED, 2, f"KeyboardInterrupt in {item.nodeid}"
@@ -179,7 +311,18 @@ class WorkerPlugin:
             if session.shouldstop:
                 self.teardown_all()
                 return P.StopKind.SHOULD_STOP, 2, str(session.shouldstop)
+        if self.log_shortcuts:
+            self.report_shortcuts(len(items), shortcut)
         return P.StopKind.COMPLETED, 0, ""
+
+    def report_shortcuts(self, n_items, by_module):
+        """With DXPY_DEBUG_FASTPATH=1, one DEBUG log per batch: which shortcuts ran and why
+        a batch took pytest's normal path (the tests read it)."""
+        message = (f"fast path: module collection {'used' if by_module else 'not used'}; "
+                   f"direct protocol {self.batch_direct}/{n_items} items")
+        if self.direct_refusal:
+            message += f" (refused: {self.direct_refusal})"
+        self.channel.log(P.LogLevel.DEBUG, message)
 
     def teardown_all(self):
         """Tears down every active fixture after an aborted batch."""
@@ -224,13 +367,15 @@ class WorkerPlugin:
         longrepr = ""
         if report.skipped and isinstance(report.longrepr, tuple):
             skip_reason = str(report.longrepr[2])
-        else:
+        elif report.longrepr is not None or hasattr(report, "node"):
+            # (``longreprtext`` renders through a TerminalWriter even when there is nothing
+            # to render; with no longrepr and no xdist worker line it is "".)
             longrepr = report.longreprtext
         if hasattr(report, "wasxfail"):
             skip_reason = str(report.wasxfail)
         longrepr, cut_repr = cap(longrepr)
         path, line, domain = report.location
-        self.channel.send_item(P.ItemResult(
+        self.emit(P.ItemResult(
             test_index=self.index_of.get(report.nodeid, P.NO_TEST_INDEX),
             node_id=report.nodeid,
             outcome=outcome,
@@ -249,8 +394,35 @@ class WorkerPlugin:
             location_domain=str(domain),
         ))
 
+    def emit(self, result):
+        """Sends an item result; a call-phase result waits for its item's teardown result,
+        so each test costs one write (and one wake-up of the runner) instead of two. A
+        result never waits past its own item: any other frame, the end of an item's
+        protocol and the end of a batch flush it first."""
+        self.pending.append(result)
+        if result.phase == P.Phase.CALL and not result.item_finished and self.hold_call_results:
+            return
+        self.flush_pending()
+
+    def flush_pending(self):
+        if not self.pending:
+            return
+        results, self.pending = self.pending, []
+        channel = self.channel
+        done = channel.done
+        for result in results:
+            if result.in_summary:
+                field = _COUNT_FIELD[result.outcome]
+                setattr(done, field, getattr(done, field) + 1)
+        data = b"".join(P.encode_result(P.ResultFrame(channel.request_id, r)) for r in results)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(channel.fd_out, view):]
+
     @pytest.hookimpl
     def pytest_collectreport(self, report):
+        if self.visited is not None:
+            self.visited.add(report.nodeid)
         if report.passed:
             return
         if report.skipped and isinstance(report.longrepr, tuple):
@@ -261,10 +433,16 @@ class WorkerPlugin:
         if self.held_reports is not None:
             self.held_reports.append((report.nodeid, outcome, text))
         else:
+            self.flush_pending()
             self.channel.send_collect_error(report.nodeid, outcome, text)
 
     @pytest.hookimpl
     def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+        if self.held_warnings is not None:
+            self.held_warnings.append({"warning_message": warning_message, "when": when,
+                                       "nodeid": nodeid, "location": location})
+            return
+        self.flush_pending()
         self.channel.send(P.Warning_(
             when=_WHEN.get(when, P.WarningWhen.RUNTEST),
             category=warning_message.category.__name__ if warning_message.category else "",
@@ -276,6 +454,7 @@ class WorkerPlugin:
 
     @pytest.hookimpl
     def pytest_internalerror(self, excrepr, excinfo):
+        self.flush_pending()
         self.channel.log(P.LogLevel.ERROR, f"pytest internal error:\n{excrepr}")
 
 

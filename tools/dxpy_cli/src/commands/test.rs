@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use dxpy_discover::session::{self, Discovery};
 use dxpy_runner::pool::{PoolConfig, WarmStart};
-use dxpy_runner::scheduler::{plan, DurationStore, SplitPolicy};
+use dxpy_runner::scheduler::{plan_batched, DurationStore, SplitPolicy};
 
 use crate::args::TestArgs;
 use crate::commands::discover::{discover, pytest_args};
@@ -63,7 +63,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         Some(path) => DurationStore::load(path),
         None => DurationStore::load(Path::new("")),
     };
-    let mut units = plan(&modules, &store, SplitPolicy::default());
+    let mut units = plan_batched(&modules, &store, SplitPolicy::default());
     if args.failed_first {
         // Units holding a recorded failure go first; the rest keep the longest-first order.
         units.sort_by_key(|u| {
