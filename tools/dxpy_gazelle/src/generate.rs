@@ -247,9 +247,10 @@ pub fn file_deps(
         }
         match &resolution.kind {
             ResolutionKind::FirstParty | ResolutionKind::Stdlib { .. } => {}
-            ResolutionKind::ThirdParty { .. } => {
+            ResolutionKind::ThirdParty { top } => {
                 match external_label(import, package, options) {
                     Some(label) => deps.labels.push(label),
+                    None if RUNNER_PROVIDED.contains(&top.as_str()) => {}
                     None => report_problem(UnresolvedReason::UnmappedThirdParty),
                 }
             }
@@ -263,6 +264,10 @@ pub fn file_deps(
     }
     deps
 }
+
+/// Modules the test runner's interpreter always has (dx_py_test runs pytest): no dependency
+/// unless the manifest or a `resolve` directive names one.
+const RUNNER_PROVIDED: [&str; 3] = ["pytest", "_pytest", "pluggy"];
 
 fn display_module(import: &dxpy_graph::Import) -> String {
     format!("{}{}", ".".repeat(import.level as usize), import.module)

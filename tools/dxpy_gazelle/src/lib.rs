@@ -174,8 +174,10 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
     // Import roots: declared (deepest first), then the repository root.
     let mut roots: Vec<PathBuf> = packages
         .iter()
-        .filter(|p| p.is_python_root && !p.dir.as_os_str().is_empty())
-        .map(|p| p.dir.clone())
+        .filter_map(|p| p.directives.python_root.clone())
+        .filter(|root| !root.as_os_str().is_empty())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
     roots.sort_by(|a, b| b.components().count().cmp(&a.components().count()).then(a.cmp(b)));
     roots.push(PathBuf::new());
@@ -202,6 +204,7 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
         deps_of.insert(file.clone(), deps);
     }
 
+    unresolved.sort_by(|a, b| (&a.file, a.line, &a.module).cmp(&(&b.file, b.line, &b.module)));
     let mut planned = Vec::new();
     for package in &packages {
         if !options.only.is_empty() && !options.only.iter().any(|o| package.dir.starts_with(o)) {

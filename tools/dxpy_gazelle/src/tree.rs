@@ -23,8 +23,6 @@ pub struct Package {
     /// Repo-relative (empty for the root).
     pub dir: PathBuf,
     pub directives: Directives,
-    /// Whether `# dxpy:python_root` (or the src layout) makes this directory an import root.
-    pub is_python_root: bool,
     /// `.py` file names in this directory that are not ignored, sorted.
     pub py_files: Vec<String>,
     /// Every file name in this directory (for deciding whether a source still exists).
@@ -77,14 +75,12 @@ fn visit(
     if ignored {
         return Ok(());
     }
-    let mut is_python_root = directives.python_root.as_deref() == Some(dir) && !own.is_empty();
     if dir == Path::new("src")
         && parent.python_root.is_none()
         && directives.python_root.is_none()
         && !absolute.join("__init__.py").exists()
     {
         directives.python_root = Some(dir.to_path_buf());
-        is_python_root = true;
     }
 
     let mut entries: Vec<(String, fs::FileType, PathBuf)> = fs::read_dir(&absolute)
@@ -120,7 +116,6 @@ fn visit(
         packages.push(Package {
             dir: dir.to_path_buf(),
             directives: directives.clone(),
-            is_python_root,
             py_files,
             all_files,
             existing,
