@@ -24,6 +24,8 @@ pub enum Command {
     Test(TestArgs),
     /// List the tests a change can affect (import graph + conftest scoping).
     Affected(AffectedArgs),
+    /// Generate and update BUILD.bazel files for rules_dxpy (`--mode fix|diff|check`).
+    Gazelle(crate::commands::gazelle::GazelleArgs),
     /// Manage dx-py's caches.
     Cache {
         #[command(subcommand)]

@@ -211,7 +211,11 @@ pub fn modules_from_record(text: &str) -> Vec<String> {
     for path in &paths {
         let parts: Vec<&str> = path.split('/').collect();
         let first = parts[0];
-        if first.ends_with(".dist-info") || first.ends_with(".data") || first == "__pycache__" {
+        if first.ends_with(".dist-info")
+            || first.ends_with(".data")
+            || first == "__pycache__"
+            || first.starts_with("__editable__")
+        {
             continue;
         }
         if parts.len() == 1 {

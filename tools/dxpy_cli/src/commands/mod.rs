@@ -3,6 +3,7 @@
 mod affected;
 mod cache;
 mod discover;
+pub mod gazelle;
 mod test;
 
 use crate::args::{Cli, Command};
@@ -13,6 +14,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Discover(args) => discover::run(args),
         Command::Test(args) => test::run(args),
         Command::Affected(args) => affected::run(args),
+        Command::Gazelle(args) => gazelle::run(args),
         Command::Cache { action } => cache::run(action),
     }
 }
