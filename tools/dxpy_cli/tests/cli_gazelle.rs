@@ -38,7 +38,10 @@ fn check_reports_drift_fix_repairs_it_and_diff_shows_it() {
     assert_eq!(check.status.code(), Some(1), "{}", text(&check.stderr));
     assert_eq!(text(&check.stdout), "app/BUILD.bazel\ntests/BUILD.bazel\n");
     assert!(text(&check.stderr).contains("app/core.py:1: unresolved import `yaml`"));
-    assert!(!root.join("app/BUILD.bazel").exists(), "check must not write");
+    assert!(
+        !root.join("app/BUILD.bazel").exists(),
+        "check must not write"
+    );
 
     let diff = gazelle(&root, &cache, &["--mode", "diff"]);
     assert_eq!(diff.status.code(), Some(0));
@@ -49,7 +52,10 @@ fn check_reports_drift_fix_repairs_it_and_diff_shows_it() {
     let fix = gazelle(&root, &cache, &[]);
     assert_eq!(fix.status.code(), Some(0), "{}", text(&fix.stderr));
     let tests_build = std::fs::read_to_string(root.join("tests/BUILD.bazel")).expect("written");
-    assert!(tests_build.contains("name = \"test_core\""), "{tests_build}");
+    assert!(
+        tests_build.contains("name = \"test_core\""),
+        "{tests_build}"
+    );
 
     let again = gazelle(&root, &cache, &["--mode", "check"]);
     assert_eq!(again.status.code(), Some(0), "{}", text(&again.stdout));
@@ -62,25 +68,52 @@ fn update_manifest_maps_installed_modules_and_generation_uses_it() {
     let (root, cache) = (tmp.path().join("repo"), tmp.path().join("cache"));
     std::fs::create_dir_all(&cache).expect("mkdir");
     let site = tmp.path().join("site");
-    write(&site, "PyYAML-6.0.dist-info/METADATA", "Metadata-Version: 2.1\nName: PyYAML\n\nbody\n");
-    write(&site, "PyYAML-6.0.dist-info/RECORD", "yaml/__init__.py,,\nyaml/nodes.py,,\nPyYAML-6.0.dist-info/RECORD,,\n");
+    write(
+        &site,
+        "PyYAML-6.0.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: PyYAML\n\nbody\n",
+    );
+    write(
+        &site,
+        "PyYAML-6.0.dist-info/RECORD",
+        "yaml/__init__.py,,\nyaml/nodes.py,,\nPyYAML-6.0.dist-info/RECORD,,\n",
+    );
     // A stand-in interpreter that reports `site` as its only site-packages directory.
     let python = tmp.path().join("python");
-    write(tmp.path(), "python", &format!("#!/bin/sh\necho '[\"{}\"]'\n", site.display()));
+    write(
+        tmp.path(),
+        "python",
+        &format!("#!/bin/sh\necho '[\"{}\"]'\n", site.display()),
+    );
     let mut perms = std::fs::metadata(&python).expect("stat").permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&python, perms).expect("chmod");
     write(&root, "lib/use.py", "import yaml.nodes\n");
 
-    let update = gazelle(&root, &cache, &["--update-manifest", "--python", python.to_str().expect("utf-8")]);
+    let update = gazelle(
+        &root,
+        &cache,
+        &[
+            "--update-manifest",
+            "--python",
+            python.to_str().expect("utf-8"),
+        ],
+    );
     assert_eq!(update.status.code(), Some(0), "{}", text(&update.stderr));
     let manifest = std::fs::read_to_string(root.join("gazelle_dxpy.toml")).expect("manifest");
-    assert!(manifest.contains("label_pattern = \"@pypi//{dist}\""), "{manifest}");
+    assert!(
+        manifest.contains("label_pattern = \"@pypi//{dist}\""),
+        "{manifest}"
+    );
     assert!(manifest.contains("yaml = \"pyyaml\""), "{manifest}");
 
     let fix = gazelle(&root, &cache, &[]);
     assert_eq!(fix.status.code(), Some(0));
-    assert!(!text(&fix.stderr).contains("unresolved"), "{}", text(&fix.stderr));
+    assert!(
+        !text(&fix.stderr).contains("unresolved"),
+        "{}",
+        text(&fix.stderr)
+    );
     let build = std::fs::read_to_string(root.join("lib/BUILD.bazel")).expect("written");
     assert!(build.contains("deps = [\"@pypi//pyyaml\"]"), "{build}");
 }

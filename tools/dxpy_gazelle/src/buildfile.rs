@@ -125,11 +125,12 @@ impl BuildFile {
     /// Parse `source` (the contents of `path`, used in messages).
     pub fn parse(path: &Path, source: String) -> Result<BuildFile, GazelleError> {
         let dialect = Dialect::Standard;
-        let module = AstModule::parse(&path.to_string_lossy(), source.clone(), &dialect)
-            .map_err(|error| GazelleError::BuildSyntax {
+        let module = AstModule::parse(&path.to_string_lossy(), source.clone(), &dialect).map_err(
+            |error| GazelleError::BuildSyntax {
                 path: path.to_path_buf(),
                 message: error.to_string(),
-            })?;
+            },
+        )?;
         let mut statements = Vec::new();
         collect_statements(module.statement(), &mut statements);
         let codemap = CodeMap::new(path.to_string_lossy().into_owned(), source.clone());
@@ -162,7 +163,11 @@ impl BuildFile {
 
     /// Byte range of a line, without its newline.
     pub fn line_range(&self, line: usize) -> (usize, usize) {
-        let start = self.line_starts.get(line).copied().unwrap_or(self.source.len());
+        let start = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.source.len());
         let end = self
             .line_starts
             .get(line + 1)
@@ -225,7 +230,10 @@ impl BuildFile {
 }
 
 fn collect_statements(stmt: &AstStmt, out: &mut Vec<Statement>) {
-    let (start, end) = (stmt.span.begin().get() as usize, stmt.span.end().get() as usize);
+    let (start, end) = (
+        stmt.span.begin().get() as usize,
+        stmt.span.end().get() as usize,
+    );
     let kind = match &stmt.node {
         StmtP::Statements(stmts) => {
             for s in stmts {
@@ -327,21 +335,35 @@ mod tests {
         let StatementKind::Load(load) = &file.statements[0].kind else {
             panic!("not a load")
         };
-        assert_eq!(load.symbols, vec![("a".into(), "a".into()), ("b".into(), "c".into())]);
+        assert_eq!(
+            load.symbols,
+            vec![("a".into(), "a".into()), ("b".into(), "c".into())]
+        );
         let StatementKind::Rule(rule) = &file.statements[1].kind else {
             panic!("not a rule")
         };
         assert_eq!(rule.name.as_deref(), Some("n"));
-        assert_eq!(rule.literal_srcs(), Some(vec!["x.py".into(), "y.py".into()]));
-        assert_eq!(rule.arg("testonly").map(|a| &a.value), Some(&ArgValue::Bool(true)));
+        assert_eq!(
+            rule.literal_srcs(),
+            Some(vec!["x.py".into(), "y.py".into()])
+        );
+        assert_eq!(
+            rule.arg("testonly").map(|a| &a.value),
+            Some(&ArgValue::Bool(true))
+        );
         assert_eq!(rule.arg("deps").map(|a| &a.value), Some(&ArgValue::Opaque));
         assert_eq!(&text[rule.args[0].start..rule.args[0].end], "name = \"n\"");
-        let trailing = file.trailing_comment(rule.args[0].end).map(|c| c.text.clone());
+        let trailing = file
+            .trailing_comment(rule.args[0].end)
+            .map(|c| c.text.clone());
         assert_eq!(trailing.as_deref(), Some(" the name"));
         let leading = file.leading_comments(file.statements[1].start);
         assert!(leading.len() == 1 && leading[0].is_keep());
         assert_eq!(file.statements[2].kind, StatementKind::Other);
-        assert_eq!(file.directives(), vec![("generation_mode".into(), "file".into())]);
+        assert_eq!(
+            file.directives(),
+            vec![("generation_mode".into(), "file".into())]
+        );
     }
 
     #[test]

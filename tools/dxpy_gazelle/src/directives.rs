@@ -35,7 +35,10 @@ pub enum Directive {
     GenerationMode(GenerationMode),
     /// `None`: the directory itself.
     Ignore(Option<String>),
-    Resolve { module: String, label: String },
+    Resolve {
+        module: String,
+        label: String,
+    },
     TestFilePattern(Vec<String>),
 }
 
@@ -198,7 +201,10 @@ mod tests {
     use super::*;
 
     fn own(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect()
     }
 
     #[test]
@@ -206,7 +212,11 @@ mod tests {
         let root = Directives::default();
         let (a, ignored, errors) = root.child(
             Path::new("a"),
-            &own(&[("generation_mode", "file"), ("resolve", "yaml @pypi//pyyaml"), ("python_root", "")]),
+            &own(&[
+                ("generation_mode", "file"),
+                ("resolve", "yaml @pypi//pyyaml"),
+                ("python_root", ""),
+            ]),
         );
         assert!(!ignored && errors.is_empty());
         let (b, _, _) = a.child(Path::new("a/b"), &own(&[("generation_mode", "package")]));
@@ -236,15 +246,21 @@ mod tests {
     fn bad_directives_are_reported() {
         let (_, _, errors) = Directives::default().child(
             Path::new(""),
-            &own(&[("generation_mode", "module"), ("frobnicate", ""), ("resolve", "x")]),
+            &own(&[
+                ("generation_mode", "module"),
+                ("frobnicate", ""),
+                ("resolve", "x"),
+            ]),
         );
         assert_eq!(errors.len(), 3);
     }
 
     #[test]
     fn test_file_patterns_use_fnmatch() {
-        let (d, _, _) = Directives::default()
-            .child(Path::new(""), &own(&[("test_file_pattern", "check_*.py, *_spec.py")]));
+        let (d, _, _) = Directives::default().child(
+            Path::new(""),
+            &own(&[("test_file_pattern", "check_*.py, *_spec.py")]),
+        );
         assert_eq!(d.is_test_by_pattern("check_a.py"), Some(true));
         assert_eq!(d.is_test_by_pattern("a_spec.py"), Some(true));
         assert_eq!(d.is_test_by_pattern("test_a.py"), Some(false));

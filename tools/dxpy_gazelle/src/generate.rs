@@ -164,7 +164,8 @@ pub fn assign_owners(packages: &[Package], tests: &BTreeSet<PathBuf>) -> BTreeMa
                 owner("conftest", Role::Conftest)
             } else if tests.contains(&path) {
                 owner(stem(file), Role::Test)
-            } else if package.directives.mode == crate::GenerationMode::File && file != "__init__.py"
+            } else if package.directives.mode == crate::GenerationMode::File
+                && file != "__init__.py"
             {
                 owner(stem(file), Role::Library)
             } else {
@@ -193,10 +194,13 @@ fn kept_sources(package: &Package) -> BTreeMap<String, String> {
         if RuleKind::from_function(&rule.kind).is_none() {
             continue;
         }
-        let keep = file.leading_comments(statement.start).iter().any(|c| c.is_keep())
-            || file
-                .trailing_comment(rule.open_paren_end)
-                .is_some_and(|c| rule.args.first().is_none_or(|a| c.start < a.start) && c.is_keep());
+        let keep = file
+            .leading_comments(statement.start)
+            .iter()
+            .any(|c| c.is_keep())
+            || file.trailing_comment(rule.open_paren_end).is_some_and(|c| {
+                rule.args.first().is_none_or(|a| c.start < a.start) && c.is_keep()
+            });
         if let (true, Some(name), Some(srcs)) = (keep, &rule.name, rule.literal_srcs()) {
             for src in srcs {
                 out.insert(src, name.clone());
@@ -247,13 +251,11 @@ pub fn file_deps(
         }
         match &resolution.kind {
             ResolutionKind::FirstParty | ResolutionKind::Stdlib { .. } => {}
-            ResolutionKind::ThirdParty { top } => {
-                match external_label(import, package, options) {
-                    Some(label) => deps.labels.push(label),
-                    None if RUNNER_PROVIDED.contains(&top.as_str()) => {}
-                    None => report_problem(UnresolvedReason::UnmappedThirdParty),
-                }
-            }
+            ResolutionKind::ThirdParty { top } => match external_label(import, package, options) {
+                Some(label) => deps.labels.push(label),
+                None if RUNNER_PROVIDED.contains(&top.as_str()) => {}
+                None => report_problem(UnresolvedReason::UnmappedThirdParty),
+            },
             ResolutionKind::Unresolved { message } => {
                 match (import.level, external_label(import, package, options)) {
                     (0, Some(label)) => deps.labels.push(label),
@@ -275,13 +277,22 @@ fn display_module(import: &dxpy_graph::Import) -> String {
 
 /// The label of an absolute import from `resolve` directives, else the manifest; the most
 /// specific name first (`from a import b` tries `a.b`, then `a`).
-fn external_label(import: &dxpy_graph::Import, package: &Package, options: &Options) -> Option<String> {
+fn external_label(
+    import: &dxpy_graph::Import,
+    package: &Package,
+    options: &Options,
+) -> Option<String> {
     if import.level > 0 {
         return None;
     }
     let mut candidates: Vec<String> = Vec::new();
     if import.form == ImportForm::From {
-        candidates.extend(import.names.iter().map(|n| format!("{}.{}", import.module, n.name)));
+        candidates.extend(
+            import
+                .names
+                .iter()
+                .map(|n| format!("{}.{}", import.module, n.name)),
+        );
     }
     candidates.push(import.module.clone());
     candidates.iter().find_map(|module| {
@@ -362,14 +373,16 @@ pub fn package_rules(
             Role::Conftest => (RuleKind::Library, true),
             Role::Test => (RuleKind::Test, false),
         };
-        let rule = rules.entry(owner.name.clone()).or_insert_with(|| GeneratedRule {
-            kind,
-            name: owner.name.clone(),
-            srcs: Vec::new(),
-            deps: Vec::new(),
-            imports: imports.clone(),
-            testonly,
-        });
+        let rule = rules
+            .entry(owner.name.clone())
+            .or_insert_with(|| GeneratedRule {
+                kind,
+                name: owner.name.clone(),
+                srcs: Vec::new(),
+                deps: Vec::new(),
+                imports: imports.clone(),
+                testonly,
+            });
         rule.srcs.push(file.clone());
         let mut dep_owners: Vec<Owner> = Vec::new();
         let mut labels: Vec<String> = Vec::new();

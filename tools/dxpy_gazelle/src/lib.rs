@@ -179,7 +179,12 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    roots.sort_by(|a, b| b.components().count().cmp(&a.components().count()).then(a.cmp(b)));
+    roots.sort_by(|a, b| {
+        b.components()
+            .count()
+            .cmp(&a.components().count())
+            .then(a.cmp(b))
+    });
     roots.push(PathBuf::new());
     let graph_config = GraphConfig {
         resolver: Resolver::new(root, &roots, options.python_version),

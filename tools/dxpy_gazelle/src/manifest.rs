@@ -250,8 +250,14 @@ pub fn modules_from_record(text: &str) -> Vec<String> {
 fn module_file_stem(name: &str) -> Option<&str> {
     let stem = name
         .strip_suffix(".py")
-        .or_else(|| name.strip_suffix(".so").map(|s| s.split('.').next().unwrap_or(s)))
-        .or_else(|| name.strip_suffix(".pyd").map(|s| s.split('.').next().unwrap_or(s)))?;
+        .or_else(|| {
+            name.strip_suffix(".so")
+                .map(|s| s.split('.').next().unwrap_or(s))
+        })
+        .or_else(|| {
+            name.strip_suffix(".pyd")
+                .map(|s| s.split('.').next().unwrap_or(s))
+        })?;
     is_identifier(stem).then_some(stem)
 }
 
@@ -286,10 +292,18 @@ google/protobuf/json_format.py,,\nPyYAML-6.0.dist-info/RECORD,,\n../../bin/x,,\n
     #[test]
     fn labels_use_the_longest_module_prefix() {
         let mut manifest = Manifest::default();
-        manifest.modules.insert("google.protobuf".into(), "protobuf".into());
+        manifest
+            .modules
+            .insert("google.protobuf".into(), "protobuf".into());
         manifest.modules.insert("yaml".into(), "pyyaml".into());
-        assert_eq!(manifest.label_for("yaml.constructor").as_deref(), Some("@pypi//pyyaml"));
-        assert_eq!(manifest.label_for("google.protobuf.json_format").as_deref(), Some("@pypi//protobuf"));
+        assert_eq!(
+            manifest.label_for("yaml.constructor").as_deref(),
+            Some("@pypi//pyyaml")
+        );
+        assert_eq!(
+            manifest.label_for("google.protobuf.json_format").as_deref(),
+            Some("@pypi//protobuf")
+        );
         assert_eq!(manifest.label_for("google.cloud"), None);
     }
 

@@ -180,7 +180,11 @@ pub fn merge(existing: Option<&BuildFile>, rules: &[GeneratedRule], ctx: &MergeC
                 let (start, end) = deletion_range(file, statement.start, statement.end);
                 edits.push((start, end, String::new()));
             } else {
-                edits.push((statement.start, statement.end, render_load(DEFS_BZL, &symbols)));
+                edits.push((
+                    statement.start,
+                    statement.end,
+                    render_load(DEFS_BZL, &symbols),
+                ));
             }
         }
         None if !used_kinds.is_empty() => {
@@ -251,9 +255,9 @@ fn header_comment<'f>(file: &'f BuildFile, rule: &RuleCall) -> Option<&'f Commen
 fn is_stale(rule: &RuleCall, ctx: &MergeContext) -> bool {
     match rule.literal_srcs() {
         None => false,
-        Some(srcs) => srcs.iter().all(|src| {
-            !ctx.existing_sources.contains(src) || ctx.generated_sources.contains(src)
-        }),
+        Some(srcs) => srcs
+            .iter()
+            .all(|src| !ctx.existing_sources.contains(src) || ctx.generated_sources.contains(src)),
     }
 }
 
@@ -413,4 +417,95 @@ pub fn normalize_blank_lines(text: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::path::Path;
+
+    fn rule_strategy() -> impl Strategy<Value = GeneratedRule> {
+        (
+            prop_oneof![Just(RuleKind::Library), Just(RuleKind::Test)],
+            "[a-d]{1,2}",
+            proptest::collection::vec("[a-d]{1,2}\\.py", 1..3),
+            proptest::collection::vec(prop_oneof!["//[a-c]{1,2}", ":[a-c]", "@pypi//[a-c]"], 0..4),
+            any::<bool>(),
+        )
+            .prop_map(|(kind, name, srcs, deps, testonly)| GeneratedRule {
+                kind,
+                name,
+                srcs,
+                deps,
+                imports: vec![],
+                testonly,
+            })
+    }
+
+    fn rules_strategy() -> impl Strategy<Value = Vec<GeneratedRule>> {
+        proptest::collection::vec(rule_strategy(), 0..5).prop_map(|mut rules| {
+            rules.sort_by(|a, b| a.name.cmp(&b.name));
+            rules.dedup_by(|a, b| a.name == b.name);
+            rules
+        })
+    }
+
+    fn merged(existing: &str, rules: &[GeneratedRule]) -> String {
+        let file = BuildFile::parse(Path::new("BUILD.bazel"), existing.to_owned());
+        let file = match file {
+            Ok(file) => file,
+            Err(error) => panic!("generated text does not parse: {error}\n{existing}"),
+        };
+        let sources: BTreeSet<String> = rules.iter().flat_map(|r| r.srcs.clone()).collect();
+        let ctx = MergeContext {
+            generated_sources: &sources,
+            existing_sources: &sources,
+        };
+        merge(Some(&file), rules, &ctx)
+    }
+
+    /// The statements of a file as text, sorted.
+    fn rule_texts(text: &str) -> Vec<String> {
+        let file = BuildFile::parse(Path::new("BUILD.bazel"), text.to_owned());
+        let mut out: Vec<String> = file
+            .map(|f| f.statements.iter().map(|s| f.source[s.start..s.end].to_owned()).collect())
+            .unwrap_or_default();
+        out.sort();
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn merging_is_idempotent(rules in rules_strategy()) {
+            let once = merged("", &rules);
+            prop_assert_eq!(merged(&once, &rules), once);
+        }
+
+        #[test]
+        fn an_update_converges_to_the_fresh_output(before in rules_strategy(), after in rules_strategy()) {
+            // Rules that share no name with `after` and whose sources are all regenerated are
+            // stale and removed: the update holds exactly `after`'s rules (existing ones keep
+            // their place, so only the order may differ), and is a fixed point.
+            let updated = merged(&merged("", &before), &after);
+            prop_assert_eq!(rule_texts(&updated), rule_texts(&merged("", &after)));
+            prop_assert_eq!(merged(&updated, &after), updated);
+        }
+    }
+
+    #[test]
+    fn a_hand_written_rule_and_comments_survive() {
+        let existing = "# header\n\nsh_binary(\n    name = \"x\",  # why\n)\n";
+        let rules = vec![GeneratedRule {
+            kind: RuleKind::Test,
+            name: "test_a".into(),
+            srcs: vec!["test_a.py".into()],
+            deps: vec![],
+            imports: vec![],
+            testonly: false,
+        }];
+        let out = merged(existing, &rules);
+        assert!(out.starts_with("# header\n\nload(\"@rules_dxpy//rules:defs.bzl\", \"dx_py_test\")\n\nsh_binary(\n    name = \"x\",  # why\n)\n"), "{out}");
+        assert!(out.ends_with("dx_py_test(\n    name = \"test_a\",\n    srcs = [\"test_a.py\"],\n)\n"), "{out}");
+    }
 }

@@ -26,7 +26,9 @@ impl RuleKind {
     }
 
     pub fn from_function(name: &str) -> Option<RuleKind> {
-        RuleKind::ALL.into_iter().find(|kind| kind.function() == name)
+        RuleKind::ALL
+            .into_iter()
+            .find(|kind| kind.function() == name)
     }
 }
 
@@ -250,9 +252,28 @@ mod tests {
 
     #[test]
     fn labels_sort_like_buildifier() {
-        let mut labels = vec!["@pypi//six", "//a/b", ":lib", "//a", "//a:x", "b.py", "a.py"];
+        let mut labels = vec![
+            "@pypi//six",
+            "//a/b",
+            ":lib",
+            "//a",
+            "//a:x",
+            "b.py",
+            "a.py",
+        ];
         labels.sort_by(|a, b| compare_list_strings(a, b));
-        assert_eq!(labels, vec!["a.py", "b.py", ":lib", "//a", "//a:x", "//a/b", "@pypi//six"]);
+        assert_eq!(
+            labels,
+            vec![
+                "a.py",
+                "b.py",
+                ":lib",
+                "//a",
+                "//a:x",
+                "//a/b",
+                "@pypi//six"
+            ]
+        );
     }
 
     #[test]
@@ -262,8 +283,14 @@ mod tests {
             render_list("srcs", vec![RenderedElement::plain("a.py")], ""),
             "srcs = [\"a.py\"]"
         );
-        let two = vec![RenderedElement::plain("b.py"), RenderedElement::plain("a.py")];
-        assert_eq!(render_list("srcs", two, "    "), "srcs = [\n        \"a.py\",\n        \"b.py\",\n    ]");
+        let two = vec![
+            RenderedElement::plain("b.py"),
+            RenderedElement::plain("a.py"),
+        ];
+        assert_eq!(
+            render_list("srcs", two, "    "),
+            "srcs = [\n        \"a.py\",\n        \"b.py\",\n    ]"
+        );
     }
 
     #[test]
@@ -274,8 +301,16 @@ mod tests {
             body: format!("{name} = 1"),
             trailing: None,
         };
-        let text = render_rule("r", None, vec![arg("deps"), arg("data"), arg("srcs"), arg("name")], &[]);
-        assert_eq!(text, "r(\n    name = 1,\n    srcs = 1,\n    data = 1,\n    deps = 1,\n)");
+        let text = render_rule(
+            "r",
+            None,
+            vec![arg("deps"), arg("data"), arg("srcs"), arg("name")],
+            &[],
+        );
+        assert_eq!(
+            text,
+            "r(\n    name = 1,\n    srcs = 1,\n    data = 1,\n    deps = 1,\n)"
+        );
     }
 
     proptest! {
@@ -290,10 +325,13 @@ mod tests {
 
         #[test]
         fn quoting_round_trips_through_the_parser(s in "[ -~\n\t]{0,20}") {
-            let text = format!("x = {}\n", quote(&s));
-            let parsed = starlark_syntax::syntax::AstModule::parse(
-                "t", text, &starlark_syntax::syntax::Dialect::Standard);
-            prop_assert!(parsed.is_ok());
+            let text = format!("r(name = {})\n", quote(&s));
+            let file = crate::buildfile::BuildFile::parse(std::path::Path::new("BUILD"), text);
+            let name = file.ok().and_then(|f| match &f.statements[0].kind {
+                crate::buildfile::StatementKind::Rule(rule) => rule.name.clone(),
+                _ => None,
+            });
+            prop_assert_eq!(name, Some(s));
         }
     }
 }

@@ -43,7 +43,13 @@ pub struct DirectiveWarning {
 pub fn walk_packages(root: &Path) -> Result<(Vec<Package>, Vec<DirectiveWarning>), GazelleError> {
     let mut packages = Vec::new();
     let mut warnings = Vec::new();
-    visit(root, Path::new(""), &Directives::default(), &mut packages, &mut warnings)?;
+    visit(
+        root,
+        Path::new(""),
+        &Directives::default(),
+        &mut packages,
+        &mut warnings,
+    )?;
     Ok((packages, warnings))
 }
 
@@ -66,7 +72,10 @@ fn visit(
             break;
         }
     }
-    let own = existing.as_ref().map(BuildFile::directives).unwrap_or_default();
+    let own = existing
+        .as_ref()
+        .map(BuildFile::directives)
+        .unwrap_or_default();
     let (mut directives, ignored, errors) = parent.child(dir, &own);
     warnings.extend(errors.into_iter().map(|error| DirectiveWarning {
         build_file: build_path.clone(),

@@ -51,17 +51,23 @@ fn parse_label(package: &str, label: &str) -> Option<(String, String)> {
     let rest = label.strip_prefix("//")?;
     Some(match rest.split_once(':') {
         Some((pkg, name)) => (pkg.to_owned(), name.to_owned()),
-        None => (rest.to_owned(), rest.rsplit('/').next().unwrap_or(rest).to_owned()),
+        None => (
+            rest.to_owned(),
+            rest.rsplit('/').next().unwrap_or(rest).to_owned(),
+        ),
     })
 }
 
+/// `(package, name)` of a target.
+type Key = (String, String);
+
 struct Target {
     kind: String,
-    deps: BTreeSet<(String, String)>,
+    deps: BTreeSet<Key>,
 }
 
 /// Every rule of every BUILD.bazel: (package, name) → target, and file → (package, name).
-fn read_targets(root: &Path) -> (BTreeMap<(String, String), Target>, BTreeMap<PathBuf, (String, String)>) {
+fn read_targets(root: &Path) -> (BTreeMap<Key, Target>, BTreeMap<PathBuf, Key>) {
     let mut targets = BTreeMap::new();
     let mut owner = BTreeMap::new();
     let mut stack = vec![root.to_path_buf()];
@@ -93,7 +99,13 @@ fn read_targets(root: &Path) -> (BTreeMap<(String, String), Target>, BTreeMap<Pa
             for src in rule.literal_srcs().unwrap_or_default() {
                 owner.insert(package_path.join(src), (package.clone(), name.clone()));
             }
-            targets.insert((package.clone(), name), Target { kind: rule.kind.clone(), deps });
+            targets.insert(
+                (package.clone(), name),
+                Target {
+                    kind: rule.kind.clone(),
+                    deps,
+                },
+            );
         }
     }
     (targets, owner)
@@ -127,18 +139,26 @@ fn check_suite(suite: &Path) -> Vec<String> {
         .files
         .into_iter()
         .filter(|f| f.roles.test_module)
-        .map(|f| f.path.strip_prefix(&root).expect("under root").to_path_buf())
+        .map(|f| {
+            f.path
+                .strip_prefix(&root)
+                .expect("under root")
+                .to_path_buf()
+        })
         .collect();
     if tests.is_empty() {
         problems.push("pytest collects no test module: nothing was checked".into());
     }
     for test in &tests {
-        let ok = owner.get(test).and_then(|key| targets.get(key)).is_some_and(|t| {
-            t.kind == "dx_py_test"
-                && owner.get(test).is_some_and(|(_, name)| {
-                    Some(name.as_str()) == test.file_stem().and_then(|s| s.to_str())
-                })
-        });
+        let ok = owner
+            .get(test)
+            .and_then(|key| targets.get(key))
+            .is_some_and(|t| {
+                t.kind == "dx_py_test"
+                    && owner.get(test).is_some_and(|(_, name)| {
+                        Some(name.as_str()) == test.file_stem().and_then(|s| s.to_str())
+                    })
+            });
         if !ok {
             problems.push(format!("{}: no dx_py_test", test.display()));
         }
@@ -165,21 +185,35 @@ fn check_suite(suite: &Path) -> Vec<String> {
             }
             first_roots.push(dir);
         }
-        for import in extract_imports(&source).imports.iter().filter(|i| !i.type_only) {
+        for import in extract_imports(&source)
+            .imports
+            .iter()
+            .filter(|i| !i.type_only)
+        {
             let resolution = resolver.resolve(file, import, &first_roots);
             if resolution.kind != ResolutionKind::FirstParty {
                 continue;
             }
             for dep_file in &resolution.files {
                 let Some(dep) = owner.get(dep_file) else {
-                    problems.push(format!("{}: imports {}, which no target owns", file.display(), dep_file.display()));
+                    problems.push(format!(
+                        "{}: imports {}, which no target owns",
+                        file.display(),
+                        dep_file.display()
+                    ));
                     continue;
                 };
                 checked += 1;
                 if dep != key && !target.deps.contains(dep) && targets[dep].kind != "dx_py_test" {
                     problems.push(format!(
                         "{}:{}: imports {} ({}:{}), not a dep of {}:{}",
-                        file.display(), import.line, dep_file.display(), dep.0, dep.1, key.0, key.1
+                        file.display(),
+                        import.line,
+                        dep_file.display(),
+                        dep.0,
+                        dep.1,
+                        key.0,
+                        key.1
                     ));
                 }
             }
@@ -191,7 +225,12 @@ fn check_suite(suite: &Path) -> Vec<String> {
 
     // 3. Idempotence.
     let second = plan(&options).expect("second run");
-    problems.extend(second.files.iter().map(|f| format!("second run changes {}", f.path.display())));
+    problems.extend(
+        second
+            .files
+            .iter()
+            .map(|f| format!("second run changes {}", f.path.display())),
+    );
     problems
 }
 
@@ -202,17 +241,34 @@ fn corpus_suites_get_complete_build_files() {
     }
     let corpus = corpus_dir();
     let mut suites: Vec<PathBuf> = fs::read_dir(&corpus)
-        .unwrap_or_else(|e| panic!("{}: {e}; run `python3 tests/corpus/corpus.py fetch` or set DXPY_NO_CORPUS=1", corpus.display()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; run `python3 tests/corpus/corpus.py fetch` or set DXPY_NO_CORPUS=1",
+                corpus.display()
+            )
+        })
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.join(".dxpy-corpus-stamp").exists())
         .collect();
     suites.sort();
-    assert!(!suites.is_empty(), "no unpacked suite under {}", corpus.display());
+    assert!(
+        !suites.is_empty(),
+        "no unpacked suite under {}",
+        corpus.display()
+    );
     let mut failures = Vec::new();
     for suite in &suites {
-        let name = suite.file_name().unwrap_or_default().to_string_lossy().into_owned();
-        failures.extend(check_suite(suite).into_iter().map(|p| format!("[{name}] {p}")));
+        let name = suite
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        failures.extend(
+            check_suite(suite)
+                .into_iter()
+                .map(|p| format!("[{name}] {p}")),
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -83,7 +83,9 @@ fn run_case(case: &Path, update: bool) -> Vec<String> {
     } else {
         let expected = fs::read_to_string(&report_path).unwrap_or_default();
         if expected != report {
-            problems.push(format!("unresolved.out differs:\n--- expected\n{expected}--- got\n{report}"));
+            problems.push(format!(
+                "unresolved.out differs:\n--- expected\n{expected}--- got\n{report}"
+            ));
         }
     }
 
@@ -108,9 +110,15 @@ fn run_case(case: &Path, update: bool) -> Vec<String> {
             Err(_) => problems.push(format!("{} produced, but no BUILD.out", build.display())),
         }
     }
-    for golden in inputs.iter().filter(|f| f.file_name().is_some_and(|n| n == "BUILD.out")) {
+    for golden in inputs
+        .iter()
+        .filter(|f| f.file_name().is_some_and(|n| n == "BUILD.out"))
+    {
         if !produced.contains(&golden.with_file_name("BUILD.bazel")) {
-            problems.push(format!("{} expected, but no BUILD.bazel produced", golden.display()));
+            problems.push(format!(
+                "{} expected, but no BUILD.bazel produced",
+                golden.display()
+            ));
         }
     }
 
@@ -139,7 +147,10 @@ fn golden_cases() {
     let mut failures = Vec::new();
     for case in &cases {
         for problem in run_case(case, update) {
-            failures.push(format!("[{}] {problem}", case.file_name().unwrap_or_default().to_string_lossy()));
+            failures.push(format!(
+                "[{}] {problem}",
+                case.file_name().unwrap_or_default().to_string_lossy()
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

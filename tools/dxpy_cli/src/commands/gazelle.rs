@@ -66,9 +66,9 @@ pub fn run(args: GazelleArgs) -> anyhow::Result<Code> {
     }
     let version = parse_version(&args.python_version)?;
     let manifest = Manifest::load(&manifest_path)?;
-    let cache_path = session::cache_root().filter(|_| !args.no_cache).map(|root| {
-        session::project_cache_dir(&root, &repo_root).join("gazelle_imports.bin")
-    });
+    let cache_path = session::cache_root()
+        .filter(|_| !args.no_cache)
+        .map(|root| session::project_cache_dir(&root, &repo_root).join("gazelle_imports.bin"));
     let only = args
         .paths
         .iter()
@@ -83,7 +83,11 @@ pub fn run(args: GazelleArgs) -> anyhow::Result<Code> {
     };
     let plan = plan(&options)?;
     for warning in &plan.directive_warnings {
-        eprintln!("dx-py gazelle: {}: {}", warning.build_file.display(), warning.error);
+        eprintln!(
+            "dx-py gazelle: {}: {}",
+            warning.build_file.display(),
+            warning.error
+        );
     }
     for unresolved in &plan.unresolved {
         eprintln!("dx-py gazelle: {unresolved}");
@@ -137,7 +141,8 @@ fn repo_root(given: Option<&Path>) -> anyhow::Result<PathBuf> {
             None => std::env::current_dir().context("reading the current directory")?,
         },
     };
-    let root = std::path::absolute(&root).with_context(|| format!("resolving {}", root.display()))?;
+    let root =
+        std::path::absolute(&root).with_context(|| format!("resolving {}", root.display()))?;
     if !root.is_dir() {
         bail!("repository root {} is not a directory", root.display());
     }
@@ -154,7 +159,11 @@ fn repo_relative(repo_root: &Path, path: &Path) -> anyhow::Result<PathBuf> {
     let absolute = std::path::absolute(base.join(path))?;
     match absolute.strip_prefix(repo_root) {
         Ok(relative) => Ok(relative.to_path_buf()),
-        Err(_) => bail!("{} is outside the repository {}", path.display(), repo_root.display()),
+        Err(_) => bail!(
+            "{} is outside the repository {}",
+            path.display(),
+            repo_root.display()
+        ),
     }
 }
 
