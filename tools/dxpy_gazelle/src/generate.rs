@@ -414,6 +414,56 @@ pub fn package_rules(
         .collect()
 }
 
+/// `dep` (as written in `package`) as an absolute label `//pkg:name`; `None` if external.
+pub fn absolute_label(package: &Path, dep: &str) -> Option<String> {
+    if let Some(name) = dep.strip_prefix(':') {
+        return Some(format!("//{}:{name}", slash_path(package)));
+    }
+    let rest = dep.strip_prefix("//")?;
+    Some(match rest.split_once(':') {
+        Some(_) => dep.to_owned(),
+        None => format!("//{rest}:{}", rest.rsplit('/').next().unwrap_or(rest)),
+    })
+}
+
+/// Strongly connected groups of more than one generated target (Bazel forbids cycles).
+pub fn dependency_cycles<'r>(
+    packages: impl Iterator<Item = (&'r Path, &'r Vec<GeneratedRule>)>,
+) -> Vec<Vec<String>> {
+    let mut graph: petgraph::graph::DiGraph<String, ()> = petgraph::graph::DiGraph::new();
+    let mut index = BTreeMap::new();
+    let mut node = |graph: &mut petgraph::graph::DiGraph<String, ()>, label: String| {
+        *index
+            .entry(label.clone())
+            .or_insert_with(|| graph.add_node(label))
+    };
+    for (package, rules) in packages {
+        for rule in rules {
+            let Some(from) = absolute_label(package, &format!(":{}", rule.name)) else {
+                continue;
+            };
+            let from = node(&mut graph, from);
+            for dep in &rule.deps {
+                if let Some(to) = absolute_label(package, dep) {
+                    let to = node(&mut graph, to);
+                    graph.add_edge(from, to, ());
+                }
+            }
+        }
+    }
+    let mut cycles: Vec<Vec<String>> = petgraph::algo::tarjan_scc(&graph)
+        .into_iter()
+        .filter(|scc| scc.len() > 1)
+        .map(|scc| {
+            let mut labels: Vec<String> = scc.into_iter().map(|n| graph[n].clone()).collect();
+            labels.sort();
+            labels
+        })
+        .collect();
+    cycles.sort();
+    cycles
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -429,5 +479,23 @@ mod tests {
         assert_eq!(owner("a/b", "b").label_from(Path::new("c")), "//a/b");
         assert_eq!(owner("a/b", "x").label_from(Path::new("c")), "//a/b:x");
         assert_eq!(owner("", "root").label_from(Path::new("c")), "//:root");
+    }
+
+    #[test]
+    fn cycles_between_packages_are_found() {
+        let rule = |name: &str, deps: &[&str]| GeneratedRule {
+            kind: RuleKind::Library,
+            name: name.into(),
+            srcs: vec![],
+            deps: deps.iter().map(|d| (*d).to_owned()).collect(),
+            imports: vec![],
+            testonly: false,
+        };
+        let a = vec![rule("a", &["//b", "@pypi//x"])];
+        let b = vec![rule("b", &["//a:a"]), rule("t", &[":b"])];
+        let c = vec![rule("c", &["//a"])];
+        let packages = [(Path::new("a"), &a), (Path::new("b"), &b), (Path::new("c"), &c)];
+        let cycles = dependency_cycles(packages.into_iter());
+        assert_eq!(cycles, vec![vec!["//a:a".to_owned(), "//b:b".to_owned()]]);
     }
 }

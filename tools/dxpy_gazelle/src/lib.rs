@@ -113,6 +113,9 @@ pub struct Plan {
     pub files: Vec<PlannedFile>,
     pub unresolved: Vec<UnresolvedImport>,
     pub directive_warnings: Vec<DirectiveWarning>,
+    /// Generated targets that depend on each other in a cycle (absolute labels, each cycle
+    /// sorted): Bazel rejects these; break the import cycle (or switch to file mode).
+    pub dependency_cycles: Vec<Vec<String>>,
     /// Set when the import cache could not be saved (the plan is still complete).
     pub cache_warning: Option<String>,
     pub stats: Stats,
@@ -210,12 +213,18 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
     }
 
     unresolved.sort_by(|a, b| (&a.file, a.line, &a.module).cmp(&(&b.file, b.line, &b.module)));
+    let all_rules: Vec<Vec<merge::GeneratedRule>> = packages
+        .iter()
+        .map(|package| generate::package_rules(package, &owners, &deps_of))
+        .collect();
+    let dependency_cycles = generate::dependency_cycles(
+        packages.iter().map(|p| p.dir.as_path()).zip(all_rules.iter()),
+    );
     let mut planned = Vec::new();
-    for package in &packages {
+    for (package, rules) in packages.iter().zip(all_rules) {
         if !options.only.is_empty() && !options.only.iter().any(|o| package.dir.starts_with(o)) {
             continue;
         }
-        let rules = generate::package_rules(package, &owners, &deps_of);
         let generated_sources: BTreeSet<String> =
             rules.iter().flat_map(|r| r.srcs.iter().cloned()).collect();
         let existing_sources: BTreeSet<String> = package.all_files.iter().cloned().collect();
@@ -240,6 +249,7 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
         files: planned,
         unresolved,
         directive_warnings,
+        dependency_cycles,
         cache_warning: build.cache_save_error.map(|e| e.to_string()),
         stats: Stats {
             packages: packages.len(),

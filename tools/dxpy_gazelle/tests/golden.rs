@@ -1,7 +1,8 @@
 //! Golden cases: `testdata/<case>/` is an input tree whose `BUILD.in` files become
 //! `BUILD.bazel` before the run; afterwards every `BUILD.bazel` must equal the `BUILD.out`
 //! beside it (a `BUILD.bazel` without `BUILD.out` is a failure, and so is a `BUILD.out` with
-//! no file), and `unresolved.out` (if present) lists the unresolved imports reported. A
+//! no file), and `unresolved.out` (if present) lists the unresolved imports, directive
+//! warnings and dependency cycles reported. A
 //! second run must change nothing. A case may hold `gazelle_dxpy.toml` (the manifest).
 //!
 //! `DXPY_GOLDEN_UPDATE=1 cargo test -p dxpy_gazelle --test golden` rewrites the `.out` files
@@ -72,7 +73,12 @@ fn run_case(case: &Path, update: bool) -> Vec<String> {
         .iter()
         .map(|w| format!("{}: {}\n", w.build_file.display(), w.error))
         .collect();
-    let report = format!("{unresolved}{warnings}");
+    let cycles: String = first
+        .dependency_cycles
+        .iter()
+        .map(|c| format!("cycle: {}\n", c.join(" <-> ")))
+        .collect();
+    let report = format!("{unresolved}{warnings}{cycles}");
     let report_path = case.join("unresolved.out");
     if update {
         if report.is_empty() {

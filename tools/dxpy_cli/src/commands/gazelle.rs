@@ -89,6 +89,13 @@ pub fn run(args: GazelleArgs) -> anyhow::Result<Code> {
             warning.error
         );
     }
+    for cycle in &plan.dependency_cycles {
+        eprintln!(
+            "dx-py gazelle: dependency cycle (Bazel will reject it; break the import cycle or \
+             use `# dxpy:generation_mode file`): {}",
+            cycle.join(" <-> ")
+        );
+    }
     for unresolved in &plan.unresolved {
         eprintln!("dx-py gazelle: {unresolved}");
     }
