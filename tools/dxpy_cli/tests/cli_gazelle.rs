@@ -43,6 +43,12 @@ fn check_reports_drift_fix_repairs_it_and_diff_shows_it() {
         "check must not write"
     );
 
+    // PATHS restrict which BUILD files are written (the whole tree is still analysed).
+    let app = root.join("app");
+    let only_app = gazelle(&root, &cache, &["--mode", "check", app.to_str().expect("utf-8")]);
+    assert_eq!(only_app.status.code(), Some(1));
+    assert_eq!(text(&only_app.stdout), "app/BUILD.bazel\n");
+
     let diff = gazelle(&root, &cache, &["--mode", "diff"]);
     assert_eq!(diff.status.code(), Some(0));
     let diff = text(&diff.stdout);
