@@ -31,6 +31,8 @@ pub enum Command {
     /// A dx_py_test's test executable: replay the DxPyTest action's result, or execute.
     #[command(name = "bazel-test")]
     BazelTest(BazelArgs),
+    /// Generate and update BUILD.bazel files for rules_dxpy (`--mode fix|diff|check`).
+    Gazelle(crate::commands::gazelle::GazelleArgs),
     /// Manage dx-py's caches.
     Cache {
         #[command(subcommand)]

@@ -7,6 +7,7 @@ mod bazel_test;
 mod bazel_worker;
 mod cache;
 mod discover;
+pub mod gazelle;
 mod test;
 
 use crate::args::{Cli, Command};
@@ -17,6 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Discover(args) => discover::run(args),
         Command::Test(args) => test::run(args),
         Command::Affected(args) => affected::run(args),
+        Command::Gazelle(args) => gazelle::run(args),
         Command::Cache { action } => cache::run(action),
         Command::BazelWorker(args) => bazel_worker::run(args),
         Command::BazelTest(args) => bazel_test::run(args),

@@ -1,0 +1,232 @@
+//! `dx-py gazelle`: generate and update BUILD files for rules_dxpy (`dxpy_gazelle` does the
+//! work; this module reads the command line, prints, and picks the exit code).
+//!
+//! Modes: `fix` writes the files, `diff` prints a unified diff (exit 0), `check` lists the
+//! files that would change and exits 1 when there are any (for CI). `--update-manifest` only
+//! rewrites the third-party manifest from the interpreter's installed distributions.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+use dxpy_discover::session;
+use dxpy_gazelle::{plan, unified_diff, Manifest, Options, MANIFEST_FILE};
+use dxpy_graph::PythonVersion;
+
+use crate::exit::Code;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GazelleMode {
+    /// Write the updated BUILD files.
+    Fix,
+    /// Print a unified diff of what `fix` would change.
+    Diff,
+    /// List the files `fix` would change; exit 1 when there are any.
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct GazelleArgs {
+    /// Only update BUILD files in these directories and below (default: the whole repository).
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "fix")]
+    pub mode: GazelleMode,
+    /// Repository root (default: $BUILD_WORKSPACE_DIRECTORY, else the current directory).
+    #[arg(long = "repo-root", value_name = "DIR")]
+    pub repo_root: Option<PathBuf>,
+    /// Rewrite the third-party manifest (gazelle_dxpy.toml) from the installed distributions
+    /// of --python, then stop.
+    #[arg(long = "update-manifest")]
+    pub update_manifest: bool,
+    /// Interpreter whose site-packages --update-manifest reads (default: $VIRTUAL_ENV's
+    /// python, else python3).
+    #[arg(long = "python", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Label of a distribution for --update-manifest ({dist} = normalized name; default: the
+    /// manifest's, else @pypi//{dist}).
+    #[arg(long = "label-pattern", value_name = "PATTERN")]
+    pub label_pattern: Option<String>,
+    /// Python version whose standard library needs no dependency.
+    #[arg(long = "python-version", value_name = "X.Y", default_value = "3.11")]
+    pub python_version: String,
+    /// Neither read nor write the import cache.
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Print counters on stderr.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+pub fn run(args: GazelleArgs) -> anyhow::Result<Code> {
+    let repo_root = repo_root(args.repo_root.as_deref())?;
+    let manifest_path = repo_root.join(MANIFEST_FILE);
+    if args.update_manifest {
+        return update_manifest(&args, &manifest_path);
+    }
+    let version = parse_version(&args.python_version)?;
+    let manifest = Manifest::load(&manifest_path)?;
+    let cache_path = session::cache_root()
+        .filter(|_| !args.no_cache)
+        .map(|root| session::project_cache_dir(&root, &repo_root).join("gazelle_imports.bin"));
+    let only = args
+        .paths
+        .iter()
+        .map(|path| repo_relative(&repo_root, path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let options = Options {
+        repo_root: repo_root.clone(),
+        python_version: version,
+        manifest,
+        cache_path,
+        only,
+    };
+    let plan = plan(&options)?;
+    for warning in &plan.directive_warnings {
+        eprintln!(
+            "dx-py gazelle: {}: {}",
+            warning.build_file.display(),
+            warning.error
+        );
+    }
+    for cycle in &plan.dependency_cycles {
+        eprintln!(
+            "dx-py gazelle: dependency cycle (Bazel will reject it; break the import cycle or \
+             use `# dxpy:generation_mode file`): {}",
+            cycle.join(" <-> ")
+        );
+    }
+    for unresolved in &plan.unresolved {
+        eprintln!("dx-py gazelle: {unresolved}");
+    }
+    if let Some(warning) = &plan.cache_warning {
+        eprintln!("dx-py gazelle: import cache not saved: {warning}");
+    }
+    if args.verbose {
+        let s = plan.stats;
+        eprintln!(
+            "dx-py gazelle: {} packages, {} Python files ({} tests), {} parsed, {} from cache",
+            s.packages, s.python_files, s.test_files, s.parsed, s.reused
+        );
+    }
+    match args.mode {
+        GazelleMode::Fix => {
+            plan.write(&repo_root)?;
+            if !plan.files.is_empty() {
+                eprintln!("dx-py gazelle: updated {} BUILD file(s)", plan.files.len());
+            }
+            Ok(Code::Ok)
+        }
+        GazelleMode::Diff => {
+            for file in &plan.files {
+                print!("{}", unified_diff(file));
+            }
+            Ok(Code::Ok)
+        }
+        GazelleMode::Check => {
+            for file in &plan.files {
+                println!("{}", file.path.display());
+            }
+            if plan.files.is_empty() {
+                Ok(Code::Ok)
+            } else {
+                eprintln!(
+                    "dx-py gazelle: {} BUILD file(s) out of date; run `dx-py gazelle` to fix",
+                    plan.files.len()
+                );
+                Ok(Code::TestsFailed)
+            }
+        }
+    }
+}
+
+fn repo_root(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let root = match given {
+        Some(path) => path.to_path_buf(),
+        None => match std::env::var_os("BUILD_WORKSPACE_DIRECTORY").filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => std::env::current_dir().context("reading the current directory")?,
+        },
+    };
+    let root =
+        std::path::absolute(&root).with_context(|| format!("resolving {}", root.display()))?;
+    if !root.is_dir() {
+        bail!("repository root {} is not a directory", root.display());
+    }
+    Ok(root)
+}
+
+/// A PATHS argument as a repo-relative directory; relative paths are taken from the user's
+/// directory (`$BUILD_WORKING_DIRECTORY` under `bazel run`).
+fn repo_relative(repo_root: &Path, path: &Path) -> anyhow::Result<PathBuf> {
+    let base = match std::env::var_os("BUILD_WORKING_DIRECTORY").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_dir().context("reading the current directory")?,
+    };
+    let absolute = std::path::absolute(base.join(path))?;
+    match absolute.strip_prefix(repo_root) {
+        Ok(relative) => Ok(relative.to_path_buf()),
+        Err(_) => bail!(
+            "{} is outside the repository {}",
+            path.display(),
+            repo_root.display()
+        ),
+    }
+}
+
+fn parse_version(text: &str) -> anyhow::Result<PythonVersion> {
+    text.split_once('.')
+        .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)))
+        .and_then(|(major, minor)| PythonVersion::from_minor(major, minor))
+        .with_context(|| format!("--python-version expects 3.9 to 3.14, got {text:?}"))
+}
+
+fn update_manifest(args: &GazelleArgs, manifest_path: &Path) -> anyhow::Result<Code> {
+    let python = match &args.python {
+        Some(python) => python.clone(),
+        None => match std::env::var_os("VIRTUAL_ENV").filter(|v| !v.is_empty()) {
+            Some(venv) => PathBuf::from(venv).join("bin").join("python"),
+            None => PathBuf::from("python3"),
+        },
+    };
+    // purelib/platlib first (the interpreter's own environment), then site's list.
+    let script = "import json, site, sysconfig\n\
+paths = [sysconfig.get_paths()['purelib'], sysconfig.get_paths()['platlib']]\n\
+paths += getattr(site, 'getsitepackages', lambda: [])()\n\
+print(json.dumps(list(dict.fromkeys(paths))))";
+    let output = Command::new(&python)
+        .args(["-c", script])
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    if !output.status.success() {
+        bail!(
+            "{} failed: {}",
+            python.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let dirs: Vec<PathBuf> = serde_json::from_slice::<Vec<String>>(&output.stdout)
+        .context("reading the interpreter's site-packages list")?
+        .into_iter()
+        .map(PathBuf::from)
+        .collect();
+    let pattern = match &args.label_pattern {
+        Some(pattern) => pattern.clone(),
+        None => Manifest::load(manifest_path)?.label_pattern,
+    };
+    let (manifest, clashes) = Manifest::scan(&dirs, &pattern)?;
+    for clash in &clashes {
+        eprintln!(
+            "dx-py gazelle: module `{}` is provided by {} and {}; using {}",
+            clash.module, clash.chosen, clash.other, clash.chosen
+        );
+    }
+    std::fs::write(manifest_path, manifest.to_text()?)
+        .with_context(|| format!("writing {}", manifest_path.display()))?;
+    eprintln!(
+        "dx-py gazelle: wrote {} ({} modules)",
+        manifest_path.display(),
+        manifest.modules.len()
+    );
+    Ok(Code::Ok)
+}

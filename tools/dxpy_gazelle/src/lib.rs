@@ -1,0 +1,282 @@
+//! `dxpy_gazelle`: generates and updates `BUILD.bazel` files for rules_dxpy from pytest's view
+//! of the repository (which files are tests) and the import graph (what each file needs).
+//!
+//! Layout:
+//! - [`tree`]: the repository walk into packages (one per directory with Python files or a
+//!   BUILD file), each with its parsed BUILD file and its effective [`directives`].
+//! - [`directives`]: `# dxpy:` directives and their inheritance by subpackages.
+//! - [`generate`]: file ownership (which target owns each `.py`), per-file dependencies from
+//!   `dxpy_graph`'s resolutions, and the rules of a package.
+//! - [`manifest`]: the third-party manifest (module → distribution → label) and its
+//!   construction from installed distributions' metadata.
+//! - [`buildfile`]: the Starlark parse of existing BUILD files (`starlark_syntax`), with the
+//!   comments the parser drops.
+//! - [`merge`]: the merge of generated rules into existing files (`# keep`, hand-written rules,
+//!   stale-target removal); [`render`]: buildifier-style text.
+//! - this file: [`plan`] ties them together and returns the new text of every BUILD file,
+//!   with [`Plan::write`] and [`unified_diff`] for the `fix` and `diff` modes.
+//!
+//! Test files are those pytest would collect (its configuration, `testpaths`,
+//! `norecursedirs`, `collect_ignore`, `python_files`, read by `dxpy_discover` as if pytest ran
+//! at the repository root), unless `# dxpy:test_file_pattern` says otherwise for a subtree.
+
+pub mod buildfile;
+pub mod directives;
+pub mod generate;
+pub mod manifest;
+pub mod merge;
+pub mod render;
+pub mod tree;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use dxpy_discover::config::{self, ConfigRequest};
+use dxpy_discover::walk;
+use dxpy_graph::{build_graph, GraphConfig, PythonVersion, Resolver};
+
+pub use directives::{Directive, DirectiveError, Directives, GenerationMode};
+pub use generate::{UnresolvedImport, UnresolvedReason};
+pub use manifest::{Manifest, MANIFEST_FILE};
+pub use tree::DirectiveWarning;
+
+/// Everything that stops a run.
+#[derive(Debug, thiserror::Error)]
+pub enum GazelleError {
+    #[error("{path}: {source}", path = path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: cannot parse: {message}", path = path.display())]
+    BuildSyntax { path: PathBuf, message: String },
+    #[error("{path}: bad manifest: {message}", path = path.display())]
+    Manifest { path: PathBuf, message: String },
+    #[error("pytest configuration: {0}")]
+    PytestConfig(String),
+}
+
+impl GazelleError {
+    pub fn io(path: &Path, source: std::io::Error) -> GazelleError {
+        GazelleError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The repository (workspace) root: absolute.
+    pub repo_root: PathBuf,
+    /// Whose standard library is not a dependency.
+    pub python_version: PythonVersion,
+    pub manifest: Manifest,
+    /// Where the import cache lives (`None`: no cache).
+    pub cache_path: Option<PathBuf>,
+    /// Only update BUILD files in these repo-relative directories and below (empty: all).
+    pub only: Vec<PathBuf>,
+}
+
+/// The outcome for one BUILD file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedFile {
+    /// Repo-relative.
+    pub path: PathBuf,
+    pub old: Option<String>,
+    pub new: String,
+}
+
+impl PlannedFile {
+    pub fn changed(&self) -> bool {
+        self.old.as_deref() != Some(self.new.as_str())
+    }
+}
+
+/// Counters for `--verbose` and the benchmark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub packages: usize,
+    pub python_files: usize,
+    pub test_files: usize,
+    /// Files parsed for imports, and files whose imports came from the cache.
+    pub parsed: usize,
+    pub reused: usize,
+}
+
+/// The result of a run: the BUILD files that differ from disk, and the problems met.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Only files whose content changes (or that are created).
+    pub files: Vec<PlannedFile>,
+    pub unresolved: Vec<UnresolvedImport>,
+    pub directive_warnings: Vec<DirectiveWarning>,
+    /// Generated targets that depend on each other in a cycle (absolute labels, each cycle
+    /// sorted): Bazel rejects these; break the import cycle (or switch to file mode).
+    pub dependency_cycles: Vec<Vec<String>>,
+    /// Set when the import cache could not be saved (the plan is still complete).
+    pub cache_warning: Option<String>,
+    pub stats: Stats,
+}
+
+impl Plan {
+    /// Write every changed file under `repo_root` (atomically: temp file + rename).
+    pub fn write(&self, repo_root: &Path) -> Result<(), GazelleError> {
+        for file in &self.files {
+            let path = repo_root.join(&file.path);
+            let temp = path.with_extension("dxpy-tmp");
+            fs::write(&temp, &file.new).map_err(|e| GazelleError::io(&temp, e))?;
+            fs::rename(&temp, &path).map_err(|e| GazelleError::io(&path, e))?;
+        }
+        Ok(())
+    }
+}
+
+/// A unified diff of one planned file (`a/` and `b/` prefixes, like `git diff`).
+pub fn unified_diff(file: &PlannedFile) -> String {
+    let old = file.old.as_deref().unwrap_or("");
+    let name = file.path.to_string_lossy();
+    let old_name = if file.old.is_some() {
+        format!("a/{name}")
+    } else {
+        "/dev/null".to_owned()
+    };
+    similar::TextDiff::from_lines(old, &file.new)
+        .unified_diff()
+        .context_radius(3)
+        .header(&old_name, &format!("b/{name}"))
+        .to_string()
+}
+
+/// Compute the new BUILD files for the repository.
+pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
+    let root = &options.repo_root;
+    let (packages, directive_warnings) = tree::walk_packages(root)?;
+    let pytest_tests = pytest_test_files(root)?;
+    let mut tests = BTreeSet::new();
+    let mut files = Vec::new();
+    for package in &packages {
+        for name in &package.py_files {
+            let path = package.dir.join(name);
+            let is_test = name != "conftest.py"
+                && name != "__init__.py"
+                && package
+                    .directives
+                    .is_test_by_pattern(name)
+                    .unwrap_or_else(|| pytest_tests.contains(&path));
+            if is_test {
+                tests.insert(path.clone());
+            }
+            files.push(path);
+        }
+    }
+    let owners = generate::assign_owners(&packages, &tests);
+
+    // Import roots: declared (deepest first), then the repository root.
+    let mut roots: Vec<PathBuf> = packages
+        .iter()
+        .filter_map(|p| p.directives.python_root.clone())
+        .filter(|root| !root.as_os_str().is_empty())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    roots.sort_by(|a, b| {
+        b.components()
+            .count()
+            .cmp(&a.components().count())
+            .then(a.cmp(b))
+    });
+    roots.push(PathBuf::new());
+    let graph_config = GraphConfig {
+        resolver: Resolver::new(root, &roots, options.python_version),
+        test_files: tests.clone(),
+        prepend_import_mode: true,
+        cache_path: options.cache_path.clone(),
+    };
+    let build = build_graph(&graph_config, &files);
+
+    let package_of: BTreeMap<&Path, &tree::Package> =
+        packages.iter().map(|p| (p.dir.as_path(), p)).collect();
+    let mut unresolved = Vec::new();
+    let mut deps_of = BTreeMap::new();
+    for file in &files {
+        let (Some(report), Some(package)) = (
+            build.files.get(file),
+            file.parent().and_then(|d| package_of.get(d)),
+        ) else {
+            continue;
+        };
+        let deps = generate::file_deps(file, report, package, &owners, options, &mut unresolved);
+        deps_of.insert(file.clone(), deps);
+    }
+
+    unresolved.sort_by(|a, b| (&a.file, a.line, &a.module).cmp(&(&b.file, b.line, &b.module)));
+    let all_rules: Vec<Vec<merge::GeneratedRule>> = packages
+        .iter()
+        .map(|package| generate::package_rules(package, &owners, &deps_of))
+        .collect();
+    let dependency_cycles = generate::dependency_cycles(
+        packages
+            .iter()
+            .map(|p| p.dir.as_path())
+            .zip(all_rules.iter()),
+    );
+    let mut planned = Vec::new();
+    for (package, rules) in packages.iter().zip(all_rules) {
+        if !options.only.is_empty() && !options.only.iter().any(|o| package.dir.starts_with(o)) {
+            continue;
+        }
+        let generated_sources: BTreeSet<String> =
+            rules.iter().flat_map(|r| r.srcs.iter().cloned()).collect();
+        let existing_sources: BTreeSet<String> = package.all_files.iter().cloned().collect();
+        let context = merge::MergeContext {
+            generated_sources: &generated_sources,
+            existing_sources: &existing_sources,
+        };
+        if package.existing.is_none() && rules.is_empty() {
+            continue;
+        }
+        let new = merge::merge(package.existing.as_ref(), &rules, &context);
+        let file = PlannedFile {
+            path: package.build_path.clone(),
+            old: package.existing.as_ref().map(|f| f.source.clone()),
+            new,
+        };
+        if file.changed() {
+            planned.push(file);
+        }
+    }
+    Ok(Plan {
+        files: planned,
+        unresolved,
+        directive_warnings,
+        dependency_cycles,
+        cache_warning: build.cache_save_error.map(|e| e.to_string()),
+        stats: Stats {
+            packages: packages.len(),
+            python_files: files.len(),
+            test_files: tests.len(),
+            parsed: build.parsed,
+            reused: build.reused,
+        },
+    })
+}
+
+/// The files pytest would collect as test modules when run at `root` with no arguments.
+fn pytest_test_files(root: &Path) -> Result<BTreeSet<PathBuf>, GazelleError> {
+    let request = ConfigRequest {
+        invocation_dir: root.to_path_buf(),
+        args: Vec::new(),
+        env_addopts: None,
+    };
+    let config = config::load(&request).map_err(|e| GazelleError::PytestConfig(e.to_string()))?;
+    let walked = walk::walk(&config).map_err(|e| GazelleError::PytestConfig(e.to_string()))?;
+    Ok(walked
+        .files
+        .into_iter()
+        .filter(|f| f.roles.test_module)
+        .filter_map(|f| f.path.strip_prefix(root).ok().map(Path::to_path_buf))
+        .collect())
+}

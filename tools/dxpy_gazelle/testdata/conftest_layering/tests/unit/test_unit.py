@@ -1,0 +1,5 @@
+from .shared import VALUE
+
+
+def test_unit():
+    assert VALUE

@@ -1,0 +1,1 @@
+from proto import msg_pb2

@@ -1,0 +1,6 @@
+import proto.api
+from vendor import six
+
+
+def test_api():
+    pass

@@ -1,0 +1,5 @@
+from foo.bar import f
+
+
+def test_f():
+    assert f() == 2

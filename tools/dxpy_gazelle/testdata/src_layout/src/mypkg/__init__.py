@@ -1,0 +1,1 @@
+from mypkg.impl import thing
