@@ -6,7 +6,7 @@ corpus venv that tests/run.sh uses)."""
 
 import unittest
 
-from engine_probe import comparable, fast_path_logs, run_worker, write_suite
+from .engine_probe import comparable, fast_path_logs, run_worker, write_suite
 
 from dxpy_worker import fastpath
 
