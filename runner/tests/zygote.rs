@@ -132,12 +132,19 @@ def test_register_an_atexit_handler():
             f.write("ran")
 
     atexit.register(write)
+
+# Never closed: only the exit's flush writes its buffered text.
+LEAKED = open(os.path.join(os.getcwd(), "leaked.txt"), "w")
+
+def test_write_to_a_leaked_file():
+    LEAKED.write("tail")
 "#;
 
 /// A forked worker skips the interpreter's module teardown at exit (`_exit_forked`) but still
-/// runs the `atexit` handlers tests registered, and it inherits the zygote's frozen heap.
+/// runs the `atexit` handlers tests registered and flushes files left open, and it inherits
+/// the zygote's frozen heap.
 #[test]
-fn a_forked_worker_runs_atexit_handlers_and_inherits_a_frozen_heap() {
+fn a_forked_worker_runs_atexit_handlers_flushes_open_files_and_inherits_a_frozen_heap() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().canonicalize().unwrap();
     std::fs::write(root.join("pytest.ini"), "[pytest]\n").unwrap();
@@ -148,9 +155,10 @@ fn a_forked_worker_runs_atexit_handlers_and_inherits_a_frozen_heap() {
     let node_ids = [
         "test_exit.py::test_the_zygotes_heap_is_frozen",
         "test_exit.py::test_register_an_atexit_handler",
+        "test_exit.py::test_write_to_a_leaked_file",
     ];
     let (events, summary) = execute(config, unit(&node_ids));
-    assert_eq!((summary.passed, summary.failed), (2, 0), "{events:#?}");
+    assert_eq!((summary.passed, summary.failed), (3, 0), "{events:#?}");
     let pids = worker_pids(&events);
     assert_eq!(pids.len(), 1, "{pids:?}");
     // The run is over once the worker's results are in; its exit may trail a little.
@@ -160,6 +168,10 @@ fn a_forked_worker_runs_atexit_handlers_and_inherits_a_frozen_heap() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran");
+    assert_eq!(
+        std::fs::read_to_string(root.join("leaked.txt")).unwrap(),
+        "tail"
+    );
     assert_no_orphans(&pids);
 }
 

@@ -380,12 +380,28 @@ def _exit_forked(code):
             shutdown()
         atexit._run_exitfuncs()
     finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # noqa: BLE001 - a closed stream has nothing left to write
-                pass
+        _flush_open_files()
         os._exit(code)
+
+
+def _flush_open_files():
+    """Flushes every file object still open, text layers before the buffers under them: the
+    teardown skipped by ``_exit_forked`` would have written their buffered tails (a test's
+    module-level log file in the undeclared-outputs directory, say)."""
+    import io
+
+    streams = [sys.stdout, sys.stderr]
+    try:
+        streams += [o for o in gc.get_objects() if isinstance(o, io.IOBase)]
+    except Exception:  # noqa: BLE001 - best effort; the standard streams are flushed anyway
+        pass
+    streams.sort(key=lambda stream: not isinstance(stream, io.TextIOBase))
+    for stream in streams:
+        try:
+            if not stream.closed:
+                stream.flush()
+        except Exception:  # noqa: BLE001 - a broken or read-only stream has nothing to write
+            pass
 
 
 def _thread_count():
