@@ -116,6 +116,65 @@ fn a_shared_zygote_serves_runs_without_leaks_and_sees_changed_sources() {
     assert_eq!(proc_stat(zygote_pid), None, "the zygote was not reaped");
 }
 
+const EXIT_TESTS: &str = r#"
+import atexit
+import gc
+import os
+
+def test_the_zygotes_heap_is_frozen():
+    assert gc.get_freeze_count() > 0
+
+def test_register_an_atexit_handler():
+    path = os.path.join(os.getcwd(), "atexit.txt")
+
+    def write():
+        with open(path, "w") as f:
+            f.write("ran")
+
+    atexit.register(write)
+
+# Never closed: only the exit's flush writes its buffered text.
+LEAKED = open(os.path.join(os.getcwd(), "leaked.txt"), "w")
+
+def test_write_to_a_leaked_file():
+    LEAKED.write("tail")
+"#;
+
+/// A forked worker skips the interpreter's module teardown at exit (`_exit_forked`) but still
+/// runs the `atexit` handlers tests registered and flushes files left open, and it inherits
+/// the zygote's frozen heap.
+#[test]
+fn a_forked_worker_runs_atexit_handlers_flushes_open_files_and_inherits_a_frozen_heap() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("pytest.ini"), "[pytest]\n").unwrap();
+    std::fs::write(root.join("test_exit.py"), EXIT_TESTS).unwrap();
+    let mut config = config(&root, 1, Mode::Zygote);
+    let zygote = shared_zygote(&config.pool);
+    config.pool.warm_start = WarmStart::Shared(Arc::clone(&zygote));
+    let node_ids = [
+        "test_exit.py::test_the_zygotes_heap_is_frozen",
+        "test_exit.py::test_register_an_atexit_handler",
+        "test_exit.py::test_write_to_a_leaked_file",
+    ];
+    let (events, summary) = execute(config, unit(&node_ids));
+    assert_eq!((summary.passed, summary.failed), (3, 0), "{events:#?}");
+    let pids = worker_pids(&events);
+    assert_eq!(pids.len(), 1, "{pids:?}");
+    // The run is over once the worker's results are in; its exit may trail a little.
+    let marker = root.join("atexit.txt");
+    let waited = Instant::now();
+    while !marker.exists() && waited.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran");
+    assert_eq!(
+        std::fs::read_to_string(root.join("leaked.txt")).unwrap(),
+        "tail"
+    );
+    assert_no_orphans(&pids);
+}
+
 #[test]
 fn a_crashed_worker_is_replaced_by_a_fork_and_its_signal_reported() {
     let root = fixture_root("pool_suite");

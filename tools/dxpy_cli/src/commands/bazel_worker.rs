@@ -13,6 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::{anyhow, Context as _};
 use dxpy_runner::bazel::args::{expand_args_files, TestArgs};
@@ -109,6 +110,7 @@ fn try_run_action(
     cancel: &CancelToken,
     persistent: bool,
 ) -> anyhow::Result<()> {
+    let started = Instant::now();
     let base = std::path::absolute(base).context("resolving the execution root")?;
     let args = TestArgs::parse(args)?;
     let outputs = args.require_action_outputs()?.clone();
@@ -131,6 +133,7 @@ fn try_run_action(
         .chain(&args.config)
         .map(String::as_str);
     let forest = Forest::build(&std::env::temp_dir(), &base, &args.main_repo, all_inputs)?;
+    let forest_built = Instant::now();
 
     // The variables of Bazel's test environment that locate files, so runfiles libraries
     // and TEST_TMPDIR users behave as in the test action; then the rule's `env`.
@@ -180,6 +183,7 @@ fn try_run_action(
     };
     let mut log = Vec::new();
     let outcome = suite.run(&mut log)?;
+    let ran = Instant::now();
     drop(forest);
     if let Some(message) = &outcome.start_failure {
         return Err(anyhow!(
@@ -199,6 +203,19 @@ fn try_run_action(
         outcome.failures,
     );
     write_file(&base.join(&outputs.status), status.to_json().as_bytes())?;
+    if persistent {
+        // The worker's log (Bazel's output_base/bazel-workers/): where a request's time went.
+        let ms = |from: Instant, to: Instant| to.duration_since(from).as_millis();
+        let done = Instant::now();
+        eprintln!(
+            "dx-py bazel-worker: {}: forest {} ms, run {} ms, outputs {} ms, total {} ms",
+            args.target,
+            ms(started, forest_built),
+            ms(forest_built, ran),
+            ms(ran, done),
+            ms(started, done)
+        );
+    }
     Ok(())
 }
 
