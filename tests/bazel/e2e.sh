@@ -17,8 +17,14 @@
 #      with its traceback and valid JUnit; every Bazel test flag does what
 #      README.md ("Bazel") says; an undeclared import fails alike in the
 #      worker and in a sandbox; --disk_cache hits after bazel clean
-#   5. always: bazel shutdown in every workspace, then verify that no Bazel
+#   5. gazelle on a corpus suite (tests/bazel/e2e_gazelle.sh): BUILD files
+#      generated from nothing, a second run changes nothing, and bazel test
+#      //... gives pytest's outcome for every test
+#   6. always: bazel shutdown in every workspace, then verify that no Bazel
 #      server is left running and nothing is mounted under the root
+#
+# DXPY_E2E_STEPS="root release example gazelle" (the default) narrows the
+# steps of 2-5 for local work.
 #
 # Exits non-zero on any failure, showing the Bazel output that failed.
 # Needs root; reads no stdin (CI runs it non-interactively).
@@ -33,6 +39,7 @@ SID_ROOT=${DXPY_SID_ROOT:-/var/cache/dxpy/sid}
 # release workspace and the disk cache.
 SCRATCH=$REPO_ROOT/.cache/bazel-e2e
 RELEASE_WS=$SCRATCH/release-ws
+GAZELLE_WS=$SCRATCH/gazelle-ws
 DISK_CACHE=$SCRATCH/disk-cache
 DXPY_BIN=${DXPY_BIN:-$REPO_ROOT/target/release/dx-py}
 BASELINE_TARGET=//tests:greeter_test
@@ -99,7 +106,7 @@ junit() {
     python3 "$SCRIPT_DIR/junit_check.py" "$@" || { fail "JUnit check failed: $*"; return 1; }
 }
 
-workspaces() { printf '%s\n' "$REPO_ROOT" "$EXAMPLE" "$RELEASE_WS"; }
+workspaces() { printf '%s\n' "$REPO_ROOT" "$EXAMPLE" "$RELEASE_WS" "$GAZELLE_WS"; }
 
 # dx-py worker processes of our workspaces (other Bazel users on the machine
 # may run their own): Bazel names an output base after the MD5 of the
@@ -140,7 +147,7 @@ shutdown_and_verify_clean() {
     fi
     # The server's pid file says it is gone only after it exits; allow a moment.
     local leftover="" pattern
-    pattern="--workspace_directory=($REPO_ROOT|$EXAMPLE|$RELEASE_WS)( |$)"
+    pattern="--workspace_directory=($REPO_ROOT|$EXAMPLE|$RELEASE_WS|$GAZELLE_WS)( |$)"
     for _ in 1 2 3 4 5 6 7 8 9 10; do
         leftover=$(ps -eo pid=,args= | grep -E -- "$pattern" | grep -v grep || true)
         leftover+=$(our_worker_pids)
@@ -195,10 +202,12 @@ provision_then_go_offline() {
     trap - EXIT
     rm -rf "$LOG_DIR"
     echo "e2e: continuing without network (unshare --net)" >&2
-    exec unshare --net -- env DXPY_BIN="$DXPY_BIN" bash "${BASH_SOURCE[0]}" --offline-inner
+    exec unshare --net -- env DXPY_BIN="$DXPY_BIN" DXPY_E2E_STEPS="${DXPY_E2E_STEPS:-}" \
+        bash "${BASH_SOURCE[0]}" --offline-inner
 }
 
 source "$SCRIPT_DIR/e2e_steps.sh"
+source "$SCRIPT_DIR/e2e_gazelle.sh"
 
 main() {
     local end provisioned
@@ -212,9 +221,11 @@ main() {
     rm -rf "$SCRATCH"
     mkdir -p "$SCRATCH"
 
-    check_root_workspace || return 1
-    check_release_toolchain || return 1
-    check_example || return 1
+    local steps=" ${DXPY_E2E_STEPS:-root release example gazelle} "
+    [[ $steps != *" root "* ]] || check_root_workspace || return 1
+    [[ $steps != *" release "* ]] || check_release_toolchain || return 1
+    [[ $steps != *" example "* ]] || check_example || return 1
+    [[ $steps != *" gazelle "* ]] || check_gazelle_corpus || return 1
 
     end=$(date +%s)
     echo "e2e: bazel steps took $((end - provisioned)) s" >&2

@@ -19,6 +19,10 @@ use std::path::{Path, PathBuf};
 
 use dxpy_graph::{FileReport, ImportForm, ResolutionKind};
 
+/// Generated libraries are usable from any package of the repository (tests in other
+/// packages depend on them), like Gazelle's Python extension makes them.
+const LIBRARY_VISIBILITY: &str = "//:__subpackages__";
+
 use crate::buildfile::StatementKind;
 use crate::merge::GeneratedRule;
 use crate::render::RuleKind;
@@ -227,7 +231,11 @@ pub fn file_deps(
 ) -> FileDeps {
     let mut deps = FileDeps::default();
     for (import, resolution) in report.imports.imports.iter().zip(&report.resolutions) {
-        if import.type_only {
+        // A computed import (`import_module(name)`) may load any module of its package: the
+        // import graph counts them all for `affected`, but as BUILD deps they would make a
+        // library depend on its own tests, a cycle. What it really loads is for the user to
+        // add (and mark `# keep`).
+        if import.type_only || import.form == ImportForm::Dynamic {
             continue;
         }
         let mut report_problem = |reason| {
@@ -382,6 +390,10 @@ pub fn package_rules(
                 deps: Vec::new(),
                 imports: imports.clone(),
                 testonly,
+                visibility: match kind {
+                    RuleKind::Library => vec![LIBRARY_VISIBILITY.to_owned()],
+                    RuleKind::Test => Vec::new(),
+                },
             });
         rule.srcs.push(file.clone());
         let mut dep_owners: Vec<Owner> = Vec::new();
@@ -490,6 +502,7 @@ mod tests {
             deps: deps.iter().map(|d| (*d).to_owned()).collect(),
             imports: vec![],
             testonly: false,
+            visibility: vec![],
         };
         let a = vec![rule("a", &["//b", "@pypi//x"])];
         let b = vec![rule("b", &["//a:a"]), rule("t", &[":b"])];

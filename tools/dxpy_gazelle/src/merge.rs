@@ -34,6 +34,9 @@ pub struct GeneratedRule {
     pub deps: Vec<String>,
     pub imports: Vec<String>,
     pub testonly: bool,
+    /// Libraries are visible to the whole repository (`//:__subpackages__`), as Gazelle's
+    /// Python extension makes them: tests in other packages depend on them.
+    pub visibility: Vec<String>,
 }
 
 impl GeneratedRule {
@@ -43,6 +46,7 @@ impl GeneratedRule {
             GeneratedAttr::Srcs => Some(&self.srcs),
             GeneratedAttr::Deps => Some(&self.deps),
             GeneratedAttr::Imports => Some(&self.imports),
+            GeneratedAttr::Visibility => Some(&self.visibility),
             GeneratedAttr::Testonly => None,
         }
     }
@@ -440,6 +444,7 @@ mod tests {
                 deps,
                 imports: vec![],
                 testonly,
+                visibility: vec![],
             })
     }
 
@@ -508,6 +513,7 @@ mod tests {
             deps: vec![],
             imports: vec![],
             testonly: false,
+            visibility: vec![],
         }];
         let out = merged(existing, &rules);
         assert!(out.starts_with("# header\n\nload(\"@rules_dxpy//rules:defs.bzl\", \"dx_py_test\")\n\nsh_binary(\n    name = \"x\",  # why\n)\n"), "{out}");

@@ -42,14 +42,16 @@ pub enum GeneratedAttr {
     Deps,
     Imports,
     Testonly,
+    Visibility,
 }
 
 impl GeneratedAttr {
-    pub const ALL: [GeneratedAttr; 4] = [
+    pub const ALL: [GeneratedAttr; 5] = [
         GeneratedAttr::Srcs,
         GeneratedAttr::Deps,
         GeneratedAttr::Imports,
         GeneratedAttr::Testonly,
+        GeneratedAttr::Visibility,
     ];
 
     pub fn name(self) -> &'static str {
@@ -58,6 +60,7 @@ impl GeneratedAttr {
             GeneratedAttr::Deps => "deps",
             GeneratedAttr::Imports => "imports",
             GeneratedAttr::Testonly => "testonly",
+            GeneratedAttr::Visibility => "visibility",
         }
     }
 
@@ -117,6 +120,7 @@ pub fn attribute_priority(name: &str) -> i32 {
         "exports" => 2,
         "runtime_deps" => 3,
         "deps" => 4,
+        "visibility" => 5,
         _ => 0,
     }
 }
