@@ -20,7 +20,7 @@ import traceback
 
 import pytest
 
-from dxpy_worker import builtin_hooks
+from dxpy_worker import builtin_hooks, warm_pytest
 from dxpy_worker.fastpath import DirectProtocol
 from dxpy_worker import protocol as P
 from dxpy_worker.channel import _COUNT_FIELD
@@ -473,6 +473,7 @@ def run(channel, hello):
     plugin.real_stdout = saved_stdout
     sys.stdout = _devnull_stdout()
     started = time.monotonic()
+    warm_pytest.install(args)
     try:
         exit_code = pytest.main(args, plugins=[plugin])
     finally:

@@ -323,6 +323,10 @@ def main():
             return 0
         start = json.loads(data)
         report = _preload(list(start.get("preload") or []), bool(start.get("import_pytest")))
+        if "pytest" in sys.modules:
+            from dxpy_worker import warm_pytest
+
+            warm_pytest.prepare()
         # Everything loaded so far lives as long as the zygote: moved out of the collector's
         # reach, a fork's collections (pytest runs gc.collect() at session end) scan only what
         # the worker itself created, and its pages are not touched by the scan.

@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -145,6 +145,34 @@ impl StderrTail {
     }
 }
 
+/// Reads `stderr` line by line until EOF on its own thread, keeping the last lines in `tail`
+/// and handing each line (without its newline) to `sink` when there is one.
+pub(crate) fn spawn_stderr_reader(
+    stderr: impl Read + Send + 'static,
+    tail: Arc<Mutex<StderrTail>>,
+    sink: Option<StderrSink>,
+) -> JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stderr);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if let Some(sink) = &sink {
+                        let text = String::from_utf8_lossy(&line);
+                        sink(text.trim_end_matches(['\n', '\r']).to_owned());
+                    }
+                    if let Ok(mut tail) = tail.lock() {
+                        tail.push(&line);
+                    }
+                }
+            }
+        }
+    })
+}
+
 /// Who can tell how the worker ended.
 #[derive(Debug)]
 enum Handle {
@@ -263,26 +291,7 @@ impl WorkerProcess {
             stderr,
         } = pipes;
         let stderr_tail = Arc::new(Mutex::new(StderrTail::default()));
-        let tail = Arc::clone(&stderr_tail);
-        let stderr_thread = std::thread::spawn(move || {
-            let mut reader = BufReader::new(stderr);
-            let mut line = Vec::new();
-            loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if let Some(sink) = &stderr_sink {
-                            let text = String::from_utf8_lossy(&line);
-                            sink(text.trim_end_matches(['\n', '\r']).to_owned());
-                        }
-                        if let Ok(mut tail) = tail.lock() {
-                            tail.push(&line);
-                        }
-                    }
-                }
-            }
-        });
+        let stderr_thread = spawn_stderr_reader(stderr, Arc::clone(&stderr_tail), stderr_sink);
         let (sender, frames) = mpsc::channel();
         std::thread::spawn(move || {
             let mut reader = FrameReader::new(stdout);

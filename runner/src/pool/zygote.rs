@@ -41,7 +41,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{BufRead, BufReader, IoSlice};
+use std::io::IoSlice;
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::CommandExt;
@@ -57,7 +57,7 @@ use rustix::net::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::process::{ExitReason, StderrTail};
+use super::process::{spawn_stderr_reader, ExitReason, StderrTail};
 use super::{PoolConfig, PoolError, Resolved};
 
 /// How long a fork may take to be acknowledged.
@@ -307,22 +307,7 @@ impl Zygote {
         let pid = child.id();
         let stderr_tail = Arc::new(Mutex::new(StderrTail::default()));
         if let Some(stderr) = child.stderr.take() {
-            let tail = Arc::clone(&stderr_tail);
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(stderr);
-                let mut line = Vec::new();
-                loop {
-                    line.clear();
-                    match reader.read_until(b'\n', &mut line) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            if let Ok(mut tail) = tail.lock() {
-                                tail.push(&line);
-                            }
-                        }
-                    }
-                }
-            });
+            spawn_stderr_reader(stderr, Arc::clone(&stderr_tail), None);
         }
         let shared = Arc::new(Shared::default());
         let reader_fd = ours

@@ -150,6 +150,23 @@ pub struct TestArgs {
     /// Colour the output: yes, no or auto (honours NO_COLOR).
     #[arg(long = "color", value_name = "WHEN", default_value = "auto")]
     pub color: String,
+    /// Shortcut for `--capture=no`: the tests' output is printed as they write it.
+    #[arg(short = 's')]
+    pub no_capture: bool,
+    /// pytest's capture method: fd (default), sys, no, tee-sys.
+    #[arg(long = "capture", value_name = "METHOD", value_parser = ["fd", "sys", "no", "tee-sys"])]
+    pub capture: Option<String>,
+}
+
+impl TestArgs {
+    /// The capture method asked for, if any (`-s` wins, as in pytest).
+    pub fn capture_method(&self) -> Option<&str> {
+        if self.no_capture {
+            Some("no")
+        } else {
+            self.capture.as_deref()
+        }
+    }
 }
 
 /// The raw arguments of the Bazel commands: `@argsfile`, `--persistent_worker`, or the

@@ -326,6 +326,8 @@ fn report_event<W: Write>(
             terminal.add_warnings(1);
             Ok(())
         }
+        // Only forwarded with `-s`: the tests' own output, uncaptured.
+        RunEvent::Stderr { line, .. } => terminal.passthrough(line),
         // The run goes on (e.g. spawning after the zygote died); stderr, never the report.
         RunEvent::Notice { message } => {
             eprintln!("dx-py: {message}");

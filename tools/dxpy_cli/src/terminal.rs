@@ -192,6 +192,13 @@ impl<W: Write> Terminal<W> {
         self.out.write_all(text.as_bytes())
     }
 
+    /// A line a test wrote with capturing off (`-s`), shown where it arrives, as pytest
+    /// shows it (in the middle of the progress line, too).
+    pub fn passthrough(&mut self, line: &str) -> io::Result<()> {
+        writeln!(self.out, "{line}")?;
+        self.out.flush()
+    }
+
     pub fn add_warnings(&mut self, count: usize) {
         if count > 0 {
             *self.counts.entry(Stat::Warnings).or_default() += count;

@@ -81,3 +81,29 @@ fn a_module_change_selects_its_transitive_importers_and_a_conftest_change_its_su
         ["tests/test_a.py::test_a", "tests/test_b.py::test_b"]
     );
 }
+
+#[test]
+fn pytest_pythonpath_directories_are_import_roots() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("proj");
+    let cache = tmp.path().join("cache");
+    write(&root, "pytest.ini", "[pytest]\npythonpath = lib\n");
+    write(&root, "lib/helper.py", "H = 1\n");
+    // A same-named module at the rootdir loses to the `pythonpath` entry, as on sys.path.
+    write(&root, "helper.py", "H = 2\n");
+    write(
+        &root,
+        "tests/test_h.py",
+        "import helper\n\ndef test_h():\n    pass\n",
+    );
+    write(
+        &root,
+        "tests/test_other.py",
+        "def test_other():\n    pass\n",
+    );
+    assert_eq!(
+        affected(&root, &cache, &["lib/helper.py"]),
+        ["tests/test_h.py::test_h"]
+    );
+    assert!(affected(&root, &cache, &["helper.py"]).is_empty());
+}

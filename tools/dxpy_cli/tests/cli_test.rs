@@ -569,3 +569,40 @@ fn forked_and_spawned_workers_report_failures_alike() {
     };
     assert_eq!(failures(&forked.stdout), failures(&spawned.stdout));
 }
+
+#[test]
+fn dash_s_prints_the_tests_output_as_they_write_it() {
+    let (_tmp, root) = tree(&[(
+        "test_out.py",
+        "import sys\n\n\
+         def test_prints():\n    print('printed-by-test')\n    sys.stderr.write('stderr-by-test\\n')\n\n\
+         def test_fails():\n    print('before-failure')\n    assert 0\n",
+    )]);
+    let (captured, _) = assert_same_as_pytest(&root, &[]);
+    assert!(
+        !captured.stdout.contains("printed-by-test"),
+        "{}",
+        captured.stdout
+    );
+    // Captured: shown in the failure's section only.
+    assert!(
+        captured.stdout.contains("Captured stdout call"),
+        "{}",
+        captured.stdout
+    );
+
+    for flag in [&["-s"][..], &["--capture=no"][..]] {
+        let (run, _) = assert_same_as_pytest(&root, flag);
+        assert_eq!(run.code, 1, "{}", run.stdout);
+        for line in ["printed-by-test", "stderr-by-test", "before-failure"] {
+            assert!(
+                run.stdout.contains(line),
+                "{flag:?}: {line} missing: {}",
+                run.stdout
+            );
+        }
+        // Nothing was captured, so the failure has no captured-output section (as in pytest).
+        assert!(!run.stdout.contains("Captured stdout"), "{}", run.stdout);
+        assert!(run.stdout.contains("1 failed, 1 passed"), "{}", run.stdout);
+    }
+}

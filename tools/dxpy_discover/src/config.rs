@@ -124,6 +124,9 @@ pub struct Config {
     pub initial_args: Vec<String>,
     pub args_source: ArgsSource,
     pub testpaths: Vec<String>,
+    /// The `pythonpath` ini option: absolute directories pytest puts first on `sys.path`
+    /// (relative entries are relative to the inifile's directory).
+    pub pythonpath: Vec<PathBuf>,
     pub python_files: Vec<String>,
     pub name_rules: NameRules,
     pub norecursedirs: Vec<String>,
@@ -438,6 +441,18 @@ pub fn load(request: &ConfigRequest) -> Result<Config, ConfigError> {
     };
     let testpaths = values.list("testpaths", IniType::Args, &[])?;
     let python_files = values.list("python_files", IniType::Args, DEFAULT_PYTHON_FILES)?;
+    // pytest's "paths" ini type: split like args, joined to the inifile's directory.
+    let ini_dir = setup
+        .inifile
+        .as_deref()
+        .and_then(Path::parent)
+        .unwrap_or(&setup.rootdir)
+        .to_path_buf();
+    let pythonpath = values
+        .list("pythonpath", IniType::Args, &[])?
+        .iter()
+        .map(|entry| pattern::absolute(&ini_dir, Path::new(entry)))
+        .collect();
     let classes = values.list("python_classes", IniType::Args, &["Test"])?;
     let functions = values.list("python_functions", IniType::Args, &["test"])?;
     let norecursedirs = values.list("norecursedirs", IniType::Args, DEFAULT_NORECURSEDIRS)?;
@@ -507,6 +522,7 @@ pub fn load(request: &ConfigRequest) -> Result<Config, ConfigError> {
         initial_args,
         args_source,
         testpaths,
+        pythonpath,
         python_files,
         name_rules: NameRules { classes, functions },
         norecursedirs,
@@ -663,6 +679,23 @@ mod tests {
             base,
             load_in(tmp.path(), "[pytest]\n", &["--doctest-modules"]).fingerprint()
         );
+    }
+
+    #[test]
+    fn pythonpath_entries_are_relative_to_the_inifile() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let sub = tmp.path().join("sub");
+        std::fs::create_dir(&sub).expect("mkdir");
+        let config = load_in(&sub, "[pytest]\npythonpath = src ../lib /abs\n", &[]);
+        assert_eq!(
+            config.pythonpath,
+            vec![
+                sub.join("src"),
+                tmp.path().join("lib"),
+                PathBuf::from("/abs")
+            ]
+        );
+        assert!(load_in(&sub, "[pytest]\n", &[]).pythonpath.is_empty());
     }
 
     #[test]

@@ -228,11 +228,21 @@ impl<'s> Walker<'s> {
         context
     }
 
+    /// `TYPE_CHECKING`, or `X.TYPE_CHECKING` for any module alias `X` (`typing`, `t`, `te`, ...):
+    /// projects commonly `import typing as t`.
     fn is_type_checking(&self, condition: Node) -> bool {
-        matches!(
-            self.text(condition),
-            "TYPE_CHECKING" | "typing.TYPE_CHECKING" | "typing_extensions.TYPE_CHECKING"
-        )
+        match condition.kind() {
+            "identifier" => self.text(condition) == "TYPE_CHECKING",
+            "attribute" => {
+                condition
+                    .child_by_field_name("object")
+                    .is_some_and(|object| object.kind() == "identifier")
+                    && condition
+                        .child_by_field_name("attribute")
+                        .is_some_and(|attribute| self.text(attribute) == "TYPE_CHECKING")
+            }
+            _ => false,
+        }
     }
 
     /// Whether any `except` clause of `try_node` catches `ImportError` (a bare `except:`,

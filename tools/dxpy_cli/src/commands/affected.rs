@@ -48,8 +48,10 @@ pub fn run(args: AffectedArgs) -> anyhow::Result<Code> {
             .filter_map(|c| c.strip_prefix(&rootdir).ok())
             .map(Path::to_path_buf),
     );
-    // `src/` layouts put the package root there; the rootdir itself is always a root.
-    let mut roots = vec![PathBuf::new()];
+    // pytest's `pythonpath` directories come first on sys.path; `src/` layouts put the package
+    // root there; the rootdir itself is always a root.
+    let mut roots = discovery.config.pythonpath.clone();
+    roots.push(PathBuf::new());
     if rootdir.join("src").is_dir() {
         roots.push(PathBuf::from("src"));
     }

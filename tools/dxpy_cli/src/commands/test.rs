@@ -170,6 +170,12 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
     if let Some(n) = maxfail_of(args) {
         pool.pytest_args.push(format!("--maxfail={n}"));
     }
+    // With `-s`/`--capture=no|tee-sys` the tests write to the worker's real stdout (its
+    // stderr pipe); those lines are printed as they arrive, as pytest prints them.
+    if let Some(method) = args.capture_method() {
+        pool.pytest_args.push(format!("--capture={method}"));
+        pool.forward_stderr = matches!(method, "no" | "tee-sys");
+    }
     pool.test_timeout = args
         .timeout
         .filter(|t| *t > 0.0)

@@ -1,0 +1,179 @@
+"""Parts of a pytest session that a zygote prepares once, so each forked worker skips them.
+
+A forked worker starts a fresh ``pytest.main`` per request (nothing of one request's session
+may leak into the next). Two of its start-up steps do not depend on the request at all and
+cost about a third of a small request's time:
+
+- ``get_config``: a plugin manager with pytest's ~30 builtin plugins registered (pluggy
+  inspects every attribute of every plugin module) and their ``pytest_addoption`` calls;
+- the fixture manager scanning every attribute of every builtin plugin module for fixture
+  definitions (``parsefactories``), once per session.
+
+``prepare()`` runs in the zygote (before ``gc.freeze``): it builds that configuration object
+with no arguments and records, per builtin plugin module, a stand-in module holding only its
+fixture definitions. ``install(args)`` runs in the forked worker just before ``pytest.main``:
+when the request is eligible, ``_pytest.config.get_config`` hands out the prepared object
+(once, with the request's invocation parameters) and ``parsefactories`` reads the stand-ins.
+pytest then does everything else as usual: ini files, ``addopts``, entry-point plugins,
+conftests, options, the session.
+
+Not eligible, so pytest's own path runs: ``DXPY_NO_WARM_SESSION`` set (for comparisons), ``-p no:NAME`` among the request's arguments (that
+must stop a builtin plugin from being registered at all), a pytest other than the one
+prepared, a different ``PYTEST_DEBUG``/``TOX_ENV_DIR`` (read while the configuration object
+is built), or a pytest whose ``parsefactories`` lacks the ``holder`` keyword (pytest < 9).
+A builtin plugin module that changed after ``prepare()`` is scanned as usual.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+import types
+
+# Environment variables pytest reads while building the configuration object.
+_ENV_READ_AT_BUILD = ("PYTEST_DEBUG", "TOX_ENV_DIR")
+
+_prepared = None
+
+
+class _Prepared:
+    def __init__(self, config, prog, stand_ins, version, env):
+        self.config = config
+        self.prog = prog
+        # id(module) -> (module, its attribute count, stand-in module)
+        self.stand_ins = stand_ins
+        self.version = version
+        self.env = env
+
+
+def prepare():
+    """In the zygote: build the request-independent parts. Quietly does nothing when pytest
+    is not imported or anything about it is unexpected."""
+    global _prepared
+    pytest = sys.modules.get("pytest")
+    if pytest is None:
+        return
+    try:
+        from _pytest import config as pytest_config
+        from _pytest import fixtures
+    except ImportError:
+        return
+    # What pytest.main passes as the program name (pytest >= 9.2; shown in usage errors).
+    prog = "pytest.main()" if "prog" in _parameters(pytest_config.get_config) else None
+    try:
+        config = pytest_config.get_config(prog=prog) if prog else pytest_config.get_config()
+    except Exception:  # noqa: BLE001 - the worker's own pytest.main reports any real problem
+        return
+    stand_ins = {}
+    definition_type = getattr(fixtures, "FixtureFunctionDefinition", None)
+    if definition_type is not None and _has_holder_keyword(fixtures):
+        for name, module in list(sys.modules.items()):
+            if not name.startswith("_pytest.") or not isinstance(module, types.ModuleType):
+                continue
+            stand_in = types.ModuleType(module.__name__)
+            stand_in.__file__ = getattr(module, "__file__", None)
+            for attribute, value in list(vars(module).items()):
+                if type(value) is definition_type:
+                    setattr(stand_in, attribute, value)
+            stand_ins[id(module)] = (module, len(vars(module)), stand_in)
+    _prepared = _Prepared(
+        config,
+        prog,
+        stand_ins,
+        pytest.__version__,
+        {key: os.environ.get(key) for key in _ENV_READ_AT_BUILD},
+    )
+
+
+def _parameters(function):
+    code = function.__code__
+    return code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+
+
+def _has_holder_keyword(fixtures):
+    return "holder" in _parameters(fixtures.FixtureManager.parsefactories)
+
+
+def excluded_plugins(args):
+    """The ``-p no:NAME`` arguments, parsed the way pytest's ``consider_preparse`` does."""
+    excluded = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if not isinstance(arg, str):
+            continue
+        if arg == "-p":
+            if i >= len(args):
+                break
+            value = args[i]
+            i += 1
+        elif arg.startswith("-p"):
+            value = arg[2:]
+        else:
+            continue
+        value = value.strip()
+        if value.startswith("no:"):
+            excluded.append(value)
+    return excluded
+
+
+def ineligible_reason(args):
+    """Why this request must build its configuration from scratch (None: it need not)."""
+    prepared = _prepared
+    if prepared is None:
+        return "nothing prepared"
+    if os.environ.get("DXPY_NO_WARM_SESSION"):
+        return "DXPY_NO_WARM_SESSION is set"
+    pytest = sys.modules.get("pytest")
+    if pytest is None or pytest.__version__ != prepared.version:
+        return "another pytest"
+    if excluded_plugins(args):
+        return "-p no:... among the arguments"
+    for key, value in prepared.env.items():
+        if os.environ.get(key) != value:
+            return f"{key} differs"
+    return None
+
+
+def install(args):
+    """In a forked worker, just before ``pytest.main(args, ...)``: use what the zygote
+    prepared when eligible. Returns whether it did. One use: the prepared object is handed out
+    once, and the stand-ins only serve this process."""
+    global _prepared
+    if ineligible_reason(args) is not None:
+        return False
+    prepared, _prepared = _prepared, None
+    from _pytest import config as pytest_config
+    from _pytest import fixtures
+
+    original_get_config = pytest_config.get_config
+
+    def get_config(args=None, plugins=None, **kwargs):
+        pytest_config.get_config = original_get_config
+        if kwargs.get("prog") != prepared.prog:
+            return original_get_config(args, plugins, **kwargs)
+        config = prepared.config
+        config.invocation_params = pytest_config.Config.InvocationParams(
+            args=args or (), plugins=plugins, dir=pathlib.Path.cwd()
+        )
+        return config
+
+    pytest_config.get_config = get_config
+
+    if prepared.stand_ins:
+        original_parsefactories = fixtures.FixtureManager.parsefactories
+        notset = fixtures.NOTSET
+
+        def parsefactories(self, node_or_obj=notset, nodeid=notset, *, holder=notset,
+                           node=notset):
+            entry = prepared.stand_ins.get(id(holder))
+            if entry is not None:
+                module, attribute_count, stand_in = entry
+                if module is holder and len(vars(module)) == attribute_count:
+                    holder = stand_in
+            return original_parsefactories(self, node_or_obj, nodeid, holder=holder, node=node)
+
+        fixtures.FixtureManager.parsefactories = parsefactories
+    return True
