@@ -140,6 +140,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1, help="repetitions of each measurement (median)")
     parser.add_argument("--workspace", type=Path, default=REPO / ".cache" / "bench" / "bazel-200")
     parser.add_argument("--dxpy-bin", type=Path, default=REPO / "target" / "release" / "dx-py")
+    parser.add_argument("--kinds", nargs="+", choices=KINDS, default=list(KINDS),
+                        help="measure only these (ratios need both)")
+    parser.add_argument("--dx-flag", action="append", default=[],
+                        help="extra Bazel flag for the dx runs only, e.g. --action_env=DXPY_NO_WARM_SESSION=1")
     options = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bazel_bench: must run as root (tests/bazel/sid.sh needs it)")
@@ -157,8 +161,12 @@ def main() -> int:
     results: dict[str, dict[str, float]] = {kind: {} for kind in KINDS}
     edits = 0
     try:
-        for kind in KINDS:
-            command = ["test", *common, f"--test_tag_filters={kind}", "//..."]
+        for kind in options.kinds:
+            extra = options.dx_flag if kind == "dx" else []
+            command = ["test", *common, *extra, f"--test_tag_filters={kind}", "//..."]
+            if extra:
+                # Flags such as --action_env re-run repository rules: not part of the timing.
+                bazel(workspace, "build", "--nobuild", *common, *extra, "//...")
             samples: dict[str, list[float]] = {"clean": [], "noop": [], "edited": []}
             for _ in range(options.runs):
                 bazel(workspace, "clean")
@@ -179,10 +187,13 @@ def main() -> int:
         bazel(workspace, "shutdown", check=False)
 
     print(f"{options.targets} targets x {options.tests_per_file} test functions, median of {options.runs}")
+    if options.dx_flag:
+        print(f"dx flags: {' '.join(options.dx_flag)}")
     print(f"{'run':<8} {'py_test s':>10} {'dx_py_test s':>13} {'py/dx':>7}")
     for name in ("clean", "noop", "edited"):
-        py, dx = results["py"][name], results["dx"][name]
-        print(f"{name:<8} {py:>10.1f} {dx:>13.1f} {py / dx:>6.2f}x")
+        py, dx = results["py"].get(name), results["dx"].get(name)
+        ratio = f"{py / dx:>6.2f}x" if py and dx else "     -"
+        print(f"{name:<8} {py or float('nan'):>10.1f} {dx or float('nan'):>13.1f} {ratio}")
     return 0
 
 

@@ -228,6 +228,13 @@ check_example() {
     expect_in "$log" 'DXPY_E2E_POISON reached the test' "--test_env reaches the test" || return 1
     junit "$TESTLOGS/tests/env_test/test.xml" --count 4 --failed test_no_poisoned_test_env --passed test_env_attribute || return 1
 
+    # -- --action_env reaches the DxPyTest action and the test action alike: the
+    # recorded run saw the same value, so the result is replayed, not re-executed.
+    bazel_step example-action-env "$EXAMPLE" test "${cache[@]}" --action_env=DXPY_E2E_ACTION_ENV=1 \
+        //tests:plain_test || return 1
+    expect_in "$TESTLOGS/tests/plain_test/test.log" '^dx-py: replaying' "--action_env replays" || return 1
+    junit "$TESTLOGS/tests/plain_test/test.xml" --count 2 || return 1
+
     # -- --flaky_test_attempts retries a failing test for real; a test past its
     # timeout is reported as TIMEOUT (the DxPyTest action gives up at the size's
     # 60 s, the real run meets --test_timeout).

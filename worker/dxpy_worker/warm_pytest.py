@@ -26,9 +26,11 @@ A builtin plugin module that changed after ``prepare()`` is scanned as usual.
 
 from __future__ import annotations
 
+import importlib
 import os
 import pathlib
 import sys
+import time
 import types
 
 # Environment variables pytest reads while building the configuration object.
@@ -84,6 +86,86 @@ def prepare():
         pytest.__version__,
         {key: os.environ.get(key) for key in _ENV_READ_AT_BUILD},
     )
+
+
+PROBE_TEST = "def test_probe():\n    pass\n"
+PROBE_TIMEOUT = 20.0
+
+
+def session_modules():
+    """Standard-library modules a pytest session imports lazily (pytest's debugging plugin
+    imports pdb at configure time, which on 3.14 pulls in asyncio, ssl and _pyrepl): found by
+    running one throwaway session on a one-test suite in a forked child and reporting what it
+    added to ``sys.modules``. Empty when anything goes wrong."""
+    import json
+    import select
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="dxpy-probe-") as root:
+        with open(os.path.join(root, "pytest.ini"), "w", encoding="utf-8") as ini:
+            ini.write("[pytest]\n")
+        with open(os.path.join(root, "test_probe.py"), "w", encoding="utf-8") as test:
+            test.write(PROBE_TEST)
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the probe: never returns
+            code = 1
+            try:
+                os.close(read_end)
+                os.chdir(root)
+                for key in ("PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
+                    os.environ.pop(key, None)
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 1)
+                os.dup2(devnull, 2)
+                before = set(sys.modules)
+                import pytest
+
+                pytest.main(["-q", "-p", "no:cacheprovider", "test_probe.py"])
+                names = sorted(set(sys.modules) - before)
+                os.write(write_end, json.dumps(names).encode())
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        chunks = []
+        try:
+            deadline = time.monotonic() + PROBE_TIMEOUT
+            while True:
+                left = max(0.0, deadline - time.monotonic())
+                ready, _, _ = select.select([read_end], [], [], left)
+                if not ready:
+                    os.kill(pid, 9)
+                    break
+                chunk = os.read(read_end, 65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        finally:
+            os.close(read_end)
+            os.waitpid(pid, 0)
+    try:
+        names = json.loads(b"".join(chunks) or b"[]")
+    except ValueError:
+        return []
+    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    return [name for name in names if name.split(".")[0] in stdlib]
+
+
+def import_session_modules():
+    """In the zygote: imports what ``session_modules()`` found. Only standard-library modules,
+    which cannot change between runs; never the pytest11 entry points (pytest must see those
+    imported after its assertion-rewriting hook). Returns the names imported."""
+    imported = []
+    for name in session_modules():
+        if name in sys.modules:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a worker that needs it imports it (and reports)
+            continue
+        imported.append(name)
+    return imported
 
 
 def _parameters(function):

@@ -326,6 +326,8 @@ def main():
         if "pytest" in sys.modules:
             from dxpy_worker import warm_pytest
 
+            if start.get("probe_session"):
+                report["session_modules"] = warm_pytest.import_session_modules()
             warm_pytest.prepare()
         # Everything loaded so far lives as long as the zygote: moved out of the collector's
         # reach, a fork's collections (pytest runs gc.collect() at session end) scan only what

@@ -51,7 +51,7 @@ def read_result(fd):
 
 
 class Zygote:
-    def __init__(self, preload=(), env=None):
+    def __init__(self, preload=(), env=None, start=None):
         self.control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         base = dict(os.environ, PYTHONPATH=str(WORKER_DIR), PYTHONDONTWRITEBYTECODE="1")
         self.proc = subprocess.Popen(
@@ -60,7 +60,8 @@ class Zygote:
             cwd="/", env=dict(base, **(env or {})), start_new_session=True)
         theirs.close()
         self.control.settimeout(60)
-        self.send({"op": "start", "preload": list(preload), "import_pytest": False})
+        self.send(dict({"op": "start", "preload": list(preload), "import_pytest": False},
+                       **(start or {})))
         self.ready = self.event()
         assert self.ready["ev"] == "ready", self.ready
 
@@ -249,6 +250,43 @@ class ZygotePreload(unittest.TestCase):
         self.assertIn("outside the interpreter's prefixes", report["skipped"][0][1])
         self.assertEqual([name for name, _ in report["failed"]], ["encodings.mbcs"])
         self.assertIn("ImportError", report["failed"][0][1])
+
+    def test_a_probe_session_imports_the_stdlib_modules_a_session_needs(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            # A conftest-free project on the path must not be touched by the probe.
+            (Path(tmp) / "dxpy_projmod.py").write_text("raise RuntimeError('imported')\n")
+            zygote = Zygote(env={"PYTHONPATH": f"{WORKER_DIR}{os.pathsep}{tmp}"},
+                            start={"import_pytest": True, "probe_session": True})
+            try:
+                modules = zygote.ready["preload"]["session_modules"]
+                # A fork of the warmed zygote still runs pytest tests normally.
+                worker = zygote.fork(SUITE, worker_env())
+                worker.request(P.Hello(str(SUITE), [], P.Engine.PYTEST, ["-p", "no:cacheprovider"],
+                                       4096))
+                worker.until(P.Ready)
+                worker.request(P.RunItems(0, False, ["test_plain.py::test_pass",
+                                                     "test_plain.py::test_fail"]))
+                _, done = worker.until(P.Done)
+                worker.request(P.Shutdown())
+                worker.until(P.Done)
+                zygote.wait_exit(worker.pid)
+                zygote.send({"op": "release", "pid": worker.pid})
+                worker.close()
+            finally:
+                zygote.close()
+        self.assertEqual((done.passed, done.failed), (1, 1))
+        # pytest's debugging plugin imports pdb when a session is configured.
+        self.assertIn("pdb", modules)
+        self.assertTrue(all(name.split(".")[0] in sys.stdlib_module_names for name in modules),
+                        modules)
+        self.assertNotIn("dxpy_projmod", modules)
+
+    def test_without_a_probe_no_session_modules_are_imported(self):
+        zygote = Zygote(start={"import_pytest": True})
+        try:
+            self.assertNotIn("session_modules", zygote.ready["preload"])
+        finally:
+            zygote.close()
 
 
 if __name__ == "__main__":

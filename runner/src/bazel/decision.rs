@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::status::RecordedStatus;
+use super::status::{env_value_digest, RecordedStatus};
 
 /// Environment variables Bazel itself sets for a test (its test action, `test-setup.sh`, a
 /// shell or launcher around it): their presence says nothing about `--test_env`. The
@@ -72,6 +72,15 @@ const STANDARD_TEST_ENV: &[&str] = &[
     "XML_OUTPUT_FILE",
 ];
 
+/// Whether Bazel itself sets `name` for a test (or a shell around it exports it): such a
+/// variable says nothing about `--test_env`/`--action_env`.
+pub fn is_bazel_test_variable(name: &str) -> bool {
+    STANDARD_TEST_ENV.contains(&name)
+        || name.starts_with("LC_")
+        // Functions test-setup.sh exports (`rlocation`, `is_absolute`).
+        || name.starts_with("BASH_FUNC_")
+}
+
 /// What the test executable does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
@@ -100,7 +109,8 @@ pub enum ExecuteReason {
     RecordedNotPassed,
     /// The recorded result could not be read.
     RecordedUnreadable(String),
-    /// Variables beyond Bazel's test environment and the rule's `env` (`--test_env`).
+    /// Variables beyond Bazel's test environment and the rule's `env` (`--test_env`) that
+    /// the recorded run did not have with the same value (it had the `--action_env` ones).
     ExtraTestEnv(Vec<String>),
 }
 
@@ -152,17 +162,16 @@ pub fn decide(
         match recorded {
             Err(message) => Some(ExecuteReason::RecordedUnreadable(message)),
             Ok(status) if !status.passed() => Some(ExecuteReason::RecordedNotPassed),
-            Ok(_) => {
+            Ok(status) => {
                 let extra: Vec<String> = env
-                    .keys()
-                    .filter(|name| {
-                        !STANDARD_TEST_ENV.contains(&name.as_str())
-                            && !name.starts_with("LC_")
-                            // Functions test-setup.sh exports (`rlocation`, `is_absolute`).
-                            && !name.starts_with("BASH_FUNC_")
+                    .iter()
+                    .filter(|(name, value)| {
+                        !is_bazel_test_variable(name)
                             && !rule_env_names.contains(&name.as_str())
+                            && status.action_env.get(name.as_str())
+                                != Some(&env_value_digest(value))
                     })
-                    .cloned()
+                    .map(|(name, _)| name.clone())
                     .collect();
                 (!extra.is_empty()).then_some(ExecuteReason::ExtraTestEnv(extra))
             }
@@ -304,6 +313,25 @@ mod tests {
         assert_eq!(
             d(&env(&[("COVERAGE_DIR", "/c")]), &[], Ok(&p)),
             execute(ExecuteReason::ExtraTestEnv(vec!["COVERAGE_DIR".into()]))
+        );
+    }
+
+    #[test]
+    fn action_env_the_recorded_run_had_replays_and_a_changed_value_executes() {
+        // `--action_env=FOO=1` reaches both the DxPyTest action and the test action.
+        let recorded = pass().with_action_env([("FOO", "1"), ("PATH", "/bin")]);
+        assert_eq!(
+            d(&env(&[("FOO", "1")]), &[], Ok(&recorded)),
+            Decision::Replay
+        );
+        assert_eq!(
+            d(&env(&[("FOO", "2")]), &[], Ok(&recorded)),
+            execute(ExecuteReason::ExtraTestEnv(vec!["FOO".into()]))
+        );
+        // The same name but only in the test action (`--test_env=BAR`): a real run.
+        assert_eq!(
+            d(&env(&[("FOO", "1"), ("BAR", "x")]), &[], Ok(&recorded)),
+            execute(ExecuteReason::ExtraTestEnv(vec!["BAR".into()]))
         );
     }
 

@@ -2,11 +2,12 @@
 //! back only by `dx-py bazel-test`. JSON, versioned, so a stale or foreign file is refused
 //! rather than misread (and then the test action executes instead of replaying).
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-const FORMAT: &str = "dxpy-bazel-status-1";
+const FORMAT: &str = "dxpy-bazel-status-2";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedStatus {
@@ -19,6 +20,17 @@ pub struct RecordedStatus {
     pub selected: usize,
     /// Failed and errored reports.
     pub failures: usize,
+    /// The variables the tests ran with beyond Bazel's own test environment (the action's
+    /// `--action_env`, which Bazel also gives the test action), as name -> Blake3 of the
+    /// value: the test action replays only when it sees the same values. Digests, not
+    /// values, so the cached output holds no secrets.
+    #[serde(default)]
+    pub action_env: BTreeMap<String, String>,
+}
+
+/// The digest [`RecordedStatus::action_env`] holds for `value`.
+pub fn env_value_digest(value: &str) -> String {
+    blake3::hash(value.as_bytes()).to_hex().to_string()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +61,21 @@ impl RecordedStatus {
             timed_out,
             selected,
             failures,
+            action_env: BTreeMap::new(),
         }
+    }
+
+    /// Records `vars` (all of them; [`crate::bazel::decision`] decides which count).
+    pub fn with_action_env<'a>(
+        mut self,
+        vars: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> RecordedStatus {
+        self.action_env = vars
+            .into_iter()
+            .filter(|(name, _)| !super::decision::is_bazel_test_variable(name))
+            .map(|(name, value)| (name.to_owned(), env_value_digest(value)))
+            .collect();
+        self
     }
 
     /// A pass is exit code 0 and no timeout.
@@ -88,7 +114,11 @@ mod tests {
     fn status_round_trips_and_foreign_files_are_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("status");
-        let status = RecordedStatus::new(1, false, 3, 1);
+        let status = RecordedStatus::new(1, false, 3, 1)
+            .with_action_env([("FOO", "secret"), ("PATH", "/bin")]);
+        // Standard variables are not recorded; values only as digests.
+        assert_eq!(status.action_env.keys().collect::<Vec<_>>(), ["FOO"]);
+        assert!(!status.to_json().contains("secret"));
         std::fs::write(&path, status.to_json()).expect("write");
         assert_eq!(RecordedStatus::read(&path).expect("read"), status);
         assert!(!status.passed());

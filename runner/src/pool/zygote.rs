@@ -80,6 +80,10 @@ pub struct ZygoteSpec {
     /// are left to each worker's Preload request.
     pub preload: Vec<String>,
     pub import_pytest: bool,
+    /// Run one throwaway pytest session in a forked child at start-up and import the
+    /// standard-library modules it imported lazily (pdb, asyncio, ...), so forks skip them.
+    /// Worth its ~0.1 s only for a zygote that serves many runs (the Bazel worker's).
+    pub probe_session: bool,
     /// Extra environment on top of this process's (`PYTHONPATH` is ignored).
     pub env: Vec<(OsString, OsString)>,
     pub startup_timeout: Duration,
@@ -98,6 +102,7 @@ impl ZygoteSpec {
             worker_dir: resolved.worker_dir.clone(),
             preload: config.preload.clone(),
             import_pytest: config.engine != crate::protocol::Engine::Native,
+            probe_session: false,
             env: config.env.clone(),
             startup_timeout: config.startup_timeout,
         }
@@ -138,6 +143,10 @@ pub struct PreloadReport {
     pub skipped: Vec<(String, String)>,
     /// (module, error): installed but failed to import (reported, not fatal).
     pub failed: Vec<(String, String)>,
+    /// Standard-library modules imported because a probe session needed them
+    /// ([`ZygoteSpec::probe_session`]).
+    #[serde(default)]
+    pub session_modules: Vec<String>,
 }
 
 /// Runner → zygote.
@@ -147,6 +156,7 @@ enum Order<'a> {
     Start {
         preload: &'a [String],
         import_pytest: bool,
+        probe_session: bool,
     },
     Fork {
         id: u64,
@@ -335,6 +345,7 @@ impl Zygote {
         let start = Order::Start {
             preload: &spec.preload,
             import_pytest: spec.import_pytest,
+            probe_session: spec.probe_session,
         };
         if let Err(err) = zygote.send(&start, &[]) {
             return Err(failed(format!("cannot send start: {err}")));

@@ -84,6 +84,8 @@ fn shared_zygote(pool: &PoolConfig) -> Result<Arc<Zygote>, PoolError> {
     // Only the start-up variables must match; each fork gets its request's full environment.
     spec.env
         .retain(|(name, _)| name.to_string_lossy().starts_with("PYTHON"));
+    // It serves request after request: worth warming up with a probe session.
+    spec.probe_session = spec.import_pytest;
     let mut zygotes = ZYGOTES
         .get_or_init(Default::default)
         .lock()
