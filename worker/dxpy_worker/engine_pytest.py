@@ -61,6 +61,13 @@ MODULE_SHORTCUT_HOOKS = (
     "pytest_itemcollected", "pytest_collection_modifyitems", "pytest_deselected",
 )
 
+# Hooks whose implementations decide what a directory collects: the directory cache is used
+# only while all of them are pytest's own (a conftest's could answer differently each time).
+DIRECTORY_CACHE_HOOKS = (
+    "pytest_collect_directory", "pytest_collect_file", "pytest_ignore_collect",
+    "pytest_collectstart", "pytest_make_collect_report", "pytest_collectreport",
+)
+
 
 def _fallback_outcome(report):
     if report.passed:
@@ -104,6 +111,8 @@ class WorkerPlugin:
             self.hold_call_results = False
             if self.real_stdout is not None:
                 sys.stdout = self.real_stdout
+        if self.fast:
+            self.install_directory_cache(session)
         self.channel.send(P.Ready(
             pid=os.getpid(), engine=P.Engine.PYTEST,
             python_version=platform.python_version(), pytest_version=pytest.__version__,
@@ -117,6 +126,51 @@ class WorkerPlugin:
     def pytest_runtestloop(self, session):
         self.shutdown_frame = self.channel.serve(self.run_batch)
         return True
+
+    def install_directory_cache(self, session):
+        """Keeps directory collectors for the whole session, as one pytest run does.
+
+        Each batch is its own ``perform_collect``, and pytest builds the path from the
+        rootdir down afresh each time: every directory on the way is collected again, which
+        makes a node for every file in it (100 sibling modules: 100 nodes per batch, over a
+        third of a worker's time on such a suite), and registers its conftest's fixtures on
+        the new node. Here the Directory nodes (and the result of collecting them) live as
+        long as the session, so a directory is collected once, like under plain pytest.
+        Used only for reports that passed and while every directory-collection hook is
+        pytest's own; pytest versions without these internals are left alone.
+        """
+        directory_type = getattr(pytest, "Directory", None)
+        collect_path = getattr(session, "_collect_path", None)
+        collect_one_node = getattr(session, "_collect_one_node", None)
+        if directory_type is None or collect_path is None or collect_one_node is None:
+            return
+        path_cache = {}
+        reports = {}
+        config = self.config
+
+        def usable():
+            return builtin_hooks.only_builtin(config, DIRECTORY_CACHE_HOOKS, (WorkerPlugin,))
+
+        def cached_collect_path(path, _per_call_cache):
+            if not usable():
+                return collect_path(path, _per_call_cache)
+            return collect_path(path, path_cache)
+
+        def cached_collect_one_node(node, handle_dupes=True):
+            if not isinstance(node, directory_type) or not usable():
+                return collect_one_node(node, handle_dupes)
+            report = reports.get(node)
+            if report is None:
+                report, duplicate = collect_one_node(node, handle_dupes)
+                if report.passed:
+                    reports[node] = report
+                return report, duplicate
+            # pytest's own per-call cache sees it too (its duplicate detection).
+            session._collection_cache[node] = report
+            return report, False
+
+        session._collect_path = cached_collect_path
+        session._collect_one_node = cached_collect_one_node
 
     # --- one batch ------------------------------------------------------------------
     def rearm_conftests(self):
