@@ -606,3 +606,71 @@ fn dash_s_prints_the_tests_output_as_they_write_it() {
         assert!(run.stdout.contains("1 failed, 1 passed"), "{}", run.stdout);
     }
 }
+
+/// Ctrl-C (SIGINT to dx-py) mid-run: the tests that finished are reported and written to the
+/// JUnit file, the exit code is pytest's 2, and no interpreter survives.
+#[test]
+fn ctrl_c_flushes_partial_results_and_leaves_no_workers() {
+    let (_tmp, root) = tree(&[
+        (
+            "test_fast.py",
+            "import os\n\ndef test_fast():\n    open(os.environ['DXPY_MARKER'], 'w').close()\n",
+        ),
+        (
+            "test_slow.py",
+            "import time\n\ndef test_slow():\n    time.sleep(120)\n",
+        ),
+    ]);
+    let marker = root.join("fast-ran");
+    let xml = root.join("interrupted.xml");
+    let before = orphan_workers();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dx-py"));
+    cmd.arg("test")
+        .args(["--python", &python(), "-n", "2"])
+        .arg(format!("--junit-xml={}", xml.display()))
+        .env("DXPY_MARKER", &marker)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    clean(&mut cmd, &root);
+    let start = Instant::now();
+    let child = cmd.spawn().expect("spawn dx-py");
+    while !marker.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "test_fast never ran"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let test_fast's result reach dx-py; test_slow is still sleeping.
+    std::thread::sleep(Duration::from_millis(700));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let out = child.wait_with_output().expect("wait for dx-py");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "the interrupt did not stop the sleeping test: {text}"
+    );
+    assert!(text.contains("KeyboardInterrupt"), "{text}");
+    assert!(summary(&text).contains("1 passed"), "{text}");
+    let cases = junit(&xml);
+    assert_eq!(
+        cases.get("test_fast::test_fast").map(String::as_str),
+        Some("passed"),
+        "{cases:?}"
+    );
+    assert!(
+        !cases.contains_key("test_slow::test_slow") || cases["test_slow::test_slow"] != "passed"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let after: Vec<String> = orphan_workers()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect();
+    assert!(after.is_empty(), "workers left after Ctrl-C: {after:#?}");
+}
