@@ -17,10 +17,12 @@
 //! Worker package (the directory holding `dxpy_worker/`): [`PoolConfig::worker_path`], else
 //! `$DXPY_WORKER_PATH`, else next to the executable (`<exe dir>/../share/dx-py/worker` for an
 //! installed layout, `<exe dir>/../../worker` for a `target/<profile>/` build inside the
-//! repository), else this crate's source checkout (`<crate>/../worker`, compiled in). The
-//! first candidate containing `dxpy_worker/__init__.py` wins; it is put first on the worker's
-//! `PYTHONPATH`, before any inherited `PYTHONPATH`.
+//! repository), else the copy embedded in the binary ([`embedded`], written under
+//! [`PoolConfig::worker_cache_root`]), else this crate's source checkout (`<crate>/../worker`,
+//! compiled in). The first candidate containing `dxpy_worker/__init__.py` wins; it is put
+//! first on the worker's `PYTHONPATH`, before any inherited `PYTHONPATH`.
 
+pub mod embedded;
 pub mod process;
 pub mod zygote;
 
@@ -87,6 +89,9 @@ pub struct PoolConfig {
     pub python: Option<PathBuf>,
     /// Directory holding the `dxpy_worker` package; see the module docs for the fallbacks.
     pub worker_path: Option<PathBuf>,
+    /// Where the embedded worker package may be written when no directory holds one
+    /// (dx-py's cache root; `None`: never).
+    pub worker_cache_root: Option<PathBuf>,
     /// pytest's rootdir: the workers' working directory; node IDs are relative to it.
     pub rootdir: PathBuf,
     /// Prepended to each worker's `sys.path`.
@@ -130,6 +135,7 @@ impl PoolConfig {
             workers: 0,
             python: None,
             worker_path: None,
+            worker_cache_root: None,
             rootdir: rootdir.into(),
             sys_path: Vec::new(),
             engine: Engine::Auto,
@@ -172,6 +178,7 @@ impl PoolConfig {
             self.worker_path.as_deref(),
             std::env::var_os("DXPY_WORKER_PATH"),
             std::env::current_exe().ok().as_deref(),
+            self.worker_cache_root.as_deref(),
         )?;
         let mut entries = vec![worker_dir.clone()];
         if let Some(inherited) = std::env::var_os("PYTHONPATH") {
@@ -209,11 +216,13 @@ pub fn resolve_python(option: Option<&Path>, virtual_env: Option<OsString>) -> P
     PathBuf::from("python3")
 }
 
-/// The first candidate directory that contains `dxpy_worker/__init__.py`.
+/// The first candidate directory that contains `dxpy_worker/__init__.py`; when none next to
+/// the executable does, the copy embedded in the binary (written under `cache_root`).
 pub fn resolve_worker_path(
     option: Option<&Path>,
     env: Option<OsString>,
     current_exe: Option<&Path>,
+    cache_root: Option<&Path>,
 ) -> Result<PathBuf, PoolError> {
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(path) = option {
@@ -227,18 +236,35 @@ pub fn resolve_worker_path(
             candidates.push(dir.join("../share/dx-py/worker"));
             candidates.push(dir.join("../../worker"));
         }
-        candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../worker"));
     }
-    for candidate in &candidates {
-        if candidate.join("dxpy_worker").join("__init__.py").is_file() {
-            return Ok(candidate
-                .canonicalize()
-                .unwrap_or_else(|_| candidate.clone()));
+    let found = |candidates: &[PathBuf]| {
+        candidates
+            .iter()
+            .find(|c| c.join("dxpy_worker").join("__init__.py").is_file())
+            .map(|c| c.canonicalize().unwrap_or_else(|_| c.clone()))
+    };
+    if let Some(dir) = found(&candidates) {
+        return Ok(dir);
+    }
+    let mut searched: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+    if option.is_none() {
+        // The embedded copy matches this binary's protocol; a source checkout may not.
+        if let Some(root) = cache_root {
+            match embedded::extract(root) {
+                Ok(dir) => return Ok(dir),
+                Err(err) => searched.push(format!(
+                    "the embedded copy under {} ({err})",
+                    root.display()
+                )),
+            }
         }
+        let checkout = Path::new(env!("CARGO_MANIFEST_DIR")).join("../worker");
+        if let Some(dir) = found(std::slice::from_ref(&checkout)) {
+            return Ok(dir);
+        }
+        searched.push(checkout.display().to_string());
     }
-    Err(PoolError::WorkerPackageNotFound {
-        searched: candidates.iter().map(|c| c.display().to_string()).collect(),
-    })
+    Err(PoolError::WorkerPackageNotFound { searched })
 }
 
 #[cfg(test)]
@@ -269,12 +295,20 @@ mod tests {
     #[test]
     fn worker_path_option_is_not_second_guessed() {
         let empty = tempfile::tempdir().expect("tempdir");
-        let err = resolve_worker_path(Some(empty.path()), None, None).expect_err("must fail");
+        let err = resolve_worker_path(Some(empty.path()), None, None, Some(empty.path()))
+            .expect_err("must fail");
         assert!(
             matches!(err, PoolError::WorkerPackageNotFound { ref searched } if searched.len() == 1)
         );
         // Without an option the crate checkout is found.
-        let found = resolve_worker_path(None, Some(empty.path().into()), None).expect("found");
+        let found =
+            resolve_worker_path(None, Some(empty.path().into()), None, None).expect("found");
         assert!(found.join("dxpy_worker/__init__.py").is_file());
+        // With a cache root and nothing next to the executable: the embedded copy.
+        let cache = tempfile::tempdir().expect("tempdir");
+        let exe = empty.path().join("bin/dx-py");
+        let found = resolve_worker_path(None, None, Some(&exe), Some(cache.path())).expect("found");
+        assert!(found.starts_with(cache.path()), "{}", found.display());
+        assert!(found.join("dxpy_worker/protocol.py").is_file());
     }
 }

@@ -674,3 +674,30 @@ fn ctrl_c_flushes_partial_results_and_leaves_no_workers() {
         .collect();
     assert!(after.is_empty(), "workers left after Ctrl-C: {after:#?}");
 }
+
+/// A `dx-py` copied away from the repository (as `cargo install` leaves it) finds no worker
+/// package next to it and runs with the one embedded in the binary, written privately into
+/// its cache.
+#[test]
+fn an_installed_binary_runs_with_its_embedded_worker() {
+    let (_tmp, root) = tree(&[("test_one.py", "def test_one():\n    pass\n")]);
+    let bin_dir = tempfile::tempdir().expect("tempdir");
+    let binary = bin_dir.path().join("dx-py");
+    std::fs::copy(env!("CARGO_BIN_EXE_dx-py"), &binary).expect("copy dx-py");
+    let mut cmd = Command::new(&binary);
+    cmd.arg("test").args(["--python", &python(), "-q"]);
+    clean(&mut cmd, &root);
+    cmd.env_remove("DXPY_WORKER_PATH");
+    let out = cmd.output().expect("spawn the copied dx-py");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(summary(&text), "1 passed", "{text}");
+    let extracted: Vec<PathBuf> = std::fs::read_dir(root.join(".dxpy-cache/worker"))
+        .expect("the worker was written to the cache")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(extracted.len(), 1, "{extracted:?}");
+    assert!(extracted[0].join("dxpy_worker/__init__.py").is_file());
+}

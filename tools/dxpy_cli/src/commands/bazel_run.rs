@@ -113,6 +113,7 @@ pub fn request_pool_config(
     pytest_args: Vec<String>,
 ) -> PoolConfig {
     let mut pool = PoolConfig::new(rootdir);
+    pool.worker_cache_root = dxpy_discover::session::cache_root();
     pool.workers = 1;
     pool.python = Some(interpreter.python.clone());
     pool.worker_path = interpreter.worker_package.clone();

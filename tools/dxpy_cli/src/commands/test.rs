@@ -146,6 +146,7 @@ fn maxfail_of(args: &TestArgs) -> Option<u32> {
 
 fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolConfig> {
     let mut pool = PoolConfig::new(discovery.config.rootdir.clone());
+    pool.worker_cache_root = dxpy_discover::session::cache_root();
     pool.workers = match args.workers.as_str() {
         "auto" | "logical" => 0,
         n => n
