@@ -383,8 +383,22 @@ fn hanging_test_times_out() {
     assert_eq!(summary(&run.stdout), "1 failed, 1 passed", "{}", run.stdout);
 }
 
-/// Worker processes (`python -m dxpy_worker`) whose parent is gone (reparented to pid 1 or a
-/// subreaper that is not dx-py).
+/// The parent pid of `pid` and its command line, if it still exists.
+fn parent_of(pid: &str) -> Option<(String, String)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the ")" closing the command name: state, ppid, ...
+    let ppid = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))?
+        .to_string();
+    let cmdline = std::fs::read(format!("/proc/{ppid}/cmdline")).unwrap_or_default();
+    Some((ppid, String::from_utf8_lossy(&cmdline).replace('\0', " ")))
+}
+
+/// Worker processes (`python -m dxpy_worker`: spawned workers, zygotes and their forks) with
+/// no live dx-py among their ancestors (reparented to pid 1 or to a subreaper). A fork's
+/// parent is its zygote, so the whole chain is walked: other tests run concurrently and their
+/// forks are not orphans.
 fn orphan_workers() -> Vec<String> {
     let mut found = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -402,18 +416,21 @@ fn orphan_workers() -> Vec<String> {
         if !cmdline.contains("dxpy_worker") {
             continue;
         }
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // Fields after the ")" closing the command name: state, ppid, ...
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .unwrap_or("0");
-        let parent = std::fs::read(format!("/proc/{ppid}/cmdline")).unwrap_or_default();
-        let parent = String::from_utf8_lossy(&parent);
-        if ppid == "1" || !parent.contains("dx-py") {
-            found.push(format!("pid {pid} (ppid {ppid}): {cmdline}"));
+        let mut ancestor = pid.clone();
+        let mut owned = false;
+        for _ in 0..64 {
+            match parent_of(&ancestor) {
+                Some((ppid, _)) if ppid == "0" || ppid == "1" => break,
+                Some((_, parent)) if parent.contains("dx-py") => {
+                    owned = true;
+                    break;
+                }
+                Some((ppid, _)) => ancestor = ppid,
+                None => break,
+            }
+        }
+        if !owned {
+            found.push(format!("pid {pid}: {cmdline}"));
         }
     }
     found
