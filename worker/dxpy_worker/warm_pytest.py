@@ -17,10 +17,11 @@ when the request is eligible, ``_pytest.config.get_config`` hands out the prepar
 pytest then does everything else as usual: ini files, ``addopts``, entry-point plugins,
 conftests, options, the session.
 
-Not eligible, so pytest's own path runs: ``DXPY_NO_WARM_SESSION`` set (for comparisons), ``-p no:NAME`` among the request's arguments (that
-must stop a builtin plugin from being registered at all), a pytest other than the one
-prepared, a different ``PYTEST_DEBUG``/``TOX_ENV_DIR`` (read while the configuration object
-is built), or a pytest whose ``parsefactories`` lacks the ``holder`` keyword (pytest < 9).
+Not eligible, so pytest's own path runs: ``DXPY_NO_WARM_SESSION`` set (for comparisons),
+``-p no:NAME`` among the request's arguments (that must stop a builtin plugin from being
+registered at all), a pytest other than the one prepared, a different
+``PYTEST_DEBUG``/``TOX_ENV_DIR`` (read while the configuration object is built), or a pytest
+whose ``parsefactories`` lacks the ``holder`` keyword (pytest < 9).
 A builtin plugin module that changed after ``prepare()`` is scanned as usual.
 """
 

@@ -436,6 +436,15 @@ fn orphan_workers() -> Vec<String> {
     found
 }
 
+/// Orphaned workers that were not there `before`, after a moment for exits to settle.
+fn orphans_since(before: &[String]) -> Vec<String> {
+    std::thread::sleep(Duration::from_millis(500));
+    orphan_workers()
+        .into_iter()
+        .filter(|p| !before.contains(p))
+        .collect()
+}
+
 #[test]
 fn no_worker_processes_left_behind() {
     let body =
@@ -445,11 +454,7 @@ fn no_worker_processes_left_behind() {
     let before = orphan_workers();
     let run = dx_py(&root, &["--timeout", "2", "-n", "2"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
-    std::thread::sleep(Duration::from_millis(500));
-    let after: Vec<String> = orphan_workers()
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
+    let after = orphans_since(&before);
     assert!(after.is_empty(), "dx-py left orphaned workers: {after:#?}");
 }
 
@@ -684,11 +689,7 @@ fn ctrl_c_flushes_partial_results_and_leaves_no_workers() {
     assert!(
         !cases.contains_key("test_slow::test_slow") || cases["test_slow::test_slow"] != "passed"
     );
-    std::thread::sleep(Duration::from_millis(500));
-    let after: Vec<String> = orphan_workers()
-        .into_iter()
-        .filter(|p| !before.contains(p))
-        .collect();
+    let after = orphans_since(&before);
     assert!(after.is_empty(), "workers left after Ctrl-C: {after:#?}");
 }
 

@@ -197,7 +197,7 @@ fn try_run_action(
         .junit
         .write_named(&base.join(&outputs.xml), outcome.elapsed, &args.target)?;
     // The tests ran with this process's environment (the action's, `--action_env`
-    // included) under the request's own variables.
+    // included); the rule's own `env` names are set apart by the replay decision itself.
     let process_env: Vec<(String, String)> = std::env::vars().collect();
     let status = RecordedStatus::new(
         outcome.code as i32,
@@ -208,7 +208,6 @@ fn try_run_action(
     .with_action_env(
         process_env
             .iter()
-            .filter(|(name, _)| !args.env.iter().any(|(rule, _)| rule == name))
             .map(|(name, value)| (name.as_str(), value.as_str())),
     );
     write_file(&base.join(&outputs.status), status.to_json().as_bytes())?;
