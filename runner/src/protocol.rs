@@ -25,7 +25,8 @@
 //! | 0      | 4    | magic `b"DXRQ"`                                          |
 //! | 4      | 2    | protocol version (u16, currently 1)                      |
 //! | 6      | 1    | message type (u8, [`RequestKind`])                       |
-//! | 7      | 1    | flags (u8; bit 0 `KEEP_SESSION` on RunItems/RunModule)   |
+//! | 7      | 1    | flags (u8; bit 0 `KEEP_SESSION` on RunItems/RunModule/   |
+//! |        |      | RunHookItems)                                            |
 //! | 8      | 8    | request id (u64, echoed by every result it causes)       |
 //! | 16     | 4    | test index base (u32; index of the batch's first item)   |
 //! | 20     | 4    | payload length (u32)                                     |
@@ -71,6 +72,16 @@
 //! | 3    | RunModule | `str path` (run everything collected from that file)                |
 //! | 4    | Shutdown  | empty                                                                |
 //! | 5    | Preload   | `list<str> modules` (import now; answered by Log per failure + Done)  |
+//! | 6    | RunHookItems | `list<str> paths, list<str> skip_dirs, list<str> skip_items`      |
+//!
+//! RunHookItems (added in protocol version 1 as a new type, so an older worker refuses it
+//! as an unknown message type rather than misreading it) runs the items conftest
+//! `pytest_collect_file` hooks make: the worker collects `paths` (rootdir-relative
+//! directories or files) through pytest, leaving out Python test modules matching
+//! `python_files` (the runner schedules those by node ID), directories in `skip_dirs`
+//! (collected by other batches) and items in `skip_items` (already run, when a batch is
+//! requeued after a crash). A path that yields nothing is not an error. Items pytest's own
+//! `-k`/`-m`/`--deselect` drop are announced with one Deselected result.
 //!
 //! # Results (worker → runner)
 //!
@@ -87,6 +98,7 @@
 //! | 6    | Done         | `u32 × 7 counts (passed, failed, skipped, xfailed, xpassed, error,` |
 //! |      |              | `collect_errors), u8 stop, i32 exit_code, str message`               |
 //! | 7    | Fatal        | `str message, str traceback`                                         |
+//! | 8    | Deselected   | `list<str> node_ids` (RunHookItems only: items pytest deselected)    |
 //!
 //! One ItemResult is sent per pytest report (setup, call, teardown), except a passed setup,
 //! which carries nothing. The teardown report always comes last and carries
@@ -198,6 +210,7 @@ pub enum RequestKind {
     RunModule = 3,
     Shutdown = 4,
     Preload = 5,
+    RunHookItems = 6,
 }
 
 /// Result message type codes (header byte 6).
@@ -211,6 +224,7 @@ pub enum ResultKind {
     CollectError = 5,
     Done = 6,
     Fatal = 7,
+    Deselected = 8,
 }
 
 /// Which engine runs the tests. On the wire: 0 auto, 1 pytest, 2 native.
@@ -293,6 +307,7 @@ pub enum Request {
     RunModule(RunModule),
     Shutdown,
     Preload(Preload),
+    RunHookItems(RunHookItems),
 }
 
 /// Worker configuration; must be the first request.
@@ -331,6 +346,19 @@ pub struct RunModule {
     pub path: String,
 }
 
+/// Run the items `pytest_collect_file` hooks make under `paths` (see the module docs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunHookItems {
+    pub first_index: u32,
+    pub keep_session: bool,
+    /// Rootdir-relative directories (or files) to collect; `""` is the rootdir.
+    pub paths: Vec<String>,
+    /// Rootdir-relative directories below `paths` that other batches collect.
+    pub skip_dirs: Vec<String>,
+    /// Node IDs of items not to run again (reported before a crash).
+    pub skip_items: Vec<String>,
+}
+
 /// Import these modules now (after Ready, before the first batch), so every batch of this
 /// worker finds them in `sys.modules`. Answered by one `Log` (level warning) per module that
 /// failed to import, then Done with zero counts.
@@ -355,6 +383,7 @@ pub enum WorkerMessage {
     CollectError(CollectErrorReport),
     Done(Done),
     Fatal(Fatal),
+    Deselected(Deselected),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -442,13 +471,19 @@ pub struct Counts {
     pub collect_errors: u32,
 }
 
-/// The end of one RunItems/RunModule batch (or the answer to Shutdown).
+/// The end of one RunItems/RunModule/RunHookItems batch (or the answer to Shutdown).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Done {
     pub counts: Counts,
     pub stop: StopKind,
     pub exit_code: i32,
     pub message: String,
+}
+
+/// Items of a RunHookItems batch that pytest's `-k`/`-m`/`--deselect` left out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deselected {
+    pub node_ids: Vec<String>,
 }
 
 /// The worker cannot continue; it exits after sending this.
@@ -500,6 +535,7 @@ impl RequestKind {
             3 => RequestKind::RunModule,
             4 => RequestKind::Shutdown,
             5 => RequestKind::Preload,
+            6 => RequestKind::RunHookItems,
             _ => {
                 return Err(ProtocolError::UnknownMessageType {
                     direction: Direction::Request,
@@ -516,6 +552,7 @@ impl RequestKind {
             RequestKind::RunModule => "RunModule",
             RequestKind::Shutdown => "Shutdown",
             RequestKind::Preload => "Preload",
+            RequestKind::RunHookItems => "RunHookItems",
         }
     }
 }
@@ -530,6 +567,7 @@ impl ResultKind {
             5 => ResultKind::CollectError,
             6 => ResultKind::Done,
             7 => ResultKind::Fatal,
+            8 => ResultKind::Deselected,
             _ => {
                 return Err(ProtocolError::UnknownMessageType {
                     direction: Direction::Result,
@@ -548,6 +586,7 @@ impl ResultKind {
             ResultKind::CollectError => "CollectError",
             ResultKind::Done => "Done",
             ResultKind::Fatal => "Fatal",
+            ResultKind::Deselected => "Deselected",
         }
     }
 }
@@ -560,6 +599,7 @@ impl Request {
             Request::RunModule(_) => RequestKind::RunModule,
             Request::Shutdown => RequestKind::Shutdown,
             Request::Preload(_) => RequestKind::Preload,
+            Request::RunHookItems(_) => RequestKind::RunHookItems,
         }
     }
 }
@@ -574,6 +614,7 @@ impl WorkerMessage {
             WorkerMessage::CollectError(_) => ResultKind::CollectError,
             WorkerMessage::Done(_) => ResultKind::Done,
             WorkerMessage::Fatal(_) => ResultKind::Fatal,
+            WorkerMessage::Deselected(_) => ResultKind::Deselected,
         }
     }
 }

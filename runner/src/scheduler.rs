@@ -3,7 +3,8 @@
 //! Layout:
 //! - this file: [`ModuleTests`] (the scheduler's input: one test file and its node IDs, as
 //!   discovery lists them), [`WorkUnit`] (one batch for one worker), [`plan`] (splitting and
-//!   longest-first ordering) and [`plan_batched`] (the same, small units joined first);
+//!   longest-first ordering), [`plan_batched`] (the same, small units joined first) and
+//!   [`hook_units`] (the directories where conftest `pytest_collect_file` hooks make items);
 //! - [`durations`]: the store of unit durations from previous runs.
 //!
 //! A unit is a whole module, so module- and class-scoped fixtures are set up once. A module
@@ -34,17 +35,97 @@ pub struct ModuleTests {
     pub node_ids: Vec<String>,
 }
 
-/// One batch of node IDs sent to one worker as a single RunItems.
+/// One batch sent to one worker as a single request (RunItems, or RunHookItems).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkUnit {
     /// Stable name used by the durations store: the module path, or `path::Class` for a
-    /// class split out of a large module, or `path::` for that module's free functions.
+    /// class split out of a large module, or `path::` for that module's free functions;
+    /// for hook items, the unit's directories joined with `" + "`, after `hook items: `.
     pub key: String,
+    /// Node IDs to run; for [`UnitKind::HookItems`], the directories to collect (which
+    /// the run accounts for like node IDs: settled when the batch completes).
     pub node_ids: Vec<String>,
+    pub kind: UnitKind,
     /// Test index of `node_ids[0]` (the plan's running count of node IDs). The remainder of
     /// a batch requeued after a crash keeps its unit's index, so indexes are a hint for
     /// ordering output; node IDs are the identity.
     pub first_index: u32,
+}
+
+/// What a unit asks its worker to run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum UnitKind {
+    /// Exactly the node IDs (discovery's items).
+    #[default]
+    Tests,
+    /// Whatever pytest collects under the directories in `node_ids` except Python test
+    /// modules (other units run those): the items of conftest `pytest_collect_file` hooks,
+    /// which no static discovery can list.
+    HookItems {
+        /// Directories below `node_ids` that other units collect.
+        skip_dirs: Vec<String>,
+        /// Items already run by an earlier attempt of this unit (before a worker crash).
+        skip_items: Vec<String>,
+    },
+}
+
+impl UnitKind {
+    pub fn is_hook_items(&self) -> bool {
+        matches!(self, UnitKind::HookItems { .. })
+    }
+}
+
+/// A directory where conftest `pytest_collect_file` hooks can make items, with the
+/// directories directly below it (discovery's `HookScope`): the input of [`hook_units`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookTree {
+    /// Rootdir-relative (`""`: the rootdir).
+    pub root: String,
+    pub subdirs: Vec<String>,
+}
+
+/// A hook-items unit collects at most this many subdirectories, so a tree like pygments'
+/// `tests/examplefiles` (458 of them) spreads over the workers in a few dozen requests.
+pub const HOOK_UNIT_DIRS: usize = 24;
+
+/// Units for the hook trees: the subdirectories in groups of up to [`HOOK_UNIT_DIRS`], and
+/// each root by itself with its subdirectories skipped (its own files; a root with no such
+/// files costs one directory collection and yields nothing). Not yet ordered or numbered:
+/// [`plan_batched_with_hooks`] does that.
+pub fn hook_units(trees: &[HookTree]) -> Vec<WorkUnit> {
+    let mut units = Vec::new();
+    for tree in trees {
+        units.push(WorkUnit {
+            key: format!("hook items: {}", display_dir(&tree.root)),
+            node_ids: vec![tree.root.clone()],
+            kind: UnitKind::HookItems {
+                skip_dirs: tree.subdirs.clone(),
+                skip_items: Vec::new(),
+            },
+            first_index: 0,
+        });
+        for group in tree.subdirs.chunks(HOOK_UNIT_DIRS) {
+            let names: Vec<&str> = group.iter().map(|d| display_dir(d)).collect();
+            units.push(WorkUnit {
+                key: format!("hook items: {}", names.join(" + ")),
+                node_ids: group.to_vec(),
+                kind: UnitKind::HookItems {
+                    skip_dirs: Vec::new(),
+                    skip_items: Vec::new(),
+                },
+                first_index: 0,
+            });
+        }
+    }
+    units
+}
+
+fn display_dir(dir: &str) -> &str {
+    if dir.is_empty() {
+        "."
+    } else {
+        dir
+    }
 }
 
 /// When to split a module by class.
@@ -79,6 +160,7 @@ pub fn units_of(modules: &[ModuleTests], policy: SplitPolicy) -> Vec<WorkUnit> {
         let whole = || WorkUnit {
             key: module.path.clone(),
             node_ids: module.node_ids.clone(),
+            kind: UnitKind::Tests,
             first_index: 0,
         };
         if module.node_ids.len() <= policy.max_unit_tests {
@@ -110,6 +192,7 @@ pub fn units_of(modules: &[ModuleTests], policy: SplitPolicy) -> Vec<WorkUnit> {
             units.push(WorkUnit {
                 key,
                 node_ids,
+                kind: UnitKind::Tests,
                 first_index: 0,
             });
         }
@@ -125,7 +208,7 @@ pub const MIN_BATCHES: usize = 8;
 
 /// Splits, orders longest-first and numbers the units: one unit per module (or class).
 pub fn plan(modules: &[ModuleTests], store: &DurationStore, policy: SplitPolicy) -> Vec<WorkUnit> {
-    plan_units(modules, store, policy, false)
+    plan_units(units_of(modules, policy), store, false)
 }
 
 /// [`plan`], with small units joined into batches first (what `dx-py test` runs).
@@ -134,16 +217,24 @@ pub fn plan_batched(
     store: &DurationStore,
     policy: SplitPolicy,
 ) -> Vec<WorkUnit> {
-    plan_units(modules, store, policy, true)
+    plan_units(units_of(modules, policy), store, true)
 }
 
-fn plan_units(
+/// [`plan_batched`] plus the [`hook_units`] of `trees`, all ordered longest-first together.
+/// A hook unit the store does not know yet is estimated by its directory count (it has no
+/// known tests), like a unit with that many tests; hook units are never joined into batches.
+pub fn plan_batched_with_hooks(
     modules: &[ModuleTests],
+    trees: &[HookTree],
     store: &DurationStore,
     policy: SplitPolicy,
-    batched: bool,
 ) -> Vec<WorkUnit> {
-    let units = units_of(modules, policy);
+    let mut units = units_of(modules, policy);
+    units.extend(hook_units(trees));
+    plan_units(units, store, true)
+}
+
+fn plan_units(units: Vec<WorkUnit>, store: &DurationStore, batched: bool) -> Vec<WorkUnit> {
     let (known_seconds, known_tests) = units
         .iter()
         .filter_map(|u| store.get(&u.key).map(|s| (s, u.node_ids.len())))
@@ -193,11 +284,15 @@ fn plan_units(
 /// store then learns batches, which recur while the suite's modules do); its estimate is the
 /// sum of theirs.
 fn batch_small_units(units: Vec<(f64, WorkUnit)>) -> Vec<(f64, WorkUnit)> {
-    let total: usize = units.iter().map(|(_, u)| u.node_ids.len()).sum();
+    let total: usize = units
+        .iter()
+        .filter(|(_, u)| !u.kind.is_hook_items())
+        .map(|(_, u)| u.node_ids.len())
+        .sum();
     let limit = (total / MIN_BATCHES).clamp(1, BATCH_MAX_TESTS);
     let (mut small, mut out): (Vec<_>, Vec<_>) = units
         .into_iter()
-        .partition(|(_, u)| u.node_ids.len() < limit);
+        .partition(|(_, u)| u.node_ids.len() < limit && !u.kind.is_hook_items());
     if small.len() < 2 {
         out.append(&mut small);
         return out;

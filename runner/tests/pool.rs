@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dxpy_runner::protocol::{Outcome, Phase};
 use dxpy_runner::run::{Incident, NotRunReason, Run, RunEvent, StopReason};
-use dxpy_runner::scheduler::{plan, DurationStore, LoadStatus, SplitPolicy, WorkUnit};
+use dxpy_runner::scheduler::{plan, DurationStore, LoadStatus, SplitPolicy, UnitKind, WorkUnit};
 use support::runs::*;
 use support::*;
 
@@ -307,6 +307,7 @@ fn maxfail_stops_scheduling_after_the_running_unit(mode: Mode) {
         .map(|m| WorkUnit {
             key: m.path.clone(),
             node_ids: m.node_ids.clone(),
+            kind: UnitKind::Tests,
             first_index: 0,
         })
         .collect();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use dxpy_runner::pool::{ExitReason, PoolConfig, WarmStart, WorkerProcess, Zygote, ZygoteSpec};
 use dxpy_runner::run::{Incident, Run, RunConfig, RunEvent};
-use dxpy_runner::scheduler::{plan, DurationStore, SplitPolicy, WorkUnit};
+use dxpy_runner::scheduler::{plan, DurationStore, SplitPolicy, UnitKind, WorkUnit};
 use support::runs::*;
 use support::*;
 
@@ -27,6 +27,7 @@ fn unit(node_ids: &[&str]) -> Vec<WorkUnit> {
         key: node_ids.join(","),
         first_index: 0,
         node_ids: node_ids.iter().map(|s| s.to_string()).collect(),
+        kind: UnitKind::Tests,
     }]
 }
 

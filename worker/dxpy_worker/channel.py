@@ -79,11 +79,12 @@ class Channel:
         self.done = P.Done()
         self.send(self.done)
 
-    def serve(self, run_batch):
+    def serve(self, run_batch, run_hook_batch=None):
         """Runs batches until Shutdown (returns its frame) or end of stream (returns None).
 
         ``run_batch(node_ids, first_index, keep_session)`` sends the item results and returns
-        (stop kind, exit code, message).
+        (stop kind, exit code, message); ``run_hook_batch(request)`` does the same for a
+        RunHookItems request (an engine without it answers with an error log and Done).
         """
         while True:
             frame = P.read_request(self.fd_in)
@@ -99,12 +100,20 @@ class Channel:
             if isinstance(request, P.Preload):
                 self.preload(request.modules)
                 continue
-            if isinstance(request, P.RunModule):
-                node_ids = [request.path]
-            else:
-                node_ids = list(request.node_ids)
             self.done = P.Done()
-            stop, exit_code, message = run_batch(node_ids, request.first_index, request.keep_session)
+            if isinstance(request, P.RunHookItems):
+                if run_hook_batch is None:
+                    self.log(P.LogLevel.ERROR, "this engine cannot collect hook-made items")
+                    self.send(self.done)
+                    continue
+                stop, exit_code, message = run_hook_batch(request)
+            else:
+                if isinstance(request, P.RunModule):
+                    node_ids = [request.path]
+                else:
+                    node_ids = list(request.node_ids)
+                stop, exit_code, message = run_batch(
+                    node_ids, request.first_index, request.keep_session)
             self.done.stop, self.done.exit_code, self.done.message = stop, exit_code, message
             self.send(self.done)
 

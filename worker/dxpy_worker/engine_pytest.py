@@ -99,6 +99,7 @@ class WorkerPlugin:
         self.fast = os.environ.get("DXPY_NO_FASTPATH", "") in ("", "0")
         self.log_shortcuts = os.environ.get("DXPY_DEBUG_FASTPATH", "") not in ("", "0")
         self.real_stdout = None  # sys.stdout before the terminal reporter got /dev/null
+        self.deselected = None  # items pytest deselected, recorded during a hook batch
 
     # --- session lifecycle ----------------------------------------------------------
     @pytest.hookimpl
@@ -124,7 +125,7 @@ class WorkerPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session):
-        self.shutdown_frame = self.channel.serve(self.run_batch)
+        self.shutdown_frame = self.channel.serve(self.run_batch, self.run_hook_batch)
         return True
 
     def install_directory_cache(self, session):
@@ -320,16 +321,61 @@ class WorkerPlugin:
             self.channel.send_collect_error(node_id, outcome, text)
         return items
 
-    def run_batch(self, node_ids, first_index, keep_session):
-        session = self.session
+    def reset_stop(self):
         # Each batch starts like a fresh run: -x/--maxfail count from zero. (The public
         # setters refuse to clear a stop once set, hence the private fields.)
+        session = self.session
         session._shouldstop = False
         session._shouldfail = False
         session.testsfailed = 0
+
+    def run_batch(self, node_ids, first_index, keep_session):
+        self.reset_stop()
         shortcuts_before = self.module_shortcuts
         items = self.collect(node_ids)
         shortcut = self.module_shortcuts != shortcuts_before
+        return self.run_items(items, first_index, keep_session, shortcut)
+
+    def run_hook_batch(self, request):
+        """Runs what conftest ``pytest_collect_file`` hooks make under the request's paths.
+
+        The paths are collected through pytest itself (so the hooks run, and pytest's own
+        ignore rules, ``-k``/``-m``/``--deselect`` apply) while a ``HookItemsGuard`` keeps out
+        Python test modules (the runner schedules those by node ID: importing them here
+        would import them twice) and the directories other batches collect. Items the
+        runner lists as already run (a batch requeued after a crash) are dropped.
+        """
+        self.reset_stop()
+        root = self.config.rootpath
+        guard = HookItemsGuard(self.config, [root / d for d in request.skip_dirs])
+        manager = self.config.pluginmanager
+        manager.register(guard, name="dxpy-hook-items-guard")
+        self.deselected = []
+        try:
+            args = [str(root / path) for path in request.paths]
+            items, problems = self.perform_collect(args)
+            if isinstance(items, pytest.UsageError):
+                # A path that yields nothing is no error here (a file only some hook
+                # collects): collect the others on their own.
+                items = []
+                for arg in args:
+                    found, more = self.perform_collect([arg])
+                    problems.extend(more)
+                    if not isinstance(found, pytest.UsageError):
+                        items.extend(found)
+        finally:
+            manager.unregister(guard)
+            deselected, self.deselected = self.deselected, None
+        for node_id, outcome, text in problems:
+            self.channel.send_collect_error(node_id, outcome, text)
+        if deselected:
+            self.channel.send(P.Deselected([item.nodeid for item in deselected]))
+        skip = set(request.skip_items)
+        items = [item for item in items if item.nodeid not in skip]
+        return self.run_items(items, request.first_index, request.keep_session, False)
+
+    def run_items(self, items, first_index, keep_session, shortcut):
+        session = self.session
         self.batch_direct = 0
         self.index_of = {}
         for position, item in enumerate(items):
@@ -507,9 +553,50 @@ class WorkerPlugin:
         ))
 
     @pytest.hookimpl
+    def pytest_deselected(self, items):
+        if self.deselected is not None:
+            self.deselected.extend(items)
+
+    @pytest.hookimpl
     def pytest_internalerror(self, excrepr, excinfo):
         self.flush_pending()
         self.channel.log(P.LogLevel.ERROR, f"pytest internal error:\n{excrepr}")
+
+
+class HookItemsGuard:
+    """Registered while a RunHookItems batch collects: keeps that collection to the items
+    static discovery cannot plan."""
+
+    def __init__(self, config, skip_dirs):
+        self.python_files = config.getini("python_files")
+        self.skip_dirs = set(skip_dirs)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_ignore_collect(self, collection_path):
+        if collection_path in self.skip_dirs:
+            return True  # another batch collects it
+        return None
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_collect_file(self, file_path, parent):
+        outcome = yield
+        collectors = outcome.get_result()
+        kept = [c for c in collectors if not self.is_test_module(c, file_path)]
+        if len(kept) != len(collectors):
+            outcome.force_result(kept)
+
+    def is_test_module(self, collector, file_path):
+        """A Python test module the runner schedules by node ID (``python_files``)."""
+        return isinstance(collector, pytest.Module) and _path_matches(file_path, self.python_files)
+
+
+def _path_matches(path, patterns):
+    try:
+        from _pytest.python import path_matches_patterns
+    except ImportError:  # pragma: no cover - pytest < 7
+        import fnmatch
+        return any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)
+    return path_matches_patterns(path, patterns)
 
 
 def _devnull_stdout():

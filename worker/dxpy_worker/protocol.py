@@ -40,6 +40,7 @@ class RequestKind(enum.IntEnum):
     RUN_MODULE = 3
     SHUTDOWN = 4
     PRELOAD = 5
+    RUN_HOOK_ITEMS = 6
 
 
 class ResultKind(enum.IntEnum):
@@ -50,6 +51,7 @@ class ResultKind(enum.IntEnum):
     COLLECT_ERROR = 5
     DONE = 6
     FATAL = 7
+    DESELECTED = 8
 
 
 class Engine(enum.IntEnum):
@@ -123,6 +125,17 @@ class RunModule:
     first_index: int
     keep_session: bool
     path: str
+
+
+@dataclasses.dataclass
+class RunHookItems:
+    """Run what pytest (and conftest ``pytest_collect_file`` hooks) collects under ``paths``,
+    except Python test modules (scheduled by node ID), ``skip_dirs`` and ``skip_items``."""
+    first_index: int
+    keep_session: bool
+    paths: list
+    skip_dirs: list = dataclasses.field(default_factory=list)
+    skip_items: list = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -213,6 +226,12 @@ class Fatal:
 
 
 @dataclasses.dataclass
+class Deselected:
+    """Items of a RunHookItems batch that pytest's ``-k``/``-m``/``--deselect`` left out."""
+    node_ids: list
+
+
+@dataclasses.dataclass
 class ResultFrame:
     request_id: int
     message: object
@@ -226,6 +245,7 @@ _RESULT_KIND = {
     CollectError: ResultKind.COLLECT_ERROR,
     Done: ResultKind.DONE,
     Fatal: ResultKind.FATAL,
+    Deselected: ResultKind.DESELECTED,
 }
 _DONE_COUNTS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "collect_errors")
 
@@ -355,6 +375,13 @@ def encode_request(frame):
         flags = FLAG_KEEP_SESSION if req.keep_session else 0
         index = req.first_index
         w.str(req.path)
+    elif isinstance(req, RunHookItems):
+        kind = RequestKind.RUN_HOOK_ITEMS
+        flags = FLAG_KEEP_SESSION if req.keep_session else 0
+        index = req.first_index
+        w.str_list(req.paths)
+        w.str_list(req.skip_dirs)
+        w.str_list(req.skip_items)
     elif isinstance(req, Shutdown):
         kind = RequestKind.SHUTDOWN
     elif isinstance(req, Preload):
@@ -396,7 +423,8 @@ def parse_request_header(raw, max_payload=DEFAULT_MAX_PAYLOAD):
 
 
 def decode_request_payload(kind, flags, request_id, index, payload):
-    allowed = FLAG_KEEP_SESSION if kind in (RequestKind.RUN_ITEMS, RequestKind.RUN_MODULE) else 0
+    batches = (RequestKind.RUN_ITEMS, RequestKind.RUN_MODULE, RequestKind.RUN_HOOK_ITEMS)
+    allowed = FLAG_KEEP_SESSION if kind in batches else 0
     if flags & ~allowed:
         raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")
     if kind in (RequestKind.HELLO, RequestKind.SHUTDOWN, RequestKind.PRELOAD) and index != 0:
@@ -417,6 +445,9 @@ def decode_request_payload(kind, flags, request_id, index, payload):
         req = RunModule(index, keep, r.str("path"))
     elif kind == RequestKind.PRELOAD:
         req = Preload(r.str_list("modules"))
+    elif kind == RequestKind.RUN_HOOK_ITEMS:
+        req = RunHookItems(index, keep, r.str_list("paths"), r.str_list("skip_dirs"),
+                           r.str_list("skip_items"))
     else:
         req = Shutdown()
     r.finish(kind.name)
@@ -493,6 +524,8 @@ def encode_result(frame):
         w.u8(int(msg.stop))
         w.i32(msg.exit_code)
         w.str(msg.message)
+    elif kind == ResultKind.DESELECTED:
+        w.str_list(msg.node_ids)
     else:
         w.str(msg.message)
         w.str(msg.traceback)
@@ -574,6 +607,8 @@ def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
             counts = {name: r.u32(name) for name in _DONE_COUNTS}
             msg = Done(**counts, stop=_enum(StopKind, r.u8("stop"), "stop"),
                        exit_code=r.i32("exit_code"), message=r.str("message"))
+        elif kind == ResultKind.DESELECTED:
+            msg = Deselected(r.str_list("node_ids"))
         else:
             msg = Fatal(r.str("message"), r.str("traceback"))
     r.finish(kind.name)

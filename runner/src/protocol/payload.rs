@@ -10,10 +10,10 @@ use super::header::{
     RequestHeader, ResultHeader, NO_TEST_INDEX, REQUEST_HEADER_LEN, RESULT_HEADER_LEN,
 };
 use super::{
-    CollectErrorReport, Counts, Done, Engine, Fatal, Hello, ItemResult, Location, LogLevel,
-    LogRecord, Outcome, Phase, Preload, ProtocolError, Ready, Request, RequestFrame, RequestKind,
-    ResultFrame, ResultKind, RunItems, RunModule, Section, StopKind, WarningRecord, WarningWhen,
-    WorkerMessage,
+    CollectErrorReport, Counts, Deselected, Done, Engine, Fatal, Hello, ItemResult, Location,
+    LogLevel, LogRecord, Outcome, Phase, Preload, ProtocolError, Ready, Request, RequestFrame,
+    RequestKind, ResultFrame, ResultKind, RunHookItems, RunItems, RunModule, Section, StopKind,
+    WarningRecord, WarningWhen, WorkerMessage,
 };
 
 /// Default payload limit (64 MiB): far above any capped report, far below a runaway.
@@ -264,7 +264,9 @@ pub(crate) fn decode_request_parts(
 ) -> Result<RequestFrame, ProtocolError> {
     let name = header.kind.name();
     let allowed_flags = match header.kind {
-        RequestKind::RunItems | RequestKind::RunModule => FLAG_KEEP_SESSION,
+        RequestKind::RunItems | RequestKind::RunModule | RequestKind::RunHookItems => {
+            FLAG_KEEP_SESSION
+        }
         RequestKind::Hello | RequestKind::Shutdown | RequestKind::Preload => 0,
     };
     if header.flags & !allowed_flags != 0 {
@@ -307,6 +309,13 @@ pub(crate) fn decode_request_parts(
         RequestKind::Shutdown => Request::Shutdown,
         RequestKind::Preload => Request::Preload(Preload {
             modules: cursor.str_list("modules")?,
+        }),
+        RequestKind::RunHookItems => Request::RunHookItems(RunHookItems {
+            first_index,
+            keep_session,
+            paths: cursor.str_list("paths")?,
+            skip_dirs: cursor.str_list("skip_dirs")?,
+            skip_items: cursor.str_list("skip_items")?,
         }),
     };
     cursor.finish(name)?;
@@ -354,6 +363,19 @@ pub fn encode_request(frame: &RequestFrame) -> Result<Vec<u8>, ProtocolError> {
         Request::Preload(preload) => {
             w.str_list("modules", &preload.modules)?;
             (0, 0)
+        }
+        Request::RunHookItems(run) => {
+            w.str_list("paths", &run.paths)?;
+            w.str_list("skip_dirs", &run.skip_dirs)?;
+            w.str_list("skip_items", &run.skip_items)?;
+            (
+                if run.keep_session {
+                    FLAG_KEEP_SESSION
+                } else {
+                    0
+                },
+                run.first_index,
+            )
         }
     };
     let (payload, payload_len) = w.into_payload("request payload")?;
@@ -509,6 +531,12 @@ pub(crate) fn decode_result_parts(
                 traceback: c.str("traceback")?,
             })
         }
+        ResultKind::Deselected => {
+            check_neutral_result_header(header, false)?;
+            WorkerMessage::Deselected(Deselected {
+                node_ids: c.str_list("node_ids")?,
+            })
+        }
     };
     c.finish(header.kind.name())?;
     Ok(ResultFrame {
@@ -611,6 +639,9 @@ pub fn encode_result(frame: &ResultFrame) -> Result<Vec<u8>, ProtocolError> {
         WorkerMessage::Fatal(fatal) => {
             w.str("message", &fatal.message)?;
             w.str("traceback", &fatal.traceback)?;
+        }
+        WorkerMessage::Deselected(deselected) => {
+            w.str_list("node_ids", &deselected.node_ids)?;
         }
     }
     let (payload, payload_len) = w.into_payload("result payload")?;

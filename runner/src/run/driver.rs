@@ -7,6 +7,13 @@
 //! under it (`c::...`, `c/...`). When the worker dies, the running test is the item whose
 //! last report lacks `ITEM_FINISHED`, else the first unsettled requested node ID (for a
 //! parametrized request this may name the function rather than the exact case).
+//!
+//! A hook-items unit ([`UnitKind::HookItems`]) requests directories, whose items nobody
+//! knows before the worker collects them: its reports settle nothing, a completed batch
+//! settles its directories, and after a crash the whole unit is requeued with every item
+//! it already reported (the crashed one included) in `skip_items`, so nothing runs twice
+//! and every requeue makes progress. A crash outside any item blames the first directory,
+//! as a plain unit blames its first unsettled node ID.
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
@@ -17,9 +24,10 @@ use crossbeam_deque::{Steal, Stealer, Worker as LocalQueue};
 use crate::pool::process::Received;
 use crate::pool::{ExitReason, WorkerProcess};
 use crate::protocol::{
-    Done, ItemResult, Location, Outcome, Phase, Request, RunItems, StopKind, WorkerMessage,
+    Done, ItemResult, Location, Outcome, Phase, Request, RunHookItems, RunItems, StopKind,
+    WorkerMessage,
 };
-use crate::scheduler::WorkUnit;
+use crate::scheduler::{UnitKind, WorkUnit};
 
 use super::events::{Incident, NotRunReason, RunEvent, StopReason, WorkerId};
 use super::{Internal, Shared};
@@ -36,6 +44,10 @@ pub(super) struct BatchTracker {
     settled: Vec<bool>,
     /// The last report's node ID, when that item has not finished.
     unfinished: Option<(String, Phase)>,
+    /// A hook-items batch: `requested` are directories, reports settle none of them.
+    hook_items: bool,
+    /// Node IDs of the items reported so far (hook-items batches only).
+    reported: Vec<String>,
 }
 
 fn covers(requested: &str, reported: &str) -> bool {
@@ -51,6 +63,22 @@ impl BatchTracker {
             requested: requested.to_vec(),
             settled: vec![false; requested.len()],
             unfinished: None,
+            hook_items: false,
+            reported: Vec::new(),
+        }
+    }
+
+    /// A tracker for a hook-items batch collecting the directories `requested`.
+    pub(super) fn for_hook_items(requested: &[String]) -> BatchTracker {
+        BatchTracker {
+            hook_items: true,
+            ..BatchTracker::new(requested)
+        }
+    }
+
+    fn note_reported(&mut self, node_id: &str) {
+        if self.hook_items && self.reported.last().map(String::as_str) != Some(node_id) {
+            self.reported.push(node_id.to_owned());
         }
     }
 
@@ -66,8 +94,12 @@ impl BatchTracker {
     }
 
     pub(super) fn item(&mut self, result: &ItemResult) -> Vec<String> {
+        self.note_reported(&result.node_id);
         if result.item_finished {
             self.unfinished = None;
+            if self.hook_items {
+                return Vec::new();
+            }
             let node_id = result.node_id.clone();
             self.settle_where(|requested| covers(requested, &node_id))
         } else {
@@ -90,6 +122,10 @@ impl BatchTracker {
     /// requested node IDs it settles.
     pub(super) fn running(&mut self) -> Option<(String, Option<Phase>, Vec<String>)> {
         if let Some((node_id, phase)) = self.unfinished.take() {
+            if self.hook_items {
+                // Its report is the one the run gets; the requeued unit skips it.
+                return Some((node_id, Some(phase), Vec::new()));
+            }
             let settles = self.settle_where(|requested| covers(requested, &node_id));
             if !settles.is_empty() {
                 return Some((node_id, Some(phase), settles));
@@ -104,6 +140,11 @@ impl BatchTracker {
     /// Everything not settled yet, in request order; marks it settled.
     pub(super) fn take_rest(&mut self) -> Vec<String> {
         self.settle_where(|_| true)
+    }
+
+    /// The items a hook-items batch reported (finished or not), in report order.
+    pub(super) fn reported(&self) -> &[String] {
+        &self.reported
     }
 }
 
@@ -325,7 +366,10 @@ impl<'a> Driver<'a> {
 
     fn run_unit(&mut self, unit: WorkUnit) {
         let started = Instant::now();
-        let mut tracker = BatchTracker::new(&unit.node_ids);
+        let mut tracker = match unit.kind {
+            UnitKind::Tests => BatchTracker::new(&unit.node_ids),
+            UnitKind::HookItems { .. } => BatchTracker::for_hook_items(&unit.node_ids),
+        };
         let end = self.run_batch(&unit, &mut tracker);
         let elapsed = started.elapsed();
         self.batches += 1;
@@ -344,7 +388,12 @@ impl<'a> Driver<'a> {
                     }
                     StopKind::ShouldStop => NotRunReason::Stopped,
                 };
-                self.not_run(rest, reason);
+                if unit.kind.is_hook_items() {
+                    // Its directories were collected: whatever they held was reported.
+                    self.settle(rest);
+                } else {
+                    self.not_run(rest, reason);
+                }
                 self.emit(RunEvent::UnitFinished {
                     worker: self.id,
                     key: unit.key,
@@ -386,10 +435,24 @@ impl<'a> Driver<'a> {
                 if !rest.is_empty() {
                     // Requeued on this slot's own deque: a fresh worker picks it up here,
                     // or an idle slot steals it. Not settled yet: it will be run.
+                    let kind = match unit.kind {
+                        UnitKind::Tests => UnitKind::Tests,
+                        UnitKind::HookItems {
+                            skip_dirs,
+                            mut skip_items,
+                        } => {
+                            skip_items.extend(tracker.reported().iter().cloned());
+                            UnitKind::HookItems {
+                                skip_dirs,
+                                skip_items,
+                            }
+                        }
+                    };
                     self.local.push(WorkUnit {
                         key: unit.key,
                         first_index: unit.first_index,
                         node_ids: rest,
+                        kind,
                     });
                 }
             }
@@ -407,11 +470,23 @@ impl<'a> Driver<'a> {
             return BatchEnd::Cancelled;
         };
         let pid = process.pid();
-        let request = Request::RunItems(RunItems {
-            first_index: unit.first_index,
-            keep_session: true,
-            node_ids: unit.node_ids.clone(),
-        });
+        let request = match &unit.kind {
+            UnitKind::Tests => Request::RunItems(RunItems {
+                first_index: unit.first_index,
+                keep_session: true,
+                node_ids: unit.node_ids.clone(),
+            }),
+            UnitKind::HookItems {
+                skip_dirs,
+                skip_items,
+            } => Request::RunHookItems(RunHookItems {
+                first_index: unit.first_index,
+                keep_session: true,
+                paths: unit.node_ids.clone(),
+                skip_dirs: skip_dirs.clone(),
+                skip_items: skip_items.clone(),
+            }),
+        };
         let request_id = match process.send(request) {
             Ok(id) => id,
             Err(err) => return BatchEnd::Lost(crash(process, Some(err.to_string()))),
@@ -481,6 +556,10 @@ fn forward_with(
         WorkerMessage::CollectError(report) => RunEvent::CollectError { worker, report },
         WorkerMessage::Warning(record) => RunEvent::Warning { worker, record },
         WorkerMessage::Log(record) => RunEvent::Log { worker, record },
+        WorkerMessage::Deselected(deselected) => RunEvent::Deselected {
+            worker,
+            node_ids: deselected.node_ids,
+        },
         WorkerMessage::Ready(_) | WorkerMessage::Done(_) | WorkerMessage::Fatal(_) => return,
     };
     // The report goes out before its settlement so the coordinator never sees a node ID

@@ -161,6 +161,12 @@ pub enum RunEvent {
         node_id: String,
         reason: NotRunReason,
     },
+    /// Items a hook-items unit collected that pytest's `-k`/`-m`/`--deselect` left out
+    /// (discovery deselects everything else before the run).
+    Deselected {
+        worker: WorkerId,
+        node_ids: Vec<String>,
+    },
     /// Something the user should know that is not about a test (e.g. the run stopped using
     /// its zygote and spawns workers instead). At most one per cause per run.
     Notice {

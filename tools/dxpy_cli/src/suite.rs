@@ -160,7 +160,8 @@ pub fn run_suite<W: Write>(
 ) -> anyhow::Result<SuiteOutcome> {
     let total = node_ids.len();
     let mut terminal = Terminal::new(out, options.verbosity, options.color, total);
-    terminal.add_deselected(discovery.deselected + discovery.items.len() - total);
+    // (With `--lf`, recorded failures of hook-made items are planned beyond discovery's.)
+    terminal.add_deselected((discovery.deselected + discovery.items.len()).saturating_sub(total));
     let header = header_lines(discovery, options.pool.worker_count(), total, &options);
     let mut outcome = SuiteOutcome::without_run(Code::Ok);
     outcome.selected = total;
@@ -182,7 +183,8 @@ pub fn run_suite<W: Write>(
         outcome.code = Code::Interrupted;
         return Ok(outcome);
     }
-    if total == 0 {
+    // Hook-items units hold tests no one has counted yet: they still have to run.
+    if total == 0 && units.is_empty() {
         outcome.elapsed = start.elapsed();
         terminal.finish(outcome.elapsed, None, None)?;
         outcome.code = Code::NoTestsCollected;
@@ -270,11 +272,25 @@ pub fn run_suite<W: Write>(
         Code::from_pytest(code)
     } else if outcome.failures > 0 {
         Code::TestsFailed
+    } else if total == 0 && summary_is_empty(&summary) {
+        // Only hook-items units ran and pytest deselected or found nothing: no tests ran.
+        Code::NoTestsCollected
     } else {
         Code::Ok
     };
     outcome.summary = Some(summary);
     Ok(outcome)
+}
+
+/// Nothing was reported: no test ran, passed, failed or was skipped.
+fn summary_is_empty(summary: &RunSummary) -> bool {
+    summary.passed
+        + summary.failed
+        + summary.skipped
+        + summary.xfailed
+        + summary.xpassed
+        + summary.errors
+        == 0
 }
 
 /// One event into the terminal and the JUnit builder.
@@ -326,6 +342,11 @@ fn report_event<W: Write>(
             terminal.add_warnings(1);
             Ok(())
         }
+        // Hook-made items pytest's `-k`/`-m` dropped in the worker, counted like discovery's.
+        RunEvent::Deselected { node_ids, .. } => {
+            terminal.add_deselected(node_ids.len());
+            Ok(())
+        }
         // Only forwarded with `-s`: the tests' own output, uncaptured.
         RunEvent::Stderr { line, .. } => terminal.passthrough(line),
         // The run goes on (e.g. spawning after the zygote died); stderr, never the report.
@@ -346,7 +367,7 @@ fn collected_line(discovery: &Discovery, selected: usize) -> String {
         1 => line.push_str(" / 1 error"),
         n => line.push_str(&format!(" / {n} errors")),
     }
-    let deselected = collected - selected;
+    let deselected = collected.saturating_sub(selected);
     if deselected > 0 {
         line.push_str(&format!(" / {deselected} deselected / {selected} selected"));
     }

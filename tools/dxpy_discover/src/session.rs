@@ -7,6 +7,8 @@
 //! - [`cache`]: the per-file serve/re-hash/analyse decision, cache dir creation, clearing.
 //! - [`resolve`]: cross-file knowledge (imported definitions, conftest fixtures and hooks).
 //! - [`deps`]: the index's sidecar of cross-file dependency hashes.
+//! - [`hook_scope`]: the directories where `pytest_collect_file` hooks make items the runner
+//!   has to collect.
 //! - [`select`]: assembling items in pytest order and deselecting (`::` selectors,
 //!   `--deselect`, `-k`, `-m`).
 //!
@@ -17,6 +19,7 @@
 
 pub mod cache;
 pub mod deps;
+pub mod hook_scope;
 pub mod resolve;
 pub mod select;
 
@@ -25,6 +28,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 pub use cache::{cache_root, clear_cache, project_cache_dir, INDEX_FILE_NAME};
+pub use hook_scope::HookScope;
 
 use crate::config::{self, Config, ConfigError, ConfigRequest};
 use crate::expr::ExprError;
@@ -135,6 +139,9 @@ pub struct Discovery {
     /// what pytest collects under them needs Python. Tests under a `pytest_generate_tests`
     /// conftest are reported as dynamic; the other hooks are not emulated at all.
     pub hook_conftests: Vec<HookConftest>,
+    /// Where `pytest_collect_file` conftests can make items from the walked files: the
+    /// runner collects these directories through pytest (see [`hook_scope`]).
+    pub hook_scopes: Vec<HookScope>,
     /// One-line messages for the user (e.g. a rebuilt cache).
     pub notices: Vec<String>,
     pub stats: DiscoveryStats,
@@ -466,11 +473,19 @@ pub(crate) fn run(
     for conftest in &hook_conftests {
         let names: Vec<&str> = conftest.hooks.iter().map(|h| h.name()).collect();
         notices.push(format!(
-            "{}: defines {}; collection there needs the runner",
+            "{}: defines {}; what it collects is only known at run time (`dx-py test` \
+             collects it in the workers, `dx-py discover` cannot list it)",
             conftest.path.display(),
             names.join(", ")
         ));
     }
+    let collect_file_conftests: Vec<&Path> = hook_conftests
+        .iter()
+        .filter(|c| c.hooks.contains(&ConftestHook::CollectFile))
+        .map(|c| c.path.as_path())
+        .collect();
+    let hook_scopes =
+        hook_scope::hook_scopes(&config.rootdir, &collect_file_conftests, &walked.dirs);
     let selection = select::select(&config, &walked, &results)?;
     errors.extend(selection.errors);
     let doctest_files = walked
@@ -489,6 +504,7 @@ pub(crate) fn run(
         doctest_files,
         dynamic_conftests,
         hook_conftests,
+        hook_scopes,
         notices,
         stats,
         config,

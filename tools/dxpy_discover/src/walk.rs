@@ -120,6 +120,10 @@ pub struct Walk {
     pub args: Vec<ArgFiles>,
     /// `conftest.py` files pytest would load, in load order (outermost first).
     pub conftests: Vec<PathBuf>,
+    /// Directories the walk entered (not ignored), rootdir-relative with `/` separators
+    /// (`""` for the rootdir), in walk order: where a conftest's `pytest_collect_file` hook
+    /// can see files that only the runner can turn into items.
+    pub dirs: Vec<String>,
     pub problems: Vec<WalkProblem>,
 }
 
@@ -614,6 +618,8 @@ impl Walker<'_> {
             stack.push(id);
         }
         self.load_conftests(dir);
+        let rel_dir = self.rel_path(dir);
+        self.walk.dirs.push(rel_dir);
         match (self.list_dir)(dir) {
             Ok(mut entries) => {
                 let is_package = entries.iter().any(|e| e.name == "__init__.py" && e.is_file);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use dxpy_discover::session::{self, Discovery};
 use dxpy_runner::pool::{PoolConfig, WarmStart};
-use dxpy_runner::scheduler::{plan_batched, DurationStore, SplitPolicy};
+use dxpy_runner::scheduler::{plan_batched_with_hooks, DurationStore, HookTree, SplitPolicy};
 
 use crate::args::TestArgs;
 use crate::commands::discover::{discover, pytest_args};
@@ -41,13 +41,25 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         .unwrap_or_default();
 
     let mut node_ids: Vec<String> = discovery.items.iter().map(|i| i.node_id.clone()).collect();
+    // Items conftest `pytest_collect_file` hooks make: collected by the workers, per directory.
+    let mut hook_trees: Vec<HookTree> = discovery
+        .hook_scopes
+        .iter()
+        .map(|scope| HookTree {
+            root: scope.root.clone(),
+            subdirs: scope.subdirs.clone(),
+        })
+        .collect();
     let mut lf_note = None;
     if args.last_failed {
-        let failed: Vec<String> = node_ids
+        let mut failed: Vec<String> = node_ids
             .iter()
             .filter(|id| is_recorded_failure(&last_failed, id))
             .cloned()
             .collect();
+        // Recorded failures of hook-made items (no discovery item has their node ID) are
+        // rerun by node ID: collecting one goes through its conftest's hook.
+        failed.extend(hook_failures(&last_failed, &hook_trees, &node_ids));
         lf_note = Some(if failed.is_empty() {
             "run-last-failure: no previously failed tests, not deselecting items.".to_string()
         } else {
@@ -55,6 +67,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         });
         if !failed.is_empty() {
             node_ids = failed;
+            hook_trees.clear();
         }
     }
     let modules = group_by_module(&node_ids);
@@ -63,7 +76,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         Some(path) => DurationStore::load(path),
         None => DurationStore::load(Path::new("")),
     };
-    let mut units = plan_batched(&modules, &store, SplitPolicy::default());
+    let mut units = plan_batched_with_hooks(&modules, &hook_trees, &store, SplitPolicy::default());
     if args.failed_first {
         // Units holding a recorded failure go first; the rest keep the longest-first order.
         units.sort_by_key(|u| {
@@ -230,6 +243,27 @@ fn load_last_failed(dir: &Path) -> BTreeSet<String> {
         .and_then(|bytes| serde_json::from_slice::<Vec<String>>(&bytes).ok())
         .map(|ids| ids.into_iter().collect())
         .unwrap_or_default()
+}
+
+/// Recorded failures inside a hook tree that are not discovery items: hook-made items.
+fn hook_failures(recorded: &BTreeSet<String>, trees: &[HookTree], items: &[String]) -> Vec<String> {
+    let known: BTreeSet<&str> = items.iter().map(String::as_str).collect();
+    let in_tree = |id: &str| {
+        let path = id.split("::").next().unwrap_or(id);
+        trees.iter().any(|tree| {
+            tree.root.is_empty()
+                || path
+                    .strip_prefix(tree.root.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    };
+    recorded
+        .iter()
+        .filter(|id| id.contains("::") && !known.contains(id.as_str()) && in_tree(id))
+        // A Python test module's items are discovery's (deselected ones included).
+        .filter(|id| !id.split("::").next().unwrap_or(id).ends_with(".py"))
+        .cloned()
+        .collect()
 }
 
 /// A failure recorded for this node, or for the function it parametrizes (dynamic IDs).
