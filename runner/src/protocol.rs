@@ -101,7 +101,8 @@
 //! | 8    | Deselected   | `list<str> node_ids` (RunHookItems only: items pytest deselected)    |
 //!
 //! One ItemResult is sent per pytest report (setup, call, teardown), except a passed setup,
-//! which carries nothing. The teardown report always comes last and carries
+//! which carries nothing (in a RunHookItems batch it is sent, `NOT_IN_SUMMARY`: the runner
+//! does not know those items in advance, so it names the running one). The teardown report always comes last and carries
 //! `ITEM_FINISHED`, so the runner knows which item was running if the worker dies.
 //! `NOT_IN_SUMMARY` marks reports pytest's terminal does not count (a passed teardown).
 

@@ -410,6 +410,52 @@ mod tests {
         assert_eq!(units.len(), 3);
     }
 
+    #[test]
+    fn hook_trees_become_root_and_subdirectory_units_never_batched() {
+        let subdirs: Vec<String> = (0..50).map(|i| format!("data/d{i:02}")).collect();
+        let trees = vec![HookTree {
+            root: "data".into(),
+            subdirs: subdirs.clone(),
+        }];
+        let units = hook_units(&trees);
+        // The root (its own files, subdirectories skipped) plus 50 / HOOK_UNIT_DIRS groups.
+        assert_eq!(units.len(), 1 + subdirs.len().div_ceil(HOOK_UNIT_DIRS));
+        assert_eq!(units[0].node_ids, ["data"]);
+        assert_eq!(
+            units[0].kind,
+            UnitKind::HookItems {
+                skip_dirs: subdirs.clone(),
+                skip_items: Vec::new(),
+            }
+        );
+        let mut collected: Vec<String> =
+            units[1..].iter().flat_map(|u| u.node_ids.clone()).collect();
+        collected.sort();
+        assert_eq!(collected, subdirs, "every subdirectory once");
+        assert!(units.iter().all(|u| u.kind.is_hook_items()));
+        // Planned with many small test modules: hook units stay whole and keep their kind.
+        let modules: Vec<ModuleTests> = (0..20).map(|i| sized(&format!("t{i}.py"), 3)).collect();
+        let planned = plan_batched_with_hooks(
+            &modules,
+            &trees,
+            &DurationStore::default(),
+            SplitPolicy::default(),
+        );
+        let hook: Vec<&WorkUnit> = planned.iter().filter(|u| u.kind.is_hook_items()).collect();
+        assert_eq!(hook.len(), units.len());
+        assert!(hook.iter().all(|u| u.key.starts_with("hook items: ")));
+        let tests: usize = planned
+            .iter()
+            .filter(|u| !u.kind.is_hook_items())
+            .map(|u| u.node_ids.len())
+            .sum();
+        assert_eq!(tests, 60);
+        assert!(planned
+            .iter()
+            .filter(|u| !u.kind.is_hook_items())
+            .all(|u| u.node_ids.iter().all(|id| id.contains("::"))));
+    }
+
     proptest! {
         /// Splitting and ordering never lose, duplicate or invent a node ID.
         #[test]

@@ -100,6 +100,9 @@ class WorkerPlugin:
         self.log_shortcuts = os.environ.get("DXPY_DEBUG_FASTPATH", "") not in ("", "0")
         self.real_stdout = None  # sys.stdout before the terminal reporter got /dev/null
         self.deselected = None  # items pytest deselected, recorded during a hook batch
+        # A hook batch's items are unknown to the runner: their passed setups are sent, so a
+        # crash in a test's call is pinned on that test (else setups carry nothing).
+        self.report_passed_setup = False
 
     # --- session lifecycle ----------------------------------------------------------
     @pytest.hookimpl
@@ -372,7 +375,11 @@ class WorkerPlugin:
             self.channel.send(P.Deselected([item.nodeid for item in deselected]))
         skip = set(request.skip_items)
         items = [item for item in items if item.nodeid not in skip]
-        return self.run_items(items, request.first_index, request.keep_session, False)
+        self.report_passed_setup = True
+        try:
+            return self.run_items(items, request.first_index, request.keep_session, False)
+        finally:
+            self.report_passed_setup = False
 
     def run_items(self, items, first_index, keep_session, shortcut):
         session = self.session
@@ -435,7 +442,7 @@ class WorkerPlugin:
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report):
         when = report.when
-        if when == "setup" and report.passed:
+        if when == "setup" and report.passed and not self.report_passed_setup:
             return  # carries nothing the runner needs
         status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
         category = status[0] if status else ""

@@ -29,11 +29,13 @@ def write_suite(files):
 
 
 def run_worker(root, batches, pytest_args=(), fast=True):
-    """Frames (decoded messages) from one worker serving ``batches`` (lists of node IDs)."""
+    """Frames (decoded messages) from one worker serving ``batches`` (lists of node IDs, or
+    requests such as ``P.RunHookItems`` sent as they are)."""
     requests = [P.RequestFrame(1, P.Hello(str(root), [], P.Engine.PYTEST,
                                           ["-p", "no:cacheprovider", *pytest_args], 1 << 20))]
-    for number, node_ids in enumerate(batches):
-        requests.append(P.RequestFrame(2 + number, P.RunItems(0, False, list(node_ids))))
+    for number, batch in enumerate(batches):
+        request = batch if isinstance(batch, P.RunHookItems) else P.RunItems(0, False, list(batch))
+        requests.append(P.RequestFrame(2 + number, request))
     requests.append(P.RequestFrame(2 + len(batches), P.Shutdown()))
     # A fixed hash seed: pytest's dict and set diffs list items in hash order.
     env = dict(os.environ, PYTHONPATH=str(WORKER_DIR), PYTHONDONTWRITEBYTECODE="1",

@@ -24,6 +24,8 @@ EXPECTED_REQUESTS = {
     "request_run_module.bin": P.RequestFrame(3, P.RunModule(0, False, "t/test_b.py")),
     "request_shutdown.bin": P.RequestFrame(4, P.Shutdown()),
     "request_preload.bin": P.RequestFrame(5, P.Preload(["numpy", "app.models"])),
+    "request_run_hook_items.bin": P.RequestFrame(6, P.RunHookItems(
+        7, True, ["tests/data", ""], ["tests/data/sub"], ["tests/data/a.yaml::x"])),
 }
 
 EXPECTED_RESULTS = {
@@ -55,6 +57,7 @@ EXPECTED_RESULTS = {
         passed=5, failed=1, skipped=2, xfailed=1, xpassed=0, error=1, collect_errors=1,
         stop=P.StopKind.INTERRUPTED, exit_code=-2,
         message="KeyboardInterrupt in t/test_a.py::test_x")),
+    "result_deselected.bin": P.ResultFrame(6, P.Deselected(["tests/data/a.yaml::y", "t/b.txt::"])),
     "result_fatal.bin": P.ResultFrame(0, P.Fatal("boom", "Traceback...")),
 }
 

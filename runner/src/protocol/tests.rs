@@ -71,6 +71,17 @@ fn request() -> impl Strategy<Value = Request> {
         }),
         Just(Request::Shutdown),
         texts().prop_map(|modules| Request::Preload(Preload { modules })),
+        (any::<u32>(), any::<bool>(), texts(), texts(), texts()).prop_map(
+            |(first_index, keep_session, paths, skip_dirs, skip_items)| {
+                Request::RunHookItems(RunHookItems {
+                    first_index,
+                    keep_session,
+                    paths,
+                    skip_dirs,
+                    skip_items,
+                })
+            }
+        ),
     ]
 }
 
@@ -151,6 +162,7 @@ fn worker_message() -> impl Strategy<Value = WorkerMessage> {
                 })
             }),
         item_result().prop_map(WorkerMessage::ItemResult),
+        texts().prop_map(|node_ids| WorkerMessage::Deselected(Deselected { node_ids })),
         (0u8..4, text()).prop_map(|(level, message)| {
             WorkerMessage::Log(LogRecord {
                 level: LogLevel::from_code(level).unwrap(),
@@ -408,6 +420,19 @@ fn golden_requests() -> Vec<(&'static str, RequestFrame)> {
                 }),
             },
         ),
+        (
+            "run_hook_items",
+            RequestFrame {
+                request_id: 6,
+                request: Request::RunHookItems(RunHookItems {
+                    first_index: 7,
+                    keep_session: true,
+                    paths: vec!["tests/data".to_owned(), String::new()],
+                    skip_dirs: vec!["tests/data/sub".to_owned()],
+                    skip_items: vec!["tests/data/a.yaml::x".to_owned()],
+                }),
+            },
+        ),
     ]
 }
 
@@ -485,6 +510,15 @@ fn golden_results() -> Vec<(&'static str, ResultFrame)> {
                     stop: StopKind::Interrupted,
                     exit_code: -2,
                     message: "KeyboardInterrupt in t/test_a.py::test_x".to_owned(),
+                }),
+            ),
+        ),
+        (
+            "deselected",
+            frame(
+                6,
+                WorkerMessage::Deselected(Deselected {
+                    node_ids: vec!["tests/data/a.yaml::y".to_owned(), "t/b.txt::".to_owned()],
                 }),
             ),
         ),

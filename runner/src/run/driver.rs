@@ -656,6 +656,49 @@ mod tests {
     }
 
     #[test]
+    fn hook_tracker_settles_no_directory_by_reports_and_remembers_them() {
+        let dirs: Vec<String> = ["data/a", "data/b"].iter().map(|s| s.to_string()).collect();
+        let mut tracker = BatchTracker::for_hook_items(&dirs);
+        let report = |node_id: &str, finished: bool| ItemResult {
+            item_finished: finished,
+            ..synthesized(
+                node_id,
+                None,
+                &Incident::Timeout {
+                    pid: 1,
+                    seconds: 1.0,
+                },
+                Duration::ZERO,
+            )
+        };
+        assert!(tracker
+            .item(&report("data/a/x.yaml::one", false))
+            .is_empty());
+        assert!(tracker.item(&report("data/a/x.yaml::one", true)).is_empty());
+        assert!(tracker
+            .item(&report("data/a/x.yaml::two", false))
+            .is_empty());
+        assert_eq!(
+            tracker.reported(),
+            ["data/a/x.yaml::one", "data/a/x.yaml::two"]
+        );
+        // The crashed item is the unfinished one; it settles no directory.
+        let (node_id, phase, settles) = tracker.running().expect("running");
+        assert_eq!(
+            (node_id.as_str(), phase, settles.len()),
+            ("data/a/x.yaml::two", Some(Phase::Call), 0)
+        );
+        // Both directories are requeued (the reported items will be skipped).
+        assert_eq!(tracker.take_rest(), dirs);
+        // A crash outside any item blames the first directory, so a retry progresses.
+        let mut tracker = BatchTracker::for_hook_items(&dirs);
+        let (node_id, phase, settles) = tracker.running().expect("blamed");
+        assert_eq!((node_id.as_str(), phase), ("data/a", None));
+        assert_eq!(settles, ["data/a"]);
+        assert_eq!(tracker.take_rest(), ["data/b"]);
+    }
+
+    #[test]
     fn running_item_is_the_unfinished_one_else_the_next_unsettled() {
         let requested: Vec<String> = ["m.py::a", "m.py::b", "m.py::c"]
             .iter()

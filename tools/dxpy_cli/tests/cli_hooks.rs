@@ -94,7 +94,9 @@ fn take_log(root: &Path) -> Vec<String> {
     lines
 }
 
-const CONFTEST: &str = r#"import pytest
+const CONFTEST: &str = r#"import os
+
+import pytest
 
 
 def log(config, line):
@@ -125,6 +127,8 @@ class YamlItem(pytest.Item):
             raise AssertionError(f"{self.name} failed")
         if self.outcome == "skip":
             pytest.skip("skipped by its data file")
+        if self.outcome == "crash":
+            os._exit(3)
 
     def repr_failure(self, excinfo):
         return str(excinfo.value)
@@ -336,4 +340,42 @@ fn exitfirst_and_last_failed_treat_hook_items_like_tests() {
             "tests/data/sub/deeper/three.yaml::zeta"
         ]
     );
+}
+
+#[test]
+fn a_crashing_hook_item_is_reported_and_the_rest_runs_once() {
+    let (_tmp, root) = fixture();
+    std::fs::write(
+        root.join("tests/data/sub/crash.yaml"),
+        "boom: crash\nafter: pass\n",
+    )
+    .expect("write");
+    let run = dx_py(&root, &["-n", "1"]);
+    assert_eq!(run.code, 1, "{}", run.output);
+    assert_eq!(
+        summary(&run.output),
+        "3 failed, 7 passed, 1 skipped",
+        "{}",
+        run.output
+    );
+    assert!(
+        run.output.contains("tests/data/sub/crash.yaml::boom"),
+        "{}",
+        run.output
+    );
+    let log = take_log(&root);
+    let mut unique = log.clone();
+    unique.dedup();
+    assert_eq!(unique, log, "the requeued unit ran something again");
+    for node_id in [
+        "tests/data/sub/crash.yaml::boom",
+        "tests/data/sub/crash.yaml::after",
+        "tests/data/sub/two.yaml::delta",
+        "tests/data/one.yaml::alpha",
+    ] {
+        assert!(
+            log.iter().any(|l| l == node_id),
+            "{node_id} missing: {log:?}"
+        );
+    }
 }
