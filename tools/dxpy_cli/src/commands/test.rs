@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use dxpy_discover::session::{self, Discovery};
 use dxpy_runner::pool::{PoolConfig, WarmStart};
-use dxpy_runner::scheduler::{plan_batched_with_hooks, DurationStore, HookTree, SplitPolicy};
+use dxpy_runner::scheduler::{
+    plan_batched_with_hooks, DurationStore, HookTree, SplitPolicy, UnitKind,
+};
 
 use crate::args::TestArgs;
 use crate::commands::discover::{discover, pytest_args};
@@ -80,9 +82,12 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     if args.failed_first {
         // Units holding a recorded failure go first; the rest keep the longest-first order.
         units.sort_by_key(|u| {
-            !u.node_ids
-                .iter()
-                .any(|id| is_recorded_failure(&last_failed, id))
+            let failed = |id: &String| match u.kind {
+                // A hook-items unit's node IDs are directories: any failure below one counts.
+                UnitKind::HookItems { .. } => is_recorded_below(&last_failed, id),
+                UnitKind::Tests => is_recorded_failure(&last_failed, id),
+            };
+            !u.node_ids.iter().any(failed)
         });
     }
 
@@ -245,6 +250,19 @@ fn load_last_failed(dir: &Path) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
+/// A failure recorded for a node below directory `dir` (rootdir-relative, `""`: anywhere).
+fn is_recorded_below(recorded: &BTreeSet<String>, dir: &str) -> bool {
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
+    recorded
+        .range(prefix.clone()..)
+        .next()
+        .is_some_and(|r| r.starts_with(&prefix))
+}
+
 /// Recorded failures inside a hook tree that are not discovery items: hook-made items.
 fn hook_failures(recorded: &BTreeSet<String>, trees: &[HookTree], items: &[String]) -> Vec<String> {
     let known: BTreeSet<&str> = items.iter().map(String::as_str).collect();
@@ -303,6 +321,29 @@ fn save_last_failed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hook_failures_are_recorded_ids_below_a_hook_tree_that_discovery_does_not_list() {
+        let recorded: BTreeSet<String> = [
+            "data/a.yaml::x",
+            "data/test_m.py::test_deselected",
+            "data/test_m.py::test_listed",
+            "other/b.yaml::y",
+            "database/c.yaml::z",
+        ]
+        .map(String::from)
+        .into();
+        let trees = [HookTree {
+            root: "data".into(),
+            subdirs: Vec::new(),
+        }];
+        let items = ["data/test_m.py::test_listed".to_owned()];
+        assert_eq!(hook_failures(&recorded, &trees, &items), ["data/a.yaml::x"]);
+        assert!(is_recorded_below(&recorded, "data"));
+        assert!(is_recorded_below(&recorded, ""));
+        assert!(!is_recorded_below(&recorded, "dat"));
+        assert!(!is_recorded_below(&recorded, "data/sub"));
+    }
 
     #[test]
     fn a_function_id_matches_its_recorded_parametrizations_only() {
