@@ -62,17 +62,6 @@ def _python_runtime(ctx):
         )
     return struct(file = None, path = runtime.interpreter_path, files = files)
 
-def _worker_package_dirs(ctx):
-    """(execroot, runfiles) paths of the directory holding `dxpy_worker/`."""
-    for f in ctx.files._worker_package:
-        if f.basename == "__init__.py" and f.dirname.endswith("/dxpy_worker"):
-            rpath = runfiles_path(ctx, f)
-            return (
-                f.dirname.rpartition("/")[0],
-                rpath.rpartition("/")[0].rpartition("/")[0],
-            )
-    fail("%s: %s holds no dxpy_worker/__init__.py" % (ctx.label, ctx.attr._worker_package.label))
-
 def _common_args(ctx, imports, timeout):
     """Arguments that are the same in execroot and runfiles form."""
     lines = ["--target=%s" % ctx.label, "--main-repo=%s" % ctx.workspace_name]
@@ -118,7 +107,6 @@ def _dx_py_test_impl(ctx):
     collected = collect_deps(ctx.attr.deps)
     imports = depset(import_roots(ctx), transitive = collected.imports).to_list()
     timeout = _timeout_seconds(ctx)
-    worker_exec_dir, worker_runfiles_dir = _worker_package_dirs(ctx)
     config = ctx.file.config
 
     # Everything the tests may read: sources, data and deps' runfiles.
@@ -147,7 +135,6 @@ def _dx_py_test_impl(ctx):
         args.add(python.file, format = "--python=%s")
     else:
         args.add(python.path, format = "--python=%s")
-    args.add(worker_exec_dir, format = "--worker-package=%s")
     args.add_all(ctx.files.srcs, format_each = "--test=%s")
     args.add_all(inputs, format_each = "--input=%s")
     if config:
@@ -159,7 +146,8 @@ def _dx_py_test_impl(ctx):
     ctx.actions.run(
         executable = binary,
         arguments = [command, args],
-        inputs = depset(transitive = [inputs, python.files, depset(ctx.files._worker_package)]),
+        # No worker package among the inputs: dx-py uses the copy compiled into it.
+        inputs = depset(transitive = [inputs, python.files]),
         outputs = [status, log, xml, undeclared],
         mnemonic = "DxPyTest",
         progress_message = "Testing %{label} with dx-py",
@@ -171,7 +159,6 @@ def _dx_py_test_impl(ctx):
     # The test argsfile: the same arguments in runfiles form, plus the result.
     lines = list(common)
     lines.append("--python=%s" % (runfiles_path(ctx, python.file) if python.file else python.path))
-    lines.append("--worker-package=%s" % worker_runfiles_dir)
     lines.extend(["--test=%s" % runfiles_path(ctx, f) for f in ctx.files.srcs])
     lines.extend(["--input=%s" % runfiles_path(ctx, f) for f in inputs.to_list()])
     if config:
@@ -198,7 +185,7 @@ def _dx_py_test_impl(ctx):
     results = [status, log, xml, undeclared]
     runfiles = ctx.runfiles(
         files = [binary, argsfile] + results,
-        transitive_files = depset(transitive = [python.files, depset(ctx.files._worker_package)]),
+        transitive_files = python.files,
     ).merge(test_runfiles)
 
     return [
@@ -256,10 +243,6 @@ _TEST_ATTRS.update({
     "preload": attr.string_list(
         doc = "Third-party modules the warm interpreters import before forking " +
               "(never the target's own sources, so changes cannot leak between runs).",
-    ),
-    "_worker_package": attr.label(
-        default = Label("//worker:dxpy_worker"),
-        allow_files = True,
     ),
 })
 

@@ -34,6 +34,8 @@ pub struct TestArgs {
     pub target: String,
     pub main_repo: String,
     pub python: PathBuf,
+    /// `--worker-package`: a directory holding `dxpy_worker/`; absent (what the rules pass),
+    /// the copy compiled into dx-py.
     pub worker_package: Option<PathBuf>,
     pub tests: Vec<String>,
     pub inputs: Vec<String>,

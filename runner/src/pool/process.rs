@@ -151,8 +151,11 @@ pub(crate) fn spawn_stderr_reader(
     stderr: impl Read + Send + 'static,
     tail: Arc<Mutex<StderrTail>>,
     sink: Option<StderrSink>,
-) -> JoinHandle<()> {
-    std::thread::spawn(move || {
+) -> StderrReader {
+    let (finished_tx, finished) = std::sync::mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        // Dropped when the thread ends, however it ends: that wakes `drain_stderr`.
+        let _finished_tx = finished_tx;
         let mut reader = BufReader::new(stderr);
         let mut line = Vec::new();
         loop {
@@ -170,7 +173,16 @@ pub(crate) fn spawn_stderr_reader(
                 }
             }
         }
-    })
+    });
+    StderrReader { thread, finished }
+}
+
+/// The thread copying a worker's stderr, and a channel that disconnects when it ends (so a
+/// caller can wait for the end with a timeout instead of polling).
+#[derive(Debug)]
+pub(crate) struct StderrReader {
+    thread: JoinHandle<()>,
+    finished: std::sync::mpsc::Receiver<()>,
 }
 
 /// Who can tell how the worker ended.
@@ -191,7 +203,7 @@ pub struct WorkerProcess {
     writer: FrameWriter<File>,
     frames: Receiver<StreamItem>,
     stderr_tail: Arc<Mutex<StderrTail>>,
-    stderr_thread: Option<JoinHandle<()>>,
+    stderr_reader: Option<StderrReader>,
     next_request: u64,
     ready: Ready,
 }
@@ -291,7 +303,7 @@ impl WorkerProcess {
             stderr,
         } = pipes;
         let stderr_tail = Arc::new(Mutex::new(StderrTail::default()));
-        let stderr_thread = spawn_stderr_reader(stderr, Arc::clone(&stderr_tail), stderr_sink);
+        let stderr_reader = spawn_stderr_reader(stderr, Arc::clone(&stderr_tail), stderr_sink);
         let (sender, frames) = mpsc::channel();
         std::thread::spawn(move || {
             let mut reader = FrameReader::new(stdout);
@@ -320,7 +332,7 @@ impl WorkerProcess {
             writer: FrameWriter::new(stdin),
             frames,
             stderr_tail,
-            stderr_thread: Some(stderr_thread),
+            stderr_reader: Some(stderr_reader),
             next_request: 1,
             ready: placeholder_ready(pid),
         };
@@ -529,11 +541,24 @@ impl WorkerProcess {
             return reason;
         }
         let deadline = Instant::now() + EXIT_GRACE;
+        // A worker usually exits within a millisecond or two of its last frame: poll often
+        // at first (each request of the Bazel worker waits for this), then back off.
+        let mut pause = Duration::from_micros(250);
         let reason = loop {
-            match self.poll_exit() {
+            let polled = match &self.handle {
+                // The zygote reports exits as they happen: wait on that, not on a timer.
+                Handle::Forked(zygote) => match zygote.wait_exit(self.pid, EXIT_GRACE) {
+                    Some(reason) => Ok(Some(reason)),
+                    None if !zygote.is_alive() => Err(()),
+                    None => Ok(None),
+                },
+                Handle::Spawned(_) => self.poll_exit(),
+            };
+            match polled {
                 Ok(Some(reason)) => break reason,
                 Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(10));
                 }
                 Ok(None) => {
                     kill_group(self.pid);
@@ -593,13 +618,13 @@ impl WorkerProcess {
     /// exiting reach the sink before the caller moves on. A grandchild that left the process
     /// group may hold the pipe open; then the thread is left behind.
     pub(crate) fn drain_stderr(&mut self, grace: Duration) {
-        let deadline = Instant::now() + grace;
-        while let Some(thread) = self.stderr_thread.take() {
-            if thread.is_finished() {
-                let _ = thread.join();
-            } else if Instant::now() < deadline {
-                self.stderr_thread = Some(thread);
-                std::thread::sleep(Duration::from_millis(5));
+        if let Some(reader) = self.stderr_reader.take() {
+            match reader.finished.recv_timeout(grace) {
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                // Nothing is ever sent: the sender's drop is the thread's end.
+                Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    let _ = reader.thread.join();
+                }
             }
         }
     }

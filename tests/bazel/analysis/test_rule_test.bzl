@@ -38,7 +38,6 @@ def _sample_test_impl(ctx):
         "--input=%s/fixture/pkg/leaf.txt" % _PKG,
         "--config=%s/fixture/tests/pytest.ini" % _PKG,
         "--import-root=_main/%s/fixture" % _PKG,
-        "--worker-package=worker",
         "--timeout=60",
         "--out-status=%s" % info.status.path,
         "--out-log=%s" % info.log.path,
@@ -56,9 +55,12 @@ def _sample_test_impl(ctx):
         _PKG + "/fixture/pkg/leaf.py",
         _PKG + "/fixture/pkg/leaf.txt",
         _PKG + "/fixture/plain.py",
-        "worker/dxpy_worker/__init__.py",
     ]:
         asserts.true(env, expected in inputs, "%s missing from DxPyTest inputs %s" % (expected, inputs))
+
+    # The worker package is compiled into dx-py: neither an input nor an argument.
+    asserts.false(env, [p for p in inputs if "dxpy_worker" in p], "worker package among the inputs %s" % inputs)
+    asserts.false(env, [a for a in argv if a.startswith("--worker-package")], "--worker-package in %s" % argv)
 
     # The test argsfile: runfiles paths, result files, args/env/timeout/preload.
     lines = _content_of(env, info.argsfile).splitlines()
@@ -77,7 +79,6 @@ def _sample_test_impl(ctx):
         "--pytest-arg=-p",
         "--pytest-arg=no:cacheprovider",
         "--preload=json",
-        "--worker-package=_main/worker",
         "--result-status=_main/%s/sample_test.dxpy/status" % _PKG,
         "--result-log=_main/%s/sample_test.dxpy/test.log" % _PKG,
         "--result-xml=_main/%s/sample_test.dxpy/test.xml" % _PKG,
@@ -85,6 +86,7 @@ def _sample_test_impl(ctx):
     ]:
         asserts.true(env, expected in lines, "%r missing from the test argsfile:\n%s" % (expected, "\n".join(lines)))
     asserts.false(env, [l for l in lines if l.startswith("--out-")], "runfiles argsfile must not name action outputs")
+    asserts.false(env, [l for l in lines if l.startswith("--worker-package")], "--worker-package in the test argsfile")
     python = [l for l in lines if l.startswith("--python=")]
     asserts.equals(env, 1, len(python), "one --python= line")
 
@@ -103,6 +105,7 @@ def _sample_test_impl(ctx):
     for f in [info.status, info.log, info.xml, info.undeclared_outputs, info.argsfile]:
         asserts.true(env, f.short_path in runfiles, "%s missing from runfiles" % f.short_path)
     asserts.true(env, _PKG + "/fixture/pkg/leaf.txt" in runfiles, "data missing from runfiles")
+    asserts.false(env, [p for p in runfiles if "dxpy_worker" in p], "worker package in the runfiles")
 
     asserts.equals(
         env,

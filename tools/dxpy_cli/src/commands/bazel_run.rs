@@ -98,6 +98,31 @@ fn shared_zygote(pool: &PoolConfig) -> Result<Arc<Zygote>, PoolError> {
     Ok(zygote)
 }
 
+/// The directory holding the worker package compiled into this binary, written once per
+/// process. Bazel actions always use it: the binary is an input of every action, whereas a
+/// `worker/` directory found beside it (a development build's checkout) would be an undeclared
+/// input, and a filegroup of the package would cost every target a dozen inputs and runfiles.
+/// Written under the user's dx-py cache, else (no `HOME`, or a sandbox that makes it read-only)
+/// under a per-user private directory of the temporary directory.
+pub fn embedded_worker_package() -> anyhow::Result<PathBuf> {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    if let Some(dir) = DIR.get() {
+        return Ok(dir.clone());
+    }
+    let fallback = std::env::temp_dir().join(format!("dx-py-{}", rustix::process::getuid().as_raw()));
+    let mut errors = Vec::new();
+    for root in session::cache_root().into_iter().chain([fallback]) {
+        match dxpy_runner::pool::embedded::extract(&root) {
+            Ok(dir) => return Ok(DIR.get_or_init(|| dir).clone()),
+            Err(err) => errors.push(format!("{}: {err}", root.display())),
+        }
+    }
+    anyhow::bail!(
+        "cannot write the embedded worker package ({})",
+        errors.join("; ")
+    )
+}
+
 /// The pool of one request: one interpreter (Bazel runs requests in parallel itself), started
 /// in `rootdir` with `sys_path` first on its path.
 ///

@@ -18,7 +18,7 @@ use dxpy_runner::bazel::decision::{decide, Decision, ExecuteReason};
 use dxpy_runner::bazel::status::RecordedStatus;
 
 use crate::args::BazelArgs;
-use crate::commands::bazel_run::{Interpreter, RunfilesSuite, Shard};
+use crate::commands::bazel_run::{embedded_worker_package, Interpreter, RunfilesSuite, Shard};
 use crate::exit::Code;
 
 pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
@@ -173,7 +173,10 @@ fn execute(
         env_addopts: env.get("PYTEST_ADDOPTS").cloned(),
         interpreter: Interpreter {
             python: from_runfiles(&args.python),
-            worker_package: args.worker_package.as_deref().map(from_runfiles),
+            worker_package: Some(match args.worker_package.as_deref() {
+                Some(dir) => from_runfiles(dir),
+                None => embedded_worker_package()?,
+            }),
             preload: args.preload.clone(),
         },
         env: test_env,

@@ -23,7 +23,7 @@ use dxpy_runner::bazel::server::{serve, CancelToken, Reply};
 use dxpy_runner::bazel::status::RecordedStatus;
 
 use crate::args::BazelArgs;
-use crate::commands::bazel_run::{Interpreter, RunfilesSuite};
+use crate::commands::bazel_run::{embedded_worker_package, Interpreter, RunfilesSuite};
 use crate::exit::Code;
 
 const PERSISTENT_FLAG: &str = "--persistent_worker";
@@ -168,7 +168,10 @@ fn try_run_action(
         env_addopts: None,
         interpreter: Interpreter {
             python,
-            worker_package: args.worker_package.as_ref().map(|p| base.join(p)),
+            worker_package: Some(match &args.worker_package {
+                Some(dir) => base.join(dir),
+                None => embedded_worker_package()?,
+            }),
             preload: args.preload.clone(),
         },
         env,
