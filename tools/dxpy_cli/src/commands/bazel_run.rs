@@ -109,7 +109,8 @@ pub fn embedded_worker_package() -> anyhow::Result<PathBuf> {
     if let Some(dir) = DIR.get() {
         return Ok(dir.clone());
     }
-    let fallback = std::env::temp_dir().join(format!("dx-py-{}", rustix::process::getuid().as_raw()));
+    let fallback =
+        std::env::temp_dir().join(format!("dx-py-{}", rustix::process::getuid().as_raw()));
     let mut errors = Vec::new();
     for root in session::cache_root().into_iter().chain([fallback]) {
         match dxpy_runner::pool::embedded::extract(&root) {
