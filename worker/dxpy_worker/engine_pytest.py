@@ -250,11 +250,13 @@ class WorkerPlugin:
             return None
         self.held_warnings = []
         self.visited = set()
+        self.deselected = []
         try:
             items, problems = self.perform_collect(paths)
         finally:
             warned, self.held_warnings = self.held_warnings, None
             visited, self.visited = self.visited, None
+            deselected, self.deselected = self.deselected, None
         if isinstance(items, pytest.UsageError) or problems:
             return None
         by_id = {}
@@ -268,7 +270,12 @@ class WorkerPlugin:
                 # pytest matches a name argument against ``name.split("[")[0]``.
                 function = f"{parent.nodeid}::{item.name.split('[', 1)[0]}"
                 by_function.setdefault(function, []).append(item)
+        # What pytest's own -k/-m dropped, by node ID and by function: discovery keeps what it
+        # cannot decide statically (parameter IDs only known at run time, say).
+        dropped = {item.nodeid for item in deselected} | {_function_id(i) for i in deselected}
         selected = []
+        requested_dropped = set()  # requested, and all pytest kept of it is nothing
+        expanded = set()  # functions requested by name (their items are news to the runner)
         for node_id in node_ids:
             item = by_id.get(node_id)
             if item is not None:
@@ -277,6 +284,9 @@ class WorkerPlugin:
                 # Discovery lists a function whose parameters are only known at run time
                 # by its name; pytest's argument matching expands it to all of them.
                 selected.extend(by_function[node_id])
+                expanded.add(node_id)
+            elif node_id in dropped:
+                requested_dropped.add(node_id)
             else:
                 return None
         if len({id(item) for item in selected}) != len(selected):
@@ -285,17 +295,29 @@ class WorkerPlugin:
             a is not b for a, b in zip(_reorder_items(selected), selected)
         ):
             return None
-        if warned:
-            # Collecting the node IDs visits only the collectors holding them; warnings are
-            # the same only if collecting whole visited no other collector (a class with no
-            # requested item, say). Otherwise collect again by node ID; that is the rare case
-            # (collecting a module twice is not always harmless: a parametrize generator
-            # is used up by the first collection).
+        if warned and len(selected) < len(items):
+            # The batch is part of its modules (a class split out of a large one, or node IDs
+            # given by the user): pytest would collect only the collectors holding them, so
+            # warnings are the same only if collecting whole visited no other collector.
+            # Otherwise collect again by node ID; that is the rare case (collecting a module
+            # twice is not always harmless: a parametrize generator is used up by the first
+            # collection). A batch that asks for every item its modules keep (after -k/-m)
+            # stands for whole modules, which pytest collects whole, warnings included.
             holders = {node.nodeid for item in selected for node in item.listchain()[:-1]}
             if not visited <= holders:
                 return None
+        if warned:
             for kwargs in warned:
                 self.pytest_warning_recorded(**kwargs)
+        # Only the requested items pytest dropped are news to the runner (discovery counted
+        # the rest); a function's items all go when any of them was requested by name.
+        requested = requested_dropped | expanded
+        news = [
+            item.nodeid for item in deselected
+            if item.nodeid in requested or _function_id(item) in requested
+        ]
+        if news:
+            self.channel.send(P.Deselected(news))
         self.module_shortcuts += 1
         return selected
 
@@ -304,7 +326,7 @@ class WorkerPlugin:
         selected = self.collect_by_module(node_ids) if self.fast else None
         if selected is not None:
             return selected
-        items, problems = self.perform_collect(node_ids)
+        items, problems, deselected = self.perform_collect_recording_deselected(node_ids)
         if isinstance(items, pytest.UsageError):
             # Some argument matched nothing: find which, report them, then collect the rest
             # together (so items of one module share their Module node and fixtures).
@@ -316,13 +338,27 @@ class WorkerPlugin:
                     self.channel.send_collect_error(node_id, P.Outcome.ERROR, text)
                 else:
                     good.append(node_id)
-            items, problems = self.perform_collect(good) if good else ([], [])
+            items, problems, deselected = (
+                self.perform_collect_recording_deselected(good) if good else ([], [], [])
+            )
             if isinstance(items, pytest.UsageError):
                 problems.append((" ".join(good), P.Outcome.ERROR, str(items)))
                 items = []
         for node_id, outcome, text in problems:
             self.channel.send_collect_error(node_id, outcome, text)
+        if deselected and not isinstance(items, pytest.UsageError):
+            # Collected by node ID, pytest's -k/-m can only drop requested items.
+            self.channel.send(P.Deselected([item.nodeid for item in deselected]))
         return items
+
+    def perform_collect_recording_deselected(self, node_ids):
+        """``perform_collect`` plus the items pytest's own -k/-m deselected."""
+        self.deselected = []
+        try:
+            items, problems = self.perform_collect(node_ids)
+        finally:
+            deselected, self.deselected = self.deselected, None
+        return items, problems, deselected
 
     def reset_stop(self):
         # Each batch starts like a fresh run: -x/--maxfail count from zero. (The public
@@ -604,6 +640,13 @@ def _path_matches(path, patterns):
         import fnmatch
         return any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)
     return path_matches_patterns(path, patterns)
+
+
+def _function_id(item):
+    """``path::[Class::]function`` of a parametrized item (its own node ID otherwise)."""
+    if "[" in item.name and item.parent is not None:
+        return f"{item.parent.nodeid}::{item.name.split('[', 1)[0]}"
+    return item.nodeid
 
 
 def _devnull_stdout():

@@ -1,7 +1,9 @@
 """The pytest engine's shortcuts (whole-module collection, the direct run protocol) against
 pytest's normal path: every result frame must be identical with and without them
 (DXPY_NO_FASTPATH=1), and each rule that sends work down the normal path is checked by a
-case that the shortcut would otherwise take. Needs an interpreter with pytest 9.2 (the
+case that the shortcut would otherwise take. One deliberate difference: a batch of every item
+of its modules reports the warnings of collecting those modules whole, as pytest run on them
+does, where collecting by node ID would visit fewer collectors. Needs an interpreter with pytest 9.2 (the
 corpus venv that tests/run.sh uses)."""
 
 import unittest
@@ -9,6 +11,7 @@ import unittest
 from .engine_probe import comparable, fast_path_logs, run_worker, write_suite
 
 from dxpy_worker import fastpath
+from dxpy_worker import protocol as P
 
 # Outcomes and output of every kind the normal path reports.
 VARIETY = {
@@ -303,9 +306,25 @@ class ModuleCollectionRefusals(unittest.TestCase):
         self.assertIn("module collection used", logs[0])
 
     def test_collect_warning_anywhere_in_the_module(self):
-        # TestWarn (which has __init__) warns at collection; test_a alone is requested.
-        logs = self.log_for(self.MODULE, [["test_m.py::test_a", "test_m.py::TestK::test_b"]])
+        # TestWarn (which has __init__) warns at collection; only test_a is requested, so
+        # pytest, given that node ID, would never visit TestWarn.
+        logs = self.log_for(self.MODULE, [["test_m.py::test_a"]])
         self.assertIn("module collection not used", logs[0])
+
+    def test_a_batch_of_every_item_gets_the_whole_modules_warnings(self):
+        # Every item the module has: the batch stands for the module, and pytest collecting
+        # test_m.py warns about TestWarn, so the batch reports that warning too (collecting by
+        # node ID would not).
+        root = write_suite(self.MODULE)
+        batch = ["test_m.py::test_a", "test_m.py::TestK::test_b"]
+        frames = run_worker(root, [batch])
+        self.assertIn("module collection used", fast_path_logs(frames)[0])
+        warnings = [f for f in frames if isinstance(f, P.Warning_)]
+        self.assertEqual(len(warnings), 1, frames)
+        self.assertEqual(warnings[0].category, "PytestCollectionWarning")
+        self.assertIn("TestWarn", warnings[0].message)
+        self.assertEqual(
+            sorted({f.node_id for f in frames if isinstance(f, P.ItemResult)}), sorted(batch))
 
     TWO = {"test_x.py": "def test_a():\n    pass\n\ndef test_b():\n    pass\n",
            "sub/test_y.py": "def test_a():\n    assert 0\n"}

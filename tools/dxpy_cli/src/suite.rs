@@ -272,8 +272,9 @@ pub fn run_suite<W: Write>(
         Code::from_pytest(code)
     } else if outcome.failures > 0 {
         Code::TestsFailed
-    } else if total == 0 && summary_is_empty(&summary) {
-        // Only hook-items units ran and pytest deselected or found nothing: no tests ran.
+    } else if summary_is_empty(&summary) {
+        // No test ran: pytest's own -k/-m dropped at run time everything discovery could not
+        // decide (parameters known only at run time, hook-made items), or found nothing.
         Code::NoTestsCollected
     } else {
         Code::Ok

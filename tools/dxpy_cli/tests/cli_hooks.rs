@@ -5,84 +5,12 @@
 //! a line when it is imported), so the comparison covers the exact node IDs and proves that
 //! nothing runs, or is imported, twice.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn python() -> String {
-    let python = std::env::var("DXPY_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let probe = Command::new(&python).args(["-c", "import pytest"]).output();
-    match probe {
-        Ok(out) if out.status.success() => python,
-        _ => panic!("DXPY_TEST_PYTHON={python} must be an interpreter that can import pytest"),
-    }
-}
-
-struct Run {
-    code: i32,
-    output: String,
-}
-
-fn run(mut cmd: Command, dir: &Path) -> Run {
-    cmd.current_dir(dir)
-        .env("DXPY_CACHE_DIR", dir.join(".dxpy-cache"))
-        .env_remove("PYTEST_ADDOPTS")
-        .env_remove("PYTEST_PLUGINS")
-        .env("PYTHONDONTWRITEBYTECODE", "1");
-    let out = cmd.output().expect("spawn");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        output: String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
-    }
-}
-
-fn dx_py(dir: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dx-py"));
-    cmd.arg("test").args(["--python", &python()]).args(args);
-    run(cmd, dir)
-}
-
-fn pytest(dir: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(python());
-    cmd.args(["-m", "pytest", "-p", "no:cacheprovider"])
-        .args(args);
-    run(cmd, dir)
-}
-
-const JUNIT_TO_JSON: &str = r#"
-import json, sys, xml.etree.ElementTree as ET
-out = {}
-for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
-    tags = {c.tag: c for c in case}
-    if "error" in tags: o = "error"
-    elif "failure" in tags: o = "failed"
-    elif "skipped" in tags: o = "skipped"
-    else: o = "passed"
-    out[case.get("classname") + "::" + case.get("name")] = o
-print(json.dumps(out))
-"#;
-
-fn junit(path: &Path) -> BTreeMap<String, String> {
-    let out = Command::new(python())
-        .args(["-c", JUNIT_TO_JSON])
-        .arg(path)
-        .output()
-        .expect("spawn python");
-    assert!(out.status.success(), "{} is not JUnit XML", path.display());
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
-/// The final summary line without its timing ("1 failed, 2 passed, 3 deselected").
-fn summary(text: &str) -> String {
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.contains(" in ") && l.trim_end_matches('=').trim_end().ends_with('s'))
-        .unwrap_or("");
-    let line = line.trim().trim_matches('=').trim();
-    line.rfind(" in ").map_or(line, |i| &line[..i]).to_string()
-}
+use common::{dx_py, junit, pytest, summary, Run};
 
 /// Takes `ran.log` (one line per test run or module import), sorted; duplicates kept.
 fn take_log(root: &Path) -> Vec<String> {
