@@ -23,7 +23,7 @@
 //! | offset | size | field                                                    |
 //! |-------:|-----:|----------------------------------------------------------|
 //! | 0      | 4    | magic `b"DXRQ"`                                          |
-//! | 4      | 2    | protocol version (u16, currently 1)                      |
+//! | 4      | 2    | protocol version (u16, currently 2)                      |
 //! | 6      | 1    | message type (u8, [`RequestKind`])                       |
 //! | 7      | 1    | flags (u8; bit 0 `KEEP_SESSION` on RunItems/RunModule/   |
 //! |        |      | RunHookItems)                                            |
@@ -37,7 +37,7 @@
 //! | offset | size | field                                                       |
 //! |-------:|-----:|-------------------------------------------------------------|
 //! | 0      | 4    | magic `b"DXRS"`                                             |
-//! | 4      | 2    | protocol version (u16, currently 1)                         |
+//! | 4      | 2    | protocol version (u16, currently 2)                         |
 //! | 6      | 1    | message type (u8, [`ResultKind`])                           |
 //! | 7      | 1    | flags (u8; ItemResult only: bit 0 `ITEM_FINISHED`,          |
 //! |        |      | bit 1 `OUTPUT_TRUNCATED`, bit 2 `NOT_IN_SUMMARY`)           |
@@ -74,8 +74,8 @@
 //! | 5    | Preload   | `list<str> modules` (import now; answered by Log per failure + Done)  |
 //! | 6    | RunHookItems | `list<str> paths, list<str> skip_dirs, list<str> skip_items`      |
 //!
-//! RunHookItems (added in protocol version 1 as a new type, so an older worker refuses it
-//! as an unknown message type rather than misreading it) runs the items conftest
+//! RunHookItems (new in protocol version 2, with the Deselected result and ItemResult's
+//! `category`; each side refuses frames of another version) runs the items conftest
 //! `pytest_collect_file` hooks make: the worker collects `paths` (rootdir-relative
 //! directories or files) through pytest, leaving out Python test modules matching
 //! `python_files` (the runner schedules those by node ID), directories in `skip_dirs`
@@ -90,7 +90,8 @@
 //! | 1    | Ready        | `u32 pid, u8 engine, str python_version, str pytest_version`         |
 //! | 2    | ItemResult   | `str node_id, str longrepr, str stdout, str stderr,`                 |
 //! |      |              | `list<(str title, str content)> sections, str skip_reason,`          |
-//! |      |              | `str location_path, opt_u32 location_line, str location_domain`      |
+//! |      |              | `str location_path, opt_u32 location_line, str location_domain,`     |
+//! |      |              | `str category`                                                       |
 //! | 3    | Log          | `u8 level, str message`                                              |
 //! | 4    | Warning      | `u8 when, str category, str message, str filename, u32 lineno,`      |
 //! |      |              | `str node_id`                                                        |
@@ -433,6 +434,10 @@ pub struct ItemResult {
     pub sections: Vec<Section>,
     pub skip_reason: String,
     pub location: Location,
+    /// pytest's category for a report its stats line counts outside the known types
+    /// (`subtests passed`, a plugin's `rerun`): counted after them, in first-seen order.
+    /// Empty for every other report.
+    pub category: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

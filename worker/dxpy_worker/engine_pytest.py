@@ -484,6 +484,9 @@ class WorkerPlugin:
         category = status[0] if status else ""
         outcome = _CATEGORY.get(category)
         in_summary = outcome is not None
+        # Counted by pytest under a category of its own (subtests, plugins): the runner's
+        # stats line adds it after the known ones.
+        extra_category = category if not in_summary and isinstance(category, str) else ""
         if outcome is None:
             outcome = _fallback_outcome(report)
         cap = self.channel.cap
@@ -535,6 +538,7 @@ class WorkerPlugin:
             location_path=str(path),
             location_line=line if isinstance(line, int) and line >= 0 else None,
             location_domain=str(domain),
+            category=extra_category,
         ))
 
     def emit(self, result):

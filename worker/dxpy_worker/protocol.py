@@ -15,7 +15,7 @@ import struct
 
 REQUEST_MAGIC = b"DXRQ"
 RESULT_MAGIC = b"DXRS"
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 REQUEST_HEADER = struct.Struct("<4sHBBQII8x")  # 32 bytes
 RESULT_HEADER = struct.Struct("<4sHBBQIIQBB6x")  # 40 bytes
 NO_TEST_INDEX = 0xFFFFFFFF
@@ -180,6 +180,9 @@ class ItemResult:
     location_path: str = ""
     location_line: int | None = None
     location_domain: str = ""
+    # pytest's category for a report its stats line counts outside the known types
+    # ("subtests passed", a plugin's "rerun"); "" for every other report.
+    category: str = ""
 
 
 @dataclasses.dataclass
@@ -502,6 +505,7 @@ def encode_result(frame):
         w.str(msg.location_path)
         w.opt_u32(msg.location_line)
         w.str(msg.location_domain)
+        w.str(msg.category)
     elif kind == ResultKind.LOG:
         w.u8(int(msg.level))
         w.str(msg.message)
@@ -583,6 +587,7 @@ def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
         msg.location_path = r.str("location path")
         msg.location_line = r.opt_u32("location line")
         msg.location_domain = r.str("location domain")
+        msg.category = r.str("category")
     else:
         if flags:
             raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")

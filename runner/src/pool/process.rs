@@ -47,7 +47,8 @@ pub type StderrSink = Box<dyn Fn(String) + Send>;
 /// What the reader thread saw.
 #[derive(Debug)]
 enum StreamItem {
-    Frame(ResultFrame),
+    // Boxed: a result frame is far larger than the other variants.
+    Frame(Box<ResultFrame>),
     /// Clean end of stream, or a broken frame (the worker died mid-write or is corrupt).
     End(Option<ProtocolError>),
 }
@@ -55,7 +56,7 @@ enum StreamItem {
 /// The outcome of one timed read.
 #[derive(Debug)]
 pub(crate) enum Received {
-    Frame(ResultFrame),
+    Frame(Box<ResultFrame>),
     /// The stream ended (the worker exited or crashed); carries a decode error if any.
     End(Option<ProtocolError>),
     TimedOut,
@@ -310,7 +311,7 @@ impl WorkerProcess {
             loop {
                 match reader.read_result() {
                     Ok(Some(frame)) => {
-                        if sender.send(StreamItem::Frame(frame)).is_err() {
+                        if sender.send(StreamItem::Frame(Box::new(frame))).is_err() {
                             break;
                         }
                     }

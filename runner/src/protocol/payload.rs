@@ -470,6 +470,7 @@ pub(crate) fn decode_result_parts(
                     line: c.opt_u32("location line")?,
                     domain: c.str("location domain")?,
                 },
+                category: c.str("category")?,
             })
         }
         ResultKind::CollectError => {
@@ -601,6 +602,7 @@ pub fn encode_result(frame: &ResultFrame) -> Result<Vec<u8>, ProtocolError> {
             w.str("location path", &item.location.path)?;
             w.opt_u32(item.location.line);
             w.str("location domain", &item.location.domain)?;
+            w.str("category", &item.category)?;
         }
         WorkerMessage::Log(log) => {
             w.u8(log.level.code());

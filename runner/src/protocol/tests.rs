@@ -101,6 +101,7 @@ fn item_result() -> impl Strategy<Value = ItemResult> {
         sections,
         text(),
         location,
+        text(),
     )
         .prop_map(
             |(
@@ -113,6 +114,7 @@ fn item_result() -> impl Strategy<Value = ItemResult> {
                 sections,
                 skip_reason,
                 location,
+                category,
             )| ItemResult {
                 test_index,
                 node_id: texts4.0,
@@ -135,6 +137,7 @@ fn item_result() -> impl Strategy<Value = ItemResult> {
                     line: location.1,
                     domain: location.2,
                 },
+                category,
             },
         )
 }
@@ -360,6 +363,7 @@ fn sample_item() -> ItemResult {
             line: Some(41),
             domain: "TestX.test_y[a-1]".to_owned(),
         },
+        category: String::new(),
     }
 }
 

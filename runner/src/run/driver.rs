@@ -516,7 +516,7 @@ impl<'a> Driver<'a> {
                 Received::End(err) => {
                     return BatchEnd::Lost(crash(process, err.map(|e| e.to_string())))
                 }
-                Received::Frame(frame) => frame,
+                Received::Frame(frame) => *frame,
             };
             if frame.request_id != request_id {
                 continue;
@@ -618,6 +618,7 @@ fn synthesized(
                 .map(|(_, d)| d.replace("::", "."))
                 .unwrap_or_default(),
         },
+        category: String::new(),
     }
 }
 

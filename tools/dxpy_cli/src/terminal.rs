@@ -127,6 +127,8 @@ pub struct Terminal<W: Write> {
     done: bool,
     line_len: usize,
     counts: HashMap<Stat, usize>,
+    /// Categories pytest counts outside its known types (`subtests passed`), first seen first.
+    other_counts: Vec<(String, usize)>,
     failures: Vec<Problem>,
     errors: Vec<Problem>,
     /// Captured output per node, by phase, for the FAILURES section (pytest shows the sections
@@ -147,6 +149,7 @@ impl<W: Write> Terminal<W> {
             done: false,
             line_len: 0,
             counts: HashMap::new(),
+            other_counts: Vec::new(),
             failures: Vec::new(),
             errors: Vec::new(),
             captured: HashMap::new(),
@@ -229,6 +232,16 @@ impl<W: Write> Terminal<W> {
             self.captured.remove(&result.node_id);
         }
         if !result.in_summary {
+            if !result.category.is_empty() {
+                match self
+                    .other_counts
+                    .iter_mut()
+                    .find(|(c, _)| *c == result.category)
+                {
+                    Some((_, n)) => *n += 1,
+                    None => self.other_counts.push((result.category.clone(), 1)),
+                }
+            }
             return Ok(());
         }
         // Progress counts tests as their first counted report arrives, as pytest's does.
@@ -376,14 +389,18 @@ impl<W: Write> Terminal<W> {
             writeln!(self.out, "{}", sep('!', &banner))?;
         }
         let line = self.stats_line(elapsed);
-        let colour =
-            if self.counts.contains_key(&Stat::Failed) || self.counts.contains_key(&Stat::Error) {
-                "31"
-            } else if self.counts.contains_key(&Stat::Passed) {
-                "32"
-            } else {
-                "33"
-            };
+        // pytest's main colour: red for failures, yellow for warnings, xpasses or categories
+        // it does not know, green for passes.
+        let has = |stat| self.counts.get(&stat).is_some_and(|&n| n > 0);
+        let colour = if has(Stat::Failed) || has(Stat::Error) {
+            "31"
+        } else if has(Stat::Warnings) || has(Stat::XPassed) || !self.other_counts.is_empty() {
+            "33"
+        } else if has(Stat::Passed) {
+            "32"
+        } else {
+            "33"
+        };
         let text = if self.verbosity < 0 {
             line
         } else {
@@ -453,6 +470,12 @@ impl<W: Write> Terminal<W> {
                     .filter(|&&n| n > 0)
                     .map(|&n| stat.words(n))
             })
+            // pytest appends the types it does not know, in the order it first saw them.
+            .chain(
+                self.other_counts
+                    .iter()
+                    .map(|(category, n)| format!("{n} {category}")),
+            )
             .collect();
         let body = if parts.is_empty() {
             "no tests ran".to_string()

@@ -184,6 +184,13 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
         .into_iter()
         .filter(|a| !args.select.paths.contains(a))
         .collect();
+    // The workers' pytest reports at the user's verbosity, as pytest would: it shapes
+    // assertion diffs and decides whether pytest 9 reports passing subtests.
+    for flag in std::iter::repeat_n("-v", args.verbose.into())
+        .chain(std::iter::repeat_n("-q", args.quiet.into()))
+    {
+        pool.pytest_args.push(flag.to_owned());
+    }
     // Stopping inside a unit is the worker's pytest session's job (its `shouldfail`); the pool
     // stops handing out units. Both count failures and errors, as pytest does.
     if let Some(n) = maxfail_of(args) {
