@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{dx_py, junit, pytest, summary};
+use common::assert_same;
 
 /// `test_gen` is parametrized over a generator (used up by a module's first collection, and
 /// warned about by pytest), `test_computed` over a list built at import time: discovery can
@@ -47,39 +45,6 @@ fn fixture() -> tempfile::TempDir {
     std::fs::write(tmp.path().join("pytest.ini"), "[pytest]\n").expect("write ini");
     std::fs::write(tmp.path().join("test_runtime.py"), MODULE).expect("write module");
     tmp
-}
-
-/// Runs both with `args` (and dx-py also with `dx_only`, e.g. a worker count: pytest's `-n`
-/// would be pytest-xdist's, whose summary differs) and compares.
-fn assert_same(root: &Path, args: &[&str], dx_only: &[&str]) {
-    let py_xml = root.join("py.xml");
-    let dx_xml = root.join("dx.xml");
-    let py = pytest(
-        root,
-        &[args, &[&format!("--junit-xml={}", py_xml.display())]].concat(),
-    );
-    let dx = dx_py(
-        root,
-        &[args, dx_only, &["--junit-xml", &dx_xml.to_string_lossy()]].concat(),
-    );
-    assert_eq!(
-        junit(&dx_xml),
-        junit(&py_xml),
-        "{args:?}: cases differ\n--- dx-py\n{}\n--- pytest\n{}",
-        dx.output,
-        py.output
-    );
-    assert_eq!(
-        summary(&dx.output),
-        summary(&py.output),
-        "{args:?}: summary lines differ\n--- dx-py\n{}",
-        dx.output
-    );
-    assert_eq!(
-        dx.code, py.code,
-        "{args:?}: exit codes differ\n{}",
-        dx.output
-    );
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{dx_py, junit, pytest, summary};
+use common::assert_same;
 
 const MODULE: &str = r#"import unittest
 
@@ -32,24 +32,6 @@ fn subtests_are_counted_like_pytest() {
     std::fs::write(root.join("pytest.ini"), "[pytest]\n").expect("write ini");
     std::fs::write(root.join("test_sub.py"), MODULE).expect("write module");
     for args in [&["-q"][..], &[][..], &["-v"][..]] {
-        let py_xml = root.join("py.xml");
-        let dx_xml = root.join("dx.xml");
-        let py = pytest(
-            root,
-            &[args, &[&format!("--junit-xml={}", py_xml.display())]].concat(),
-        );
-        let dx = dx_py(
-            root,
-            &[args, &["--junit-xml", &dx_xml.to_string_lossy()]].concat(),
-        );
-        assert_eq!(
-            summary(&dx.output),
-            summary(&py.output),
-            "{args:?}: summary lines differ\n--- dx-py\n{}\n--- pytest\n{}",
-            dx.output,
-            py.output
-        );
-        assert_eq!(junit(&dx_xml), junit(&py_xml), "{args:?}: cases differ");
-        assert_eq!(dx.code, py.code, "{args:?}: exit codes differ");
+        assert_same(root, args, &[]);
     }
 }

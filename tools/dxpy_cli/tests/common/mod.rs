@@ -80,3 +80,37 @@ pub fn summary(text: &str) -> String {
     let line = line.trim().trim_matches('=').trim();
     line.rfind(" in ").map_or(line, |i| &line[..i]).to_string()
 }
+
+/// Runs pytest and dx-py in `root` with `args` (dx-py also with `dx_only`, e.g. a worker
+/// count: pytest's `-n` would be pytest-xdist's, whose summary differs) and asserts equal
+/// JUnit cases, summary lines (counts of every kind) and exit codes.
+pub fn assert_same(root: &Path, args: &[&str], dx_only: &[&str]) {
+    let py_xml = root.join("py.xml");
+    let dx_xml = root.join("dx.xml");
+    let py = pytest(
+        root,
+        &[args, &[&format!("--junit-xml={}", py_xml.display())]].concat(),
+    );
+    let dx = dx_py(
+        root,
+        &[args, dx_only, &["--junit-xml", &dx_xml.to_string_lossy()]].concat(),
+    );
+    assert_eq!(
+        junit(&dx_xml),
+        junit(&py_xml),
+        "{args:?}: cases differ\n--- dx-py\n{}\n--- pytest\n{}",
+        dx.output,
+        py.output
+    );
+    assert_eq!(
+        summary(&dx.output),
+        summary(&py.output),
+        "{args:?}: summary lines differ\n--- dx-py\n{}",
+        dx.output
+    );
+    assert_eq!(
+        dx.code, py.code,
+        "{args:?}: exit codes differ\n{}",
+        dx.output
+    );
+}
