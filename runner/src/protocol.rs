@@ -438,6 +438,17 @@ pub struct ItemResult {
     /// (`subtests passed`, a plugin's `rerun`): counted after them, in first-seen order.
     /// Empty for every other report.
     pub category: String,
+    /// How pytest's terminal shows the report (`pytest_report_teststatus`): the progress
+    /// letter and verbose word (`u` / `SUBFAILED(i=2)`, a plugin's `R` / `RERUN`). Both empty
+    /// (reports the pool makes for a crash or timeout): the outcome's own.
+    pub letter: String,
+    pub word: String,
+    /// pytest's `head_line` when it is not the location's domain (a subtest's
+    /// `T.test_a (i=2)`): the title of the report's FAILURES section.
+    pub head_line: String,
+    /// pytest's terminal wrote this report's progress while the test's output was captured
+    /// (a unittest subtest), so none of it showed.
+    pub progress_hidden: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -454,6 +465,12 @@ pub struct WarningRecord {
     pub filename: String,
     pub lineno: u32,
     pub node_id: String,
+    /// The warning as pytest's warnings summary prints it (`warning_record_to_str`: file,
+    /// line, category, message and the source line).
+    pub summary: String,
+    /// Where the summary says it came from when there is no `node_id`: `path:lineno`
+    /// relative to the invocation directory (pytest's `WarningReport.get_location`).
+    pub location: String,
 }
 
 /// A collector that failed (outcome `Error`) or skipped itself (outcome `Skipped`), or a

@@ -63,7 +63,10 @@ fn native_outcomes_and_xunit_order_match_pytest() {
         .iter()
         .find(|i| i.node_id.ends_with("test_subtest_msg") && i.outcome == Outcome::Failed)
         .unwrap();
-    assert_eq!(subtest.sections[0].content, "[labelled]");
+    assert_eq!(
+        (subtest.word.as_str(), subtest.head_line.as_str()),
+        ("SUBFAILED[labelled]", "Cases.test_subtest_msg [labelled]")
+    );
     let skipped = find(
         &batch,
         "test_unittest_cases.py::Cases::test_skipped",

@@ -190,9 +190,12 @@ class NativeRunner:
         if outcome == P.Outcome.FAILED and phase != P.Phase.CALL:
             outcome = P.Outcome.ERROR
         for description, error in extra:  # subtest reports come before the test's own
+            # As pytest shows them: reported from inside the captured test, so no progress.
+            status = dict(letter="u", word=f"SUBFAILED{description}") if error else {}
             self.send(item, index, P.Phase.CALL, P.Outcome.FAILED if error else P.Outcome.PASSED,
                       0.0, error or "", "", "", "", False, in_summary=error is not None,
-                      sections=[("dx-py subtest", description)])
+                      head_line=f"{item.location[2]} {description}", progress_hidden=True,
+                      **status)
         if phase == P.Phase.SETUP and outcome == P.Outcome.PASSED:
             return outcome
         in_summary = not (phase != P.Phase.CALL and outcome == P.Outcome.PASSED)
@@ -201,7 +204,8 @@ class NativeRunner:
         return outcome
 
     def send(self, item, index, phase, outcome, duration, text, stdout, stderr, skip_reason,
-             truncated, in_summary=True, finished=False, sections=()):
+             truncated, in_summary=True, finished=False, sections=(), letter="", word="",
+             head_line="", progress_hidden=False):
         cap = self.channel.cap
         text, cut_text = cap(text)
         stdout, cut_out = cap(stdout)
@@ -213,7 +217,8 @@ class NativeRunner:
             output_truncated=truncated or cut_text or cut_out or cut_err,
             in_summary=in_summary, longrepr=text, stdout=stdout, stderr=stderr,
             sections=list(sections), skip_reason=skip_reason, location_path=path,
-            location_line=line, location_domain=domain,
+            location_line=line, location_domain=domain, letter=letter, word=word,
+            head_line=head_line, progress_hidden=progress_hidden,
         ))
 
     # --- one item ---------------------------------------------------------------------

@@ -12,11 +12,13 @@ only session-scoped fixtures survive. Reports are mapped to outcomes with pytest
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import platform
 import sys
 import time
 import traceback
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +33,12 @@ except ImportError:  # pragma: no cover - very old pytest
     _catch_warnings_for_item = None
 
 
+try:
+    from _pytest._io import TerminalWriter as _TerminalWriter
+except ImportError:  # pragma: no cover
+    _TerminalWriter = None
+
+
 try:  # pytest's reordering of items by higher-scoped parameters (private, stable since 3).
     from _pytest.fixtures import reorder_items as _reorder_items
 except ImportError:  # pragma: no cover
@@ -41,6 +49,36 @@ def _collect_warnings(config):
     if _catch_warnings_for_item is None:
         return contextlib.nullcontext()
     return _catch_warnings_for_item(config=config, ihook=config.hook, when="collect", item=None)
+
+def _terminal_text(report):
+    """A report's longrepr as pytest's terminal prints it. ``longreprtext`` strips the text,
+    losing the blank line that opens a long traceback entry and its first line's indent."""
+    if _TerminalWriter is None:  # pragma: no cover - very old pytest
+        return report.longreprtext
+    out = io.StringIO()
+    writer = _TerminalWriter(out)
+    writer.hasmarkup = False
+    report.toterminal(writer)
+    return out.getvalue()
+
+
+def _warning_summary(warning_message):
+    """pytest's text for a warning in its warnings summary (with the source line)."""
+    try:
+        from _pytest.warnings import warning_record_to_str
+    except ImportError:  # pragma: no cover - very old pytest
+        return str(warning_message.message)
+    return warning_record_to_str(warning_message)
+
+
+def _head_line(report, domain):
+    """pytest's ``head_line`` (a FAILURES section's title) when it is not the domain."""
+    try:
+        head_line = report.head_line
+    except Exception:  # noqa: BLE001 - a plugin's report class; the domain will do
+        return ""
+    return head_line if isinstance(head_line, str) and head_line != domain else ""
+
 
 _CATEGORY = {
     "passed": P.Outcome.PASSED,
@@ -482,6 +520,10 @@ class WorkerPlugin:
             return  # carries nothing the runner needs
         status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
         category = status[0] if status else ""
+        letter = str(status[1]) if status else ""
+        word = status[2] if status else ""
+        if isinstance(word, tuple):  # (word, markup)
+            word = word[0]
         outcome = _CATEGORY.get(category)
         in_summary = outcome is not None
         # Counted by pytest under a category of its own (subtests, plugins): the runner's
@@ -504,9 +546,6 @@ class WorkerPlugin:
                 text, cut = cap(content)
                 truncated |= cut
                 sections.append((title, text))
-        description = getattr(report, "_sub_test_description", None)
-        if description is not None:
-            sections.append(("dx-py subtest", description()))
         out, cut_out = cap("".join(stdout))
         err, cut_err = cap("".join(stderr))
         skip_reason = ""
@@ -514,9 +553,9 @@ class WorkerPlugin:
         if report.skipped and isinstance(report.longrepr, tuple):
             skip_reason = str(report.longrepr[2])
         elif report.longrepr is not None or hasattr(report, "node"):
-            # (``longreprtext`` renders through a TerminalWriter even when there is nothing
-            # to render; with no longrepr and no xdist worker line it is "".)
-            longrepr = report.longreprtext
+            # (Rendered through a TerminalWriter even when there is nothing to render; with
+            # no longrepr and no xdist worker line it is "".)
+            longrepr = _terminal_text(report)
         if hasattr(report, "wasxfail"):
             skip_reason = str(report.wasxfail)
         longrepr, cut_repr = cap(longrepr)
@@ -539,7 +578,20 @@ class WorkerPlugin:
             location_line=line if isinstance(line, int) and line >= 0 else None,
             location_domain=str(domain),
             category=extra_category,
+            letter=letter,
+            word=str(word),
+            head_line=_head_line(report, str(domain)),
+            progress_hidden=bool(letter or word) and self._output_captured(),
         ))
+
+    def _output_captured(self):
+        """pytest's global capture is on right now: what its terminal writes (a unittest
+        subtest's progress letter, reported from inside the test) goes to the capture."""
+        capman = self.config.pluginmanager.getplugin("capturemanager")
+        if capman is None or getattr(capman, "_method", "no") in ("no", "tee-sys"):
+            return False
+        capture = getattr(capman, "_global_capturing", None)
+        return getattr(capture, "_state", None) == "started"
 
     def emit(self, result):
         """Sends an item result; a call-phase result waits for its item's teardown result,
@@ -575,7 +627,7 @@ class WorkerPlugin:
         if report.skipped and isinstance(report.longrepr, tuple):
             text = str(report.longrepr[2])
         else:
-            text = report.longreprtext
+            text = _terminal_text(report)
         outcome = P.Outcome.SKIPPED if report.skipped else P.Outcome.ERROR
         if self.held_reports is not None:
             self.held_reports.append((report.nodeid, outcome, text))
@@ -597,7 +649,25 @@ class WorkerPlugin:
             filename=str(warning_message.filename or ""),
             lineno=int(warning_message.lineno or 0),
             node_id=nodeid or "",
+            summary=self.channel.cap(_warning_summary(warning_message))[0],
+            location=self._warning_location(warning_message),
         ))
+
+    def _warning_location(self, warning_message):
+        """``path:lineno`` relative to the invocation directory, as pytest's warnings summary
+        names a warning that no test raised."""
+        if not warning_message.filename:
+            return ""
+        path = os.path.abspath(str(warning_message.filename))
+        try:
+            from _pytest.pathlib import bestrelpath
+            # (Config-time warnings come before the plugin has its config.)
+            config = self.config
+            invocation_dir = config.invocation_params.dir if config is not None else Path.cwd()
+            shown = bestrelpath(invocation_dir, Path(path))
+        except (ImportError, ValueError):  # pragma: no cover - very old pytest, other drive
+            shown = path
+        return f"{shown}:{warning_message.lineno}"
 
     @pytest.hookimpl
     def pytest_deselected(self, items):

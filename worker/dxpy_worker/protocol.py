@@ -15,7 +15,7 @@ import struct
 
 REQUEST_MAGIC = b"DXRQ"
 RESULT_MAGIC = b"DXRS"
-PROTOCOL_VERSION = 2
+PROTOCOL_VERSION = 3
 REQUEST_HEADER = struct.Struct("<4sHBBQII8x")  # 32 bytes
 RESULT_HEADER = struct.Struct("<4sHBBQIIQBB6x")  # 40 bytes
 NO_TEST_INDEX = 0xFFFFFFFF
@@ -25,6 +25,7 @@ FLAG_KEEP_SESSION = 0b001
 FLAG_ITEM_FINISHED = 0b001
 FLAG_OUTPUT_TRUNCATED = 0b010
 FLAG_NOT_IN_SUMMARY = 0b100
+FLAG_PROGRESS_HIDDEN = 0b1000
 
 _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")
@@ -183,6 +184,15 @@ class ItemResult:
     # pytest's category for a report its stats line counts outside the known types
     # ("subtests passed", a plugin's "rerun"); "" for every other report.
     category: str = ""
+    # pytest_report_teststatus's progress letter and verbose word ("u", "SUBFAILED(i=2)", a
+    # plugin's "R"/"RERUN"); both "" leaves the outcome's own to the runner.
+    letter: str = ""
+    word: str = ""
+    # pytest's head_line when it is not the location's domain (a subtest's "T.test_a (i=2)").
+    head_line: str = ""
+    # pytest's terminal wrote this report's progress while the test's output was captured
+    # (unittest subtests), so nothing of it showed.
+    progress_hidden: bool = False
 
 
 @dataclasses.dataclass
@@ -199,6 +209,10 @@ class Warning_:
     filename: str
     lineno: int
     node_id: str
+    # The warning as pytest's warnings summary prints it (file, line, category, message,
+    # source line), and where it says it came from when there is no node ID.
+    summary: str = ""
+    location: str = ""
 
 
 @dataclasses.dataclass
@@ -494,6 +508,7 @@ def encode_result(frame):
             (FLAG_ITEM_FINISHED if msg.item_finished else 0)
             | (FLAG_OUTPUT_TRUNCATED if msg.output_truncated else 0)
             | (0 if msg.in_summary else FLAG_NOT_IN_SUMMARY)
+            | (FLAG_PROGRESS_HIDDEN if msg.progress_hidden else 0)
         )
         for text in (msg.node_id, msg.longrepr, msg.stdout, msg.stderr):
             w.str(text)
@@ -506,6 +521,9 @@ def encode_result(frame):
         w.opt_u32(msg.location_line)
         w.str(msg.location_domain)
         w.str(msg.category)
+        w.str(msg.letter)
+        w.str(msg.word)
+        w.str(msg.head_line)
     elif kind == ResultKind.LOG:
         w.u8(int(msg.level))
         w.str(msg.message)
@@ -516,6 +534,8 @@ def encode_result(frame):
         w.str(msg.filename)
         w.u32(msg.lineno)
         w.str(msg.node_id)
+        w.str(msg.summary)
+        w.str(msg.location)
     elif kind == ResultKind.COLLECT_ERROR:
         if msg.outcome not in (Outcome.ERROR, Outcome.SKIPPED):
             raise ProtocolError(f"`collect outcome` has invalid value {int(msg.outcome)}")
@@ -564,7 +584,8 @@ def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
         )
     r = _Reader(data[RESULT_HEADER.size:end])
     if kind == ResultKind.ITEM_RESULT:
-        if flags & ~(FLAG_ITEM_FINISHED | FLAG_OUTPUT_TRUNCATED | FLAG_NOT_IN_SUMMARY):
+        known = FLAG_ITEM_FINISHED | FLAG_OUTPUT_TRUNCATED | FLAG_NOT_IN_SUMMARY | FLAG_PROGRESS_HIDDEN
+        if flags & ~known:
             raise ProtocolError(f"ItemResult frame has unknown flag bits {flags:#04x}")
         msg = ItemResult(
             test_index=index,
@@ -574,6 +595,7 @@ def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
             item_finished=bool(flags & FLAG_ITEM_FINISHED),
             output_truncated=bool(flags & FLAG_OUTPUT_TRUNCATED),
             in_summary=not flags & FLAG_NOT_IN_SUMMARY,
+            progress_hidden=bool(flags & FLAG_PROGRESS_HIDDEN),
             node_id=r.str("node_id"),
             longrepr=r.str("longrepr"),
             stdout=r.str("stdout"),
@@ -588,6 +610,9 @@ def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
         msg.location_line = r.opt_u32("location line")
         msg.location_domain = r.str("location domain")
         msg.category = r.str("category")
+        msg.letter = r.str("letter")
+        msg.word = r.str("word")
+        msg.head_line = r.str("head_line")
     else:
         if flags:
             raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")
@@ -603,7 +628,8 @@ def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
             msg = Log(_enum(LogLevel, r.u8("level"), "level"), r.str("message"))
         elif kind == ResultKind.WARNING:
             msg = Warning_(_enum(WarningWhen, r.u8("when"), "when"), r.str("category"),
-                           r.str("message"), r.str("filename"), r.u32("lineno"), r.str("node_id"))
+                           r.str("message"), r.str("filename"), r.u32("lineno"), r.str("node_id"),
+                           r.str("summary"), r.str("location"))
         elif kind == ResultKind.COLLECT_ERROR:
             if outcome not in (Outcome.ERROR, Outcome.SKIPPED):
                 raise ProtocolError(f"`collect outcome` has invalid value {outcome}")

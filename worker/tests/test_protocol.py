@@ -47,10 +47,13 @@ EXPECTED_RESULTS = {
         location_path="tests/test_\u00e9.py",
         location_line=41,
         location_domain="TestX.test_y[a-1]",
+        letter="F",
+        word="FAILED",
     )),
     "result_log.bin": P.ResultFrame(2, P.Log(P.LogLevel.WARNING, "slow")),
     "result_warning.bin": P.ResultFrame(2, P.Warning_(
-        P.WarningWhen.RUNTEST, "DeprecationWarning", "old", "t/test_a.py", 7, "t/test_a.py::test_x")),
+        P.WarningWhen.RUNTEST, "DeprecationWarning", "old", "t/test_a.py", 7, "t/test_a.py::test_x",
+        "t/test_a.py:7: DeprecationWarning: old\n  x()\n", "t/test_a.py:7")),
     "result_collect_error.bin": P.ResultFrame(2, P.CollectError(
         "t/test_bad.py", P.Outcome.ERROR, "ImportError: nope")),
     "result_done.bin": P.ResultFrame(2, P.Done(

@@ -8,6 +8,8 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// `(path relative to the package root, contents)`, sorted by path.
 pub const FILES: &[(&str, &[u8])] = include!(concat!(env!("OUT_DIR"), "/worker_files.rs"));
@@ -30,15 +32,31 @@ pub fn extract(cache_root: &Path) -> io::Result<PathBuf> {
     if FILES.is_empty() {
         return Err(io::Error::other("this build embeds no worker package"));
     }
+    // The threads of one process (the multiplex worker's first requests arrive together)
+    // take turns: one writes, the others then find its copy complete.
+    static WRITING: Mutex<()> = Mutex::new(());
+    let _turn = WRITING.lock().unwrap_or_else(PoisonError::into_inner);
     let parent = cache_root.join("worker");
     let dir = parent.join(digest());
     if matches_embedded(&dir) {
         return Ok(dir);
     }
     create_private_dir(&parent)?;
-    let staging = parent.join(format!(".tmp-{}-{}", std::process::id(), digest()));
+    // Unique per call as well as per process, so no other writer's staging is touched.
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let staging = parent.join(format!(
+        ".tmp-{}-{}-{}",
+        std::process::id(),
+        CALLS.fetch_add(1, Ordering::Relaxed),
+        digest()
+    ));
     let _ = std::fs::remove_dir_all(&staging);
     write_files(&staging)?;
+    if matches_embedded(&dir) {
+        // Another process finished its copy meanwhile, and may be using it already.
+        let _ = std::fs::remove_dir_all(&staging);
+        return Ok(dir);
+    }
     if dir.exists() {
         // A stale or damaged copy: replaced, never trusted.
         std::fs::remove_dir_all(&dir)?;
@@ -135,5 +153,28 @@ mod tests {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(entries.len(), 1, "{entries:?}");
+    }
+
+    #[test]
+    fn threads_extracting_at_once_all_get_a_complete_copy() {
+        // The multiplex worker's first requests arrive together; each used to remove the
+        // staging directory another was still writing (same name per process).
+        let root = tempfile::tempdir().expect("tempdir");
+        let dirs: Vec<PathBuf> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| extract(root.path()).expect("extract")))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("join"))
+                .collect()
+        });
+        for dir in &dirs {
+            assert!(matches_embedded(dir), "{}", dir.display());
+        }
+        let entries = std::fs::read_dir(root.path().join("worker"))
+            .expect("list")
+            .count();
+        assert_eq!(entries, 1);
     }
 }

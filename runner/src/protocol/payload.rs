@@ -25,6 +25,7 @@ pub(crate) const FLAG_KEEP_SESSION: u8 = 0b001;
 pub(crate) const FLAG_ITEM_FINISHED: u8 = 0b001;
 pub(crate) const FLAG_OUTPUT_TRUNCATED: u8 = 0b010;
 pub(crate) const FLAG_NOT_IN_SUMMARY: u8 = 0b100;
+pub(crate) const FLAG_PROGRESS_HIDDEN: u8 = 0b1000;
 
 /// Reads primitives from one payload.
 struct Cursor<'a> {
@@ -434,7 +435,10 @@ pub(crate) fn decode_result_parts(
     let mut c = Cursor::new(payload);
     let message = match header.kind {
         ResultKind::ItemResult => {
-            let all = FLAG_ITEM_FINISHED | FLAG_OUTPUT_TRUNCATED | FLAG_NOT_IN_SUMMARY;
+            let all = FLAG_ITEM_FINISHED
+                | FLAG_OUTPUT_TRUNCATED
+                | FLAG_NOT_IN_SUMMARY
+                | FLAG_PROGRESS_HIDDEN;
             if header.flags & !all != 0 {
                 return Err(ProtocolError::UnknownFlags {
                     message: "ItemResult",
@@ -449,6 +453,7 @@ pub(crate) fn decode_result_parts(
                 item_finished: header.flags & FLAG_ITEM_FINISHED != 0,
                 output_truncated: header.flags & FLAG_OUTPUT_TRUNCATED != 0,
                 in_summary: header.flags & FLAG_NOT_IN_SUMMARY == 0,
+                progress_hidden: header.flags & FLAG_PROGRESS_HIDDEN != 0,
                 node_id: c.str("node_id")?,
                 longrepr: c.str("longrepr")?,
                 stdout: c.str("stdout")?,
@@ -471,6 +476,9 @@ pub(crate) fn decode_result_parts(
                     domain: c.str("location domain")?,
                 },
                 category: c.str("category")?,
+                letter: c.str("letter")?,
+                word: c.str("word")?,
+                head_line: c.str("head_line")?,
             })
         }
         ResultKind::CollectError => {
@@ -506,6 +514,8 @@ pub(crate) fn decode_result_parts(
                 filename: c.str("filename")?,
                 lineno: c.u32("lineno")?,
                 node_id: c.str("node_id")?,
+                summary: c.str("summary")?,
+                location: c.str("location")?,
             })
         }
         ResultKind::Done => {
@@ -588,6 +598,10 @@ pub fn encode_result(frame: &ResultFrame) -> Result<Vec<u8>, ProtocolError> {
                 0
             } else {
                 FLAG_NOT_IN_SUMMARY
+            }) | (if item.progress_hidden {
+                FLAG_PROGRESS_HIDDEN
+            } else {
+                0
             });
             w.str("node_id", &item.node_id)?;
             w.str("longrepr", &item.longrepr)?;
@@ -603,6 +617,9 @@ pub fn encode_result(frame: &ResultFrame) -> Result<Vec<u8>, ProtocolError> {
             w.opt_u32(item.location.line);
             w.str("location domain", &item.location.domain)?;
             w.str("category", &item.category)?;
+            w.str("letter", &item.letter)?;
+            w.str("word", &item.word)?;
+            w.str("head_line", &item.head_line)?;
         }
         WorkerMessage::Log(log) => {
             w.u8(log.level.code());
@@ -615,6 +632,8 @@ pub fn encode_result(frame: &ResultFrame) -> Result<Vec<u8>, ProtocolError> {
             w.str("filename", &warning.filename)?;
             w.u32(warning.lineno);
             w.str("node_id", &warning.node_id)?;
+            w.str("summary", &warning.summary)?;
+            w.str("location", &warning.location)?;
         }
         WorkerMessage::CollectError(report) => {
             header.outcome = collect_outcome(report.outcome.code())?.code();

@@ -86,7 +86,7 @@ fn request() -> impl Strategy<Value = Request> {
 }
 
 fn item_result() -> impl Strategy<Value = ItemResult> {
-    let flags = (any::<bool>(), any::<bool>(), any::<bool>());
+    let flags = (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>());
     let texts4 = (text(), text(), text(), text());
     let sections = prop::collection::vec((text(), text()), 0..3);
     let location = (text(), any::<Option<u32>>(), text());
@@ -102,6 +102,7 @@ fn item_result() -> impl Strategy<Value = ItemResult> {
         text(),
         location,
         text(),
+        (text(), text(), text()),
     )
         .prop_map(
             |(
@@ -115,6 +116,7 @@ fn item_result() -> impl Strategy<Value = ItemResult> {
                 skip_reason,
                 location,
                 category,
+                (letter, word, head_line),
             )| ItemResult {
                 test_index,
                 node_id: texts4.0,
@@ -138,6 +140,10 @@ fn item_result() -> impl Strategy<Value = ItemResult> {
                     domain: location.2,
                 },
                 category,
+                letter,
+                word,
+                head_line,
+                progress_hidden: flags.3,
             },
         )
 }
@@ -172,18 +178,29 @@ fn worker_message() -> impl Strategy<Value = WorkerMessage> {
                 message,
             })
         }),
-        (1u8..4, text(), text(), text(), any::<u32>(), text()).prop_map(
-            |(when, category, message, filename, lineno, node_id)| {
-                WorkerMessage::Warning(WarningRecord {
-                    when: WarningWhen::from_code(when).unwrap(),
-                    category,
-                    message,
-                    filename,
-                    lineno,
-                    node_id,
-                })
-            }
-        ),
+        (
+            1u8..4,
+            text(),
+            text(),
+            text(),
+            any::<u32>(),
+            text(),
+            (text(), text())
+        )
+            .prop_map(
+                |(when, category, message, filename, lineno, node_id, (summary, location))| {
+                    WorkerMessage::Warning(WarningRecord {
+                        when: WarningWhen::from_code(when).unwrap(),
+                        category,
+                        message,
+                        filename,
+                        lineno,
+                        node_id,
+                        summary,
+                        location,
+                    })
+                }
+            ),
         (text(), any::<bool>(), text()).prop_map(|(node_id, skipped, longrepr)| {
             let outcome = if skipped {
                 Outcome::Skipped
@@ -364,6 +381,10 @@ fn sample_item() -> ItemResult {
             domain: "TestX.test_y[a-1]".to_owned(),
         },
         category: String::new(),
+        letter: "F".to_owned(),
+        word: "FAILED".to_owned(),
+        head_line: String::new(),
+        progress_hidden: false,
     }
 }
 
@@ -483,6 +504,8 @@ fn golden_results() -> Vec<(&'static str, ResultFrame)> {
                     filename: "t/test_a.py".to_owned(),
                     lineno: 7,
                     node_id: "t/test_a.py::test_x".to_owned(),
+                    summary: "t/test_a.py:7: DeprecationWarning: old\n  x()\n".to_owned(),
+                    location: "t/test_a.py:7".to_owned(),
                 }),
             ),
         ),

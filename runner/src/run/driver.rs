@@ -619,6 +619,10 @@ fn synthesized(
                 .unwrap_or_default(),
         },
         category: String::new(),
+        letter: String::new(),
+        word: String::new(),
+        head_line: String::new(),
+        progress_hidden: false,
     }
 }
 
@@ -626,15 +630,10 @@ fn synthesized(
 mod tests {
     use super::*;
 
-    #[test]
-    fn tracker_settles_parametrized_children_and_collect_errors() {
-        let requested: Vec<String> = ["a.py::f", "a.py::T", "b.py::g", "b.py::h"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        let mut tracker = BatchTracker::new(&requested);
-        let finished = |node_id: &str| ItemResult {
-            item_finished: true,
+    /// A worker's report on `node_id`, the last of its item when `finished`.
+    fn report(node_id: &str, finished: bool) -> ItemResult {
+        ItemResult {
+            item_finished: finished,
             ..synthesized(
                 node_id,
                 None,
@@ -644,7 +643,17 @@ mod tests {
                 },
                 Duration::ZERO,
             )
-        };
+        }
+    }
+
+    #[test]
+    fn tracker_settles_parametrized_children_and_collect_errors() {
+        let requested: Vec<String> = ["a.py::f", "a.py::T", "b.py::g", "b.py::h"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut tracker = BatchTracker::new(&requested);
+        let finished = |node_id: &str| report(node_id, true);
         assert_eq!(tracker.item(&finished("a.py::f[1]")), ["a.py::f"]);
         assert!(tracker.item(&finished("a.py::f[2]")).is_empty());
         assert!(
@@ -660,18 +669,6 @@ mod tests {
     fn hook_tracker_settles_no_directory_by_reports_and_remembers_them() {
         let dirs: Vec<String> = ["data/a", "data/b"].iter().map(|s| s.to_string()).collect();
         let mut tracker = BatchTracker::for_hook_items(&dirs);
-        let report = |node_id: &str, finished: bool| ItemResult {
-            item_finished: finished,
-            ..synthesized(
-                node_id,
-                None,
-                &Incident::Timeout {
-                    pid: 1,
-                    seconds: 1.0,
-                },
-                Duration::ZERO,
-            )
-        };
         assert!(tracker
             .item(&report("data/a/x.yaml::one", false))
             .is_empty());

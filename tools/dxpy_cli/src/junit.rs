@@ -136,7 +136,7 @@ fn status_of(state: &CaseState) -> TestCaseStatus {
             let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
             status
                 .set_message(crash_message(longrepr))
-                .set_description(longrepr.as_str());
+                .set_description(longrepr.trim());
             status
         }
         Outcome::Error => {
@@ -151,7 +151,7 @@ fn status_of(state: &CaseState) -> TestCaseStatus {
                     "failed on {when} with \"{}\"",
                     crash_message(longrepr)
                 ))
-                .set_description(longrepr.as_str());
+                .set_description(longrepr.trim());
             status
         }
         Outcome::Skipped => {

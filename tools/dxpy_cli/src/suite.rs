@@ -21,7 +21,7 @@ use dxpy_discover::ParamState;
 use dxpy_runner::pool::PoolConfig;
 use dxpy_runner::protocol::{Engine, Outcome};
 use dxpy_runner::run::{NotRunReason, Run, RunConfig, RunEvent, RunSummary, StopReason};
-use dxpy_runner::scheduler::{ModuleTests, WorkUnit};
+use dxpy_runner::scheduler::{ModuleTests, UnitKind, WorkUnit};
 
 use crate::exit::Code;
 use crate::junit::JunitBuilder;
@@ -160,6 +160,9 @@ pub fn run_suite<W: Write>(
 ) -> anyhow::Result<SuiteOutcome> {
     let total = node_ids.len();
     let mut terminal = Terminal::new(out, options.verbosity, options.color, total);
+    if total_grows_at_run_time(discovery, node_ids, &units) {
+        terminal.expect_more_than_total();
+    }
     // (With `--lf`, recorded failures of hook-made items are planned beyond discovery's.)
     terminal.add_deselected((discovery.deselected + discovery.items.len()).saturating_sub(total));
     let header = header_lines(discovery, options.pool.worker_count(), total, &options);
@@ -339,8 +342,8 @@ fn report_event<W: Write>(
             outcome.failed.insert(node_id.clone());
             terminal.lost(node_id, message)
         }
-        RunEvent::Warning { .. } => {
-            terminal.add_warnings(1);
+        RunEvent::Warning { record, .. } => {
+            terminal.add_warning(record);
             Ok(())
         }
         // Hook-made items pytest's `-k`/`-m` dropped in the worker, counted like discovery's.
@@ -357,6 +360,24 @@ fn report_event<W: Write>(
         }
         _ => Ok(()),
     }
+}
+
+/// Whether the run will report tests discovery could not count: parameters expanded at run
+/// time, or items conftest hooks make.
+fn total_grows_at_run_time(discovery: &Discovery, node_ids: &[String], units: &[WorkUnit]) -> bool {
+    if units
+        .iter()
+        .any(|u| matches!(u.kind, UnitKind::HookItems { .. }))
+    {
+        return true;
+    }
+    let dynamic: std::collections::HashSet<&str> = discovery
+        .items
+        .iter()
+        .filter(|i| i.params == ParamState::Dynamic)
+        .map(|i| i.node_id.as_str())
+        .collect();
+    !dynamic.is_empty() && node_ids.iter().any(|id| dynamic.contains(id.as_str()))
 }
 
 fn collected_line(discovery: &Discovery, selected: usize) -> String {

@@ -7,11 +7,15 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::time::Duration;
 
-use dxpy_runner::protocol::{CollectErrorReport, ItemResult, Outcome, Phase};
+use dxpy_runner::protocol::{CollectErrorReport, ItemResult, Outcome, Phase, WarningRecord};
 
 use crate::render::{duration, sep};
 
 const WIDTH: usize = 80;
+/// `" [100%]"`: pytest ends a progress line one column short of the width, so the text before
+/// the percentage may fill `WIDTH - 1 - PERCENT_LEN` columns.
+const PERCENT_LEN: usize = 7;
+const PROGRESS_TEXT_WIDTH: usize = WIDTH - 1 - PERCENT_LEN;
 
 /// The order and words of pytest's final stats line (`KNOWN_TYPES`).
 const STAT_ORDER: [Stat; 8] = [
@@ -89,6 +93,66 @@ fn verbose_word(outcome: Outcome) -> &'static str {
     }
 }
 
+/// Where a warning came from, one line each; from ten places on, a count per file instead.
+fn collapsed_locations(locations: &[String]) -> String {
+    if locations.len() < 10 {
+        return locations.join("\n");
+    }
+    let mut per_file: Vec<(&str, usize)> = Vec::new();
+    for location in locations {
+        let file = location.split("::").next().unwrap_or(location);
+        match per_file.iter_mut().find(|(f, _)| *f == file) {
+            Some((_, n)) => *n += 1,
+            None => per_file.push((file, 1)),
+        }
+    }
+    per_file
+        .iter()
+        .map(|(file, n)| format!("{file}: {n} warning{}", if *n > 1 { "s" } else { "" }))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The word pytest shows for a report in verbose lines and the short summary: the one its
+/// `pytest_report_teststatus` gave (`SUBFAILED(i=2)`), else the outcome's own.
+fn word_of(result: &ItemResult) -> &str {
+    if result.word.is_empty() {
+        verbose_word(result.outcome)
+    } else {
+        &result.word
+    }
+}
+
+/// The reason as the user gave it, for reports pytest shows one for in `-v` (a skip, an xfail
+/// or xpass): pytest's `_get_raw_skip_reason`.
+fn raw_skip_reason(result: &ItemResult) -> Option<&str> {
+    let reason = result.skip_reason.as_str();
+    match result.outcome {
+        Outcome::XFailed | Outcome::XPassed => {
+            Some(reason.strip_prefix("reason: ").unwrap_or(reason))
+        }
+        Outcome::Skipped if reason == "Skipped" => Some(""),
+        Outcome::Skipped => Some(reason.strip_prefix("Skipped: ").unwrap_or(reason)),
+        _ => None,
+    }
+}
+
+/// `" (reason)"` in at most `room` columns, its first line only, cut with `...` like pytest's
+/// `_format_trimmed`; `None` when not even `" (...)"` fits.
+fn trimmed_in_parens(reason: &str, room: usize) -> Option<String> {
+    let reason = reason.lines().next().unwrap_or("");
+    let frame = " ()".len();
+    let ellipsis = "...";
+    if frame + ellipsis.len() > room {
+        return None;
+    }
+    if frame + reason.chars().count() <= room {
+        return Some(format!(" ({reason})"));
+    }
+    let keep: String = reason.chars().take(room - frame - ellipsis.len()).collect();
+    Some(format!(" ({keep}{ellipsis})"))
+}
+
 fn phase_name(phase: Phase) -> &'static str {
     match phase {
         Phase::Setup => "setup",
@@ -125,6 +189,11 @@ pub struct Terminal<W: Write> {
     reported: std::collections::HashSet<String>,
     /// The run is over: the last progress line may read 100%.
     done: bool,
+    /// `total` undercounts (run-time parameters, hook-made items): no 100% before the end.
+    total_inexact: bool,
+    /// Some progress (a letter or a verbose line) was written: pytest closes it with a blank
+    /// line before the summary, except with `-q`.
+    progress_written: bool,
     line_len: usize,
     counts: HashMap<Stat, usize>,
     /// Categories pytest counts outside its known types (`subtests passed`), first seen first.
@@ -135,6 +204,8 @@ pub struct Terminal<W: Write> {
     /// of every phase so far).
     captured: HashMap<String, Vec<(String, String)>>,
     durations: Vec<(Duration, Phase, String)>,
+    /// Warnings grouped by their summary text, first seen first, with where each came from.
+    warnings: Vec<(String, Vec<String>)>,
 }
 
 impl<W: Write> Terminal<W> {
@@ -147,6 +218,8 @@ impl<W: Write> Terminal<W> {
             finished_for_progress: 0,
             reported: std::collections::HashSet::new(),
             done: false,
+            total_inexact: false,
+            progress_written: false,
             line_len: 0,
             counts: HashMap::new(),
             other_counts: Vec::new(),
@@ -154,6 +227,7 @@ impl<W: Write> Terminal<W> {
             errors: Vec::new(),
             captured: HashMap::new(),
             durations: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -202,9 +276,18 @@ impl<W: Write> Terminal<W> {
         self.out.flush()
     }
 
-    pub fn add_warnings(&mut self, count: usize) {
-        if count > 0 {
-            *self.counts.entry(Stat::Warnings).or_default() += count;
+    /// A warning a test (or collection) raised: counted, and kept for the warnings summary.
+    pub fn add_warning(&mut self, record: &WarningRecord) {
+        *self.counts.entry(Stat::Warnings).or_default() += 1;
+        let location = if record.node_id.is_empty() {
+            record.location.clone()
+        } else {
+            record.node_id.clone()
+        };
+        let summary = record.summary.clone();
+        match self.warnings.iter_mut().find(|(s, _)| *s == summary) {
+            Some((_, locations)) => locations.push(location),
+            None => self.warnings.push((summary, vec![location])),
         }
     }
 
@@ -231,40 +314,52 @@ impl<W: Write> Terminal<W> {
         if result.item_finished {
             self.captured.remove(&result.node_id);
         }
-        if !result.in_summary {
-            if !result.category.is_empty() {
-                match self
-                    .other_counts
-                    .iter_mut()
-                    .find(|(c, _)| *c == result.category)
-                {
-                    Some((_, n)) => *n += 1,
-                    None => self.other_counts.push((result.category.clone(), 1)),
-                }
+        if !result.in_summary && !result.category.is_empty() {
+            match self
+                .other_counts
+                .iter_mut()
+                .find(|(c, _)| *c == result.category)
+            {
+                Some((_, n)) => *n += 1,
+                None => self.other_counts.push((result.category.clone(), 1)),
             }
+        }
+        // pytest's terminal shows every report its teststatus gives a letter or word, counted
+        // in the summary or not (`-q` shows passed subtests as `u`).
+        let shown = result.in_summary || !result.letter.is_empty() || !result.word.is_empty();
+        if !shown {
             return Ok(());
         }
-        // Progress counts tests as their first counted report arrives, as pytest's does.
+        // Progress counts tests as their first shown report arrives, as pytest's does.
         if self.reported.insert(result.node_id.clone()) {
             self.finished_for_progress += 1;
         }
-        *self.counts.entry(Stat::of(result.outcome)).or_default() += 1;
-        match result.outcome {
-            Outcome::Failed => {
-                let problem = self.problem(result, result.location.domain.clone(), "FAILED");
-                self.failures.push(problem);
+        if result.in_summary {
+            *self.counts.entry(Stat::of(result.outcome)).or_default() += 1;
+            let head_line = if result.head_line.is_empty() {
+                &result.location.domain
+            } else {
+                &result.head_line
+            };
+            match result.outcome {
+                Outcome::Failed => {
+                    let problem = self.problem(result, head_line.clone());
+                    self.failures.push(problem);
+                }
+                Outcome::Error => {
+                    let problem = self.problem(result, format!("ERROR at {when} of {head_line}"));
+                    self.errors.push(problem);
+                }
+                _ => {}
             }
-            Outcome::Error => {
-                let headline = format!("ERROR at {when} of {}", result.location.domain);
-                let problem = self.problem(result, headline, "ERROR");
-                self.errors.push(problem);
-            }
-            _ => {}
+        }
+        if result.progress_hidden {
+            return Ok(());
         }
         self.progress(result)
     }
 
-    fn problem(&self, result: &ItemResult, headline: String, word: &str) -> Problem {
+    fn problem(&self, result: &ItemResult, headline: String) -> Problem {
         let mut body = result.longrepr.trim_end().to_string();
         for (title, content) in self.captured.get(&result.node_id).into_iter().flatten() {
             let _ = write!(
@@ -277,7 +372,7 @@ impl<W: Write> Terminal<W> {
         Problem {
             headline,
             body,
-            short: short_line(word, &result.node_id, &result.longrepr),
+            short: short_line(word_of(result), &result.node_id, &result.longrepr),
         }
     }
 
@@ -308,12 +403,17 @@ impl<W: Write> Terminal<W> {
         self.write_progress_char('E', Outcome::Error)
     }
 
+    /// The run will report more tests than `total` (parameters expanded at run time).
+    pub fn expect_more_than_total(&mut self) {
+        self.total_inexact = true;
+    }
+
     fn percent(&self) -> String {
         let total = self.total.max(self.finished_for_progress).max(1);
         let mut percent = self.finished_for_progress * 100 / total;
         // Parameters expanded at run time make more tests than discovery counted: never claim
         // 100% before the run has finished.
-        if !self.done && percent >= 100 {
+        if !self.done && self.total_inexact && percent >= 100 {
             percent = 99;
         }
         format!(" [{percent:>3}%]")
@@ -321,28 +421,48 @@ impl<W: Write> Terminal<W> {
 
     fn progress(&mut self, result: &ItemResult) -> io::Result<()> {
         if self.verbosity > 0 {
-            let word = self.paint(colour_of(result.outcome), verbose_word(result.outcome));
-            let plain = format!("{} {}", result.node_id, verbose_word(result.outcome));
-            let pad = (WIDTH - 7).saturating_sub(plain.chars().count());
+            let word = word_of(result);
+            let painted = self.paint(colour_of(result.outcome), word);
+            let plain = format!("{} {word}", result.node_id);
+            // pytest's `-v` adds the reason of a skip, xfail or xpass, cut to what fits.
+            let room = (WIDTH - PERCENT_LEN - 1).saturating_sub(plain.chars().count());
+            let reason = raw_skip_reason(result)
+                .filter(|r| !r.is_empty())
+                .and_then(|r| trimmed_in_parens(r, room))
+                .unwrap_or_default();
+            let used = plain.chars().count() + reason.chars().count();
+            let pad = PROGRESS_TEXT_WIDTH.saturating_sub(used);
             let pct = self.percent();
+            self.progress_written = true;
             return writeln!(
                 self.out,
-                "{} {word}{}{pct}",
+                "{} {painted}{reason}{}{pct}",
                 result.node_id,
                 " ".repeat(pad)
             );
         }
-        self.write_progress_char(letter(result.outcome), result.outcome)
+        if result.letter.is_empty() && result.word.is_empty() {
+            let letter = letter(result.outcome).to_string();
+            self.write_progress_letter(&letter, result.outcome)
+        } else {
+            // A plugin's report pytest shows with a word only has no letter to write.
+            self.write_progress_letter(&result.letter, result.outcome)
+        }
     }
 
     fn write_progress_char(&mut self, ch: char, outcome: Outcome) -> io::Result<()> {
-        if self.verbosity > 0 {
+        self.write_progress_letter(&ch.to_string(), outcome)
+    }
+
+    fn write_progress_letter(&mut self, letter: &str, outcome: Outcome) -> io::Result<()> {
+        if self.verbosity > 0 || letter.is_empty() {
             return Ok(());
         }
-        let painted = self.paint(colour_of(outcome), &ch.to_string());
+        let painted = self.paint(colour_of(outcome), letter);
         write!(self.out, "{painted}")?;
-        self.line_len += 1;
-        if self.line_len >= WIDTH - 7 {
+        self.progress_written = true;
+        self.line_len += letter.chars().count();
+        if self.line_len >= PROGRESS_TEXT_WIDTH {
             let pct = self.percent();
             writeln!(self.out, "{pct}")?;
             self.line_len = 0;
@@ -360,10 +480,13 @@ impl<W: Write> Terminal<W> {
         self.done = true;
         if self.line_len > 0 {
             self.finished_for_progress = self.finished_for_progress.max(self.total);
-            let pad = (WIDTH - 7).saturating_sub(self.line_len);
+            let pad = PROGRESS_TEXT_WIDTH.saturating_sub(self.line_len);
             let pct = self.percent();
             writeln!(self.out, "{}{pct}", " ".repeat(pad))?;
             self.line_len = 0;
+        }
+        if self.progress_written && self.verbosity >= 0 {
+            writeln!(self.out)?;
         }
         let (errors, failures) = (
             std::mem::take(&mut self.errors),
@@ -371,6 +494,7 @@ impl<W: Write> Terminal<W> {
         );
         self.sections("ERRORS", &errors)?;
         self.sections("FAILURES", &failures)?;
+        self.warnings_summary()?;
         if let Some(n) = durations {
             self.write_durations(n)?;
         }
@@ -410,6 +534,30 @@ impl<W: Write> Terminal<W> {
         writeln!(self.out, "{painted}")?;
         self.out.flush()?;
         Ok(())
+    }
+
+    /// pytest's "warnings summary": each distinct warning once, under where it came from (a
+    /// count per file from ten places on), then the link to pytest's docs.
+    fn warnings_summary(&mut self) -> io::Result<()> {
+        if self.warnings.is_empty() {
+            return Ok(());
+        }
+        writeln!(self.out, "{}", sep('=', "warnings summary"))?;
+        for (summary, locations) in std::mem::take(&mut self.warnings) {
+            let locations: Vec<String> = locations.into_iter().filter(|l| !l.is_empty()).collect();
+            if locations.is_empty() {
+                writeln!(self.out, "{}", summary.trim_end())?;
+            } else {
+                writeln!(self.out, "{}", collapsed_locations(&locations))?;
+                let indented: Vec<String> = summary.lines().map(|l| format!("  {l}")).collect();
+                writeln!(self.out, "{}", indented.join("\n").trim_end())?;
+            }
+            writeln!(self.out)?;
+        }
+        writeln!(
+            self.out,
+            "-- Docs: https://docs.pytest.org/en/stable/how-to/capture-warnings.html"
+        )
     }
 
     fn sections(&mut self, title: &str, problems: &[Problem]) -> io::Result<()> {

@@ -7,7 +7,8 @@
 //!
 //! A request: parse the arguments, build the private symlink forest of its inputs, run the
 //! tests there ([`RunfilesSuite`]), write status/log/JUnit (and the undeclared-outputs
-//! directory), delete the forest. The response is 0 whenever a result was written (failing
+//! directory), delete the forest (the persistent worker hands it to a [`Reaper`], which deletes
+//! it while the response is on its way). The response is 0 whenever a result was written (failing
 //! tests are a result); non-zero only for a broken request, with one clear message.
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,7 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context as _};
 use dxpy_runner::bazel::args::{expand_args_files, TestArgs};
-use dxpy_runner::bazel::forest::{runfiles_path, Forest};
+use dxpy_runner::bazel::forest::{runfiles_path, Forest, Reaper};
 use dxpy_runner::bazel::proto::WorkRequest;
 use dxpy_runner::bazel::server::{serve, CancelToken, Reply};
 use dxpy_runner::bazel::status::RecordedStatus;
@@ -39,12 +40,15 @@ pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
         let max_parallel = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .max(MIN_PARALLEL_REQUESTS);
+        let reaper = Reaper::new();
         let served = serve(
             std::io::stdin().lock(),
             std::io::stdout(),
             max_parallel,
-            |request, cancel| handle_request(request, &cwd, cancel),
+            |request, cancel| handle_request(request, &cwd, cancel, &reaper),
         );
+        // Waits for the last forests to be deleted.
+        drop(reaper);
         return match served {
             Ok(()) => Ok(Code::Ok),
             Err(err) => {
@@ -59,7 +63,7 @@ pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
         let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
     }
     let reply = match expand_args_files(&args.args, &cwd) {
-        Ok(expanded) => run_action(&expanded, &cwd, &interrupt, false),
+        Ok(expanded) => run_action(&expanded, &cwd, &interrupt, None),
         Err(err) => failure(err.into()),
     };
     if !reply.output.is_empty() {
@@ -73,14 +77,19 @@ pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
 }
 
 /// One WorkRequest: paths are relative to its sandbox directory when it has one.
-fn handle_request(request: &WorkRequest, cwd: &Path, cancel: &CancelToken) -> Reply {
+fn handle_request(
+    request: &WorkRequest,
+    cwd: &Path,
+    cancel: &CancelToken,
+    reaper: &Reaper,
+) -> Reply {
     let base = if request.sandbox_dir.is_empty() {
         cwd.to_path_buf()
     } else {
         cwd.join(&request.sandbox_dir)
     };
     match expand_args_files(&request.arguments, &base) {
-        Ok(args) => run_action(&args, &base, cancel, true),
+        Ok(args) => run_action(&args, &base, cancel, Some(reaper)),
         Err(err) => failure(err.into()),
     }
 }
@@ -93,8 +102,14 @@ fn failure(err: anyhow::Error) -> Reply {
 }
 
 /// Runs one request with paths relative to `base` (the execroot or the request's sandbox).
-/// `persistent`: this process serves many requests, so keeping a zygote pays off.
-pub fn run_action(args: &[String], base: &Path, cancel: &CancelToken, persistent: bool) -> Reply {
+/// `persistent` (the reaper of this process's forests): this process serves many requests,
+/// so keeping a zygote pays off, and a forest is deleted after the response, not before.
+pub fn run_action(
+    args: &[String],
+    base: &Path,
+    cancel: &CancelToken,
+    persistent: Option<&Reaper>,
+) -> Reply {
     match try_run_action(args, base, cancel, persistent) {
         Ok(()) => Reply {
             exit_code: 0,
@@ -108,7 +123,7 @@ fn try_run_action(
     args: &[String],
     base: &Path,
     cancel: &CancelToken,
-    persistent: bool,
+    persistent: Option<&Reaper>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let base = std::path::absolute(base).context("resolving the execution root")?;
@@ -178,7 +193,7 @@ fn try_run_action(
         deadline: args.timeout,
         interrupt: Arc::clone(cancel),
         color: false,
-        share_zygote: persistent,
+        share_zygote: persistent.is_some(),
         rootdir_label: Some(format!(
             "<runfiles>/{} (of {}, in the DxPyTest action)",
             args.main_repo, args.target
@@ -187,7 +202,10 @@ fn try_run_action(
     let mut log = Vec::new();
     let outcome = suite.run(&mut log)?;
     let ran = Instant::now();
-    drop(forest);
+    match persistent {
+        Some(reaper) => reaper.discard(forest),
+        None => drop(forest),
+    }
     if let Some(message) = &outcome.start_failure {
         return Err(anyhow!(
             "no Python interpreter could start for {}: {}",
@@ -214,7 +232,7 @@ fn try_run_action(
             .map(|(name, value)| (name.as_str(), value.as_str())),
     );
     write_file(&base.join(&outputs.status), status.to_json().as_bytes())?;
-    if persistent {
+    if persistent.is_some() {
         // The worker's log (Bazel's output_base/bazel-workers/): where a request's time went.
         let ms = |from: Instant, to: Instant| to.duration_since(from).as_millis();
         let done = Instant::now();
