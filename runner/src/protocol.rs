@@ -446,6 +446,12 @@ pub struct ItemResult {
     /// pytest's `head_line` when it is not the location's domain (a subtest's
     /// `T.test_a (i=2)`): the title of the report's FAILURES section.
     pub head_line: String,
+    /// With `--tb=line`, the line pytest prints after a failure's text (its `reprcrash`:
+    /// `path:lineno: message`); empty otherwise.
+    pub crash_line: String,
+    /// What pytest's short summary puts after `FAILED nodeid - `: the crash's whole message
+    /// (`reprcrash.message`, or a text longrepr); empty when it has none.
+    pub crash_message: String,
     /// pytest's terminal wrote this report's progress while the test's output was captured
     /// (a unittest subtest), so none of it showed.
     pub progress_hidden: bool,

@@ -71,6 +71,20 @@ def _warning_summary(warning_message):
     return warning_record_to_str(warning_message)
 
 
+def _crash_message(report):
+    """The message pytest's short summary shows for a failure or error (all of it: the
+    terminal cuts it unless on CI or at ``-vv``)."""
+    if not report.failed:
+        return ""
+    longrepr = report.longrepr
+    if isinstance(longrepr, str):
+        return longrepr
+    try:
+        return str(longrepr.reprcrash.message)
+    except AttributeError:
+        return ""
+
+
 def _head_line(report, domain):
     """pytest's ``head_line`` (a FAILURES section's title) when it is not the domain."""
     try:
@@ -581,8 +595,19 @@ class WorkerPlugin:
             letter=letter,
             word=str(word),
             head_line=_head_line(report, str(domain)),
+            crash_line=self._crash_line(report),
+            crash_message=cap(_crash_message(report))[0],
             progress_hidden=bool(letter or word) and self._output_captured(),
         ))
+
+    def _crash_line(self, report):
+        """With ``--tb=line``, pytest's terminal follows a failure's text with this line."""
+        if not report.failed or getattr(self.config.option, "tbstyle", "auto") != "line":
+            return ""
+        try:
+            return str(report.longrepr.reprcrash)
+        except AttributeError:
+            return str(report.longrepr)[:50] if report.longrepr is not None else ""
 
     def _output_captured(self):
         """pytest's global capture is on right now: what its terminal writes (a unittest

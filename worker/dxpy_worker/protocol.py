@@ -190,6 +190,10 @@ class ItemResult:
     word: str = ""
     # pytest's head_line when it is not the location's domain (a subtest's "T.test_a (i=2)").
     head_line: str = ""
+    # With --tb=line, what pytest prints after a failure's text: its crash line.
+    crash_line: str = ""
+    # The message of a failure's short-summary line (reprcrash.message, or a text longrepr).
+    crash_message: str = ""
     # pytest's terminal wrote this report's progress while the test's output was captured
     # (unittest subtests), so nothing of it showed.
     progress_hidden: bool = False
@@ -524,6 +528,8 @@ def encode_result(frame):
         w.str(msg.letter)
         w.str(msg.word)
         w.str(msg.head_line)
+        w.str(msg.crash_line)
+        w.str(msg.crash_message)
     elif kind == ResultKind.LOG:
         w.u8(int(msg.level))
         w.str(msg.message)
@@ -613,6 +619,8 @@ def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
         msg.letter = r.str("letter")
         msg.word = r.str("word")
         msg.head_line = r.str("head_line")
+        msg.crash_line = r.str("crash_line")
+        msg.crash_message = r.str("crash_message")
     else:
         if flags:
             raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")

@@ -49,6 +49,7 @@ EXPECTED_RESULTS = {
         location_domain="TestX.test_y[a-1]",
         letter="F",
         word="FAILED",
+        crash_message="assert 1 == 2",
     )),
     "result_log.bin": P.ResultFrame(2, P.Log(P.LogLevel.WARNING, "slow")),
     "result_warning.bin": P.ResultFrame(2, P.Warning_(

@@ -479,6 +479,8 @@ pub(crate) fn decode_result_parts(
                 letter: c.str("letter")?,
                 word: c.str("word")?,
                 head_line: c.str("head_line")?,
+                crash_line: c.str("crash_line")?,
+                crash_message: c.str("crash_message")?,
             })
         }
         ResultKind::CollectError => {
@@ -620,6 +622,8 @@ pub fn encode_result(frame: &ResultFrame) -> Result<Vec<u8>, ProtocolError> {
             w.str("letter", &item.letter)?;
             w.str("word", &item.word)?;
             w.str("head_line", &item.head_line)?;
+            w.str("crash_line", &item.crash_line)?;
+            w.str("crash_message", &item.crash_message)?;
         }
         WorkerMessage::Log(log) => {
             w.u8(log.level.code());

@@ -85,7 +85,8 @@ fn request() -> impl Strategy<Value = Request> {
     ]
 }
 
-fn item_result() -> impl Strategy<Value = ItemResult> {
+/// Boxed: the unboxed strategy type is large enough to overflow a test thread's stack.
+fn item_result() -> BoxedStrategy<ItemResult> {
     let flags = (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>());
     let texts4 = (text(), text(), text(), text());
     let sections = prop::collection::vec((text(), text()), 0..3);
@@ -102,7 +103,7 @@ fn item_result() -> impl Strategy<Value = ItemResult> {
         text(),
         location,
         text(),
-        (text(), text(), text()),
+        prop::array::uniform5(text()),
     )
         .prop_map(
             |(
@@ -116,7 +117,7 @@ fn item_result() -> impl Strategy<Value = ItemResult> {
                 skip_reason,
                 location,
                 category,
-                (letter, word, head_line),
+                [letter, word, head_line, crash_line, crash_message],
             )| ItemResult {
                 test_index,
                 node_id: texts4.0,
@@ -143,9 +144,12 @@ fn item_result() -> impl Strategy<Value = ItemResult> {
                 letter,
                 word,
                 head_line,
+                crash_line,
+                crash_message,
                 progress_hidden: flags.3,
             },
         )
+        .boxed()
 }
 
 fn worker_message() -> impl Strategy<Value = WorkerMessage> {
@@ -384,6 +388,8 @@ fn sample_item() -> ItemResult {
         letter: "F".to_owned(),
         word: "FAILED".to_owned(),
         head_line: String::new(),
+        crash_line: String::new(),
+        crash_message: "assert 1 == 2".to_owned(),
         progress_hidden: false,
     }
 }

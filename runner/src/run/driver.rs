@@ -622,6 +622,8 @@ fn synthesized(
         letter: String::new(),
         word: String::new(),
         head_line: String::new(),
+        crash_line: String::new(),
+        crash_message: String::new(),
         progress_hidden: false,
     }
 }

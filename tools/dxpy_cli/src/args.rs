@@ -153,6 +153,9 @@ pub struct TestArgs {
     /// Shortcut for `--capture=no`: the tests' output is printed as they write it.
     #[arg(short = 's')]
     pub no_capture: bool,
+    /// Traceback print mode: auto (default), long, short, line, native, no.
+    #[arg(long = "tb", value_name = "STYLE", value_parser = ["auto", "long", "short", "line", "native", "no"])]
+    pub tb: Option<String>,
     /// pytest's capture method: fd (default), sys, no, tee-sys.
     #[arg(long = "capture", value_name = "METHOD", value_parser = ["fd", "sys", "no", "tee-sys"])]
     pub capture: Option<String>,

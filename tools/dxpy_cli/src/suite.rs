@@ -26,7 +26,7 @@ use dxpy_runner::scheduler::{ModuleTests, UnitKind, WorkUnit};
 use crate::exit::Code;
 use crate::junit::JunitBuilder;
 use crate::render;
-use crate::terminal::{Stat, Terminal};
+use crate::terminal::{Stat, Terminal, TracebackStyle};
 
 /// How often the watchdog checks the caller's stop flag and the deadline.
 const WATCHDOG_POLL: Duration = Duration::from_millis(50);
@@ -50,6 +50,8 @@ pub struct SuiteOptions {
     pub rootdir_label: Option<String>,
     pub verbosity: i8,
     pub color: bool,
+    /// `--tb`: what the FAILURES and ERRORS sections show.
+    pub traceback: TracebackStyle,
 }
 
 /// What a run produced besides the terminal output.
@@ -160,6 +162,7 @@ pub fn run_suite<W: Write>(
 ) -> anyhow::Result<SuiteOutcome> {
     let total = node_ids.len();
     let mut terminal = Terminal::new(out, options.verbosity, options.color, total);
+    terminal.set_traceback_style(options.traceback);
     if total_grows_at_run_time(discovery, node_ids, &units) {
         terminal.expect_more_than_total();
     }

@@ -113,6 +113,13 @@ fn collapsed_locations(locations: &[String]) -> String {
         .join("\n")
 }
 
+/// pytest's `running_on_ci`.
+fn running_on_ci() -> bool {
+    ["CI", "BUILD_NUMBER"]
+        .iter()
+        .any(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty()))
+}
+
 /// The word pytest shows for a report in verbose lines and the short summary: the one its
 /// `pytest_report_teststatus` gave (`SUBFAILED(i=2)`), else the outcome's own.
 fn word_of(result: &ItemResult) -> &str {
@@ -175,6 +182,31 @@ struct Problem {
     headline: String,
     body: String,
     short: String,
+    /// What `--tb=line` prints after the body instead of a headline before it.
+    crash_line: String,
+}
+
+/// How much of a failure pytest's `--tb` has the FAILURES and ERRORS sections show (the
+/// workers' pytest renders the tracebacks themselves in the chosen style).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TracebackStyle {
+    /// `auto`, `long`, `short`, `native`: a headline, then the text.
+    #[default]
+    Sections,
+    /// `line`: failures without headlines, each followed by its crash line.
+    Line,
+    /// `no`: neither section.
+    No,
+}
+
+impl TracebackStyle {
+    pub fn from_option(style: &str) -> TracebackStyle {
+        match style {
+            "line" => TracebackStyle::Line,
+            "no" => TracebackStyle::No,
+            _ => TracebackStyle::Sections,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -206,6 +238,10 @@ pub struct Terminal<W: Write> {
     durations: Vec<(Duration, Phase, String)>,
     /// Warnings grouped by their summary text, first seen first, with where each came from.
     warnings: Vec<(String, Vec<String>)>,
+    traceback: TracebackStyle,
+    /// The short summary shows whole crash messages: pytest does on CI (`CI` or
+    /// `BUILD_NUMBER` set and not empty) and at `-vv`.
+    full_messages: bool,
 }
 
 impl<W: Write> Terminal<W> {
@@ -228,6 +264,8 @@ impl<W: Write> Terminal<W> {
             captured: HashMap::new(),
             durations: Vec::new(),
             warnings: Vec::new(),
+            traceback: TracebackStyle::default(),
+            full_messages: verbosity >= 2 || running_on_ci(),
         }
     }
 
@@ -372,7 +410,17 @@ impl<W: Write> Terminal<W> {
         Problem {
             headline,
             body,
-            short: short_line(word_of(result), &result.node_id, &result.longrepr),
+            short: if result.crash_message.is_empty() {
+                short_line(word_of(result), &result.node_id, &result.longrepr)
+            } else {
+                short_line_with(
+                    word_of(result),
+                    &result.node_id,
+                    &result.crash_message,
+                    self.full_messages,
+                )
+            },
+            crash_line: result.crash_line.clone(),
         }
     }
 
@@ -383,6 +431,7 @@ impl<W: Write> Terminal<W> {
             headline: format!("ERROR collecting {}", report.node_id),
             body: report.longrepr.trim_end().to_string(),
             short: short_line("ERROR", &report.node_id, &report.longrepr),
+            crash_line: String::new(),
         });
         self.write_progress_char('E', Outcome::Error)
     }
@@ -398,9 +447,15 @@ impl<W: Write> Terminal<W> {
                 node_id,
                 &format!("E   not run: worker lost: {message}"),
             ),
+            crash_line: String::new(),
         });
         self.finished_for_progress += 1;
         self.write_progress_char('E', Outcome::Error)
+    }
+
+    /// `--tb`: what the FAILURES and ERRORS sections show.
+    pub fn set_traceback_style(&mut self, style: TracebackStyle) {
+        self.traceback = style;
     }
 
     /// The run will report more tests than `total` (parameters expanded at run time).
@@ -492,8 +547,10 @@ impl<W: Write> Terminal<W> {
             std::mem::take(&mut self.errors),
             std::mem::take(&mut self.failures),
         );
-        self.sections("ERRORS", &errors)?;
-        self.sections("FAILURES", &failures)?;
+        if self.traceback != TracebackStyle::No {
+            self.sections("ERRORS", &errors, TracebackStyle::Sections)?;
+            self.sections("FAILURES", &failures, self.traceback)?;
+        }
         self.warnings_summary()?;
         if let Some(n) = durations {
             self.write_durations(n)?;
@@ -560,14 +617,24 @@ impl<W: Write> Terminal<W> {
         )
     }
 
-    fn sections(&mut self, title: &str, problems: &[Problem]) -> io::Result<()> {
+    fn sections(
+        &mut self,
+        title: &str,
+        problems: &[Problem],
+        style: TracebackStyle,
+    ) -> io::Result<()> {
         if problems.is_empty() {
             return Ok(());
         }
         writeln!(self.out, "{}", sep('=', title))?;
         for problem in problems {
-            writeln!(self.out, "{}", sep('_', &problem.headline))?;
-            writeln!(self.out, "{}", problem.body)?;
+            if style == TracebackStyle::Line {
+                writeln!(self.out, "{}", problem.body)?;
+                writeln!(self.out, "{}", problem.crash_line)?;
+            } else {
+                writeln!(self.out, "{}", sep('_', &problem.headline))?;
+                writeln!(self.out, "{}", problem.body)?;
+            }
         }
         Ok(())
     }
@@ -640,8 +707,17 @@ impl<W: Write> Terminal<W> {
 
 /// `FAILED nodeid - message` with the message cut to the terminal width, as pytest does.
 fn short_line(word: &str, node_id: &str, longrepr: &str) -> String {
+    short_line_with(word, node_id, &crash_message(longrepr), false)
+}
+
+/// `word nodeid - message`: the whole message when `full` (pytest on CI or at `-vv`), else
+/// its first line cut to the terminal width (pytest's `_format_trimmed`).
+fn short_line_with(word: &str, node_id: &str, message: &str, full: bool) -> String {
     let line = format!("{word} {node_id}");
-    let message = crash_message(longrepr);
+    if full && !message.is_empty() {
+        return format!("{line} - {message}");
+    }
+    let message = message.lines().next().unwrap_or("");
     let available = WIDTH.saturating_sub(line.chars().count());
     if message.is_empty() {
         return line;

@@ -105,6 +105,9 @@ impl Worker {
             .args(["bazel-worker", "--persistent_worker"])
             .current_dir(execroot)
             .env("TMPDIR", tmp)
+            // The snapshot's short summary would show whole messages on CI, as pytest's does.
+            .env_remove("CI")
+            .env_remove("BUILD_NUMBER")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -375,6 +378,8 @@ fn one_shot_mode_writes_the_same_outputs_as_the_worker() {
     let out = Command::new(env!("CARGO_BIN_EXE_dx-py"))
         .args(["bazel-worker", "@action.params"])
         .current_dir(root)
+        .env_remove("CI")
+        .env_remove("BUILD_NUMBER")
         .output()
         .expect("one-shot");
     assert_eq!(

@@ -8,7 +8,9 @@ mod common;
 
 use std::path::Path;
 
-use common::{dx_py, pytest};
+use std::process::Command;
+
+use common::{python, run, Run};
 
 const FAILING: &str = r#"def test_compare():
     x = 1
@@ -159,17 +161,40 @@ fn write_tree(root: &Path, module: &str) {
     std::fs::write(root.join("test_report.py"), module).expect("write module");
 }
 
+/// pytest and dx-py with `args`, on CI or not: pytest's short summary shows whole crash
+/// messages when `CI` or `BUILD_NUMBER` is set.
+fn both(root: &Path, args: &[&str], on_ci: bool) -> (Run, Run) {
+    let with_ci = |mut cmd: Command| {
+        cmd.env_remove("CI").env_remove("BUILD_NUMBER");
+        if on_ci {
+            cmd.env("CI", "true");
+        }
+        cmd
+    };
+    let mut py = Command::new(python());
+    py.args(["-m", "pytest", "-p", "no:cacheprovider"])
+        .args(args);
+    let mut dx = Command::new(env!("CARGO_BIN_EXE_dx-py"));
+    dx.arg("test").args(["--python", &python()]).args(args);
+    (run(with_ci(py), root), run(with_ci(dx), root))
+}
+
 fn assert_report_like_pytest(module: &str, args: &[&str]) {
+    for on_ci in [false, true] {
+        assert_report_like_pytest_on(module, args, on_ci);
+    }
+}
+
+fn assert_report_like_pytest_on(module: &str, args: &[&str], on_ci: bool) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path();
     write_tree(root, module);
-    let py = pytest(root, args);
-    let dx = dx_py(root, args);
+    let (py, dx) = both(root, args, on_ci);
     assert_eq!(dx.code, py.code, "exit codes differ:\n{}", dx.output);
     assert_eq!(
         normalised(&dx.output),
         normalised(&py.output),
-        "dx-py's report (left) differs from pytest's (right) with {args:?}:\n{}\n---\n{}",
+        "dx-py's report (left) differs from pytest's (right) with {args:?} (on CI: {on_ci}):\n{}\n---\n{}",
         dx.output,
         py.output
     );
@@ -183,10 +208,20 @@ fn failures_are_reported_like_pytest() {
 }
 
 /// Section order and contents (ERRORS, FAILURES, warnings summary), `-v`'s skip and xfail
-/// reasons, the short summary and the stats line.
+/// reasons, `--tb` styles, the short summary and the stats line.
 #[test]
 fn every_outcome_kind_is_reported_like_pytest() {
-    for args in [&["-q"][..], &[][..], &["-v"][..]] {
+    let styles = [
+        &["-q"][..],
+        &[][..],
+        &["-v"][..],
+        &["-vv"][..],
+        &["--tb=short"][..],
+        &["--tb=line"][..],
+        &["--tb=native"][..],
+        &["--tb=no"][..],
+    ];
+    for args in styles {
         assert_report_like_pytest(VARIETY, args);
     }
 }
@@ -218,8 +253,8 @@ fn progress_lines_are_as_wide_as_pytest_s() {
                 .map(|l| l.chars().count())
                 .collect()
         };
-        let py = widths(&pytest(root, args).output);
-        let dx = widths(&dx_py(root, args).output);
+        let (py, dx) = both(root, args, false);
+        let (py, dx) = (widths(&py.output), widths(&dx.output));
         assert!(!py.is_empty(), "pytest printed no progress lines");
         assert_eq!(dx, py, "progress line widths with {args:?}");
     }

@@ -20,6 +20,7 @@ use dxpy_runner::scheduler::{plan, DurationStore, SplitPolicy};
 
 use crate::exit::Code;
 use crate::suite::{engine_for, group_by_module, run_suite, SuiteOptions, SuiteOutcome};
+use crate::terminal::TracebackStyle;
 
 /// The interpreter side of a request: what a warm pool is keyed by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -288,9 +289,26 @@ impl RunfilesSuite {
             rootdir_label: self.rootdir_label.clone(),
             verbosity: verbosity_of(&self.pytest_args),
             color: self.color,
+            traceback: traceback_of(&self.pytest_args),
         };
         run_suite(&discovery, &node_ids, units, options, out, start)
     }
+}
+
+/// The `--tb` style the target's pytest arguments ask for (the last one wins, as in pytest).
+fn traceback_of(pytest_args: &[String]) -> TracebackStyle {
+    let mut style = TracebackStyle::default();
+    let mut args = pytest_args.iter();
+    while let Some(arg) = args.next() {
+        if let Some(value) = arg.strip_prefix("--tb=") {
+            style = TracebackStyle::from_option(value);
+        } else if arg == "--tb" {
+            if let Some(value) = args.next() {
+                style = TracebackStyle::from_option(value);
+            }
+        }
+    }
+    style
 }
 
 /// The terminal verbosity the target's pytest arguments ask for (`-v`, `-vv`, `--verbose`,

@@ -19,6 +19,7 @@ use crate::args::TestArgs;
 use crate::commands::discover::{discover, pytest_args};
 use crate::exit::Code;
 use crate::suite::{engine_for, group_by_module, run_suite, SuiteOptions};
+use crate::terminal::TracebackStyle;
 
 const DURATIONS_FILE: &str = "durations.json";
 const LAST_FAILED_FILE: &str = "lastfailed.json";
@@ -113,6 +114,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         rootdir_label: None,
         verbosity,
         color,
+        traceback: args
+            .tb
+            .as_deref()
+            .map(TracebackStyle::from_option)
+            .unwrap_or_default(),
     };
     let outcome = run_suite(
         &discovery,
@@ -198,6 +204,10 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
     }
     // With `-s`/`--capture=no|tee-sys` the tests write to the worker's real stdout (its
     // stderr pipe); those lines are printed as they arrive, as pytest prints them.
+    // The workers' pytest renders tracebacks in the asked style.
+    if let Some(style) = &args.tb {
+        pool.pytest_args.push(format!("--tb={style}"));
+    }
     if let Some(method) = args.capture_method() {
         pool.pytest_args.push(format!("--capture={method}"));
         pool.forward_stderr = matches!(method, "no" | "tee-sys");
