@@ -4,108 +4,14 @@
 //! here is a hand-kept list that could drift from pytest. JUnit XML is parsed with Python's
 //! ElementTree (a real XML parser), which also proves the file is well-formed.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// The interpreter under test; fails loudly when it cannot import pytest.
-fn python() -> String {
-    let python = std::env::var("DXPY_TEST_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let probe = Command::new(&python).args(["-c", "import pytest"]).output();
-    match probe {
-        Ok(out) if out.status.success() => python,
-        Ok(out) => panic!(
-            "DXPY_TEST_PYTHON={python} cannot import pytest ({}); point DXPY_TEST_PYTHON at an \
-             interpreter with pytest installed",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(err) => panic!("cannot run DXPY_TEST_PYTHON={python}: {err}"),
-    }
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    elapsed: Duration,
-}
-
-fn clean(cmd: &mut Command, dir: &Path) {
-    cmd.current_dir(dir)
-        .env("DXPY_CACHE_DIR", dir.join(".dxpy-cache"))
-        .env_remove("PYTEST_ADDOPTS")
-        .env_remove("PYTEST_PLUGINS")
-        .env("PYTHONDONTWRITEBYTECODE", "1");
-}
-
-fn dx_py(dir: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dx-py"));
-    cmd.arg("test").args(["--python", &python()]).args(args);
-    clean(&mut cmd, dir);
-    let start = Instant::now();
-    let out = cmd.output().expect("spawn dx-py");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
-        elapsed: start.elapsed(),
-    }
-}
-
-fn pytest(dir: &Path, args: &[&str]) -> Run {
-    let mut cmd = Command::new(python());
-    cmd.args(["-m", "pytest", "-p", "no:cacheprovider"])
-        .args(args);
-    clean(&mut cmd, dir);
-    let start = Instant::now();
-    let out = cmd.output().expect("spawn pytest");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
-        elapsed: start.elapsed(),
-    }
-}
-
-const JUNIT_TO_JSON: &str = r#"
-import json, sys, xml.etree.ElementTree as ET
-out = {}
-for case in ET.parse(sys.argv[1]).getroot().iter("testcase"):
-    tags = {c.tag: c for c in case}
-    if "error" in tags: o = "error"
-    elif "failure" in tags: o = "failed"
-    elif "skipped" in tags: o = "xfailed" if tags["skipped"].get("type") == "pytest.xfail" else "skipped"
-    else: o = "passed"
-    out[case.get("classname") + "::" + case.get("name")] = o
-print(json.dumps(out))
-"#;
-
-/// `classname::name` -> outcome, read with ElementTree (panics on malformed XML).
-fn junit(path: &Path) -> BTreeMap<String, String> {
-    let out = Command::new(python())
-        .args(["-c", JUNIT_TO_JSON])
-        .arg(path)
-        .output()
-        .expect("spawn python");
-    assert!(
-        out.status.success(),
-        "{} is not valid JUnit XML: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json from the junit helper")
-}
-
-/// The final summary line without its timing ("3 failed, 1 passed").
-fn summary(text: &str) -> String {
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| l.contains(" in ") && l.trim_end_matches('=').trim_end().ends_with('s'))
-        .unwrap_or("");
-    let line = line.trim().trim_matches('=').trim();
-    line.rfind(" in ").map_or(line, |i| &line[..i]).to_string()
-}
+use common::{assert_same, clean, dx_py, junit, pytest, python, summary, Run};
 
 fn write(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
@@ -177,40 +83,7 @@ class TestGroup:
 
 /// Same tree, same arguments: per-case outcomes, summary line and exit code equal pytest's.
 fn assert_same_as_pytest(root: &Path, args: &[&str]) -> (Run, BTreeMap<String, String>) {
-    assert_same_as_pytest_with(root, args, &[])
-}
-
-/// As [`assert_same_as_pytest`], with `dx_only` given to dx-py alone (e.g. `-n 1`: given to
-/// pytest it would mean pytest-xdist, whose `-x` exits 2 where plain pytest exits 1).
-fn assert_same_as_pytest_with(
-    root: &Path,
-    args: &[&str],
-    dx_only: &[&str],
-) -> (Run, BTreeMap<String, String>) {
-    let dx_xml = root.join("dx.xml");
-    let py_xml = root.join("py.xml");
-    let dx_xml_arg = format!("--junit-xml={}", dx_xml.display());
-    let py_xml_arg = format!("--junit-xml={}", py_xml.display());
-    let dx = dx_py(root, &[args, dx_only, &[dx_xml_arg.as_str()]].concat());
-    let py = pytest(root, &[args, &[py_xml_arg.as_str()]].concat());
-    let (dx_cases, py_cases) = (junit(&dx_xml), junit(&py_xml));
-    assert_eq!(
-        dx_cases, py_cases,
-        "per-case outcomes differ for {args:?}\ndx-py:\n{}",
-        dx.stdout
-    );
-    assert_eq!(
-        summary(&dx.stdout),
-        summary(&py.stdout),
-        "summary differs for {args:?}\n{}",
-        dx.stdout
-    );
-    assert_eq!(
-        dx.code, py.code,
-        "exit code differs for {args:?}\n{}",
-        dx.stdout
-    );
-    (dx, dx_cases)
+    assert_same(root, args, &[])
 }
 
 #[test]
@@ -226,7 +99,7 @@ fn every_outcome_kind_matches_pytest() {
             "fixture produced no {kind}: {cases:?}"
         );
     }
-    assert!(run.stdout.contains("xpassed"), "{}", run.stdout);
+    assert!(run.output.contains("xpassed"), "{}", run.output);
     // pytest's classname/name shape: dotted module path, class appended, parameters in the name.
     assert!(
         cases.contains_key("tests.test_kinds.TestGroup::test_method"),
@@ -245,7 +118,7 @@ fn exit_code_0_when_all_pass() {
         "def test_a():\n    pass\n\ndef test_b():\n    pass\n",
     )]);
     let (run, _) = assert_same_as_pytest(&root, &[]);
-    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert_eq!(run.code, 0, "{}", run.output);
 }
 
 #[test]
@@ -256,27 +129,27 @@ fn exit_code_2_on_collection_error() {
     ]);
     let dx = dx_py(&root, &[]);
     let py = pytest(&root, &[]);
-    assert_eq!(py.code, 2, "pytest itself: {}", py.stdout);
-    assert_eq!(dx.code, 2, "{}", dx.stdout);
-    assert_eq!(summary(&dx.stdout), summary(&py.stdout), "{}", dx.stdout);
+    assert_eq!(py.code, 2, "pytest itself: {}", py.output);
+    assert_eq!(dx.code, 2, "{}", dx.output);
+    assert_eq!(summary(&dx.output), summary(&py.output), "{}", dx.output);
 }
 
 #[test]
 fn exit_code_4_on_usage_error() {
     let (_tmp, root) = tree(&[("test_ok.py", "def test_a():\n    pass\n")]);
     let py = pytest(&root, &["no_such_file.py"]);
-    assert_eq!(py.code, 4, "pytest itself: {}", py.stdout);
+    assert_eq!(py.code, 4, "pytest itself: {}", py.output);
     let dx = dx_py(&root, &["no_such_file.py"]);
-    assert_eq!(dx.code, 4, "{}", dx.stdout);
+    assert_eq!(dx.code, 4, "{}", dx.output);
 }
 
 #[test]
 fn exit_code_5_when_no_tests() {
     let (_tmp, root) = tree(&[("test_empty.py", "x = 1\n")]);
     let py = pytest(&root, &[]);
-    assert_eq!(py.code, 5, "pytest itself: {}", py.stdout);
+    assert_eq!(py.code, 5, "pytest itself: {}", py.output);
     let dx = dx_py(&root, &[]);
-    assert_eq!(dx.code, 5, "{}", dx.stdout);
+    assert_eq!(dx.code, 5, "{}", dx.output);
 }
 
 #[test]
@@ -300,21 +173,21 @@ fn exitfirst_stops_after_first_failure() {
     let (_tmp, root) = tree(&[("test_many.py", body.as_str())]);
     let all = dx_py(&root, &[]);
     assert_eq!(
-        summary(&all.stdout),
+        summary(&all.output),
         "4 failed, 36 passed",
         "{}",
-        all.stdout
+        all.output
     );
     // One worker runs the tests in pytest's order, so the result must be pytest's exactly.
-    assert_same_as_pytest_with(&root, &["-x"], &["-n", "1"]);
+    assert_same(&root, &["-x"], &["-n", "1"]);
     // With two workers a test or so more may finish, but the run must stop well before the end.
     let first = dx_py(&root, &["-x"]);
-    assert_eq!(first.code, 1, "{}", first.stdout);
-    let line = summary(&first.stdout);
+    assert_eq!(first.code, 1, "{}", first.output);
+    let line = summary(&first.output);
     assert!(
         !line.starts_with("4 failed"),
         "-x ran every test: {line}\n{}",
-        first.stdout
+        first.output
     );
 }
 
@@ -322,16 +195,16 @@ fn exitfirst_stops_after_first_failure() {
 fn last_failed_reruns_only_failures() {
     let (_tmp, root) = tree(&[("tests/test_kinds.py", ALL_KINDS)]);
     let first = dx_py(&root, &[]);
-    assert_eq!(first.code, 1, "{}", first.stdout);
+    assert_eq!(first.code, 1, "{}", first.output);
     let xml = root.join("lf.xml");
     let xml_arg = format!("--junit-xml={}", xml.display());
     let again = dx_py(&root, &["--lf", xml_arg.as_str()]);
     let cases = junit(&xml);
-    assert!(!cases.is_empty(), "--lf ran nothing\n{}", again.stdout);
+    assert!(!cases.is_empty(), "--lf ran nothing\n{}", again.output);
     assert!(
         cases.values().all(|o| o == "failed" || o == "error"),
         "--lf reran passing tests: {cases:?}\n{}",
-        again.stdout
+        again.output
     );
     assert!(
         cases.contains_key("tests.test_kinds::test_fail"),
@@ -351,7 +224,7 @@ fn crashing_test_is_reported_and_the_rest_still_run() {
     let xml = root.join("c.xml");
     let xml_arg = format!("--junit-xml={}", xml.display());
     let run = dx_py(&root, &[xml_arg.as_str()]);
-    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.code, 1, "{}", run.output);
     let cases = junit(&xml);
     assert_eq!(
         cases.get("test_crash::test_crash").map(String::as_str),
@@ -373,14 +246,14 @@ fn hanging_test_times_out() {
     let body = "import time\n\ndef test_hang():\n    time.sleep(120)\n\ndef test_ok():\n    pass\n";
     let (_tmp, root) = tree(&[("test_hang.py", body)]);
     let run = dx_py(&root, &["--timeout", "2"]);
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    assert!(run.stdout.contains("Timeout"), "{}", run.stdout);
+    assert_eq!(run.code, 1, "{}", run.output);
+    assert!(run.output.contains("Timeout"), "{}", run.output);
     assert!(
         run.elapsed < Duration::from_secs(60),
         "took {:?}",
         run.elapsed
     );
-    assert_eq!(summary(&run.stdout), "1 failed, 1 passed", "{}", run.stdout);
+    assert_eq!(summary(&run.output), "1 failed, 1 passed", "{}", run.output);
 }
 
 /// The parent pid of `pid` and its command line, if it still exists.
@@ -453,7 +326,7 @@ fn no_worker_processes_left_behind() {
     let (_tmp, root) = tree(&[("test_w.py", body)]);
     let before = orphan_workers();
     let run = dx_py(&root, &["--timeout", "2", "-n", "2"]);
-    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert_eq!(run.code, 1, "{}", run.output);
     let after = orphans_since(&before);
     assert!(after.is_empty(), "dx-py left orphaned workers: {after:#?}");
 }
@@ -467,7 +340,7 @@ fn collection_warnings_are_counted_like_pytest() {
                 def test_warn():\n    warnings.warn(UserWarning('at run time'))\n";
     let (_tmp, root) = tree(&[("test_warn.py", body)]);
     let (run, _) = assert_same_as_pytest(&root, &[]);
-    assert!(run.stdout.contains("warning"), "{}", run.stdout);
+    assert!(run.output.contains("warning"), "{}", run.output);
 }
 
 /// Parameters only known at run time (fixture params computed by a call) expand into more
@@ -476,12 +349,12 @@ fn collection_warnings_are_counted_like_pytest() {
 fn progress_reaches_100_percent_only_at_the_end_with_run_time_parameters() {
     let (_tmp, root) = tree(&[("test_fx.py", RUN_TIME_PARAMS)]);
     let dx = dx_py(&root, &[]);
-    assert_eq!(dx.code, 0, "{}", dx.stdout);
-    let full_lines = dx.stdout.lines().filter(|l| l.ends_with("[100%]")).count();
+    assert_eq!(dx.code, 0, "{}", dx.output);
+    let full_lines = dx.output.lines().filter(|l| l.ends_with("[100%]")).count();
     assert_eq!(
         full_lines, 1,
         "progress reached 100% more than once:\n{}",
-        dx.stdout
+        dx.output
     );
 }
 
@@ -504,12 +377,12 @@ fn header_counts_items_expanded_at_run_time() {
     };
     let py = pytest(&root, &[]);
     let dx = dx_py(&root, &[]);
-    assert_eq!(py.code, 0, "pytest itself: {}", py.stdout);
+    assert_eq!(py.code, 0, "pytest itself: {}", py.output);
     assert_eq!(
-        collected(&dx.stdout),
-        collected(&py.stdout),
+        collected(&dx.output),
+        collected(&py.output),
         "{}",
-        dx.stdout
+        dx.output
     );
 }
 
@@ -568,18 +441,18 @@ fn forked_and_spawned_workers_report_failures_alike() {
     )]);
     let forked = dx_py(&root, &[]);
     let spawned = dx_py(&root, &["--no-zygote"]);
-    assert_eq!(forked.code, 1, "{}", forked.stdout);
+    assert_eq!(forked.code, 1, "{}", forked.output);
     for run in [&forked, &spawned] {
         assert!(
-            !run.stdout
+            !run.output
                 .contains("During handling of the above exception"),
             "{}",
-            run.stdout
+            run.output
         );
         assert!(
-            run.stdout.contains("E       KeyError: 'k'"),
+            run.output.contains("E       KeyError: 'k'"),
             "{}",
-            run.stdout
+            run.output
         );
     }
     let failures = |text: &str| {
@@ -589,7 +462,7 @@ fn forked_and_spawned_workers_report_failures_alike() {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    assert_eq!(failures(&forked.stdout), failures(&spawned.stdout));
+    assert_eq!(failures(&forked.output), failures(&spawned.output));
 }
 
 #[test]
@@ -602,30 +475,30 @@ fn dash_s_prints_the_tests_output_as_they_write_it() {
     )]);
     let (captured, _) = assert_same_as_pytest(&root, &[]);
     assert!(
-        !captured.stdout.contains("printed-by-test"),
+        !captured.output.contains("printed-by-test"),
         "{}",
-        captured.stdout
+        captured.output
     );
     // Captured: shown in the failure's section only.
     assert!(
-        captured.stdout.contains("Captured stdout call"),
+        captured.output.contains("Captured stdout call"),
         "{}",
-        captured.stdout
+        captured.output
     );
 
     for flag in [&["-s"][..], &["--capture=no"][..]] {
         let (run, _) = assert_same_as_pytest(&root, flag);
-        assert_eq!(run.code, 1, "{}", run.stdout);
+        assert_eq!(run.code, 1, "{}", run.output);
         for line in ["printed-by-test", "stderr-by-test", "before-failure"] {
             assert!(
-                run.stdout.contains(line),
+                run.output.contains(line),
                 "{flag:?}: {line} missing: {}",
-                run.stdout
+                run.output
             );
         }
         // Nothing was captured, so the failure has no captured-output section (as in pytest).
-        assert!(!run.stdout.contains("Captured stdout"), "{}", run.stdout);
-        assert!(run.stdout.contains("1 failed, 1 passed"), "{}", run.stdout);
+        assert!(!run.output.contains("Captured stdout"), "{}", run.output);
+        assert!(run.output.contains("1 failed, 1 passed"), "{}", run.output);
     }
 }
 
