@@ -23,7 +23,7 @@
 //! | offset | size | field                                                    |
 //! |-------:|-----:|----------------------------------------------------------|
 //! | 0      | 4    | magic `b"DXRQ"`                                          |
-//! | 4      | 2    | protocol version (u16, currently 2)                      |
+//! | 4      | 2    | protocol version (u16, currently 4)                      |
 //! | 6      | 1    | message type (u8, [`RequestKind`])                       |
 //! | 7      | 1    | flags (u8; bit 0 `KEEP_SESSION` on RunItems/RunModule/   |
 //! |        |      | RunHookItems)                                            |
@@ -37,7 +37,7 @@
 //! | offset | size | field                                                       |
 //! |-------:|-----:|-------------------------------------------------------------|
 //! | 0      | 4    | magic `b"DXRS"`                                             |
-//! | 4      | 2    | protocol version (u16, currently 2)                         |
+//! | 4      | 2    | protocol version (u16, currently 4)                         |
 //! | 6      | 1    | message type (u8, [`ResultKind`])                           |
 //! | 7      | 1    | flags (u8; ItemResult only: bit 0 `ITEM_FINISHED`,          |
 //! |        |      | bit 1 `OUTPUT_TRUNCATED`, bit 2 `NOT_IN_SUMMARY`)           |
@@ -91,11 +91,13 @@
 //! | 2    | ItemResult   | `str node_id, str longrepr, str stdout, str stderr,`                 |
 //! |      |              | `list<(str title, str content)> sections, str skip_reason,`          |
 //! |      |              | `str location_path, opt_u32 location_line, str location_domain,`     |
-//! |      |              | `str category`                                                       |
+//! |      |              | `str category, str letter, str word, str head_line, str crash_line,` |
+//! |      |              | `str crash_message, str skip_location`                               |
 //! | 3    | Log          | `u8 level, str message`                                              |
 //! | 4    | Warning      | `u8 when, str category, str message, str filename, u32 lineno,`      |
 //! |      |              | `str node_id`                                                        |
-//! | 5    | CollectError | `str node_id, str longrepr` (header outcome: error or skipped)       |
+//! | 5    | CollectError | `str node_id, str longrepr, str skip_location` (header outcome:      |
+//! |      |              | error or skipped)                                                    |
 //! | 6    | Done         | `u32 × 7 counts (passed, failed, skipped, xfailed, xpassed, error,` |
 //! |      |              | `collect_errors), u8 stop, i32 exit_code, str message`               |
 //! | 7    | Fatal        | `str message, str traceback`                                         |
@@ -379,7 +381,8 @@ pub struct ResultFrame {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerMessage {
     Ready(Ready),
-    ItemResult(ItemResult),
+    /// Boxed: by far the largest message, and the others should not pay for it.
+    ItemResult(Box<ItemResult>),
     Log(LogRecord),
     Warning(WarningRecord),
     CollectError(CollectErrorReport),
@@ -455,6 +458,11 @@ pub struct ItemResult {
     /// pytest's terminal wrote this report's progress while the test's output was captured
     /// (a unittest subtest), so none of it showed.
     pub progress_hidden: bool,
+    /// Where a skip happened, as pytest's folded `-rs` summary names it (`SKIPPED [2]
+    /// path:line: reason`): the skip's path relative to the invocation directory and, unless
+    /// pytest folds the skip by file (a `skip` mark outside `pytestmark`), `:line`. Empty for
+    /// anything but a skip.
+    pub skip_location: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -486,6 +494,8 @@ pub struct CollectErrorReport {
     pub node_id: String,
     pub outcome: Outcome,
     pub longrepr: String,
+    /// A skipped collector: where it skipped (`path:line`, as in [`ItemResult::skip_location`]).
+    pub skip_location: String,
 }
 
 /// Per-outcome counts of the reports a batch produced, as pytest's summary line counts them.

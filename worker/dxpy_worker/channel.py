@@ -48,13 +48,13 @@ class Channel:
             setattr(self.done, field, getattr(self.done, field) + 1)
         self.send(result)
 
-    def send_collect_error(self, node_id, outcome, longrepr):
+    def send_collect_error(self, node_id, outcome, longrepr, skip_location=""):
         if outcome == P.Outcome.ERROR:
             self.done.collect_errors += 1
         else:
             self.done.skipped += 1
         text, _ = self.cap(longrepr)
-        self.send(P.CollectError(node_id, outcome, text))
+        self.send(P.CollectError(node_id, outcome, text, skip_location))
 
     def log(self, level, message):
         self.send(P.Log(level, self.cap(message)[0]))

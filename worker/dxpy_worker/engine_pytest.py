@@ -85,6 +85,27 @@ def _crash_message(report):
         return ""
 
 
+def _skip_location(report, invocation_dir):
+    """Where pytest's folded ``-rs`` summary says a skip happened: its ``(path, line,
+    reason)`` longrepr's path relative to the invocation directory, then ``:line`` unless
+    pytest folds the skip by file (``_folded_skips``: a ``skip`` mark met at setup that is
+    not the module's ``pytestmark``)."""
+    longrepr = report.longrepr
+    if not report.skipped or not isinstance(longrepr, tuple) or len(longrepr) != 3:
+        return ""
+    path, line = longrepr[0], longrepr[1]
+    try:
+        from _pytest.pathlib import bestrelpath
+        shown = bestrelpath(invocation_dir, Path(path))
+    except (ImportError, ValueError):  # pragma: no cover - very old pytest, other drive
+        shown = str(path)
+    keywords = getattr(report, "keywords", {})
+    if getattr(report, "when", None) == "setup" and "skip" in keywords \
+            and "pytestmark" not in keywords:
+        line = None
+    return shown if line is None else f"{shown}:{line}"
+
+
 def _head_line(report, domain):
     """pytest's ``head_line`` (a FAILURES section's title) when it is not the domain."""
     try:
@@ -382,22 +403,29 @@ class WorkerPlugin:
         if isinstance(items, pytest.UsageError):
             # Some argument matched nothing: find which, report them, then collect the rest
             # together (so items of one module share their Module node and fixtures).
-            good = []
+            good, explained = [], set()
             for node_id in node_ids:
-                probe, _ = self.perform_collect([node_id])
-                if isinstance(probe, pytest.UsageError):
-                    text = "\n".join(map(str, probe.args))
-                    self.channel.send_collect_error(node_id, P.Outcome.ERROR, text)
-                else:
+                probe, probe_problems = self.perform_collect([node_id])
+                if not isinstance(probe, pytest.UsageError):
                     good.append(node_id)
+                elif probe_problems:
+                    # A collector that failed or skipped itself (a module-level skip) is why
+                    # nothing matched: report that, once for all its requested items.
+                    for problem in probe_problems:
+                        if problem[0] not in explained:
+                            explained.add(problem[0])
+                            self.channel.send_collect_error(*problem)
+                else:
+                    text = "\n".join(map(str, probe.args))
+                    self.channel.send_collect_error(node_id, P.Outcome.ERROR, text, "")
             items, problems, deselected = (
                 self.perform_collect_recording_deselected(good) if good else ([], [], [])
             )
             if isinstance(items, pytest.UsageError):
-                problems.append((" ".join(good), P.Outcome.ERROR, str(items)))
+                problems.append((" ".join(good), P.Outcome.ERROR, str(items), ""))
                 items = []
-        for node_id, outcome, text in problems:
-            self.channel.send_collect_error(node_id, outcome, text)
+        for problem in problems:
+            self.channel.send_collect_error(*problem)
         if deselected and not isinstance(items, pytest.UsageError):
             # Collected by node ID, pytest's -k/-m can only drop requested items.
             self.channel.send(P.Deselected([item.nodeid for item in deselected]))
@@ -457,8 +485,8 @@ class WorkerPlugin:
         finally:
             manager.unregister(guard)
             deselected, self.deselected = self.deselected, None
-        for node_id, outcome, text in problems:
-            self.channel.send_collect_error(node_id, outcome, text)
+        for problem in problems:
+            self.channel.send_collect_error(*problem)
         if deselected:
             self.channel.send(P.Deselected([item.nodeid for item in deselected]))
         skip = set(request.skip_items)
@@ -530,8 +558,9 @@ class WorkerPlugin:
     @pytest.hookimpl
     def pytest_runtest_logreport(self, report):
         when = report.when
-        if when == "setup" and report.passed and not self.report_passed_setup:
-            return  # carries nothing the runner needs
+        if when == "setup" and report.passed and not self.report_passed_setup \
+                and not report.sections:
+            return  # carries nothing the runner needs (captured output is shown later)
         status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
         category = status[0] if status else ""
         letter = str(status[1]) if status else ""
@@ -598,6 +627,8 @@ class WorkerPlugin:
             crash_line=self._crash_line(report),
             crash_message=cap(_crash_message(report))[0],
             progress_hidden=bool(letter or word) and self._output_captured(),
+            skip_location=("" if hasattr(report, "wasxfail")
+                           else _skip_location(report, self.config.invocation_params.dir)),
         ))
 
     def _crash_line(self, report):
@@ -654,11 +685,13 @@ class WorkerPlugin:
         else:
             text = _terminal_text(report)
         outcome = P.Outcome.SKIPPED if report.skipped else P.Outcome.ERROR
+        problem = (report.nodeid, outcome, text,
+                   _skip_location(report, self.config.invocation_params.dir))
         if self.held_reports is not None:
-            self.held_reports.append((report.nodeid, outcome, text))
+            self.held_reports.append(problem)
         else:
             self.flush_pending()
-            self.channel.send_collect_error(report.nodeid, outcome, text)
+            self.channel.send_collect_error(*problem)
 
     @pytest.hookimpl
     def pytest_warning_recorded(self, warning_message, when, nodeid, location):

@@ -15,7 +15,7 @@ import struct
 
 REQUEST_MAGIC = b"DXRQ"
 RESULT_MAGIC = b"DXRS"
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 REQUEST_HEADER = struct.Struct("<4sHBBQII8x")  # 32 bytes
 RESULT_HEADER = struct.Struct("<4sHBBQIIQBB6x")  # 40 bytes
 NO_TEST_INDEX = 0xFFFFFFFF
@@ -197,6 +197,9 @@ class ItemResult:
     # pytest's terminal wrote this report's progress while the test's output was captured
     # (unittest subtests), so nothing of it showed.
     progress_hidden: bool = False
+    # A skip's place as pytest's folded -rs summary shows it: "path:line" relative to the
+    # invocation directory, or "path" when pytest folds it by file; "" for other outcomes.
+    skip_location: str = ""
 
 
 @dataclasses.dataclass
@@ -224,6 +227,7 @@ class CollectError:
     node_id: str
     outcome: Outcome  # ERROR or SKIPPED
     longrepr: str
+    skip_location: str = ""  # a skipped collector: "path:line" (see ItemResult)
 
 
 @dataclasses.dataclass
@@ -530,6 +534,7 @@ def encode_result(frame):
         w.str(msg.head_line)
         w.str(msg.crash_line)
         w.str(msg.crash_message)
+        w.str(msg.skip_location)
     elif kind == ResultKind.LOG:
         w.u8(int(msg.level))
         w.str(msg.message)
@@ -548,6 +553,7 @@ def encode_result(frame):
         outcome = int(msg.outcome)
         w.str(msg.node_id)
         w.str(msg.longrepr)
+        w.str(msg.skip_location)
     elif kind == ResultKind.DONE:
         for name in _DONE_COUNTS:
             w.u32(getattr(msg, name))
@@ -621,6 +627,7 @@ def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
         msg.head_line = r.str("head_line")
         msg.crash_line = r.str("crash_line")
         msg.crash_message = r.str("crash_message")
+        msg.skip_location = r.str("skip_location")
     else:
         if flags:
             raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")
@@ -641,7 +648,8 @@ def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
         elif kind == ResultKind.COLLECT_ERROR:
             if outcome not in (Outcome.ERROR, Outcome.SKIPPED):
                 raise ProtocolError(f"`collect outcome` has invalid value {outcome}")
-            msg = CollectError(r.str("node_id"), Outcome(outcome), r.str("longrepr"))
+            msg = CollectError(r.str("node_id"), Outcome(outcome), r.str("longrepr"),
+                               r.str("skip_location"))
         elif kind == ResultKind.DONE:
             counts = {name: r.u32(name) for name in _DONE_COUNTS}
             msg = Done(**counts, stop=_enum(StopKind, r.u8("stop"), "stop"),

@@ -445,7 +445,7 @@ pub(crate) fn decode_result_parts(
                     flags: header.flags,
                 });
             }
-            WorkerMessage::ItemResult(ItemResult {
+            WorkerMessage::ItemResult(Box::new(ItemResult {
                 test_index: header.test_index,
                 outcome: Outcome::from_code(header.outcome)?,
                 phase: Phase::from_code(header.phase)?,
@@ -481,7 +481,8 @@ pub(crate) fn decode_result_parts(
                 head_line: c.str("head_line")?,
                 crash_line: c.str("crash_line")?,
                 crash_message: c.str("crash_message")?,
-            })
+                skip_location: c.str("skip_location")?,
+            }))
         }
         ResultKind::CollectError => {
             check_neutral_result_header(header, true)?;
@@ -489,6 +490,7 @@ pub(crate) fn decode_result_parts(
                 outcome: collect_outcome(header.outcome)?,
                 node_id: c.str("node_id")?,
                 longrepr: c.str("longrepr")?,
+                skip_location: c.str("skip_location")?,
             })
         }
         ResultKind::Ready => {
@@ -624,6 +626,7 @@ pub fn encode_result(frame: &ResultFrame) -> Result<Vec<u8>, ProtocolError> {
             w.str("head_line", &item.head_line)?;
             w.str("crash_line", &item.crash_line)?;
             w.str("crash_message", &item.crash_message)?;
+            w.str("skip_location", &item.skip_location)?;
         }
         WorkerMessage::Log(log) => {
             w.u8(log.level.code());
@@ -643,6 +646,7 @@ pub fn encode_result(frame: &ResultFrame) -> Result<Vec<u8>, ProtocolError> {
             header.outcome = collect_outcome(report.outcome.code())?.code();
             w.str("node_id", &report.node_id)?;
             w.str("longrepr", &report.longrepr)?;
+            w.str("skip_location", &report.skip_location)?;
         }
         WorkerMessage::Done(done) => {
             let c = &done.counts;

@@ -103,7 +103,7 @@ fn item_result() -> BoxedStrategy<ItemResult> {
         text(),
         location,
         text(),
-        prop::array::uniform5(text()),
+        prop::array::uniform6(text()),
     )
         .prop_map(
             |(
@@ -117,7 +117,7 @@ fn item_result() -> BoxedStrategy<ItemResult> {
                 skip_reason,
                 location,
                 category,
-                [letter, word, head_line, crash_line, crash_message],
+                [letter, word, head_line, crash_line, crash_message, skip_location],
             )| ItemResult {
                 test_index,
                 node_id: texts4.0,
@@ -147,6 +147,7 @@ fn item_result() -> BoxedStrategy<ItemResult> {
                 crash_line,
                 crash_message,
                 progress_hidden: flags.3,
+                skip_location,
             },
         )
         .boxed()
@@ -174,7 +175,7 @@ fn worker_message() -> impl Strategy<Value = WorkerMessage> {
                     pytest_version,
                 })
             }),
-        item_result().prop_map(WorkerMessage::ItemResult),
+        item_result().prop_map(|item| WorkerMessage::ItemResult(Box::new(item))),
         texts().prop_map(|node_ids| WorkerMessage::Deselected(Deselected { node_ids })),
         (0u8..4, text()).prop_map(|(level, message)| {
             WorkerMessage::Log(LogRecord {
@@ -205,18 +206,21 @@ fn worker_message() -> impl Strategy<Value = WorkerMessage> {
                     })
                 }
             ),
-        (text(), any::<bool>(), text()).prop_map(|(node_id, skipped, longrepr)| {
-            let outcome = if skipped {
-                Outcome::Skipped
-            } else {
-                Outcome::Error
-            };
-            WorkerMessage::CollectError(CollectErrorReport {
-                node_id,
-                outcome,
-                longrepr,
-            })
-        }),
+        (text(), any::<bool>(), text(), text()).prop_map(
+            |(node_id, skipped, longrepr, skip_location)| {
+                let outcome = if skipped {
+                    Outcome::Skipped
+                } else {
+                    Outcome::Error
+                };
+                WorkerMessage::CollectError(CollectErrorReport {
+                    node_id,
+                    outcome,
+                    longrepr,
+                    skip_location,
+                })
+            }
+        ),
         (
             prop::array::uniform7(any::<u32>()),
             stop,
@@ -391,6 +395,7 @@ fn sample_item() -> ItemResult {
         crash_line: String::new(),
         crash_message: "assert 1 == 2".to_owned(),
         progress_hidden: false,
+        skip_location: String::new(),
     }
 }
 
@@ -487,7 +492,7 @@ fn golden_results() -> Vec<(&'static str, ResultFrame)> {
         ),
         (
             "item_result",
-            frame(2, WorkerMessage::ItemResult(sample_item())),
+            frame(2, WorkerMessage::ItemResult(Box::new(sample_item()))),
         ),
         (
             "log",
@@ -523,6 +528,7 @@ fn golden_results() -> Vec<(&'static str, ResultFrame)> {
                     node_id: "t/test_bad.py".to_owned(),
                     outcome: Outcome::Error,
                     longrepr: "ImportError: nope".to_owned(),
+                    skip_location: String::new(),
                 }),
             ),
         ),
@@ -624,7 +630,7 @@ fn headers_have_their_documented_sizes() {
 fn malformed_frames_produce_descriptive_errors() {
     let item = encode_result(&ResultFrame {
         request_id: 1,
-        message: WorkerMessage::ItemResult(sample_item()),
+        message: WorkerMessage::ItemResult(Box::new(sample_item())),
     })
     .unwrap();
     let hello = encode_request(&golden_requests()[0].1).unwrap();
@@ -780,6 +786,7 @@ fn encoder_refuses_collect_errors_with_test_outcomes() {
             node_id: "x".to_owned(),
             outcome: Outcome::Passed,
             longrepr: String::new(),
+            skip_location: String::new(),
         }),
     };
     assert_eq!(

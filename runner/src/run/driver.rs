@@ -552,7 +552,10 @@ fn forward_with(
         _ => Vec::new(),
     };
     let event = match message {
-        WorkerMessage::ItemResult(result) => RunEvent::Report { worker, result },
+        WorkerMessage::ItemResult(result) => RunEvent::Report {
+            worker,
+            result: *result,
+        },
         WorkerMessage::CollectError(report) => RunEvent::CollectError { worker, report },
         WorkerMessage::Warning(record) => RunEvent::Warning { worker, record },
         WorkerMessage::Log(record) => RunEvent::Log { worker, record },
@@ -625,6 +628,7 @@ fn synthesized(
         crash_line: String::new(),
         crash_message: String::new(),
         progress_hidden: false,
+        skip_location: String::new(),
     }
 }
 

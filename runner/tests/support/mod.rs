@@ -193,7 +193,7 @@ impl Worker {
                 "result for the wrong request: {frame:?}"
             );
             match frame.message {
-                WorkerMessage::ItemResult(item) => batch.items.push(item),
+                WorkerMessage::ItemResult(item) => batch.items.push(*item),
                 WorkerMessage::CollectError(report) => batch.collect_errors.push(report),
                 WorkerMessage::Warning(warning) => batch.warnings.push(warning),
                 WorkerMessage::Log(_) => {}

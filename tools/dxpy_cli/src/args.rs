@@ -156,12 +156,45 @@ pub struct TestArgs {
     /// Traceback print mode: auto (default), long, short, line, native, no.
     #[arg(long = "tb", value_name = "STYLE", value_parser = ["auto", "long", "short", "line", "native", "no"])]
     pub tb: Option<String>,
+    /// Short summary groups: f failed, E error, s skipped, x xfailed, X xpassed, p passed,
+    /// P passed with output, a all but passes, A all, N none, w warnings (default: fE).
+    #[arg(short = 'r', long = "report-chars", value_name = "CHARS")]
+    pub report_chars: Option<String>,
+    /// No warnings summary.
+    #[arg(long = "disable-warnings", alias = "disable-pytest-warnings")]
+    pub disable_warnings: bool,
+    /// One short-summary line per skipped test instead of counts per place and reason.
+    #[arg(long = "no-fold-skipped")]
+    pub no_fold_skipped: bool,
+    /// No FAILURES, ERRORS, warnings, PASSES or short summary sections.
+    #[arg(long = "no-summary")]
+    pub no_summary: bool,
     /// pytest's capture method: fd (default), sys, no, tee-sys.
     #[arg(long = "capture", value_name = "METHOD", value_parser = ["fd", "sys", "no", "tee-sys"])]
     pub capture: Option<String>,
 }
 
 impl TestArgs {
+    /// The report options of the project's `addopts` (and `PYTEST_ADDOPTS`) with this
+    /// command line's after them, as pytest layers them.
+    pub fn report_args(
+        &self,
+        from_config: &dxpy_discover::config::ReportArgs,
+    ) -> dxpy_discover::config::ReportArgs {
+        let mut report = from_config.clone();
+        if let Some(chars) = &self.report_chars {
+            report.chars = Some(chars.clone());
+        }
+        if let Some(style) = &self.tb {
+            report.tbstyle = Some(style.clone());
+        }
+        report.disable_warnings |= self.disable_warnings;
+        report.no_fold_skipped |= self.no_fold_skipped;
+        report.no_summary |= self.no_summary;
+        report.verbosity += i32::from(self.verbose) - i32::from(self.quiet);
+        report
+    }
+
     /// The capture method asked for, if any (`-s` wins, as in pytest).
     pub fn capture_method(&self) -> Option<&str> {
         if self.no_capture {

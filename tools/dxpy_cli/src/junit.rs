@@ -35,6 +35,9 @@ pub fn classname_and_name(node_id: &str) -> (String, String) {
 struct CaseState {
     time: Duration,
     status: Option<(Outcome, Phase, String, String)>,
+    /// A module that skipped itself while collected: `<skipped message="collection
+    /// skipped">` with the reason, as pytest's `append_collect_skipped` writes it.
+    collection_skipped: bool,
 }
 
 /// Collects reports in arrival order; keeps the test order of first appearance.
@@ -77,6 +80,25 @@ impl JunitBuilder {
                     longrepr.to_string(),
                     String::new(),
                 )),
+                collection_skipped: false,
+            },
+        );
+    }
+
+    /// A collector that skipped itself: a `skipped` test case named after it.
+    pub fn collect_skip(&mut self, node_id: &str, reason: &str) {
+        self.order.push(node_id.to_string());
+        self.cases.insert(
+            node_id.to_string(),
+            CaseState {
+                time: Duration::ZERO,
+                status: Some((
+                    Outcome::Skipped,
+                    Phase::Setup,
+                    String::new(),
+                    reason.to_string(),
+                )),
+                collection_skipped: true,
             },
         );
     }
@@ -130,6 +152,13 @@ fn status_of(state: &CaseState) -> TestCaseStatus {
     let Some((outcome, phase, longrepr, reason)) = &state.status else {
         return TestCaseStatus::success();
     };
+    if state.collection_skipped {
+        let mut status = TestCaseStatus::skipped();
+        status
+            .set_message("collection skipped")
+            .set_description(reason.as_str());
+        return status;
+    }
     match outcome {
         Outcome::Passed | Outcome::XPassed => TestCaseStatus::success(),
         Outcome::Failed => {

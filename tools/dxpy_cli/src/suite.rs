@@ -26,7 +26,7 @@ use dxpy_runner::scheduler::{ModuleTests, UnitKind, WorkUnit};
 use crate::exit::Code;
 use crate::junit::JunitBuilder;
 use crate::render;
-use crate::terminal::{Stat, Terminal, TracebackStyle};
+use crate::terminal::{ReportOptions, Stat, Terminal};
 
 /// How often the watchdog checks the caller's stop flag and the deadline.
 const WATCHDOG_POLL: Duration = Duration::from_millis(50);
@@ -50,8 +50,8 @@ pub struct SuiteOptions {
     pub rootdir_label: Option<String>,
     pub verbosity: i8,
     pub color: bool,
-    /// `--tb`: what the FAILURES and ERRORS sections show.
-    pub traceback: TracebackStyle,
+    /// `-r`, `--tb`, `--disable-warnings`, ...: what the sections after the progress show.
+    pub report: ReportOptions,
 }
 
 /// What a run produced besides the terminal output.
@@ -162,7 +162,7 @@ pub fn run_suite<W: Write>(
 ) -> anyhow::Result<SuiteOutcome> {
     let total = node_ids.len();
     let mut terminal = Terminal::new(out, options.verbosity, options.color, total);
-    terminal.set_traceback_style(options.traceback);
+    terminal.set_report_options(options.report.clone());
     if total_grows_at_run_time(discovery, node_ids, &units) {
         terminal.expect_more_than_total();
     }
@@ -225,7 +225,13 @@ pub fn run_suite<W: Write>(
             }
         });
         let result = runner.execute(units, |event| {
-            let written = report_event(&event, &mut terminal, &mut outcome, workers_started);
+            let written = report_event(
+                &event,
+                &mut terminal,
+                &mut outcome,
+                workers_started,
+                node_ids,
+            );
             match &event {
                 RunEvent::WorkerStarted { .. } => workers_started += 1,
                 RunEvent::WorkerStartFailed { message, .. } => {
@@ -306,6 +312,7 @@ fn report_event<W: Write>(
     terminal: &mut Terminal<W>,
     outcome: &mut SuiteOutcome,
     workers_started: usize,
+    selected: &[String],
 ) -> std::io::Result<()> {
     match event {
         RunEvent::Report { result, .. } | RunEvent::Incident { result, .. } => {
@@ -324,10 +331,28 @@ fn report_event<W: Write>(
             terminal.report(result)
         }
         RunEvent::CollectError { report, .. } => {
-            outcome
-                .junit
-                .collect_error(&report.node_id, &report.longrepr);
-            outcome.failed.insert(report.node_id.clone());
+            if report.outcome == Outcome::Skipped {
+                outcome
+                    .junit
+                    .collect_skip(&report.node_id, &report.longrepr);
+            } else {
+                outcome
+                    .junit
+                    .collect_error(&report.node_id, &report.longrepr);
+                outcome.failed.insert(report.node_id.clone());
+            }
+            // pytest's progress total never held the items of a collector that failed or
+            // skipped itself.
+            let node = report.node_id.as_str();
+            let lost = selected
+                .iter()
+                .filter(|id| {
+                    id.strip_prefix(node).is_some_and(|rest| {
+                        rest.is_empty() || rest.starts_with("::") || rest.starts_with('/')
+                    })
+                })
+                .count();
+            terminal.drop_from_total(lost);
             terminal.collect_error(report)
         }
         // No worker ever started: one clear error at the end beats one per test.

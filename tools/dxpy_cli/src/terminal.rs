@@ -1,6 +1,12 @@
 //! The terminal reporter of `dx-py test`: pytest's progress characters (or verbose lines),
 //! FAILURES and ERRORS sections with captured output, the short test summary, `--durations`,
-//! and the final stats line, fed one report at a time in arrival order.
+//! and the final stats line, fed one report at a time in arrival order. [`summary`] holds
+//! what the report options (`-r`, `--tb`, ...) ask for and the short summary's other groups.
+
+mod summary;
+
+pub use summary::ReportOptions;
+use summary::{captured_lines, head_line, SectionLine, SummaryLists};
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -179,6 +185,9 @@ fn colour_of(outcome: Outcome) -> &'static str {
 /// A failure or error kept for the sections printed at the end.
 #[derive(Debug)]
 struct Problem {
+    /// pytest meets collection problems before any test runs: they come first.
+    collect: bool,
+    node_id: String,
     headline: String,
     body: String,
     short: String,
@@ -238,7 +247,11 @@ pub struct Terminal<W: Write> {
     durations: Vec<(Duration, Phase, String)>,
     /// Warnings grouped by their summary text, first seen first, with where each came from.
     warnings: Vec<(String, Vec<String>)>,
-    traceback: TracebackStyle,
+    options: ReportOptions,
+    lists: SummaryLists,
+    /// What tests wrote during teardown, by node ID: pytest shows it after the test's
+    /// FAILURES (or PASSES) entry, after the report it came too late for.
+    teardown_sections: HashMap<String, Vec<(String, String)>>,
     /// The short summary shows whole crash messages: pytest does on CI (`CI` or
     /// `BUILD_NUMBER` set and not empty) and at `-vv`.
     full_messages: bool,
@@ -264,7 +277,9 @@ impl<W: Write> Terminal<W> {
             captured: HashMap::new(),
             durations: Vec::new(),
             warnings: Vec::new(),
-            traceback: TracebackStyle::default(),
+            options: ReportOptions::default(),
+            lists: SummaryLists::default(),
+            teardown_sections: HashMap::new(),
             full_messages: verbosity >= 2 || running_on_ci(),
         }
     }
@@ -345,8 +360,22 @@ impl<W: Write> Terminal<W> {
                 .iter()
                 .map(|s| (s.title.clone(), s.content.clone())),
         );
+        let teardown: Vec<(String, String)> = captured_now
+            .iter()
+            .filter(|(title, _)| result.phase == Phase::Teardown && title.contains("teardown"))
+            .cloned()
+            .collect();
+        if !teardown.is_empty() {
+            self.teardown_sections
+                .entry(result.node_id.clone())
+                .or_default()
+                .extend(teardown);
+        }
         let captured = self.captured.entry(result.node_id.clone()).or_default();
         captured.extend(captured_now);
+        if result.in_summary {
+            self.lists.add(&self.options, result, captured);
+        }
         self.durations
             .push((result.duration, result.phase, result.node_id.clone()));
         if result.item_finished {
@@ -374,14 +403,10 @@ impl<W: Write> Terminal<W> {
         }
         if result.in_summary {
             *self.counts.entry(Stat::of(result.outcome)).or_default() += 1;
-            let head_line = if result.head_line.is_empty() {
-                &result.location.domain
-            } else {
-                &result.head_line
-            };
+            let head_line = head_line(result);
             match result.outcome {
                 Outcome::Failed => {
-                    let problem = self.problem(result, head_line.clone());
+                    let problem = self.problem(result, head_line.to_string());
                     self.failures.push(problem);
                 }
                 Outcome::Error => {
@@ -408,6 +433,8 @@ impl<W: Write> Terminal<W> {
             );
         }
         Problem {
+            collect: false,
+            node_id: result.node_id.clone(),
             headline,
             body,
             short: if result.crash_message.is_empty() {
@@ -424,10 +451,20 @@ impl<W: Write> Terminal<W> {
         }
     }
 
-    /// A collection error reported by a worker (the module could not be imported).
+    /// A collection problem reported by a worker: the module could not be imported (an
+    /// error), or skipped itself (`pytest.skip(..., allow_module_level=True)`), which pytest
+    /// counts and lists under `-rs` but shows no progress letter for.
     pub fn collect_error(&mut self, report: &CollectErrorReport) -> io::Result<()> {
+        if report.outcome == Outcome::Skipped {
+            *self.counts.entry(Stat::Skipped).or_default() += 1;
+            self.lists
+                .collect_skip(&report.node_id, &report.skip_location, &report.longrepr);
+            return Ok(());
+        }
         *self.counts.entry(Stat::Error).or_default() += 1;
         self.errors.push(Problem {
+            collect: true,
+            node_id: report.node_id.clone(),
             headline: format!("ERROR collecting {}", report.node_id),
             body: report.longrepr.trim_end().to_string(),
             short: short_line("ERROR", &report.node_id, &report.longrepr),
@@ -440,6 +477,8 @@ impl<W: Write> Terminal<W> {
     pub fn lost(&mut self, node_id: &str, message: &str) -> io::Result<()> {
         *self.counts.entry(Stat::Error).or_default() += 1;
         self.errors.push(Problem {
+            collect: false,
+            node_id: node_id.to_string(),
             headline: format!("ERROR at setup of {node_id}"),
             body: format!("not run: worker lost: {message}"),
             short: short_line(
@@ -453,9 +492,15 @@ impl<W: Write> Terminal<W> {
         self.write_progress_char('E', Outcome::Error)
     }
 
-    /// `--tb`: what the FAILURES and ERRORS sections show.
-    pub fn set_traceback_style(&mut self, style: TracebackStyle) {
-        self.traceback = style;
+    /// `-r`, `--tb`, ...: what the sections after the progress show.
+    pub fn set_report_options(&mut self, options: ReportOptions) {
+        self.options = options;
+    }
+
+    /// `count` of the tests in `total` will never run (their module skipped itself or could
+    /// not be collected).
+    pub fn drop_from_total(&mut self, count: usize) {
+        self.total = self.total.saturating_sub(count);
     }
 
     /// The run will report more tests than `total` (parameters expanded at run time).
@@ -543,28 +588,28 @@ impl<W: Write> Terminal<W> {
         if self.progress_written && self.verbosity >= 0 {
             writeln!(self.out)?;
         }
-        let (errors, failures) = (
+        let (mut errors, failures) = (
             std::mem::take(&mut self.errors),
             std::mem::take(&mut self.failures),
         );
-        if self.traceback != TracebackStyle::No {
+        errors.sort_by_key(|problem| !problem.collect);
+        let summary = self.options.summary;
+        let traceback = self.options.traceback;
+        if summary && traceback != TracebackStyle::No {
             self.sections("ERRORS", &errors, TracebackStyle::Sections)?;
-            self.sections("FAILURES", &failures, self.traceback)?;
+            self.sections("FAILURES", &failures, traceback)?;
         }
-        self.warnings_summary()?;
+        if summary && self.options.has('w') {
+            self.warnings_summary()?;
+        }
+        if summary && traceback != TracebackStyle::No {
+            self.passes_sections()?;
+        }
         if let Some(n) = durations {
             self.write_durations(n)?;
         }
-        let shorts: Vec<&str> = failures
-            .iter()
-            .chain(&errors)
-            .map(|p| p.short.as_str())
-            .collect();
-        if !shorts.is_empty() {
-            writeln!(self.out, "{}", sep('=', "short test summary info"))?;
-            for line in shorts {
-                writeln!(self.out, "{line}")?;
-            }
+        if summary {
+            self.short_summary(&failures, &errors)?;
         }
         if let Some(banner) = stop_banner {
             writeln!(self.out, "{}", sep('!', &banner))?;
@@ -590,6 +635,52 @@ impl<W: Write> Terminal<W> {
         let painted = self.paint(colour, &text);
         writeln!(self.out, "{painted}")?;
         self.out.flush()?;
+        Ok(())
+    }
+
+    /// PASSES (`-rP`) and XPASSES (`-rX`): the captured output of tests that passed.
+    fn passes_sections(&mut self) -> io::Result<()> {
+        for (c, title, xpasses) in [('P', "PASSES", false), ('X', "XPASSES", true)] {
+            if !self.options.has(c) {
+                continue;
+            }
+            let Some(lines) = self.lists.passes_section(xpasses, &self.teardown_sections) else {
+                continue;
+            };
+            writeln!(self.out, "{}", sep('=', title))?;
+            for line in lines {
+                match line {
+                    SectionLine::Title(headline) => writeln!(self.out, "{}", sep('_', &headline))?,
+                    SectionLine::Captured { title, content } => {
+                        writeln!(self.out, "{}\n{content}", sep('-', &title))?
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// "short test summary info": a group per report character, in the order `-r` gave them.
+    fn short_summary(&mut self, failures: &[Problem], errors: &[Problem]) -> io::Result<()> {
+        let shorts = |problems: &[Problem]| -> Vec<String> {
+            problems.iter().map(|p| p.short.clone()).collect()
+        };
+        let lines: Vec<String> = self
+            .options
+            .chars()
+            .flat_map(|c| match c {
+                'f' => shorts(failures),
+                'E' => shorts(errors),
+                c => self.lists.lines(c, self.options.fold_skipped),
+            })
+            .collect();
+        if lines.is_empty() {
+            return Ok(());
+        }
+        writeln!(self.out, "{}", sep('=', "short test summary info"))?;
+        for line in lines {
+            writeln!(self.out, "{line}")?;
+        }
         Ok(())
     }
 
@@ -634,6 +725,16 @@ impl<W: Write> Terminal<W> {
             } else {
                 writeln!(self.out, "{}", sep('_', &problem.headline))?;
                 writeln!(self.out, "{}", problem.body)?;
+                // A failed test's teardown output comes after its report (pytest's
+                // `_handle_teardown_sections`); an error's report already holds it.
+                if title == "FAILURES" {
+                    let teardown = self.teardown_sections.get(&problem.node_id);
+                    for line in captured_lines(teardown.map_or(&[][..], Vec::as_slice), |_| true) {
+                        if let SectionLine::Captured { title, content } = line {
+                            writeln!(self.out, "{}\n{content}", sep('-', &title))?;
+                        }
+                    }
+                }
             }
         }
         Ok(())

@@ -259,3 +259,144 @@ fn progress_lines_are_as_wide_as_pytest_s() {
         assert_eq!(dx, py, "progress line widths with {args:?}");
     }
 }
+
+/// Every group `-r` can ask for: passes with and without output (setup, call and teardown
+/// sections), skips folded by place and reason (marks, `skipif`, `pytest.skip` in a test and
+/// per parameter, a class's `pytestmark`), xfails (marked and `pytest.xfail`), an xpass, a
+/// warning; plus a module that skips itself while being collected.
+const REPORT_CHARS: &str = r#"import warnings
+
+import pytest
+
+
+@pytest.fixture
+def noisy():
+    print("setup says hi")
+    yield
+    print("teardown says bye")
+
+
+def test_pass_with_output(noisy):
+    print("call output")
+
+
+def test_pass_quiet():
+    pass
+
+
+def test_fail_after_setup_output(noisy):
+    assert 0
+
+
+@pytest.mark.skip(reason="marked")
+def test_skip_mark():
+    pass
+
+
+@pytest.mark.skip(reason="marked")
+def test_skip_mark_again():
+    pass
+
+
+@pytest.mark.skipif(True, reason="conditional")
+def test_skipif():
+    pass
+
+
+def test_skip_inside():
+    pytest.skip("from inside")
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_skip_param(n):
+    pytest.skip("param skip")
+
+
+@pytest.mark.xfail(reason="expected")
+def test_xfail():
+    assert 0
+
+
+def test_xfail_inside():
+    pytest.xfail("imperative")
+
+
+@pytest.mark.xfail(reason="surprise")
+def test_xpass():
+    print("xpass output")
+
+
+def test_warns():
+    warnings.warn(UserWarning("careful"))
+
+
+class TestSkipped:
+    pytestmark = pytest.mark.skip(reason="class mark")
+
+    def test_a(self):
+        pass
+
+    def test_b(self):
+        pass
+"#;
+
+const MODULE_SKIP: &str = r#"import pytest
+
+pytest.skip("no module today", allow_module_level=True)
+
+
+def test_never():
+    pass
+"#;
+
+/// With `module_skip`, a second module skips itself. (Not with `-v`: its percentages depend
+/// on whether that module's skip arrives before the first test's report, which with two
+/// workers is a race; pytest knows before any test runs.)
+fn assert_report_chars_like_pytest(ini: &str, args: &[&str], module_skip: bool) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    write_tree(root, REPORT_CHARS);
+    std::fs::write(root.join("pytest.ini"), ini).expect("write ini");
+    if module_skip {
+        std::fs::write(root.join("test_modskip.py"), MODULE_SKIP).expect("write module");
+    }
+    let (py, dx) = both(root, args, false);
+    assert_eq!(dx.code, py.code, "exit codes differ:\n{}", dx.output);
+    assert_eq!(
+        normalised(&dx.output),
+        normalised(&py.output),
+        "dx-py's report (left) differs from pytest's (right) with {args:?} and {ini:?}:\n{}\n---\n{}",
+        dx.output,
+        py.output
+    );
+}
+
+/// `-r` groups in the order given, PASSES/XPASSES sections, folded and unfolded skips, a
+/// module skipped at collection (counted, listed, no progress letter, exit code untouched),
+/// `--disable-warnings` and `--no-summary`.
+#[test]
+fn report_chars_are_reported_like_pytest() {
+    let runs = [
+        &[][..],
+        &["-ra"][..],
+        &["-rA"][..],
+        &["-rA", "--no-fold-skipped"][..],
+        &["-rN"][..],
+        &["-q", "-rpPxXsfE"][..],
+        &["-v", "-rsx", "--disable-warnings"][..],
+        &["--no-summary"][..],
+        &["-rX", "--tb=no"][..],
+    ];
+    for args in runs {
+        assert_report_chars_like_pytest("[pytest]\n", args, !args.contains(&"-v"));
+    }
+}
+
+/// The project's `addopts` shapes the report as it shapes pytest's, and the command line
+/// comes after it (`-q` cancels a configured `-v`, a later `-r` replaces the configured one).
+#[test]
+fn addopts_report_options_are_honoured() {
+    let ini = "[pytest]\naddopts = -ra -v --tb=short\n";
+    assert_report_chars_like_pytest(ini, &[], false);
+    assert_report_chars_like_pytest(ini, &["-q", "-rfE"], true);
+}

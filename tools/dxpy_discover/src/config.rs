@@ -16,7 +16,7 @@ pub mod pattern;
 
 use std::path::{Path, PathBuf};
 
-pub use args::{shlex_split, ArgsError, CliArgs};
+pub use args::{shlex_split, ArgsError, CliArgs, ReportArgs};
 use locate::{ConfigDict, RawValue};
 
 use crate::module::NameRules;

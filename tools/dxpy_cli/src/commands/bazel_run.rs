@@ -20,7 +20,7 @@ use dxpy_runner::scheduler::{plan, DurationStore, SplitPolicy};
 
 use crate::exit::Code;
 use crate::suite::{engine_for, group_by_module, run_suite, SuiteOptions, SuiteOutcome};
-use crate::terminal::TracebackStyle;
+use crate::terminal::ReportOptions;
 
 /// The interpreter side of a request: what a warm pool is keyed by.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -279,6 +279,8 @@ impl RunfilesSuite {
         } else {
             WarmStart::Spawn
         };
+        // The config's addopts, PYTEST_ADDOPTS and the target's `args`, layered as pytest does.
+        let report = discovery.config.args.report.clone();
         let options = SuiteOptions {
             pool,
             maxfail: None,
@@ -287,53 +289,12 @@ impl RunfilesSuite {
             durations: None,
             header_notes: Vec::new(),
             rootdir_label: self.rootdir_label.clone(),
-            verbosity: verbosity_of(&self.pytest_args),
+            verbosity: i8::try_from(report.verbosity.clamp(-2, 3)).unwrap_or(0),
             color: self.color,
-            traceback: traceback_of(&self.pytest_args),
+            report: ReportOptions::from_args(&report),
         };
         run_suite(&discovery, &node_ids, units, options, out, start)
     }
-}
-
-/// The `--tb` style the target's pytest arguments ask for (the last one wins, as in pytest).
-fn traceback_of(pytest_args: &[String]) -> TracebackStyle {
-    let mut style = TracebackStyle::default();
-    let mut args = pytest_args.iter();
-    while let Some(arg) = args.next() {
-        if let Some(value) = arg.strip_prefix("--tb=") {
-            style = TracebackStyle::from_option(value);
-        } else if arg == "--tb" {
-            if let Some(value) = args.next() {
-                style = TracebackStyle::from_option(value);
-            }
-        }
-    }
-    style
-}
-
-/// The terminal verbosity the target's pytest arguments ask for (`-v`, `-vv`, `--verbose`,
-/// `-q`, `--quiet`, `--verbosity=N`), so the log reads as pytest's would with those `args`.
-pub fn verbosity_of(pytest_args: &[String]) -> i8 {
-    let mut verbosity: i32 = 0;
-    for arg in pytest_args {
-        match arg.as_str() {
-            "--verbose" => verbosity += 1,
-            "--quiet" => verbosity -= 1,
-            _ => {
-                if let Some(n) = arg.strip_prefix("--verbosity=") {
-                    verbosity = n.parse().unwrap_or(verbosity);
-                } else if let Some(flags) = arg.strip_prefix('-').filter(|f| !f.starts_with('-')) {
-                    // Only pure runs of v/q letters (`-vv`, `-q`); `-k expr` and others differ.
-                    if !flags.is_empty() && flags.chars().all(|c| c == 'v' || c == 'q') {
-                        for c in flags.chars() {
-                            verbosity += if c == 'v' { 1 } else { -1 };
-                        }
-                    }
-                }
-            }
-        }
-    }
-    i8::try_from(verbosity.clamp(-2, 3)).unwrap_or(0)
 }
 
 /// The node IDs of one shard: round-robin over the sorted list.
@@ -350,19 +311,6 @@ pub fn shard_of(mut node_ids: Vec<String>, shard: Shard) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn verbosity_follows_the_targets_pytest_args() {
-        let of =
-            |args: &[&str]| verbosity_of(&args.iter().map(|a| a.to_string()).collect::<Vec<_>>());
-        assert_eq!(of(&[]), 0);
-        assert_eq!(of(&["-v"]), 1);
-        assert_eq!(of(&["-vv", "--tb=short"]), 2);
-        assert_eq!(of(&["--verbose", "-q"]), 0);
-        assert_eq!(of(&["-q"]), -1);
-        assert_eq!(of(&["--verbosity=2"]), 2);
-        assert_eq!(of(&["-k", "v"]), 0);
-    }
 
     #[test]
     fn shards_partition_the_sorted_ids_round_robin() {

@@ -19,7 +19,7 @@ use crate::args::TestArgs;
 use crate::commands::discover::{discover, pytest_args};
 use crate::exit::Code;
 use crate::suite::{engine_for, group_by_module, run_suite, SuiteOptions};
-use crate::terminal::TracebackStyle;
+use crate::terminal::ReportOptions;
 
 const DURATIONS_FILE: &str = "durations.json";
 const LAST_FAILED_FILE: &str = "lastfailed.json";
@@ -92,7 +92,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         });
     }
 
-    let verbosity = (args.verbose as i8) - (args.quiet as i8);
+    let report = args.report_args(&discovery.config.args.report);
+    let verbosity = i8::try_from(report.verbosity.clamp(-2, 3)).unwrap_or(0);
     let color = match args.color.as_str() {
         "yes" => true,
         "no" => false,
@@ -114,11 +115,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         rootdir_label: None,
         verbosity,
         color,
-        traceback: args
-            .tb
-            .as_deref()
-            .map(TracebackStyle::from_option)
-            .unwrap_or_default(),
+        report: ReportOptions::from_args(&report),
     };
     let outcome = run_suite(
         &discovery,

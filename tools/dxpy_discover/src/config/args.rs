@@ -109,6 +109,25 @@ pub struct CliArgs {
     pub continue_on_collection_errors: bool,
     /// Options pytest itself does not define (plugin options), verbatim.
     pub unknown: Vec<String>,
+    /// What the terminal report options say (`addopts = -ra` shapes dx-py's report too).
+    pub report: ReportArgs,
+}
+
+/// pytest's terminal report options, as its argparse parser leaves them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct ReportArgs {
+    /// `-r`/`--report-chars` as given (the last one wins); `None`: pytest's default `fE`.
+    pub chars: Option<String>,
+    /// `--disable-warnings`: no warnings summary.
+    pub disable_warnings: bool,
+    /// `--no-fold-skipped`: one `-rs` line per skipped test.
+    pub no_fold_skipped: bool,
+    /// `--no-summary`: no FAILURES, ERRORS, warnings or short summary sections.
+    pub no_summary: bool,
+    /// `-v` adds one, `-q` takes one, `--verbosity=N` sets it.
+    pub verbosity: i32,
+    /// `--tb` (the last one wins).
+    pub tbstyle: Option<String>,
 }
 
 /// How pytest's parser treats one option.
@@ -142,6 +161,14 @@ enum Opt {
     ContinueOnCollectionErrors,
     /// `--strict-markers` and friends set ini options.
     IniFlag(&'static str),
+    ReportChars,
+    DisableWarnings,
+    NoFoldSkipped,
+    NoSummary,
+    Verbose,
+    Quiet,
+    Verbosity,
+    TbStyle,
     /// Known to pytest, irrelevant to collection.
     Other,
 }
@@ -210,23 +237,27 @@ const OPTIONS: &[(&str, Arity, Opt)] = &[
     ("--debug", Arity::OptionalValue, Opt::Other),
     ("-o", Arity::Value, Opt::OverrideIni),
     ("--override-ini", Arity::Value, Opt::OverrideIni),
-    ("-v", Arity::Flag, Opt::Other),
-    ("--verbose", Arity::Flag, Opt::Other),
+    ("-v", Arity::Flag, Opt::Verbose),
+    ("--verbose", Arity::Flag, Opt::Verbose),
     ("--no-header", Arity::Flag, Opt::Other),
-    ("--no-summary", Arity::Flag, Opt::Other),
-    ("--no-fold-skipped", Arity::Flag, Opt::Other),
+    ("--no-summary", Arity::Flag, Opt::NoSummary),
+    ("--no-fold-skipped", Arity::Flag, Opt::NoFoldSkipped),
     ("--force-short-summary", Arity::Flag, Opt::Other),
-    ("-q", Arity::Flag, Opt::Other),
-    ("--quiet", Arity::Flag, Opt::Other),
-    ("--verbosity", Arity::Value, Opt::Other),
-    ("-r", Arity::Value, Opt::Other),
-    ("--report-chars", Arity::Value, Opt::Other),
-    ("--disable-warnings", Arity::Flag, Opt::Other),
-    ("--disable-pytest-warnings", Arity::Flag, Opt::Other),
+    ("-q", Arity::Flag, Opt::Quiet),
+    ("--quiet", Arity::Flag, Opt::Quiet),
+    ("--verbosity", Arity::Value, Opt::Verbosity),
+    ("-r", Arity::Value, Opt::ReportChars),
+    ("--report-chars", Arity::Value, Opt::ReportChars),
+    ("--disable-warnings", Arity::Flag, Opt::DisableWarnings),
+    (
+        "--disable-pytest-warnings",
+        Arity::Flag,
+        Opt::DisableWarnings,
+    ),
     ("-l", Arity::Flag, Opt::Other),
     ("--showlocals", Arity::Flag, Opt::Other),
     ("--no-showlocals", Arity::Flag, Opt::Other),
-    ("--tb", Arity::Value, Opt::Other),
+    ("--tb", Arity::Value, Opt::TbStyle),
     ("--xfail-tb", Arity::Flag, Opt::Other),
     ("--show-capture", Arity::Value, Opt::Other),
     ("--fulltrace", Arity::Flag, Opt::Other),
@@ -422,6 +453,17 @@ impl CliArgs {
             Opt::PyArgs => self.pyargs = true,
             Opt::ContinueOnCollectionErrors => self.continue_on_collection_errors = true,
             Opt::IniFlag(name) => self.override_ini.push(format!("{name}=true")),
+            Opt::ReportChars => self.report.chars = Some(value_or_empty()),
+            Opt::DisableWarnings => self.report.disable_warnings = true,
+            Opt::NoFoldSkipped => self.report.no_fold_skipped = true,
+            Opt::NoSummary => self.report.no_summary = true,
+            Opt::Verbose => self.report.verbosity += 1,
+            Opt::Quiet => self.report.verbosity -= 1,
+            // A bad number is pytest's usage error; here it changes nothing.
+            Opt::Verbosity => {
+                self.report.verbosity = value_or_empty().parse().unwrap_or(self.report.verbosity)
+            }
+            Opt::TbStyle => self.report.tbstyle = Some(value_or_empty()),
             Opt::Other => {}
         }
     }
@@ -534,6 +576,54 @@ mod tests {
         assert_eq!(args.plugins, s(&["no:cacheprovider"]));
         assert_eq!(args.override_ini, s(&["foo=bar", "strict_markers=true"]));
         assert!(args.collect_only && args.doctest_modules);
+        assert_eq!(
+            args.report,
+            ReportArgs {
+                chars: Some("a".into()),
+                verbosity: 0,
+                tbstyle: Some("short".into()),
+                ..ReportArgs::default()
+            }
+        );
+    }
+
+    #[test]
+    fn report_options_layer_like_argparse() {
+        let mut args = CliArgs::default();
+        // addopts first, then the command line: counts add up, the last value wins.
+        args.extend_from(&s(&["-ra", "-vv", "--tb=line", "--disable-warnings"]))
+            .expect("parses");
+        args.extend_from(&s(&[
+            "-qrfE",
+            "--report-chars",
+            "sx",
+            "--no-fold-skipped",
+            "--no-summary",
+            "--tb",
+            "no",
+        ]))
+        .expect("parses");
+        assert_eq!(
+            args.report,
+            ReportArgs {
+                chars: Some("sx".into()),
+                disable_warnings: true,
+                no_fold_skipped: true,
+                no_summary: true,
+                verbosity: 1,
+                tbstyle: Some("no".into()),
+            }
+        );
+        let mut args = CliArgs::default();
+        args.extend_from(&s(&[
+            "-v",
+            "--verbosity=-1",
+            "-v",
+            "--disable-pytest-warnings",
+        ]))
+        .expect("parses");
+        assert_eq!(args.report.verbosity, 0);
+        assert!(args.report.disable_warnings);
     }
 
     #[test]
