@@ -100,6 +100,9 @@ pub struct PoolConfig {
     pub pytest_args: Vec<String>,
     /// Cap for each captured stream and text field (0: the worker's default, 1 MiB).
     pub output_limit: u32,
+    /// The width the workers' pytest renders reports for (0: its own default, 80 columns
+    /// when not on a terminal).
+    pub terminal_width: u32,
     /// A test (counted from the previous test's end) running longer than this gets its
     /// worker's process group killed and is reported failed with `Timeout (>Ns)`. The
     /// clock for a batch's first test starts when the batch is sent, so it also covers
@@ -141,6 +144,7 @@ impl PoolConfig {
             engine: Engine::Auto,
             pytest_args: Vec::new(),
             output_limit: 0,
+            terminal_width: 0,
             test_timeout: None,
             max_batches_per_worker: 64,
             max_worker_restarts: None,

@@ -67,7 +67,7 @@
 //! | type | name      | payload                                                              |
 //! |-----:|-----------|----------------------------------------------------------------------|
 //! | 1    | Hello     | `str rootdir, list<str> sys_path, u8 engine, list<str> pytest_args,` |
-//! |      |           | `u32 output_limit`                                                   |
+//! |      |           | `u32 output_limit, u32 terminal_width`                               |
 //! | 2    | RunItems  | `list<str> node_ids`                                                 |
 //! | 3    | RunModule | `str path` (run everything collected from that file)                |
 //! | 4    | Shutdown  | empty                                                                |
@@ -329,6 +329,10 @@ pub struct Hello {
     /// 1 MiB). Frames stay below roughly `(4 + sections) × output_limit`, so the reader's
     /// payload limit must be larger than that.
     pub output_limit: u32,
+    /// Columns the worker's pytest renders reports for (tracebacks' separators), the runner's
+    /// terminal width; 0: pytest's own choice. Not exported as `COLUMNS`: tests that read
+    /// the terminal size must see what they see under pytest.
+    pub terminal_width: u32,
 }
 
 /// Run these node IDs, in order.

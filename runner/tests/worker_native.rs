@@ -174,6 +174,7 @@ fn pytest_engine_without_pytest_is_a_fatal_error() {
         engine: Engine::Pytest,
         pytest_args: vec![],
         output_limit: 1024,
+        terminal_width: 0,
     };
     writer
         .write_request(&RequestFrame {

@@ -32,6 +32,7 @@ class Channel:
         self.fd_in = fd_in
         self.fd_out = fd_out
         self.output_limit = output_limit
+        self.terminal_width = 0  # the runner's terminal width, from Hello (0: pytest's)
         self.request_id = 0
         self.done = P.Done()
 
@@ -152,6 +153,7 @@ def main(argv=None):
             channel.send(P.Fatal(f"expected Hello, got {type(hello).__name__}", ""))
             return 1
         channel.output_limit = hello.output_limit or DEFAULT_OUTPUT_LIMIT
+        channel.terminal_width = hello.terminal_width
         if hello.rootdir:
             os.chdir(hello.rootdir)
         for entry in reversed(hello.sys_path):

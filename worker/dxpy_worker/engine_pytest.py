@@ -50,14 +50,17 @@ def _collect_warnings(config):
         return contextlib.nullcontext()
     return _catch_warnings_for_item(config=config, ihook=config.hook, when="collect", item=None)
 
-def _terminal_text(report):
-    """A report's longrepr as pytest's terminal prints it. ``longreprtext`` strips the text,
-    losing the blank line that opens a long traceback entry and its first line's indent."""
+def _terminal_text(report, width=0):
+    """A report's longrepr as pytest's terminal prints it, ``width`` columns wide (0: pytest's
+    own choice). ``longreprtext`` strips the text, losing the blank line that opens a long
+    traceback entry and its first line's indent."""
     if _TerminalWriter is None:  # pragma: no cover - very old pytest
         return report.longreprtext
     out = io.StringIO()
     writer = _TerminalWriter(out)
     writer.hasmarkup = False
+    if width:
+        writer.fullwidth = width
     report.toterminal(writer)
     return out.getvalue()
 
@@ -598,7 +601,7 @@ class WorkerPlugin:
         elif report.longrepr is not None or hasattr(report, "node"):
             # (Rendered through a TerminalWriter even when there is nothing to render; with
             # no longrepr and no xdist worker line it is "".)
-            longrepr = _terminal_text(report)
+            longrepr = _terminal_text(report, self.channel.terminal_width)
         if hasattr(report, "wasxfail"):
             skip_reason = str(report.wasxfail)
         longrepr, cut_repr = cap(longrepr)
@@ -683,7 +686,7 @@ class WorkerPlugin:
         if report.skipped and isinstance(report.longrepr, tuple):
             text = str(report.longrepr[2])
         else:
-            text = _terminal_text(report)
+            text = _terminal_text(report, self.channel.terminal_width)
         outcome = P.Outcome.SKIPPED if report.skipped else P.Outcome.ERROR
         problem = (report.nodeid, outcome, text,
                    _skip_location(report, self.config.invocation_params.dir))

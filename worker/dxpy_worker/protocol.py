@@ -112,6 +112,8 @@ class Hello:
     engine: Engine
     pytest_args: list
     output_limit: int
+    # Columns pytest renders reports for (the runner's terminal); 0: pytest's own choice.
+    terminal_width: int = 0
 
 
 @dataclasses.dataclass
@@ -390,6 +392,7 @@ def encode_request(frame):
         w.u8(int(req.engine))
         w.str_list(req.pytest_args)
         w.u32(req.output_limit)
+        w.u32(req.terminal_width)
     elif isinstance(req, RunItems):
         kind = RequestKind.RUN_ITEMS
         flags = FLAG_KEEP_SESSION if req.keep_session else 0
@@ -463,6 +466,7 @@ def decode_request_payload(kind, flags, request_id, index, payload):
             engine=_enum(Engine, r.u8("engine"), "engine"),
             pytest_args=r.str_list("pytest_args"),
             output_limit=r.u32("output_limit"),
+            terminal_width=r.u32("terminal_width"),
         )
     elif kind == RequestKind.RUN_ITEMS:
         req = RunItems(index, keep, r.str_list("node_ids"))

@@ -18,7 +18,7 @@ def golden(name):
 EXPECTED_REQUESTS = {
     "request_hello.bin": P.RequestFrame(1, P.Hello(
         "/srv/proj", ["/srv/proj/src", "/srv/lib"], P.Engine.AUTO,
-        ["-p", "no:cacheprovider"], 1 << 20)),
+        ["-p", "no:cacheprovider"], 1 << 20, 120)),
     "request_run_items.bin": P.RequestFrame(2, P.RunItems(
         10, True, ["t/test_a.py::test_x", "t/test_a.py::test_\u00fc[1]"])),
     "request_run_module.bin": P.RequestFrame(3, P.RunModule(0, False, "t/test_b.py")),

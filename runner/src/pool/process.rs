@@ -352,6 +352,7 @@ impl WorkerProcess {
             engine: config.engine,
             pytest_args: config.pytest_args.clone(),
             output_limit: config.output_limit,
+            terminal_width: config.terminal_width,
         };
         let request_id = match self.send(Request::Hello(hello)) {
             Ok(id) => id,

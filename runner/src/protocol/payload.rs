@@ -296,6 +296,7 @@ pub(crate) fn decode_request_parts(
             engine: Engine::from_code(cursor.u8("engine")?)?,
             pytest_args: cursor.str_list("pytest_args")?,
             output_limit: cursor.u32("output_limit")?,
+            terminal_width: cursor.u32("terminal_width")?,
         }),
         RequestKind::RunItems => Request::RunItems(RunItems {
             first_index,
@@ -336,6 +337,7 @@ pub fn encode_request(frame: &RequestFrame) -> Result<Vec<u8>, ProtocolError> {
             w.u8(hello.engine.code());
             w.str_list("pytest_args", &hello.pytest_args)?;
             w.u32(hello.output_limit);
+            w.u32(hello.terminal_width);
             (0, 0)
         }
         Request::RunItems(run) => {

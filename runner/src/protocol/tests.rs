@@ -44,17 +44,26 @@ fn outcome() -> impl Strategy<Value = Outcome> {
 
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
-        (text(), texts(), engine(), texts(), any::<u32>()).prop_map(
-            |(rootdir, sys_path, engine, pytest_args, output_limit)| {
-                Request::Hello(Hello {
-                    rootdir,
-                    sys_path,
-                    engine,
-                    pytest_args,
-                    output_limit,
-                })
-            }
-        ),
+        (
+            text(),
+            texts(),
+            engine(),
+            texts(),
+            any::<u32>(),
+            any::<u32>()
+        )
+            .prop_map(
+                |(rootdir, sys_path, engine, pytest_args, output_limit, terminal_width)| {
+                    Request::Hello(Hello {
+                        rootdir,
+                        sys_path,
+                        engine,
+                        pytest_args,
+                        output_limit,
+                        terminal_width,
+                    })
+                }
+            ),
         (any::<u32>(), any::<bool>(), texts()).prop_map(|(first_index, keep_session, node_ids)| {
             Request::RunItems(RunItems {
                 first_index,
@@ -412,6 +421,7 @@ fn golden_requests() -> Vec<(&'static str, RequestFrame)> {
                     engine: Engine::Auto,
                     pytest_args: vec!["-p".to_owned(), "no:cacheprovider".to_owned()],
                     output_limit: 1 << 20,
+                    terminal_width: 120,
                 }),
             },
         ),

@@ -125,6 +125,7 @@ impl Worker {
             engine,
             pytest_args: pytest_args.iter().map(|s| s.to_string()).collect(),
             output_limit: OUTPUT_LIMIT,
+            terminal_width: 0,
         };
         writer
             .write_request(&RequestFrame {

@@ -2,23 +2,58 @@
 //! summary line, plus dx-py's JSON form of the same data.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use dxpy_discover::{CollectError, ParamState, TestItem, TestKind};
 use serde_json::{json, Value};
 
-/// pytest's terminal width when stdout is not a terminal (its default).
-const WIDTH: usize = 80;
+/// pytest's terminal width when stdout is not a terminal, and under 40 columns.
+const DEFAULT_WIDTH: usize = 80;
 
-/// A separator line exactly as pytest's `TerminalWriter.sep` draws it.
-pub fn sep(ch: char, title: &str) -> String {
-    if title.is_empty() {
-        return ch.to_string().repeat(WIDTH);
+/// The width pytest would write this process's stdout at (its `get_terminal_width`, from
+/// `shutil.get_terminal_size`): `COLUMNS` when it holds a positive number, else the size
+/// of the terminal stdout is, else 80; anything under 40 becomes 80.
+pub fn terminal_width() -> usize {
+    static WIDTH: OnceLock<usize> = OnceLock::new();
+    *WIDTH.get_or_init(|| {
+        let columns = std::env::var("COLUMNS").ok();
+        let tty = || {
+            rustix::termios::tcgetwinsize(std::io::stdout())
+                .ok()
+                .map(|size| usize::from(size.ws_col))
+        };
+        width_from(columns.as_deref(), tty)
+    })
+}
+
+fn width_from(columns: Option<&str>, tty: impl FnOnce() -> Option<usize>) -> usize {
+    let width = columns
+        .and_then(|c| c.trim().parse::<usize>().ok())
+        .filter(|&w| w > 0)
+        .or_else(|| tty().filter(|&w| w > 0))
+        .unwrap_or(DEFAULT_WIDTH);
+    if width < 40 {
+        DEFAULT_WIDTH
+    } else {
+        width
     }
-    let n = (WIDTH.saturating_sub(title.chars().count() + 2) / 2).max(1);
+}
+
+/// A separator line exactly as pytest's `TerminalWriter.sep` draws it at the terminal width.
+pub fn sep(ch: char, title: &str) -> String {
+    sep_at(ch, title, terminal_width())
+}
+
+/// [`sep`] for a terminal `width` columns wide.
+pub fn sep_at(ch: char, title: &str, width: usize) -> String {
+    if title.is_empty() {
+        return ch.to_string().repeat(width);
+    }
+    let n = (width.saturating_sub(title.chars().count() + 2) / 2).max(1);
     let fill = ch.to_string().repeat(n);
     let mut line = format!("{fill} {title} {fill}");
-    if line.chars().count() < WIDTH {
+    if line.chars().count() < width {
         line.push(ch);
     }
     line
@@ -170,6 +205,7 @@ mod tests {
 
     #[test]
     fn separators_match_pytest_width() {
+        let sep = |ch, title| sep_at(ch, title, 80);
         assert_eq!(sep('=', "ERRORS").len(), 80);
         assert_eq!(
             sep('_', "ERROR collecting test_bad.py"),
@@ -179,6 +215,20 @@ mod tests {
         let odd = sep('=', "short test summary info");
         assert_eq!(odd.len(), 80);
         assert!(odd.starts_with("=========================== short"));
+        assert_eq!(sep_at('-', "x", 41).len(), 41);
+        assert_eq!(sep_at('-', "", 120).len(), 120);
+    }
+
+    #[test]
+    fn width_follows_columns_then_the_terminal_like_shutil() {
+        let no_tty = || None;
+        assert_eq!(width_from(None, no_tty), 80);
+        assert_eq!(width_from(Some("132"), || Some(200)), 132);
+        assert_eq!(width_from(Some("junk"), || Some(200)), 200);
+        assert_eq!(width_from(Some("0"), || Some(150)), 150);
+        assert_eq!(width_from(None, || Some(0)), 80);
+        assert_eq!(width_from(Some("39"), no_tty), 80);
+        assert_eq!(width_from(Some("40"), no_tty), 40);
     }
 
     #[test]

@@ -147,7 +147,18 @@ pub fn header_lines(
         header.push(format!("configfile: {}", rel_or_abs(ini, rootdir)));
     }
     header.extend(options.header_notes.iter().cloned());
-    header.push(collected_line(discovery, selected));
+    // pytest announces collection on the same line when verbose (not on a terminal, where
+    // it would rewrite that line instead).
+    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let collecting = if options.verbosity > 0 && !on_terminal {
+        "collecting ... "
+    } else {
+        ""
+    };
+    header.push(format!(
+        "{collecting}{}",
+        collected_line(discovery, selected)
+    ));
     header
 }
 
@@ -201,8 +212,11 @@ pub fn run_suite<W: Write>(
     // deadline passes. The caller's flag is only read, so a timeout never looks like a cancel.
     let interrupted = Arc::new(AtomicBool::new(false));
     let timed_out = AtomicBool::new(false);
+    // The workers' pytest renders tracebacks for the width this report is written at.
+    let mut pool = options.pool;
+    pool.terminal_width = u32::try_from(render::terminal_width()).unwrap_or(0);
     let runner = Run::new(RunConfig {
-        pool: options.pool,
+        pool,
         maxfail: options.maxfail,
         interrupt: Some(Arc::clone(&interrupted)),
     });

@@ -17,11 +17,18 @@ use dxpy_runner::protocol::{CollectErrorReport, ItemResult, Outcome, Phase, Warn
 
 use crate::render::{duration, sep};
 
-const WIDTH: usize = 80;
 /// `" [100%]"`: pytest ends a progress line one column short of the width, so the text before
-/// the percentage may fill `WIDTH - 1 - PERCENT_LEN` columns.
+/// the percentage may fill `width - 1 - PERCENT_LEN` columns.
 const PERCENT_LEN: usize = 7;
-const PROGRESS_TEXT_WIDTH: usize = WIDTH - 1 - PERCENT_LEN;
+
+/// The columns pytest's terminal writer would use here (see [`crate::render::terminal_width`]).
+fn width() -> usize {
+    crate::render::terminal_width()
+}
+
+fn progress_text_width() -> usize {
+    width() - 1 - PERCENT_LEN
+}
 
 /// The order and words of pytest's final stats line (`KNOWN_TYPES`).
 const STAT_ORDER: [Stat; 8] = [
@@ -525,13 +532,13 @@ impl<W: Write> Terminal<W> {
             let painted = self.paint(colour_of(result.outcome), word);
             let plain = format!("{} {word}", result.node_id);
             // pytest's `-v` adds the reason of a skip, xfail or xpass, cut to what fits.
-            let room = (WIDTH - PERCENT_LEN - 1).saturating_sub(plain.chars().count());
+            let room = (width() - PERCENT_LEN - 1).saturating_sub(plain.chars().count());
             let reason = raw_skip_reason(result)
                 .filter(|r| !r.is_empty())
                 .and_then(|r| trimmed_in_parens(r, room))
                 .unwrap_or_default();
             let used = plain.chars().count() + reason.chars().count();
-            let pad = PROGRESS_TEXT_WIDTH.saturating_sub(used);
+            let pad = progress_text_width().saturating_sub(used);
             let pct = self.percent();
             self.progress_written = true;
             return writeln!(
@@ -562,7 +569,7 @@ impl<W: Write> Terminal<W> {
         write!(self.out, "{painted}")?;
         self.progress_written = true;
         self.line_len += letter.chars().count();
-        if self.line_len >= PROGRESS_TEXT_WIDTH {
+        if self.line_len >= progress_text_width() {
             let pct = self.percent();
             writeln!(self.out, "{pct}")?;
             self.line_len = 0;
@@ -580,7 +587,7 @@ impl<W: Write> Terminal<W> {
         self.done = true;
         if self.line_len > 0 {
             self.finished_for_progress = self.finished_for_progress.max(self.total);
-            let pad = PROGRESS_TEXT_WIDTH.saturating_sub(self.line_len);
+            let pad = progress_text_width().saturating_sub(self.line_len);
             let pct = self.percent();
             writeln!(self.out, "{}{pct}", " ".repeat(pad))?;
             self.line_len = 0;
@@ -819,7 +826,7 @@ fn short_line_with(word: &str, node_id: &str, message: &str, full: bool) -> Stri
         return format!("{line} - {message}");
     }
     let message = message.lines().next().unwrap_or("");
-    let available = WIDTH.saturating_sub(line.chars().count());
+    let available = width().saturating_sub(line.chars().count());
     if message.is_empty() {
         return line;
     }

@@ -164,10 +164,21 @@ fn write_tree(root: &Path, module: &str) {
 /// pytest and dx-py with `args`, on CI or not: pytest's short summary shows whole crash
 /// messages when `CI` or `BUILD_NUMBER` is set.
 fn both(root: &Path, args: &[&str], on_ci: bool) -> (Run, Run) {
+    both_with_columns(root, args, on_ci, None)
+}
+
+/// [`both`] with `COLUMNS` set to `columns` (unset when `None`: both write 80 columns to a
+/// pipe).
+fn both_with_columns(root: &Path, args: &[&str], on_ci: bool, columns: Option<&str>) -> (Run, Run) {
     let with_ci = |mut cmd: Command| {
-        cmd.env_remove("CI").env_remove("BUILD_NUMBER");
+        cmd.env_remove("CI")
+            .env_remove("BUILD_NUMBER")
+            .env_remove("COLUMNS");
         if on_ci {
             cmd.env("CI", "true");
+        }
+        if let Some(columns) = columns {
+            cmd.env("COLUMNS", columns);
         }
         cmd
     };
@@ -399,4 +410,30 @@ fn addopts_report_options_are_honoured() {
     let ini = "[pytest]\naddopts = -ra -v --tb=short\n";
     assert_report_chars_like_pytest(ini, &[], false);
     assert_report_chars_like_pytest(ini, &["-q", "-rfE"], true);
+}
+
+/// pytest writes at the terminal's width (`COLUMNS`, else the tty's, else 80): separators,
+/// progress lines, `-v` lines, cut short-summary messages and the tracebacks its workers
+/// render all follow it.
+#[test]
+fn the_report_follows_the_terminal_width_like_pytest() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path();
+    let module = format!(
+        "{VARIETY}\n\ndef helper():\n    assert False, 'deep ' * 40\n\n\ndef test_nested():\n    helper()\n"
+    );
+    write_tree(root, &module);
+    for args in [&[][..], &["-v"][..], &["-rA"][..]] {
+        for columns in ["123", "52"] {
+            let (py, dx) = both_with_columns(root, args, false, Some(columns));
+            assert_eq!(dx.code, py.code, "exit codes differ:\n{}", dx.output);
+            assert_eq!(
+                normalised(&dx.output),
+                normalised(&py.output),
+                "dx-py's report (left) differs from pytest's (right) with {args:?} at {columns} columns:\n{}\n---\n{}",
+                dx.output,
+                py.output
+            );
+        }
+    }
 }
