@@ -163,6 +163,7 @@ class WorkerPlugin:
         self.index_of = {}
         self.shutdown_frame = None
         self.held_reports = None  # collect problems held during ``perform_collect``
+        self.root_conftest_scoped_to_directory = None  # see ``rearm_conftests``
         self.held_warnings = None  # warnings held while the module shortcut is tried
         self.visited = None  # node IDs of the collectors it collected
         self.module_shortcuts = 0  # batches the shortcut collected (tests read it)
@@ -258,8 +259,9 @@ class WorkerPlugin:
 
         pytest >= 9.1 attaches a conftest's fixtures to its Directory node when that node is
         first collected; a later ``perform_collect`` builds new Directory nodes, which would
-        otherwise see none of them. Conftests in or above the rootdir are session-wide and
-        stay attached to the (single) Session.
+        otherwise see none of them. Conftests above the rootdir are session-wide and stay
+        attached to the (single) Session; so is the rootdir's own from pytest 9.2 on, while
+        pytest 9.1 attaches it to the rootdir's Directory node like any other.
         """
         manager = getattr(self.session, "_fixturemanager", None)
         pending = getattr(manager, "_pending_conftests", None)
@@ -268,12 +270,17 @@ class WorkerPlugin:
         from pathlib import Path
 
         root = Path(self.config.rootpath)
+        if self.root_conftest_scoped_to_directory is None:
+            # Before the first collection, the rootdir's conftest is still pending exactly
+            # when this pytest will attach it to a Directory node (9.1), not the Session.
+            self.root_conftest_scoped_to_directory = root in pending
         for plugin in list(getattr(self.config.pluginmanager, "_conftest_plugins", ())):
             filename = getattr(plugin, "__file__", None)
             if not filename:
                 continue
             directory = Path(os.path.abspath(filename)).parent
-            if directory != root and root in directory.parents:
+            if root in directory.parents or (
+                    directory == root and self.root_conftest_scoped_to_directory):
                 pending.setdefault(directory, plugin)
 
     def perform_collect(self, node_ids):

@@ -34,8 +34,9 @@ from dxpy_worker import builtin_hooks
 # Frames of this module stand where pluggy's stand in the normal path; pytest drops both.
 __tracebackhide__ = True
 
-# pytest minor versions whose runtest machinery this module was checked against.
-SUPPORTED_VERSIONS = ((9, 2),)
+# pytest minor versions whose runtest machinery this module was checked against (9.1: by
+# worker/tests under the Bazel chroot's pytest 9.1.1, which tests/run.sh runs).
+SUPPORTED_VERSIONS = ((9, 1), (9, 2))
 
 # The hooks the direct protocol calls itself instead of through pluggy.
 DIRECT_HOOKS = (

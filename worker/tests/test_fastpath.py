@@ -279,7 +279,7 @@ class DirectProtocolRefusals(unittest.TestCase):
 
     def test_unsupported_pytest_version(self):
         saved = fastpath.pytest_version
-        fastpath.pytest_version = lambda: (9, 1)
+        fastpath.pytest_version = lambda: (9, 0)
         try:
             reason = fastpath.why_not_direct(config=None, own_plugin=None)
         finally:
