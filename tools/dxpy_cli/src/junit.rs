@@ -69,36 +69,39 @@ impl JunitBuilder {
 
     /// A collection error becomes an `error` test case named after the module, as in pytest.
     pub fn collect_error(&mut self, node_id: &str, longrepr: &str) {
-        self.order.push(node_id.to_string());
-        self.cases.insert(
-            node_id.to_string(),
-            CaseState {
-                time: Duration::ZERO,
-                status: Some((
-                    Outcome::Error,
-                    Phase::Setup,
-                    longrepr.to_string(),
-                    String::new(),
-                )),
-                collection_skipped: false,
-            },
+        let status = (
+            Outcome::Error,
+            Phase::Setup,
+            longrepr.to_string(),
+            String::new(),
         );
+        self.collector_case(node_id, status, false);
     }
 
     /// A collector that skipped itself: a `skipped` test case named after it.
     pub fn collect_skip(&mut self, node_id: &str, reason: &str) {
+        let status = (
+            Outcome::Skipped,
+            Phase::Setup,
+            String::new(),
+            reason.to_string(),
+        );
+        self.collector_case(node_id, status, true);
+    }
+
+    fn collector_case(
+        &mut self,
+        node_id: &str,
+        status: (Outcome, Phase, String, String),
+        collection_skipped: bool,
+    ) {
         self.order.push(node_id.to_string());
         self.cases.insert(
             node_id.to_string(),
             CaseState {
                 time: Duration::ZERO,
-                status: Some((
-                    Outcome::Skipped,
-                    Phase::Setup,
-                    String::new(),
-                    reason.to_string(),
-                )),
-                collection_skipped: true,
+                status: Some(status),
+                collection_skipped,
             },
         );
     }

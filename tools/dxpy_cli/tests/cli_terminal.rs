@@ -201,11 +201,16 @@ fn assert_report_like_pytest_on(module: &str, args: &[&str], on_ci: bool) {
     let root = tmp.path();
     write_tree(root, module);
     let (py, dx) = both(root, args, on_ci);
+    assert_same_report(&py, &dx, &format!("{args:?} (on CI: {on_ci})"));
+}
+
+/// The same exit code and the same report once normalised; `case` says what ran.
+fn assert_same_report(py: &Run, dx: &Run, case: &str) {
     assert_eq!(dx.code, py.code, "exit codes differ:\n{}", dx.output);
     assert_eq!(
         normalised(&dx.output),
         normalised(&py.output),
-        "dx-py's report (left) differs from pytest's (right) with {args:?} (on CI: {on_ci}):\n{}\n---\n{}",
+        "dx-py's report (left) differs from pytest's (right) with {case}:\n{}\n---\n{}",
         dx.output,
         py.output
     );
@@ -372,14 +377,7 @@ fn assert_report_chars_like_pytest(ini: &str, args: &[&str], module_skip: bool) 
         std::fs::write(root.join("test_modskip.py"), MODULE_SKIP).expect("write module");
     }
     let (py, dx) = both(root, args, false);
-    assert_eq!(dx.code, py.code, "exit codes differ:\n{}", dx.output);
-    assert_eq!(
-        normalised(&dx.output),
-        normalised(&py.output),
-        "dx-py's report (left) differs from pytest's (right) with {args:?} and {ini:?}:\n{}\n---\n{}",
-        dx.output,
-        py.output
-    );
+    assert_same_report(&py, &dx, &format!("{args:?} and {ini:?}"));
 }
 
 /// `-r` groups in the order given, PASSES/XPASSES sections, folded and unfolded skips, a
@@ -426,14 +424,7 @@ fn the_report_follows_the_terminal_width_like_pytest() {
     for args in [&[][..], &["-v"][..], &["-rA"][..]] {
         for columns in ["123", "52"] {
             let (py, dx) = both_with_columns(root, args, false, Some(columns));
-            assert_eq!(dx.code, py.code, "exit codes differ:\n{}", dx.output);
-            assert_eq!(
-                normalised(&dx.output),
-                normalised(&py.output),
-                "dx-py's report (left) differs from pytest's (right) with {args:?} at {columns} columns:\n{}\n---\n{}",
-                dx.output,
-                py.output
-            );
+            assert_same_report(&py, &dx, &format!("{args:?} at {columns} columns"));
         }
     }
 }

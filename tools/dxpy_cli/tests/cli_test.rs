@@ -86,6 +86,24 @@ fn assert_same_as_pytest(root: &Path, args: &[&str]) -> (Run, BTreeMap<String, S
     assert_same(root, args, &[])
 }
 
+/// A module that skips itself while collected (`allow_module_level`) is one skip, in the
+/// summary and as a JUnit case named after the module, and no failure: pytest's exit code.
+#[test]
+fn a_module_level_skip_is_a_skip_like_pytest() {
+    let skipping = "import pytest\n\npytest.skip('not today', allow_module_level=True)\n\n\ndef test_never():\n    pass\n";
+    let (_tmp, root) = tree(&[
+        ("tests/test_skipped.py", skipping),
+        ("tests/test_runs.py", "def test_runs():\n    pass\n"),
+    ]);
+    let (run, cases) = assert_same_as_pytest(&root, &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_eq!(
+        cases.get("::tests.test_skipped").map(String::as_str),
+        Some("skipped"),
+        "{cases:?}"
+    );
+}
+
 #[test]
 fn every_outcome_kind_matches_pytest() {
     let (_tmp, root) = tree(&[("tests/test_kinds.py", ALL_KINDS)]);
