@@ -585,7 +585,12 @@ impl<W: Write> Terminal<W> {
         stop_banner: Option<String>,
     ) -> io::Result<()> {
         self.done = true;
-        if self.line_len > 0 {
+        if self.line_len > 0 && stop_banner.is_some() {
+            // A stopped run (`-x`, Ctrl-C, a deadline) never reached its last test: pytest
+            // leaves the progress line as it is, without filling it or a percentage.
+            writeln!(self.out)?;
+            self.line_len = 0;
+        } else if self.line_len > 0 {
             self.finished_for_progress = self.finished_for_progress.max(self.total);
             let pad = progress_text_width().saturating_sub(self.line_len);
             let pct = self.percent();

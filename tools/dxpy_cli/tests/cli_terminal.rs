@@ -138,7 +138,16 @@ fn normalised(text: &str) -> Vec<String> {
                     let letters = letters.rsplit_once(' ').map_or(letters, |(_, l)| l);
                     format!("{letters} [{percent}]")
                 }
-                _ => line,
+                // A progress line a stopped run left unfinished: "test_x.py .F".
+                _ => match line.split_once(".py ") {
+                    Some((_, letters))
+                        if !letters.is_empty()
+                            && letters.chars().all(|c| ".FEsxXu".contains(c)) =>
+                    {
+                        letters.to_string()
+                    }
+                    _ => line,
+                },
             }
         })
         .map(|l| l.trim_matches('=').trim().to_string())
@@ -218,7 +227,11 @@ fn assert_same_report(py: &Run, dx: &Run, case: &str) {
 
 #[test]
 fn failures_are_reported_like_pytest() {
-    for args in [&["-q"][..], &[][..], &["-v"][..]] {
+    let stopping = [&["-x"][..], &["-x", "-q"][..], &["-x", "-v"][..]];
+    for args in [&["-q"][..], &[][..], &["-v"][..]]
+        .into_iter()
+        .chain(stopping)
+    {
         assert_report_like_pytest(FAILING, args);
     }
 }
