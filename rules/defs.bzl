@@ -14,7 +14,7 @@ load(
     _DxPyTestInfo = "DxPyTestInfo",
     _DxPyToolchainInfo = "DxPyToolchainInfo",
 )
-load("//rules/private:test.bzl", _dx_py_test = "dx_py_test")
+load("//rules/private:test_macro.bzl", _dx_py_test = "dx_py_test")
 load("//rules/private:toolchain.bzl", _dxpy_toolchain = "dxpy_toolchain")
 
 DxPyInfo = _DxPyInfo

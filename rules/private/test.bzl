@@ -4,10 +4,13 @@ Layout:
 - `_python_runtime`: the interpreter from the Python toolchain (a File in
   runfiles/inputs, or an absolute `interpreter_path`).
 - `_common_args` / `_action_args` / `_argsfile_lines`: the argument list of
-  the contract (BAZEL_INTERFACE.md §1-2), once with execroot paths for the
+  the contract (runner/src/bazel/mod.rs, §1-2), once with execroot paths for the
   DxPyTest action, once with runfiles paths for `dx-py bazel-test`.
 - `_launcher`: the test executable, a shell script that finds the runfiles
   root and runs `dx-py bazel-test @<argsfile>`.
+
+The rule is `dx_py_test_rule`; users call the `dx_py_test` macro in
+test_macro.bzl, which fills `nocache_test_results` from Bazel's command line.
 
 The DxPyTest action runs the tests in the dx-py persistent (multiplex) worker
 and records status, log, JUnit XML and undeclared outputs; it succeeds even
@@ -167,6 +170,9 @@ def _dx_py_test_impl(ctx):
     lines.append("--result-log=%s" % runfiles_path(ctx, log))
     lines.append("--result-xml=%s" % runfiles_path(ctx, xml))
     lines.append("--result-undeclared=%s" % runfiles_path(ctx, undeclared))
+    if ctx.attr.nocache_test_results:
+        # Only in the test argsfile: the DxPyTest action stays cached and unchanged.
+        lines.append("--cache-test-results=no")
     argsfile = ctx.actions.declare_file(prefix + "test.args")
     ctx.actions.write(argsfile, "\n".join(lines) + "\n")
 
@@ -240,12 +246,19 @@ _TEST_ATTRS.update({
         allow_single_file = True,
         doc = "Optional pytest config file (pytest.ini, pyproject.toml, tox.ini, setup.cfg).",
     ),
+    "nocache_test_results": attr.bool(
+        doc = "Set by the `dx_py_test` macro from `--nocache_test_results` " +
+              "(`--cache_test_results=no`): the test action then executes the tests " +
+              "instead of replaying the DxPyTest result, which Bazel keeps cached.",
+    ),
     "preload": attr.string_list(
         doc = "Third-party modules the warm interpreters import before forking " +
               "(never the target's own sources, so changes cannot leak between runs).",
     ),
 })
 
+# The rule class keeps the public name, so `kind(dx_py_test, ...)` queries and
+# error messages say dx_py_test; test_macro.bzl wraps it under the same name.
 dx_py_test = rule(
     implementation = _dx_py_test_impl,
     test = True,
@@ -255,7 +268,7 @@ Building the target runs its tests in the dx-py persistent worker as the
 cacheable, remotely executable action `DxPyTest`; the test executable
 replays that result, or executes the tests itself when `--test_filter`,
 sharding, `--runs_per_test` > 1, a retry of a non-passing result, an extra
-`--test_env` or `bazel run` require a real run. `args` are passed to pytest.
+`--test_env`, `--nocache_test_results` or `bazel run` require a real run. `args` are passed to pytest.
 `size`/`timeout` bound the run; `--test_arg` and `bazel run -- ARGS` reach pytest
 (and force a real run). Returns DefaultInfo, RunEnvironmentInfo(env),
 OutputGroupInfo(dxpy_result) and DxPyTestInfo.

@@ -210,12 +210,17 @@ check_example() {
         junit "$TESTLOGS/tests/plain_test/run_${run}_of_2/test.xml" --count 2 || return 1
     done
 
-    # -- --nocache_test_results reruns the test action, which replays the
-    # (still cached) DxPyTest result: it does not re-execute the tests.
+    # -- --nocache_test_results reruns the test action while the DxPyTest
+    # result stays cached: the test action really executes the tests ...
     bazel_step example-nocache "$EXAMPLE" test "${cache[@]}" --nocache_test_results //tests:plain_test || return 1
     expect_in "$LOG_DIR/example-nocache.log" '^//tests:plain_test +PASSED' "--nocache_test_results" || return 1
     expect_not_in "$LOG_DIR/example-nocache.log" '^//tests:plain_test +\(cached\)' "--nocache_test_results" || return 1
-    expect_in "$TESTLOGS/tests/plain_test/test.log" '^dx-py: replaying' "--nocache_test_results replays" || return 1
+    expect_in "$TESTLOGS/tests/plain_test/test.log" \
+        '^dx-py: executing tests in the test action \(reason: --nocache_test_results' "--nocache_test_results executes" || return 1
+    junit "$TESTLOGS/tests/plain_test/test.xml" --count 2 || return 1
+    # ... and without it the earlier result is cached again.
+    bazel_step example-recached "$EXAMPLE" test "${cache[@]}" //tests:plain_test || return 1
+    expect_in "$LOG_DIR/example-recached.log" '^//tests:plain_test +\(cached\) PASSED' "cached after --nocache_test_results" || return 1
     # ... while --test_env=DXPY_BAZEL_EXECUTE=1 forces a real execution.
     bazel_step example-force "$EXAMPLE" test "${cache[@]}" --test_env=DXPY_BAZEL_EXECUTE=1 //tests:plain_test || return 1
     expect_in "$TESTLOGS/tests/plain_test/test.log" '^dx-py: executing tests in the test action \(reason: DXPY_BAZEL_EXECUTE' \

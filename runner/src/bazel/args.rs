@@ -1,5 +1,6 @@
-//! The arguments of a DxPyTest request (`BAZEL_INTERFACE.md` §1) and of the test argsfile
-//! (§2: the same arguments in runfiles form plus `--result-*`), parsed into [`TestArgs`].
+//! The arguments of a DxPyTest request (§1 of the contract in the `bazel` module docs) and of
+//! the test argsfile (§2: the same arguments in runfiles form plus `--result-*`), parsed into
+//! [`TestArgs`].
 //!
 //! Accepted spellings: `--name=value` (what the rules write, one per argsfile line) and
 //! `--name value`. Unknown arguments, missing values and missing required arguments are
@@ -23,6 +24,8 @@ pub enum ArgsError {
     BadEnv(String),
     #[error("`--timeout={0}`: expected a positive number of seconds")]
     BadTimeout(String),
+    #[error("`--cache-test-results={0}`: expected yes, no or auto (Bazel's --cache_test_results)")]
+    BadCacheTestResults(String),
     #[error("cannot read the argument file `{}`: {message}", .path.display())]
     ArgsFile { path: PathBuf, message: String },
 }
@@ -45,6 +48,9 @@ pub struct TestArgs {
     pub timeout: Option<Duration>,
     pub pytest_args: Vec<String>,
     pub preload: Vec<String>,
+    /// `--cache-test-results=no`: Bazel runs the test action with `--nocache_test_results`
+    /// (the rule selects on it), so the tests must really run there, not be replayed.
+    pub uncached_test_results: bool,
     pub out: Option<ActionOutputs>,
     pub result: Option<ActionOutputs>,
 }
@@ -73,6 +79,7 @@ enum Flag {
     Timeout,
     PytestArg,
     Preload,
+    CacheTestResults,
     Out(OutputKind),
     Result(OutputKind),
 }
@@ -86,7 +93,7 @@ enum OutputKind {
 }
 
 impl Flag {
-    const ALL: [Flag; 20] = [
+    const ALL: [Flag; 21] = [
         Flag::Target,
         Flag::MainRepo,
         Flag::Python,
@@ -99,6 +106,7 @@ impl Flag {
         Flag::Timeout,
         Flag::PytestArg,
         Flag::Preload,
+        Flag::CacheTestResults,
         Flag::Out(OutputKind::Status),
         Flag::Out(OutputKind::Log),
         Flag::Out(OutputKind::Xml),
@@ -123,6 +131,7 @@ impl Flag {
             Flag::Timeout => "timeout",
             Flag::PytestArg => "pytest-arg",
             Flag::Preload => "preload",
+            Flag::CacheTestResults => "cache-test-results",
             Flag::Out(OutputKind::Status) => "out-status",
             Flag::Out(OutputKind::Log) => "out-log",
             Flag::Out(OutputKind::Xml) => "out-xml",
@@ -248,6 +257,13 @@ impl TestArgs {
                 }
                 Flag::PytestArg => parsed.pytest_args.push(value),
                 Flag::Preload => parsed.preload.push(value),
+                Flag::CacheTestResults => {
+                    parsed.uncached_test_results = match value.as_str() {
+                        "no" => true,
+                        "yes" | "auto" => false,
+                        _ => return Err(ArgsError::BadCacheTestResults(value)),
+                    }
+                }
                 Flag::Out(kind) => *out.slot(kind) = Some(PathBuf::from(value)),
                 Flag::Result(kind) => *result.slot(kind) = Some(PathBuf::from(value)),
             }
@@ -323,6 +339,7 @@ mod tests {
             "--timeout=300",
             "--pytest-arg=-v",
             "--preload=json",
+            "--cache-test-results=no",
             "--config=pytest.ini",
             "--worker-package=external/rules_dxpy/worker",
             "--out-status=o/s",
@@ -336,6 +353,12 @@ mod tests {
         assert_eq!(args.tests, vec!["pkg/test_a.py", "pkg/test_b.py"]);
         assert_eq!(args.env, vec![("A".to_owned(), "b=c".to_owned())]);
         assert_eq!(args.timeout, Some(Duration::from_secs(300)));
+        assert!(args.uncached_test_results);
+        assert!(
+            !TestArgs::parse(&MINIMAL)
+                .expect("valid")
+                .uncached_test_results
+        );
         assert_eq!(
             args.require_action_outputs().expect("outs").undeclared,
             PathBuf::from("o/u")
@@ -370,6 +393,10 @@ mod tests {
         assert_eq!(
             with(&["--timeout=-3"]),
             Err(ArgsError::BadTimeout("-3".into()))
+        );
+        assert_eq!(
+            with(&["--cache-test-results=never"]),
+            Err(ArgsError::BadCacheTestResults("never".into()))
         );
         assert_eq!(
             with(&["--out-log=x"]),

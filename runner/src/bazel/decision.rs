@@ -1,5 +1,5 @@
 //! Replay the DxPyTest action's recorded result, or execute the tests in the test action
-//! (`BAZEL_INTERFACE.md` §2). [`decide`] is a pure function of the test environment, the
+//! (§2 of the contract in the `bazel` module docs). [`decide`] is a pure function of the test environment, the
 //! rule's own `env` names, the extra command-line arguments and the recorded status, so each
 //! reason is unit-tested.
 
@@ -96,6 +96,9 @@ pub enum ExecuteReason {
     NotUnderBazelTest,
     /// `DXPY_BAZEL_EXECUTE=1`.
     Forced,
+    /// `--nocache_test_results` (`--cache_test_results=no`, which `dx_py_test` selects on):
+    /// Bazel reruns the test action while the DxPyTest result is still cached.
+    UncachedTestResults,
     /// Arguments after the argsfile (`--test_arg`, `bazel run -- ARGS`): pytest arguments the
     /// recorded run did not have.
     TestArgs,
@@ -121,6 +124,7 @@ impl fmt::Display for ExecuteReason {
                 f.write_str("not under `bazel test` (`bazel run` or a direct run)")
             }
             ExecuteReason::Forced => f.write_str("DXPY_BAZEL_EXECUTE=1"),
+            ExecuteReason::UncachedTestResults => f.write_str("--nocache_test_results"),
             ExecuteReason::TestArgs => f.write_str("--test_arg"),
             ExecuteReason::TestFilter => f.write_str("--test_filter (TESTBRIDGE_TEST_ONLY)"),
             ExecuteReason::Sharded => f.write_str("sharding (TEST_TOTAL_SHARDS)"),
@@ -135,9 +139,11 @@ impl fmt::Display for ExecuteReason {
 }
 
 /// The decision of §2; checks run in a fixed order so the reported reason is stable.
+/// `uncached_test_results` is the argsfile's `--cache-test-results=no`.
 pub fn decide(
     env: &BTreeMap<String, String>,
     rule_env_names: &[&str],
+    uncached_test_results: bool,
     extra_args: &[String],
     recorded: Result<&RecordedStatus, String>,
 ) -> Decision {
@@ -146,6 +152,8 @@ pub fn decide(
         Some(ExecuteReason::NotUnderBazelTest)
     } else if env.get("DXPY_BAZEL_EXECUTE").is_some_and(|v| v == "1") {
         Some(ExecuteReason::Forced)
+    } else if uncached_test_results {
+        Some(ExecuteReason::UncachedTestResults)
     } else if !extra_args.is_empty() {
         Some(ExecuteReason::TestArgs)
     } else if set("TESTBRIDGE_TEST_ONLY") {
@@ -221,7 +229,7 @@ mod tests {
         names: &[&str],
         recorded: Result<&RecordedStatus, String>,
     ) -> Decision {
-        decide(env, names, &[], recorded)
+        decide(env, names, false, &[], recorded)
     }
 
     fn pass() -> RecordedStatus {
@@ -306,8 +314,12 @@ mod tests {
             execute(ExecuteReason::ExtraTestEnv(vec!["MY_FLAG".into()]))
         );
         assert_eq!(
-            decide(&env(&[]), &[], &["-v".to_owned()], Ok(&p)),
+            decide(&env(&[]), &[], false, &["-v".to_owned()], Ok(&p)),
             execute(ExecuteReason::TestArgs)
+        );
+        assert_eq!(
+            decide(&env(&[]), &[], true, &[], Ok(&p)),
+            execute(ExecuteReason::UncachedTestResults)
         );
         // `bazel coverage` needs a real run.
         assert_eq!(

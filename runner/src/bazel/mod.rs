@@ -1,12 +1,21 @@
 //! Bazel integration: the pieces of `dx-py bazel-worker` and `dx-py bazel-test` that are not
 //! about printing (the CLI crate holds the command glue and the reporters).
 //!
+//! The contract with rules_dxpy (`rules/private/test.bzl` writes both argument lists):
+//! - §1, the `DxPyTest` build action: `dx-py bazel-worker @params` (one-shot) or a persistent
+//!   multiplex worker fed WorkRequests with the same arguments; execroot paths. It runs the
+//!   target's tests and writes `--out-status`, `--out-log`, `--out-xml` and `--out-undeclared`,
+//!   and succeeds when tests fail, so its result is cached like any build output.
+//! - §2, the test executable: `dx-py bazel-test @argsfile [ARGS...]`, the same arguments in
+//!   runfiles form plus `--result-*` (the §1 outputs) and, under `--nocache_test_results`,
+//!   `--cache-test-results=no`. It replays the recorded result or executes the tests itself.
+//!
 //! Layout:
 //! - [`proto`]: Bazel's persistent-worker messages (`WorkRequest`, `WorkResponse`, written by
 //!   hand as prost messages) and their varint length-delimited framing;
 //! - [`server`]: the multiplex worker loop (one thread per request, bounded; responses written
 //!   whole under a lock; cancellation; a clean end on EOF or a malformed frame);
-//! - [`args`]: the typed request arguments of `BAZEL_INTERFACE.md` §1/§2 and `@argsfile`
+//! - [`args`]: the typed arguments of §1/§2 and `@argsfile`
 //!   expansion;
 //! - [`forest`]: execroot → runfiles path mapping and the private symlink forest one request
 //!   runs in;

@@ -87,6 +87,7 @@ def _sample_test_impl(ctx):
         asserts.true(env, expected in lines, "%r missing from the test argsfile:\n%s" % (expected, "\n".join(lines)))
     asserts.false(env, [l for l in lines if l.startswith("--out-")], "runfiles argsfile must not name action outputs")
     asserts.false(env, [l for l in lines if l.startswith("--worker-package")], "--worker-package in the test argsfile")
+    asserts.false(env, "--cache-test-results=no" in lines, "--cache-test-results=no without --nocache_test_results")
     python = [l for l in lines if l.startswith("--python=")]
     asserts.equals(env, 1, len(python), "one --python= line")
 
@@ -127,6 +128,22 @@ def _eternal_test_impl(ctx):
 
 eternal_test_test = analysistest.make(_eternal_test_impl)
 
+def _nocache_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    info = analysistest.target_under_test(env)[DxPyTestInfo]
+    lines = _content_of(env, info.argsfile).splitlines()
+    asserts.true(env, "--cache-test-results=no" in lines, "--nocache_test_results must reach the test argsfile")
+    action = _find_action(env, "DxPyTest")
+    if action:
+        # The cached DxPyTest action must not change with the flag.
+        asserts.false(env, [a for a in action.argv if a.startswith("--cache-test-results")], action.argv)
+    return analysistest.end(env)
+
+nocache_test_test = analysistest.make(
+    _nocache_test_impl,
+    config_settings = {"//command_line_option:cache_test_results": "no"},
+)
+
 def _gazelle_test_impl(ctx):
     env = analysistest.begin(ctx)
     target = analysistest.target_under_test(env)
@@ -144,8 +161,9 @@ def test_rule_test_suite(name):
     """Declares the dx_py_test analysis tests plus a test_suite `name`."""
     sample_test_test(name = "sample_test_test", target_under_test = ":sample_test")
     eternal_test_test(name = "eternal_test_test", target_under_test = ":eternal_test")
+    nocache_test_test(name = "nocache_test_test", target_under_test = ":eternal_test")
     gazelle_test(name = "gazelle_dxpy_test", target_under_test = "//:gazelle_dxpy")
     native.test_suite(
         name = name,
-        tests = [":sample_test_test", ":eternal_test_test", ":gazelle_dxpy_test"],
+        tests = [":sample_test_test", ":eternal_test_test", ":nocache_test_test", ":gazelle_dxpy_test"],
     )

@@ -1,4 +1,4 @@
-//! `dx-py bazel-test @argsfile`: the dx_py_test executable (`BAZEL_INTERFACE.md` §2).
+//! `dx-py bazel-test @argsfile`: the dx_py_test executable (§2 of `dxpy_runner::bazel`).
 //!
 //! The argsfile has the action's arguments in runfiles form plus `--result-*` (the action's
 //! outputs, in the runfiles). [`decide`] picks REPLAY (the recorded log to stdout, JUnit to
@@ -44,6 +44,7 @@ pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
     let decision = decide(
         &env,
         &rule_env,
+        test_args.uncached_test_results,
         &extra_args,
         recorded.as_ref().map_err(|err| err.to_string()),
     );

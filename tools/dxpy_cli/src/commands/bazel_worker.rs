@@ -1,4 +1,4 @@
-//! `dx-py bazel-worker`: the DxPyTest build action (`BAZEL_INTERFACE.md` §1).
+//! `dx-py bazel-worker`: the DxPyTest build action (§1 of `dxpy_runner::bazel`).
 //!
 //! `--persistent_worker`: serve Bazel's WorkRequests on stdin/stdout (multiplex) until stdin
 //! ends; stdout carries only the protocol, diagnostics go to stderr. Otherwise the
