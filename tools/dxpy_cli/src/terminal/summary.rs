@@ -130,7 +130,10 @@ impl SummaryLists {
         };
         match result.outcome {
             Outcome::Passed => {
-                self.passed.push(format!("{word} {node_id}"));
+                // Most of a run passes: keep a line per test only when `-rp` will print it.
+                if options.has('p') {
+                    self.passed.push(format!("{word} {node_id}"));
+                }
                 self.passes.extend(keep_output(options.has('P')));
             }
             Outcome::Skipped => self.skips.push(Skip {
