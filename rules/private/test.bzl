@@ -9,8 +9,8 @@ Layout:
 - `_launcher`: the test executable, a shell script that finds the runfiles
   root and runs `dx-py bazel-test @<argsfile>`.
 
-The rule is `dx_py_test_rule`; users call the `dx_py_test` macro in
-test_macro.bzl, which fills `nocache_test_results` from Bazel's command line.
+Users reach the rule through the `dx_py_test` macro of test_macro.bzl, which
+fills `nocache_test_results` from Bazel's command line.
 
 The DxPyTest action runs the tests in the dx-py persistent (multiplex) worker
 and records status, log, JUnit XML and undeclared outputs; it succeeds even
@@ -268,8 +268,8 @@ Building the target runs its tests in the dx-py persistent worker as the
 cacheable, remotely executable action `DxPyTest`; the test executable
 replays that result, or executes the tests itself when `--test_filter`,
 sharding, `--runs_per_test` > 1, a retry of a non-passing result, an extra
-`--test_env`, `--nocache_test_results` or `bazel run` require a real run. `args` are passed to pytest.
-`size`/`timeout` bound the run; `--test_arg` and `bazel run -- ARGS` reach pytest
+`--test_env`, `--nocache_test_results` or `bazel run` require a real run.
+`args` are passed to pytest. `size`/`timeout` bound the run; `--test_arg` and `bazel run -- ARGS` reach pytest
 (and force a real run). Returns DefaultInfo, RunEnvironmentInfo(env),
 OutputGroupInfo(dxpy_result) and DxPyTestInfo.
 """,
