@@ -1,7 +1,7 @@
 //! Replay the DxPyTest action's recorded result, or execute the tests in the test action
-//! (§2 of the contract in the `bazel` module docs). [`decide`] is a pure function of the test environment, the
-//! rule's own `env` names, the extra command-line arguments and the recorded status, so each
-//! reason is unit-tested.
+//! (§2 of the contract in the `bazel` module docs). [`decide`] is a pure function of the test
+//! environment, the rule's own `env` names, the argsfile's `--cache-test-results`, the extra
+//! command-line arguments and the recorded status, so each reason is unit-tested.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -15,8 +15,7 @@
 //!   hand as prost messages) and their varint length-delimited framing;
 //! - [`server`]: the multiplex worker loop (one thread per request, bounded; responses written
 //!   whole under a lock; cancellation; a clean end on EOF or a malformed frame);
-//! - [`args`]: the typed arguments of §1/§2 and `@argsfile`
-//!   expansion;
+//! - [`args`]: the typed arguments of §1/§2 and `@argsfile` expansion;
 //! - [`forest`]: execroot → runfiles path mapping and the private symlink forest one request
 //!   runs in;
 //! - [`status`]: the recorded result (`--out-status`), dx-py's private format;
