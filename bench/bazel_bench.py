@@ -10,7 +10,19 @@ Then, for each kind, on one Bazel server (same flags for both):
   noop    the same command again (everything cached)
   edited  every test file edited (a new comment line), the same command again
 
-and prints wall times and py/dx ratios. Bazel runs offline in the Debian sid
+and prints wall times and py/dx ratios.
+
+Bazel's server is a JVM that keeps compiling its own hot code for the first
+builds it runs (a clean dx run right after the server started took 20.8 s and
+18.2 s of server CPU; the same run on a warmed server 16.9 s and 9.7 s). So
+before timing, each kind runs one untimed clean build, and the runs alternate
+which kind goes first: neither kind pays the server's warm-up, and a machine
+that slows down during the benchmark slows both. A user's server lives for
+hours (3 h idle by default), so the warmed server is also the usual case.
+`--fresh-server` measures the other case, a CI machine's first build: the
+server is shut down before each clean run and nothing is warmed up.
+
+Bazel runs offline in the Debian sid
 chroot through tests/bazel/sid.sh (needs root), like the e2e tests; dx-py is
 the development toolchain: target/release/dx-py, or --dxpy-bin.
 
@@ -144,6 +156,8 @@ def main() -> int:
                         help="measure only these (ratios need both)")
     parser.add_argument("--dx-flag", action="append", default=[],
                         help="extra Bazel flag for the dx runs only, e.g. --action_env=DXPY_NO_WARM_SESSION=1")
+    parser.add_argument("--fresh-server", action="store_true",
+                        help="shut the Bazel server down before each clean run; no warm-up round")
     options = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bazel_bench: must run as root (tests/bazel/sid.sh needs it)")
@@ -158,35 +172,51 @@ def main() -> int:
     # Start the server and load/fetch everything once, untimed.
     bazel(workspace, "build", "--nobuild", *common, "//...")
 
-    results: dict[str, dict[str, float]] = {kind: {} for kind in KINDS}
+    def command(kind: str) -> list[str]:
+        extra = options.dx_flag if kind == "dx" else []
+        return ["test", *common, *extra, f"--test_tag_filters={kind}", "//..."]
+
+    samples = {kind: {"clean": [], "noop": [], "edited": []} for kind in KINDS}
     edits = 0
     try:
-        for kind in options.kinds:
-            extra = options.dx_flag if kind == "dx" else []
-            command = ["test", *common, *extra, f"--test_tag_filters={kind}", "//..."]
-            if extra:
-                # Flags such as --action_env re-run repository rules: not part of the timing.
-                bazel(workspace, "build", "--nobuild", *common, *extra, "//...")
-            samples: dict[str, list[float]] = {"clean": [], "noop": [], "edited": []}
-            for _ in range(options.runs):
+        if options.dx_flag and "dx" in options.kinds:
+            # Flags such as --action_env re-run repository rules: not part of the timing.
+            bazel(workspace, "build", "--nobuild", *common, *options.dx_flag, "//...")
+        for kind in [] if options.fresh_server else options.kinds:  # warm-up, untimed: see the module docs
+            bazel(workspace, "clean")
+            bazel(workspace, *command(kind))
+        for run in range(options.runs):
+            order = options.kinds if run % 2 == 0 else list(reversed(options.kinds))
+            for kind in order:
+                runs = samples[kind]
+                if options.fresh_server:
+                    bazel(workspace, "shutdown")
                 bazel(workspace, "clean")
-                samples["clean"].append(bazel(workspace, *command))
-                samples["noop"].append(bazel(workspace, *command))
+                runs["clean"].append(bazel(workspace, *command(kind)))
+                runs["noop"].append(bazel(workspace, *command(kind)))
                 edits += 1
                 for path in files:
                     with path.open("a") as handle:
                         handle.write(f"# edit {edits}\n")
-                samples["edited"].append(bazel(workspace, *command))
+                runs["edited"].append(bazel(workspace, *command(kind)))
                 print(
-                    f"bazel_bench: {kind}: " + ", ".join(f"{name} {values[-1]:.1f}s" for name, values in samples.items()),
+                    f"bazel_bench: run {run + 1} {kind}: "
+                    + ", ".join(f"{name} {values[-1]:.1f}s" for name, values in runs.items()),
                     file=sys.stderr,
                     flush=True,
                 )
-            results[kind] = {name: statistics.median(values) for name, values in samples.items()}
     finally:
         bazel(workspace, "shutdown", check=False)
 
-    print(f"{options.targets} targets x {options.tests_per_file} test functions, median of {options.runs}")
+    results = {
+        kind: {name: statistics.median(values) for name, values in runs.items() if values}
+        for kind, runs in samples.items()
+    }
+    print(
+        f"{options.targets} targets x {options.tests_per_file} test functions, median of {options.runs}"
+        + (", a fresh Bazel server for each clean run" if options.fresh_server
+           else " (after one untimed clean build of each kind)")
+    )
     if options.dx_flag:
         print(f"dx flags: {' '.join(options.dx_flag)}")
     print(f"{'run':<8} {'py_test s':>10} {'dx_py_test s':>13} {'py/dx':>7}")
