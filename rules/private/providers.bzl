@@ -37,10 +37,15 @@ Bazel's test flags demand a real run). These files are also in the
 produces them without running the test action.
 """,
     fields = {
-        "status": "File: dx-py's private status record (read by `dx-py bazel-test`).",
-        "log": "File: pytest-shaped terminal output of the run.",
-        "xml": "File: JUnit XML of the run.",
-        "undeclared_outputs": "File (directory): what the tests wrote to TEST_UNDECLARED_OUTPUTS_DIR.",
+        "status": "File: dx-py's private status record (read by `dx-py bazel-test`); " +
+                  "None for an exclusive target.",
+        "log": "File: pytest-shaped terminal output of the run; None for an exclusive target.",
+        "xml": "File: JUnit XML of the run; None for an exclusive target.",
+        "undeclared_outputs": "File (directory): what the tests wrote to " +
+                              "TEST_UNDECLARED_OUTPUTS_DIR; None for an exclusive target.",
         "argsfile": "File: the test argsfile (runfiles-form paths) the executable passes to `dx-py bazel-test`.",
+        "exclusive": "bool: the target is tagged `exclusive` or `exclusive-if-local`. Its tests " +
+                     "must not run beside other actions, so it has no DxPyTest action (and no " +
+                     "result files): the test action, which Bazel runs alone, executes them.",
     },
 )

@@ -16,7 +16,9 @@ The DxPyTest action runs the tests in the dx-py persistent (multiplex) worker
 and records status, log, JUnit XML and undeclared outputs; it succeeds even
 when tests fail, so its result is cached like any build output. The
 executable replays that result, or executes the tests itself when Bazel's
-test flags require a real run (see README.md, "Bazel").
+test flags require a real run (see README.md, "Bazel"). A target tagged
+`exclusive` has no DxPyTest action: its test action, which Bazel runs alone,
+always executes.
 """
 
 load(":providers.bzl", "DxPyTestInfo")
@@ -32,6 +34,10 @@ _SIZE_TIMEOUT = {"small": "short", "medium": "moderate", "large": "long", "enorm
 
 # Target tags that change how the DxPyTest action may run, as for any action.
 _PROPAGATED_TAG_PREFIXES = ("no-", "requires-", "block-network", "local")
+
+# Tags that make Bazel run the test action alone. A DxPyTest action would run
+# beside other actions, so such a target has none: the test action executes.
+_EXCLUSIVE_TAGS = ("exclusive", "exclusive-if-local")
 
 _WORKER_REQUIREMENTS = {
     "supports-workers": "1",
@@ -104,26 +110,12 @@ def _expanded_env(ctx):
         for name, value in ctx.attr.env.items()
     }
 
-def _dx_py_test_impl(ctx):
-    binary = dxpy_binary(ctx)
-    python = _python_runtime(ctx)
-    collected = collect_deps(ctx.attr.deps)
-    imports = depset(import_roots(ctx), transitive = collected.imports).to_list()
-    timeout = _timeout_seconds(ctx)
-    config = ctx.file.config
-
-    # Everything the tests may read: sources, data and deps' runfiles.
-    test_runfiles = collect_runfiles(ctx)
-    if config:
-        test_runfiles = test_runfiles.merge(ctx.runfiles(files = [config]))
-    inputs = test_runfiles.files
-
-    prefix = ctx.label.name + ".dxpy/"
+def _run_tests_action(ctx, binary, python, common, inputs, config, prefix):
+    """Registers the DxPyTest action; returns its outputs [status, log, xml, undeclared]."""
     status = ctx.actions.declare_file(prefix + "status")
     log = ctx.actions.declare_file(prefix + "test.log")
     xml = ctx.actions.declare_file(prefix + "test.xml")
     undeclared = ctx.actions.declare_directory(prefix + "undeclared_outputs")
-    common = _common_args(ctx, imports, timeout)
 
     # The DxPyTest action: execroot paths, one argument per line in a param file.
     # `bazel-worker` stays on the command line (Bazel starts the persistent
@@ -158,18 +150,41 @@ def _dx_py_test_impl(ctx):
         # The autodetected interpreter is a wrapper that finds python3 on PATH.
         use_default_shell_env = True,
     )
+    return [status, log, xml, undeclared]
+
+def _dx_py_test_impl(ctx):
+    binary = dxpy_binary(ctx)
+    python = _python_runtime(ctx)
+    collected = collect_deps(ctx.attr.deps)
+    imports = depset(import_roots(ctx), transitive = collected.imports).to_list()
+    timeout = _timeout_seconds(ctx)
+    config = ctx.file.config
+
+    # Everything the tests may read: sources, data and deps' runfiles.
+    test_runfiles = collect_runfiles(ctx)
+    if config:
+        test_runfiles = test_runfiles.merge(ctx.runfiles(files = [config]))
+
+    prefix = ctx.label.name + ".dxpy/"
+    common = _common_args(ctx, imports, timeout)
+    exclusive = [tag for tag in ctx.attr.tags if tag in _EXCLUSIVE_TAGS] != []
+    results = [] if exclusive else _run_tests_action(ctx, binary, python, common, test_runfiles.files, config, prefix)
 
     # The test argsfile: the same arguments in runfiles form, plus the result.
     lines = list(common)
     lines.append("--python=%s" % (runfiles_path(ctx, python.file) if python.file else python.path))
     lines.extend(["--test=%s" % runfiles_path(ctx, f) for f in ctx.files.srcs])
-    lines.extend(["--input=%s" % runfiles_path(ctx, f) for f in inputs.to_list()])
+    lines.extend(["--input=%s" % runfiles_path(ctx, f) for f in test_runfiles.files.to_list()])
     if config:
         lines.append("--config=%s" % runfiles_path(ctx, config))
-    lines.append("--result-status=%s" % runfiles_path(ctx, status))
-    lines.append("--result-log=%s" % runfiles_path(ctx, log))
-    lines.append("--result-xml=%s" % runfiles_path(ctx, xml))
-    lines.append("--result-undeclared=%s" % runfiles_path(ctx, undeclared))
+    if exclusive:
+        lines.append("--exclusive=yes")
+    else:
+        status, log, xml, undeclared = results
+        lines.append("--result-status=%s" % runfiles_path(ctx, status))
+        lines.append("--result-log=%s" % runfiles_path(ctx, log))
+        lines.append("--result-xml=%s" % runfiles_path(ctx, xml))
+        lines.append("--result-undeclared=%s" % runfiles_path(ctx, undeclared))
     if ctx.attr.nocache_test_results:
         # Only in the test argsfile: the DxPyTest action stays cached and unchanged.
         lines.append("--cache-test-results=no")
@@ -188,7 +203,6 @@ def _dx_py_test_impl(ctx):
         is_executable = True,
     )
 
-    results = [status, log, xml, undeclared]
     runfiles = ctx.runfiles(
         files = [binary, argsfile] + results,
         transitive_files = python.files,
@@ -199,11 +213,12 @@ def _dx_py_test_impl(ctx):
         RunEnvironmentInfo(environment = _expanded_env(ctx)),
         OutputGroupInfo(dxpy_result = depset(results)),
         DxPyTestInfo(
-            status = status,
-            log = log,
-            xml = xml,
-            undeclared_outputs = undeclared,
+            status = results[0] if results else None,
+            log = results[1] if results else None,
+            xml = results[2] if results else None,
+            undeclared_outputs = results[3] if results else None,
             argsfile = argsfile,
+            exclusive = exclusive,
         ),
     ]
 
@@ -269,6 +284,9 @@ cacheable, remotely executable action `DxPyTest`; the test executable
 replays that result, or executes the tests itself when `--test_filter`,
 sharding, `--runs_per_test` > 1, a retry of a non-passing result, an extra
 `--test_env`, `--nocache_test_results` or `bazel run` require a real run.
+A target tagged `exclusive` (or `exclusive-if-local`) has no DxPyTest action:
+tests that must run alone always execute in the test action, which Bazel
+runs alone.
 `args` are passed to pytest. `size`/`timeout` bound the run; `--test_arg` and `bazel run -- ARGS` reach pytest
 (and force a real run). Returns DefaultInfo, RunEnvironmentInfo(env),
 OutputGroupInfo(dxpy_result) and DxPyTestInfo.

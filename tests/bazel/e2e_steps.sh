@@ -102,7 +102,7 @@ check_example() {
     # -- bazel test //... passes; dx_py_test targets replay the action's result.
     bazel_step example-test "$EXAMPLE" test "${cache[@]}" //... || return 1
     log="$LOG_DIR/example-test.log"
-    for target in greeter_test greeter_dx_test plain_test unittest_test sharded_test env_test; do
+    for target in greeter_test greeter_dx_test plain_test unittest_test sharded_test env_test exclusive_test; do
         expect_in "$log" "^//tests:$target +PASSED" "bazel test //..." || return 1
     done
     expect_not_in "$log" '^//tests:(failing|timeout|undeclared_import_.*)_test ' "manual targets stay out of //..." || return 1
@@ -118,6 +118,11 @@ check_example() {
         expect_in "$TESTLOGS/tests/$target/test.log" '^dx-py: replaying the result of the DxPyTest action' \
             "$target replays" || return 1
     done
+    # A target tagged exclusive runs its tests only in its test action (run alone).
+    expect_in "$TESTLOGS/tests/exclusive_test/test.log" \
+        '^dx-py: executing tests in the test action \(reason: the target is tagged exclusive' \
+        "exclusive_test executes" || return 1
+    junit "$TESTLOGS/tests/exclusive_test/test.xml" --count 2 --passed test_quiet --passed test_loud || return 1
     junit "$TESTLOGS/tests/greeter_dx_test/test.xml" --count 5 \
         --passed test_greeting_from_conftest_fixture --passed test_raises || return 1
     junit "$TESTLOGS/tests/unittest_test/test.xml" --count 2 --passed test_greet --passed test_loud || return 1
@@ -146,6 +151,9 @@ check_example() {
     for requirement in 'requires-worker-protocol: proto' 'supports-multiplex-workers: 1' 'supports-workers: 1'; do
         expect_in "$LOG_DIR/example-aquery.log" "$requirement" "DxPyTest execution requirements" || return 1
     done
+    expect_in "$LOG_DIR/example-aquery.log" 'Mnemonic: DxPyTest' "aquery names the DxPyTest action" || return 1
+    bazel_step example-aquery-exclusive "$EXAMPLE" aquery "${cache[@]}" 'mnemonic("DxPyTest", //tests:exclusive_test)' || return 1
+    expect_not_in "$LOG_DIR/example-aquery-exclusive.log" 'Mnemonic: DxPyTest' "no DxPyTest action for an exclusive target" || return 1
     local pids_before
     pids_before=$(our_worker_pids)
     [[ -n $pids_before ]] || { fail "no '$WORKER_PATTERN' process after bazel test //..."; return 1; }
@@ -153,7 +161,7 @@ check_example() {
 
     # -- the rerun is cached.
     bazel_step example-retest "$EXAMPLE" test "${cache[@]}" //... || return 1
-    for target in greeter_test greeter_dx_test plain_test sharded_test env_test; do
+    for target in greeter_test greeter_dx_test plain_test sharded_test env_test exclusive_test; do
         expect_in "$LOG_DIR/example-retest.log" "^//tests:$target +\(cached\) PASSED" "second bazel test //..." || return 1
     done
 

@@ -26,6 +26,8 @@ pub enum ArgsError {
     BadTimeout(String),
     #[error("`--cache-test-results={0}`: expected yes, no or auto (Bazel's --cache_test_results)")]
     BadCacheTestResults(String),
+    #[error("`--exclusive={0}`: expected yes or no")]
+    BadExclusive(String),
     #[error("cannot read the argument file `{}`: {message}", .path.display())]
     ArgsFile { path: PathBuf, message: String },
 }
@@ -51,6 +53,10 @@ pub struct TestArgs {
     /// `--cache-test-results=no`: Bazel runs the test action with `--nocache_test_results`
     /// (the rule selects on it), so the tests must really run there, not be replayed.
     pub uncached_test_results: bool,
+    /// `--exclusive=yes`: the target is tagged `exclusive` (or `exclusive-if-local`), so its
+    /// tests run only in the test action, which Bazel runs alone; the rule builds no DxPyTest
+    /// action (it would run beside other actions) and the argsfile names no results.
+    pub exclusive: bool,
     pub out: Option<ActionOutputs>,
     pub result: Option<ActionOutputs>,
 }
@@ -80,6 +86,7 @@ enum Flag {
     PytestArg,
     Preload,
     CacheTestResults,
+    Exclusive,
     Out(OutputKind),
     Result(OutputKind),
 }
@@ -93,7 +100,7 @@ enum OutputKind {
 }
 
 impl Flag {
-    const ALL: [Flag; 21] = [
+    const ALL: [Flag; 22] = [
         Flag::Target,
         Flag::MainRepo,
         Flag::Python,
@@ -107,6 +114,7 @@ impl Flag {
         Flag::PytestArg,
         Flag::Preload,
         Flag::CacheTestResults,
+        Flag::Exclusive,
         Flag::Out(OutputKind::Status),
         Flag::Out(OutputKind::Log),
         Flag::Out(OutputKind::Xml),
@@ -132,6 +140,7 @@ impl Flag {
             Flag::PytestArg => "pytest-arg",
             Flag::Preload => "preload",
             Flag::CacheTestResults => "cache-test-results",
+            Flag::Exclusive => "exclusive",
             Flag::Out(OutputKind::Status) => "out-status",
             Flag::Out(OutputKind::Log) => "out-log",
             Flag::Out(OutputKind::Xml) => "out-xml",
@@ -264,6 +273,13 @@ impl TestArgs {
                         _ => return Err(ArgsError::BadCacheTestResults(value)),
                     }
                 }
+                Flag::Exclusive => {
+                    parsed.exclusive = match value.as_str() {
+                        "yes" => true,
+                        "no" => false,
+                        _ => return Err(ArgsError::BadExclusive(value)),
+                    }
+                }
                 Flag::Out(kind) => *out.slot(kind) = Some(PathBuf::from(value)),
                 Flag::Result(kind) => *result.slot(kind) = Some(PathBuf::from(value)),
             }
@@ -340,6 +356,7 @@ mod tests {
             "--pytest-arg=-v",
             "--preload=json",
             "--cache-test-results=no",
+            "--exclusive=yes",
             "--config=pytest.ini",
             "--worker-package=external/rules_dxpy/worker",
             "--out-status=o/s",
@@ -354,11 +371,10 @@ mod tests {
         assert_eq!(args.env, vec![("A".to_owned(), "b=c".to_owned())]);
         assert_eq!(args.timeout, Some(Duration::from_secs(300)));
         assert!(args.uncached_test_results);
-        assert!(
-            !TestArgs::parse(&MINIMAL)
-                .expect("valid")
-                .uncached_test_results
-        );
+        assert!(args.exclusive);
+        let minimal = TestArgs::parse(&MINIMAL).expect("valid");
+        assert!(!minimal.uncached_test_results);
+        assert!(!minimal.exclusive);
         assert_eq!(
             args.require_action_outputs().expect("outs").undeclared,
             PathBuf::from("o/u")
@@ -397,6 +413,10 @@ mod tests {
         assert_eq!(
             with(&["--cache-test-results=never"]),
             Err(ArgsError::BadCacheTestResults("never".into()))
+        );
+        assert_eq!(
+            with(&["--exclusive=always"]),
+            Err(ArgsError::BadExclusive("always".into()))
         );
         assert_eq!(
             with(&["--out-log=x"]),

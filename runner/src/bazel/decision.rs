@@ -1,11 +1,13 @@
 //! Replay the DxPyTest action's recorded result, or execute the tests in the test action
 //! (§2 of the contract in the `bazel` module docs). [`decide`] is a pure function of the test
-//! environment, the rule's own `env` names, the argsfile's `--cache-test-results`, the extra
-//! command-line arguments and the recorded status, so each reason is unit-tested.
+//! environment, the parsed test argsfile (the rule's own `env` names, `--cache-test-results`,
+//! `--exclusive`), the extra command-line arguments and the recorded status, so each reason is
+//! unit-tested.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use super::args::TestArgs;
 use super::status::{env_value_digest, RecordedStatus};
 
 /// Environment variables Bazel itself sets for a test (its test action, `test-setup.sh`, a
@@ -96,6 +98,9 @@ pub enum ExecuteReason {
     NotUnderBazelTest,
     /// `DXPY_BAZEL_EXECUTE=1`.
     Forced,
+    /// The target is tagged `exclusive` (`--exclusive=yes`): there is no recorded run, since
+    /// tests that must run alone cannot run in a build action beside others.
+    Exclusive,
     /// `--nocache_test_results` (`--cache_test_results=no`, which `dx_py_test` selects on):
     /// Bazel reruns the test action while the DxPyTest result is still cached.
     UncachedTestResults,
@@ -124,6 +129,7 @@ impl fmt::Display for ExecuteReason {
                 f.write_str("not under `bazel test` (`bazel run` or a direct run)")
             }
             ExecuteReason::Forced => f.write_str("DXPY_BAZEL_EXECUTE=1"),
+            ExecuteReason::Exclusive => f.write_str("the target is tagged exclusive"),
             ExecuteReason::UncachedTestResults => f.write_str("--nocache_test_results"),
             ExecuteReason::TestArgs => f.write_str("--test_arg"),
             ExecuteReason::TestFilter => f.write_str("--test_filter (TESTBRIDGE_TEST_ONLY)"),
@@ -139,20 +145,23 @@ impl fmt::Display for ExecuteReason {
 }
 
 /// The decision of §2; checks run in a fixed order so the reported reason is stable.
-/// `uncached_test_results` is the argsfile's `--cache-test-results=no`.
+/// `argsfile` is the parsed test argsfile; `recorded` is the DxPyTest action's status (an
+/// exclusive target has none: it executes before that is looked at).
 pub fn decide(
     env: &BTreeMap<String, String>,
-    rule_env_names: &[&str],
-    uncached_test_results: bool,
+    argsfile: &TestArgs,
     extra_args: &[String],
     recorded: Result<&RecordedStatus, String>,
 ) -> Decision {
     let set = |name: &str| env.get(name).is_some_and(|v| !v.is_empty());
+    let rule_env_names: Vec<&str> = argsfile.env.iter().map(|(name, _)| name.as_str()).collect();
     let reason = if !set("TEST_SRCDIR") || set("BUILD_WORKSPACE_DIRECTORY") {
         Some(ExecuteReason::NotUnderBazelTest)
     } else if env.get("DXPY_BAZEL_EXECUTE").is_some_and(|v| v == "1") {
         Some(ExecuteReason::Forced)
-    } else if uncached_test_results {
+    } else if argsfile.exclusive {
+        Some(ExecuteReason::Exclusive)
+    } else if argsfile.uncached_test_results {
         Some(ExecuteReason::UncachedTestResults)
     } else if !extra_args.is_empty() {
         Some(ExecuteReason::TestArgs)
@@ -223,13 +232,24 @@ mod tests {
         env
     }
 
+    /// An argsfile whose rule sets `env` names (to any value).
+    fn argsfile(names: &[&str]) -> TestArgs {
+        TestArgs {
+            env: names
+                .iter()
+                .map(|n| (n.to_string(), "v".to_owned()))
+                .collect(),
+            ..TestArgs::default()
+        }
+    }
+
     /// No extra command-line arguments.
     fn d(
         env: &BTreeMap<String, String>,
         names: &[&str],
         recorded: Result<&RecordedStatus, String>,
     ) -> Decision {
-        decide(env, names, false, &[], recorded)
+        decide(env, &argsfile(names), &[], recorded)
     }
 
     fn pass() -> RecordedStatus {
@@ -314,12 +334,35 @@ mod tests {
             execute(ExecuteReason::ExtraTestEnv(vec!["MY_FLAG".into()]))
         );
         assert_eq!(
-            decide(&env(&[]), &[], false, &["-v".to_owned()], Ok(&p)),
+            decide(&env(&[]), &argsfile(&[]), &["-v".to_owned()], Ok(&p)),
             execute(ExecuteReason::TestArgs)
         );
+        let uncached = TestArgs {
+            uncached_test_results: true,
+            ..TestArgs::default()
+        };
         assert_eq!(
-            decide(&env(&[]), &[], true, &[], Ok(&p)),
+            decide(&env(&[]), &uncached, &[], Ok(&p)),
             execute(ExecuteReason::UncachedTestResults)
+        );
+        // An exclusive target has no recorded run at all.
+        let exclusive = TestArgs {
+            exclusive: true,
+            ..TestArgs::default()
+        };
+        assert_eq!(
+            decide(&env(&[]), &exclusive, &[], Err("no DxPyTest action".into())),
+            execute(ExecuteReason::Exclusive)
+        );
+        // `bazel run` of it still says so first.
+        assert_eq!(
+            decide(
+                &env(&[("BUILD_WORKSPACE_DIRECTORY", "/ws")]),
+                &exclusive,
+                &[],
+                Err("no DxPyTest action".into())
+            ),
+            execute(ExecuteReason::NotUnderBazelTest)
         );
         // `bazel coverage` needs a real run.
         assert_eq!(

@@ -9,6 +9,8 @@
 //! - §2, the test executable: `dx-py bazel-test @argsfile [ARGS...]`, the same arguments in
 //!   runfiles form plus `--result-*` (the §1 outputs) and, under `--nocache_test_results`,
 //!   `--cache-test-results=no`. It replays the recorded result or executes the tests itself.
+//!   A target tagged `exclusive` has no §1 action: its argsfile carries `--exclusive=yes`
+//!   instead of `--result-*`, and the test action (which Bazel runs alone) always executes.
 //!
 //! Layout:
 //! - [`proto`]: Bazel's persistent-worker messages (`WorkRequest`, `WorkResponse`, written by
@@ -20,7 +22,7 @@
 //!   runs in;
 //! - [`status`]: the recorded result (`--out-status`), dx-py's private format;
 //! - [`decision`]: replay or execute in the test action (§2), a pure function of the
-//!   environment and the recorded status.
+//!   environment, the parsed argsfile and the recorded status.
 
 pub mod args;
 pub mod decision;

@@ -115,6 +115,8 @@ def _sample_test_impl(ctx):
     )
     group = sorted([f.basename for f in target[OutputGroupInfo].dxpy_result.to_list()])
     asserts.equals(env, ["status", "test.log", "test.xml", "undeclared_outputs"], group)
+    asserts.false(env, info.exclusive, "sample_test is not tagged exclusive")
+    asserts.false(env, "--exclusive=yes" in lines, "--exclusive=yes without the tag")
     return analysistest.end(env)
 
 sample_test_test = analysistest.make(_sample_test_impl)
@@ -144,6 +146,34 @@ nocache_test_test = analysistest.make(
     config_settings = {"//command_line_option:cache_test_results": "no"},
 )
 
+def _exclusive_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    info = target[DxPyTestInfo]
+
+    # Tests that must run alone never run in a build action beside others.
+    mnemonics = [a.mnemonic for a in analysistest.target_actions(env)]
+    asserts.false(env, "DxPyTest" in mnemonics, "an exclusive target has a DxPyTest action: %s" % mnemonics)
+    asserts.true(env, info.exclusive, "DxPyTestInfo.exclusive")
+    for result in [info.status, info.log, info.xml, info.undeclared_outputs]:
+        asserts.equals(env, None, result)
+    asserts.equals(env, [], target[OutputGroupInfo].dxpy_result.to_list())
+
+    # The argsfile tells `dx-py bazel-test` to execute and names no recorded result.
+    lines = _content_of(env, info.argsfile).splitlines()
+    asserts.true(env, "--exclusive=yes" in lines, "--exclusive=yes missing:\n" + "\n".join(lines))
+    asserts.false(env, [l for l in lines if l.startswith("--result-")], "an exclusive target names results")
+    asserts.true(env, "--test=_main/%s/fixture/tests/test_sample.py" % _PKG in lines, "\n".join(lines))
+
+    # What a real run needs is in the runfiles: the test, its deps, dx-py.
+    runfiles = [f.short_path for f in target[DefaultInfo].default_runfiles.files.to_list()]
+    for expected in [_PKG + "/fixture/tests/test_sample.py", _PKG + "/fixture/pkg/leaf.py", info.argsfile.short_path]:
+        asserts.true(env, expected in runfiles, "%s missing from runfiles" % expected)
+    asserts.true(env, [p for p in runfiles if p.endswith("/dx-py")] != [], "dx-py missing from runfiles")
+    return analysistest.end(env)
+
+exclusive_test_test = analysistest.make(_exclusive_test_impl)
+
 def _gazelle_test_impl(ctx):
     env = analysistest.begin(ctx)
     target = analysistest.target_under_test(env)
@@ -162,8 +192,15 @@ def test_rule_test_suite(name):
     sample_test_test(name = "sample_test_test", target_under_test = ":sample_test")
     eternal_test_test(name = "eternal_test_test", target_under_test = ":eternal_test")
     nocache_test_test(name = "nocache_test_test", target_under_test = ":eternal_test")
+    exclusive_test_test(name = "exclusive_test_test", target_under_test = ":exclusive_test")
     gazelle_test(name = "gazelle_dxpy_test", target_under_test = "//:gazelle_dxpy")
     native.test_suite(
         name = name,
-        tests = [":sample_test_test", ":eternal_test_test", ":nocache_test_test", ":gazelle_dxpy_test"],
+        tests = [
+            ":sample_test_test",
+            ":eternal_test_test",
+            ":nocache_test_test",
+            ":exclusive_test_test",
+            ":gazelle_dxpy_test",
+        ],
     )

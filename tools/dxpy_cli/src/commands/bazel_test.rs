@@ -35,33 +35,49 @@ pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
     };
     let expanded = expand_args_files(std::slice::from_ref(argsfile), &cwd)?;
     let mut test_args = TestArgs::parse(&expanded)?;
-    let results = test_args.require_results()?.clone();
+    if !test_args.exclusive {
+        test_args.require_results()?;
+    }
     let argsfile = argsfile.strip_prefix('@').map(|file| cwd.join(file));
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    let runfiles = find_runfiles(&env, argsfile.as_deref(), &results.status)?;
-    let recorded = RecordedStatus::read(&runfiles.join(&results.status));
-    let rule_env: Vec<&str> = test_args.env.iter().map(|(k, _)| k.as_str()).collect();
+    // Something at a known runfiles path: the recorded status, or (an exclusive target has
+    // no DxPyTest action) its first test file.
+    let landmark = match &test_args.result {
+        Some(results) => results.status.clone(),
+        None => PathBuf::from(&test_args.tests[0]),
+    };
+    let runfiles = find_runfiles(&env, argsfile.as_deref(), &landmark)?;
+    let recorded = match test_args.result.clone() {
+        Some(results) => RecordedStatus::read(&runfiles.join(&results.status))
+            .map(|status| (status, results))
+            .map_err(anyhow::Error::from),
+        None => Err(anyhow!(
+            "no recorded result: the target is tagged exclusive, so it has no DxPyTest action"
+        )),
+    };
     let decision = decide(
         &env,
-        &rule_env,
-        test_args.uncached_test_results,
+        &test_args,
         &extra_args,
-        recorded.as_ref().map_err(|err| err.to_string()),
+        recorded
+            .as_ref()
+            .map(|(status, _)| status)
+            .map_err(|err| err.to_string()),
     );
     test_args.pytest_args.extend(extra_args);
     match (decision, recorded) {
-        (Decision::Replay, Ok(status)) => replay(&runfiles, &results, &status, &env),
+        (Decision::Replay, Ok((status, results))) => replay(&runfiles, &results, &status, &env),
         (Decision::Execute(reason), _) => execute(&test_args, &runfiles, &env, &reason),
-        (Decision::Replay, Err(err)) => Err(err.into()),
+        (Decision::Replay, Err(err)) => Err(err),
     }
 }
 
-/// `RUNFILES_DIR`, else `TEST_SRCDIR`, else the ancestor of the argsfile that holds the
-/// recorded status at its runfiles path (`bazel run` without runfiles variables).
+/// `RUNFILES_DIR`, else `TEST_SRCDIR`, else the ancestor of the argsfile that holds
+/// `landmark` at its runfiles path (`bazel run` without runfiles variables).
 fn find_runfiles(
     env: &BTreeMap<String, String>,
     argsfile: Option<&Path>,
-    status: &Path,
+    landmark: &Path,
 ) -> anyhow::Result<PathBuf> {
     for name in ["RUNFILES_DIR", "TEST_SRCDIR"] {
         if let Some(dir) = env.get(name).filter(|d| !d.is_empty()) {
@@ -72,7 +88,7 @@ fn find_runfiles(
         .into_iter()
         .flat_map(Path::ancestors)
         .skip(1)
-        .find(|dir| dir.join(status).exists())
+        .find(|dir| dir.join(landmark).exists())
         .map(Path::to_path_buf)
         .ok_or_else(|| anyhow!("cannot find the runfiles directory (set RUNFILES_DIR)"))
 }
