@@ -182,8 +182,9 @@ check_example() {
     log="$TESTLOGS/tests/failing_test/test.log"
     expect_in "$log" 'def test_fails_on_purpose' "traceback in test.log" || return 1
     expect_in "$log" "AssertionError|assert 'hello, bazel' == 'goodbye, bazel'" "assertion in test.log" || return 1
-    expect_in "$log" '1 failed, 1 passed' "summary line in test.log" || return 1
-    junit "$TESTLOGS/tests/failing_test/test.xml" --count 2 --failed test_fails_on_purpose --passed test_passes || return 1
+    expect_in "$log" '1 failed, 2 passed' "summary line in test.log" || return 1
+    junit "$TESTLOGS/tests/failing_test/test.xml" --count 3 --failed test_fails_on_purpose --passed test_passes \
+        --passed test_after_the_failure || return 1
     # Both DxPyTest actions (worker, sandboxed) record the same collection
     # error for the module whose import is not declared.
     local outcome=""
@@ -247,6 +248,14 @@ check_example() {
         //tests:plain_test || return 1
     expect_in "$TESTLOGS/tests/plain_test/test.log" '^dx-py: replaying' "--action_env replays" || return 1
     junit "$TESTLOGS/tests/plain_test/test.xml" --count 2 || return 1
+
+    # -- --test_runner_fail_fast: the real run (the recorded result is a failure)
+    # stops at the first failure, like pytest -x.
+    bazel_expect 3 example-fail-fast "$EXAMPLE" test "${cache[@]}" --test_runner_fail_fast //tests:failing_test || return 1
+    log="$TESTLOGS/tests/failing_test/test.log"
+    expect_in "$log" '^dx-py: executing tests in the test action' "--test_runner_fail_fast executes" || return 1
+    expect_in "$log" 'stopping after 1 failures' "--test_runner_fail_fast stops" || return 1
+    junit "$TESTLOGS/tests/failing_test/test.xml" --count 2 --failed test_fails_on_purpose --passed test_passes || return 1
 
     # -- --flaky_test_attempts retries a failing test for real; a test past its
     # timeout is reported as TIMEOUT (the DxPyTest action gives up at the size's

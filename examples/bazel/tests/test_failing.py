@@ -1,4 +1,5 @@
-"""Deliberately failing (tagged manual): e2e.sh checks the traceback and JUnit."""
+"""Deliberately failing (tagged manual): e2e.sh checks the traceback and JUnit, and that
+--test_runner_fail_fast stops before the test after the failure."""
 
 import greeter
 
@@ -10,3 +11,7 @@ def test_passes():
 def test_fails_on_purpose():
     expected = "goodbye, bazel"
     assert greeter.greet("bazel") == expected
+
+
+def test_after_the_failure():
+    assert greeter.greet("later") == "hello, later"

@@ -192,6 +192,13 @@ impl TestArgs {
         report.no_fold_skipped |= self.no_fold_skipped;
         report.no_summary |= self.no_summary;
         report.verbosity += i32::from(self.verbose) - i32::from(self.quiet);
+        // dx-py's own -x/--maxfail come after addopts and PYTEST_ADDOPTS, as on pytest's
+        // command line.
+        if self.exitfirst {
+            report.maxfail = Some(1);
+        } else if let Some(n) = self.maxfail {
+            report.maxfail = Some(n);
+        }
         report
     }
 

@@ -283,7 +283,8 @@ impl RunfilesSuite {
         let report = discovery.config.args.report.clone();
         let options = SuiteOptions {
             pool,
-            maxfail: None,
+            // `-x`/`--maxfail` from the config, `args`, --test_arg or --test_runner_fail_fast.
+            maxfail: report.maxfail.filter(|&n| n > 0),
             interrupt: Arc::clone(&self.interrupt),
             deadline: self.deadline,
             durations: None,

@@ -165,6 +165,15 @@ fn execute(
             runfiles.join(path)
         }
     };
+    let mut pytest_args = args.pytest_args.clone();
+    if env
+        .get("TESTBRIDGE_TEST_RUNNER_FAIL_FAST")
+        .is_some_and(|v| v == "1")
+    {
+        // `--test_runner_fail_fast`: pytest's -x, last so it wins over `args`' --maxfail.
+        // A replay needs nothing: a recorded failure always executes.
+        pytest_args.push("--exitfirst".to_owned());
+    }
     let mut test_env = args.env.clone();
     test_env.push(("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()));
     let interrupt = Arc::new(AtomicBool::new(false));
@@ -181,7 +190,7 @@ fn execute(
         import_roots: args.import_roots.clone(),
         config: args.config.clone(),
         private_dir: private.path.clone(),
-        pytest_args: args.pytest_args.clone(),
+        pytest_args,
         keyword: env
             .get("TESTBRIDGE_TEST_ONLY")
             .filter(|k| !k.is_empty())

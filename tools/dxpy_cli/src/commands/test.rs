@@ -107,7 +107,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     }
     let options = SuiteOptions {
         pool: pool_config(&args, &discovery)?,
-        maxfail: maxfail_of(&args),
+        // Command line over addopts/PYTEST_ADDOPTS (`report_args`); 0 is no limit.
+        maxfail: report.maxfail.filter(|&n| n > 0),
         interrupt: interrupted,
         deadline: None,
         durations: args.durations,
@@ -156,7 +157,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     Ok(outcome.code)
 }
 
-/// `-x` is `--maxfail=1`; `--maxfail=0` means no limit, as in pytest.
+/// dx-py's own `-x`/`--maxfail`, for the workers' pytest (which reads addopts and
+/// PYTEST_ADDOPTS itself). `-x` is `--maxfail=1`; `--maxfail=0` means no limit, as in pytest.
 fn maxfail_of(args: &TestArgs) -> Option<u32> {
     if args.exitfirst {
         Some(1)

@@ -128,6 +128,9 @@ pub struct ReportArgs {
     pub verbosity: i32,
     /// `--tb` (the last one wins).
     pub tbstyle: Option<String>,
+    /// pytest's `maxfail`: `-x`/`--exitfirst` set 1, `--maxfail=N` sets N (0: no limit); the
+    /// last one wins. `None`: neither was given.
+    pub maxfail: Option<u32>,
 }
 
 /// How pytest's parser treats one option.
@@ -169,6 +172,8 @@ enum Opt {
     Quiet,
     Verbosity,
     TbStyle,
+    ExitFirst,
+    MaxFail,
     /// Known to pytest, irrelevant to collection.
     Other,
 }
@@ -178,9 +183,9 @@ const OPTIONS: &[(&str, Arity, Opt)] = &[
     ("-k", Arity::Value, Opt::Keyword),
     ("-m", Arity::Value, Opt::MarkExpr),
     ("--markers", Arity::Flag, Opt::Other),
-    ("-x", Arity::Flag, Opt::Other),
-    ("--exitfirst", Arity::Flag, Opt::Other),
-    ("--maxfail", Arity::Value, Opt::Other),
+    ("-x", Arity::Flag, Opt::ExitFirst),
+    ("--exitfirst", Arity::Flag, Opt::ExitFirst),
+    ("--maxfail", Arity::Value, Opt::MaxFail),
     (
         "--strict-config",
         Arity::Flag,
@@ -464,6 +469,13 @@ impl CliArgs {
                 self.report.verbosity = value_or_empty().parse().unwrap_or(self.report.verbosity)
             }
             Opt::TbStyle => self.report.tbstyle = Some(value_or_empty()),
+            Opt::ExitFirst => self.report.maxfail = Some(1),
+            // As with --verbosity, a bad number (pytest's usage error) changes nothing.
+            Opt::MaxFail => {
+                if let Ok(n) = value_or_empty().parse() {
+                    self.report.maxfail = Some(n);
+                }
+            }
             Opt::Other => {}
         }
     }
@@ -582,6 +594,8 @@ mod tests {
                 chars: Some("a".into()),
                 verbosity: 0,
                 tbstyle: Some("short".into()),
+                // the `x` of `-vxk`
+                maxfail: Some(1),
                 ..ReportArgs::default()
             }
         );
@@ -612,6 +626,7 @@ mod tests {
                 no_summary: true,
                 verbosity: 1,
                 tbstyle: Some("no".into()),
+                maxfail: None,
             }
         );
         let mut args = CliArgs::default();
@@ -624,6 +639,19 @@ mod tests {
         .expect("parses");
         assert_eq!(args.report.verbosity, 0);
         assert!(args.report.disable_warnings);
+        // `-x` is `--maxfail=1`; the last of them wins, `0` included (no limit).
+        let maxfail = |tokens: &[&str]| {
+            let mut args = CliArgs::default();
+            args.extend_from(&s(tokens)).expect("parses");
+            args.report.maxfail
+        };
+        assert_eq!(maxfail(&[]), None);
+        assert_eq!(maxfail(&["-x"]), Some(1));
+        assert_eq!(maxfail(&["-xq"]), Some(1));
+        assert_eq!(maxfail(&["--maxfail", "3"]), Some(3));
+        assert_eq!(maxfail(&["-x", "--maxfail=0"]), Some(0));
+        assert_eq!(maxfail(&["--maxfail=2", "--exitfirst"]), Some(1));
+        assert_eq!(maxfail(&["--maxfail=2", "--maxfail=lots"]), Some(2));
     }
 
     #[test]
