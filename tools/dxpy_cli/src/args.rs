@@ -194,12 +194,20 @@ impl TestArgs {
         report.verbosity += i32::from(self.verbose) - i32::from(self.quiet);
         // dx-py's own -x/--maxfail come after addopts and PYTEST_ADDOPTS, as on pytest's
         // command line.
-        if self.exitfirst {
-            report.maxfail = Some(1);
-        } else if let Some(n) = self.maxfail {
+        if let Some(n) = self.command_line_maxfail() {
             report.maxfail = Some(n);
         }
         report
+    }
+
+    /// dx-py's own `-x`/`--maxfail`: `-x` is `--maxfail=1` and wins (clap does not keep their
+    /// order); `0` means no limit, as in pytest.
+    pub fn command_line_maxfail(&self) -> Option<u32> {
+        if self.exitfirst {
+            Some(1)
+        } else {
+            self.maxfail
+        }
     }
 
     /// The capture method asked for, if any (`-s` wins, as in pytest).

@@ -157,16 +157,6 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     Ok(outcome.code)
 }
 
-/// dx-py's own `-x`/`--maxfail`, for the workers' pytest (which reads addopts and
-/// PYTEST_ADDOPTS itself). `-x` is `--maxfail=1`; `--maxfail=0` means no limit, as in pytest.
-fn maxfail_of(args: &TestArgs) -> Option<u32> {
-    if args.exitfirst {
-        Some(1)
-    } else {
-        args.maxfail.filter(|&n| n > 0)
-    }
-}
-
 fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolConfig> {
     let mut pool = PoolConfig::new(discovery.config.rootdir.clone());
     pool.worker_cache_root = dxpy_discover::session::cache_root();
@@ -198,7 +188,8 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
     }
     // Stopping inside a unit is the worker's pytest session's job (its `shouldfail`); the pool
     // stops handing out units. Both count failures and errors, as pytest does.
-    if let Some(n) = maxfail_of(args) {
+    // Only dx-py's own: the workers' pytest reads addopts and PYTEST_ADDOPTS itself.
+    if let Some(n) = args.command_line_maxfail().filter(|&n| n > 0) {
         pool.pytest_args.push(format!("--maxfail={n}"));
     }
     // With `-s`/`--capture=no|tee-sys` the tests write to the worker's real stdout (its
