@@ -9,7 +9,7 @@ cd "$repo"
 export DXPY_CACHE="${DXPY_CACHE:-$repo/.cache}"
 # The suites' figures were taken with bytecode caching on; some shells here turn it off.
 unset PYTHONDONTWRITEBYTECODE
-stages="${DXPY_STAGES:-setup rust worker harness corpus outcomes affected bazel}"
+stages="${DXPY_STAGES:-setup lint rust worker harness corpus outcomes affected bazel}"
 passed=0
 failed=0
 failed_names=()
@@ -34,6 +34,18 @@ venv_python="$DXPY_CACHE/corpus/venv/bin/python"
 
 setup() {
     python3 tests/corpus/corpus.py fetch && python3 tests/corpus/corpus.py venv
+}
+
+lint() {
+    # Every linter runs even when an earlier one fails, so one CI run shows every finding.
+    local status=0 check
+    for check in rust.sh starlark.sh python.sh; do
+        echo "--- lint: $check"
+        bash "tests/lint/$check" || { echo "--- lint: $check FAILED"; status=1; }
+    done
+    echo "--- lint: rust module cycles"
+    python3 tests/lint/rust_module_cycles.py || { echo "--- lint: rust module cycles FAILED"; status=1; }
+    return $status
 }
 
 rust() {
@@ -77,6 +89,7 @@ if [ "$failed" -ne 0 ]; then
     echo "stages: $passed passed, $failed failed"
     exit 1
 fi
+stage lint lint
 stage rust rust
 stage worker worker
 stage harness harness

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Rust lints as CI runs them: formatting, and clippy with every warning an error (the lints
+# themselves are declared in the workspace Cargo.toml).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
