@@ -100,6 +100,7 @@ def _sample_test_impl(ctx):
     asserts.true(env, script.rstrip().endswith('test.args" "$@"'), "launcher does not forward $@:\n" + script)
     for name in ["RUNFILES_DIR", "TEST_SRCDIR", "$0.runfiles"]:
         asserts.true(env, name in script, "launcher does not consult %s" % name)
+    asserts.false(env, "%{" in script, "launcher keeps a template placeholder:\n" + script)
 
     # Runfiles carry the result, the argsfile and the test's inputs.
     runfiles = [f.short_path for f in target[DefaultInfo].default_runfiles.files.to_list()]
@@ -181,6 +182,9 @@ def _gazelle_test_impl(ctx):
     script = _content_of(env, executable)
     asserts.true(env, 'cd "$BUILD_WORKSPACE_DIRECTORY"' in script, script)
     asserts.true(env, 'dx-py" gazelle "$@"' in script, script)
+    for name in ["RUNFILES_DIR", "$0.runfiles"]:
+        asserts.true(env, name in script, "launcher does not consult %s" % name)
+    asserts.false(env, "%{" in script, "launcher keeps a template placeholder:\n" + script)
     runfiles = target[DefaultInfo].default_runfiles.files.to_list()
     asserts.true(env, [f for f in runfiles if f.basename == "dx-py"] != [], "dx-py missing from runfiles")
     return analysistest.end(env)
