@@ -19,6 +19,9 @@ Archives must hold `dx-py` at their top level (after `strip_prefix`).
 Platforms: linux_x86_64, linux_aarch64, macos_x86_64, macos_aarch64.
 """
 
+# This extension is rules_dxpy's own public face of its repository rules, not
+# an outside user of //rules/private.
+# buildifier: disable=bzl-visibility
 load(
     "//rules/private:repositories.bzl",
     "PLATFORM_CONSTRAINTS",

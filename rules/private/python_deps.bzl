@@ -73,7 +73,14 @@ def collect_deps(deps):
     )
 
 def collect_runfiles(ctx):
-    """Runfiles of `srcs` and `data` files plus those of data and deps targets."""
+    """Runfiles of `srcs` and `data` files plus those of data and deps targets.
+
+    Args:
+      ctx: context of a rule with PYTHON_ATTRS.
+
+    Returns:
+      A runfiles object.
+    """
     runfiles = ctx.runfiles(files = ctx.files.srcs + ctx.files.data)
     for target in ctx.attr.data + ctx.attr.deps:
         runfiles = runfiles.merge(target[DefaultInfo].default_runfiles)

@@ -3,11 +3,13 @@
 Layout:
 - `_python_runtime`: the interpreter from the Python toolchain (a File in
   runfiles/inputs, or an absolute `interpreter_path`).
-- `_common_args` / `_action_args` / `_argsfile_lines`: the argument list of
-  the contract (runner/src/bazel/mod.rs, §1-2), once with execroot paths for the
-  DxPyTest action, once with runfiles paths for `dx-py bazel-test`.
-- `_launcher`: the test executable, a shell script that finds the runfiles
-  root and runs `dx-py bazel-test @<argsfile>`.
+- `_common_args`, then `_run_tests_action` and `_dx_py_test_impl`: the
+  argument list of the contract (runner/src/bazel/mod.rs, §1-2), once with
+  execroot paths for the DxPyTest action, once with runfiles paths (the test
+  argsfile) for `dx-py bazel-test`.
+- the test executable: a shell script from launchers/test_launcher.sh.tpl
+  (see launcher.bzl) that finds the runfiles root and runs
+  `dx-py bazel-test @<argsfile>`.
 
 Users reach the rule through the `dx_py_test` macro of test_macro.bzl, which
 fills `nocache_test_results` from Bazel's command line.
@@ -21,6 +23,7 @@ test flags require a real run (see README.md, "Bazel"). A target tagged
 always executes.
 """
 
+load(":launcher.bzl", "expand_launcher", "launcher_template_attr")
 load(":providers.bzl", "DxPyTestInfo")
 load(":python_deps.bzl", "PYTHON_ATTRS", "collect_deps", "collect_runfiles", "import_roots")
 load(":runfiles_path.bzl", "runfiles_path")
@@ -192,16 +195,11 @@ def _dx_py_test_impl(ctx):
     ctx.actions.write(argsfile, "\n".join(lines) + "\n")
 
     launcher = ctx.actions.declare_file(ctx.label.name)
-    ctx.actions.write(
-        launcher,
-        _LAUNCHER.format(
-            binary = runfiles_path(ctx, binary),
-            argsfile = runfiles_path(ctx, argsfile),
-            label = str(ctx.label),
-            drop_attribute_args = _drop_attribute_args(_expanded_args(ctx)),
-        ),
-        is_executable = True,
-    )
+    expand_launcher(ctx, launcher, "dx_py_test", {
+        "%{binary}": runfiles_path(ctx, binary),
+        "%{argsfile}": runfiles_path(ctx, argsfile),
+        "%{drop_attribute_args}": _drop_attribute_args(_expanded_args(ctx)),
+    })
 
     runfiles = ctx.runfiles(
         files = [binary, argsfile] + results,
@@ -221,30 +219,6 @@ def _dx_py_test_impl(ctx):
             exclusive = exclusive,
         ),
     ]
-
-# Runfiles root: RUNFILES_DIR (bazel run), TEST_SRCDIR (bazel test), else the
-# `<executable>.runfiles` tree next to the script (run by hand from bazel-bin).
-# Arguments beyond the `args` attribute (--test_arg, `bazel run -- ARGS`) go
-# to `dx-py bazel-test`, which passes them to pytest in a real run.
-_LAUNCHER = """\
-#!/bin/sh
-# dx_py_test {label}: replays or executes the tests via `dx-py bazel-test`.
-if [ -n "${{RUNFILES_DIR:-}}" ]; then
-    runfiles=$RUNFILES_DIR
-elif [ -n "${{TEST_SRCDIR:-}}" ]; then
-    runfiles=$TEST_SRCDIR
-elif [ -d "$0.runfiles" ]; then
-    runfiles=$0.runfiles
-else
-    echo "dx_py_test {label}: cannot find the runfiles (no RUNFILES_DIR, TEST_SRCDIR or $0.runfiles)" >&2
-    exit 2
-fi
-case "$runfiles" in
-    /*) ;;
-    *) runfiles=$PWD/$runfiles ;;
-esac
-{drop_attribute_args}exec "$runfiles/{binary}" bazel-test "@$runfiles/{argsfile}" "$@"
-"""
 
 _TEST_ATTRS = dict(PYTHON_ATTRS)
 _TEST_ATTRS.update({
@@ -270,6 +244,7 @@ _TEST_ATTRS.update({
         doc = "Third-party modules the warm interpreters import before forking " +
               "(never the target's own sources, so changes cannot leak between runs).",
     ),
+    "_launcher_template": launcher_template_attr("//rules/private:launchers/test_launcher.sh.tpl", "dx_py_test"),
 })
 
 # The rule class keeps the public name, so `kind(dx_py_test, ...)` queries and

@@ -57,7 +57,11 @@ rejects_import_test = analysistest.make(
 )
 
 def library_test_suite(name):
-    """Declares every dx_py_library analysis test plus a test_suite `name`."""
+    """Declares every dx_py_library analysis test plus a test_suite `name`.
+
+    Args:
+      name: name of the test_suite.
+    """
     top_providers_test(name = "top_providers_test", target_under_test = ":top")
     leaf_providers_test(name = "leaf_providers_test", target_under_test = ":leaf")
     rejects_import_test(

@@ -85,21 +85,23 @@ def _sample_test_impl(ctx):
         "--result-undeclared=_main/%s/sample_test.dxpy/undeclared_outputs" % _PKG,
     ]:
         asserts.true(env, expected in lines, "%r missing from the test argsfile:\n%s" % (expected, "\n".join(lines)))
-    asserts.false(env, [l for l in lines if l.startswith("--out-")], "runfiles argsfile must not name action outputs")
-    asserts.false(env, [l for l in lines if l.startswith("--worker-package")], "--worker-package in the test argsfile")
+    asserts.false(env, [line for line in lines if line.startswith("--out-")], "runfiles argsfile must not name action outputs")
+    asserts.false(env, [line for line in lines if line.startswith("--worker-package")], "--worker-package in the test argsfile")
     asserts.false(env, "--cache-test-results=no" in lines, "--cache-test-results=no without --nocache_test_results")
-    python = [l for l in lines if l.startswith("--python=")]
+    python = [line for line in lines if line.startswith("--python=")]
     asserts.equals(env, 1, len(python), "one --python= line")
 
     # The launcher runs `<dx-py> bazel-test @<argsfile>` from the runfiles root.
     script = _content_of(env, target[DefaultInfo].files_to_run.executable)
     asserts.true(env, "bazel-test \"@$runfiles/_main/%s/sample_test.dxpy/test.args\"" % _PKG in script, script)
+
     # Bazel passes the `args` attribute first: dropped, the rest forwarded.
     drop = "if [ $# -ge 2 ] && [ \"${1}\" = '-p' ] && [ \"${2}\" = 'no:cacheprovider' ]; then\n    shift 2\nfi\n"
     asserts.true(env, drop in script, "launcher does not drop the args attribute:\n" + script)
     asserts.true(env, script.rstrip().endswith('test.args" "$@"'), "launcher does not forward $@:\n" + script)
     for name in ["RUNFILES_DIR", "TEST_SRCDIR", "$0.runfiles"]:
         asserts.true(env, name in script, "launcher does not consult %s" % name)
+    asserts.false(env, "%{" in script, "launcher keeps a template placeholder:\n" + script)
 
     # Runfiles carry the result, the argsfile and the test's inputs.
     runfiles = [f.short_path for f in target[DefaultInfo].default_runfiles.files.to_list()]
@@ -162,7 +164,7 @@ def _exclusive_test_impl(ctx):
     # The argsfile tells `dx-py bazel-test` to execute and names no recorded result.
     lines = _content_of(env, info.argsfile).splitlines()
     asserts.true(env, "--exclusive=yes" in lines, "--exclusive=yes missing:\n" + "\n".join(lines))
-    asserts.false(env, [l for l in lines if l.startswith("--result-")], "an exclusive target names results")
+    asserts.false(env, [line for line in lines if line.startswith("--result-")], "an exclusive target names results")
     asserts.true(env, "--test=_main/%s/fixture/tests/test_sample.py" % _PKG in lines, "\n".join(lines))
 
     # What a real run needs is in the runfiles: the test, its deps, dx-py.
@@ -181,6 +183,9 @@ def _gazelle_test_impl(ctx):
     script = _content_of(env, executable)
     asserts.true(env, 'cd "$BUILD_WORKSPACE_DIRECTORY"' in script, script)
     asserts.true(env, 'dx-py" gazelle "$@"' in script, script)
+    for name in ["RUNFILES_DIR", "$0.runfiles"]:
+        asserts.true(env, name in script, "launcher does not consult %s" % name)
+    asserts.false(env, "%{" in script, "launcher keeps a template placeholder:\n" + script)
     runfiles = target[DefaultInfo].default_runfiles.files.to_list()
     asserts.true(env, [f for f in runfiles if f.basename == "dx-py"] != [], "dx-py missing from runfiles")
     return analysistest.end(env)
@@ -188,7 +193,11 @@ def _gazelle_test_impl(ctx):
 gazelle_test = analysistest.make(_gazelle_test_impl)
 
 def test_rule_test_suite(name):
-    """Declares the dx_py_test analysis tests plus a test_suite `name`."""
+    """Declares the dx_py_test analysis tests plus a test_suite `name`.
+
+    Args:
+      name: name of the test_suite.
+    """
     sample_test_test(name = "sample_test_test", target_under_test = ":sample_test")
     eternal_test_test(name = "eternal_test_test", target_under_test = ":eternal_test")
     nocache_test_test(name = "nocache_test_test", target_under_test = ":eternal_test")
