@@ -17,15 +17,14 @@ import os
 import platform
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import pytest
 
 from dxpy_worker import builtin_hooks, warm_pytest
-from dxpy_worker.fastpath import DirectProtocol
 from dxpy_worker import protocol as P
 from dxpy_worker.channel import _COUNT_FIELD
+from dxpy_worker.fastpath import DirectProtocol
 
 try:  # pytest's own recorder of warnings raised while collecting (private, but stable since 6).
     from _pytest.warnings import catch_warnings_for_item as _catch_warnings_for_item
