@@ -26,28 +26,37 @@ _COUNT_FIELD = {
 
 
 class Channel:
-    """Frames in and out, plus the counts of the batch in progress."""
+    """Frames in and out, plus the counts of the batch in progress. The only writer of the
+    protocol stream: engines send through its methods."""
 
     def __init__(self, fd_in, fd_out, output_limit=DEFAULT_OUTPUT_LIMIT):
-        self.fd_in = fd_in
-        self.fd_out = fd_out
+        self._fd_in = fd_in
+        self._fd_out = fd_out
         self.output_limit = output_limit
         self.terminal_width = 0  # the runner's terminal width, from Hello (0: pytest's)
         self.request_id = 0
         self.done = P.Done()
 
     def send(self, message):
-        data = P.encode_result(P.ResultFrame(self.request_id, message))
-        view = memoryview(data)
-        while view:
-            written = os.write(self.fd_out, view)
-            view = view[written:]
+        self._write(P.encode_result(P.ResultFrame(self.request_id, message)))
 
     def send_item(self, result):
-        if result.in_summary:
-            field = _COUNT_FIELD[result.outcome]
-            setattr(self.done, field, getattr(self.done, field) + 1)
-        self.send(result)
+        self.send_items([result])
+
+    def send_items(self, results):
+        """Sends item results in one write (one wake-up of the runner), each counted in the
+        batch's Done when pytest's summary counts it."""
+        for result in results:
+            if result.in_summary:
+                field = _COUNT_FIELD[result.outcome]
+                setattr(self.done, field, getattr(self.done, field) + 1)
+        self._write(b"".join(P.encode_result(P.ResultFrame(self.request_id, r)) for r in results))
+
+    def _write(self, data):
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd_out, view)
+            view = view[written:]
 
     def send_collect_error(self, node_id, outcome, longrepr, skip_location=""):
         if outcome == P.Outcome.ERROR:
@@ -88,7 +97,7 @@ class Channel:
         RunHookItems request (an engine without it answers with an error log and Done).
         """
         while True:
-            frame = P.read_request(self.fd_in)
+            frame = P.read_request(self._fd_in)
             if frame is None:
                 return None
             self.request_id = frame.request_id

@@ -23,7 +23,6 @@ import pytest
 
 from dxpy_worker import builtin_hooks, warm_pytest
 from dxpy_worker import protocol as P
-from dxpy_worker.channel import _COUNT_FIELD
 from dxpy_worker.fastpath import DirectProtocol
 
 try:  # pytest's own recorder of warnings raised while collecting (private, but stable since 6).
@@ -672,16 +671,7 @@ class WorkerPlugin:
         if not self.pending:
             return
         results, self.pending = self.pending, []
-        channel = self.channel
-        done = channel.done
-        for result in results:
-            if result.in_summary:
-                field = _COUNT_FIELD[result.outcome]
-                setattr(done, field, getattr(done, field) + 1)
-        data = b"".join(P.encode_result(P.ResultFrame(channel.request_id, r)) for r in results)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(channel.fd_out, view):]
+        self.channel.send_items(results)
 
     @pytest.hookimpl
     def pytest_collectreport(self, report):
