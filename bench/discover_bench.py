@@ -1,10 +1,12 @@
 """Wall-time benchmark of discovery: `dx-py discover` vs `pytest --collect-only -q`.
 
     python3 bench/discover_bench.py [--runs 3] [--suites NAME ...] [--no-synth] [--no-corpus]
-                                    [--synth-files 2000] [--pytest-only] [--dxpy-cold clear|no-cache] [--json FILE]
+                                    [--synth-files 2000] [--pytest-only]
+                                    [--dxpy-cold clear|no-cache] [--json FILE]
 
 Targets: the synthetic suite (bench/synth.py defaults but --synth-files, generated into
-.cache/bench/synth-FILES when its synth.json does not match) and every suite of the real-suite corpus (tests/corpus/corpus.py).
+.cache/bench/synth-FILES when its synth.json does not match) and every suite of the real-suite
+corpus (tests/corpus/corpus.py).
 Four timings per target, median of --runs runs each:
   pytest cold  `__pycache__` removed under the suite root and PYTHONDONTWRITEBYTECODE=1 (pytest
                rewrites asserts and compiles every test module, as the yardstick's collect_s)
@@ -82,7 +84,8 @@ def bench_dxpy(root: Path, runs: int, dxpy: Path, cold_mode: str) -> dict:
     def cold():
         if cold_mode == "no-cache":
             return collect.run_dxpy_discover(root, extra=["--no-cache"], dxpy=dxpy)
-        subprocess.run([str(dxpy), "cache", "clear", "--rootdir", str(root)], cwd=root, env=env, capture_output=True, check=False)
+        subprocess.run([str(dxpy), "cache", "clear", "--rootdir", str(root)], cwd=root, env=env,
+                       capture_output=True, check=False)
         return collect.run_dxpy_discover(root, dxpy=dxpy)
 
     result = {"dxpy_cold": median_of(runs, cold)}
@@ -100,10 +103,11 @@ def print_table(results: dict[str, dict]) -> None:
             "py/dx cold", "py/dx warm", "pywarm/dxcold", "dx cold/warm")
     rows = [head]
     for name, r in results.items():
-        def t(key):
+        # (Bound per row: each helper reads this row's timings.)
+        def t(key, r=r):
             return None if key not in r else r[key][0]
 
-        def cell(key):
+        def cell(key, r=r):
             if key not in r:
                 return "-"
             wall, _, code = r[key]
@@ -115,7 +119,8 @@ def print_table(results: dict[str, dict]) -> None:
                      ratio(t("pytest_warm"), t("dxpy_cold")), ratio(t("dxpy_cold"), t("dxpy_warm"))))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     for row in rows:
-        print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+        cells = enumerate(zip(row, widths, strict=True))
+        print("  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in cells))
 
 
 def main(argv: list[str] | None = None) -> int:

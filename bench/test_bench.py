@@ -136,10 +136,10 @@ def main(argv: list[str] | None = None) -> int:
                      f"{py[1]}/{xd[1]}/{dx[1]}", f"{py[2]}/{xd[2]}/{dx[2]}"))
         print(f"{name}: done", file=sys.stderr, flush=True)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
-    print("| " + " | ".join(c.ljust(w) for c, w in zip(rows[0], widths)) + " |")
+    print("| " + " | ".join(c.ljust(w) for c, w in zip(rows[0], widths, strict=True)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for r in rows[1:]:
-        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths)) + " |")
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
     if args.trivial:
         small, big = results[f"trivial-{args.trivial // 10}"], results[f"trivial-{args.trivial}"]
         extra = args.trivial - args.trivial // 10

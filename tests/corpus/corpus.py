@@ -106,7 +106,7 @@ def load_suites(path: Path | None = None) -> list[Suite]:
         if line.startswith("#"):
             header = line.lstrip("# ").split("\t")
             continue
-        row = dict(zip(header, line.split("\t")))
+        row = dict(zip(header, line.split("\t"), strict=False))
         try:
             deps = row["test_deps"].strip()
             suites.append(Suite(
@@ -284,7 +284,7 @@ def print_columns(rows: list[tuple]) -> None:
     """Rows of strings as left-aligned columns, the first row being the header."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)))
 
 
 def main(argv: list[str] | None = None) -> int:

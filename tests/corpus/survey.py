@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import re
 import subprocess
 import sys
@@ -80,9 +79,14 @@ def summarize(suite: corpus.Suite, records: list[dict]) -> list[str]:
     dynamic = [r for r in decorated.values()
                if not all(d["literal"] for d in r.get("decorators", []) + r.get("class_decorators", []))]
     if decorated:
+
+        def first_dynamic(r):
+            return next(d["src"] for d in r.get("decorators", []) + r.get("class_decorators", [])
+                        if not d["literal"])
+
         lines.append(f"- parametrize-decorated functions: {len(decorated)}; with non-literal values/ids: "
                      f"{len(dynamic)}" + "".join(
-                         f"\n  - `{r['nodeid'].split('[')[0]}`: `{next(d['src'] for d in r.get('decorators', []) + r.get('class_decorators', []) if not d['literal'])}`"
+                         f"\n  - `{r['nodeid'].split('[')[0]}`: `{first_dynamic(r)}`"
                          for r in dynamic[:3]))
     knowable = [r for r in items if r["type"] in ("Function", "TestCaseFunction") and (
         not r.get("param_sources") or (
@@ -91,7 +95,8 @@ def summarize(suite: corpus.Suite, records: list[dict]) -> list[str]:
     lines.append(f"- items whose full ID is knowable from literals alone: {len(knowable)} of {len(items)}")
     for label, predicate in [
         ("inherited test methods", lambda r: r.get("inherited")),
-        ("  ...from a base in another module", lambda r: r.get("inherited") and r["defined_in"].rsplit(".", 2)[0] not in r["nodeid"].replace("/", ".")),
+        ("  ...from a base in another module",
+         lambda r: r.get("inherited") and r["defined_in"].rsplit(".", 2)[0] not in r["nodeid"].replace("/", ".")),
         ("tests defined in another module (imported)", lambda r: r.get("foreign") and not r.get("inherited")),
         ("async test functions", lambda r: r.get("async")),
         ("nested classes", lambda r: r.get("parents", []).count("Class") > 1),

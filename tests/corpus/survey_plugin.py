@@ -16,7 +16,7 @@ import os
 import pytest
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _decorators_by_line(path: str) -> dict[int, list[ast.expr]]:
     """First line of each def/class (decorators excluded) -> its decorator expressions."""
     try:

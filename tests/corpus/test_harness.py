@@ -17,7 +17,6 @@ import os
 import sys
 import tarfile
 import tempfile
-import textwrap
 import unittest
 from pathlib import Path
 from unittest import mock
@@ -31,7 +30,8 @@ from compare_discovery import Difference, compare_items  # noqa: E402
 
 class ParseTests(unittest.TestCase):
     def test_ids_stop_at_blank_line_and_summary_counts_selected(self):
-        text = "a.py::t[x]\nb.py::C::t\n\n===== warnings summary =====\n  a.py::t, bad\n\n2/5 tests collected (3 deselected) in 0.1s\n"
+        text = ("a.py::t[x]\nb.py::C::t\n\n===== warnings summary =====\n  a.py::t, bad\n\n"
+                "2/5 tests collected (3 deselected) in 0.1s\n")
         self.assertEqual(collect.parse_quiet_output(text), (["a.py::t[x]", "b.py::C::t"], 2))
 
     def test_no_tests(self):

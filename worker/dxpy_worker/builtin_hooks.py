@@ -10,15 +10,21 @@ plugin implementing any of those hooks sends the work down pytest's normal path.
 from __future__ import annotations
 
 import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import pytest
 
 
-def _defining_module(plugin):
+def _defining_module(plugin: object) -> str:
     if isinstance(plugin, types.ModuleType):
         return plugin.__name__
     return type(plugin).__module__
 
 
-def is_builtin_plugin(plugin, own_types=()):
+def is_builtin_plugin(plugin: object, own_types: tuple[type, ...] = ()) -> bool:
     """True for pytest's builtin plugins and for instances of ``own_types``."""
     if own_types and isinstance(plugin, own_types):
         return True
@@ -26,12 +32,15 @@ def is_builtin_plugin(plugin, own_types=()):
     return name == "_pytest" or name.startswith("_pytest.")
 
 
-def foreign_implementations(config, hook_names, own_types=()):
+def foreign_implementations(
+    config: pytest.Config, hook_names: Iterable[str], own_types: tuple[type, ...] = ()
+) -> list[tuple[str, str]]:
     """(hook, plugin name) of every implementation of ``hook_names`` that is not builtin."""
     manager = config.pluginmanager
     found = []
     for hook_name in hook_names:
-        caller = getattr(manager.hook, hook_name, None)
+        # (pluggy's HookCaller, looked up by name: Any at that boundary.)
+        caller: Any = getattr(manager.hook, hook_name, None)
         if caller is None:
             continue
         for impl in caller.get_hookimpls():
@@ -40,5 +49,7 @@ def foreign_implementations(config, hook_names, own_types=()):
     return found
 
 
-def only_builtin(config, hook_names, own_types=()):
+def only_builtin(
+    config: pytest.Config, hook_names: Iterable[str], own_types: tuple[type, ...] = ()
+) -> bool:
     return not foreign_implementations(config, hook_names, own_types)

@@ -11,11 +11,12 @@ import io
 import os
 import sys
 import tempfile
+from typing import IO, TextIO
 
 TRUNCATION_NOTE = "\n[dx-py: output truncated: {omitted} more bytes not shown]\n"
 
 
-def cap_text(text, limit):
+def cap_text(text: str, limit: int) -> tuple[str, bool]:
     """Returns (text cut to ``limit`` UTF-8 bytes plus a note, truncated?)."""
     if len(text) <= limit // 4:  # cannot exceed the limit even at 4 bytes per char
         return text, False
@@ -27,7 +28,7 @@ def cap_text(text, limit):
     return head + TRUNCATION_NOTE.format(omitted=omitted), True
 
 
-def _read_capped(tmp, limit):
+def _read_capped(tmp: IO[bytes], limit: int) -> tuple[str, bool]:
     size = os.fstat(tmp.fileno()).st_size
     tmp.seek(0)
     raw = tmp.read(limit)
@@ -40,13 +41,14 @@ def _read_capped(tmp, limit):
 class FdCapture:
     """Captures fds 1 and 2 into temp files between ``start`` and ``stop``."""
 
-    def __init__(self, limit):
+    def __init__(self, limit: int) -> None:
         self.limit = limit
         self.tmp_out = tempfile.TemporaryFile()
         self.tmp_err = tempfile.TemporaryFile()
-        self.saved = None
+        # (fd 1 copy, fd 2 copy, sys.stdout, sys.stderr) while capturing.
+        self.saved: tuple[int, int, TextIO, TextIO] | None = None
 
-    def start(self):
+    def start(self) -> None:
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
@@ -68,7 +70,7 @@ class FdCapture:
             write_through=True,
         )
 
-    def stop(self):
+    def stop(self) -> tuple[str, str, bool]:
         """Restores the fds; returns (stdout, stderr, truncated)."""
         if self.saved is None:
             return "", "", False

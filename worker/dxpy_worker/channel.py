@@ -3,7 +3,8 @@
 ``main`` moves the protocol off fds 0/1 (so tests can neither read requests nor corrupt
 results), reads Hello, picks an engine and hands it a ``Channel``. Engines call
 ``Channel.serve`` with a batch runner; ``serve`` reads RunItems/RunModule requests until
-Shutdown or end of stream and answers each batch with Done.
+Shutdown or end of stream and answers each batch with Done. Engines write nothing to the
+protocol stream themselves: every result frame goes through ``send``/``send_items``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,17 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from typing import TYPE_CHECKING
 
 from dxpy_worker import protocol as P
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+
+    # (stop kind, exit code, message) of a batch, as Done reports it.
+    BatchOutcome = tuple[P.StopKind, int, str]
+    RunBatch = Callable[[list[str], int, bool], BatchOutcome]
+    RunHookBatch = Callable[[P.RunHookItems], BatchOutcome]
 
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 _COUNT_FIELD = {
@@ -26,30 +36,41 @@ _COUNT_FIELD = {
 
 
 class Channel:
-    """Frames in and out, plus the counts of the batch in progress."""
+    """Frames in and out, plus the counts of the batch in progress. The only writer of the
+    protocol stream: engines send through its methods."""
 
-    def __init__(self, fd_in, fd_out, output_limit=DEFAULT_OUTPUT_LIMIT):
-        self.fd_in = fd_in
-        self.fd_out = fd_out
+    def __init__(self, fd_in: int, fd_out: int, output_limit: int = DEFAULT_OUTPUT_LIMIT) -> None:
+        self._fd_in = fd_in
+        self._fd_out = fd_out
         self.output_limit = output_limit
         self.terminal_width = 0  # the runner's terminal width, from Hello (0: pytest's)
         self.request_id = 0
         self.done = P.Done()
 
-    def send(self, message):
-        data = P.encode_result(P.ResultFrame(self.request_id, message))
+    def send(self, message: P.ResultMessage) -> None:
+        self._write(P.encode_result(P.ResultFrame(self.request_id, message)))
+
+    def send_item(self, result: P.ItemResult) -> None:
+        self.send_items([result])
+
+    def send_items(self, results: Sequence[P.ItemResult]) -> None:
+        """Sends item results in one write (one wake-up of the runner), each counted in the
+        batch's Done when pytest's summary counts it."""
+        for result in results:
+            if result.in_summary:
+                field = _COUNT_FIELD[result.outcome]
+                setattr(self.done, field, getattr(self.done, field) + 1)
+        self._write(b"".join(P.encode_result(P.ResultFrame(self.request_id, r)) for r in results))
+
+    def _write(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            written = os.write(self.fd_out, view)
+            written = os.write(self._fd_out, view)
             view = view[written:]
 
-    def send_item(self, result):
-        if result.in_summary:
-            field = _COUNT_FIELD[result.outcome]
-            setattr(self.done, field, getattr(self.done, field) + 1)
-        self.send(result)
-
-    def send_collect_error(self, node_id, outcome, longrepr, skip_location=""):
+    def send_collect_error(
+        self, node_id: str, outcome: P.Outcome, longrepr: str | None, skip_location: str = ""
+    ) -> None:
         if outcome == P.Outcome.ERROR:
             self.done.collect_errors += 1
         else:
@@ -57,15 +78,15 @@ class Channel:
         text, _ = self.cap(longrepr)
         self.send(P.CollectError(node_id, outcome, text, skip_location))
 
-    def log(self, level, message):
+    def log(self, level: P.LogLevel, message: str) -> None:
         self.send(P.Log(level, self.cap(message)[0]))
 
-    def cap(self, text):
+    def cap(self, text: str | None) -> tuple[str, bool]:
         from dxpy_worker.capture import cap_text
 
         return cap_text(text or "", self.output_limit)
 
-    def preload(self, modules):
+    def preload(self, modules: Iterable[str]) -> None:
         """Imports ``modules`` so later batches find them loaded; a failure is a warning
         (the tests that need the module will report it), then Done."""
         import importlib
@@ -80,7 +101,7 @@ class Channel:
         self.done = P.Done()
         self.send(self.done)
 
-    def serve(self, run_batch, run_hook_batch=None):
+    def serve(self, run_batch: RunBatch, run_hook_batch: RunHookBatch | None = None) -> P.RequestFrame | None:
         """Runs batches until Shutdown (returns its frame) or end of stream (returns None).
 
         ``run_batch(node_ids, first_index, keep_session)`` sends the item results and returns
@@ -88,7 +109,7 @@ class Channel:
         RunHookItems request (an engine without it answers with an error log and Done).
         """
         while True:
-            frame = P.read_request(self.fd_in)
+            frame = P.read_request(self._fd_in)
             if frame is None:
                 return None
             self.request_id = frame.request_id
@@ -119,7 +140,7 @@ class Channel:
             self.send(self.done)
 
 
-def _isolate_protocol_fds():
+def _isolate_protocol_fds() -> tuple[int, int]:
     """Returns (fd_in, fd_out) private copies of fds 0/1; fd 0 becomes /dev/null and fd 1
     a copy of stderr, so stray reads and writes cannot touch the protocol."""
     sys.stdout.flush()
@@ -132,7 +153,7 @@ def _isolate_protocol_fds():
     return fd_in, fd_out
 
 
-def _pytest_available():
+def _pytest_available() -> bool:
     try:
         import pytest  # noqa: F401
     except ImportError:
@@ -140,7 +161,7 @@ def _pytest_available():
     return True
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     fd_in, fd_out = _isolate_protocol_fds()
     channel = Channel(fd_in, fd_out)
     try:
@@ -166,10 +187,12 @@ def main(argv=None):
                 channel.send(P.Fatal(
                     f"the pytest engine was requested but {sys.executable} cannot import pytest", ""))
                 return 1
-            from dxpy_worker import engine_pytest as chosen
-        else:
-            from dxpy_worker import engine_native as chosen
-        return chosen.run(channel, hello)
+            from dxpy_worker import engine_pytest
+
+            return engine_pytest.run(channel, hello)
+        from dxpy_worker import engine_native
+
+        return engine_native.run(channel, hello)
     except P.ProtocolError as err:
         channel.send(P.Fatal(f"protocol error: {err}", traceback.format_exc()))
         return 1

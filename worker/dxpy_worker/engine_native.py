@@ -9,29 +9,46 @@ callbacks into outcomes; ``NativeRunner`` runs a batch item by item with fd-leve
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import platform
 import time
 import traceback
+import types
 import unittest
+from typing import TYPE_CHECKING, Any
 
 from dxpy_worker import protocol as P
 from dxpy_worker.capture import FdCapture
-from dxpy_worker.native_collect import CollectFailure, collect
+from dxpy_worker.native_collect import CollectFailure, Item, collect
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Optional, Union
+
+    from dxpy_worker.channel import BatchOutcome, Channel
+
+    # (description, error text or None) of one unittest subtest.
+    SubtestReport = tuple[str, Optional[str]]
+    # What a phase's function returns: the subtest reports to send before its own.
+    PhaseResult = Optional[list[SubtestReport]]
+    # What unittest hands a TestResult: sys.exc_info() of the problem.
+    ExcInfo = Union[tuple[type[BaseException], BaseException, types.TracebackType], tuple[None, None, None]]
 
 
 class PhaseOutcome(Exception):
     """Raised inside a phase to report a non-exception outcome (skip, xfail...)."""
 
-    def __init__(self, outcome, text="", skip_reason=""):
+    def __init__(self, outcome: P.Outcome, text: str = "", skip_reason: str = "") -> None:
         super().__init__(text)
         self.outcome = outcome
         self.text = text
         self.skip_reason = skip_reason
+        self.subtests: list[SubtestReport] = []
 
 
-def _format_exception(exc):
+def _format_exception(exc: BaseException) -> str:
     """Traceback text without the worker's own frames."""
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_globals.get("__name__", "").startswith("dxpy_worker"):
@@ -39,7 +56,7 @@ def _format_exception(exc):
     return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
-def _call_optional(func, arg):
+def _call_optional(func: Callable[..., Any], arg: object) -> Any:
     """Calls ``func(arg)`` when it takes an argument, else ``func()`` (as pytest does)."""
     code = getattr(func, "__code__", None)
     takes_arg = code is not None and code.co_argcount > (1 if inspect.ismethod(func) else 0)
@@ -49,10 +66,11 @@ def _call_optional(func, arg):
 class SetupStack:
     """Active collectors, outermost first: [(key, finalizers, setup error or None)]."""
 
-    def __init__(self):
-        self.stack = []
+    def __init__(self) -> None:
+        # [key, finalizers, setup error or None], a list so the error can be recorded.
+        self.stack: list[list[Any]] = []
 
-    def setup(self, item):
+    def setup(self, item: Item) -> None:
         chain = item.chain()
         for depth, (kind, key, obj) in enumerate(chain):
             if depth < len(self.stack):
@@ -61,8 +79,8 @@ class SetupStack:
                 if self.stack[depth][2] is not None:
                     raise self.stack[depth][2]
                 continue
-            finalizers = []
-            entry = [key, finalizers, None]
+            finalizers: list[Callable[[], object]] = []
+            entry: list[Any] = [key, finalizers, None]
             self.stack.append(entry)
             try:
                 self._setup_collector(kind, obj, finalizers)
@@ -73,12 +91,12 @@ class SetupStack:
                 raise
 
     @staticmethod
-    def _setup_collector(kind, obj, finalizers):
+    def _setup_collector(kind: str, obj: Any, finalizers: list[Callable[[], object]]) -> None:
         if kind == "module":
             setup = getattr(obj, "setUpModule", None) or getattr(obj, "setup_module", None)
             teardown = getattr(obj, "tearDownModule", None) or getattr(obj, "teardown_module", None)
             if teardown is not None:
-                finalizers.append(lambda: _call_optional(teardown, obj))
+                finalizers.append(functools.partial(_call_optional, teardown, obj))
             if setup is not None:
                 _call_optional(setup, obj)
             return
@@ -92,11 +110,11 @@ class SetupStack:
         setup = getattr(obj, "setup_class", None)
         teardown = getattr(obj, "teardown_class", None)
         if teardown is not None:
-            finalizers.append(lambda: _call_optional(teardown, obj))
+            finalizers.append(functools.partial(_call_optional, teardown, obj))
         if setup is not None:
             _call_optional(setup, obj)
 
-    def teardown_exact(self, next_item):
+    def teardown_exact(self, next_item: Item | None) -> None:
         """Tears down collectors ``next_item`` does not share (all when it is None)."""
         needed = [key for _, key, _ in next_item.chain()] if next_item is not None else []
         errors = []
@@ -116,42 +134,44 @@ class SetupStack:
 class UnittestResult(unittest.TestResult):
     """Collects what one TestCase run reported."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
-        self.problems = []  # (kind, text)
-        self.skip_reason = None
-        self.expected_failure = None
+        self.problems: list[str] = []  # traceback texts
+        self.skip_reason: str | None = None
+        self.expected_failure: str | None = None
         self.unexpected_success = False
-        self.subtests = []  # (description, error text or None)
+        self.subtests: list[SubtestReport] = []
 
-    def addError(self, test, err):
+    def addError(self, test: unittest.TestCase, err: ExcInfo) -> None:
         self.problems.append(self._exc_text(err))
 
-    def addFailure(self, test, err):
+    def addFailure(self, test: unittest.TestCase, err: ExcInfo) -> None:
         self.problems.append(self._exc_text(err))
 
-    def addSkip(self, test, reason):
+    def addSkip(self, test: unittest.TestCase, reason: str) -> None:
         self.skip_reason = reason
 
-    def addExpectedFailure(self, test, err):
+    def addExpectedFailure(self, test: unittest.TestCase, err: ExcInfo) -> None:
         self.expected_failure = self._exc_text(err)
 
-    def addUnexpectedSuccess(self, test):
+    def addUnexpectedSuccess(self, test: unittest.TestCase) -> None:
         self.unexpected_success = True
 
-    def addSubTest(self, test, subtest, err):
-        from unittest.case import _subtest_msg_sentinel
+    def addSubTest(self, test: unittest.TestCase, subtest: unittest.TestCase, err: ExcInfo | None) -> None:
+        # unittest's private marker for a subTest() without a message (typeshed omits it).
+        _subtest_msg_sentinel: object = vars(unittest.case)["_subtest_msg_sentinel"]
+        subtest_any: Any = subtest  # a unittest.case._SubTest (private, untyped)
 
         parts = []
-        if subtest._message is not _subtest_msg_sentinel:
-            parts.append(f"[{subtest._message}]")
-        if subtest.params:
-            parts.append("(" + ", ".join(f"{k}={v}" for k, v in subtest.params.items()) + ")")
+        if subtest_any._message is not _subtest_msg_sentinel:
+            parts.append(f"[{subtest_any._message}]")
+        if subtest_any.params:
+            parts.append("(" + ", ".join(f"{k}={v}" for k, v in subtest_any.params.items()) + ")")
         description = " ".join(parts) or "(<subtest>)"
         self.subtests.append((description, None if err is None else self._exc_text(err)))
 
     @staticmethod
-    def _exc_text(err):
+    def _exc_text(err: ExcInfo) -> str:
         exc_type, exc, tb = err
         while tb is not None and tb.tb_frame.f_globals.get("__unittest"):
             tb = tb.tb_next
@@ -159,25 +179,28 @@ class UnittestResult(unittest.TestResult):
 
 
 class NativeRunner:
-    def __init__(self, channel):
+    def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self.modules = {}
+        self.modules: dict[str, types.ModuleType] = {}
         self.stack = SetupStack()
         self.capture = FdCapture(channel.output_limit)
         self.first_index = 0
 
     # --- one phase --------------------------------------------------------------------
-    def phase(self, item, index, phase, func, finished=False):
+    def phase(
+        self, item: Item, index: int, phase: P.Phase, func: Callable[[], PhaseResult], finished: bool = False
+    ) -> P.Outcome:
         """Runs ``func`` captured; sends its report unless it is a passed setup. Returns the
         outcome sent (or PASSED)."""
         self.capture.start()
         started = time.perf_counter()
-        outcome, text, skip_reason, extra = P.Outcome.PASSED, "", "", []
+        outcome, text, skip_reason = P.Outcome.PASSED, "", ""
+        extra: list[SubtestReport] = []
         try:
             extra = func() or []
         except PhaseOutcome as out:
             outcome, text, skip_reason = out.outcome, out.text, out.skip_reason
-            extra = getattr(out, "subtests", [])
+            extra = out.subtests
         except unittest.SkipTest as exc:
             outcome, skip_reason = P.Outcome.SKIPPED, str(exc)
         except KeyboardInterrupt:
@@ -191,11 +214,11 @@ class NativeRunner:
             outcome = P.Outcome.ERROR
         for description, error in extra:  # subtest reports come before the test's own
             # As pytest shows them: reported from inside the captured test, so no progress.
-            status = dict(letter="u", word=f"SUBFAILED{description}") if error else {}
+            letter, word = ("u", f"SUBFAILED{description}") if error else ("", "")
             self.send(item, index, P.Phase.CALL, P.Outcome.FAILED if error else P.Outcome.PASSED,
                       0.0, error or "", "", "", "", False, in_summary=error is not None,
                       head_line=f"{item.location[2]} {description}", progress_hidden=True,
-                      **status)
+                      letter=letter, word=word)
         if phase == P.Phase.SETUP and outcome == P.Outcome.PASSED:
             return outcome
         in_summary = not (phase != P.Phase.CALL and outcome == P.Outcome.PASSED)
@@ -203,9 +226,26 @@ class NativeRunner:
                   truncated, in_summary=in_summary, finished=finished)
         return outcome
 
-    def send(self, item, index, phase, outcome, duration, text, stdout, stderr, skip_reason,
-             truncated, in_summary=True, finished=False, sections=(), letter="", word="",
-             head_line="", progress_hidden=False):
+    def send(
+        self,
+        item: Item,
+        index: int,
+        phase: P.Phase,
+        outcome: P.Outcome,
+        duration: float,
+        text: str,
+        stdout: str,
+        stderr: str,
+        skip_reason: str,
+        truncated: bool,
+        in_summary: bool = True,
+        finished: bool = False,
+        sections: Iterable[tuple[str, str]] = (),
+        letter: str = "",
+        word: str = "",
+        head_line: str = "",
+        progress_hidden: bool = False,
+    ) -> None:
         cap = self.channel.cap
         text, cut_text = cap(text)
         stdout, cut_out = cap(stdout)
@@ -222,23 +262,25 @@ class NativeRunner:
         ))
 
     # --- one item ---------------------------------------------------------------------
-    def run_item(self, item, index, next_item):
-        state = {}
+    def run_item(self, item: Item, index: int, next_item: Item | None) -> None:
+        state: dict[str, Any] = {}
 
-        def setup():
+        def setup() -> PhaseResult:
             self.stack.setup(item)
             if item.kind == "function":
                 hook = getattr(item.module, "setup_function", None)
                 if hook is not None:
                     _call_optional(hook, item.func)
             elif item.kind == "method":
+                assert item.cls is not None  # a method item has its class
                 state["instance"] = instance = item.cls()
                 hook = getattr(instance, "setup_method", None)
                 if hook is not None:
                     _call_optional(hook, getattr(instance, item.name))
             state["set_up"] = True
+            return None
 
-        def call():
+        def call() -> PhaseResult:
             if item.kind == "unittest":
                 return self.call_unittest(item)
             func = getattr(state["instance"], item.name) if item.kind == "method" else item.func
@@ -248,7 +290,7 @@ class NativeRunner:
             func()
             return []
 
-        def teardown():
+        def teardown() -> PhaseResult:
             try:
                 if state.get("set_up"):
                     if item.kind == "function":
@@ -261,16 +303,18 @@ class NativeRunner:
                             _call_optional(hook, getattr(state["instance"], item.name))
             finally:
                 self.stack.teardown_exact(next_item)
+            return None
 
         if self.phase(item, index, P.Phase.SETUP, setup) == P.Outcome.PASSED:
             self.phase(item, index, P.Phase.CALL, call)
         self.phase(item, index, P.Phase.TEARDOWN, teardown, finished=True)
 
-    def call_unittest(self, item):
+    def call_unittest(self, item: Item) -> list[SubtestReport]:
         """Runs one TestCase method; returns its subtest reports (pytest 9 passes the test
         itself when only subtests failed, and reports each failed subtest separately)."""
         result = UnittestResult()
-        item.cls(item.name).run(result)
+        test_case: Any = item.cls  # a unittest.TestCase subclass for a "unittest" item
+        test_case(item.name).run(result)
         failed_subtests = any(error is not None for _, error in result.subtests)
         outcome = None
         if result.problems:
@@ -287,8 +331,8 @@ class NativeRunner:
         return result.subtests
 
     # --- one batch --------------------------------------------------------------------
-    def run_batch(self, node_ids, first_index, keep_session):
-        items = []
+    def run_batch(self, node_ids: list[str], first_index: int, keep_session: bool) -> BatchOutcome:
+        items: list[Item] = []
         for node_id in node_ids:
             try:
                 items.extend(collect(node_id, self.modules))
@@ -308,7 +352,7 @@ class NativeRunner:
         return P.StopKind.COMPLETED, 0, ""
 
 
-def run(channel, hello):
+def run(channel: Channel, hello: P.Hello) -> int:
     runner = NativeRunner(channel)
     channel.send(P.Ready(pid=os.getpid(), engine=P.Engine.NATIVE,
                          python_version=platform.python_version(), pytest_version=""))

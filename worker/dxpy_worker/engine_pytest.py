@@ -12,45 +12,58 @@ only session-scoped fixtures survive. Reports are mapped to outcomes with pytest
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import os
 import platform
 import sys
 import time
-import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pytest
 
 from dxpy_worker import builtin_hooks, warm_pytest
-from dxpy_worker.fastpath import DirectProtocol
 from dxpy_worker import protocol as P
-from dxpy_worker.channel import _COUNT_FIELD
+from dxpy_worker.fastpath import DirectProtocol
 
-try:  # pytest's own recorder of warnings raised while collecting (private, but stable since 6).
-    from _pytest.warnings import catch_warnings_for_item as _catch_warnings_for_item
-except ImportError:  # pragma: no cover - very old pytest
-    _catch_warnings_for_item = None
+if TYPE_CHECKING:
+    import warnings
+    from collections.abc import Generator, Iterable
+    from typing import Union
 
+    from dxpy_worker.channel import BatchOutcome, Channel
 
-try:
-    from _pytest._io import TerminalWriter as _TerminalWriter
-except ImportError:  # pragma: no cover
-    _TerminalWriter = None
-
-
-try:  # pytest's reordering of items by higher-scoped parameters (private, stable since 3).
-    from _pytest.fixtures import reorder_items as _reorder_items
-except ImportError:  # pragma: no cover
-    _reorder_items = None
+    # (node ID, ERROR or SKIPPED, text, skip location) of a collector that failed or skipped.
+    CollectProblem = tuple[str, P.Outcome, str, str]
+    # Items, or the UsageError of a collection that matched nothing.
+    Collected = Union[list[pytest.Item], pytest.UsageError]
 
 
-def _collect_warnings(config):
+def _pytest_private(module: str, name: str) -> Any:
+    """One of pytest's private objects, or None when this pytest lacks it (Any: no stable
+    type to promise for a private API)."""
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):  # pragma: no cover - very old pytest
+        return None
+
+
+# pytest's own recorder of warnings raised while collecting (private, but stable since 6).
+_catch_warnings_for_item = _pytest_private("_pytest.warnings", "catch_warnings_for_item")
+_TerminalWriter = _pytest_private("_pytest._io", "TerminalWriter")
+# pytest's reordering of items by higher-scoped parameters (private, stable since 3).
+_reorder_items = _pytest_private("_pytest.fixtures", "reorder_items")
+
+
+def _collect_warnings(config: pytest.Config) -> contextlib.AbstractContextManager[None]:
     if _catch_warnings_for_item is None:
         return contextlib.nullcontext()
-    return _catch_warnings_for_item(config=config, ihook=config.hook, when="collect", item=None)
+    recorder: contextlib.AbstractContextManager[None] = _catch_warnings_for_item(
+        config=config, ihook=config.hook, when="collect", item=None)
+    return recorder
 
-def _terminal_text(report, width=0):
+def _terminal_text(report: pytest.TestReport | pytest.CollectReport, width: int = 0) -> str:
     """A report's longrepr as pytest's terminal prints it, ``width`` columns wide (0: pytest's
     own choice). ``longreprtext`` strips the text, losing the blank line that opens a long
     traceback entry and its first line's indent."""
@@ -65,7 +78,7 @@ def _terminal_text(report, width=0):
     return out.getvalue()
 
 
-def _warning_summary(warning_message):
+def _warning_summary(warning_message: warnings.WarningMessage) -> str:
     """pytest's text for a warning in its warnings summary (with the source line)."""
     try:
         from _pytest.warnings import warning_record_to_str
@@ -74,12 +87,12 @@ def _warning_summary(warning_message):
     return warning_record_to_str(warning_message)
 
 
-def _crash_message(report):
+def _crash_message(report: pytest.TestReport) -> str:
     """The message pytest's short summary shows for a failure or error (all of it: the
     terminal cuts it unless on CI or at ``-vv``)."""
     if not report.failed:
         return ""
-    longrepr = report.longrepr
+    longrepr: Any = report.longrepr  # any object a plugin made: duck-typed below
     if isinstance(longrepr, str):
         return longrepr
     try:
@@ -88,7 +101,7 @@ def _crash_message(report):
         return ""
 
 
-def _skip_location(report, invocation_dir):
+def _skip_location(report: pytest.TestReport | pytest.CollectReport, invocation_dir: Path) -> str:
     """Where pytest's folded ``-rs`` summary says a skip happened: its ``(path, line,
     reason)`` longrepr's path relative to the invocation directory, then ``:line`` unless
     pytest folds the skip by file (``_folded_skips``: a ``skip`` mark met at setup that is
@@ -96,7 +109,8 @@ def _skip_location(report, invocation_dir):
     longrepr = report.longrepr
     if not report.skipped or not isinstance(longrepr, tuple) or len(longrepr) != 3:
         return ""
-    path, line = longrepr[0], longrepr[1]
+    path = longrepr[0]
+    line: int | None = longrepr[1]
     try:
         from _pytest.pathlib import bestrelpath
         shown = bestrelpath(invocation_dir, Path(path))
@@ -109,7 +123,7 @@ def _skip_location(report, invocation_dir):
     return shown if line is None else f"{shown}:{line}"
 
 
-def _head_line(report, domain):
+def _head_line(report: pytest.TestReport, domain: str) -> str:
     """pytest's ``head_line`` (a FAILURES section's title) when it is not the domain."""
     try:
         head_line = report.head_line
@@ -145,7 +159,7 @@ DIRECTORY_CACHE_HOOKS = (
 )
 
 
-def _fallback_outcome(report):
+def _fallback_outcome(report: pytest.TestReport) -> P.Outcome:
     if report.passed:
         return P.Outcome.PASSED
     if report.skipped:
@@ -156,34 +170,46 @@ def _fallback_outcome(report):
 class WorkerPlugin:
     """Registered into the session; drives batches and turns reports into frames."""
 
-    def __init__(self, channel):
+    def __init__(self, channel: Channel) -> None:
         self.channel = channel
-        self.config = None
-        self.session = None
-        self.index_of = {}
-        self.shutdown_frame = None
-        self.held_reports = None  # collect problems held during ``perform_collect``
-        self.root_conftest_scoped_to_directory = None  # see ``rearm_conftests``
-        self.held_warnings = None  # warnings held while the module shortcut is tried
-        self.visited = None  # node IDs of the collectors it collected
+        # Set by pytest_sessionstart, before any batch (``_config``/``_session`` read them).
+        self.config: pytest.Config | None = None
+        self.session: pytest.Session | None = None
+        self.index_of: dict[str, int] = {}
+        self.shutdown_frame: P.RequestFrame | None = None
+        # collect problems held during ``perform_collect``
+        self.held_reports: list[CollectProblem] | None = None
+        self.root_conftest_scoped_to_directory: bool | None = None  # see ``rearm_conftests``
+        # warnings held while the module shortcut is tried (pytest_warning_recorded's kwargs)
+        self.held_warnings: list[dict[str, Any]] | None = None
+        self.visited: set[str] | None = None  # node IDs of the collectors it collected
         self.module_shortcuts = 0  # batches the shortcut collected (tests read it)
         self.batch_direct = 0  # items of the current batch run by the direct protocol
-        self.pending = []  # ItemResults not yet written (see ``emit``)
+        self.pending: list[P.ItemResult] = []  # not yet written (see ``emit``)
         # With -s the tests' output streams live beside the results: keep their order.
         self.hold_call_results = True
         self.direct_refusal = ""  # why the last batch could not use it
         # DXPY_NO_FASTPATH=1 turns both shortcuts off (to compare, or to rule them out).
         self.fast = os.environ.get("DXPY_NO_FASTPATH", "") in ("", "0")
         self.log_shortcuts = os.environ.get("DXPY_DEBUG_FASTPATH", "") not in ("", "0")
-        self.real_stdout = None  # sys.stdout before the terminal reporter got /dev/null
-        self.deselected = None  # items pytest deselected, recorded during a hook batch
+        self.real_stdout: TextIO | None = None  # sys.stdout before the terminal reporter got /dev/null
+        self.deselected: list[pytest.Item] | None = None  # items pytest deselected, recorded during a batch
         # A hook batch's items are unknown to the runner: their passed setups are sent, so a
         # crash in a test's call is pinned on that test (else setups carry nothing).
         self.report_passed_setup = False
 
+    def _config(self) -> pytest.Config:
+        """The session's config: batches and reports come after pytest_sessionstart."""
+        assert self.config is not None, "no pytest session yet"
+        return self.config
+
+    def _session(self) -> pytest.Session:
+        assert self.session is not None, "no pytest session yet"
+        return self.session
+
     # --- session lifecycle ----------------------------------------------------------
     @pytest.hookimpl
-    def pytest_sessionstart(self, session):
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
         self.session = session
         self.config = session.config
         # With -s/--capture=no tests write to sys.stdout itself: give them the real one (fd 1,
@@ -200,15 +226,15 @@ class WorkerPlugin:
         ))
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_collection(self, session):
+    def pytest_collection(self, session: pytest.Session) -> bool:
         return True  # batches are collected on demand
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_runtestloop(self, session):
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
         self.shutdown_frame = self.channel.serve(self.run_batch, self.run_hook_batch)
         return True
 
-    def install_directory_cache(self, session):
+    def install_directory_cache(self, session: pytest.Session) -> None:
         """Keeps directory collectors for the whole session, as one pytest run does.
 
         Each batch is its own ``perform_collect``, and pytest builds the path from the
@@ -225,19 +251,21 @@ class WorkerPlugin:
         collect_one_node = getattr(session, "_collect_one_node", None)
         if directory_type is None or collect_path is None or collect_one_node is None:
             return
-        path_cache = {}
-        reports = {}
-        config = self.config
+        # The session's private collection methods and their results: Any at this boundary.
+        path_cache: dict[Path, Any] = {}
+        reports: dict[pytest.Directory, Any] = {}
+        config = self._config()
+        session_internals: Any = session
 
-        def usable():
+        def usable() -> bool:
             return builtin_hooks.only_builtin(config, DIRECTORY_CACHE_HOOKS, (WorkerPlugin,))
 
-        def cached_collect_path(path, _per_call_cache):
+        def cached_collect_path(path: Path, _per_call_cache: dict[Path, Any]) -> Any:
             if not usable():
                 return collect_path(path, _per_call_cache)
             return collect_path(path, path_cache)
 
-        def cached_collect_one_node(node, handle_dupes=True):
+        def cached_collect_one_node(node: pytest.Collector, handle_dupes: bool = True) -> Any:
             if not isinstance(node, directory_type) or not usable():
                 return collect_one_node(node, handle_dupes)
             report = reports.get(node)
@@ -247,14 +275,14 @@ class WorkerPlugin:
                     reports[node] = report
                 return report, duplicate
             # pytest's own per-call cache sees it too (its duplicate detection).
-            session._collection_cache[node] = report
+            session_internals._collection_cache[node] = report
             return report, False
 
-        session._collect_path = cached_collect_path
-        session._collect_one_node = cached_collect_one_node
+        session_internals._collect_path = cached_collect_path
+        session_internals._collect_one_node = cached_collect_one_node
 
     # --- one batch ------------------------------------------------------------------
-    def rearm_conftests(self):
+    def rearm_conftests(self) -> None:
         """Lets the next collection see every conftest's fixtures again.
 
         pytest >= 9.1 attaches a conftest's fixtures to its Directory node when that node is
@@ -263,18 +291,18 @@ class WorkerPlugin:
         attached to the (single) Session; so is the rootdir's own from pytest 9.2 on, while
         pytest 9.1 attaches it to the rootdir's Directory node like any other.
         """
-        manager = getattr(self.session, "_fixturemanager", None)
+        manager = getattr(self._session(), "_fixturemanager", None)
         pending = getattr(manager, "_pending_conftests", None)
         if pending is None:
             return  # older pytest scopes conftest fixtures by node ID: nothing to redo
         from pathlib import Path
 
-        root = Path(self.config.rootpath)
+        root = Path(self._config().rootpath)
         if self.root_conftest_scoped_to_directory is None:
             # Before the first collection, the rootdir's conftest is still pending exactly
             # when this pytest will attach it to a Directory node (9.1), not the Session.
             self.root_conftest_scoped_to_directory = root in pending
-        for plugin in list(getattr(self.config.pluginmanager, "_conftest_plugins", ())):
+        for plugin in list(getattr(self._config().pluginmanager, "_conftest_plugins", ())):
             filename = getattr(plugin, "__file__", None)
             if not filename:
                 continue
@@ -283,7 +311,7 @@ class WorkerPlugin:
                     directory == root and self.root_conftest_scoped_to_directory):
                 pending.setdefault(directory, plugin)
 
-    def perform_collect(self, node_ids):
+    def perform_collect(self, node_ids: list[str]) -> tuple[Collected, list[CollectProblem]]:
         """One ``perform_collect``; returns (items or the UsageError, collect problems).
         Collect reports are held back so probing passes never report twice."""
         self.rearm_conftests()
@@ -291,14 +319,14 @@ class WorkerPlugin:
         try:
             # pytest records collect-time warnings inside its pytest_collection hook, which
             # this engine bypasses: record them the same way here.
-            with _collect_warnings(self.config):
-                return list(self.session.perform_collect(node_ids)), self.held_reports
+            with _collect_warnings(self._config()):
+                return list(self._session().perform_collect(node_ids)), self.held_reports
         except pytest.UsageError as err:
             return err, self.held_reports
         finally:
             self.held_reports = None
 
-    def collect_by_module(self, node_ids):
+    def collect_by_module(self, node_ids: list[str]) -> list[pytest.Item] | None:
         """The batch's items from collecting their modules whole, or None when that could
         differ from collecting the node IDs themselves.
 
@@ -313,7 +341,7 @@ class WorkerPlugin:
         """
         if not node_ids or len(set(node_ids)) != len(node_ids):
             return None
-        paths = []
+        paths: list[str] = []
         for node_id in node_ids:
             path, sep, _ = node_id.partition("::")
             if not sep:
@@ -329,7 +357,7 @@ class WorkerPlugin:
         functions = {n for n in node_ids if "[" not in n}
         if any("[" in n and n.split("[", 1)[0] in functions for n in node_ids):
             return None  # an item named both by itself and by its function
-        if not builtin_hooks.only_builtin(self.config, MODULE_SHORTCUT_HOOKS, (WorkerPlugin,)):
+        if not builtin_hooks.only_builtin(self._config(), MODULE_SHORTCUT_HOOKS, (WorkerPlugin,)):
             return None
         self.held_warnings = []
         self.visited = set()
@@ -343,7 +371,8 @@ class WorkerPlugin:
         if isinstance(items, pytest.UsageError) or problems:
             return None
         by_id = {}
-        by_function = {}  # "path::test_f" -> its parametrized items, as pytest matches them
+        # "path::test_f" -> its parametrized items, as pytest matches them
+        by_function: dict[str, list[pytest.Item]] = {}
         for item in items:
             if item.nodeid in by_id:
                 return None
@@ -357,12 +386,12 @@ class WorkerPlugin:
         # cannot decide statically (parameter IDs only known at run time, say).
         dropped = {item.nodeid for item in deselected} | {_function_id(i) for i in deselected}
         selected = []
-        requested_dropped = set()  # requested, and all pytest kept of it is nothing
-        expanded = set()  # functions requested by name (their items are news to the runner)
+        requested_dropped: set[str] = set()  # requested, and all pytest kept of it is nothing
+        expanded: set[str] = set()  # functions requested by name (their items are news to the runner)
         for node_id in node_ids:
-            item = by_id.get(node_id)
-            if item is not None:
-                selected.append(item)
+            named = by_id.get(node_id)
+            if named is not None:
+                selected.append(named)
             elif node_id in by_function:
                 # Discovery lists a function whose parameters are only known at run time
                 # by its name; pytest's argument matching expands it to all of them.
@@ -404,7 +433,7 @@ class WorkerPlugin:
         self.module_shortcuts += 1
         return selected
 
-    def collect(self, node_ids):
+    def collect(self, node_ids: list[str]) -> list[pytest.Item]:
         """Collects the batch; node IDs that match nothing become CollectErrors."""
         selected = self.collect_by_module(node_ids) if self.fast else None
         if selected is not None:
@@ -441,7 +470,9 @@ class WorkerPlugin:
             self.channel.send(P.Deselected([item.nodeid for item in deselected]))
         return items
 
-    def perform_collect_recording_deselected(self, node_ids):
+    def perform_collect_recording_deselected(
+        self, node_ids: list[str]
+    ) -> tuple[Collected, list[CollectProblem], list[pytest.Item]]:
         """``perform_collect`` plus the items pytest's own -k/-m deselected."""
         self.deselected = []
         try:
@@ -450,22 +481,22 @@ class WorkerPlugin:
             deselected, self.deselected = self.deselected, None
         return items, problems, deselected
 
-    def reset_stop(self):
+    def reset_stop(self) -> None:
         # Each batch starts like a fresh run: -x/--maxfail count from zero. (The public
-        # setters refuse to clear a stop once set, hence the private fields.)
-        session = self.session
+        # setters refuse to clear a stop once set, hence the private fields: Any.)
+        session: Any = self._session()
         session._shouldstop = False
         session._shouldfail = False
         session.testsfailed = 0
 
-    def run_batch(self, node_ids, first_index, keep_session):
+    def run_batch(self, node_ids: list[str], first_index: int, keep_session: bool) -> BatchOutcome:
         self.reset_stop()
         shortcuts_before = self.module_shortcuts
         items = self.collect(node_ids)
         shortcut = self.module_shortcuts != shortcuts_before
         return self.run_items(items, first_index, keep_session, shortcut)
 
-    def run_hook_batch(self, request):
+    def run_hook_batch(self, request: P.RunHookItems) -> BatchOutcome:
         """Runs what conftest ``pytest_collect_file`` hooks make under the request's paths.
 
         The paths are collected through pytest itself (so the hooks run, and pytest's own
@@ -475,9 +506,9 @@ class WorkerPlugin:
         runner lists as already run (a batch requeued after a crash) are dropped.
         """
         self.reset_stop()
-        root = self.config.rootpath
-        guard = HookItemsGuard(self.config, [root / d for d in request.skip_dirs])
-        manager = self.config.pluginmanager
+        root = self._config().rootpath
+        guard = HookItemsGuard(self._config(), [root / d for d in request.skip_dirs])
+        manager = self._config().pluginmanager
         manager.register(guard, name="dxpy-hook-items-guard")
         self.deselected = []
         try:
@@ -507,17 +538,19 @@ class WorkerPlugin:
         finally:
             self.report_passed_setup = False
 
-    def run_items(self, items, first_index, keep_session, shortcut):
-        session = self.session
+    def run_items(
+        self, items: list[pytest.Item], first_index: int, keep_session: bool, shortcut: bool
+    ) -> BatchOutcome:
+        session = self._session()
         self.batch_direct = 0
         self.index_of = {}
         for position, item in enumerate(items):
             self.index_of.setdefault(item.nodeid, first_index + position)
-        hook = self.config.hook
+        hook = self._config().hook
         last = session if keep_session else None
         # Decided after collection: conftests register while their directory is collected.
         if self.fast:
-            direct, self.direct_refusal = DirectProtocol.for_session(self.config, self)
+            direct, self.direct_refusal = DirectProtocol.for_session(self._config(), self)
         else:
             direct, self.direct_refusal = None, "DXPY_NO_FASTPATH is set"
         for position, item in enumerate(items):
@@ -548,7 +581,7 @@ class WorkerPlugin:
             self.report_shortcuts(len(items), shortcut)
         return P.StopKind.COMPLETED, 0, ""
 
-    def report_shortcuts(self, n_items, by_module):
+    def report_shortcuts(self, n_items: int, by_module: bool) -> None:
         """With DXPY_DEBUG_FASTPATH=1, one DEBUG log per batch: which shortcuts ran and why
         a batch took pytest's normal path (the tests read it)."""
         message = (f"fast path: module collection {'used' if by_module else 'not used'}; "
@@ -557,21 +590,22 @@ class WorkerPlugin:
             message += f" (refused: {self.direct_refusal})"
         self.channel.log(P.LogLevel.DEBUG, message)
 
-    def teardown_all(self):
+    def teardown_all(self) -> None:
         """Tears down every active fixture after an aborted batch."""
+        session: Any = self._session()  # (its private SetupState)
         try:
-            self.session._setupstate.teardown_exact(None)
+            session._setupstate.teardown_exact(None)
         except BaseException as exc:  # noqa: BLE001 - report, keep serving
             self.channel.log(P.LogLevel.ERROR, f"teardown after abort failed: {exc!r}")
 
     # --- reports --------------------------------------------------------------------
     @pytest.hookimpl
-    def pytest_runtest_logreport(self, report):
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         when = report.when
         if when == "setup" and report.passed and not self.report_passed_setup \
                 and not report.sections:
             return  # carries nothing the runner needs (captured output is shown later)
-        status = self.config.hook.pytest_report_teststatus(report=report, config=self.config)
+        status = self._config().hook.pytest_report_teststatus(report=report, config=self._config())
         category = status[0] if status else ""
         letter = str(status[1]) if status else ""
         word = status[2] if status else ""
@@ -638,28 +672,29 @@ class WorkerPlugin:
             crash_message=cap(_crash_message(report))[0],
             progress_hidden=bool(letter or word) and self._output_captured(),
             skip_location=("" if hasattr(report, "wasxfail")
-                           else _skip_location(report, self.config.invocation_params.dir)),
+                           else _skip_location(report, self._config().invocation_params.dir)),
         ))
 
-    def _crash_line(self, report):
+    def _crash_line(self, report: pytest.TestReport) -> str:
         """With ``--tb=line``, pytest's terminal follows a failure's text with this line."""
-        if not report.failed or getattr(self.config.option, "tbstyle", "auto") != "line":
+        if not report.failed or getattr(self._config().option, "tbstyle", "auto") != "line":
             return ""
+        longrepr: Any = report.longrepr  # any object a plugin made: duck-typed
         try:
-            return str(report.longrepr.reprcrash)
+            return str(longrepr.reprcrash)
         except AttributeError:
-            return str(report.longrepr)[:50] if report.longrepr is not None else ""
+            return str(longrepr)[:50] if longrepr is not None else ""
 
-    def _output_captured(self):
+    def _output_captured(self) -> bool:
         """pytest's global capture is on right now: what its terminal writes (a unittest
         subtest's progress letter, reported from inside the test) goes to the capture."""
-        capman = self.config.pluginmanager.getplugin("capturemanager")
+        capman = self._config().pluginmanager.getplugin("capturemanager")
         if capman is None or getattr(capman, "_method", "no") in ("no", "tee-sys"):
             return False
         capture = getattr(capman, "_global_capturing", None)
         return getattr(capture, "_state", None) == "started"
 
-    def emit(self, result):
+    def emit(self, result: P.ItemResult) -> None:
         """Sends an item result; a call-phase result waits for its item's teardown result,
         so each test costs one write (and one wake-up of the runner) instead of two. A
         result never waits past its own item: any other frame, the end of an item's
@@ -669,23 +704,14 @@ class WorkerPlugin:
             return
         self.flush_pending()
 
-    def flush_pending(self):
+    def flush_pending(self) -> None:
         if not self.pending:
             return
         results, self.pending = self.pending, []
-        channel = self.channel
-        done = channel.done
-        for result in results:
-            if result.in_summary:
-                field = _COUNT_FIELD[result.outcome]
-                setattr(done, field, getattr(done, field) + 1)
-        data = b"".join(P.encode_result(P.ResultFrame(channel.request_id, r)) for r in results)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(channel.fd_out, view):]
+        self.channel.send_items(results)
 
     @pytest.hookimpl
-    def pytest_collectreport(self, report):
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if self.visited is not None:
             self.visited.add(report.nodeid)
         if report.passed:
@@ -696,7 +722,7 @@ class WorkerPlugin:
             text = _terminal_text(report, self.channel.terminal_width)
         outcome = P.Outcome.SKIPPED if report.skipped else P.Outcome.ERROR
         problem = (report.nodeid, outcome, text,
-                   _skip_location(report, self.config.invocation_params.dir))
+                   _skip_location(report, self._config().invocation_params.dir))
         if self.held_reports is not None:
             self.held_reports.append(problem)
         else:
@@ -704,7 +730,13 @@ class WorkerPlugin:
             self.channel.send_collect_error(*problem)
 
     @pytest.hookimpl
-    def pytest_warning_recorded(self, warning_message, when, nodeid, location):
+    def pytest_warning_recorded(
+        self,
+        warning_message: warnings.WarningMessage,
+        when: str,
+        nodeid: str,
+        location: tuple[str, int, str] | None,
+    ) -> None:
         if self.held_warnings is not None:
             self.held_warnings.append({"warning_message": warning_message, "when": when,
                                        "nodeid": nodeid, "location": location})
@@ -721,7 +753,7 @@ class WorkerPlugin:
             location=self._warning_location(warning_message),
         ))
 
-    def _warning_location(self, warning_message):
+    def _warning_location(self, warning_message: warnings.WarningMessage) -> str:
         """``path:lineno`` relative to the invocation directory, as pytest's warnings summary
         names a warning that no test raised."""
         if not warning_message.filename:
@@ -738,12 +770,12 @@ class WorkerPlugin:
         return f"{shown}:{warning_message.lineno}"
 
     @pytest.hookimpl
-    def pytest_deselected(self, items):
+    def pytest_deselected(self, items: Iterable[pytest.Item]) -> None:
         if self.deselected is not None:
             self.deselected.extend(items)
 
     @pytest.hookimpl
-    def pytest_internalerror(self, excrepr, excinfo):
+    def pytest_internalerror(self, excrepr: object, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.flush_pending()
         self.channel.log(P.LogLevel.ERROR, f"pytest internal error:\n{excrepr}")
 
@@ -752,30 +784,30 @@ class HookItemsGuard:
     """Registered while a RunHookItems batch collects: keeps that collection to the items
     static discovery cannot plan."""
 
-    def __init__(self, config, skip_dirs):
+    def __init__(self, config: pytest.Config, skip_dirs: Iterable[Path]) -> None:
         self.python_files = config.getini("python_files")
         self.skip_dirs = set(skip_dirs)
 
     @pytest.hookimpl(tryfirst=True)
-    def pytest_ignore_collect(self, collection_path):
+    def pytest_ignore_collect(self, collection_path: Path) -> bool | None:
         if collection_path in self.skip_dirs:
             return True  # another batch collects it
         return None
 
     @pytest.hookimpl(hookwrapper=True)
-    def pytest_collect_file(self, file_path, parent):
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> Generator[None, Any, None]:
         outcome = yield
         collectors = outcome.get_result()
         kept = [c for c in collectors if not self.is_test_module(c, file_path)]
         if len(kept) != len(collectors):
             outcome.force_result(kept)
 
-    def is_test_module(self, collector, file_path):
+    def is_test_module(self, collector: pytest.Collector, file_path: Path) -> bool:
         """A Python test module the runner schedules by node ID (``python_files``)."""
         return isinstance(collector, pytest.Module) and _path_matches(file_path, self.python_files)
 
 
-def _path_matches(path, patterns):
+def _path_matches(path: Path, patterns: Iterable[str]) -> bool:
     try:
         from _pytest.python import path_matches_patterns
     except ImportError:  # pragma: no cover - pytest < 7
@@ -784,20 +816,20 @@ def _path_matches(path, patterns):
     return path_matches_patterns(path, patterns)
 
 
-def _function_id(item):
+def _function_id(item: pytest.Item) -> str:
     """``path::[Class::]function`` of a parametrized item (its own node ID otherwise)."""
     if "[" in item.name and item.parent is not None:
         return f"{item.parent.nodeid}::{item.name.split('[', 1)[0]}"
     return item.nodeid
 
 
-def _devnull_stdout():
+def _devnull_stdout() -> TextIO:
     """pytest's terminal reporter writes to ``sys.stdout`` as it was at configure time;
     giving it /dev/null keeps its progress output off the worker's stderr."""
     return open(os.devnull, "w", encoding="utf-8")
 
 
-def run(channel, hello):
+def run(channel: Channel, hello: P.Hello) -> int:
     plugin = WorkerPlugin(channel)
     args = list(hello.pytest_args)
     if not any(a == "--rootdir" or a.startswith("--rootdir=") for a in args) and hello.rootdir:

@@ -27,9 +27,21 @@ a conftest or third-party implementation of any of these hooks (or of
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
 from dxpy_worker import builtin_hooks
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Literal
+
+    When = Literal["setup", "call", "teardown"]
+
+    # One hook implementation as the direct protocol calls it: (function, argnames, wrapper?).
+    # The functions are pytest's and plugins' hook implementations: Any at this boundary.
+    Call = tuple[Callable[..., Any], tuple[str, ...], bool]
 
 # Frames of this module stand where pluggy's stand in the normal path; pytest drops both.
 __tracebackhide__ = True
@@ -58,7 +70,7 @@ _PHASE_HOOKS = {
 }
 
 
-def pytest_version():
+def pytest_version() -> tuple[int, ...]:
     parts = []
     for piece in pytest.__version__.split(".")[:2]:
         digits = "".join(c for c in piece if c.isdigit())
@@ -66,7 +78,7 @@ def pytest_version():
     return tuple(parts)
 
 
-def why_not_direct(config, own_plugin):
+def why_not_direct(config: pytest.Config, own_plugin: object) -> str:
     """The reason the direct protocol cannot serve this session, or "" when it can."""
     if pytest_version() not in SUPPORTED_VERSIONS:
         return f"pytest {pytest.__version__} is not a version the direct protocol was checked against"
@@ -94,28 +106,32 @@ def why_not_direct(config, own_plugin):
     return ""
 
 
-def _calls(manager, hook_name, replace=None):
+def _calls(
+    manager: pytest.PytestPluginManager,
+    hook_name: str,
+    replace: dict[str, Callable[..., Any]] | None = None,
+) -> tuple[Call, ...]:
     """(function, argnames, is_wrapper) in pluggy's calling order, minus skipped ones;
     ``replace`` maps a plugin name to the function to call instead of its implementation."""
     skipped = SKIPPED_IMPLS.get(hook_name, ())
-    calls = []
+    calls: list[Call] = []
     for impl in reversed(getattr(manager.hook, hook_name).get_hookimpls()):
         name = manager.get_name(impl.plugin)
         if name in skipped:
             continue
-        function = (replace or {}).get(name, impl.function)
+        function = impl.function if name is None else (replace or {}).get(name, impl.function)
         calls.append((function, tuple(impl.argnames), impl.wrapper))
     return tuple(calls)
 
 
-def _invoke(calls, kwargs, firstresult):
+def _invoke(calls: tuple[Call, ...], kwargs: dict[str, Any], firstresult: bool) -> Any:
     """One hook call over ``calls``, by pluggy's rules for plain impls and new-style
     wrappers: wrappers enter outermost first; plain results are collected (the first
     non-None ends a firstresult hook); wrappers leave innermost first, each receiving the
     result or the exception and able to replace either."""
-    results = []
-    exception = None
-    entered = []
+    results: list[object] = []
+    exception: BaseException | None = None
+    entered: list[Any] = []  # the wrappers' generators
     try:
         for function, argnames, is_wrapper in calls:
             args = [kwargs[name] for name in argnames]
@@ -131,6 +147,7 @@ def _invoke(calls, kwargs, firstresult):
                         break
     except BaseException as exc:  # noqa: BLE001 - handed to the wrappers, as pluggy does
         exception = exc
+    result: object
     if firstresult:
         result = results[0] if results else None
     else:
@@ -157,7 +174,7 @@ def _invoke(calls, kwargs, firstresult):
 class DirectProtocol:
     """pytest_runtest_protocol for one session, with its hooks called directly."""
 
-    def __init__(self, config):
+    def __init__(self, config: pytest.Config) -> None:
         from _pytest.runner import CallInfo, check_interactive_exception, get_reraise_exceptions
 
         manager = config.pluginmanager
@@ -180,7 +197,7 @@ class DirectProtocol:
             for caller in (getattr(manager.hook, name) for name in DIRECT_HOOKS)
         )
 
-    def still_valid(self):
+    def still_valid(self) -> bool:
         """False once any of the hooks gained or lost an implementation."""
         for caller, impls in self._snapshot:
             if tuple(caller.get_hookimpls()) != impls:
@@ -188,30 +205,32 @@ class DirectProtocol:
         return True
 
     @classmethod
-    def for_session(cls, config, own_plugin):
+    def for_session(cls, config: pytest.Config, own_plugin: object) -> tuple[DirectProtocol | None, str]:
         """(protocol or None, reason it is None)."""
         reason = why_not_direct(config, own_plugin)
         if reason:
             return None, reason
         return cls(config), ""
 
-    def run(self, item, nextitem):
+    def run(self, item: pytest.Item, nextitem: pytest.Item | pytest.Session | None) -> Any:
         """What ``hook.pytest_runtest_protocol(item=item, nextitem=nextitem)`` does."""
         return _invoke(self._protocol, {"item": item, "nextitem": nextitem}, True)
 
     # pytest's runner.pytest_runtest_protocol / runtestprotocol / call_and_report, with the
     # hook calls inside them made through ``_invoke``.
-    def _runner_protocol(self, item, nextitem):
+    def _runner_protocol(self, item: pytest.Item, nextitem: pytest.Item | pytest.Session | None) -> bool:
         where = {"nodeid": item.nodeid, "location": item.location}
         _invoke(self._logstart, where, False)
         self._run_phases(item, nextitem)
         _invoke(self._logfinish, where, False)
         return True
 
-    def _run_phases(self, item, nextitem):
+    def _run_phases(self, item: pytest.Item, nextitem: pytest.Item | pytest.Session | None) -> None:
+        # A pytest.Function's request fields are private (untyped): Any at this boundary.
+        function: Any = item
         has_request = hasattr(item, "_request")
-        if has_request and not item._request:
-            item._initrequest()
+        if has_request and not function._request:
+            function._initrequest()
         try:
             report = self._call_and_report(item, "setup", {"item": item})
             if report.passed:
@@ -222,10 +241,10 @@ class DirectProtocol:
             self._call_and_report(item, "teardown", {"item": item, "nextitem": nextitem})
         finally:
             if has_request:
-                item._request = False
-                item.funcargs = None
+                function._request = False
+                function.funcargs = None
 
-    def _call_and_report(self, item, when, kwargs):
+    def _call_and_report(self, item: pytest.Item, when: When, kwargs: dict[str, Any]) -> Any:
         calls = self._phase[when]
         call = self._call_info.from_call(
             lambda: _invoke(calls, kwargs, False), when=when, reraise=self._reraise

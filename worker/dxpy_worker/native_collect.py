@@ -12,13 +12,24 @@ import importlib
 import inspect
 import os
 import sys
+import types
 import unittest
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Optional
+
+    # (kind, key, collector object) of one collector: "module" with its module, or "class".
+    Collector = tuple[str, str, Any]
+    # (path, 0-based line or None, domain), as pytest's ``item.location``.
+    Location = tuple[str, Optional[int], str]
 
 
 class CollectFailure(Exception):
     """A node ID that cannot be collected; ``skipped`` for module-level SkipTest."""
 
-    def __init__(self, node_id, text, skipped=False):
+    def __init__(self, node_id: str, text: str, skipped: bool = False) -> None:
         super().__init__(text)
         self.node_id = node_id
         self.text = text
@@ -28,7 +39,16 @@ class CollectFailure(Exception):
 class Item:
     """One test: ``kind`` is 'function', 'method' or 'unittest'."""
 
-    def __init__(self, node_id, module, cls, name, func, kind, relpath):
+    def __init__(
+        self,
+        node_id: str,
+        module: types.ModuleType,
+        cls: type | None,
+        name: str,
+        func: Callable[..., Any],
+        kind: str,
+        relpath: str,
+    ) -> None:
         self.node_id = node_id
         self.module = module
         self.cls = cls
@@ -38,18 +58,18 @@ class Item:
         code = getattr(inspect.unwrap(func), "__code__", None)
         line = code.co_firstlineno - 1 if code is not None else None
         domain = f"{cls.__name__}.{name}" if cls is not None else name
-        self.location = (relpath, line, domain)
+        self.location: Location = (relpath, line, domain)
 
-    def chain(self):
+    def chain(self) -> list[Collector]:
         """The collectors this item runs under, outermost first (for setup/teardown)."""
         module_id = self.node_id.split("::", 1)[0]
-        chain = [("module", module_id, self.module)]
+        chain: list[Collector] = [("module", module_id, self.module)]
         if self.cls is not None:
             chain.append(("class", module_id + "::" + self.cls.__name__, self.cls))
         return chain
 
 
-def _module_name(path):
+def _module_name(path: str) -> tuple[str, str]:
     """(sys.path entry, dotted module name) for a file, like pytest's prepend mode."""
     path = os.path.abspath(path)
     directory, filename = os.path.split(path)
@@ -60,14 +80,14 @@ def _module_name(path):
     return directory, ".".join(parts)
 
 
-def import_module(relpath):
+def import_module(relpath: str) -> types.ModuleType:
     base, name = _module_name(relpath)
     if base not in sys.path:
         sys.path.insert(0, base)
     return importlib.import_module(name)
 
 
-def _is_test_class(obj):
+def _is_test_class(obj: object) -> bool:
     return (
         inspect.isclass(obj)
         and obj.__name__.startswith("Test")
@@ -76,9 +96,9 @@ def _is_test_class(obj):
     )
 
 
-def _class_methods(cls):
+def _class_methods(cls: type) -> list[str]:
     """Test methods in pytest's order: per class in the MRO, definition order; bases first."""
-    seen = set()
+    seen: set[str] = set()
     per_class = []
     for klass in cls.__mro__:
         names = []
@@ -92,7 +112,7 @@ def _class_methods(cls):
     return [name for names in reversed(per_class) for name in names]
 
 
-def _class_items(module, relpath, cls):
+def _class_items(module: types.ModuleType, relpath: str, cls: type) -> list[Item]:
     prefix = f"{relpath}::{cls.__name__}"
     if issubclass(cls, unittest.TestCase):
         names = unittest.TestLoader().getTestCaseNames(cls)
@@ -100,8 +120,8 @@ def _class_items(module, relpath, cls):
     return [Item(f"{prefix}::{n}", module, cls, n, getattr(cls, n), "method", relpath) for n in _class_methods(cls)]
 
 
-def module_items(module, relpath):
-    items = []
+def module_items(module: types.ModuleType, relpath: str) -> list[Item]:
+    items: list[Item] = []
     for name, obj in list(vars(module).items()):
         if not getattr(obj, "__test__", True):
             continue
@@ -112,7 +132,7 @@ def module_items(module, relpath):
     return items
 
 
-def _import_error_text(exc):
+def _import_error_text(exc: BaseException) -> str:
     """The import traceback from the test module's own frames on."""
     import traceback
 
@@ -127,7 +147,7 @@ def _import_error_text(exc):
     return "".join(traceback.format_exception(type(exc), exc, start))
 
 
-def collect(node_id, modules):
+def collect(node_id: str, modules: dict[str, types.ModuleType]) -> list[Item]:
     """Items for one node ID; ``modules`` caches imported modules by relative path."""
     relpath, _, rest = node_id.partition("::")
     relpath = relpath.replace(os.sep, "/")

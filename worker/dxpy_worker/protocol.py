@@ -12,6 +12,9 @@ import dataclasses
 import enum
 import os
 import struct
+from typing import TypeVar, Union
+
+_E = TypeVar("_E", bound=enum.IntEnum)
 
 REQUEST_MAGIC = b"DXRQ"
 RESULT_MAGIC = b"DXRS"
@@ -96,7 +99,7 @@ class StopKind(enum.IntEnum):
     EXIT = 3
 
 
-def _enum(cls, value, field):
+def _enum(cls: type[_E], value: int, field: str) -> _E:
     try:
         return cls(value)
     except ValueError:
@@ -108,9 +111,9 @@ def _enum(cls, value, field):
 @dataclasses.dataclass
 class Hello:
     rootdir: str
-    sys_path: list
+    sys_path: list[str]
     engine: Engine
-    pytest_args: list
+    pytest_args: list[str]
     output_limit: int
     # Columns pytest renders reports for (the runner's terminal); 0: pytest's own choice.
     terminal_width: int = 0
@@ -120,7 +123,7 @@ class Hello:
 class RunItems:
     first_index: int
     keep_session: bool
-    node_ids: list
+    node_ids: list[str]
 
 
 @dataclasses.dataclass
@@ -136,9 +139,9 @@ class RunHookItems:
     except Python test modules (scheduled by node ID), ``skip_dirs`` and ``skip_items``."""
     first_index: int
     keep_session: bool
-    paths: list
-    skip_dirs: list = dataclasses.field(default_factory=list)
-    skip_items: list = dataclasses.field(default_factory=list)
+    paths: list[str]
+    skip_dirs: list[str] = dataclasses.field(default_factory=list)
+    skip_items: list[str] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -148,13 +151,13 @@ class Shutdown:
 
 @dataclasses.dataclass
 class Preload:
-    modules: list
+    modules: list[str]
 
 
 @dataclasses.dataclass
 class RequestFrame:
     request_id: int
-    request: object
+    request: Request
 
 
 @dataclasses.dataclass
@@ -178,7 +181,7 @@ class ItemResult:
     longrepr: str = ""
     stdout: str = ""
     stderr: str = ""
-    sections: list = dataclasses.field(default_factory=list)  # [(title, content)]
+    sections: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # [(title, content)]
     skip_reason: str = ""
     location_path: str = ""
     location_line: int | None = None
@@ -255,16 +258,22 @@ class Fatal:
 @dataclasses.dataclass
 class Deselected:
     """Items of a RunHookItems batch that pytest's ``-k``/``-m``/``--deselect`` left out."""
-    node_ids: list
+    node_ids: list[str]
 
 
 @dataclasses.dataclass
 class ResultFrame:
     request_id: int
-    message: object
+    message: ResultMessage
 
 
-_RESULT_KIND = {
+# (typing.Union: these aliases are evaluated at run time, on Python 3.9 too.)
+Request = Union[Hello, RunItems, RunModule, RunHookItems, Shutdown, Preload]
+ResultMessage = Union[Ready, ItemResult, Log, Warning_, CollectError, Done, Fatal, Deselected]
+# (kind, flags, request_id, test_index, payload_len) of a request header.
+RequestHeader = tuple[RequestKind, int, int, int, int]
+
+_RESULT_KIND: dict[type, ResultKind] = {
     Ready: ResultKind.READY,
     ItemResult: ResultKind.ITEM_RESULT,
     Log: ResultKind.LOG,
@@ -280,14 +289,14 @@ _DONE_COUNTS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "c
 # --- primitives -----------------------------------------------------------------------
 
 class _Reader:
-    def __init__(self, data):
+    def __init__(self, data: bytes | memoryview) -> None:
         self.data = memoryview(data)
         self.pos = 0
 
-    def remaining(self):
+    def remaining(self) -> int:
         return len(self.data) - self.pos
 
-    def take(self, n, field):
+    def take(self, n: int, field: str) -> memoryview:
         if n > self.remaining():
             raise ProtocolError(
                 f"truncated frame: {field} needs {n} bytes, only {self.remaining()} available"
@@ -296,22 +305,24 @@ class _Reader:
         self.pos += n
         return chunk
 
-    def u8(self, field):
+    def u8(self, field: str) -> int:
         return self.take(1, field)[0]
 
-    def u32(self, field):
-        return _U32.unpack(self.take(4, field))[0]
+    def u32(self, field: str) -> int:
+        value: int = _U32.unpack(self.take(4, field))[0]
+        return value
 
-    def i32(self, field):
-        return _I32.unpack(self.take(4, field))[0]
+    def i32(self, field: str) -> int:
+        value: int = _I32.unpack(self.take(4, field))[0]
+        return value
 
-    def bool(self, field):
+    def flag(self, field: str) -> bool:
         value = self.u8(field)
         if value > 1:
             raise ProtocolError(f"`{field}` has invalid value {value}")
         return value == 1
 
-    def length(self, field, min_size):
+    def length(self, field: str, min_size: int) -> int:
         declared = self.u32(field)
         if declared * min_size > self.remaining():
             raise ProtocolError(
@@ -320,20 +331,20 @@ class _Reader:
             )
         return declared
 
-    def str(self, field):
+    def text(self, field: str) -> str:
         raw = self.take(self.length(field, 1), field)
         try:
             return str(raw, "utf-8")
         except UnicodeDecodeError as err:
             raise ProtocolError(f"`{field}` is not valid UTF-8 (valid up to byte {err.start})") from None
 
-    def str_list(self, field):
-        return [self.str(field) for _ in range(self.length(field, 4))]
+    def str_list(self, field: str) -> list[str]:
+        return [self.text(field) for _ in range(self.length(field, 4))]
 
-    def opt_u32(self, field):
-        return self.u32(field) if self.bool(field) else None
+    def opt_u32(self, field: str) -> int | None:
+        return self.u32(field) if self.flag(field) else None
 
-    def finish(self, message):
+    def finish(self, message: str) -> None:
         if self.remaining():
             raise ProtocolError(
                 f"{self.remaining()} unexpected bytes after the end of the {message} payload"
@@ -341,19 +352,19 @@ class _Reader:
 
 
 class _Writer:
-    def __init__(self):
-        self.parts = []
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
 
-    def u8(self, value):
+    def u8(self, value: int) -> None:
         self.parts.append(bytes((value,)))
 
-    def u32(self, value):
+    def u32(self, value: int) -> None:
         self.parts.append(_U32.pack(value))
 
-    def i32(self, value):
+    def i32(self, value: int) -> None:
         self.parts.append(_I32.pack(value))
 
-    def str(self, value):
+    def text(self, value: str) -> None:
         try:
             raw = value.encode("utf-8")
         except UnicodeEncodeError:
@@ -362,32 +373,32 @@ class _Writer:
         self.parts.append(_U32.pack(len(raw)))
         self.parts.append(raw)
 
-    def str_list(self, values):
+    def str_list(self, values: list[str]) -> None:
         self.u32(len(values))
         for value in values:
-            self.str(value)
+            self.text(value)
 
-    def opt_u32(self, value):
+    def opt_u32(self, value: int | None) -> None:
         if value is None:
             self.u8(0)
         else:
             self.u8(1)
             self.u32(value)
 
-    def payload(self):
+    def payload(self) -> bytes:
         return b"".join(self.parts)
 
 
 # --- requests -------------------------------------------------------------------------
 
-def encode_request(frame):
+def encode_request(frame: RequestFrame) -> bytes:
     w = _Writer()
     req = frame.request
     flags = 0
     index = 0
     if isinstance(req, Hello):
         kind = RequestKind.HELLO
-        w.str(req.rootdir)
+        w.text(req.rootdir)
         w.str_list(req.sys_path)
         w.u8(int(req.engine))
         w.str_list(req.pytest_args)
@@ -402,7 +413,7 @@ def encode_request(frame):
         kind = RequestKind.RUN_MODULE
         flags = FLAG_KEEP_SESSION if req.keep_session else 0
         index = req.first_index
-        w.str(req.path)
+        w.text(req.path)
     elif isinstance(req, RunHookItems):
         kind = RequestKind.RUN_HOOK_ITEMS
         flags = FLAG_KEEP_SESSION if req.keep_session else 0
@@ -424,7 +435,7 @@ def encode_request(frame):
     return header + payload
 
 
-def _check_prefix(magic, version, expected):
+def _check_prefix(magic: bytes, version: int, expected: bytes) -> None:
     if magic != expected:
         raise ProtocolError(f"bad magic {magic!r}: expected {expected!r}")
     if version != PROTOCOL_VERSION:
@@ -433,24 +444,26 @@ def _check_prefix(magic, version, expected):
         )
 
 
-def parse_request_header(raw, max_payload=DEFAULT_MAX_PAYLOAD):
+def parse_request_header(raw: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> RequestHeader:
     """Returns (kind, flags, request_id, test_index, payload_len) of a 32-byte header."""
     if len(raw) < REQUEST_HEADER.size:
         raise ProtocolError(f"truncated frame: request header needs 32 bytes, only {len(raw)} available")
     if any(raw[24:32]):
         raise ProtocolError("request frame has non-zero header field `reserved`")
-    magic, version, kind, flags, request_id, index, length = REQUEST_HEADER.unpack_from(raw)
+    magic, version, raw_kind, flags, request_id, index, length = REQUEST_HEADER.unpack_from(raw)
     _check_prefix(magic, version, REQUEST_MAGIC)
     try:
-        kind = RequestKind(kind)
+        kind = RequestKind(raw_kind)
     except ValueError:
-        raise ProtocolError(f"unknown request message type {kind}") from None
+        raise ProtocolError(f"unknown request message type {raw_kind}") from None
     if length > max_payload:
         raise ProtocolError(f"payload of {length} bytes exceeds the frame limit of {max_payload} bytes")
     return kind, flags, request_id, index, length
 
 
-def decode_request_payload(kind, flags, request_id, index, payload):
+def decode_request_payload(
+    kind: RequestKind, flags: int, request_id: int, index: int, payload: bytes | memoryview
+) -> RequestFrame:
     batches = (RequestKind.RUN_ITEMS, RequestKind.RUN_MODULE, RequestKind.RUN_HOOK_ITEMS)
     allowed = FLAG_KEEP_SESSION if kind in batches else 0
     if flags & ~allowed:
@@ -459,9 +472,10 @@ def decode_request_payload(kind, flags, request_id, index, payload):
         raise ProtocolError(f"{kind.name} frame has non-zero header field `test index`")
     r = _Reader(payload)
     keep = bool(flags & FLAG_KEEP_SESSION)
+    req: Request
     if kind == RequestKind.HELLO:
         req = Hello(
-            rootdir=r.str("rootdir"),
+            rootdir=r.text("rootdir"),
             sys_path=r.str_list("sys_path"),
             engine=_enum(Engine, r.u8("engine"), "engine"),
             pytest_args=r.str_list("pytest_args"),
@@ -471,7 +485,7 @@ def decode_request_payload(kind, flags, request_id, index, payload):
     elif kind == RequestKind.RUN_ITEMS:
         req = RunItems(index, keep, r.str_list("node_ids"))
     elif kind == RequestKind.RUN_MODULE:
-        req = RunModule(index, keep, r.str("path"))
+        req = RunModule(index, keep, r.text("path"))
     elif kind == RequestKind.PRELOAD:
         req = Preload(r.str_list("modules"))
     elif kind == RequestKind.RUN_HOOK_ITEMS:
@@ -483,7 +497,7 @@ def decode_request_payload(kind, flags, request_id, index, payload):
     return RequestFrame(request_id, req)
 
 
-def decode_request(data, max_payload=DEFAULT_MAX_PAYLOAD):
+def decode_request(data: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> tuple[RequestFrame, int]:
     """Decodes one request from the start of ``data``; returns (frame, consumed)."""
     kind, flags, request_id, index, length = parse_request_header(data, max_payload)
     end = REQUEST_HEADER.size + length
@@ -497,7 +511,7 @@ def decode_request(data, max_payload=DEFAULT_MAX_PAYLOAD):
 
 # --- results --------------------------------------------------------------------------
 
-def encode_result(frame):
+def encode_result(frame: ResultFrame) -> bytes:
     msg = frame.message
     kind = _RESULT_KIND.get(type(msg))
     if kind is None:
@@ -508,12 +522,13 @@ def encode_result(frame):
     duration = 0
     outcome = 0
     phase = 0
-    if kind == ResultKind.READY:
+    # (Branches by class: ``kind`` came from the exact type, so each matches its kind.)
+    if isinstance(msg, Ready):
         w.u32(msg.pid)
         w.u8(int(msg.engine))
-        w.str(msg.python_version)
-        w.str(msg.pytest_version)
-    elif kind == ResultKind.ITEM_RESULT:
+        w.text(msg.python_version)
+        w.text(msg.pytest_version)
+    elif isinstance(msg, ItemResult):
         index, duration = msg.test_index, msg.duration_ns
         outcome, phase = int(msg.outcome), int(msg.phase)
         flags = (
@@ -523,52 +538,52 @@ def encode_result(frame):
             | (FLAG_PROGRESS_HIDDEN if msg.progress_hidden else 0)
         )
         for text in (msg.node_id, msg.longrepr, msg.stdout, msg.stderr):
-            w.str(text)
+            w.text(text)
         w.u32(len(msg.sections))
         for title, content in msg.sections:
-            w.str(title)
-            w.str(content)
-        w.str(msg.skip_reason)
-        w.str(msg.location_path)
+            w.text(title)
+            w.text(content)
+        w.text(msg.skip_reason)
+        w.text(msg.location_path)
         w.opt_u32(msg.location_line)
-        w.str(msg.location_domain)
-        w.str(msg.category)
-        w.str(msg.letter)
-        w.str(msg.word)
-        w.str(msg.head_line)
-        w.str(msg.crash_line)
-        w.str(msg.crash_message)
-        w.str(msg.skip_location)
-    elif kind == ResultKind.LOG:
+        w.text(msg.location_domain)
+        w.text(msg.category)
+        w.text(msg.letter)
+        w.text(msg.word)
+        w.text(msg.head_line)
+        w.text(msg.crash_line)
+        w.text(msg.crash_message)
+        w.text(msg.skip_location)
+    elif isinstance(msg, Log):
         w.u8(int(msg.level))
-        w.str(msg.message)
-    elif kind == ResultKind.WARNING:
+        w.text(msg.message)
+    elif isinstance(msg, Warning_):
         w.u8(int(msg.when))
-        w.str(msg.category)
-        w.str(msg.message)
-        w.str(msg.filename)
+        w.text(msg.category)
+        w.text(msg.message)
+        w.text(msg.filename)
         w.u32(msg.lineno)
-        w.str(msg.node_id)
-        w.str(msg.summary)
-        w.str(msg.location)
-    elif kind == ResultKind.COLLECT_ERROR:
+        w.text(msg.node_id)
+        w.text(msg.summary)
+        w.text(msg.location)
+    elif isinstance(msg, CollectError):
         if msg.outcome not in (Outcome.ERROR, Outcome.SKIPPED):
             raise ProtocolError(f"`collect outcome` has invalid value {int(msg.outcome)}")
         outcome = int(msg.outcome)
-        w.str(msg.node_id)
-        w.str(msg.longrepr)
-        w.str(msg.skip_location)
-    elif kind == ResultKind.DONE:
+        w.text(msg.node_id)
+        w.text(msg.longrepr)
+        w.text(msg.skip_location)
+    elif isinstance(msg, Done):
         for name in _DONE_COUNTS:
             w.u32(getattr(msg, name))
         w.u8(int(msg.stop))
         w.i32(msg.exit_code)
-        w.str(msg.message)
-    elif kind == ResultKind.DESELECTED:
+        w.text(msg.message)
+    elif isinstance(msg, Deselected):
         w.str_list(msg.node_ids)
     else:
-        w.str(msg.message)
-        w.str(msg.traceback)
+        w.text(msg.message)
+        w.text(msg.traceback)
     payload = w.payload()
     header = RESULT_HEADER.pack(
         RESULT_MAGIC, PROTOCOL_VERSION, kind, flags, frame.request_id, index, len(payload),
@@ -577,18 +592,18 @@ def encode_result(frame):
     return header + payload
 
 
-def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
+def decode_result(data: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> tuple[ResultFrame, int]:
     """Decodes one result from the start of ``data``; returns (frame, consumed)."""
     if len(data) < RESULT_HEADER.size:
         raise ProtocolError(f"truncated frame: result header needs 40 bytes, only {len(data)} available")
-    (magic, version, kind, flags, request_id, index, length, duration, outcome, phase) = (
+    (magic, version, raw_kind, flags, request_id, index, length, duration, outcome, phase) = (
         RESULT_HEADER.unpack_from(data)
     )
     _check_prefix(magic, version, RESULT_MAGIC)
     try:
-        kind = ResultKind(kind)
+        kind = ResultKind(raw_kind)
     except ValueError:
-        raise ProtocolError(f"unknown result message type {kind}") from None
+        raise ProtocolError(f"unknown result message type {raw_kind}") from None
     if any(data[34:40]):
         raise ProtocolError(f"{kind.name} frame has non-zero header field `reserved`")
     if length > max_payload:
@@ -599,11 +614,12 @@ def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
             f"truncated frame: frame payload needs {length} bytes, only {len(data) - 40} available"
         )
     r = _Reader(data[RESULT_HEADER.size:end])
+    msg: ResultMessage
     if kind == ResultKind.ITEM_RESULT:
         known = FLAG_ITEM_FINISHED | FLAG_OUTPUT_TRUNCATED | FLAG_NOT_IN_SUMMARY | FLAG_PROGRESS_HIDDEN
         if flags & ~known:
             raise ProtocolError(f"ItemResult frame has unknown flag bits {flags:#04x}")
-        msg = ItemResult(
+        item = ItemResult(
             test_index=index,
             outcome=_enum(Outcome, outcome, "outcome"),
             phase=_enum(Phase, phase, "phase"),
@@ -612,26 +628,27 @@ def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
             output_truncated=bool(flags & FLAG_OUTPUT_TRUNCATED),
             in_summary=not flags & FLAG_NOT_IN_SUMMARY,
             progress_hidden=bool(flags & FLAG_PROGRESS_HIDDEN),
-            node_id=r.str("node_id"),
-            longrepr=r.str("longrepr"),
-            stdout=r.str("stdout"),
-            stderr=r.str("stderr"),
+            node_id=r.text("node_id"),
+            longrepr=r.text("longrepr"),
+            stdout=r.text("stdout"),
+            stderr=r.text("stderr"),
         )
-        msg.sections = [
-            (r.str("section title"), r.str("section content"))
+        item.sections = [
+            (r.text("section title"), r.text("section content"))
             for _ in range(r.length("sections", 8))
         ]
-        msg.skip_reason = r.str("skip_reason")
-        msg.location_path = r.str("location path")
-        msg.location_line = r.opt_u32("location line")
-        msg.location_domain = r.str("location domain")
-        msg.category = r.str("category")
-        msg.letter = r.str("letter")
-        msg.word = r.str("word")
-        msg.head_line = r.str("head_line")
-        msg.crash_line = r.str("crash_line")
-        msg.crash_message = r.str("crash_message")
-        msg.skip_location = r.str("skip_location")
+        item.skip_reason = r.text("skip_reason")
+        item.location_path = r.text("location path")
+        item.location_line = r.opt_u32("location line")
+        item.location_domain = r.text("location domain")
+        item.category = r.text("category")
+        item.letter = r.text("letter")
+        item.word = r.text("word")
+        item.head_line = r.text("head_line")
+        item.crash_line = r.text("crash_line")
+        item.crash_message = r.text("crash_message")
+        item.skip_location = r.text("skip_location")
+        msg = item
     else:
         if flags:
             raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")
@@ -642,33 +659,33 @@ def decode_result(data, max_payload=DEFAULT_MAX_PAYLOAD):
                 raise ProtocolError(f"{kind.name} frame has non-zero header field `{field}`")
         if kind == ResultKind.READY:
             msg = Ready(r.u32("pid"), _enum(Engine, r.u8("engine"), "engine"),
-                        r.str("python_version"), r.str("pytest_version"))
+                        r.text("python_version"), r.text("pytest_version"))
         elif kind == ResultKind.LOG:
-            msg = Log(_enum(LogLevel, r.u8("level"), "level"), r.str("message"))
+            msg = Log(_enum(LogLevel, r.u8("level"), "level"), r.text("message"))
         elif kind == ResultKind.WARNING:
-            msg = Warning_(_enum(WarningWhen, r.u8("when"), "when"), r.str("category"),
-                           r.str("message"), r.str("filename"), r.u32("lineno"), r.str("node_id"),
-                           r.str("summary"), r.str("location"))
+            msg = Warning_(_enum(WarningWhen, r.u8("when"), "when"), r.text("category"),
+                           r.text("message"), r.text("filename"), r.u32("lineno"), r.text("node_id"),
+                           r.text("summary"), r.text("location"))
         elif kind == ResultKind.COLLECT_ERROR:
             if outcome not in (Outcome.ERROR, Outcome.SKIPPED):
                 raise ProtocolError(f"`collect outcome` has invalid value {outcome}")
-            msg = CollectError(r.str("node_id"), Outcome(outcome), r.str("longrepr"),
-                               r.str("skip_location"))
+            msg = CollectError(r.text("node_id"), Outcome(outcome), r.text("longrepr"),
+                               r.text("skip_location"))
         elif kind == ResultKind.DONE:
             counts = {name: r.u32(name) for name in _DONE_COUNTS}
             msg = Done(**counts, stop=_enum(StopKind, r.u8("stop"), "stop"),
-                       exit_code=r.i32("exit_code"), message=r.str("message"))
+                       exit_code=r.i32("exit_code"), message=r.text("message"))
         elif kind == ResultKind.DESELECTED:
             msg = Deselected(r.str_list("node_ids"))
         else:
-            msg = Fatal(r.str("message"), r.str("traceback"))
+            msg = Fatal(r.text("message"), r.text("traceback"))
     r.finish(kind.name)
     return ResultFrame(request_id, msg), end
 
 
 # --- streams --------------------------------------------------------------------------
 
-def _read_exact(fd, n, context):
+def _read_exact(fd: int, n: int, context: str) -> bytes | None:
     chunks = []
     got = 0
     while got < n:
@@ -682,11 +699,13 @@ def _read_exact(fd, n, context):
     return b"".join(chunks)
 
 
-def read_request(fd, max_payload=DEFAULT_MAX_PAYLOAD):
+def read_request(fd: int, max_payload: int = DEFAULT_MAX_PAYLOAD) -> RequestFrame | None:
     """Reads one request from a file descriptor; ``None`` at a clean end of stream."""
     raw = _read_exact(fd, REQUEST_HEADER.size, "header")
     if raw is None:
         return None
     kind, flags, request_id, index, length = parse_request_header(raw, max_payload)
     payload = _read_exact(fd, length, "payload") if length else b""
+    if payload is None:  # (for the type checker: only a header read ends cleanly)
+        raise ProtocolError("stream ended before the frame payload")
     return decode_request_payload(kind, flags, request_id, index, payload)

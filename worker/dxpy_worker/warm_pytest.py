@@ -33,15 +33,28 @@ import pathlib
 import sys
 import time
 import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    import pytest
+
+    # id(module) -> (module, its attribute count, stand-in module)
+    StandIns = dict[int, tuple[types.ModuleType, int, types.ModuleType]]
 
 # Environment variables pytest reads while building the configuration object.
 _ENV_READ_AT_BUILD = ("PYTEST_DEBUG", "TOX_ENV_DIR")
 
-_prepared = None
-
-
 class _Prepared:
-    def __init__(self, config, prog, stand_ins, version, env):
+    def __init__(
+        self,
+        config: pytest.Config,
+        prog: str | None,
+        stand_ins: StandIns,
+        version: str,
+        env: dict[str, str | None],
+    ) -> None:
         self.config = config
         self.prog = prog
         # id(module) -> (module, its attribute count, stand-in module)
@@ -50,7 +63,10 @@ class _Prepared:
         self.env = env
 
 
-def prepare():
+_prepared: _Prepared | None = None
+
+
+def prepare() -> None:
     """In the zygote: build the request-independent parts. Quietly does nothing when pytest
     is not imported or anything about it is unexpected."""
     global _prepared
@@ -68,7 +84,7 @@ def prepare():
         config = pytest_config.get_config(prog=prog) if prog else pytest_config.get_config()
     except Exception:  # noqa: BLE001 - the worker's own pytest.main reports any real problem
         return
-    stand_ins = {}
+    stand_ins: StandIns = {}
     definition_type = getattr(fixtures, "FixtureFunctionDefinition", None)
     if definition_type is not None and _has_holder_keyword(fixtures):
         for name, module in list(sys.modules.items()):
@@ -93,7 +109,7 @@ PROBE_TEST = "def test_probe():\n    pass\n"
 PROBE_TIMEOUT = 20.0
 
 
-def session_modules():
+def session_modules() -> list[str]:
     """Standard-library modules a pytest session imports lazily (pytest's debugging plugin
     imports pdb at configure time, which on 3.14 pulls in asyncio, ssl and _pyrepl): found by
     running one throwaway session on a one-test suite in a forked child and reporting what it
@@ -129,7 +145,7 @@ def session_modules():
             finally:
                 os._exit(code)
         os.close(write_end)
-        chunks = []
+        chunks: list[bytes] = []
         try:
             deadline = time.monotonic() + PROBE_TIMEOUT
             while True:
@@ -149,11 +165,12 @@ def session_modules():
         names = json.loads(b"".join(chunks) or b"[]")
     except ValueError:
         return []
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    # (Python >= 3.10; on 3.9 nothing counts as standard library, so nothing is imported.)
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     return [name for name in names if name.split(".")[0] in stdlib]
 
 
-def import_session_modules():
+def import_session_modules() -> list[str]:
     """In the zygote: imports what ``session_modules()`` found. Only standard-library modules,
     which cannot change between runs; never the pytest11 entry points (pytest must see those
     imported after its assertion-rewriting hook). Returns the names imported."""
@@ -169,16 +186,17 @@ def import_session_modules():
     return imported
 
 
-def _parameters(function):
-    code = function.__code__
+def _parameters(function: Any) -> tuple[str, ...]:
+    """The names of a plain function's parameters (read from its code object)."""
+    code: types.CodeType = function.__code__
     return code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
 
 
-def _has_holder_keyword(fixtures):
+def _has_holder_keyword(fixtures: types.ModuleType) -> bool:
     return "holder" in _parameters(fixtures.FixtureManager.parsefactories)
 
 
-def excluded_plugins(args):
+def excluded_plugins(args: Sequence[str]) -> list[str]:
     """The ``-p no:NAME`` arguments, parsed the way pytest's ``consider_preparse`` does."""
     excluded = []
     i = 0
@@ -202,7 +220,7 @@ def excluded_plugins(args):
     return excluded
 
 
-def ineligible_reason(args):
+def ineligible_reason(args: Sequence[str]) -> str | None:
     """Why this request must build its configuration from scratch (None: it need not)."""
     prepared = _prepared
     if prepared is None:
@@ -220,20 +238,23 @@ def ineligible_reason(args):
     return None
 
 
-def install(args):
+def install(args: list[str]) -> bool:
     """In a forked worker, just before ``pytest.main(args, ...)``: use what the zygote
     prepared when eligible. Returns whether it did. One use: the prepared object is handed out
     once, and the stand-ins only serve this process."""
     global _prepared
-    if ineligible_reason(args) is not None:
+    prepared = _prepared
+    if prepared is None or ineligible_reason(args) is not None:
         return False
-    prepared, _prepared = _prepared, None
+    _prepared = None
     from _pytest import config as pytest_config
     from _pytest import fixtures
 
     original_get_config = pytest_config.get_config
 
-    def get_config(args=None, plugins=None, **kwargs):
+    def get_config(
+        args: Iterable[str] | None = None, plugins: Sequence[str | object] | None = None, **kwargs: Any
+    ) -> pytest.Config:
         pytest_config.get_config = original_get_config
         if kwargs.get("prog") != prepared.prog:
             return original_get_config(args, plugins, **kwargs)
@@ -249,14 +270,18 @@ def install(args):
         original_parsefactories = fixtures.FixtureManager.parsefactories
         notset = fixtures.NOTSET
 
-        def parsefactories(self, node_or_obj=notset, nodeid=notset, *, holder=notset,
-                           node=notset):
+        # (The fixture manager and its arguments: pytest internals, Any at this boundary.)
+        def parsefactories(
+            self: Any, node_or_obj: Any = notset, nodeid: Any = notset, *, holder: Any = notset,
+            node: Any = notset,
+        ) -> None:
             entry = prepared.stand_ins.get(id(holder))
             if entry is not None:
                 module, attribute_count, stand_in = entry
                 if module is holder and len(vars(module)) == attribute_count:
                     holder = stand_in
-            return original_parsefactories(self, node_or_obj, nodeid, holder=holder, node=node)
+            original_parsefactories(self, node_or_obj, nodeid, holder=holder, node=node)
 
-        fixtures.FixtureManager.parsefactories = parsefactories
+        manager_class: Any = fixtures.FixtureManager  # a method replaced: untyped on purpose
+        manager_class.parsefactories = parsefactories
     return True

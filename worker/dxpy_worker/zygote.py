@@ -32,6 +32,13 @@ import signal
 import socket
 import sys
 import traceback
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    # A control packet (an order from the runner, or an event for it): one JSON object.
+    Packet = dict[str, Any]
 
 MAX_PACKET = 4 * 1024 * 1024
 FDS_PER_FORK = 3  # requests (read end), results (write end), stderr (write end)
@@ -40,13 +47,13 @@ FDS_PER_FORK = 3  # requests (read end), results (write end), stderr (write end)
 class _BecomeWorker(BaseException):
     """Raised in a forked child: unwinds the zygote's loop, then ``main`` runs the worker."""
 
-    def __init__(self, order, fds):
+    def __init__(self, order: Packet, fds: list[int]) -> None:
         super().__init__()
         self.order = order
         self.fds = fds
 
 
-def _installed_roots():
+def _installed_roots() -> list[str]:
     """Directories whose modules count as installed (cannot be project code)."""
     import site
     import sysconfig
@@ -66,7 +73,7 @@ def _installed_roots():
     return [os.path.realpath(r) for r in roots if r]
 
 
-def _is_installed(name, roots):
+def _is_installed(name: str, roots: list[str]) -> tuple[bool, str]:
     """Whether top-level module ``name`` resolves to a built-in or a file under ``roots``.
     Returns (installed, reason)."""
     top = name.split(".", 1)[0]
@@ -86,9 +93,9 @@ def _is_installed(name, roots):
     return True, ""
 
 
-def _preload(modules, import_pytest):
+def _preload(modules: list[str], import_pytest: bool) -> dict[str, list[Any]]:
     """Imports what forked workers should find loaded. Returns the report sent with ready."""
-    report = {"imported": [], "skipped": [], "failed": []}
+    report: dict[str, list[Any]] = {"imported": [], "skipped": [], "failed": []}
     wanted = []
     if import_pytest:
         wanted.append("pytest")
@@ -122,7 +129,7 @@ def _preload(modules, import_pytest):
     return report
 
 
-def _import_pytest_plugins(roots):
+def _import_pytest_plugins(roots: list[str]) -> None:
     """Imports pytest's builtin plugin modules, which every session imports at configure time.
     Not the ``pytest11`` entry points: pytest marks those for assertion rewriting and warns
     about any that were imported before its import hook. Best effort and quiet: a module that
@@ -141,8 +148,8 @@ def _import_pytest_plugins(roots):
             pass
 
 
-def _exit_event(pid, info):
-    event = {"ev": "exited", "pid": pid}
+def _exit_event(pid: int, info: os.waitid_result) -> Packet:
+    event: Packet = {"ev": "exited", "pid": pid}
     if info.si_code == os.CLD_EXITED:
         event["code"] = info.si_status
     else:  # CLD_KILLED / CLD_DUMPED
@@ -151,23 +158,24 @@ def _exit_event(pid, info):
 
 
 class _Zygote:
-    def __init__(self, control):
+    def __init__(self, control: socket.socket) -> None:
         self.control = control
         # pid -> whether its exit was reported (then it is a zombie awaiting release).
-        self.children = {}
+        self.children: dict[int, bool] = {}
         self.wake_read, self.wake_write = os.pipe()
         os.set_blocking(self.wake_read, False)
         os.set_blocking(self.wake_write, False)
 
-    def send(self, event):
+    def send(self, event: Packet) -> None:
         self.control.sendmsg([json.dumps(event).encode()])
 
-    def serve(self):
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    def serve(self) -> None:
+        signal.signal(signal.SIGCHLD, _ignore_signal)
         signal.set_wakeup_fd(self.wake_write)
         while True:
             self.report_exits()
-            ready, _, _ = select.select([self.control, self.wake_read], [], [])
+            watched: list[socket.socket | int] = [self.control, self.wake_read]
+            ready, _, _ = select.select(watched, [], [])
             if self.wake_read in ready:
                 try:
                     while os.read(self.wake_read, 512):
@@ -191,8 +199,8 @@ class _Zygote:
                 raise ValueError(f"unknown control order {op!r}")
         self.shutdown()
 
-    def receive(self):
-        fds = []
+    def receive(self) -> tuple[bytes, list[int]]:
+        fds: list[int] = []
         data, ancillary, _flags, _addr = self.control.recvmsg(
             MAX_PACKET, socket.CMSG_SPACE(FDS_PER_FORK * 4))
         for level, kind, payload in ancillary:
@@ -202,7 +210,7 @@ class _Zygote:
                            for i in range(count))
         return data, fds
 
-    def fork(self, order, fds):
+    def fork(self, order: Packet, fds: list[int]) -> None:
         fork_id = order.get("id")
         if len(fds) != FDS_PER_FORK:
             for fd in fds:
@@ -232,7 +240,7 @@ class _Zygote:
         self.children[pid] = False
         self.send({"ev": "forked", "id": fork_id, "pid": pid})
 
-    def report_exits(self):
+    def report_exits(self) -> None:
         for pid, reported in list(self.children.items()):
             if reported:
                 continue
@@ -247,7 +255,7 @@ class _Zygote:
             self.children[pid] = True
             self.send(_exit_event(pid, info))
 
-    def release(self, pid):
+    def release(self, pid: object) -> None:
         if not isinstance(pid, int) or pid not in self.children:
             return
         try:
@@ -256,7 +264,7 @@ class _Zygote:
             pass
         del self.children[pid]
 
-    def shutdown(self):
+    def shutdown(self) -> None:
         """Reaps the zombies nobody released. Live workers are left running: they exit when
         the runner closes their request pipe."""
         for pid, reported in list(self.children.items()):
@@ -264,7 +272,12 @@ class _Zygote:
                 self.release(pid)
 
 
-def _apply_order(order, fds, control_fds, path_head):
+def _ignore_signal(signum: int, frame: FrameType | None) -> None:
+    """SIGCHLD's handler: it only has to exist, so the signal wakes ``select`` through the
+    wakeup fd."""
+
+
+def _apply_order(order: Packet, fds: list[int], control_fds: list[int], path_head: int) -> None:
     """In the forked child: become a worker with the runner's configuration."""
     try:
         os.setpgid(0, 0)
@@ -297,7 +310,7 @@ def _apply_order(order, fds, control_fds, path_head):
     importlib.invalidate_caches()
 
 
-def _path_head():
+def _path_head() -> int:
     """How many leading ``sys.path`` entries came from the working directory and PYTHONPATH
     (site.py made them absolute and dropped duplicates)."""
     pythonpath = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
@@ -308,7 +321,7 @@ def _path_head():
     return head
 
 
-def main():
+def main() -> int:
     # The control socket leaves fd 0 so nothing can read it by accident; fd 0 is /dev/null.
     control_fd = os.dup(0)
     devnull = os.open(os.devnull, os.O_RDONLY)
@@ -370,7 +383,7 @@ def main():
     _exit_forked(worker_main())
 
 
-def _exit_forked(code):
+def _exit_forked(code: object) -> NoReturn:
     """Ends a forked worker as the interpreter's exit would, minus its module teardown: that
     frees the whole inherited heap object by object (tens of milliseconds per fork) for nothing
     anyone observes. Non-daemon threads are joined and ``atexit`` handlers run, as at a normal
@@ -390,7 +403,7 @@ def _exit_forked(code):
         os._exit(code)
 
 
-def _flush_open_files():
+def _flush_open_files() -> None:
     """Flushes every file object still open, text layers before the buffers under them: the
     teardown skipped by ``_exit_forked`` would have written their buffered tails (a test's
     module-level log file in the undeclared-outputs directory, say)."""
@@ -410,6 +423,6 @@ def _flush_open_files():
             pass
 
 
-def _thread_count():
+def _thread_count() -> int:
     threading = sys.modules.get("threading")
     return threading.active_count() if threading else 1

@@ -8,10 +8,10 @@ corpus venv that tests/run.sh uses)."""
 
 import unittest
 
-from .engine_probe import comparable, fast_path_logs, run_worker, write_suite
-
 from dxpy_worker import fastpath
 from dxpy_worker import protocol as P
+
+from .engine_probe import comparable, fast_path_logs, run_worker, write_suite
 
 # Outcomes and output of every kind the normal path reports.
 VARIETY = {
