@@ -104,7 +104,8 @@ class FunctionBreakTests(unittest.TestCase):
                 broken = affected_check.with_function_break(FUNCTIONS_SOURCE, target)
                 namespace = {}
                 exec(compile(broken, "m.py", "exec"), namespace)  # imports without raising
-                self.assertEqual(broken.split("\n")[target.line - 1].strip(), affected_check.BREAK_LINE.strip())
+                self.assertEqual(broken.split("\n")[target.line - 1].strip(),
+                                 affected_check.BREAK_LINE.strip())
         used = next(f for f in self.breakable() if f.qualname == "used")
         namespace = {}
         exec(compile(affected_check.with_function_break(FUNCTIONS_SOURCE, used), "m.py", "exec"), namespace)
