@@ -157,11 +157,18 @@ def sample(modules: list[Path], count: int) -> list[Path]:
     return [modules[int(i * step)] for i in range(count)]
 
 
+def is_test_module(path: Path) -> bool:
+    """A file pytest collects or loads by default (`test_*.py`, `*_test.py`, `conftest.py`); not
+    other files under tests/ (click's tests/typing/*.py are for type checkers only)."""
+    name = path.name
+    return name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+
+
 def test_names(root: Path) -> set[str]:
-    """Every name token in the suite's test files and conftests: what the tests can call."""
+    """Every name token in the suite's test modules and conftests: what the tests can call."""
     names: set[str] = set()
     for path in sorted(root.rglob("*.py")):
-        if not is_test_file(path.relative_to(root)):
+        if not is_test_module(path):
             continue
         try:
             with path.open("rb") as handle:
@@ -285,10 +292,10 @@ def broken_by(baseline: dict[str, set[str]], after: dict[str, set[str]]) -> set[
             and (key not in after or after[key] & BROKEN_OUTCOMES)}
 
 
-def affected(copy: Path, module: Path, dxpy: Path, broken: set[str]) -> set[str]:
+def affected(copy: Path, module: Path, dxpy: Path, tests: set[str]) -> set[str]:
     """What `dx-py affected` selects, as function keys. Besides node IDs it prints directories
-    (`tests/snippets/`) whose tests conftest hooks make at run time: every broken test under
-    one counts as selected."""
+    (`tests/snippets/`) whose tests conftest hooks make at run time: every one of `tests` (the
+    baseline's) under one counts as selected, as `dx-py test` on that directory would run it."""
     proc = subprocess.run([str(dxpy), "affected", "--changed", str(module)], cwd=copy,
                           env=run_env(copy), capture_output=True, text=True, timeout=300)
     if proc.returncode not in (0, 5):
@@ -298,7 +305,7 @@ def affected(copy: Path, module: Path, dxpy: Path, broken: set[str]) -> set[str]
     # `./` (a hook conftest at the root) selects everything: the empty prefix.
     prefixes = ["" if line == "./" else line.rstrip("/").replace("/", ".") + "."
                 for line in lines if line.endswith("/")]
-    selected |= {key for key in broken if any(key.startswith(p) for p in prefixes)}
+    selected |= {key for key in tests if any(key.startswith(p) for p in prefixes)}
     return selected
 
 
@@ -333,7 +340,7 @@ def check_suite(suite: corpus.Suite, modules: int, dxpy: Path, timeout: float, f
             finally:
                 path.write_bytes(original)
             broken = broken_by(baseline, after)
-            results.append(ModuleResult(str(module), broken, affected(copy, module, dxpy, broken),
+            results.append(ModuleResult(str(module), broken, affected(copy, module, dxpy, set(baseline)),
                                         function.qualname if function else "", set(baseline)))
         return results
 

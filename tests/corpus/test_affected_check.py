@@ -120,6 +120,10 @@ class FunctionBreakTests(unittest.TestCase):
             (root / "tests").mkdir()
             (root / "tests" / "test_m.py").write_text("from pkg.m import used, Box\nBox().used_method\n"
                                                       "Box.Inner.used_async\n")
+            # Not a test module: its names do not count (click's tests/typing/ files).
+            (root / "tests" / "typing_m.py").write_text("from pkg.m import unused_by_tests\n")
+            self.assertNotIn("unused_by_tests", affected_check.test_names(root))
+            self.assertIn("used_method", affected_check.test_names(root))
             modules = [Path("pkg/m.py")]
             first = affected_check.sample_functions(root, modules, 2, seed=3)
             self.assertEqual(len(first), 2)
@@ -289,19 +293,18 @@ class EndToEndTests(unittest.TestCase):
         every = "tests/test_core.py::test_double\\ntests/test_lazy.py::test_triple\\n" \
                 "tests/test_lazy.py::test_unrelated\\ntests/data/\\n"
         stand_in = self.stand_in("dx-py-selects-everything", every)
-        # Three of the four tests selected for unused.py, which breaks none: 75%, within the bound
-        # of 90%, so the bound is lowered for this four-test suite.
-        with mock.patch.object(affected_check, "MAX_IMPORT_SELECTED_SHARE", 0.5):
-            code, out = self.main(stand_in, "--modules", "0", "--functions", "0")
-            self.assertEqual(code, 1, out)
-            self.assertIn("TOO BROAD demo src/demo/unused.py: selected 3 of 4 tests, 0 broken", out)
-            self.assertIn("precision demo: import breaks 4:", out)
-            # Listed with a cause, the broad selection passes.
-            listing = self.cache / "broad.tsv"
-            listing.write_text("suite\tmodule\tmax_selected\tcause\n"
-                               "demo\tsrc/demo/unused.py\t3\ttest\ndemo\tsrc/demo/lazy.py\t3\ttest\n")
-            code, out = self.main(stand_in, "--modules", "0", "--functions", "0", "--broad", str(listing))
-            self.assertEqual(code, 0, out)
+        # unused.py breaks no test and lazy.py one of four, yet all four are selected.
+        code, out = self.main(stand_in, "--modules", "0", "--functions", "0")
+        self.assertEqual(code, 1, out)
+        self.assertIn("TOO BROAD demo src/demo/unused.py: selected 4 of 4 tests, 0 broken", out)
+        self.assertIn("TOO BROAD demo src/demo/lazy.py: selected 4 of 4 tests, 1 broken", out)
+        self.assertIn("precision demo: import breaks 4: needed 7 of 16 selected (precision 44%)", out)
+        # Listed with a cause, the broad selections pass.
+        listing = self.cache / "broad.tsv"
+        listing.write_text("suite\tmodule\tmax_selected\tcause\n"
+                           "demo\tsrc/demo/unused.py\t4\ttest\ndemo\tsrc/demo/lazy.py\t4\ttest\n")
+        code, out = self.main(stand_in, "--modules", "0", "--functions", "0", "--broad", str(listing))
+        self.assertEqual(code, 0, out)
 
 
 if __name__ == "__main__":
