@@ -72,7 +72,7 @@ outcomes() {
 
 affected() {
     cargo build --release --locked -p dxpy_cli &&
-        DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/affected_check.py --modules 3
+        DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/affected_check.py --modules 2 --functions 1
 }
 
 bazel() {

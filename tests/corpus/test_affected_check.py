@@ -1,7 +1,8 @@
 """Tests of affected_check.py (stdlib unittest; run with the other harness tests).
 
-The end-to-end tests break modules of a small suite made here, with the real `dx-py affected`
-(DXPY_BIN or the repo's build) and with a stand-in that selects nothing, which must be caught.
+The end-to-end tests break modules and functions of a small suite made here, with the real
+`dx-py affected` (DXPY_BIN or the repo's build), with a stand-in that selects nothing and with one
+that selects everything, which must be caught.
 They need an interpreter with pytest: DXPY_TEST_PYTHON, else the corpus venv.
 """
 
@@ -47,6 +48,130 @@ class KeyTests(unittest.TestCase):
         self.assertEqual(affected_check.sample(modules, 0), modules)
         self.assertEqual(affected_check.sample(modules, 3), [Path("m0.py"), Path("m3.py"), Path("m6.py")])
         self.assertEqual(affected_check.sample(modules, 20), modules)
+
+
+FUNCTIONS_SOURCE = textwrap.dedent("""\
+    import typing
+
+
+    def used(x):
+        \"\"\"Doc.\"\"\"
+        return x
+
+
+    def one_line(x): return x
+
+
+    def unused_by_tests():
+        return 1
+
+
+    @typing.overload
+    def used_overload(x: int) -> int: ...
+
+
+    class Box:
+        def used_method(self,
+                        y):
+            if y:
+                return y
+
+        def __repr__(self):
+            return "Box"
+
+        class Inner:
+            async def used_async(self):
+                await thing()
+    """)
+
+
+class FunctionBreakTests(unittest.TestCase):
+    NAMES = {"used", "one_line", "used_overload", "used_method", "__repr__", "used_async"}
+
+    def breakable(self):
+        import ast
+        return affected_check.breakable_functions(Path("m.py"), ast.parse(FUNCTIONS_SOURCE).body, "",
+                                                  FUNCTIONS_SOURCE.split("\n"), self.NAMES)
+
+    def test_breakable_functions_are_named_by_tests_and_have_a_body_line(self):
+        found = {(f.qualname, f.line, f.indent) for f in self.breakable()}
+        self.assertEqual(found, {("used", 5, "    "), ("Box.used_method", 23, "        "),
+                                 ("Box.Inner.used_async", 31, "            ")})
+
+    def test_break_raises_on_call_and_keeps_the_module_importable(self):
+        for target in self.breakable():
+            with self.subTest(target=target.qualname):
+                broken = affected_check.with_function_break(FUNCTIONS_SOURCE, target)
+                namespace = {}
+                exec(compile(broken, "m.py", "exec"), namespace)  # imports without raising
+                self.assertEqual(broken.split("\n")[target.line - 1].strip(),
+                                 affected_check.BREAK_LINE.strip())
+        used = next(f for f in self.breakable() if f.qualname == "used")
+        namespace = {}
+        exec(compile(affected_check.with_function_break(FUNCTIONS_SOURCE, used), "m.py", "exec"), namespace)
+        with self.assertRaisesRegex(RuntimeError, "broken by"):
+            namespace["used"](1)
+
+    def test_sample_is_seeded(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            (root / "pkg").mkdir()
+            (root / "pkg" / "m.py").write_text(FUNCTIONS_SOURCE)
+            (root / "tests").mkdir()
+            (root / "tests" / "test_m.py").write_text("from pkg.m import used, Box\nBox().used_method\n"
+                                                      "Box.Inner.used_async\n")
+            # Not a test module: its names do not count (click's tests/typing/ files).
+            (root / "tests" / "typing_m.py").write_text("from pkg.m import unused_by_tests\n")
+            self.assertNotIn("unused_by_tests", affected_check.test_names(root))
+            self.assertIn("used_method", affected_check.test_names(root))
+            modules = [Path("pkg/m.py")]
+            first = affected_check.sample_functions(root, modules, 2, seed=3)
+            self.assertEqual(len(first), 2)
+            self.assertEqual(first, affected_check.sample_functions(root, modules, 2, seed=3))
+            self.assertEqual(len(affected_check.sample_functions(root, modules, 9, seed=3)), 3)
+            self.assertEqual(affected_check.sample_functions(root, modules, 0, seed=3), [])
+            seeds = {tuple(f.qualname for f in affected_check.sample_functions(root, modules, 1, seed=n))
+                     for n in range(20)}
+            self.assertGreater(len(seeds), 1)  # the seed matters
+
+
+def result(broken, selected, universe=10, function=""):
+    return affected_check.ModuleResult("m.py", {f"t::{i}" for i in range(broken)},
+                                       {f"t::{i}" for i in range(selected)}, function,
+                                       {f"t::{i}" for i in range(universe)})
+
+
+class PrecisionTests(unittest.TestCase):
+    def test_too_broad_only_for_import_breaks_that_leave_most_of_the_suite(self):
+        self.assertTrue(result(1, 10).too_broad)  # a leaf module selecting everything
+        self.assertFalse(result(1, 9).too_broad)  # 90% is still allowed
+        self.assertFalse(result(5, 10).too_broad)  # half the suite broke: it is no leaf
+        self.assertFalse(result(1, 10, function="f").too_broad)  # function breaks: printed only
+        self.assertFalse(result(0, 0, universe=0).too_broad)
+
+    def test_broad_verdict_listed_unlisted_past_count_and_stale(self):
+        broad = {("s", "m.py"): 10}
+        self.assertEqual(affected_check.broad_verdict("s", [result(1, 10)], broad), [])
+        self.assertEqual(affected_check.broad_verdict("s", [result(1, 9)], {}), [])
+        for results, listing, start in (([result(1, 10)], {}, "TOO BROAD s m.py: selected 10 of 10"),
+                                        ([result(1, 10)], {("s", "m.py"): 9}, "TOO BROAD s m.py"),
+                                        ([result(1, 2)], broad, "STALE s m.py")):
+            problems = affected_check.broad_verdict("s", results, listing)
+            self.assertEqual(len(problems), 1)
+            self.assertTrue(problems[0].startswith(start), problems[0])
+
+    def test_precision_line(self):
+        line = affected_check.precision_line("s", [result(2, 4), result(1, 4, function="f")])
+        self.assertEqual(line, "precision s: import breaks 1: needed 2 of 4 selected (precision 50%); "
+                               "function breaks 1: needed 1 of 4 selected (precision 25%)")
+
+    def test_broad_file_rows(self):
+        self.assertIn(("toolz", "tlz/__init__.py"), affected_check.load_broad())
+        with tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False) as handle:
+            handle.write("suite\tmodule\tmax_selected\tcause\ns\tm.py\tmany\twhy\n")
+        self.addCleanup(os.unlink, handle.name)
+        with self.assertRaises(corpus.CorpusError):
+            affected_check.load_broad(Path(handle.name))
 
 
 SUITE_FILES = {
@@ -111,8 +236,14 @@ class EndToEndTests(unittest.TestCase):
             patch.start()
             self.addCleanup(patch.stop)
 
-    def results(self, dxpy: Path) -> dict[str, affected_check.ModuleResult]:
-        return {r.module: r for r in affected_check.check_suite(self.suite, 0, dxpy, 120)}
+    def results(self, dxpy: Path, functions: int = 0) -> dict[str, affected_check.ModuleResult]:
+        return {r.label: r for r in affected_check.check_suite(self.suite, 0, dxpy, 120, functions)}
+
+    def stand_in(self, name: str, output: str) -> Path:
+        path = self.cache / name
+        path.write_text(f"#!/bin/sh\nprintf '{output}'\nexit 0\n")
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+        return path
 
     def test_real_dxpy_selects_everything_broken(self):
         results = self.results(collect.find_dxpy_bin())
@@ -128,17 +259,52 @@ class EndToEndTests(unittest.TestCase):
         self.assertEqual(lazy.missed, set())
         self.assertEqual(results["src/demo/unused.py"].broken, set())
 
-    def test_a_dxpy_that_selects_nothing_is_caught(self):
-        stand_in = self.cache / "dx-py-selects-nothing"
-        stand_in.write_text("#!/bin/sh\nexit 0\n")
-        stand_in.chmod(stand_in.stat().st_mode | stat.S_IEXEC)
-        results = self.results(stand_in)
-        self.assertEqual(results["src/demo/lazy.py"].missed, {"tests.test_lazy::test_triple"})
+    def test_function_breaks_with_real_dxpy(self):
+        results = self.results(collect.find_dxpy_bin(), functions=2)
+        double = results["src/demo/core.py::double"]
+        # demo/__init__.py imports double without calling it: test_triple still passes.
+        self.assertEqual(double.broken, {"tests.test_core::test_double", "tests.data.one.txt::case"})
+        self.assertEqual(double.missed, set())
+        triple = results["src/demo/lazy.py::triple"]
+        self.assertEqual(triple.broken, {"tests.test_lazy::test_triple"})
+        self.assertEqual(triple.missed, set())
+        self.assertEqual(len(results), 6)
+
+    def main(self, stand_in: Path, *args: str) -> tuple[int, str]:
         with mock.patch.object(collect, "find_dxpy_bin", lambda: stand_in), \
                 mock.patch.object(corpus, "load_suites", lambda: [self.suite]), \
                 contextlib.redirect_stdout(io.StringIO()) as out:
-            self.assertEqual(affected_check.main(["--modules", "0"]), 1)
-        self.assertIn("MISSED demo src/demo/lazy.py: tests.test_lazy::test_triple", out.getvalue())
+            code = affected_check.main(list(args))
+        return code, out.getvalue()
+
+    def test_a_dxpy_that_selects_nothing_is_caught(self):
+        stand_in = self.stand_in("dx-py-selects-nothing", "")
+        results = self.results(stand_in, functions=1)
+        self.assertEqual(results["src/demo/lazy.py"].missed, {"tests.test_lazy::test_triple"})
+        function_break = next(r for r in results.values() if r.function)
+        self.assertTrue(function_break.broken)
+        self.assertEqual(function_break.missed, function_break.broken)
+        code, out = self.main(stand_in, "--modules", "0", "--functions", "1")
+        self.assertEqual(code, 1)
+        self.assertIn("MISSED demo src/demo/lazy.py: tests.test_lazy::test_triple", out)
+        self.assertIn(f"MISSED demo {function_break.label}: ", out)
+
+    def test_a_dxpy_that_selects_everything_is_caught(self):
+        every = "tests/test_core.py::test_double\\ntests/test_lazy.py::test_triple\\n" \
+                "tests/test_lazy.py::test_unrelated\\ntests/data/\\n"
+        stand_in = self.stand_in("dx-py-selects-everything", every)
+        # unused.py breaks no test and lazy.py one of four, yet all four are selected.
+        code, out = self.main(stand_in, "--modules", "0", "--functions", "0")
+        self.assertEqual(code, 1, out)
+        self.assertIn("TOO BROAD demo src/demo/unused.py: selected 4 of 4 tests, 0 broken", out)
+        self.assertIn("TOO BROAD demo src/demo/lazy.py: selected 4 of 4 tests, 1 broken", out)
+        self.assertIn("precision demo: import breaks 4: needed 7 of 16 selected (precision 44%)", out)
+        # Listed with a cause, the broad selections pass.
+        listing = self.cache / "broad.tsv"
+        listing.write_text("suite\tmodule\tmax_selected\tcause\n"
+                           "demo\tsrc/demo/unused.py\t4\ttest\ndemo\tsrc/demo/lazy.py\t4\ttest\n")
+        code, out = self.main(stand_in, "--modules", "0", "--functions", "0", "--broad", str(listing))
+        self.assertEqual(code, 0, out)
 
 
 if __name__ == "__main__":

@@ -139,6 +139,46 @@ class ResidueTests(unittest.TestCase):
         compare_discovery.load_residue()
 
 
+class DynamicBoundTests(unittest.TestCase):
+    HEADER = "suite\tmax_dynamic\treason\n"
+
+    def write(self, text: str) -> Path:
+        handle = tempfile.NamedTemporaryFile("w", suffix=".tsv", delete=False)
+        handle.write(text)
+        handle.close()
+        self.addCleanup(os.unlink, handle.name)
+        return Path(handle.name)
+
+    def test_reads_bounds_and_skips_comments(self):
+        path = self.write(self.HEADER + "# why\na\t3\tcomputed params\nb\t0\tnone\n")
+        self.assertEqual(compare_discovery.load_dynamic_bounds(path), {"a": 3, "b": 0})
+
+    def test_rejects_bad_rows(self):
+        for text in ("suite\tbound\treason\n", self.HEADER + "a\t-1\tx\n", self.HEADER + "a\t1\t\n",
+                     self.HEADER + "a\t1\n", self.HEADER + "a\t1\tx\na\t2\ty\n"):
+            with self.subTest(text=text), self.assertRaises(corpus.CorpusError):
+                compare_discovery.load_dynamic_bounds(self.write(text))
+
+    def test_shipped_bounds_file_is_valid(self):
+        self.assertTrue(compare_discovery.load_dynamic_bounds())
+
+    def test_count_and_verdict(self):
+        items = [{"node_id": "t.py::a", "params": "dynamic"}, {"node_id": "t.py::b[1]", "params": "static"},
+                 {"node_id": "t.py::c", "params": "dynamic"}]
+        self.assertEqual(compare_discovery.dynamic_count(items), 2)
+
+        def report(name, dynamic):
+            suite = corpus.Suite(name, "1", "0" * 64, (), 0, "-", 0.0, 0.0)
+            return compare_discovery.SuiteReport(suite, collect.Collection([], 0, 0, 0.0, "", ""),
+                                                 dynamic=dynamic)
+
+        reports = [report("equal", 2), report("grew", 3), report("shrank", 1), report("unbounded", 0),
+                   report("not-run", None)]
+        problems = compare_discovery.dynamic_verdict(reports, {"equal": 2, "grew": 2, "shrank": 2})
+        self.assertEqual([p.split(":")[0] for p in problems],
+                         ["DYNAMIC grew", "DYNAMIC shrank", "DYNAMIC unbounded"])
+
+
 FAKE_DXPY = '''\
 #!/usr/bin/env python3
 """Stand-in dx-py: replays pytest's collection; FAKE_DROP drops an ID, FAKE_STATIC_WRONG renames one."""
@@ -222,6 +262,9 @@ class EndToEndTests(unittest.TestCase):
         (self.tmp / "dx-py").chmod(0o755)
         self.residue = self.tmp / "residue.tsv"
         self.residue.write_text("suite\tnode_id\tkind\tcause\n")
+        # The stand-in reports test_dyn as one dynamic item.
+        self.bounds = self.tmp / "bounds.tsv"
+        self.bounds.write_text("suite\tmax_dynamic\treason\nmini\t1\ttest_dyn's values are objects\n")
 
     def tearDown(self):
         self.env.stop()
@@ -230,7 +273,8 @@ class EndToEndTests(unittest.TestCase):
         out = io.StringIO()
         with mock.patch.dict(os.environ, env), contextlib.redirect_stdout(out), \
                 contextlib.redirect_stderr(io.StringIO()):
-            code = compare_discovery.main(["--residue", str(self.residue)])
+            code = compare_discovery.main(["--residue", str(self.residue),
+                                           "--dynamic-bounds", str(self.bounds)])
         return code, out.getvalue()
 
     def test_identical_passes(self):
@@ -257,6 +301,21 @@ class EndToEndTests(unittest.TestCase):
         code, out = self.run_compare(FAKE_STATIC_WRONG="tests/test_mini.py::test_static[1]")
         self.assertEqual(code, 1, out)
         self.assertIn("extra-id: tests/test_mini.py::test_static[1]x", out)
+
+    def test_dynamic_count_off_its_bound_fails(self):
+        for bound, message in (("0", "DYNAMIC mini: 1 items reported dynamic, more than the bound 0"),
+                               ("2", "DYNAMIC mini: 1 items reported dynamic, fewer than the bound 2")):
+            self.bounds.write_text(f"suite\tmax_dynamic\treason\nmini\t{bound}\ttest\n")
+            with self.subTest(bound=bound):
+                code, out = self.run_compare()
+                self.assertEqual(code, 1, out)
+                self.assertIn(message, out)
+
+    def test_suite_without_a_bound_fails(self):
+        self.bounds.write_text("suite\tmax_dynamic\treason\n")
+        code, out = self.run_compare()
+        self.assertEqual(code, 1, out)
+        self.assertIn("DYNAMIC mini: 1 items reported dynamic and no bound", out)
 
     def test_yardstick_disagreement_fails(self):
         listing = Path(os.environ["DXPY_CORPUS_LIST"])

@@ -3,8 +3,9 @@
     python3 -m unittest tests/corpus/test_outcomes_harness.py
 
 The JUnit samples are shaped like pytest 9's own output (one line, attributes in pytest's order);
-one test runs real pytest from the reference venv when it is there, so the parser is checked
-against what pytest actually writes, not only against hand-made XML.
+one test runs real pytest with the interpreter the test command names (DXPY_TEST_PYTHON, as
+tests/run.sh's harness stage sets it), so the parser is checked against what pytest actually writes,
+not only against hand-made XML; without that interpreter the test fails rather than skips.
 """
 
 from __future__ import annotations
@@ -41,6 +42,18 @@ JUNIT = (
 )
 
 
+def pytest_python() -> Path:
+    """The interpreter with pytest that the test command provides. Missing is a failure, not a
+    skip: a skip here would leave the JUnit reader unchecked against real pytest XML unnoticed."""
+    name = os.environ.get("DXPY_TEST_PYTHON")
+    if not name:
+        raise AssertionError("DXPY_TEST_PYTHON is not set: name an interpreter with pytest "
+                             "(tests/run.sh sets it to the corpus venv's python)")
+    if not Path(name).is_file():
+        raise AssertionError(f"DXPY_TEST_PYTHON={name} is not a file")
+    return Path(name)
+
+
 class JunitParsing(unittest.TestCase):
     def test_every_outcome_kind(self):
         cases = outcomes.parse_junit(JUNIT)
@@ -67,8 +80,8 @@ class JunitParsing(unittest.TestCase):
         with self.assertRaises(corpus.CorpusError):
             outcomes.parse_junit("<testsuites><testcase")
 
-    @unittest.skipUnless(Path("/work/venv-ref/bin/python").is_file(), "reference pytest venv absent")
     def test_real_pytest_junit(self):
+        python = pytest_python()
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
             (root / "test_k.py").write_text(textwrap.dedent("""
@@ -85,9 +98,10 @@ class JunitParsing(unittest.TestCase):
                 def test_xp(): pass
             """))
             env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
-            proc = subprocess.run(["/work/venv-ref/bin/python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            proc = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                    "--junit-xml", str(root / "a.xml")], cwd=root, capture_output=True,
                                   text=True, env=env)
+            self.assertEqual(proc.returncode, 1, proc.stdout + proc.stderr)  # pytest's "tests failed"
             cases = outcomes.parse_junit((root / "a.xml").read_text())
             summary = outcomes.parse_summary(proc.stdout)
         self.assertEqual({k[1]: v for k, v in cases.items()}, {
