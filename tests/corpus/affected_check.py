@@ -44,7 +44,6 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
-import io
 import os
 import random
 import shutil
