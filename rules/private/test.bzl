@@ -4,8 +4,9 @@ Layout:
 - `_python_runtime`: the interpreter from the Python toolchain (a File in
   runfiles/inputs, or an absolute `interpreter_path`).
 - `_common_args` / `_action_args` / `_argsfile_lines`: the argument list of
-  the contract (runner/src/bazel/mod.rs, §1-2), once with execroot paths for the
-  DxPyTest action, once with runfiles paths for `dx-py bazel-test`.
+  the contract (§1-2 of the `dxpy_bazel` crate docs, runner/bazel/src/lib.rs,
+  which list every flag), once with execroot paths for the DxPyTest action,
+  once with runfiles paths for `dx-py bazel-test`.
 - `_launcher`: the test executable, a shell script that finds the runfiles
   root and runs `dx-py bazel-test @<argsfile>`.
 

@@ -1,4 +1,4 @@
-//! `dx-py bazel-test @argsfile`: the dx_py_test executable (§2 of `dxpy_runner::bazel`).
+//! `dx-py bazel-test @argsfile`: the dx_py_test executable (§2 of the contract in `dxpy_bazel`).
 //!
 //! The argsfile has the action's arguments in runfiles form plus `--result-*` (the action's
 //! outputs, in the runfiles). [`decide`] picks REPLAY (the recorded log to stdout, JUnit to
@@ -13,9 +13,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
-use dxpy_runner::bazel::args::{expand_args_files, ActionOutputs, TestArgs};
-use dxpy_runner::bazel::decision::{decide, Decision, ExecuteReason};
-use dxpy_runner::bazel::status::RecordedStatus;
+use dxpy_bazel::args::{expand_args_files, ActionOutputs, TestArgs};
+use dxpy_bazel::decision::{decide, Decision, ExecuteReason};
+use dxpy_bazel::status::RecordedStatus;
 
 use crate::args::BazelArgs;
 use crate::commands::bazel_run::{embedded_worker_package, Interpreter, RunfilesSuite, Shard};

@@ -1,4 +1,4 @@
-//! `dx-py bazel-worker`: the DxPyTest build action (§1 of `dxpy_runner::bazel`).
+//! `dx-py bazel-worker`: the DxPyTest build action (§1 of the contract in `dxpy_bazel`).
 //!
 //! `--persistent_worker`: serve Bazel's WorkRequests on stdin/stdout (multiplex) until stdin
 //! ends; stdout carries only the protocol, diagnostics go to stderr. Otherwise the
@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context as _};
-use dxpy_runner::bazel::args::{expand_args_files, TestArgs};
-use dxpy_runner::bazel::forest::{runfiles_path, Forest, Reaper};
-use dxpy_runner::bazel::proto::WorkRequest;
-use dxpy_runner::bazel::server::{serve, CancelToken, Reply};
-use dxpy_runner::bazel::status::RecordedStatus;
+use dxpy_bazel::args::{expand_args_files, TestArgs};
+use dxpy_bazel::forest::{runfiles_path, Forest, Reaper};
+use dxpy_bazel::proto::WorkRequest;
+use dxpy_bazel::server::{serve, CancelToken, Reply};
+use dxpy_bazel::status::RecordedStatus;
 
 use crate::args::BazelArgs;
 use crate::commands::bazel_run::{embedded_worker_package, Interpreter, RunfilesSuite};

@@ -1,5 +1,5 @@
 //! Replay the DxPyTest action's recorded result, or execute the tests in the test action
-//! (§2 of the contract in the `bazel` module docs). [`decide`] is a pure function of the test
+//! (§2 of the contract in the crate docs). [`decide`] is a pure function of the test
 //! environment, the parsed test argsfile (the rule's own `env` names, `--cache-test-results`,
 //! `--exclusive`), the extra command-line arguments and the recorded status, so each reason is
 //! unit-tested.
@@ -7,8 +7,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::args::TestArgs;
-use super::status::{env_value_digest, RecordedStatus};
+use crate::args::TestArgs;
+use crate::status::{env_value_digest, RecordedStatus};
 
 /// Environment variables Bazel itself sets for a test (its test action, `test-setup.sh`, a
 /// shell or launcher around it): their presence says nothing about `--test_env`. The

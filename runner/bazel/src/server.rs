@@ -17,7 +17,7 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
-use super::proto::{read_frame, write_frame, FrameError, WorkRequest, WorkResponse};
+use crate::proto::{read_frame, write_frame, FrameError, WorkRequest, WorkResponse};
 
 /// Set when Bazel cancels the request; shared with the run so it can kill its interpreters.
 pub type CancelToken = Arc<AtomicBool>;

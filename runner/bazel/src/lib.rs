@@ -1,5 +1,5 @@
-//! Bazel integration: the pieces of `dx-py bazel-worker` and `dx-py bazel-test` that are not
-//! about printing (the CLI crate holds the command glue and the reporters).
+//! dx-py's Bazel side: the pieces of `dx-py bazel-worker` and `dx-py bazel-test` that are not
+//! about running or printing tests (the CLI crate holds the command glue and the reporters).
 //!
 //! The contract with rules_dxpy (`rules/private/test.bzl` writes both argument lists):
 //! - §1, the `DxPyTest` build action: `dx-py bazel-worker @params` (one-shot) or a persistent

@@ -1,4 +1,4 @@
-//! The arguments of a DxPyTest request (§1 of the contract in the `bazel` module docs) and of
+//! The arguments of a DxPyTest request (§1 of the contract in the crate docs) and of
 //! the test argsfile (§2: the same arguments in runfiles form plus `--result-*`), parsed into
 //! [`TestArgs`].
 //!
