@@ -136,8 +136,8 @@ fn execute(
         // A replay needs nothing: a recorded failure always executes.
         pytest_args.push("--exitfirst".to_owned());
     }
-    let mut test_env = args.env.clone();
-    test_env.push(("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()));
+    let mut tests_env = args.env.clone();
+    tests_env.push(("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()));
     let interrupt = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupt);
@@ -164,7 +164,7 @@ fn execute(
             }),
             preload: args.preload.clone(),
         },
-        env: test_env,
+        env: tests_env,
         deadline: None,
         interrupt,
         color: (!env.contains_key(test_env::TEST_SRCDIR)
