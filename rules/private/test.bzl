@@ -4,9 +4,10 @@ Layout:
 - `_python_runtime`: the interpreter from the Python toolchain (a File in
   runfiles/inputs, or an absolute `interpreter_path`).
 - `_common_args`, then `_run_tests_action` and `_dx_py_test_impl`: the
-  argument list of the contract (runner/src/bazel/mod.rs, §1-2), once with
-  execroot paths for the DxPyTest action, once with runfiles paths (the test
-  argsfile) for `dx-py bazel-test`.
+  argument list of the contract (§1-2 of the `dxpy_bazel` crate docs,
+  runner/bazel/src/lib.rs, which list every flag), once with execroot paths
+  for the DxPyTest action, once with runfiles paths (the test argsfile) for
+  `dx-py bazel-test`.
 - the test executable: a shell script from launchers/test_launcher.sh.tpl
   (see launcher.bzl) that finds the runfiles root and runs
   `dx-py bazel-test @<argsfile>`.

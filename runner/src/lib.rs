@@ -1,8 +1,7 @@
-//! dx-py's execution core.
+//! dx-py's execution core. (The Bazel side, rules_dxpy's worker and test executable, is the
+//! separate crate `dxpy_bazel` in `runner/bazel/`.)
 //!
 //! Layout:
-//! - [`bazel`]: Bazel's persistent worker protocol and server, the request arguments, the
-//!   runfiles symlink forest, the recorded status and the replay-or-execute decision;
 //! - [`protocol`]: the framed binary protocol spoken with the Python worker processes
 //!   (`worker/dxpy_worker`), its typed messages and codec;
 //! - [`pool`]: worker processes (interpreter and worker-package resolution, spawn in an own
@@ -30,7 +29,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod bazel;
 pub mod pool;
 pub mod protocol;
 pub mod run;

@@ -221,7 +221,7 @@ impl TestArgs {
 }
 
 /// The raw arguments of the Bazel commands: `@argsfile`, `--persistent_worker`, or the
-/// request arguments themselves (parsed by `dxpy_runner::bazel::args`).
+/// request arguments themselves (parsed by `dxpy_bazel::args`).
 #[derive(Debug, Args)]
 pub struct BazelArgs {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]

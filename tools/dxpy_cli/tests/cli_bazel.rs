@@ -11,7 +11,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use dxpy_runner::bazel::proto::{read_frame, write_frame, WorkRequest, WorkResponse};
+use dxpy_bazel::proto::{read_frame, write_frame, WorkRequest, WorkResponse};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 

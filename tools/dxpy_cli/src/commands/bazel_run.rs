@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use dxpy_bazel::test_env::Shard;
 use dxpy_discover::config::ConfigRequest;
 use dxpy_discover::session::{self, CacheLocation, DiscoverOptions};
 use dxpy_runner::pool::{PoolConfig, PoolError, WarmStart, Zygote, ZygoteSpec};
@@ -31,13 +32,6 @@ pub struct Interpreter {
     pub worker_package: Option<PathBuf>,
     /// Modules imported before the first test (`--preload`).
     pub preload: Vec<String>,
-}
-
-/// Run only the tests whose index in the sorted node-ID list is ≡ `index` mod `total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
-    pub index: usize,
-    pub total: usize,
 }
 
 /// One run of a target's tests in a runfiles tree.
@@ -233,7 +227,7 @@ impl RunfilesSuite {
         }
         let mut node_ids: Vec<String> = discovery.items.iter().map(|i| i.node_id.clone()).collect();
         if let Some(shard) = self.shard {
-            node_ids = shard_of(node_ids, shard);
+            node_ids = shard.select(node_ids);
             if node_ids.is_empty() {
                 writeln!(
                     out,
@@ -295,30 +289,5 @@ impl RunfilesSuite {
             report: ReportOptions::from_args(&report),
         };
         run_suite(&discovery, &node_ids, units, options, out, start)
-    }
-}
-
-/// The node IDs of one shard: round-robin over the sorted list.
-pub fn shard_of(mut node_ids: Vec<String>, shard: Shard) -> Vec<String> {
-    node_ids.sort();
-    node_ids
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| shard.total > 0 && i % shard.total == shard.index)
-        .map(|(_, id)| id)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_partition_the_sorted_ids_round_robin() {
-        let ids: Vec<String> = ["c", "a", "d", "b", "e"].map(String::from).into();
-        let shard = |index| shard_of(ids.clone(), Shard { index, total: 2 });
-        assert_eq!(shard(0), vec!["a", "c", "e"]);
-        assert_eq!(shard(1), vec!["b", "d"]);
-        assert!(shard_of(ids.clone(), Shard { index: 5, total: 6 }).is_empty());
     }
 }

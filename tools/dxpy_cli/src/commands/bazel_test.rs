@@ -1,4 +1,4 @@
-//! `dx-py bazel-test @argsfile`: the dx_py_test executable (§2 of `dxpy_runner::bazel`).
+//! `dx-py bazel-test @argsfile`: the dx_py_test executable (§2 of the contract in `dxpy_bazel`).
 //!
 //! The argsfile has the action's arguments in runfiles form plus `--result-*` (the action's
 //! outputs, in the runfiles). [`decide`] picks REPLAY (the recorded log to stdout, JUnit to
@@ -13,40 +13,29 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
-use dxpy_runner::bazel::args::{expand_args_files, ActionOutputs, TestArgs};
-use dxpy_runner::bazel::decision::{decide, Decision, ExecuteReason};
-use dxpy_runner::bazel::status::RecordedStatus;
+use dxpy_bazel::args::{expand_args_files, split_test_command_line, ActionOutputs, TestArgs};
+use dxpy_bazel::decision::{decide, Decision, ExecuteReason};
+use dxpy_bazel::status::RecordedStatus;
+use dxpy_bazel::test_env::{self, find_runfiles, non_empty, Shard};
 
 use crate::args::BazelArgs;
-use crate::commands::bazel_run::{embedded_worker_package, Interpreter, RunfilesSuite, Shard};
+use crate::commands::bazel_run::{embedded_worker_package, Interpreter, RunfilesSuite};
 use crate::exit::Code;
 
 pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
-    // The launcher passes `@argsfile` first; anything after it comes from `--test_arg` (or
-    // `bazel run -- ARGS`) and goes to pytest.
-    let (argsfile, extra_args) = match args.args.split_first() {
-        Some((first, rest)) if first.starts_with('@') => (first, rest.to_vec()),
-        _ => {
-            return Err(anyhow!(
-                "usage: dx-py bazel-test @ARGSFILE [PYTEST ARGS...]"
-            ))
-        }
+    let Some((argsfile, extra_args)) = split_test_command_line(&args.args) else {
+        return Err(anyhow!(
+            "usage: dx-py bazel-test @ARGSFILE [PYTEST ARGS...]"
+        ));
     };
-    let expanded = expand_args_files(std::slice::from_ref(argsfile), &cwd)?;
+    let extra_args = extra_args.to_vec();
+    let expanded = expand_args_files(&[argsfile], &cwd)?;
     let mut test_args = TestArgs::parse(&expanded)?;
-    if !test_args.exclusive {
-        test_args.require_results()?;
-    }
+    test_args.require_test_results()?;
     let argsfile = argsfile.strip_prefix('@').map(|file| cwd.join(file));
     let env: BTreeMap<String, String> = std::env::vars().collect();
-    // Something at a known runfiles path: the recorded status, or (an exclusive target has
-    // no DxPyTest action) its first test file.
-    let landmark = match &test_args.result {
-        Some(results) => results.status.clone(),
-        None => PathBuf::from(&test_args.tests[0]),
-    };
-    let runfiles = find_runfiles(&env, argsfile.as_deref(), &landmark)?;
+    let runfiles = find_runfiles(&env, argsfile.as_deref(), &test_args.runfiles_landmark())?;
     let recorded = match test_args.result.clone() {
         Some(results) => RecordedStatus::read(&runfiles.join(&results.status))
             .map(|status| (status, results))
@@ -72,27 +61,6 @@ pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
     }
 }
 
-/// `RUNFILES_DIR`, else `TEST_SRCDIR`, else the ancestor of the argsfile that holds
-/// `landmark` at its runfiles path (`bazel run` without runfiles variables).
-fn find_runfiles(
-    env: &BTreeMap<String, String>,
-    argsfile: Option<&Path>,
-    landmark: &Path,
-) -> anyhow::Result<PathBuf> {
-    for name in ["RUNFILES_DIR", "TEST_SRCDIR"] {
-        if let Some(dir) = env.get(name).filter(|d| !d.is_empty()) {
-            return Ok(PathBuf::from(dir));
-        }
-    }
-    argsfile
-        .into_iter()
-        .flat_map(Path::ancestors)
-        .skip(1)
-        .find(|dir| dir.join(landmark).exists())
-        .map(Path::to_path_buf)
-        .ok_or_else(|| anyhow!("cannot find the runfiles directory (set RUNFILES_DIR)"))
-}
-
 fn replay(
     runfiles: &Path,
     results: &ActionOutputs,
@@ -105,14 +73,11 @@ fn replay(
     let text = std::fs::read(&log).with_context(|| format!("reading {}", log.display()))?;
     stdout.write_all(&text)?;
     stdout.flush()?;
-    if let Some(xml) = env.get("XML_OUTPUT_FILE").filter(|x| !x.is_empty()) {
+    if let Some(xml) = non_empty(env, test_env::XML_OUTPUT_FILE) {
         let recorded = runfiles.join(&results.xml);
         copy_contents(&recorded, Path::new(xml))?;
     }
-    if let Some(dir) = env
-        .get("TEST_UNDECLARED_OUTPUTS_DIR")
-        .filter(|d| !d.is_empty())
-    {
+    if let Some(dir) = non_empty(env, test_env::TEST_UNDECLARED_OUTPUTS_DIR) {
         copy_tree(&runfiles.join(&results.undeclared), Path::new(dir))?;
     }
     Ok(Code::from_pytest(status.exit_code))
@@ -153,8 +118,8 @@ fn execute(
     reason: &ExecuteReason,
 ) -> anyhow::Result<Code> {
     println!("dx-py: executing tests in the test action (reason: {reason})");
-    let shard = sharding(env)?;
-    if let Some(file) = env.get("TEST_SHARD_STATUS_FILE").filter(|f| !f.is_empty()) {
+    let shard = Shard::from_env(env)?;
+    if let Some(file) = non_empty(env, test_env::TEST_SHARD_STATUS_FILE) {
         // Tells Bazel this runner understands sharding.
         std::fs::write(file, b"").with_context(|| format!("touching {file}"))?;
     }
@@ -166,23 +131,20 @@ fn execute(
         }
     };
     let mut pytest_args = args.pytest_args.clone();
-    if env
-        .get("TESTBRIDGE_TEST_RUNNER_FAIL_FAST")
-        .is_some_and(|v| v == "1")
-    {
+    if test_env::fail_fast(env) {
         // `--test_runner_fail_fast`: pytest's -x, last so it wins over `args`' --maxfail.
         // A replay needs nothing: a recorded failure always executes.
         pytest_args.push("--exitfirst".to_owned());
     }
-    let mut test_env = args.env.clone();
-    test_env.push(("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()));
+    let mut tests_env = args.env.clone();
+    tests_env.push(("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()));
     let interrupt = Arc::new(AtomicBool::new(false));
     {
         let flag = Arc::clone(&interrupt);
         let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
     }
     // TEST_TMPDIR is the test's own; `bazel run` has none, so a private one is made.
-    let private = PrivateDir::new(env.get("TEST_TMPDIR").filter(|t| !t.is_empty()))?;
+    let private = PrivateDir::new(non_empty(env, test_env::TEST_TMPDIR))?;
     let suite = RunfilesSuite {
         runfiles: std::path::absolute(runfiles)?,
         main_repo: args.main_repo.clone(),
@@ -191,10 +153,7 @@ fn execute(
         config: args.config.clone(),
         private_dir: private.path.clone(),
         pytest_args,
-        keyword: env
-            .get("TESTBRIDGE_TEST_ONLY")
-            .filter(|k| !k.is_empty())
-            .cloned(),
+        keyword: non_empty(env, test_env::TESTBRIDGE_TEST_ONLY).map(str::to_owned),
         shard,
         env_addopts: env.get("PYTEST_ADDOPTS").cloned(),
         interpreter: Interpreter {
@@ -205,10 +164,11 @@ fn execute(
             }),
             preload: args.preload.clone(),
         },
-        env: test_env,
+        env: tests_env,
         deadline: None,
         interrupt,
-        color: (!env.contains_key("TEST_SRCDIR") || env.contains_key("BUILD_WORKSPACE_DIRECTORY"))
+        color: (!env.contains_key(test_env::TEST_SRCDIR)
+            || env.contains_key(test_env::BUILD_WORKSPACE_DIRECTORY))
             && !env.contains_key("NO_COLOR")
             && std::io::IsTerminal::is_terminal(&std::io::stdout()),
         rootdir_label: None,
@@ -219,32 +179,13 @@ fn execute(
         eprintln!("ERROR: no worker could start: {}", message.trim_end());
         return Ok(outcome.code);
     }
-    if let Some(xml) = env.get("XML_OUTPUT_FILE").filter(|x| !x.is_empty()) {
+    if let Some(xml) = non_empty(env, test_env::XML_OUTPUT_FILE) {
         let target = args.target.as_str();
         outcome
             .junit
             .write_named(Path::new(xml), outcome.elapsed, target)?;
     }
     Ok(outcome.code)
-}
-
-/// `TEST_TOTAL_SHARDS`/`TEST_SHARD_INDEX`, validated.
-fn sharding(env: &BTreeMap<String, String>) -> anyhow::Result<Option<Shard>> {
-    let Some(total) = env.get("TEST_TOTAL_SHARDS").filter(|t| !t.is_empty()) else {
-        return Ok(None);
-    };
-    let total: usize = total
-        .parse()
-        .ok()
-        .filter(|t| *t > 0)
-        .ok_or_else(|| anyhow!("TEST_TOTAL_SHARDS={total}: expected a positive number"))?;
-    let index = env.get("TEST_SHARD_INDEX").map_or("0", String::as_str);
-    let index: usize = index
-        .parse()
-        .ok()
-        .filter(|i| *i < total)
-        .ok_or_else(|| anyhow!("TEST_SHARD_INDEX={index}: expected 0..{total}"))?;
-    Ok(Some(Shard { index, total }))
 }
 
 /// A directory for the run's own files: a fresh 0700 directory under TEST_TMPDIR (or the
@@ -254,7 +195,7 @@ struct PrivateDir {
 }
 
 impl PrivateDir {
-    fn new(parent: Option<&String>) -> anyhow::Result<PrivateDir> {
+    fn new(parent: Option<&str>) -> anyhow::Result<PrivateDir> {
         use std::os::unix::fs::DirBuilderExt as _;
         let parent = parent.map_or_else(std::env::temp_dir, PathBuf::from);
         let path = parent.join(format!("dx-py-bazel-test-{}", std::process::id()));

@@ -1,4 +1,4 @@
-//! `dx-py bazel-worker`: the DxPyTest build action (§1 of `dxpy_runner::bazel`).
+//! `dx-py bazel-worker`: the DxPyTest build action (§1 of the contract in `dxpy_bazel`).
 //!
 //! `--persistent_worker`: serve Bazel's WorkRequests on stdin/stdout (multiplex) until stdin
 //! ends; stdout carries only the protocol, diagnostics go to stderr. Otherwise the
@@ -17,24 +17,23 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, Context as _};
-use dxpy_runner::bazel::args::{expand_args_files, TestArgs};
-use dxpy_runner::bazel::forest::{runfiles_path, Forest, Reaper};
-use dxpy_runner::bazel::proto::WorkRequest;
-use dxpy_runner::bazel::server::{serve, CancelToken, Reply};
-use dxpy_runner::bazel::status::RecordedStatus;
+use dxpy_bazel::args::{expand_args_files, TestArgs};
+use dxpy_bazel::forest::{runfiles_path, Forest, Reaper};
+use dxpy_bazel::proto::WorkRequest;
+use dxpy_bazel::server::{is_persistent_worker, serve, CancelToken, Reply};
+use dxpy_bazel::status::RecordedStatus;
+use dxpy_bazel::test_env::ActionLayout;
 
 use crate::args::BazelArgs;
 use crate::commands::bazel_run::{embedded_worker_package, Interpreter, RunfilesSuite};
 use crate::exit::Code;
-
-const PERSISTENT_FLAG: &str = "--persistent_worker";
 
 /// Requests run at once, at least (more on machines with more cores).
 const MIN_PARALLEL_REQUESTS: usize = 8;
 
 pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
     let cwd = std::env::current_dir().context("cannot determine the current directory")?;
-    if args.args.iter().any(|a| a == PERSISTENT_FLAG) {
+    if is_persistent_worker(&args.args) {
         // Bazel already bounds the requests it sends by its own resource accounting; this
         // bound only guards against a runaway, and must not serialize what Bazel overlaps.
         let max_parallel = std::thread::available_parallelism()
@@ -83,11 +82,7 @@ fn handle_request(
     cancel: &CancelToken,
     reaper: &Reaper,
 ) -> Reply {
-    let base = if request.sandbox_dir.is_empty() {
-        cwd.to_path_buf()
-    } else {
-        cwd.join(&request.sandbox_dir)
-    };
+    let base = request.base_dir(cwd);
     match expand_args_files(&request.arguments, &base) {
         Ok(args) => run_action(&args, &base, cancel, Some(reaper)),
         Err(err) => failure(err.into()),
@@ -150,23 +145,16 @@ fn try_run_action(
     let forest = Forest::build(&std::env::temp_dir(), &base, &args.main_repo, all_inputs)?;
     let forest_built = Instant::now();
 
-    // The variables of Bazel's test environment that locate files, so runfiles libraries
-    // and TEST_TMPDIR users behave as in the test action; then the rule's `env`.
-    let runfiles = forest.root().to_string_lossy().into_owned();
-    let mut env = vec![
-        ("TEST_SRCDIR".to_owned(), runfiles.clone()),
-        ("RUNFILES_DIR".to_owned(), runfiles),
-        ("TEST_WORKSPACE".to_owned(), args.main_repo.clone()),
-        ("TEST_TARGET".to_owned(), args.target.clone()),
-        (
-            "TEST_TMPDIR".to_owned(),
-            forest.scratch_dir().to_string_lossy().into_owned(),
-        ),
-        (
-            "TEST_UNDECLARED_OUTPUTS_DIR".to_owned(),
-            undeclared.to_string_lossy().into_owned(),
-        ),
-    ];
+    // The variables of Bazel's test environment that locate files; then the rule's `env`.
+    let scratch = forest.scratch_dir();
+    let mut env = ActionLayout {
+        runfiles: forest.root(),
+        main_repo: &args.main_repo,
+        target: &args.target,
+        tmpdir: &scratch,
+        undeclared_outputs: &undeclared,
+    }
+    .env();
     env.extend(args.env.iter().cloned());
     // Byte-code next to the forest's symlinks would only be deleted with it.
     env.push(("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()));

@@ -65,14 +65,14 @@ impl RecordedStatus {
         }
     }
 
-    /// Records `vars` (all of them; [`crate::bazel::decision`] decides which count).
+    /// Records `vars` (all of them; [`crate::decision`] decides which count).
     pub fn with_action_env<'a>(
         mut self,
         vars: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> RecordedStatus {
         self.action_env = vars
             .into_iter()
-            .filter(|(name, _)| !super::decision::is_bazel_test_variable(name))
+            .filter(|(name, _)| !crate::decision::is_bazel_test_variable(name))
             .map(|(name, value)| (name.to_owned(), env_value_digest(value)))
             .collect();
         self

@@ -1,6 +1,6 @@
-//! The arguments of a DxPyTest request (§1 of the contract in the `bazel` module docs) and of
+//! The arguments of a DxPyTest request (§1 of the contract in the crate docs) and of
 //! the test argsfile (§2: the same arguments in runfiles form plus `--result-*`), parsed into
-//! [`TestArgs`].
+//! [`TestArgs`]. [`Flag`] is the one spelling of each argument's name.
 //!
 //! Accepted spellings: `--name=value` (what the rules write, one per argsfile line) and
 //! `--name value`. Unknown arguments, missing values and missing required arguments are
@@ -14,12 +14,12 @@ use std::time::Duration;
 pub enum ArgsError {
     #[error("unknown argument `{0}`")]
     Unknown(String),
-    #[error("`--{0}` needs a value")]
-    MissingValue(&'static str),
-    #[error("missing required argument `--{0}`")]
-    Missing(&'static str),
-    #[error("`--{name}` given more than once")]
-    Repeated { name: &'static str },
+    #[error("`{0}` needs a value")]
+    MissingValue(Flag),
+    #[error("missing required argument `{0}`")]
+    Missing(Flag),
+    #[error("`{0}` given more than once")]
+    Repeated(Flag),
     #[error("`--env={0}`: expected NAME=VALUE")]
     BadEnv(String),
     #[error("`--timeout={0}`: expected a positive number of seconds")]
@@ -33,7 +33,7 @@ pub enum ArgsError {
 }
 
 /// Every argument of the contract; `Option`s are checked by [`TestArgs::require_action_outputs`]
-/// and [`TestArgs::require_results`] for the mode that needs them.
+/// and [`TestArgs::require_test_results`] for the mode that needs them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct TestArgs {
     pub target: String,
@@ -70,9 +70,10 @@ pub struct ActionOutputs {
     pub undeclared: PathBuf,
 }
 
-/// The arguments that take a value, typed, so the parser dispatches on an enum.
+/// The arguments of the contract (all take a value), typed, so the parser dispatches on an
+/// enum and every other spelling of a name comes from [`Flag::name`]. Displayed as `--name`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flag {
+pub enum Flag {
     Target,
     MainRepo,
     Python,
@@ -91,8 +92,9 @@ enum Flag {
     Result(OutputKind),
 }
 
+/// One of the four recorded outputs ([`ActionOutputs`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum OutputKind {
+pub enum OutputKind {
     Status,
     Log,
     Xml,
@@ -100,7 +102,8 @@ enum OutputKind {
 }
 
 impl Flag {
-    const ALL: [Flag; 22] = [
+    /// Every argument, in the order the crate docs list them.
+    pub const ALL: [Flag; 22] = [
         Flag::Target,
         Flag::MainRepo,
         Flag::Python,
@@ -125,7 +128,8 @@ impl Flag {
         Flag::Result(OutputKind::Undeclared),
     ];
 
-    fn name(self) -> &'static str {
+    /// The name without its leading `--` (`main-repo`).
+    pub fn name(self) -> &'static str {
         match self {
             Flag::Target => "target",
             Flag::MainRepo => "main-repo",
@@ -152,11 +156,13 @@ impl Flag {
         }
     }
 
-    fn parse(name: &str) -> Option<Flag> {
+    /// The flag called `name` (without `--`).
+    pub fn parse(name: &str) -> Option<Flag> {
         Flag::ALL.into_iter().find(|flag| flag.name() == name)
     }
 
-    fn repeatable(self) -> bool {
+    /// Whether the argument may be given more than once (each time adds a value).
+    pub fn repeatable(self) -> bool {
         matches!(
             self,
             Flag::Test
@@ -166,6 +172,12 @@ impl Flag {
                 | Flag::PytestArg
                 | Flag::Preload
         )
+    }
+}
+
+impl std::fmt::Display for Flag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "--{}", self.name())
     }
 }
 
@@ -197,7 +209,7 @@ impl PartialOutputs {
         {
             return Ok(None);
         }
-        let missing = |kind| ArgsError::Missing(wrap(kind).name());
+        let missing = |kind| ArgsError::Missing(wrap(kind));
         Ok(Some(ActionOutputs {
             status: self.status.ok_or_else(|| missing(OutputKind::Status))?,
             log: self.log.ok_or_else(|| missing(OutputKind::Log))?,
@@ -229,14 +241,11 @@ impl TestArgs {
             let flag = Flag::parse(name).ok_or_else(|| ArgsError::Unknown(arg.to_owned()))?;
             let value = match inline {
                 Some(value) => value.to_owned(),
-                None => rest
-                    .next()
-                    .ok_or(ArgsError::MissingValue(flag.name()))?
-                    .to_owned(),
+                None => rest.next().ok_or(ArgsError::MissingValue(flag))?.to_owned(),
             };
             if !flag.repeatable() {
                 if seen.contains(&flag) {
-                    return Err(ArgsError::Repeated { name: flag.name() });
+                    return Err(ArgsError::Repeated(flag));
                 }
                 seen.push(flag);
             }
@@ -284,11 +293,11 @@ impl TestArgs {
                 Flag::Result(kind) => *result.slot(kind) = Some(PathBuf::from(value)),
             }
         }
-        parsed.target = target.ok_or(ArgsError::Missing("target"))?;
-        parsed.main_repo = main_repo.unwrap_or_else(|| "_main".to_owned());
-        parsed.python = python.ok_or(ArgsError::Missing("python"))?;
+        parsed.target = target.ok_or(ArgsError::Missing(Flag::Target))?;
+        parsed.main_repo = main_repo.unwrap_or_else(|| DEFAULT_MAIN_REPO.to_owned());
+        parsed.python = python.ok_or(ArgsError::Missing(Flag::Python))?;
         if parsed.tests.is_empty() {
-            return Err(ArgsError::Missing("test"));
+            return Err(ArgsError::Missing(Flag::Test));
         }
         parsed.out = out.finish(Flag::Out)?;
         parsed.result = result.finish(Flag::Result)?;
@@ -297,14 +306,49 @@ impl TestArgs {
 
     /// The `--out-*` paths the build action must write.
     pub fn require_action_outputs(&self) -> Result<&ActionOutputs, ArgsError> {
-        self.out.as_ref().ok_or(ArgsError::Missing("out-status"))
+        self.out
+            .as_ref()
+            .ok_or(ArgsError::Missing(Flag::Out(OutputKind::Status)))
     }
 
     /// The `--result-*` paths the test executable replays.
     pub fn require_results(&self) -> Result<&ActionOutputs, ArgsError> {
         self.result
             .as_ref()
-            .ok_or(ArgsError::Missing("result-status"))
+            .ok_or(ArgsError::Missing(Flag::Result(OutputKind::Status)))
+    }
+
+    /// Checks a test argsfile (§2) is complete: it names the recorded results, unless the
+    /// target is exclusive (then there are none).
+    pub fn require_test_results(&self) -> Result<(), ArgsError> {
+        if !self.exclusive {
+            self.require_results()?;
+        }
+        Ok(())
+    }
+
+    /// A runfiles path the test argsfile guarantees exists: the recorded status or, for an
+    /// exclusive target (no DxPyTest action), its first test file. It locates the runfiles
+    /// tree when no variable names it (see [`crate::test_env::find_runfiles`]).
+    pub fn runfiles_landmark(&self) -> PathBuf {
+        match &self.result {
+            Some(results) => results.status.clone(),
+            None => PathBuf::from(self.tests.first().map_or("", String::as_str)),
+        }
+    }
+}
+
+/// `--main-repo` when the arguments do not give it (Bazel's name of the main repository's
+/// runfiles directory under Bzlmod).
+pub const DEFAULT_MAIN_REPO: &str = "_main";
+
+/// The test executable's command line (§2), as the launcher writes it: `@ARGSFILE` first,
+/// then what Bazel adds beyond the `args` attribute (`--test_arg`, `bazel run -- ARGS`),
+/// which goes to pytest. `None` when the first argument is not an `@file`.
+pub fn split_test_command_line<S: AsRef<str>>(args: &[S]) -> Option<(&str, &[S])> {
+    match args.split_first() {
+        Some((first, rest)) if first.as_ref().starts_with('@') => Some((first.as_ref(), rest)),
+        _ => None,
     }
 }
 
@@ -381,7 +425,20 @@ mod tests {
         );
         assert_eq!(
             args.require_results(),
-            Err(ArgsError::Missing("result-status"))
+            Err(ArgsError::Missing(Flag::Result(OutputKind::Status)))
+        );
+        // A test argsfile must name the results, unless the target is exclusive.
+        assert_eq!(
+            minimal.require_test_results(),
+            Err(ArgsError::Missing(Flag::Result(OutputKind::Status)))
+        );
+        // An exclusive target's argsfile names no results.
+        let exclusive =
+            TestArgs::parse(&[&MINIMAL[..], &["--exclusive=yes"]].concat()).expect("valid");
+        assert_eq!(exclusive.require_test_results(), Ok(()));
+        assert_eq!(
+            exclusive.runfiles_landmark(),
+            PathBuf::from("pkg/test_a.py")
         );
     }
 
@@ -397,10 +454,13 @@ mod tests {
             Err(ArgsError::Unknown("--frobnicate=1".into()))
         );
         assert_eq!(with(&["stray"]), Err(ArgsError::Unknown("stray".into())));
-        assert_eq!(with(&["--config"]), Err(ArgsError::MissingValue("config")));
+        assert_eq!(
+            with(&["--config"]),
+            Err(ArgsError::MissingValue(Flag::Config))
+        );
         assert_eq!(
             with(&["--target=x"]),
-            Err(ArgsError::Repeated { name: "target" })
+            Err(ArgsError::Repeated(Flag::Target))
         );
         assert_eq!(
             with(&["--env=NOVALUE"]),
@@ -420,20 +480,55 @@ mod tests {
         );
         assert_eq!(
             with(&["--out-log=x"]),
-            Err(ArgsError::Missing("out-status"))
+            Err(ArgsError::Missing(Flag::Out(OutputKind::Status)))
         );
         assert_eq!(
             TestArgs::parse(&["--python=p", "--test=t"]),
-            Err(ArgsError::Missing("target"))
+            Err(ArgsError::Missing(Flag::Target))
         );
         assert_eq!(
             TestArgs::parse(&["--target=t", "--test=t"]),
-            Err(ArgsError::Missing("python"))
+            Err(ArgsError::Missing(Flag::Python))
         );
         assert_eq!(
             TestArgs::parse(&["--target=t", "--python=p"]),
-            Err(ArgsError::Missing("test"))
+            Err(ArgsError::Missing(Flag::Test))
         );
+    }
+
+    #[test]
+    fn messages_spell_flags_as_written() {
+        assert_eq!(
+            ArgsError::Missing(Flag::Result(OutputKind::Status)).to_string(),
+            "missing required argument `--result-status`"
+        );
+        assert_eq!(
+            ArgsError::MissingValue(Flag::MainRepo).to_string(),
+            "`--main-repo` needs a value"
+        );
+        assert_eq!(
+            ArgsError::Repeated(Flag::Target).to_string(),
+            "`--target` given more than once"
+        );
+    }
+
+    #[test]
+    fn every_flag_name_parses_back_to_itself() {
+        for flag in Flag::ALL {
+            assert_eq!(Flag::parse(flag.name()), Some(flag), "{flag}");
+        }
+        assert_eq!(Flag::parse("persistent_worker"), None);
+    }
+
+    #[test]
+    fn the_test_command_line_is_the_argsfile_then_pytest_arguments() {
+        let args = ["@pkg/t.args", "-v", "-k", "x"];
+        assert_eq!(
+            split_test_command_line(&args),
+            Some(("@pkg/t.args", &args[1..]))
+        );
+        assert_eq!(split_test_command_line(&["-v", "@pkg/t.args"]), None);
+        assert_eq!(split_test_command_line::<&str>(&[]), None);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Replay the DxPyTest action's recorded result, or execute the tests in the test action
-//! (§2 of the contract in the `bazel` module docs). [`decide`] is a pure function of the test
+//! (§2 of the contract in the crate docs). [`decide`] is a pure function of the test
 //! environment, the parsed test argsfile (the rule's own `env` names, `--cache-test-results`,
 //! `--exclusive`), the extra command-line arguments and the recorded status, so each reason is
 //! unit-tested.
@@ -7,8 +7,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::args::TestArgs;
-use super::status::{env_value_digest, RecordedStatus};
+use crate::args::TestArgs;
+use crate::status::{env_value_digest, RecordedStatus};
+use crate::test_env::{
+    non_empty, BUILD_WORKSPACE_DIRECTORY, DXPY_BAZEL_EXECUTE, TESTBRIDGE_TEST_ONLY, TEST_SRCDIR,
+    TEST_TOTAL_SHARDS, XML_OUTPUT_FILE,
+};
 
 /// Environment variables Bazel itself sets for a test (its test action, `test-setup.sh`, a
 /// shell or launcher around it): their presence says nothing about `--test_env`. The
@@ -153,11 +157,11 @@ pub fn decide(
     extra_args: &[String],
     recorded: Result<&RecordedStatus, String>,
 ) -> Decision {
-    let set = |name: &str| env.get(name).is_some_and(|v| !v.is_empty());
+    let set = |name: &str| non_empty(env, name).is_some();
     let rule_env_names: Vec<&str> = argsfile.env.iter().map(|(name, _)| name.as_str()).collect();
-    let reason = if !set("TEST_SRCDIR") || set("BUILD_WORKSPACE_DIRECTORY") {
+    let reason = if !set(TEST_SRCDIR) || set(BUILD_WORKSPACE_DIRECTORY) {
         Some(ExecuteReason::NotUnderBazelTest)
-    } else if env.get("DXPY_BAZEL_EXECUTE").is_some_and(|v| v == "1") {
+    } else if env.get(DXPY_BAZEL_EXECUTE).is_some_and(|v| v == "1") {
         Some(ExecuteReason::Forced)
     } else if argsfile.exclusive {
         Some(ExecuteReason::Exclusive)
@@ -165,12 +169,12 @@ pub fn decide(
         Some(ExecuteReason::UncachedTestResults)
     } else if !extra_args.is_empty() {
         Some(ExecuteReason::TestArgs)
-    } else if set("TESTBRIDGE_TEST_ONLY") {
+    } else if set(TESTBRIDGE_TEST_ONLY) {
         Some(ExecuteReason::TestFilter)
-    } else if set("TEST_TOTAL_SHARDS") {
+    } else if set(TEST_TOTAL_SHARDS) {
         Some(ExecuteReason::Sharded)
     } else if env
-        .get("XML_OUTPUT_FILE")
+        .get(XML_OUTPUT_FILE)
         .and_then(|path| runs_per_test(path))
         .is_some_and(|n| n > 1)
     {

@@ -7,6 +7,7 @@
 //! output=2, request_id=3, was_cancelled=4}`.
 
 use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
 
 /// Frames larger than this are refused rather than allocated: a corrupt length prefix must not
 /// make the worker reserve gigabytes.
@@ -119,6 +120,18 @@ pub fn write_frame(output: &mut impl Write, message: &impl prost::Message) -> io
     output.flush()
 }
 
+impl WorkRequest {
+    /// The directory the request's paths are relative to: its `sandbox_dir` (relative to the
+    /// worker's working directory) when it has one, else `cwd` (the execroot).
+    pub fn base_dir(&self, cwd: &Path) -> PathBuf {
+        if self.sandbox_dir.is_empty() {
+            cwd.to_path_buf()
+        } else {
+            cwd.join(&self.sandbox_dir)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,6 +227,18 @@ mod tests {
         assert_eq!(
             response.encode_to_vec(),
             vec![0x08, 1, 0x12, 1, b'o', 0x18, 2, 0x20, 1]
+        );
+    }
+
+    #[test]
+    fn request_paths_are_relative_to_the_sandbox_when_there_is_one() {
+        let cwd = Path::new("/execroot/_main");
+        let mut request = WorkRequest::default();
+        assert_eq!(request.base_dir(cwd), PathBuf::from("/execroot/_main"));
+        request.sandbox_dir = "__sandbox/3/_main".into();
+        assert_eq!(
+            request.base_dir(cwd),
+            PathBuf::from("/execroot/_main/__sandbox/3/_main")
         );
     }
 

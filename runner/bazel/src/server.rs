@@ -17,7 +17,17 @@ use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
-use super::proto::{read_frame, write_frame, FrameError, WorkRequest, WorkResponse};
+use crate::proto::{read_frame, write_frame, FrameError, WorkRequest, WorkResponse};
+
+/// The argument Bazel adds to a worker's command line to start it as a persistent worker
+/// (requests then come on stdin); without it the command is one request, given as arguments.
+pub const PERSISTENT_WORKER_FLAG: &str = "--persistent_worker";
+
+/// Whether `args` (the command line after the subcommand) start a persistent worker.
+pub fn is_persistent_worker<S: AsRef<str>>(args: &[S]) -> bool {
+    args.iter()
+        .any(|arg| arg.as_ref() == PERSISTENT_WORKER_FLAG)
+}
 
 /// Set when Bazel cancels the request; shared with the run so it can kill its interpreters.
 pub type CancelToken = Arc<AtomicBool>;
@@ -226,6 +236,13 @@ mod tests {
             arguments: args.iter().map(|a| a.to_string()).collect(),
             ..WorkRequest::default()
         }
+    }
+
+    #[test]
+    fn only_the_persistent_worker_flag_starts_a_persistent_worker() {
+        assert!(is_persistent_worker(&["--persistent_worker"]));
+        assert!(!is_persistent_worker(&["@pkg/t.params"]));
+        assert!(!is_persistent_worker(&["--persistent-worker"]));
     }
 
     #[test]
