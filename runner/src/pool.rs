@@ -3,7 +3,9 @@
 //! Layout:
 //! - this file: [`PoolConfig`], [`PoolError`], interpreter and worker-package resolution;
 //! - [`process`]: one worker process (spawn in its own process group, or adopt a forked
-//!   one; Hello/Ready, timed frame reads, stderr tail, kill and reap);
+//!   one; Hello/Ready, timed frame reads, kill and reap);
+//! - `stderr`: a process's stderr drained into a bounded tail; `exit`: how a process ended
+//!   (both shared by `process` and `zygote`);
 //! - [`zygote`]: warm start, a zygote interpreter that forks workers ([`WarmStart`]).
 //!
 //! The pool's scheduling loop lives in [`crate::run`]; this module only knows how to start
@@ -23,7 +25,9 @@
 //! first on the worker's `PYTHONPATH`, before any inherited `PYTHONPATH`.
 
 pub mod embedded;
+mod exit;
 pub mod process;
+mod stderr;
 pub mod zygote;
 
 use std::ffi::OsString;

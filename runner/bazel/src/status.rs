@@ -33,6 +33,79 @@ pub fn env_value_digest(value: &str) -> String {
     blake3::hash(value.as_bytes()).to_hex().to_string()
 }
 
+/// Environment variables Bazel itself sets for a test (its test action, `test-setup.sh`, a
+/// shell or launcher around it): their presence says nothing about `--test_env`. The
+/// coverage variables are deliberately absent: `bazel coverage` needs a real run.
+const STANDARD_TEST_ENV: &[&str] = &[
+    "_",
+    "BAZEL_TEST",
+    "BUILD_WORKING_DIRECTORY",
+    "BUILD_WORKSPACE_DIRECTORY",
+    "DXPY_BAZEL_EXECUTE",
+    "GUNIT_OUTPUT",
+    "EXPERIMENTAL_SPLIT_XML_GENERATION",
+    "GTEST_OUTPUT",
+    "GTEST_SHARD_INDEX",
+    "GTEST_SHARD_STATUS_FILE",
+    "GTEST_TMP_DIR",
+    "GTEST_TOTAL_SHARDS",
+    "HOME",
+    "JAVA_RUNFILES",
+    "LANG",
+    "LANGUAGE",
+    "LOGNAME",
+    "OLDPWD",
+    "PATH",
+    "PWD",
+    "PYTHON_RUNFILES",
+    "RUNFILES_DIR",
+    "RUNFILES_MANIFEST_FILE",
+    "RUNFILES_MANIFEST_ONLY",
+    "RUN_UNDER_RUNFILES",
+    "RUNTEST_PRESERVE_CWD",
+    "SHELL",
+    "SHLVL",
+    "TERM",
+    "TESTBRIDGE_TEST_ONLY",
+    "TESTBRIDGE_TEST_RUNNER_FAIL_FAST",
+    "TEST_BINARY",
+    "TEST_INFRASTRUCTURE_FAILURE_FILE",
+    "TEST_LOGSPLITTER_OUTPUT_FILE",
+    "TEST_PREMATURE_EXIT_FILE",
+    "TEST_RANDOM_SEED",
+    "TEST_RUN_NUMBER",
+    "TEST_SHARD_INDEX",
+    "TEST_SHARD_STATUS_FILE",
+    "TEST_SHORT_EXEC_PATH",
+    "TEST_SIZE",
+    "TEST_SRCDIR",
+    "TEST_TARGET",
+    "TEST_TIMEOUT",
+    "TEST_TMPDIR",
+    "TEST_TOTAL_SHARDS",
+    "TEST_UNDECLARED_OUTPUTS_ANNOTATIONS",
+    "TEST_UNDECLARED_OUTPUTS_ANNOTATIONS_DIR",
+    "TEST_UNDECLARED_OUTPUTS_DIR",
+    "TEST_UNDECLARED_OUTPUTS_MANIFEST",
+    "TEST_UNDECLARED_OUTPUTS_ZIP",
+    "TEST_UNUSED_RUNFILES_LOG_FILE",
+    "TEST_WARNINGS_OUTPUT_FILE",
+    "TEST_WORKSPACE",
+    "TMPDIR",
+    "TZ",
+    "USER",
+    "XML_OUTPUT_FILE",
+];
+
+/// Whether Bazel itself sets `name` for a test (or a shell around it exports it): such a
+/// variable says nothing about `--test_env`/`--action_env`.
+pub fn is_bazel_test_variable(name: &str) -> bool {
+    STANDARD_TEST_ENV.contains(&name)
+        || name.starts_with("LC_")
+        // Functions test-setup.sh exports (`rlocation`, `is_absolute`).
+        || name.starts_with("BASH_FUNC_")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StatusError {
     #[error("reading the recorded status `{}`: {source}", .path.display())]
@@ -72,7 +145,7 @@ impl RecordedStatus {
     ) -> RecordedStatus {
         self.action_env = vars
             .into_iter()
-            .filter(|(name, _)| !crate::decision::is_bazel_test_variable(name))
+            .filter(|(name, _)| !is_bazel_test_variable(name))
             .map(|(name, value)| (name.to_owned(), env_value_digest(value)))
             .collect();
         self

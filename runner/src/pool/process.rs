@@ -11,15 +11,12 @@
 //! [`WorkerProcess`] kills its group and reaps it; the helper threads are detached and end
 //! when the pipes close.
 
-use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
 use std::os::fd::OwnedFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::protocol::{
@@ -27,22 +24,18 @@ use crate::protocol::{
     WorkerMessage,
 };
 
+pub use super::exit::{signal_name, ExitReason};
+pub use super::stderr::StderrSink;
+use super::stderr::{spawn_stderr_reader, StderrReader, StderrTail};
 use super::zygote::{ForkedWorker, Zygote};
 use super::{PoolConfig, PoolError};
 
-/// Lines of stderr kept for crash reports (enough for a faulthandler dump with its
-/// "Fatal Python error" header), and the longest line kept.
-const STDERR_TAIL_LINES: usize = 60;
-const STDERR_LINE_CHARS: usize = 500;
 /// How long a worker whose stream ended may take to exit before it is killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
 /// How long the zygote may take to report the exit of a killed worker.
 const KILLED_REPORT_GRACE: Duration = Duration::from_secs(5);
 /// How long an exited worker's stderr may take to reach end of file.
 pub(crate) const STDERR_DRAIN_GRACE: Duration = Duration::from_secs(2);
-
-/// Receives a worker's stderr lines as they arrive.
-pub type StderrSink = Box<dyn Fn(String) + Send>;
 
 /// What the reader thread saw.
 #[derive(Debug)]
@@ -60,130 +53,6 @@ pub(crate) enum Received {
     /// The stream ended (the worker exited or crashed); carries a decode error if any.
     End(Option<ProtocolError>),
     TimedOut,
-}
-
-/// How a worker process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExitReason {
-    Code(i32),
-    Signal(i32),
-    /// The process had to be killed by the pool (timeout, or it did not exit after its
-    /// stream ended).
-    KilledByPool,
-    Unknown,
-}
-
-impl std::fmt::Display for ExitReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ExitReason::Code(code) => write!(f, "exit code {code}"),
-            ExitReason::Signal(signal) => match signal_name(*signal) {
-                Some(name) => write!(f, "signal {name} ({signal})"),
-                None => write!(f, "signal {signal}"),
-            },
-            ExitReason::KilledByPool => f.write_str("killed by the pool"),
-            ExitReason::Unknown => f.write_str("unknown exit status"),
-        }
-    }
-}
-
-impl ExitReason {
-    pub(crate) fn from_status(status: ExitStatus) -> ExitReason {
-        if let Some(code) = status.code() {
-            ExitReason::Code(code)
-        } else if let Some(signal) = status.signal() {
-            ExitReason::Signal(signal)
-        } else {
-            ExitReason::Unknown
-        }
-    }
-}
-
-/// Linux signal names for the signals a test process plausibly dies of.
-pub fn signal_name(signal: i32) -> Option<&'static str> {
-    Some(match signal {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        3 => "SIGQUIT",
-        4 => "SIGILL",
-        5 => "SIGTRAP",
-        6 => "SIGABRT",
-        7 => "SIGBUS",
-        8 => "SIGFPE",
-        9 => "SIGKILL",
-        10 => "SIGUSR1",
-        11 => "SIGSEGV",
-        12 => "SIGUSR2",
-        13 => "SIGPIPE",
-        14 => "SIGALRM",
-        15 => "SIGTERM",
-        24 => "SIGXCPU",
-        25 => "SIGXFSZ",
-        31 => "SIGSYS",
-        _ => return None,
-    })
-}
-
-/// The last lines a worker (or the zygote) wrote to stderr.
-#[derive(Debug, Default)]
-pub(crate) struct StderrTail {
-    lines: VecDeque<String>,
-}
-
-impl StderrTail {
-    pub(crate) fn lines(&self) -> Vec<String> {
-        self.lines.iter().cloned().collect()
-    }
-
-    pub(crate) fn push(&mut self, line: &[u8]) {
-        let text = String::from_utf8_lossy(line);
-        let text = text.trim_end_matches(['\n', '\r']);
-        let kept: String = text.chars().take(STDERR_LINE_CHARS).collect();
-        if self.lines.len() == STDERR_TAIL_LINES {
-            self.lines.pop_front();
-        }
-        self.lines.push_back(kept);
-    }
-}
-
-/// Reads `stderr` line by line until EOF on its own thread, keeping the last lines in `tail`
-/// and handing each line (without its newline) to `sink` when there is one.
-pub(crate) fn spawn_stderr_reader(
-    stderr: impl Read + Send + 'static,
-    tail: Arc<Mutex<StderrTail>>,
-    sink: Option<StderrSink>,
-) -> StderrReader {
-    let (finished_tx, finished) = std::sync::mpsc::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        // Dropped when the thread ends, however it ends: that wakes `drain_stderr`.
-        let _finished_tx = finished_tx;
-        let mut reader = BufReader::new(stderr);
-        let mut line = Vec::new();
-        loop {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if let Some(sink) = &sink {
-                        let text = String::from_utf8_lossy(&line);
-                        sink(text.trim_end_matches(['\n', '\r']).to_owned());
-                    }
-                    if let Ok(mut tail) = tail.lock() {
-                        tail.push(&line);
-                    }
-                }
-            }
-        }
-    });
-    StderrReader { thread, finished }
-}
-
-/// The thread copying a worker's stderr, and a channel that disconnects when it ends (so a
-/// caller can wait for the end with a timeout instead of polling).
-#[derive(Debug)]
-pub(crate) struct StderrReader {
-    thread: JoinHandle<()>,
-    finished: std::sync::mpsc::Receiver<()>,
 }
 
 /// Who can tell how the worker ended.
@@ -621,13 +490,7 @@ impl WorkerProcess {
     /// group may hold the pipe open; then the thread is left behind.
     pub(crate) fn drain_stderr(&mut self, grace: Duration) {
         if let Some(reader) = self.stderr_reader.take() {
-            match reader.finished.recv_timeout(grace) {
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-                // Nothing is ever sent: the sender's drop is the thread's end.
-                Ok(()) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    let _ = reader.thread.join();
-                }
-            }
+            reader.wait(grace);
         }
     }
 }

@@ -57,7 +57,8 @@ use rustix::net::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::process::{spawn_stderr_reader, ExitReason, StderrTail};
+use super::exit::ExitReason;
+use super::stderr::{spawn_stderr_reader, StderrTail};
 use super::{PoolConfig, PoolError, Resolved};
 
 /// How long a fork may take to be acknowledged.

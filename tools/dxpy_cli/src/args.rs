@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -32,7 +32,7 @@ pub enum Command {
     #[command(name = "bazel-test")]
     BazelTest(BazelArgs),
     /// Generate and update BUILD.bazel files for rules_dxpy (`--mode fix|diff|check`).
-    Gazelle(crate::commands::gazelle::GazelleArgs),
+    Gazelle(GazelleArgs),
     /// Manage dx-py's caches.
     Cache {
         #[command(subcommand)]
@@ -237,4 +237,46 @@ pub enum CacheAction {
     },
     /// Print the cache directory.
     Dir,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GazelleMode {
+    /// Write the updated BUILD files.
+    Fix,
+    /// Print a unified diff of what `fix` would change.
+    Diff,
+    /// List the files `fix` would change; exit 1 when there are any.
+    Check,
+}
+
+#[derive(Debug, Args)]
+pub struct GazelleArgs {
+    /// Only update BUILD files in these directories and below (default: the whole repository).
+    pub paths: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "fix")]
+    pub mode: GazelleMode,
+    /// Repository root (default: $BUILD_WORKSPACE_DIRECTORY, else the current directory).
+    #[arg(long = "repo-root", value_name = "DIR")]
+    pub repo_root: Option<PathBuf>,
+    /// Rewrite the third-party manifest (gazelle_dxpy.toml) from the installed distributions
+    /// of --python, then stop.
+    #[arg(long = "update-manifest")]
+    pub update_manifest: bool,
+    /// Interpreter whose site-packages --update-manifest reads (default: $VIRTUAL_ENV's
+    /// python, else python3).
+    #[arg(long = "python", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+    /// Label of a distribution for --update-manifest ({dist} = normalized name; default: the
+    /// manifest's, else @pypi//{dist}).
+    #[arg(long = "label-pattern", value_name = "PATTERN")]
+    pub label_pattern: Option<String>,
+    /// Python version whose standard library needs no dependency.
+    #[arg(long = "python-version", value_name = "X.Y", default_value = "3.11")]
+    pub python_version: String,
+    /// Neither read nor write the import cache.
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Print counters on stderr.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }

@@ -172,32 +172,13 @@ pub fn run_suite<W: Write>(
     start: Instant,
 ) -> anyhow::Result<SuiteOutcome> {
     let total = node_ids.len();
-    let mut terminal = Terminal::new(out, options.verbosity, options.color, total);
-    terminal.set_report_options(options.report.clone());
-    if total_grows_at_run_time(discovery, node_ids, &units) {
-        terminal.expect_more_than_total();
-    }
-    // (With `--lf`, recorded failures of hook-made items are planned beyond discovery's.)
-    terminal.add_deselected((discovery.deselected + discovery.items.len()).saturating_sub(total));
-    let header = header_lines(discovery, options.pool.worker_count(), total, &options);
+    let mut terminal = open_terminal(discovery, node_ids, &units, &options, out)?;
     let mut outcome = SuiteOutcome::without_run(Code::Ok);
     outcome.selected = total;
-    terminal.header(&header)?;
-
     // Collection errors found statically are pytest's "ERROR collecting": reported, and like
     // pytest the session stops before running anything.
     if !discovery.errors.is_empty() {
-        terminal.write_raw(&render::collect_errors(&discovery.errors))?;
-        terminal.add_errors(discovery.errors.len());
-        for error in &discovery.errors {
-            outcome
-                .junit
-                .collect_error(error.path(), &error.to_string());
-        }
-        outcome.elapsed = start.elapsed();
-        terminal.finish(outcome.elapsed, None, None)?;
-        outcome.failures = discovery.errors.len();
-        outcome.code = Code::Interrupted;
+        report_collect_errors(discovery, &mut terminal, &mut outcome, start)?;
         return Ok(outcome);
     }
     // Hook-items units hold tests no one has counted yet: they still have to run.
@@ -207,7 +188,93 @@ pub fn run_suite<W: Write>(
         outcome.code = Code::NoTestsCollected;
         return Ok(outcome);
     }
+    let (deadline, durations) = (options.deadline, options.durations);
+    let executed = execute(units, options, start, node_ids, &mut terminal, &mut outcome)?;
+    let summary = executed.summary;
+    outcome.elapsed = start.elapsed();
+    outcome.timed_out = executed.timed_out;
+    if executed.workers_started > 0 {
+        outcome.start_failure = None;
+    } else if outcome.start_failure.is_some() {
+        outcome.code = Code::InternalError;
+        outcome.summary = Some(summary);
+        return Ok(outcome);
+    }
+    let was_interrupted = executed.interrupted
+        || matches!(
+            summary.stop,
+            Some(StopReason::Interrupted | StopReason::Cancelled)
+        );
+    let banner = stop_banner(&summary, outcome.timed_out, was_interrupted, deadline);
+    terminal.finish(outcome.elapsed, durations, banner)?;
+    outcome.failures = terminal.count(Stat::Failed) + terminal.count(Stat::Error);
+    outcome.code = exit_code(&summary, was_interrupted, outcome.failures);
+    outcome.summary = Some(summary);
+    Ok(outcome)
+}
 
+/// The terminal report for this selection, its session header written.
+fn open_terminal<W: Write>(
+    discovery: &Discovery,
+    node_ids: &[String],
+    units: &[WorkUnit],
+    options: &SuiteOptions,
+    out: W,
+) -> std::io::Result<Terminal<W>> {
+    let total = node_ids.len();
+    let mut terminal = Terminal::new(out, options.verbosity, options.color, total);
+    terminal.set_report_options(options.report.clone());
+    if total_grows_at_run_time(discovery, node_ids, units) {
+        terminal.expect_more_than_total();
+    }
+    // (With `--lf`, recorded failures of hook-made items are planned beyond discovery's.)
+    terminal.add_deselected((discovery.deselected + discovery.items.len()).saturating_sub(total));
+    let header = header_lines(discovery, options.pool.worker_count(), total, options);
+    terminal.header(&header)?;
+    Ok(terminal)
+}
+
+/// Report discovery's collection errors and end the session as pytest does (interrupted).
+fn report_collect_errors<W: Write>(
+    discovery: &Discovery,
+    terminal: &mut Terminal<W>,
+    outcome: &mut SuiteOutcome,
+    start: Instant,
+) -> std::io::Result<()> {
+    terminal.write_raw(&render::collect_errors(&discovery.errors))?;
+    terminal.add_errors(discovery.errors.len());
+    for error in &discovery.errors {
+        outcome
+            .junit
+            .collect_error(error.path(), &error.to_string());
+    }
+    outcome.elapsed = start.elapsed();
+    terminal.finish(outcome.elapsed, None, None)?;
+    outcome.failures = discovery.errors.len();
+    outcome.code = Code::Interrupted;
+    Ok(())
+}
+
+/// What [`execute`] leaves for the closing lines.
+struct Executed {
+    summary: RunSummary,
+    /// The deadline passed.
+    timed_out: bool,
+    /// The run's stop flag was set (deadline, or the caller's flag).
+    interrupted: bool,
+    workers_started: usize,
+}
+
+/// Run the units over the pool, reporting every event, under a watchdog that stops the run
+/// when the caller's flag is set or the deadline passes.
+fn execute<W: Write>(
+    units: Vec<WorkUnit>,
+    options: SuiteOptions,
+    start: Instant,
+    node_ids: &[String],
+    terminal: &mut Terminal<W>,
+    outcome: &mut SuiteOutcome,
+) -> anyhow::Result<Executed> {
     // The run's own stop flag: set when the caller's flag is (Ctrl-C, a Bazel cancel) or the
     // deadline passes. The caller's flag is only read, so a timeout never looks like a cancel.
     let interrupted = Arc::new(AtomicBool::new(false));
@@ -223,29 +290,11 @@ pub fn run_suite<W: Write>(
     let mut workers_started = 0usize;
     let (done, watchdog_wakeup) = mpsc::channel::<()>();
     let summary = std::thread::scope(|scope| {
-        let (timed_out, interrupted, external) = (&timed_out, &interrupted, &options.interrupt);
         let deadline = options.deadline.map(|d| start + d);
-        scope.spawn(move || loop {
-            match watchdog_wakeup.recv_timeout(WATCHDOG_POLL) {
-                Err(mpsc::RecvTimeoutError::Timeout) => {}
-                // The run ended.
-                _ => return,
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                timed_out.store(true, Ordering::SeqCst);
-                interrupted.store(true, Ordering::SeqCst);
-            } else if external.load(Ordering::SeqCst) {
-                interrupted.store(true, Ordering::SeqCst);
-            }
-        });
+        let (timed_out, interrupted, external) = (&timed_out, &interrupted, &options.interrupt);
+        scope.spawn(move || watchdog(&watchdog_wakeup, deadline, external, interrupted, timed_out));
         let result = runner.execute(units, |event| {
-            let written = report_event(
-                &event,
-                &mut terminal,
-                &mut outcome,
-                workers_started,
-                node_ids,
-            );
+            let written = report_event(&event, terminal, outcome, workers_started, node_ids);
             match &event {
                 RunEvent::WorkerStarted { .. } => workers_started += 1,
                 RunEvent::WorkerStartFailed { message, .. } => {
@@ -266,47 +315,72 @@ pub fn run_suite<W: Write>(
         result
     })
     .context("starting the worker pool")?;
-    outcome.elapsed = start.elapsed();
-    outcome.timed_out = timed_out.load(Ordering::SeqCst);
-    if workers_started > 0 {
-        outcome.start_failure = None;
-    } else if outcome.start_failure.is_some() {
-        outcome.code = Code::InternalError;
-        outcome.summary = Some(summary);
-        return Ok(outcome);
+    Ok(Executed {
+        summary,
+        timed_out: timed_out.load(Ordering::SeqCst),
+        interrupted: interrupted.load(Ordering::SeqCst),
+        workers_started,
+    })
+}
+
+/// Until the run ends (`wakeup` disconnects): set `interrupted` when the caller's flag is set
+/// or the deadline passes (then `timed_out` too).
+fn watchdog(
+    wakeup: &mpsc::Receiver<()>,
+    deadline: Option<Instant>,
+    external: &AtomicBool,
+    interrupted: &AtomicBool,
+    timed_out: &AtomicBool,
+) {
+    loop {
+        match wakeup.recv_timeout(WATCHDOG_POLL) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            // The run ended.
+            _ => return,
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            timed_out.store(true, Ordering::SeqCst);
+            interrupted.store(true, Ordering::SeqCst);
+        } else if external.load(Ordering::SeqCst) {
+            interrupted.store(true, Ordering::SeqCst);
+        }
     }
-    let was_interrupted = interrupted.load(Ordering::SeqCst)
-        || matches!(
-            summary.stop,
-            Some(StopReason::Interrupted | StopReason::Cancelled)
-        );
-    let banner = match &summary.stop {
-        _ if outcome.timed_out => Some(format!(
+}
+
+/// The line the summary closes with when the run stopped early.
+fn stop_banner(
+    summary: &RunSummary,
+    timed_out: bool,
+    was_interrupted: bool,
+    deadline: Option<Duration>,
+) -> Option<String> {
+    match &summary.stop {
+        _ if timed_out => Some(format!(
             "Timeout: the run exceeded its {}s deadline",
-            options.deadline.map_or(0.0, |d| d.as_secs_f64())
+            deadline.map_or(0.0, |d| d.as_secs_f64())
         )),
         _ if was_interrupted => Some("KeyboardInterrupt".to_string()),
         Some(StopReason::MaxFail(n)) => Some(format!("stopping after {n} failures")),
         Some(StopReason::Exit(code)) => Some(format!("_pytest.outcomes.Exit: exit code {code}")),
         _ => None,
-    };
-    terminal.finish(outcome.elapsed, options.durations, banner)?;
-    outcome.failures = terminal.count(Stat::Failed) + terminal.count(Stat::Error);
-    outcome.code = if was_interrupted {
+    }
+}
+
+/// pytest's exit code for a run that happened.
+fn exit_code(summary: &RunSummary, was_interrupted: bool, failures: usize) -> Code {
+    if was_interrupted {
         Code::Interrupted
     } else if let Some(StopReason::Exit(code)) = summary.stop {
         Code::from_pytest(code)
-    } else if outcome.failures > 0 {
+    } else if failures > 0 {
         Code::TestsFailed
-    } else if summary_is_empty(&summary) {
+    } else if summary_is_empty(summary) {
         // No test ran: pytest's own -k/-m dropped at run time everything discovery could not
         // decide (parameters known only at run time, hook-made items), or found nothing.
         Code::NoTestsCollected
     } else {
         Code::Ok
-    };
-    outcome.summary = Some(summary);
-    Ok(outcome)
+    }
 }
 
 /// Nothing was reported: no test ran, passed, failed or was skipped.

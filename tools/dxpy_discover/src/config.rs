@@ -19,7 +19,9 @@ use std::path::{Path, PathBuf};
 pub use args::{shlex_split, ArgsError, CliArgs, ReportArgs};
 use locate::{ConfigDict, RawValue};
 
-use crate::module::NameRules;
+use crate::options::NameRules;
+// The option values live in the leaf [`crate::options`] (analysis reads them too).
+pub use crate::options::{EmptyParameterSetMark, LongStrIdStrategy};
 
 /// A configuration problem pytest reports as a usage error (exit code 4).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,36 +72,6 @@ impl ConfigRequest {
             env_addopts: std::env::var("PYTEST_ADDOPTS").ok(),
         })
     }
-}
-
-/// pytest's `empty_parameter_set_mark`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum EmptyParameterSetMark {
-    #[default]
-    Skip,
-    Xfail,
-    FailAtCollect,
-}
-
-impl EmptyParameterSetMark {
-    /// The ini spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EmptyParameterSetMark::Skip => "skip",
-            EmptyParameterSetMark::Xfail => "xfail",
-            EmptyParameterSetMark::FailAtCollect => "fail_at_collect",
-        }
-    }
-}
-
-/// pytest's `parametrize_long_str_id_strategy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum LongStrIdStrategy {
-    #[default]
-    Short,
-    Sha256,
-    Legacy,
-    Disallow,
 }
 
 /// Where the initial collection arguments came from (pytest's `Config.ArgsSource`).
@@ -392,14 +364,8 @@ fn read_args(tokens: &[String], source: &str) -> Result<CliArgs, ConfigError> {
 /// Load the configuration the way pytest 9.2 does for this invocation.
 pub fn load(request: &ConfigRequest) -> Result<Config, ConfigError> {
     let invocation_dir = pattern::absolute(Path::new("/"), &request.invocation_dir);
-    // PYTEST_ADDOPTS is prepended to the command line before the config file is searched.
-    let mut early_tokens = match request.env_addopts.as_deref().filter(|s| !s.is_empty()) {
-        Some(env) => split_args(env, "PYTEST_ADDOPTS")?,
-        None => Vec::new(),
-    };
-    early_tokens.extend(request.args.iter().cloned());
+    let early_tokens = command_line_tokens(request)?;
     let early = read_args(&early_tokens, "command line")?;
-
     let setup = locate::determine_setup(
         early.config_file.as_deref(),
         &early.positional,
@@ -408,30 +374,7 @@ pub fn load(request: &ConfigRequest) -> Result<Config, ConfigError> {
     )?;
     let mut dict = setup.values.clone();
     dict.extend(locate::parse_overrides(&early.override_ini)?);
-
-    // `addopts` from the file goes before everything else.
-    let addopts_source = format!(
-        "{}: addopts",
-        setup
-            .inifile
-            .as_ref()
-            .map_or("None".into(), |p| p.display().to_string())
-    );
-    let addopts = Values {
-        dict: &dict,
-        inifile: setup.inifile.as_deref(),
-    }
-    .list("addopts", IniType::Args, &[])?;
-    let mut all_tokens = addopts.clone();
-    all_tokens.extend(early_tokens);
-    let args = read_args(
-        &all_tokens,
-        if addopts.is_empty() {
-            "command line"
-        } else {
-            &addopts_source
-        },
-    )?;
+    let args = read_args_with_addopts(&dict, setup.inifile.as_deref(), early_tokens)?;
     // Overrides coming from addopts apply too (one level only, like pytest).
     dict.extend(locate::parse_overrides(&args.override_ini)?);
 
@@ -441,18 +384,7 @@ pub fn load(request: &ConfigRequest) -> Result<Config, ConfigError> {
     };
     let testpaths = values.list("testpaths", IniType::Args, &[])?;
     let python_files = values.list("python_files", IniType::Args, DEFAULT_PYTHON_FILES)?;
-    // pytest's "paths" ini type: split like args, joined to the inifile's directory.
-    let ini_dir = setup
-        .inifile
-        .as_deref()
-        .and_then(Path::parent)
-        .unwrap_or(&setup.rootdir)
-        .to_path_buf();
-    let pythonpath = values
-        .list("pythonpath", IniType::Args, &[])?
-        .iter()
-        .map(|entry| pattern::absolute(&ini_dir, Path::new(entry)))
-        .collect();
+    let pythonpath = pythonpath(&values, &setup)?;
     let classes = values.list("python_classes", IniType::Args, &["Test"])?;
     let functions = values.list("python_functions", IniType::Args, &["test"])?;
     let norecursedirs = values.list("norecursedirs", IniType::Args, DEFAULT_NORECURSEDIRS)?;
@@ -460,29 +392,8 @@ pub fn load(request: &ConfigRequest) -> Result<Config, ConfigError> {
     let disable_id_escaping = values
         .opt_bool("disable_test_id_escaping_and_forfeit_all_rights_to_community_support")?
         .unwrap_or(false);
-    let empty_parameter_set_mark = match values
-        .literal(
-            "empty_parameter_set_mark",
-            &["skip", "xfail", "fail_at_collect"],
-        )?
-        .as_deref()
-    {
-        Some("xfail") => EmptyParameterSetMark::Xfail,
-        Some("fail_at_collect") => EmptyParameterSetMark::FailAtCollect,
-        _ => EmptyParameterSetMark::Skip,
-    };
-    let long_str_id_strategy = match values
-        .literal(
-            "parametrize_long_str_id_strategy",
-            &["short", "sha256", "legacy", "disallow"],
-        )?
-        .as_deref()
-    {
-        Some("sha256") => LongStrIdStrategy::Sha256,
-        Some("legacy") => LongStrIdStrategy::Legacy,
-        Some("disallow") => LongStrIdStrategy::Disallow,
-        _ => LongStrIdStrategy::Short,
-    };
+    let empty_parameter_set_mark = empty_parameter_set_mark(&values)?;
+    let long_str_id_strategy = long_str_id_strategy(&values)?;
     let collect_imported_tests = values.opt_bool("collect_imported_tests")?.unwrap_or(true);
     let consider_namespace_packages = values
         .opt_bool("consider_namespace_packages")?
@@ -490,26 +401,7 @@ pub fn load(request: &ConfigRequest) -> Result<Config, ConfigError> {
     let strict = values.opt_bool("strict")?.unwrap_or(false);
     let strict_markers = values.opt_bool("strict_markers")?;
     let strict_parametrization_ids = values.opt_bool("strict_parametrization_ids")?;
-
-    let confcutdir = match &args.confcutdir {
-        Some(dir) => {
-            let dir = pattern::absolute(&invocation_dir, Path::new(dir));
-            if !dir.is_dir() {
-                return Err(ConfigError::Usage(format!(
-                    "argument --confcutdir: must be a directory, given: {}",
-                    dir.display()
-                )));
-            }
-            dir
-        }
-        None => match &setup.inifile {
-            Some(ini) => ini
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| setup.rootdir.clone()),
-            None => setup.rootdir.clone(),
-        },
-    };
+    let confcutdir = confcutdir(&args, &invocation_dir, &setup)?;
 
     let (initial_args, args_source) =
         decide_args(&args, &testpaths, &invocation_dir, &setup.rootdir);
@@ -539,8 +431,115 @@ pub fn load(request: &ConfigRequest) -> Result<Config, ConfigError> {
     })
 }
 
-/// pytest's `_decide_args`: explicit args, else globbed `testpaths` (only when invoked from
-/// rootdir), else the invocation dir.
+/// The command line as pytest reads it before finding the config file: `PYTEST_ADDOPTS`
+/// first, then the arguments.
+fn command_line_tokens(request: &ConfigRequest) -> Result<Vec<String>, ConfigError> {
+    let mut tokens = match request.env_addopts.as_deref().filter(|s| !s.is_empty()) {
+        Some(env) => split_args(env, "PYTEST_ADDOPTS")?,
+        None => Vec::new(),
+    };
+    tokens.extend(request.args.iter().cloned());
+    Ok(tokens)
+}
+
+/// The final command line: the config file's `addopts` go before everything else.
+fn read_args_with_addopts(
+    dict: &ConfigDict,
+    inifile: Option<&Path>,
+    early_tokens: Vec<String>,
+) -> Result<CliArgs, ConfigError> {
+    let addopts_source = format!(
+        "{}: addopts",
+        inifile.map_or("None".into(), |p| p.display().to_string())
+    );
+    let addopts = Values { dict, inifile }.list("addopts", IniType::Args, &[])?;
+    let mut all_tokens = addopts.clone();
+    all_tokens.extend(early_tokens);
+    read_args(
+        &all_tokens,
+        if addopts.is_empty() {
+            "command line"
+        } else {
+            &addopts_source
+        },
+    )
+}
+
+/// `pythonpath`, pytest's "paths" ini type: split like args, joined to the inifile's directory.
+fn pythonpath(values: &Values<'_>, setup: &locate::Setup) -> Result<Vec<PathBuf>, ConfigError> {
+    let ini_dir = setup
+        .inifile
+        .as_deref()
+        .and_then(Path::parent)
+        .unwrap_or(&setup.rootdir)
+        .to_path_buf();
+    Ok(values
+        .list("pythonpath", IniType::Args, &[])?
+        .iter()
+        .map(|entry| pattern::absolute(&ini_dir, Path::new(entry)))
+        .collect())
+}
+
+fn empty_parameter_set_mark(values: &Values<'_>) -> Result<EmptyParameterSetMark, ConfigError> {
+    Ok(
+        match values
+            .literal(
+                "empty_parameter_set_mark",
+                &["skip", "xfail", "fail_at_collect"],
+            )?
+            .as_deref()
+        {
+            Some("xfail") => EmptyParameterSetMark::Xfail,
+            Some("fail_at_collect") => EmptyParameterSetMark::FailAtCollect,
+            _ => EmptyParameterSetMark::Skip,
+        },
+    )
+}
+
+fn long_str_id_strategy(values: &Values<'_>) -> Result<LongStrIdStrategy, ConfigError> {
+    Ok(
+        match values
+            .literal(
+                "parametrize_long_str_id_strategy",
+                &["short", "sha256", "legacy", "disallow"],
+            )?
+            .as_deref()
+        {
+            Some("sha256") => LongStrIdStrategy::Sha256,
+            Some("legacy") => LongStrIdStrategy::Legacy,
+            Some("disallow") => LongStrIdStrategy::Disallow,
+            _ => LongStrIdStrategy::Short,
+        },
+    )
+}
+
+/// `--confcutdir` (which must exist), else the inifile's directory, else the rootdir.
+fn confcutdir(
+    args: &CliArgs,
+    invocation_dir: &Path,
+    setup: &locate::Setup,
+) -> Result<PathBuf, ConfigError> {
+    match &args.confcutdir {
+        Some(dir) => {
+            let dir = pattern::absolute(invocation_dir, Path::new(dir));
+            if !dir.is_dir() {
+                return Err(ConfigError::Usage(format!(
+                    "argument --confcutdir: must be a directory, given: {}",
+                    dir.display()
+                )));
+            }
+            Ok(dir)
+        }
+        None => Ok(match &setup.inifile {
+            Some(ini) => ini
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| setup.rootdir.clone()),
+            None => setup.rootdir.clone(),
+        }),
+    }
+}
+
 fn decide_args(
     args: &CliArgs,
     testpaths: &[String],

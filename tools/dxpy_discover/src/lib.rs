@@ -7,6 +7,7 @@
 //! - [`walk`]: which files pytest would collect (args, `testpaths`, `norecursedirs`, `--ignore`).
 //! - [`module`]: tree-sitter analysis of one test module into test items (classes, functions,
 //!   unittest cases, marks, inheritance).
+//! - [`options`]: the option values config produces and analysis reads (a leaf).
 //! - [`params`]: `@pytest.mark.parametrize` expansion into pytest's exact node IDs.
 //! - [`expr`]: `-k` and `-m` expressions, evaluated the way pytest evaluates them.
 //! - [`index`]: the memory-mapped, validated binary cache of per-file results.
@@ -18,6 +19,7 @@ pub mod expr;
 pub mod index;
 pub mod item;
 pub mod module;
+pub mod options;
 pub mod params;
 pub mod session;
 pub mod walk;

@@ -6,12 +6,12 @@
 //!
 //! Layout:
 //! - this file: the public API ([`analyze`], [`analyze_detailed`], [`exported_definition`],
-//!   [`exported_definitions`]), the context, name-rule matching and the cross-file resolver
-//!   contract; one tree-sitter parser per thread.
+//!   [`exported_definitions`]), the context and the cross-file resolver contract; one
+//!   tree-sitter parser per thread. Name-rule matching is [`NameRules`], in [`crate::options`].
 //! - `source`: decoding (UTF-8, BOM, `latin-1` coding cookie) and syntax-error location.
-//! - `model`: the owned namespace model (functions, classes, marks, imports) and the
-//!   statement walk that builds it in one pass over the tree, mimicking `__dict__` semantics:
-//!   a redefined name keeps its first position but its last value.
+//! - `model`: the owned namespace model (functions, classes, marks, imports), mimicking
+//!   `__dict__` semantics: a redefined name keeps its first position but its last value.
+//! - `build`: the statement walk that builds the model in one pass over the tree.
 //! - `signature`: a `def`'s fixture-relevant argument names and `@pytest.fixture(...)` arguments.
 //! - [`fixtures`]: parametrized fixtures (conftest/module/class layers, closure, overrides) and
 //!   the collection hooks a conftest defines.
@@ -70,6 +70,7 @@
 //! order is `iter_markers()`'s: own decorators bottom first, then the parameter set's marks,
 //! then enclosing classes (each class's MRO from `object` down), then the module.
 
+mod build;
 mod collect;
 pub mod fixtures;
 mod model;
@@ -83,129 +84,9 @@ use std::sync::Arc;
 pub use model::{ClassDef, FunctionDef};
 
 use crate::item::{CollectError, FileResult};
-use crate::params::IdOptions;
-
-/// pytest's `python_classes` / `python_functions`: each entry is a prefix, or an fnmatch glob
-/// when it contains `*`, `?` or `[` (pytest's `_matches_prefix_or_glob_option`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct NameRules {
-    pub classes: Vec<String>,
-    pub functions: Vec<String>,
-}
-
-impl Default for NameRules {
-    fn default() -> Self {
-        NameRules {
-            classes: vec!["Test".into()],
-            functions: vec!["test".into()],
-        }
-    }
-}
-
-impl NameRules {
-    pub fn matches_class(&self, name: &str) -> bool {
-        matches_prefix_or_glob(&self.classes, name)
-    }
-
-    pub fn matches_function(&self, name: &str) -> bool {
-        matches_prefix_or_glob(&self.functions, name)
-    }
-}
-
-fn matches_prefix_or_glob(options: &[String], name: &str) -> bool {
-    options.iter().any(|option| {
-        name.starts_with(option.as_str())
-            || (option.contains(['*', '?', '[']) && fnmatch(option.as_bytes(), name.as_bytes()))
-    })
-}
-
-/// Python's case-sensitive `fnmatch.fnmatchcase` (POSIX `fnmatch` does no case folding).
-fn fnmatch(pattern: &[u8], name: &[u8]) -> bool {
-    let pattern = String::from_utf8_lossy(pattern);
-    let name = String::from_utf8_lossy(name);
-    let p: Vec<char> = pattern.chars().collect();
-    let n: Vec<char> = name.chars().collect();
-    fnmatch_chars(&p, &n)
-}
-
-fn fnmatch_chars(p: &[char], n: &[char]) -> bool {
-    // Iterative wildcard matching with backtracking to the last `*`.
-    let (mut pi, mut ni) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while ni < n.len() {
-        if pi < p.len() {
-            match p[pi] {
-                '*' => {
-                    star = Some((pi, ni));
-                    pi += 1;
-                    continue;
-                }
-                '?' => {
-                    pi += 1;
-                    ni += 1;
-                    continue;
-                }
-                '[' => {
-                    if let Some((matched, next)) = match_class(p, pi, n[ni]) {
-                        if matched {
-                            pi = next;
-                            ni += 1;
-                            continue;
-                        }
-                    } else if n[ni] == '[' {
-                        // An unclosed `[` is a literal.
-                        pi += 1;
-                        ni += 1;
-                        continue;
-                    }
-                }
-                c if c == n[ni] => {
-                    pi += 1;
-                    ni += 1;
-                    continue;
-                }
-                _ => {}
-            }
-        }
-        match star {
-            Some((sp, sn)) => {
-                pi = sp + 1;
-                ni = sn + 1;
-                star = Some((sp, sn + 1));
-            }
-            None => return false,
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
-/// Match a `[...]` set at `p[start]`; `None` when the bracket is unclosed.
-fn match_class(p: &[char], start: usize, c: char) -> Option<(bool, usize)> {
-    let mut i = start + 1;
-    let negate = p.get(i).is_some_and(|x| *x == '!');
-    if negate {
-        i += 1;
-    }
-    let first = i;
-    let mut matched = false;
-    while i < p.len() {
-        if p[i] == ']' && i > first {
-            return Some((matched != negate, i + 1));
-        }
-        if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
-            if p[i] <= c && c <= p[i + 2] {
-                matched = true;
-            }
-            i += 3;
-        } else {
-            if p[i] == c {
-                matched = true;
-            }
-            i += 1;
-        }
-    }
-    None
-}
+use crate::options::IdOptions;
+// Re-exported where analysis callers have always found it.
+pub use crate::options::NameRules;
 
 /// A definition found in another module, as a [`DefinitionResolver`] returns it.
 #[derive(Debug, Clone)]
@@ -357,7 +238,7 @@ pub fn analyze_detailed(source: &[u8], ctx: &ModuleContext<'_>) -> ModuleAnalysi
     if let Some(error) = source::first_syntax_error(tree.root_node(), &text) {
         return syntax_error(error);
     }
-    let module = model::build_module(tree.root_node(), &text, ctx);
+    let module = build::build_module(tree.root_node(), &text, ctx);
     if let Some(error) = module.syntax_error.clone() {
         return syntax_error(error);
     }
@@ -390,7 +271,7 @@ pub fn analyze_conftest(source: &[u8], ctx: &ModuleContext<'_>) -> fixtures::Con
     if source::first_syntax_error(tree.root_node(), &text).is_some() {
         return fixtures::ConftestAnalysis::default();
     }
-    let module = model::build_module(tree.root_node(), &text, ctx);
+    let module = build::build_module(tree.root_node(), &text, ctx);
     fixtures::ConftestAnalysis::from_namespace(&module.namespace, ctx.rel_path, ctx.resolver)
 }
 
@@ -421,7 +302,7 @@ pub fn exported_definitions(source: &[u8], ctx: &ModuleContext<'_>) -> Vec<(Stri
     if source::first_syntax_error(tree.root_node(), &text).is_some() {
         return Vec::new();
     }
-    let module = model::build_module(tree.root_node(), &text, ctx);
+    let module = build::build_module(tree.root_node(), &text, ctx);
     module
         .namespace
         .iter()
@@ -435,28 +316,4 @@ pub fn exported_definitions(source: &[u8], ctx: &ModuleContext<'_>) -> Vec<(Stri
             _ => None,
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn name_rules_match_prefix_or_glob() {
-        let rules = NameRules {
-            classes: vec!["Test".into(), "*Suite".into()],
-            functions: vec!["check_[ab]?".into(), "test".into()],
-        };
-        assert!(rules.matches_class("TestX"));
-        assert!(rules.matches_class("MySuite"));
-        assert!(!rules.matches_class("Suites"));
-        assert!(rules.matches_function("check_a1"));
-        assert!(!rules.matches_function("check_c1"));
-        assert!(!rules.matches_function("check_a12"));
-        assert!(rules.matches_function("test_x"));
-        assert!(!rules.matches_function("Test_x"));
-        assert!(fnmatch(b"a*b*c", b"aXbYbc"));
-        assert!(fnmatch(b"[!x]y", b"zy"));
-        assert!(!fnmatch(b"[!x]y", b"xy"));
-    }
 }

@@ -16,6 +16,7 @@ pub mod literal;
 use std::collections::{HashMap, HashSet};
 
 use crate::item::Mark;
+pub use crate::options::{EmptyParameterSetMark, IdOptions, LongStrIdStrategy};
 
 /// A parameter value, reduced to what decides its ID.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,20 +67,6 @@ pub enum ParametrizeSpec {
     Static(Parametrize),
     /// Arguments only Python can evaluate.
     Dynamic,
-}
-
-pub use crate::config::{EmptyParameterSetMark, LongStrIdStrategy};
-
-/// Options that change IDs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct IdOptions {
-    /// `disable_test_id_escaping_and_forfeit_all_rights_to_community_support`.
-    pub disable_escaping: bool,
-    pub long_str: LongStrIdStrategy,
-    pub empty_set_mark: EmptyParameterSetMark,
-    /// `strict_parametrization_ids` (or `strict`): duplicate IDs are a collection error
-    /// instead of being suffixed, so such a function is left to Python.
-    pub strict_ids: bool,
 }
 
 /// One expanded parametrization: the `[...]` ID and the marks its parameter sets add.

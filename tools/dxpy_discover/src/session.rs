@@ -257,228 +257,25 @@ pub(crate) fn run(
         &config.name_rules,
         &resolver,
     );
-    let fingerprint = {
-        let mut hasher = blake3::Hasher::new();
-        // Bumped whenever the analysis changes what it derives from unchanged files.
-        hasher.update(ANALYSIS_SCHEMA.as_bytes());
-        hasher.update(&config.fingerprint());
-        hasher.update(&conftests.digest);
-        *hasher.finalize().as_bytes()
-    };
     let mut notices = Vec::new();
+    let fingerprint = index_fingerprint(&config, &conftests);
+    let store = CacheStore::open(
+        &options.cache,
+        backend,
+        &config.rootdir,
+        fingerprint,
+        &mut notices,
+    );
+    let project = Project::new(&config, &walked);
+    let visible = project.visible_fixtures(&conftests);
+    let outcomes = project.analyse(options, backend, &resolver, &visible, &store);
+    let mut tally = project.tally(outcomes, &resolver, &store);
+    tally.stats.index_written = store.save(backend, &tally, &mut notices);
+    let results = tally.results;
+    let stats = tally.stats;
 
-    let cache_dir = match &options.cache {
-        CacheLocation::Off => None,
-        CacheLocation::Dir(dir) => Some(dir.clone()),
-        CacheLocation::UnderRoot(root) => Some(project_cache_dir(root, &config.rootdir)),
-    };
-    let index_path = match &cache_dir {
-        Some(dir) => match cache::create_private_dir(dir) {
-            Ok(()) => Some(dir.join(INDEX_FILE_NAME)),
-            Err(e) => {
-                notices.push(format!(
-                    "discovery cache disabled: cannot create {}: {e}",
-                    dir.display()
-                ));
-                None
-            }
-        },
-        None => None,
-    };
-    let mut rebuild = false;
-    let mut cached: Option<Box<dyn CacheSource>> = match &index_path {
-        None => None,
-        Some(path) => match (backend.open_index)(path, &fingerprint) {
-            Ok(index) => Some(index),
-            Err(IndexError::Missing) => None,
-            // A configuration change is routine: rebuild without a word.
-            Err(IndexError::Fingerprint) => {
-                rebuild = true;
-                None
-            }
-            Err(e) => {
-                notices.push(format!(
-                    "discovery cache {} not used ({e}); rebuilding it",
-                    path.display()
-                ));
-                rebuild = true;
-                None
-            }
-        },
-    };
-
-    let deps_path = index_path
-        .as_ref()
-        .map(|p| p.with_file_name(deps::DEPS_FILE_NAME));
-    let old_deps: deps::DepMap = match (&cached, &deps_path) {
-        (Some(_), Some(path)) => match deps::read(path, &fingerprint) {
-            Some(map) => map,
-            // Without it, entries that depend on other files cannot be checked.
-            None => {
-                cached = None;
-                rebuild = true;
-                deps::DepMap::new()
-            }
-        },
-        _ => deps::DepMap::new(),
-    };
-    let stale = deps::HashMemo::default().stale_modules(&old_deps);
-
-    let modules: Vec<usize> = (0..walked.files.len())
-        .filter(|&i| walked.files[i].roles.test_module)
-        .collect();
-    let now = cache::now_ns();
-    let id_options = IdOptions {
-        disable_escaping: config.disable_id_escaping,
-        long_str: config.long_str_id_strategy,
-        empty_set_mark: config.empty_parameter_set_mark,
-        strict_ids: config.strict_parametrization_ids.unwrap_or(config.strict),
-    };
-    let mut visible: std::collections::HashMap<PathBuf, VisibleFixtures> =
-        std::collections::HashMap::new();
-    for &i in &modules {
-        let dir = walked.files[i]
-            .path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        visible
-            .entry(dir)
-            .or_insert_with_key(|dir| conftests.visible(dir));
-    }
-    let outcomes: Vec<(FileResult, Outcome)> = modules
-        .par_iter()
-        .map(|&i| {
-            let file = &walked.files[i];
-            let mut ctx = ModuleContext::new(&file.rel_path, &config.name_rules);
-            ctx.resolver = Some(&resolver);
-            ctx.fixtures = file.path.parent().and_then(|dir| visible.get(dir));
-            ctx.disable_id_escaping = config.disable_id_escaping;
-            ctx.collect_imported_tests = config.collect_imported_tests;
-            ctx.id_options = id_options;
-            // Only files under rootdir have unique rootdir-relative keys.
-            let cache = cached.as_deref().filter(|_| {
-                file.path.starts_with(&config.rootdir) && !stale.contains(&file.rel_path)
-            });
-            load_one(
-                &file.path,
-                &ctx,
-                cache,
-                options.max_file_size,
-                now,
-                backend.analyze,
-            )
-        })
-        .collect();
-
-    let mut stats = DiscoveryStats {
-        files: modules.len(),
-        ..DiscoveryStats::default()
-    };
-    let mut changed = false;
-    let mut entries: Vec<(String, FileStamp, FileResult)> = Vec::new();
-    let mut results: Vec<Option<FileResult>> = vec![None; walked.files.len()];
-    let mut new_deps = deps::DepMap::new();
-    let mut analysed_now = std::collections::HashSet::new();
-    for (&i, (result, outcome)) in modules.iter().zip(outcomes) {
-        let rel = walked.files[i].rel_path.clone();
-        let outcome = if walked.files[i].path.starts_with(&config.rootdir) {
-            outcome
-        } else {
-            Outcome::Uncached
-        };
-        match outcome {
-            Outcome::Served(stamp) => {
-                stats.served_by_stat += 1;
-                entries.push((rel, stamp, result.clone()));
-            }
-            Outcome::ServedRefreshed(stamp) => {
-                stats.served_by_hash += 1;
-                changed = true;
-                entries.push((rel, stamp, result.clone()));
-            }
-            Outcome::Analysed(stamp) => {
-                stats.analysed += 1;
-                changed = true;
-                let dependencies = resolver.dependencies(&rel);
-                if !dependencies.is_empty() {
-                    new_deps.insert(rel.clone(), dependencies);
-                }
-                analysed_now.insert(rel.clone());
-                entries.push((rel, stamp, result.clone()));
-            }
-            Outcome::Uncached => stats.analysed += 1,
-        }
-        results[i] = Some(result);
-    }
-    if let (Some(cache), true) = (&cached, changed) {
-        carry_over_unvisited(cache.as_ref(), &config.rootdir, &mut entries);
-    }
-    // Served and carried-over entries keep the dependencies recorded when they were analysed.
-    for (rel, _, _) in &entries {
-        if !analysed_now.contains(rel) {
-            if let Some(recorded) = old_deps.get(rel) {
-                new_deps.insert(rel.clone(), recorded.clone());
-            }
-        }
-    }
-    let mut write_index = changed || rebuild;
-    if let (Some(path), true) = (&deps_path, write_index) {
-        // The sidecar goes first: an index without it is never trusted.
-        if let Err(e) = deps::write(path, &fingerprint, &new_deps) {
-            notices.push(format!(
-                "discovery cache {} not written: {e}",
-                path.display()
-            ));
-            write_index = false;
-        }
-    }
-    if let (Some(path), true) = (&index_path, write_index) {
-        match (backend.write_index)(path, &fingerprint, &entries) {
-            Ok(()) => stats.index_written = true,
-            Err(e) => notices.push(format!(
-                "discovery cache {} not written: {e}",
-                path.display()
-            )),
-        }
-    }
-
-    let mut errors: Vec<CollectError> = Vec::new();
-    let mut dynamic_conftests = Vec::new();
-    for problem in &walked.problems {
-        match problem {
-            WalkProblem::UnreadableDir { path, message } => errors.push(CollectError::Unreadable {
-                path: rel_to(&config.rootdir, path),
-                message: message.clone(),
-            }),
-            WalkProblem::SymlinkLoop { path } => {
-                notices.push(format!("not following symlink loop at {}", path.display()))
-            }
-            WalkProblem::ConftestNeedsRunner { path, reason } => {
-                notices.push(format!(
-                    "{}: collect_ignore needs the runner: {reason}",
-                    path.display()
-                ));
-                dynamic_conftests.push(path.clone());
-            }
-        }
-    }
-    let hook_conftests: Vec<HookConftest> = conftests
-        .hooks()
-        .map(|(path, hooks)| HookConftest {
-            path: path.to_path_buf(),
-            hooks: hooks.to_vec(),
-        })
-        .collect();
-    for conftest in &hook_conftests {
-        let names: Vec<&str> = conftest.hooks.iter().map(|h| h.name()).collect();
-        notices.push(format!(
-            "{}: defines {}; what it collects is only known at run time (`dx-py test` \
-             collects it in the workers, `dx-py discover` cannot list it)",
-            conftest.path.display(),
-            names.join(", ")
-        ));
-    }
+    let (mut errors, dynamic_conftests) = walk_problems(&config, &walked, &mut notices);
+    let hook_conftests = hook_conftests(&conftests, &mut notices);
     let collect_file_conftests: Vec<&Path> = hook_conftests
         .iter()
         .filter(|c| c.hooks.contains(&ConftestHook::CollectFile))
@@ -509,6 +306,348 @@ pub(crate) fn run(
         stats,
         config,
     })
+}
+
+/// The index fingerprint: what makes every cached result invalid when it changes.
+fn index_fingerprint(config: &Config, conftests: &resolve::ConftestSet) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new();
+    // Bumped whenever the analysis changes what it derives from unchanged files.
+    hasher.update(ANALYSIS_SCHEMA.as_bytes());
+    hasher.update(&config.fingerprint());
+    hasher.update(&conftests.digest);
+    *hasher.finalize().as_bytes()
+}
+
+/// Where this run's index lives: `None` when caching is off or its directory cannot be made.
+fn index_path(
+    location: &CacheLocation,
+    rootdir: &Path,
+    notices: &mut Vec<String>,
+) -> Option<PathBuf> {
+    let dir = match location {
+        CacheLocation::Off => return None,
+        CacheLocation::Dir(dir) => dir.clone(),
+        CacheLocation::UnderRoot(root) => project_cache_dir(root, rootdir),
+    };
+    match cache::create_private_dir(&dir) {
+        Ok(()) => Some(dir.join(INDEX_FILE_NAME)),
+        Err(e) => {
+            notices.push(format!(
+                "discovery cache disabled: cannot create {}: {e}",
+                dir.display()
+            ));
+            None
+        }
+    }
+}
+
+/// The run's index and its dependency sidecar: where they live and what they held.
+struct CacheStore {
+    fingerprint: [u8; 32],
+    index_path: Option<PathBuf>,
+    deps_path: Option<PathBuf>,
+    cached: Option<Box<dyn CacheSource>>,
+    old_deps: deps::DepMap,
+    /// Modules whose recorded cross-file dependencies changed: never served.
+    stale: std::collections::BTreeSet<String>,
+    /// The index is written even when no entry changed (it was unusable).
+    rebuild: bool,
+}
+
+impl CacheStore {
+    /// Open the index (and its sidecar) for this run; problems become notices and a rebuild.
+    fn open(
+        location: &CacheLocation,
+        backend: &Backend<'_>,
+        rootdir: &Path,
+        fingerprint: [u8; 32],
+        notices: &mut Vec<String>,
+    ) -> CacheStore {
+        let index_path = index_path(location, rootdir, notices);
+        let mut rebuild = false;
+        let mut cached: Option<Box<dyn CacheSource>> = match &index_path {
+            None => None,
+            Some(path) => match (backend.open_index)(path, &fingerprint) {
+                Ok(index) => Some(index),
+                Err(IndexError::Missing) => None,
+                // A configuration change is routine: rebuild without a word.
+                Err(IndexError::Fingerprint) => {
+                    rebuild = true;
+                    None
+                }
+                Err(e) => {
+                    notices.push(format!(
+                        "discovery cache {} not used ({e}); rebuilding it",
+                        path.display()
+                    ));
+                    rebuild = true;
+                    None
+                }
+            },
+        };
+        let deps_path = index_path
+            .as_ref()
+            .map(|p| p.with_file_name(deps::DEPS_FILE_NAME));
+        let old_deps: deps::DepMap = match (&cached, &deps_path) {
+            (Some(_), Some(path)) => match deps::read(path, &fingerprint) {
+                Some(map) => map,
+                // Without it, entries that depend on other files cannot be checked.
+                None => {
+                    cached = None;
+                    rebuild = true;
+                    deps::DepMap::new()
+                }
+            },
+            _ => deps::DepMap::new(),
+        };
+        let stale = deps::HashMemo::default().stale_modules(&old_deps);
+        CacheStore {
+            fingerprint,
+            index_path,
+            deps_path,
+            cached,
+            old_deps,
+            stale,
+            rebuild,
+        }
+    }
+
+    /// Write the sidecar, then the index, when anything changed; whether the index was written.
+    fn save(&self, backend: &Backend<'_>, tally: &Tally, notices: &mut Vec<String>) -> bool {
+        let mut write_index = tally.changed || self.rebuild;
+        if let (Some(path), true) = (&self.deps_path, write_index) {
+            // The sidecar goes first: an index without it is never trusted.
+            if let Err(e) = deps::write(path, &self.fingerprint, &tally.new_deps) {
+                notices.push(format!(
+                    "discovery cache {} not written: {e}",
+                    path.display()
+                ));
+                write_index = false;
+            }
+        }
+        if let (Some(path), true) = (&self.index_path, write_index) {
+            match (backend.write_index)(path, &self.fingerprint, &tally.entries) {
+                Ok(()) => return true,
+                Err(e) => notices.push(format!(
+                    "discovery cache {} not written: {e}",
+                    path.display()
+                )),
+            }
+        }
+        false
+    }
+}
+
+/// The walked files and the test modules among them, as the analysis steps see them.
+struct Project<'a> {
+    config: &'a Config,
+    walked: &'a walk::Walk,
+    /// Indexes into `walked.files` of the test modules.
+    modules: Vec<usize>,
+}
+
+/// What the per-file outcomes add up to: results in walk order, the index's new entries.
+struct Tally {
+    stats: DiscoveryStats,
+    /// Some entry was analysed or re-stamped: the index needs writing.
+    changed: bool,
+    entries: Vec<(String, FileStamp, FileResult)>,
+    /// Indexed like `walked.files`; `None` for files that are not test modules.
+    results: Vec<Option<FileResult>>,
+    new_deps: deps::DepMap,
+}
+
+impl<'a> Project<'a> {
+    fn new(config: &'a Config, walked: &'a walk::Walk) -> Self {
+        let modules = (0..walked.files.len())
+            .filter(|&i| walked.files[i].roles.test_module)
+            .collect();
+        Project {
+            config,
+            walked,
+            modules,
+        }
+    }
+
+    /// The conftest fixtures visible in each directory holding a test module.
+    fn visible_fixtures(
+        &self,
+        conftests: &resolve::ConftestSet,
+    ) -> std::collections::HashMap<PathBuf, VisibleFixtures> {
+        let mut visible = std::collections::HashMap::new();
+        for &i in &self.modules {
+            let dir = self.walked.files[i]
+                .path
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default();
+            visible
+                .entry(dir)
+                .or_insert_with_key(|dir| conftests.visible(dir));
+        }
+        visible
+    }
+
+    /// Serve or analyse every test module, in parallel; outcomes follow `self.modules`.
+    fn analyse(
+        &self,
+        options: &DiscoverOptions,
+        backend: &Backend<'_>,
+        resolver: &resolve::ProjectResolver,
+        visible: &std::collections::HashMap<PathBuf, VisibleFixtures>,
+        store: &CacheStore,
+    ) -> Vec<(FileResult, Outcome)> {
+        let config = self.config;
+        let now = cache::now_ns();
+        let id_options = IdOptions {
+            disable_escaping: config.disable_id_escaping,
+            long_str: config.long_str_id_strategy,
+            empty_set_mark: config.empty_parameter_set_mark,
+            strict_ids: config.strict_parametrization_ids.unwrap_or(config.strict),
+        };
+        self.modules
+            .par_iter()
+            .map(|&i| {
+                let file = &self.walked.files[i];
+                let mut ctx = ModuleContext::new(&file.rel_path, &config.name_rules);
+                ctx.resolver = Some(resolver);
+                ctx.fixtures = file.path.parent().and_then(|dir| visible.get(dir));
+                ctx.disable_id_escaping = config.disable_id_escaping;
+                ctx.collect_imported_tests = config.collect_imported_tests;
+                ctx.id_options = id_options;
+                // Only files under rootdir have unique rootdir-relative keys.
+                let cache = store.cached.as_deref().filter(|_| {
+                    file.path.starts_with(&config.rootdir) && !store.stale.contains(&file.rel_path)
+                });
+                load_one(
+                    &file.path,
+                    &ctx,
+                    cache,
+                    options.max_file_size,
+                    now,
+                    backend.analyze,
+                )
+            })
+            .collect()
+    }
+
+    /// Count the outcomes and gather the index's entries and dependency records.
+    fn tally(
+        &self,
+        outcomes: Vec<(FileResult, Outcome)>,
+        resolver: &resolve::ProjectResolver,
+        store: &CacheStore,
+    ) -> Tally {
+        let files = &self.walked.files;
+        let mut tally = Tally {
+            stats: DiscoveryStats {
+                files: self.modules.len(),
+                ..DiscoveryStats::default()
+            },
+            changed: false,
+            entries: Vec::new(),
+            results: vec![None; files.len()],
+            new_deps: deps::DepMap::new(),
+        };
+        let mut analysed_now = std::collections::HashSet::new();
+        for (&i, (result, outcome)) in self.modules.iter().zip(outcomes) {
+            let rel = files[i].rel_path.clone();
+            let outcome = if files[i].path.starts_with(&self.config.rootdir) {
+                outcome
+            } else {
+                Outcome::Uncached
+            };
+            match outcome {
+                Outcome::Served(stamp) => {
+                    tally.stats.served_by_stat += 1;
+                    tally.entries.push((rel, stamp, result.clone()));
+                }
+                Outcome::ServedRefreshed(stamp) => {
+                    tally.stats.served_by_hash += 1;
+                    tally.changed = true;
+                    tally.entries.push((rel, stamp, result.clone()));
+                }
+                Outcome::Analysed(stamp) => {
+                    tally.stats.analysed += 1;
+                    tally.changed = true;
+                    let dependencies = resolver.dependencies(&rel);
+                    if !dependencies.is_empty() {
+                        tally.new_deps.insert(rel.clone(), dependencies);
+                    }
+                    analysed_now.insert(rel.clone());
+                    tally.entries.push((rel, stamp, result.clone()));
+                }
+                Outcome::Uncached => tally.stats.analysed += 1,
+            }
+            tally.results[i] = Some(result);
+        }
+        if let (Some(cache), true) = (&store.cached, tally.changed) {
+            carry_over_unvisited(cache.as_ref(), &self.config.rootdir, &mut tally.entries);
+        }
+        // Served and carried-over entries keep the dependencies recorded when they were analysed.
+        for (rel, _, _) in &tally.entries {
+            if !analysed_now.contains(rel) {
+                if let Some(recorded) = store.old_deps.get(rel) {
+                    tally.new_deps.insert(rel.clone(), recorded.clone());
+                }
+            }
+        }
+        tally
+    }
+}
+
+/// Problems of the walk: unreadable directories are collection errors, the rest notices;
+/// also the conftests whose `collect_ignore` needs the runner.
+fn walk_problems(
+    config: &Config,
+    walked: &walk::Walk,
+    notices: &mut Vec<String>,
+) -> (Vec<CollectError>, Vec<PathBuf>) {
+    let mut errors = Vec::new();
+    let mut dynamic_conftests = Vec::new();
+    for problem in &walked.problems {
+        match problem {
+            WalkProblem::UnreadableDir { path, message } => errors.push(CollectError::Unreadable {
+                path: rel_to(&config.rootdir, path),
+                message: message.clone(),
+            }),
+            WalkProblem::SymlinkLoop { path } => {
+                notices.push(format!("not following symlink loop at {}", path.display()))
+            }
+            WalkProblem::ConftestNeedsRunner { path, reason } => {
+                notices.push(format!(
+                    "{}: collect_ignore needs the runner: {reason}",
+                    path.display()
+                ));
+                dynamic_conftests.push(path.clone());
+            }
+        }
+    }
+    (errors, dynamic_conftests)
+}
+
+/// The conftests defining collection hooks, each announced with a notice.
+fn hook_conftests(
+    conftests: &resolve::ConftestSet,
+    notices: &mut Vec<String>,
+) -> Vec<HookConftest> {
+    let hook_conftests: Vec<HookConftest> = conftests
+        .hooks()
+        .map(|(path, hooks)| HookConftest {
+            path: path.to_path_buf(),
+            hooks: hooks.to_vec(),
+        })
+        .collect();
+    for conftest in &hook_conftests {
+        let names: Vec<&str> = conftest.hooks.iter().map(|h| h.name()).collect();
+        notices.push(format!(
+            "{}: defines {}; what it collects is only known at run time (`dx-py test` \
+             collects it in the workers, `dx-py discover` cannot list it)",
+            conftest.path.display(),
+            names.join(", ")
+        ));
+    }
+    hook_conftests
 }
 
 fn rel_to(root: &Path, path: &Path) -> String {

@@ -23,6 +23,8 @@ use crate::cache::{CacheError, ImportCache};
 use crate::extract::{extract_imports, ExtractError, FileImports};
 use crate::graph::{EdgeKind, ImportGraph};
 use crate::resolve::{normalize, Resolution, ResolutionKind, Resolver};
+// Listed where namespace packages are resolved; part of the build API as before.
+pub use crate::resolve::python_files_under;
 
 /// What [`build_graph`] needs to know about the project.
 #[derive(Debug, Clone)]
@@ -252,37 +254,4 @@ fn extract_file(absolute: &Path, file: &Path, cache: &ImportCache) -> Extracted 
         stamp: Some(stamp),
         from_cache: false,
     }
-}
-
-/// All `.py` files under `dir` (project-relative to `project_root`), sorted; hidden
-/// directories and `__pycache__` are skipped. Unreadable directories are skipped too.
-pub fn python_files_under(project_root: &Path, dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![project_root.join(dir)];
-    while let Some(current) = stack.pop() {
-        let Ok(entries) = fs::read_dir(&current) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name();
-            let name = name.to_string_lossy();
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                if !name.starts_with('.') && name != "__pycache__" {
-                    stack.push(path);
-                }
-            } else if kind.is_file() && name.ends_with(".py") {
-                out.push(
-                    path.strip_prefix(project_root)
-                        .unwrap_or(&path)
-                        .to_path_buf(),
-                );
-            }
-        }
-    }
-    out.sort();
-    out
 }

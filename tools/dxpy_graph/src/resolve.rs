@@ -21,6 +21,7 @@
 //! standard library is third-party. Only `.py` sources are considered (no stubs, extensions).
 
 use std::fmt;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::extract::{Import, ImportForm};
@@ -298,7 +299,7 @@ impl Resolver {
         };
         let mut files = Vec::new();
         for dir in dirs {
-            for file in crate::build::python_files_under(&self.project_root, &dir) {
+            for file in python_files_under(&self.project_root, &dir) {
                 let file = self.display(&file).to_path_buf();
                 if file != importer && !files.contains(&file) {
                     files.push(file);
@@ -415,4 +416,37 @@ impl fmt::Display for Resolution {
             }
         }
     }
+}
+
+/// All `.py` files under `dir` (project-relative to `project_root`), sorted; hidden
+/// directories and `__pycache__` are skipped. Unreadable directories are skipped too.
+pub fn python_files_under(project_root: &Path, dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![project_root.join(dir)];
+    while let Some(current) = stack.pop() {
+        let Ok(entries) = fs::read_dir(&current) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if !name.starts_with('.') && name != "__pycache__" {
+                    stack.push(path);
+                }
+            } else if kind.is_file() && name.ends_with(".py") {
+                out.push(
+                    path.strip_prefix(project_root)
+                        .unwrap_or(&path)
+                        .to_path_buf(),
+                );
+            }
+        }
+    }
+    out.sort();
+    out
 }

@@ -9,54 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context};
-use clap::{Args, ValueEnum};
 use dxpy_discover::session;
 use dxpy_gazelle::{plan, unified_diff, Manifest, Options, MANIFEST_FILE};
 use dxpy_graph::PythonVersion;
 
+use crate::args::{GazelleArgs, GazelleMode};
 use crate::exit::Code;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GazelleMode {
-    /// Write the updated BUILD files.
-    Fix,
-    /// Print a unified diff of what `fix` would change.
-    Diff,
-    /// List the files `fix` would change; exit 1 when there are any.
-    Check,
-}
-
-#[derive(Debug, Args)]
-pub struct GazelleArgs {
-    /// Only update BUILD files in these directories and below (default: the whole repository).
-    pub paths: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value = "fix")]
-    pub mode: GazelleMode,
-    /// Repository root (default: $BUILD_WORKSPACE_DIRECTORY, else the current directory).
-    #[arg(long = "repo-root", value_name = "DIR")]
-    pub repo_root: Option<PathBuf>,
-    /// Rewrite the third-party manifest (gazelle_dxpy.toml) from the installed distributions
-    /// of --python, then stop.
-    #[arg(long = "update-manifest")]
-    pub update_manifest: bool,
-    /// Interpreter whose site-packages --update-manifest reads (default: $VIRTUAL_ENV's
-    /// python, else python3).
-    #[arg(long = "python", value_name = "PATH")]
-    pub python: Option<PathBuf>,
-    /// Label of a distribution for --update-manifest ({dist} = normalized name; default: the
-    /// manifest's, else @pypi//{dist}).
-    #[arg(long = "label-pattern", value_name = "PATTERN")]
-    pub label_pattern: Option<String>,
-    /// Python version whose standard library needs no dependency.
-    #[arg(long = "python-version", value_name = "X.Y", default_value = "3.11")]
-    pub python_version: String,
-    /// Neither read nor write the import cache.
-    #[arg(long = "no-cache")]
-    pub no_cache: bool,
-    /// Print counters on stderr.
-    #[arg(short = 'v', long)]
-    pub verbose: bool,
-}
 
 pub fn run(args: GazelleArgs) -> anyhow::Result<Code> {
     let repo_root = repo_root(args.repo_root.as_deref())?;

@@ -10,7 +10,7 @@ use crate::config::Config;
 use crate::expr::matchers::{node_names, path_names};
 use crate::expr::{keyword_matches, mark_matches, ExprError, ExprKind, Expression, Truth};
 use crate::item::{CollectError, FileResult, ParamState, TestItem};
-use crate::walk::Walk;
+use crate::walk::{ArgFiles, NodeSelector, Walk};
 
 use super::DiscoverError;
 
@@ -57,8 +57,31 @@ pub(crate) fn select(
     results: &[Option<FileResult>],
 ) -> Result<Selection, DiscoverError> {
     let mut selection = Selection::default();
+    let collected = collect_args(walked, results, &mut selection)?;
+    let filters = Filters::compile(config, walked, &mut selection)?;
+    for (item, file_index) in collected {
+        match filters.verdict(&item, &walked.files[file_index].path, &config.confcutdir)? {
+            Verdict::Deselected => selection.deselected += 1,
+            Verdict::Kept { undecided } => {
+                if undecided && !selection.undecided.contains(&item.node_id) {
+                    selection.undecided.push(item.node_id.clone());
+                }
+                selection.items.push(item);
+            }
+        }
+    }
+    Ok(selection)
+}
+
+/// The items of every initial argument, in pytest's order, with the index of their file;
+/// each file's errors are reported once. A `path::name` argument matching nothing in a file
+/// without errors fails like pytest.
+fn collect_args(
+    walked: &Walk,
+    results: &[Option<FileResult>],
+    selection: &mut Selection,
+) -> Result<Vec<(TestItem, usize)>, DiscoverError> {
     let mut reported = vec![false; walked.files.len()];
-    // (item, path names for -k)
     let mut collected: Vec<(TestItem, usize)> = Vec::new();
     for arg in &walked.args {
         let mut matched_any = false;
@@ -75,139 +98,181 @@ pub(crate) fn select(
                 }
             }
             for item in &result.items {
-                let keep = match &arg.selector {
-                    None => true,
-                    Some(selector) => {
-                        let names = node_names(&item.node_id);
-                        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-                        if selector.matches(&refs) {
-                            true
-                        } else if item.params == ParamState::Dynamic
-                            && selector.parametrization.is_some()
-                        {
-                            let bare = NodeSelectorBare {
-                                parts: &selector.parts,
-                            };
-                            let kept = bare.matches(&refs);
-                            if kept {
-                                selection.undecided.push(item.node_id.clone());
-                            }
-                            kept
-                        } else {
-                            false
-                        }
-                    }
-                };
-                if keep {
+                if selector_keeps(arg.selector.as_ref(), item, &mut selection.undecided) {
                     matched_any = true;
                     collected.push((item.clone(), index));
                 }
             }
         }
         if arg.selector.is_some() && !matched_any && !had_errors {
-            let names = arg
-                .selector
-                .as_ref()
-                .map(|s| s.parts.join("::"))
-                .unwrap_or_default();
-            let module = arg
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            return Err(DiscoverError::NodeNotFound {
-                arg: format!("{}::{names}", arg.path.display()),
-                module,
-            });
+            return Err(node_not_found(arg));
         }
     }
+    Ok(collected)
+}
 
-    // --deselect: plain node-ID prefixes.
-    let prefixes = &config.args.deselect;
-    let keyword = config
-        .args
-        .keyword
-        .as_deref()
-        .map(str::trim_start)
-        .filter(|k| !k.is_empty());
-    let keyword = keyword
-        .map(|k| Expression::compile(k, ExprKind::Keyword))
-        .transpose()?;
-    let markexpr = config.args.markexpr.as_deref().filter(|m| !m.is_empty());
-    let markexpr = markexpr
-        .map(|m| Expression::compile(m, ExprKind::Mark))
-        .transpose()?;
-    if let Some(expr) = &markexpr {
-        if config.strict_markers() {
-            let mut registered = config.marker_names();
-            registered.extend(BUILTIN_MARKERS.iter().map(|s| s.to_string()));
-            let mut unknown: Vec<String> = expr
-                .idents()
-                .iter()
-                .filter(|i| !registered.contains(i))
-                .cloned()
-                .collect();
-            unknown.sort();
-            if !unknown.is_empty() {
-                // Conftests and plugins may register markers at run time (`addinivalue_line`),
-                // so only a project without either is known to fail like pytest.
-                if walked.conftests.is_empty() && config.args.plugins.is_empty() {
-                    return Err(ExprError::UnknownMarkers {
-                        names: unknown.join(", "),
-                    }
-                    .into());
-                }
-                selection.unknown_markers = unknown;
+/// Whether an argument's `::` selector keeps `item`; an item whose parameters only the
+/// runner knows is kept on its function-level match and recorded in `undecided`.
+fn selector_keeps(
+    selector: Option<&NodeSelector>,
+    item: &TestItem,
+    undecided: &mut Vec<String>,
+) -> bool {
+    let Some(selector) = selector else {
+        return true;
+    };
+    let names = node_names(&item.node_id);
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    if selector.matches(&refs) {
+        return true;
+    }
+    if item.params != ParamState::Dynamic || selector.parametrization.is_none() {
+        return false;
+    }
+    let bare = NodeSelectorBare {
+        parts: &selector.parts,
+    };
+    let kept = bare.matches(&refs);
+    if kept {
+        undecided.push(item.node_id.clone());
+    }
+    kept
+}
+
+/// pytest's "not found" usage error for a selector that matched nothing.
+fn node_not_found(arg: &ArgFiles) -> DiscoverError {
+    let names = arg
+        .selector
+        .as_ref()
+        .map(|s| s.parts.join("::"))
+        .unwrap_or_default();
+    let module = arg
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    DiscoverError::NodeNotFound {
+        arg: format!("{}::{names}", arg.path.display()),
+        module,
+    }
+}
+
+/// pytest's `pytest_collection_modifyitems` filters, in its order: `--deselect`, `-k`, `-m`.
+struct Filters<'c> {
+    /// `--deselect`: plain node-ID prefixes.
+    prefixes: &'c [String],
+    keyword: Option<Expression>,
+    markexpr: Option<Expression>,
+}
+
+/// What the filters make of one item.
+enum Verdict {
+    Deselected,
+    /// `undecided`: only the runner can tell (parameters known at run time).
+    Kept {
+        undecided: bool,
+    },
+}
+
+impl<'c> Filters<'c> {
+    /// Compile `-k` and `-m`; under `strict_markers`, unknown `-m` names fail like pytest
+    /// when nothing could register them at run time, else they go to `unknown_markers`.
+    fn compile(
+        config: &'c Config,
+        walked: &Walk,
+        selection: &mut Selection,
+    ) -> Result<Self, DiscoverError> {
+        let keyword = config
+            .args
+            .keyword
+            .as_deref()
+            .map(str::trim_start)
+            .filter(|k| !k.is_empty());
+        let keyword = keyword
+            .map(|k| Expression::compile(k, ExprKind::Keyword))
+            .transpose()?;
+        let markexpr = config.args.markexpr.as_deref().filter(|m| !m.is_empty());
+        let markexpr = markexpr
+            .map(|m| Expression::compile(m, ExprKind::Mark))
+            .transpose()?;
+        if let Some(expr) = &markexpr {
+            if config.strict_markers() {
+                selection.unknown_markers = unknown_markers(config, walked, expr)?;
             }
         }
+        Ok(Filters {
+            prefixes: &config.args.deselect,
+            keyword,
+            markexpr,
+        })
     }
 
-    for (item, file_index) in collected {
+    fn verdict(
+        &self,
+        item: &TestItem,
+        file: &Path,
+        confcutdir: &Path,
+    ) -> Result<Verdict, DiscoverError> {
         let mut undecided = false;
-        if !prefixes.is_empty() {
-            if prefixes
+        if !self.prefixes.is_empty() {
+            if self
+                .prefixes
                 .iter()
                 .any(|p| item.node_id.starts_with(p.as_str()))
             {
-                selection.deselected += 1;
-                continue;
+                return Ok(Verdict::Deselected);
             }
             if item.params == ParamState::Dynamic
-                && prefixes
+                && self
+                    .prefixes
                     .iter()
                     .any(|p| p.starts_with(&format!("{}[", item.node_id)))
             {
                 undecided = true;
             }
         }
-        if let Some(expr) = &keyword {
-            let file = &walked.files[file_index];
-            let names = path_names(&file.path, &collection_root(&file.path, &config.confcutdir));
-            match keyword_matches(expr, &item, &names)? {
-                Truth::False => {
-                    selection.deselected += 1;
-                    continue;
-                }
+        if let Some(expr) = &self.keyword {
+            let names = path_names(file, &collection_root(file, confcutdir));
+            match keyword_matches(expr, item, &names)? {
+                Truth::False => return Ok(Verdict::Deselected),
                 Truth::Unknown => undecided = true,
                 Truth::True => {}
             }
         }
-        if let Some(expr) = &markexpr {
-            match mark_matches(expr, &item)? {
-                Truth::False => {
-                    selection.deselected += 1;
-                    continue;
-                }
+        if let Some(expr) = &self.markexpr {
+            match mark_matches(expr, item)? {
+                Truth::False => return Ok(Verdict::Deselected),
                 Truth::Unknown => undecided = true,
                 Truth::True => {}
             }
         }
-        if undecided && !selection.undecided.contains(&item.node_id) {
-            selection.undecided.push(item.node_id.clone());
-        }
-        selection.items.push(item);
+        Ok(Verdict::Kept { undecided })
     }
-    Ok(selection)
+}
+
+/// The `-m` names registered neither in the config nor by pytest, sorted. An error when no
+/// conftest or plugin could register them at run time (`addinivalue_line`).
+fn unknown_markers(
+    config: &Config,
+    walked: &Walk,
+    expr: &Expression,
+) -> Result<Vec<String>, DiscoverError> {
+    let mut registered = config.marker_names();
+    registered.extend(BUILTIN_MARKERS.iter().map(|s| s.to_string()));
+    let mut unknown: Vec<String> = expr
+        .idents()
+        .iter()
+        .filter(|i| !registered.contains(i))
+        .cloned()
+        .collect();
+    unknown.sort();
+    if !unknown.is_empty() && walked.conftests.is_empty() && config.args.plugins.is_empty() {
+        return Err(ExprError::UnknownMarkers {
+            names: unknown.join(", "),
+        }
+        .into());
+    }
+    Ok(unknown)
 }
 
 /// A selector without its `[param]` part: for items whose parameters are only known at run
