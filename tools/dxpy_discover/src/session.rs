@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-pub use cache::{cache_root, clear_cache, project_cache_dir, INDEX_FILE_NAME};
+pub use cache::{cache_root, clear_cache, project_cache_dir, INDEX_FILE_NAME, LOCK_FILE_NAME};
 pub use hook_scope::HookScope;
 
 use crate::config::{self, Config, ConfigError, ConfigRequest};
@@ -39,6 +39,7 @@ use crate::module::{self, ModuleContext};
 use crate::params::IdOptions;
 use crate::walk::{self, WalkError, WalkProblem};
 use cache::{CacheDecision, StatStamp};
+use dxpy_fs::FileLock;
 
 /// Version of what the analysis derives from a file: part of the index fingerprint.
 const ANALYSIS_SCHEMA: &str = "dxpy-analysis-2 (fixture params, imported definitions)";
@@ -272,14 +273,34 @@ pub(crate) fn run(
         CacheLocation::Dir(dir) => Some(dir.clone()),
         CacheLocation::UnderRoot(root) => Some(project_cache_dir(root, &config.rootdir)),
     };
-    let index_path = match &cache_dir {
-        Some(dir) => match cache::create_private_dir(dir) {
+    let mut index_path = match &cache_dir {
+        Some(dir) => match dxpy_fs::ensure_private_dir(dir) {
             Ok(()) => Some(dir.join(INDEX_FILE_NAME)),
             Err(e) => {
                 notices.push(format!(
                     "discovery cache disabled: cannot create {}: {e}",
                     dir.display()
                 ));
+                None
+            }
+        },
+        None => None,
+    };
+    // The index and its sidecar are read under a shared lock and written under an exclusive
+    // one, so a concurrent run's pair is never mixed with ours (an index trusted with another
+    // run's dependency hashes could serve stale results).
+    let lock_path = index_path
+        .as_ref()
+        .map(|p| p.with_file_name(LOCK_FILE_NAME));
+    let read_lock = match &lock_path {
+        Some(path) => match FileLock::shared(path) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                notices.push(format!(
+                    "discovery cache disabled: cannot lock {}: {e}",
+                    path.display()
+                ));
+                index_path = None;
                 None
             }
         },
@@ -322,6 +343,8 @@ pub(crate) fn run(
         },
         _ => deps::DepMap::new(),
     };
+    // The mapped index stays valid after a rename replaces it; the lock only pairs the reads.
+    drop(read_lock);
     let stale = deps::HashMemo::default().stale_modules(&old_deps);
 
     let modules: Vec<usize> = (0..walked.files.len())
@@ -423,6 +446,21 @@ pub(crate) fn run(
         }
     }
     let mut write_index = changed || rebuild;
+    let _write_lock = match (&lock_path, &index_path, write_index) {
+        (Some(path), Some(_), true) => match FileLock::exclusive(path) {
+            Ok(lock) => Some(lock),
+            Err(e) => {
+                notices.push(format!(
+                    "discovery cache {} not written: cannot lock {}: {e}",
+                    path.with_file_name(INDEX_FILE_NAME).display(),
+                    path.display()
+                ));
+                write_index = false;
+                None
+            }
+        },
+        _ => None,
+    };
     if let (Some(path), true) = (&deps_path, write_index) {
         // The sidecar goes first: an index without it is never trusted.
         if let Err(e) = deps::write(path, &fingerprint, &new_deps) {
