@@ -41,7 +41,7 @@ pub fn extract(cache_root: &Path) -> io::Result<PathBuf> {
     if matches_embedded(&dir) {
         return Ok(dir);
     }
-    create_private_dir(&parent)?;
+    dxpy_fs::ensure_private_dir(&parent)?;
     // Unique per call as well as per process, so no other writer's staging is touched.
     static CALLS: AtomicU64 = AtomicU64::new(0);
     let staging = parent.join(format!(
@@ -82,24 +82,15 @@ fn matches_embedded(dir: &Path) -> bool {
 }
 
 fn write_files(root: &Path) -> io::Result<()> {
-    create_private_dir(root)?;
+    dxpy_fs::ensure_private_dir(root)?;
     for (path, contents) in FILES {
         let target = root.join(path);
         if let Some(parent) = target.parent() {
-            create_private_dir(parent)?;
+            dxpy_fs::ensure_private_dir(parent)?;
         }
         std::fs::write(&target, contents)?;
     }
     Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 #[cfg(test)]

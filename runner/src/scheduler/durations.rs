@@ -6,10 +6,10 @@
 //! truncated, wrong version — is dropped and the store starts empty ([`LoadStatus::Rebuilt`]
 //! says why), because a bad order only costs time while a load error would cost the run.
 //! Saving writes a temporary file in the same directory and renames it over the old one, so
-//! readers never see a half-written file.
+//! readers never see a half-written file. Two runs saving at once need no lock: each writes
+//! its own temp file and the last rename wins whole; the loser's timings only feed ordering.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -119,23 +119,13 @@ impl DurationStore {
             units: self.units.clone(),
         };
         let bytes = serde_json::to_vec_pretty(&on_disk)?;
-        let dir = path.parent().unwrap_or_else(|| Path::new("."));
-        std::fs::create_dir_all(dir).map_err(write_err)?;
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "durations.json".to_owned());
-        let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-        let result = (|| {
-            let mut file = std::fs::File::create(&temp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&temp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(write_err)?;
         }
-        result.map_err(write_err)
+        // The umask's mode, as always: the store sits in the (private) project cache directory.
+        dxpy_fs::AtomicWrite::public()
+            .write(path, &bytes)
+            .map_err(write_err)
     }
 }
 

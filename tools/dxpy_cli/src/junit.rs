@@ -135,12 +135,12 @@ impl JunitBuilder {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        // Written via a temp file and rename so an interrupted run never leaves half a file.
+        // Written via a temp file and rename so an interrupted run never leaves half a file;
+        // the user's path gets the ordinary (umask) mode, not a cache's 0600.
         let text = report.to_string().context("serializing JUnit XML")?;
-        let tmp = path.with_extension("xml.tmp");
-        std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
-        Ok(())
+        dxpy_fs::AtomicWrite::public()
+            .write(path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))
     }
 }
 

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-pub use cache::{cache_root, clear_cache, project_cache_dir, INDEX_FILE_NAME};
+pub use cache::{cache_root, clear_cache, project_cache_dir, INDEX_FILE_NAME, LOCK_FILE_NAME};
 pub use hook_scope::HookScope;
 
 use crate::config::{self, Config, ConfigError, ConfigRequest};
@@ -39,6 +39,7 @@ use crate::module::{self, ModuleContext};
 use crate::params::IdOptions;
 use crate::walk::{self, WalkError, WalkProblem};
 use cache::{CacheDecision, StatStamp};
+use dxpy_fs::FileLock;
 
 /// Version of what the analysis derives from a file: part of the index fingerprint.
 const ANALYSIS_SCHEMA: &str = "dxpy-analysis-2 (fixture params, imported definitions)";
@@ -329,7 +330,7 @@ fn index_path(
         CacheLocation::Dir(dir) => dir.clone(),
         CacheLocation::UnderRoot(root) => project_cache_dir(root, rootdir),
     };
-    match cache::create_private_dir(&dir) {
+    match dxpy_fs::ensure_private_dir(&dir) {
         Ok(()) => Some(dir.join(INDEX_FILE_NAME)),
         Err(e) => {
             notices.push(format!(
@@ -346,6 +347,10 @@ struct CacheStore {
     fingerprint: [u8; 32],
     index_path: Option<PathBuf>,
     deps_path: Option<PathBuf>,
+    /// Pairs the index with its sidecar: read under a shared lock, written under an exclusive
+    /// one, so a concurrent run's pair is never mixed with ours (an index trusted with another
+    /// run's dependency hashes could serve stale results).
+    lock_path: Option<PathBuf>,
     cached: Option<Box<dyn CacheSource>>,
     old_deps: deps::DepMap,
     /// Modules whose recorded cross-file dependencies changed: never served.
@@ -363,7 +368,24 @@ impl CacheStore {
         fingerprint: [u8; 32],
         notices: &mut Vec<String>,
     ) -> CacheStore {
-        let index_path = index_path(location, rootdir, notices);
+        let mut index_path = index_path(location, rootdir, notices);
+        let lock_path = index_path
+            .as_ref()
+            .map(|p| p.with_file_name(LOCK_FILE_NAME));
+        let read_lock = match &lock_path {
+            Some(path) => match FileLock::shared(path) {
+                Ok(lock) => Some(lock),
+                Err(e) => {
+                    notices.push(format!(
+                        "discovery cache disabled: cannot lock {}: {e}",
+                        path.display()
+                    ));
+                    index_path = None;
+                    None
+                }
+            },
+            None => None,
+        };
         let mut rebuild = false;
         let mut cached: Option<Box<dyn CacheSource>> = match &index_path {
             None => None,
@@ -400,11 +422,14 @@ impl CacheStore {
             },
             _ => deps::DepMap::new(),
         };
+        // The mapped index stays valid after a rename replaces it; the lock only pairs the reads.
+        drop(read_lock);
         let stale = deps::HashMemo::default().stale_modules(&old_deps);
         CacheStore {
             fingerprint,
             index_path,
             deps_path,
+            lock_path,
             cached,
             old_deps,
             stale,
@@ -415,6 +440,21 @@ impl CacheStore {
     /// Write the sidecar, then the index, when anything changed; whether the index was written.
     fn save(&self, backend: &Backend<'_>, tally: &Tally, notices: &mut Vec<String>) -> bool {
         let mut write_index = tally.changed || self.rebuild;
+        let _write_lock = match (&self.lock_path, &self.index_path, write_index) {
+            (Some(path), Some(index), true) => match FileLock::exclusive(path) {
+                Ok(lock) => Some(lock),
+                Err(e) => {
+                    notices.push(format!(
+                        "discovery cache {} not written: cannot lock {}: {e}",
+                        index.display(),
+                        path.display()
+                    ));
+                    write_index = false;
+                    None
+                }
+            },
+            _ => None,
+        };
         if let (Some(path), true) = (&self.deps_path, write_index) {
             // The sidecar goes first: an index without it is never trusted.
             if let Err(e) = deps::write(path, &self.fingerprint, &tally.new_deps) {

@@ -29,7 +29,6 @@ pub mod render;
 pub mod tree;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use dxpy_discover::config::{self, ConfigRequest};
@@ -124,11 +123,14 @@ pub struct Plan {
 impl Plan {
     /// Write every changed file under `repo_root` (atomically: temp file + rename).
     pub fn write(&self, repo_root: &Path) -> Result<(), GazelleError> {
+        // Ordinary mode, like any source file; unsynced like before: a BUILD file is cheap to
+        // regenerate, and a run may write thousands.
+        let options = dxpy_fs::AtomicWrite::public().unsynced();
         for file in &self.files {
             let path = repo_root.join(&file.path);
-            let temp = path.with_extension("dxpy-tmp");
-            fs::write(&temp, &file.new).map_err(|e| GazelleError::io(&temp, e))?;
-            fs::rename(&temp, &path).map_err(|e| GazelleError::io(&path, e))?;
+            options
+                .write(&path, file.new.as_bytes())
+                .map_err(|e| GazelleError::io(&path, e))?;
         }
         Ok(())
     }

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use dxpy_discover::index::FileStamp;
+use dxpy_fs::FileStamp;
 use rayon::prelude::*;
 
 use crate::cache::{CacheError, ImportCache};

@@ -33,7 +33,7 @@ use std::fs::File;
 use std::io;
 use std::path::Path;
 
-use dxpy_discover::index::FileStamp;
+use dxpy_fs::FileStamp;
 
 use crate::extract::{ExtractError, FileImports, Import, ImportForm, ImportedName};
 
@@ -382,5 +382,5 @@ fn decode_import(reader: &mut Reader) -> Result<Import, CacheError> {
 
 /// Replace `path` with `bytes` atomically and privately, like every dx-py cache.
 fn install(path: &Path, bytes: &[u8]) -> Result<(), CacheError> {
-    dxpy_discover::index::write_private_atomic(path, bytes).map_err(CacheError::Io)
+    dxpy_fs::write_private_atomic(path, bytes).map_err(CacheError::Io)
 }

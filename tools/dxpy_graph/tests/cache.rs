@@ -328,10 +328,10 @@ proptest::proptest! {
     }
 }
 
-fn any_stamp() -> impl proptest::strategy::Strategy<Value = dxpy_discover::index::FileStamp> {
+fn any_stamp() -> impl proptest::strategy::Strategy<Value = dxpy_fs::FileStamp> {
     use proptest::prelude::*;
     (any::<i128>(), any::<u64>(), any::<[u8; 32]>()).prop_map(|(mtime_ns, size, blake3)| {
-        dxpy_discover::index::FileStamp {
+        dxpy_fs::FileStamp {
             mtime_ns,
             size,
             blake3,

@@ -317,9 +317,7 @@ fn save_last_failed(
     let ids: Vec<&String> = recorded.iter().collect();
     let result = serde_json::to_vec(&ids)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| {
-            dxpy_discover::index::write_private_atomic(&dir.join(LAST_FAILED_FILE), &bytes)
-        });
+        .and_then(|bytes| dxpy_fs::write_private_atomic(&dir.join(LAST_FAILED_FILE), &bytes));
     if let Err(err) = result {
         eprintln!("dx-py: last-failed state not saved: {err}");
     }

@@ -70,18 +70,12 @@ use memmap2::Mmap;
 
 use crate::item::FileResult;
 
-pub use store::{ensure_private_dir, mtime_ns, read_stamped, stamp_of, write_private_atomic};
+pub use dxpy_fs::{
+    ensure_private_dir, mtime_ns, read_stamped, stamp_of, write_private_atomic, FileStamp,
+};
 
 /// The format version this build reads and writes.
 pub const FORMAT_VERSION: u32 = format::FORMAT_VERSION;
-
-/// Identity of a file's contents as last seen.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct FileStamp {
-    pub mtime_ns: i128,
-    pub size: u64,
-    pub blake3: [u8; 32],
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

@@ -15,6 +15,9 @@ use crate::index::FileStamp;
 /// The index file inside the cache directory.
 pub const INDEX_FILE_NAME: &str = "discovery.idx";
 
+/// The lock file the index and its sidecar are read and written under.
+pub const LOCK_FILE_NAME: &str = "discovery.lock";
+
 /// Modifications this close to "now" are not trusted to be visible in the mtime.
 pub const RACY_WINDOW_NS: i128 = 2_000_000_000;
 
@@ -112,28 +115,6 @@ pub fn project_cache_dir(root: &Path, rootdir: &Path) -> PathBuf {
     root.join("projects").join(&digest.to_hex()[..32])
 }
 
-/// Create the cache directory (and parents) private to the user.
-pub fn create_private_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-        // An existing directory keeps its mode unless we own it too loosely.
-        let metadata = std::fs::metadata(dir)?;
-        if metadata.permissions().mode() & 0o077 != 0 {
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
-        Ok(())
-    }
-    #[cfg(not(unix))]
-    {
-        std::fs::create_dir_all(dir)
-    }
-}
-
 /// Remove the discovery cache in `dir` (`dx-py cache clear`): the index, its dependency
 /// sidecar and any temporary files left by an interrupted write, then the directory itself if
 /// nothing else is in it.
@@ -149,11 +130,15 @@ pub fn clear_cache(dir: &Path) -> io::Result<()> {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         let deps_file = super::deps::DEPS_FILE_NAME;
+        // Older builds named the sidecar's temp file `<name>.tmp.<pid>`. A run holding the lock
+        // while the cache is cleared keeps its (unlinked) lock file: clearing is a user action.
         if name == INDEX_FILE_NAME
             || (name.starts_with(INDEX_FILE_NAME) && name.contains("tmp"))
             || (name.starts_with('.') && name.contains(INDEX_FILE_NAME))
             || name == deps_file
             || (name.starts_with(deps_file) && name.contains("tmp"))
+            || dxpy_fs::is_temp_of(&name, deps_file)
+            || name == LOCK_FILE_NAME
         {
             std::fs::remove_file(entry.path())?;
         }
@@ -279,12 +264,12 @@ mod tests {
     fn clear_cache_removes_only_our_files() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("c");
-        create_private_dir(&dir).expect("mkdir");
+        dxpy_fs::ensure_private_dir(&dir).expect("mkdir");
         std::fs::write(dir.join(INDEX_FILE_NAME), b"x").expect("write");
         std::fs::write(dir.join(format!("{INDEX_FILE_NAME}.tmp123")), b"x").expect("write");
         clear_cache(&dir).expect("clear");
         assert!(!dir.exists());
-        create_private_dir(&dir).expect("mkdir");
+        dxpy_fs::ensure_private_dir(&dir).expect("mkdir");
         std::fs::write(dir.join(INDEX_FILE_NAME), b"x").expect("write");
         std::fs::write(dir.join("keep.txt"), b"x").expect("write");
         clear_cache(&dir).expect("clear");
@@ -306,18 +291,5 @@ mod tests {
             .unwrap_or_default();
         assert_eq!(key.len(), 32);
         assert!(key.chars().all(|c| c.is_ascii_hexdigit()));
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn cache_dir_is_private() {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let dir = tmp.path().join("a/b");
-        create_private_dir(&dir).expect("mkdir");
-        assert_eq!(
-            std::fs::metadata(&dir).expect("meta").permissions().mode() & 0o777,
-            0o700
-        );
     }
 }

@@ -12,7 +12,7 @@
 //! index's cross-file entries cannot be trusted, so the caller rebuilds.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// The sidecar's file name, next to the index.
@@ -61,7 +61,7 @@ pub fn read(path: &Path, fingerprint: &[u8; 32]) -> Option<DepMap> {
     Some(map)
 }
 
-/// Write the sidecar atomically (temporary file, then rename).
+/// Write the sidecar atomically (temporary file, then rename; see [`dxpy_fs::AtomicWrite`]).
 pub fn write(path: &Path, fingerprint: &[u8; 32], map: &DepMap) -> io::Result<()> {
     let mut text = format!("{HEADER} {}\n", hex(fingerprint));
     for (module, deps) in map {
@@ -77,17 +77,8 @@ pub fn write(path: &Path, fingerprint: &[u8; 32], map: &DepMap) -> io::Result<()
             text.push_str(&format!("{module}\t{dep}\t{}\n", hex(hash)));
         }
     }
-    let tmp = path.with_file_name(format!("{DEPS_FILE_NAME}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    // Same mode as ever (the umask's): the sidecar sits in the private cache directory.
+    dxpy_fs::AtomicWrite::public().write(path, text.as_bytes())
 }
 
 /// Content hashes of dependency files, each read once per run.

@@ -476,3 +476,73 @@ fn files_over_the_limit_are_errors_and_others_still_collected() {
         .any(|i| i.node_id == "tests/sub/test_b.py::TestB::test_m"));
     assert_eq!(index.analysed(), 2);
 }
+
+/// Starts taking the cache lock on another thread (flock waits) and reports when granted.
+fn take_lock_elsewhere(path: &Path, exclusive: bool) -> std::sync::mpsc::Receiver<()> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        let lock = if exclusive {
+            FileLock::exclusive(&path)
+        } else {
+            FileLock::shared(&path)
+        };
+        lock.expect("lock");
+        let _ = sender.send(());
+    });
+    receiver
+}
+
+#[test]
+fn the_cache_dir_is_private_and_the_index_is_read_and_written_under_its_lock() {
+    let (tmp, root) = fixture_copy();
+    let cache = tmp.path().join("cache/a/b");
+    let lock = cache.join(LOCK_FILE_NAME);
+    let waiters = Mutex::new(Vec::new());
+    let held = Duration::from_millis(200);
+    let analyze = |source: &[u8], ctx: &ModuleContext<'_>| fake_analyze(source, ctx);
+    let open = |_: &Path, _: &[u8; 32]| -> Result<Box<dyn CacheSource>, IndexError> {
+        // Readers share the lock: a writer waits.
+        let writer = take_lock_elsewhere(&lock, true);
+        assert!(writer.recv_timeout(held).is_err(), "a writer got in");
+        waiters.lock().expect("waiters").push(writer);
+        Err(IndexError::Missing)
+    };
+    let write = |_: &Path, _: &[u8; 32], _: &[(String, FileStamp, FileResult)]| {
+        // The writer holds it alone: even a reader waits.
+        let reader = take_lock_elsewhere(&lock, false);
+        assert!(reader.recv_timeout(held).is_err(), "a reader got in");
+        waiters.lock().expect("waiters").push(reader);
+        Ok(())
+    };
+    let d = run(
+        &options(&root, Some(&cache), &[]),
+        &Backend {
+            analyze: &analyze,
+            open_index: &open,
+            write_index: &write,
+        },
+    )
+    .expect("run");
+    assert!(d.stats.index_written);
+    assert_eq!(d.notices, Vec::<String>::new());
+    // Released once the run is done with it.
+    let waiters = waiters.into_inner().expect("waiters");
+    assert_eq!(waiters.len(), 2);
+    for waiter in waiters {
+        waiter
+            .recv_timeout(Duration::from_secs(30))
+            .expect("lock released");
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+        assert_eq!(mode(&cache), 0o700);
+        assert_eq!(mode(&tmp.path().join("cache/a")), 0o700);
+    }
+    // `dx-py cache clear` removes the lock file with the rest.
+    std::fs::write(cache.join(INDEX_FILE_NAME), b"x").expect("write");
+    clear_cache(&cache).expect("clear");
+    assert!(!cache.exists());
+}
