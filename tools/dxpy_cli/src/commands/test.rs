@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -100,11 +100,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         _ => std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
     };
     let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupted);
-        // A second Ctrl-C while we flush falls through to the default handler.
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    }
+    crate::signals::install(Arc::clone(&interrupted)).context("handling Ctrl-C")?;
     let options = SuiteOptions {
         pool: pool_config(&args, &discovery)?,
         // Command line over addopts/PYTEST_ADDOPTS (`report_args`); 0 is no limit.
