@@ -1,8 +1,9 @@
 //! `dx-py test`'s terminal report against pytest's, line for line: FAILURES sections (titles,
 //! tracebacks as pytest prints them, captured output), subtest reports, the short test
-//! summary, blank lines and widths. What legitimately differs is normalised first: the session
-//! header (platform and plugin lines), the file name pytest puts before its progress letters
-//! (dx-py prints them bare, like pytest-xdist), object addresses and timings.
+//! summary, the session header, blank lines, and `=` rules at the terminal's full width. What
+//! legitimately differs is normalised first: the header's version line (pytest's platform,
+//! dx-py's own) and pytest's plugins line, the file name pytest puts before its progress
+//! letters (dx-py prints them bare, like pytest-xdist), object addresses and timings.
 
 mod common;
 
@@ -112,25 +113,29 @@ def test_fixture(subtests):
             assert i != 1
 "#;
 
-/// The report after the session header, with addresses, timings and pytest's progress-line
-/// file name normalised away.
-fn normalised(text: &str) -> Vec<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    // The header ends with its blank line after "collected N items" (-q has no header).
-    let start = lines
-        .iter()
-        .position(|l| l.contains("collected "))
-        .map_or(0, |i| i + 1);
-    lines[start..]
-        .iter()
+/// The whole report, normalised: addresses, timings and pytest's progress-line file name;
+/// each side's `=` rules are first checked to be drawn at `width` exactly as pytest's
+/// `TerminalWriter.sep` draws them, then re-drawn around the normalised title (a duration's
+/// digits change a rule's padding). The session header's version line (pytest's `platform`,
+/// dx-py's `dx-py VERSION -- N workers`) becomes one placeholder and pytest's `plugins:` line
+/// is dropped: the differences README.md documents, checked by [`check_version_line`].
+fn normalised(text: &str, width: usize, side: &str) -> Vec<String> {
+    text.lines()
+        .filter(|line| !line.starts_with("plugins: "))
         .map(|line| {
+            if is_collected_line(line) {
+                // Compared by `assert_same_report`.
+                return "<collected line>".to_string();
+            }
+            if line.starts_with("platform ") || line.starts_with("dx-py ") {
+                check_version_line(line, side);
+                return "<version line>".to_string();
+            }
             let line = without_addresses(line);
-            let line = match line.rfind(" in ") {
-                Some(i) if line.trim_end_matches('=').trim_end().ends_with('s') => {
-                    format!("{} in Xs", &line[..i])
-                }
-                _ => line,
-            };
+            if let Some(title) = rule_title(&line, width, side) {
+                return pytest_sep(width, &without_timing(title));
+            }
+            let line = without_timing(&line);
             match line.strip_suffix(']').and_then(|l| l.rsplit_once('[')) {
                 // A progress line of letters: "test_x.py FF   [100%]" and "FF   [100%]".
                 Some((letters, percent)) if percent.ends_with('%') && !line.contains("::") => {
@@ -150,8 +155,112 @@ fn normalised(text: &str) -> Vec<String> {
                 },
             }
         })
-        .map(|l| l.trim_matches('=').trim().to_string())
         .collect()
+}
+
+/// The first line of the session header: pytest's `platform linux -- Python ...` or dx-py's
+/// `dx-py VERSION -- N workers`, each only from its own tool.
+fn check_version_line(line: &str, side: &str) {
+    match side {
+        "pytest" => assert!(
+            line.starts_with("platform ") && line.contains(" -- Python "),
+            "pytest's header: {line:?}"
+        ),
+        _ => {
+            let workers = line
+                .strip_prefix(&format!("dx-py {} -- ", env!("CARGO_PKG_VERSION")))
+                .and_then(|rest| {
+                    rest.strip_suffix(" workers")
+                        .or(rest.strip_suffix(" worker"))
+                });
+            assert!(
+                workers.is_some_and(|n| n.parse::<usize>().is_ok_and(|n| n > 0)),
+                "dx-py's header prints `dx-py VERSION -- N workers` in place of pytest's \
+                 platform line, got {line:?}"
+            );
+        }
+    }
+}
+
+fn is_collected_line(line: &str) -> bool {
+    line.starts_with("collected ") || line.starts_with("collecting ... collected ")
+}
+
+/// dx-py's header line for pytest's `line`, as README.md documents the difference: dx-py
+/// prints it before any module is imported, so a module that skips itself while collected
+/// still counts its `skipping_items` tests, and pytest's `/ N skipped` part is absent.
+fn expected_collected_line(line: &str, skipping_items: usize) -> String {
+    let (prefix, rest) = line.split_at(line.find("collected ").expect("a collected line"));
+    let mut parts: Vec<&str> = rest.split(" / ").collect();
+    let items: usize = parts[0]
+        .split(' ')
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .expect("collected N items");
+    let items = items + skipping_items;
+    let noun = if items == 1 { "item" } else { "items" };
+    let first = format!("collected {items} {noun}");
+    parts[0] = &first;
+    parts.retain(|part| !part.ends_with(" skipped"));
+    format!("{prefix}{}", parts.join(" / "))
+}
+
+/// A summary line's duration (`in 0.12s`, `in 61.00s (0:01:01)`, at the end of the line) as
+/// `in Xs`; any other line as it is.
+fn without_timing(line: &str) -> String {
+    let Some(i) = line.rfind(" in ") else {
+        return line.to_string();
+    };
+    let rest = &line[i + 4..];
+    let seconds = rest.find('s').map_or("", |end| &rest[..end]);
+    let tail = &rest[seconds.len()..];
+    let is_clock = |t: &str| {
+        t.strip_prefix("s (")
+            .and_then(|t| t.strip_suffix(')'))
+            .is_some_and(|c| c.chars().all(|c| c.is_ascii_digit() || c == ':'))
+    };
+    let is_seconds = seconds.split_once('.').is_some_and(|(whole, frac)| {
+        !whole.is_empty()
+            && whole
+                .chars()
+                .chain(frac.chars())
+                .all(|c| c.is_ascii_digit())
+    });
+    if is_seconds && (tail == "s" || is_clock(tail)) {
+        format!("{} in Xs", &line[..i])
+    } else {
+        line.to_string()
+    }
+}
+
+/// pytest's `TerminalWriter.sep("=", title)` at `width` columns: the fill on both sides as
+/// long as fits (at least one), then one more `=` when that still fits.
+fn pytest_sep(width: usize, title: &str) -> String {
+    let fill = "=".repeat(((width.saturating_sub(title.chars().count() + 2)) / 2).max(1));
+    let mut line = format!("{fill} {title} {fill}");
+    if line.chars().count() < width {
+        line.push('=');
+    }
+    line
+}
+
+/// The title of an `=` rule, after checking the rule is exactly the one pytest draws for it
+/// at `width`; `None` for any other line.
+fn rule_title<'a>(line: &'a str, width: usize, side: &str) -> Option<&'a str> {
+    let inner = line.strip_prefix("= ").or_else(|| {
+        let start = line.find("= ")?;
+        line[..start]
+            .chars()
+            .all(|c| c == '=')
+            .then(|| &line[start + 2..])
+    })?;
+    let title = inner.trim_end_matches('=').strip_suffix(' ')?;
+    assert_eq!(
+        line,
+        pytest_sep(width, title),
+        "{side}'s rule is not pytest's at {width} columns"
+    );
+    Some(title)
 }
 
 fn without_addresses(line: &str) -> String {
@@ -169,6 +278,9 @@ fn write_tree(root: &Path, module: &str) {
     std::fs::write(root.join("pytest.ini"), "[pytest]\n").expect("write ini");
     std::fs::write(root.join("test_report.py"), module).expect("write module");
 }
+
+/// The width pytest writes at when `COLUMNS` is unset and stdout is a pipe.
+const PIPE_WIDTH: usize = 80;
 
 /// pytest and dx-py with `args`, on CI or not: pytest's short summary shows whole crash
 /// messages when `CI` or `BUILD_NUMBER` is set.
@@ -210,15 +322,35 @@ fn assert_report_like_pytest_on(module: &str, args: &[&str], on_ci: bool) {
     let root = tmp.path();
     write_tree(root, module);
     let (py, dx) = both(root, args, on_ci);
-    assert_same_report(&py, &dx, &format!("{args:?} (on CI: {on_ci})"));
+    assert_same_report(
+        &py,
+        &dx,
+        &format!("{args:?} (on CI: {on_ci})"),
+        PIPE_WIDTH,
+        0,
+    );
 }
 
-/// The same exit code and the same report once normalised; `case` says what ran.
-fn assert_same_report(py: &Run, dx: &Run, case: &str) {
+/// The same exit code and the same report once normalised; `case` says what ran, `width` is
+/// the terminal width both wrote at, `skipping_items` how many tests the modules that skip
+/// themselves while collected hold (see [`expected_collected_line`]).
+fn assert_same_report(py: &Run, dx: &Run, case: &str, width: usize, skipping_items: usize) {
     assert_eq!(dx.code, py.code, "exit codes differ:\n{}", dx.output);
+    let collected = |text: &str| {
+        text.lines()
+            .find(|l| is_collected_line(l))
+            .map(str::to_string)
+    };
     assert_eq!(
-        normalised(&dx.output),
-        normalised(&py.output),
+        collected(&dx.output),
+        collected(&py.output).map(|line| expected_collected_line(&line, skipping_items)),
+        "the collected lines differ with {case}:\n{}\n---\n{}",
+        dx.output,
+        py.output
+    );
+    assert_eq!(
+        normalised(&dx.output, width, "dx-py"),
+        normalised(&py.output, width, "pytest"),
         "dx-py's report (left) differs from pytest's (right) with {case}:\n{}\n---\n{}",
         dx.output,
         py.output
@@ -390,7 +522,13 @@ fn assert_report_chars_like_pytest(ini: &str, args: &[&str], module_skip: bool) 
         std::fs::write(root.join("test_modskip.py"), MODULE_SKIP).expect("write module");
     }
     let (py, dx) = both(root, args, false);
-    assert_same_report(&py, &dx, &format!("{args:?} and {ini:?}"));
+    let skipping_items = if module_skip {
+        MODULE_SKIP.matches("\ndef test_").count()
+    } else {
+        0
+    };
+    let case = format!("{args:?} and {ini:?}");
+    assert_same_report(&py, &dx, &case, PIPE_WIDTH, skipping_items);
 }
 
 /// `-r` groups in the order given, PASSES/XPASSES sections, folded and unfolded skips, a
@@ -435,9 +573,15 @@ fn the_report_follows_the_terminal_width_like_pytest() {
     );
     write_tree(root, &module);
     for args in [&[][..], &["-v"][..], &["-rA"][..]] {
-        for columns in ["123", "52"] {
-            let (py, dx) = both_with_columns(root, args, false, Some(columns));
-            assert_same_report(&py, &dx, &format!("{args:?} at {columns} columns"));
+        for columns in [123, 52] {
+            let (py, dx) = both_with_columns(root, args, false, Some(&columns.to_string()));
+            assert_same_report(
+                &py,
+                &dx,
+                &format!("{args:?} at {columns} columns"),
+                columns,
+                0,
+            );
         }
     }
 }

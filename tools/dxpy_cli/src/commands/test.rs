@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use anyhow::Context;
 use dxpy_discover::session::{self, Discovery};
 use dxpy_runner::pool::{PoolConfig, WarmStart};
 use dxpy_runner::scheduler::{
-    plan_batched_with_hooks, DurationStore, HookTree, SplitPolicy, UnitKind,
+    plan_batched_with_hooks, DurationStore, HookTree, SplitPolicy, UnitKind, WorkUnit,
 };
 
 use crate::args::TestArgs;
@@ -23,6 +23,8 @@ use crate::terminal::ReportOptions;
 
 const DURATIONS_FILE: &str = "durations.json";
 const LAST_FAILED_FILE: &str = "lastfailed.json";
+/// Marks the durations key of a `--ff` unit of last run's failures.
+const FAILED_FIRST_KEY: &str = " (failed first)";
 
 pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     let start = Instant::now();
@@ -73,24 +75,17 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
             hook_trees.clear();
         }
     }
-    let modules = group_by_module(&node_ids);
     let durations_path = state_dir.as_ref().map(|d| d.join(DURATIONS_FILE));
     let (mut store, _) = match &durations_path {
         Some(path) => DurationStore::load(path),
         None => DurationStore::load(Path::new("")),
     };
-    let mut units = plan_batched_with_hooks(&modules, &hook_trees, &store, SplitPolicy::default());
-    if args.failed_first {
-        // Units holding a recorded failure go first; the rest keep the longest-first order.
-        units.sort_by_key(|u| {
-            let failed = |id: &String| match u.kind {
-                // A hook-items unit's node IDs are directories: any failure below one counts.
-                UnitKind::HookItems { .. } => is_recorded_below(&last_failed, id),
-                UnitKind::Tests => is_recorded_failure(&last_failed, id),
-            };
-            !u.node_ids.iter().any(failed)
-        });
-    }
+    let units = if args.failed_first {
+        plan_failed_first(&node_ids, &hook_trees, &store, &last_failed)
+    } else {
+        let modules = group_by_module(&node_ids);
+        plan_batched_with_hooks(&modules, &hook_trees, &store, SplitPolicy::default())
+    };
 
     let report = args.report_args(&discovery.config.args.report);
     let verbosity = i8::try_from(report.verbosity.clamp(-2, 3)).unwrap_or(0);
@@ -100,11 +95,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         _ => std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
     };
     let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupted);
-        // A second Ctrl-C while we flush falls through to the default handler.
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    }
+    crate::signals::install(Arc::clone(&interrupted)).context("handling Ctrl-C")?;
     let options = SuiteOptions {
         pool: pool_config(&args, &discovery)?,
         // Command line over addopts/PYTEST_ADDOPTS (`report_args`); 0 is no limit.
@@ -155,6 +146,44 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         save_last_failed(dir, last_failed, &outcome.failed, &outcome.passed);
     }
     Ok(outcome.code)
+}
+
+/// pytest's `--ff`: the tests that failed last time run before all others (in units of their
+/// own, so a unit's passing tests do not run ahead of them), then the rest longest-first;
+/// hook-items units with a recorded failure below them lead the rest.
+fn plan_failed_first(
+    node_ids: &[String],
+    hook_trees: &[HookTree],
+    store: &DurationStore,
+    last_failed: &BTreeSet<String>,
+) -> Vec<WorkUnit> {
+    let (failed, rest): (Vec<String>, Vec<String>) = node_ids
+        .iter()
+        .cloned()
+        .partition(|id| is_recorded_failure(last_failed, id));
+    let policy = SplitPolicy::default();
+    let mut units = plan_batched_with_hooks(&group_by_module(&failed), &[], store, policy);
+    // A module's failures alone are not the module: their time must not be learnt as its.
+    for unit in &mut units {
+        unit.key.push_str(FAILED_FIRST_KEY);
+    }
+    let mut rest = plan_batched_with_hooks(&group_by_module(&rest), hook_trees, store, policy);
+    rest.sort_by_key(|u| {
+        !matches!(u.kind, UnitKind::HookItems { .. })
+            || !u
+                .node_ids
+                .iter()
+                .any(|dir| is_recorded_below(last_failed, dir))
+    });
+    units.extend(rest);
+    // Each plan numbered its tests from 0: number them again across the whole run.
+    let mut next_index: u32 = 0;
+    for unit in &mut units {
+        unit.first_index = next_index;
+        next_index =
+            next_index.saturating_add(u32::try_from(unit.node_ids.len()).unwrap_or(u32::MAX));
+    }
+    units
 }
 
 fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolConfig> {
