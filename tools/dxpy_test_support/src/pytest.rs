@@ -2,7 +2,6 @@
 //! the expected values of the tests, so nothing is a hand-kept list that could drift.
 
 use std::collections::BTreeMap;
-use std::ffi::OsStr;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -153,7 +152,7 @@ pub struct Reference {
 
 /// Runs `pytest -rA ARGS` in `root` ([`bounded`], so a hang fails instead of stalling) with
 /// `envs` added, and parses its short test summary info and summary line.
-pub fn reference<V: AsRef<OsStr>>(root: &Path, args: &[&str], envs: &[(&str, V)]) -> Reference {
+pub fn reference(root: &Path, args: &[&str], envs: &[(&str, &Path)]) -> Reference {
     let mut command = bounded(python());
     command
         .args(["-m", "pytest", "-rA", "-p", "no:cacheprovider"])
