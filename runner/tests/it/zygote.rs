@@ -299,7 +299,7 @@ fn the_zygote_imports_installed_preloads_only() {
 }
 
 /// Time from asking for a worker to its Ready, spawned vs forked; printed, not asserted
-/// (`cargo test --test zygote start_latency -- --nocapture`).
+/// (`cargo test -p dxpy_runner --test it start_latency -- --nocapture`).
 #[test]
 fn start_latency_spawn_vs_fork() {
     const SAMPLES: usize = 5;
