@@ -1,0 +1,4 @@
+//! dxpy_gazelle's integration tests, one module per area, in one test binary.
+
+mod corpus;
+mod golden;

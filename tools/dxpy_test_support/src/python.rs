@@ -1,0 +1,50 @@
+//! The interpreter under test: `DXPY_TEST_PYTHON`, else `python3`.
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// Seconds after which [`bounded`] kills a stuck interpreter instead of hanging the suite.
+pub const DEADLINE_SECS: &str = "180";
+
+/// The interpreter under test. Fails loudly, never skips, when it cannot import pytest:
+/// every suite compares with real pytest. Probed once per test binary.
+pub fn python() -> String {
+    static PYTHON: OnceLock<String> = OnceLock::new();
+    PYTHON.get_or_init(probe).clone()
+}
+
+fn probe() -> String {
+    let python = std::env::var("DXPY_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let probe = Command::new(&python).args(["-c", "import pytest"]).output();
+    match probe {
+        Ok(out) if out.status.success() => python,
+        Ok(out) => panic!(
+            "DXPY_TEST_PYTHON={python} cannot import pytest ({}); point DXPY_TEST_PYTHON at an \
+             interpreter with pytest installed",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+        Err(err) => panic!(
+            "cannot run DXPY_TEST_PYTHON={python} ({err}); point DXPY_TEST_PYTHON at an \
+             interpreter with pytest installed"
+        ),
+    }
+}
+
+/// The interpreter's absolute path (`sys.executable`), for contracts that want one.
+pub fn python_executable() -> PathBuf {
+    let python = python();
+    let out = Command::new(&python)
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap_or_else(|err| panic!("cannot run {python}: {err}"));
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// `program` under coreutils' `timeout`, killed after [`DEADLINE_SECS`].
+pub fn bounded(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new("timeout");
+    command.args(["--kill-after=5", DEADLINE_SECS]).arg(program);
+    command
+}
