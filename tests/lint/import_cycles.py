@@ -18,6 +18,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from graph_cycles import strongly_connected
+
 
 def modules_of(package_dir: Path) -> dict[str, Path]:
     """Dotted module name -> file, for every ``.py`` file of the package (recursively)."""
@@ -84,48 +86,9 @@ def imported_modules(module: str, path: Path, known: dict[str, Path]) -> set[str
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     """One cycle (as a path that returns to its start) per strongly connected component of
-    more than one module (Tarjan's algorithm, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    components: list[list[str]] = []
-    for start in sorted(graph):
-        if start in index:
-            continue
-        work = [(start, iter(sorted(graph[start])))]
-        index[start] = low[start] = len(index)
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, successors = work[-1]
-            advanced = False
-            for succ in successors:
-                if succ not in index:
-                    index[succ] = low[succ] = len(index)
-                    stack.append(succ)
-                    on_stack.add(succ)
-                    work.append((succ, iter(sorted(graph[succ]))))
-                    advanced = True
-                    break
-                if succ in on_stack:
-                    low[node] = min(low[node], index[succ])
-            if advanced:
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    components.append(sorted(component))
-    return [_cycle_through(graph, component) for component in components]
+    more than one module."""
+    components = [sorted(c) for c in strongly_connected(graph) if len(c) > 1]
+    return [_cycle_through(graph, component) for component in sorted(components)]
 
 
 def _cycle_through(graph: dict[str, set[str]], component: list[str]) -> list[str]:

@@ -28,6 +28,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graph_cycles import strongly_connected
+
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
@@ -291,47 +293,6 @@ def sibling_loops(crate: Crate) -> list[tuple[tuple[str, ...], list[tuple[str, .
                 ]
                 loops.append((parent, sorted(component), lines))
     return loops
-
-
-def strongly_connected(graph: dict) -> list[list]:
-    """Tarjan's algorithm, iterative."""
-    index, low, on_stack, stack, result = {}, {}, set(), [], []
-    counter = 0
-    nodes = set(graph) | {b for bs in graph.values() for b in bs}
-    for root in sorted(nodes):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(graph.get(root, ()))))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, children = work[-1]
-            for child in children:
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(graph.get(child, ())))))
-                    break
-                if child in on_stack:
-                    low[node] = min(low[node], index[child])
-            else:
-                work.pop()
-                if work:
-                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
-                if low[node] == index[node]:
-                    component = []
-                    while True:
-                        item = stack.pop()
-                        on_stack.discard(item)
-                        component.append(item)
-                        if item == node:
-                            break
-                    result.append(component)
-    return result
 
 
 def workspace_crates(repo: Path) -> list[Crate]:
