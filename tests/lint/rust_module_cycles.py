@@ -37,7 +37,7 @@ IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 class Module:
     path: tuple[str, ...]  # segments below the crate root; () is the root
     file: Path
-    children: dict[str, "Module"] = field(default_factory=dict)
+    children: dict[str, Module] = field(default_factory=dict)
     # name -> (module path it resolved to, remaining segments) for `use` bindings
     aliases: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
     reexports: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
