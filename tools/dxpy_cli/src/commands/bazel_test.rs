@@ -139,10 +139,8 @@ fn execute(
     let mut tests_env = args.env.clone();
     tests_env.push(("PYTHONDONTWRITEBYTECODE".to_owned(), "1".to_owned()));
     let interrupt = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupt);
-        let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
-    }
+    // Ctrl-C stops the run gracefully, as the first Ctrl-C stops `dx-py test`.
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupt));
     // TEST_TMPDIR is the test's own; `bazel run` has none, so a private one is made.
     let private = PrivateDir::new(non_empty(env, test_env::TEST_TMPDIR))?;
     let suite = RunfilesSuite {

@@ -57,10 +57,8 @@ pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
         };
     }
     let interrupt: CancelToken = Arc::new(AtomicBool::new(false));
-    {
-        let flag = Arc::clone(&interrupt);
-        let _ = ctrlc::set_handler(move || flag.store(true, std::sync::atomic::Ordering::SeqCst));
-    }
+    // Ctrl-C stops the run gracefully, as the first Ctrl-C stops `dx-py test`.
+    let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&interrupt));
     let reply = match expand_args_files(&args.args, &cwd) {
         Ok(expanded) => run_action(&expanded, &cwd, &interrupt, None),
         Err(err) => failure(err.into()),
