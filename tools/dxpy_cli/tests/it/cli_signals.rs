@@ -230,10 +230,8 @@ fn a_second_ctrl_c_exits_at_once_while_the_report_is_stuck() {
     assert_all_gone(&processes, "the second Ctrl-C");
 }
 
-/// Two Ctrl-Cs in a row while two workers sleep in tests: dx-py exits with code 2 and takes
-/// every worker (the zygote and its forks) with it, whichever Ctrl-C ended it.
-#[test]
-fn two_quick_ctrl_cs_exit_with_code_2_and_leave_no_process() {
+/// A run with two workers, each asleep in a test: the dx-py child and every process below it.
+fn two_workers_in_sleeping_tests() -> (tempfile::TempDir, Child, Vec<(u32, String)>) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path();
     write(root, "pytest.ini", "[pytest]\n");
@@ -242,6 +240,14 @@ fn two_quick_ctrl_cs_exit_with_code_2_and_leave_no_process() {
     let mut child = spawn_dx_py(root, &["-n", "2"], &["one", "two"]);
     wait_for_markers(root, &["one", "two"], &mut child);
     let processes = workers_of(&child, 2);
+    (tmp, child, processes)
+}
+
+/// Two Ctrl-Cs in a row while two workers sleep in tests: dx-py exits with code 2 and takes
+/// every worker (the zygote and its forks) with it, whichever Ctrl-C ended it.
+#[test]
+fn two_quick_ctrl_cs_exit_with_code_2_and_leave_no_process() {
+    let (_tmp, mut child, processes) = two_workers_in_sleeping_tests();
     signal(&child, Signal::INT);
     signal(&child, Signal::INT);
     let status = expect_exit(&mut child, Duration::from_secs(60), "two Ctrl-Cs");
@@ -252,14 +258,7 @@ fn two_quick_ctrl_cs_exit_with_code_2_and_leave_no_process() {
 /// SIGTERM ends dx-py as it ends any process (by the signal), after it killed its workers.
 #[test]
 fn sigterm_ends_dx_py_and_its_workers() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let root = tmp.path();
-    write(root, "pytest.ini", "[pytest]\n");
-    write(root, "test_one.py", sleeper("one"));
-    write(root, "test_two.py", sleeper("two"));
-    let mut child = spawn_dx_py(root, &["-n", "2"], &["one", "two"]);
-    wait_for_markers(root, &["one", "two"], &mut child);
-    let processes = workers_of(&child, 2);
+    let (_tmp, mut child, processes) = two_workers_in_sleeping_tests();
     signal(&child, Signal::TERM);
     let status = expect_exit(&mut child, Duration::from_secs(60), "SIGTERM");
     assert_eq!(status.signal(), Some(15), "{status}");
