@@ -6,7 +6,10 @@ suite's first-party source modules made to raise at import (`--modules`), and a 
 the tests name made to raise when called (`--functions`: the first statement of the body becomes a
 `raise`, so the module still imports). Every test that passed (or skipped, xfailed) before and now
 fails, errors or is gone is "broken by the change": the tests the change needs run. `dx-py affected
---changed FILE` must select all of them (soundness).
+--changed FILE` must select all of them (soundness). And `dx-py test --affected` (the result
+cache: replay what did not change, run the rest), recorded once on the unbroken copy, must report
+every one of them failing on the broken copy: a replayed report is never a failure, so a broken
+test it replays is a hidden failure.
 
 Precision, per break and per suite: needed (broken) vs selected. Selecting a test the break did not
 touch is allowed (dx-py selects per file and by static imports: a lazy import in an untaken branch,
@@ -92,6 +95,11 @@ class ModuleResult:
     selected: set[str]
     function: str = ""  # qualname for a function break; empty for an import break
     universe: set[str] = dataclasses.field(default_factory=set)  # the baseline's function keys
+    # `dx-py test --affected` on the broken copy: the keys it reported failing (collection
+    # errors as `::module`), and how many tests it ran and replayed.
+    affected_failing: set[str] = dataclasses.field(default_factory=set)
+    affected_ran: int = 0
+    affected_replayed: int = 0
 
     @property
     def label(self) -> str:
@@ -100,6 +108,11 @@ class ModuleResult:
     @property
     def missed(self) -> set[str]:
         return self.broken - self.selected
+
+    @property
+    def hidden(self) -> set[str]:
+        """Broken tests `dx-py test --affected` did not report failing."""
+        return {key for key in self.broken if not reported_failing(key, self.affected_failing)}
 
     @property
     def over(self) -> set[str]:
@@ -240,7 +253,40 @@ def run_env(copy: Path) -> dict[str, str]:
     env = corpus.clean_env(True)
     env["PYTHONPATH"] = os.pathsep.join(str(p) for p in import_roots(copy))
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # a stale .pyc of a restored module must never be used
+    env["DXPY_CACHE_DIR"] = str(copy.parent / "dxpy-cache")  # gone with the scratch directory
     return env
+
+
+def reported_failing(key: str, failing: set[str]) -> bool:
+    """`key` failed or errored, or a collection error covers it (JUnit names those `::module`,
+    with the module's dotted path as the name)."""
+    if key in failing:
+        return True
+    parts = key.split("::", 1)[0].split(".")
+    return any(f"::{'.'.join(parts[:n])}" in failing for n in range(1, len(parts) + 1))
+
+
+def dxpy_affected_run(copy: Path, dxpy: Path, scratch: Path, timeout: float) -> tuple[set[str], int, int]:
+    """`dx-py test --affected` in the copy: the function keys it reported failing, and how many
+    tests it ran and replayed (its `result cache: N to run, M replayed` header line)."""
+    junit = scratch / "dx-junit.xml"
+    junit.unlink(missing_ok=True)
+    proc = subprocess.run([str(dxpy), "test", "--affected", "--junit-xml", str(junit)],
+                          cwd=copy, env=run_env(copy), capture_output=True, text=True,
+                          timeout=timeout)
+    ran = replayed = -1
+    for line in proc.stdout.splitlines():
+        if line.startswith("result cache: "):
+            words = line.split()
+            ran, replayed = int(words[2]), int(words[5])
+    if not junit.is_file() or ran < 0:
+        raise corpus.CorpusError(f"dx-py test --affected wrote no report (exit {proc.returncode}):\n"
+                                 f"{proc.stderr[-2000:]}{proc.stdout[-2000:]}")
+    failing = set()
+    for testcase in ET.parse(junit).getroot().iter("testcase"):
+        if outcomes.case_outcome(testcase) in BROKEN_OUTCOMES:
+            failing.add(function_key(testcase.get("classname", ""), testcase.get("name", "")))
+    return failing, ran, replayed
 
 
 def check_imports_from_copy(copy: Path) -> None:
@@ -318,6 +364,8 @@ def check_suite(suite: corpus.Suite, modules: int, dxpy: Path, timeout: float, f
         baseline, status = pytest_cases(copy, Path(tmp), timeout)
         if not baseline:
             raise corpus.CorpusError(f"{suite.name}: baseline pytest run reported no tests (exit {status})")
+        # The result cache's baseline: every test recorded on the unbroken copy.
+        dxpy_affected_run(copy, dxpy, Path(tmp), timeout)
         all_modules = source_modules(copy)
         plan: list[tuple[Path, FunctionBreak | None]] = [(m, None) for m in sample(all_modules, modules)]
         plan += [(f.module, f) for f in sample_functions(copy, all_modules, functions, seed)]
@@ -333,6 +381,7 @@ def check_suite(suite: corpus.Suite, modules: int, dxpy: Path, timeout: float, f
             try:
                 path.write_bytes(changed)
                 after, _ = pytest_cases(copy, Path(tmp), timeout)
+                failing, ran, replayed = dxpy_affected_run(copy, dxpy, Path(tmp), timeout)
             except ImportedByPytest:
                 corpus.log(f"affected: {suite.name}: skipped {label}: pytest itself imports it")
                 continue
@@ -340,7 +389,8 @@ def check_suite(suite: corpus.Suite, modules: int, dxpy: Path, timeout: float, f
                 path.write_bytes(original)
             broken = broken_by(baseline, after)
             results.append(ModuleResult(str(module), broken, affected(copy, module, dxpy, set(baseline)),
-                                        function.qualname if function else "", set(baseline)))
+                                        function.qualname if function else "", set(baseline),
+                                        failing, ran, replayed))
         return results
 
 
@@ -406,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         dxpy = collect.find_dxpy_bin()
         suites = corpus.select(corpus.load_suites(), args.suites)
         broad = load_broad(args.broad)
-        rows, precision, missed_total, problems = [], [], 0, []
+        rows, precision, missed_total, hidden_total, problems = [], [], 0, 0, []
         for suite in suites:
             corpus.log(f"affected: {suite.name}")
             results = check_suite(suite, args.modules, dxpy, args.timeout, args.functions, args.seed)
@@ -414,10 +464,16 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append((suite.name, result.label, str(len(result.universe)),
                              *(str(len(s)) for s in (result.broken, result.selected, result.missed,
                                                      result.over)),
-                             share(len(result.broken), len(result.selected))))
+                             share(len(result.broken), len(result.selected)),
+                             str(result.affected_ran), str(result.affected_replayed),
+                             str(len(result.hidden))))
                 missed_total += len(result.missed)
+                hidden_total += len(result.hidden)
                 for key in sorted(result.missed):
                     print(f"MISSED {suite.name} {result.label}: {key}")
+                for key in sorted(result.hidden):
+                    print(f"HIDDEN {suite.name} {result.label}: {key} (dx-py test --affected did "
+                          "not report it failing)")
             for problem in broad_verdict(suite.name, results, broad):
                 problems.append(problem)
                 print(problem)
@@ -426,11 +482,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"affected_check: error: {err}", file=sys.stderr)
         return 2
     corpus.print_columns([("suite", "broken", "tests", "needed", "selected", "missed",
-                           "over-selected", "precision"), *rows])
+                           "over-selected", "precision", "--affected ran", "replayed", "hidden"),
+                          *rows])
     print("\n".join(precision))
     print(f"affected_check: {len(rows)} breaks, {missed_total} broken tests not selected, "
+          f"{hidden_total} broken tests hidden by dx-py test --affected, "
           f"{len(problems)} problems with the breadth of import breaks' selections")
-    return 1 if missed_total or problems else 0
+    return 1 if missed_total or hidden_total or problems else 0
 
 
 if __name__ == "__main__":

@@ -126,6 +126,10 @@ pub struct TestArgs {
     /// Run the tests that failed last time first, then the rest.
     #[arg(long = "ff", alias = "failed-first")]
     pub failed_first: bool,
+    /// Run only the tests whose inputs changed since they last passed (or that have no
+    /// record, or did not pass), and replay the recorded reports of the rest.
+    #[arg(long = "affected")]
+    pub affected: bool,
     /// Less output (repeatable).
     #[arg(short = 'q', long = "quiet", action = clap::ArgAction::Count)]
     pub quiet: u8,

@@ -19,7 +19,7 @@ use anyhow::Context as _;
 use dxpy_discover::session::Discovery;
 use dxpy_discover::ParamState;
 use dxpy_runner::pool::PoolConfig;
-use dxpy_runner::protocol::{Engine, Outcome};
+use dxpy_runner::protocol::{Engine, Outcome, WorkerMessage};
 use dxpy_runner::run::{NotRunReason, Run, RunConfig, RunEvent, RunSummary, StopReason};
 use dxpy_runner::scheduler::{ModuleTests, UnitKind, WorkUnit};
 
@@ -52,6 +52,51 @@ pub struct SuiteOptions {
     pub color: bool,
     /// `-r`, `--tb`, `--disable-warnings`, ...: what the sections after the progress show.
     pub report: ReportOptions,
+    /// Recorded messages of tests not run this time (`--affected`), one list per test, in
+    /// the order they are reported: before anything runs, marked as cached.
+    pub replay: Vec<Vec<WorkerMessage>>,
+    /// Keep every report and warning by node ID, for the result cache.
+    pub capture: bool,
+}
+
+/// What a run reported, by node ID, for the result cache ([`SuiteOptions::capture`]).
+#[derive(Debug, Default)]
+pub struct Capture {
+    /// ItemResult and Warning messages of each node, in arrival order.
+    pub messages: HashMap<String, Vec<WorkerMessage>>,
+    /// Nodes whose last report (teardown) arrived.
+    pub finished: BTreeSet<String>,
+    /// Nodes the pool reported for the worker (a crash, a timeout, lost): never cached.
+    pub incidents: BTreeSet<String>,
+}
+
+impl Capture {
+    fn observe(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::Report { result, .. } => {
+                if result.item_finished {
+                    self.finished.insert(result.node_id.clone());
+                }
+                self.messages
+                    .entry(result.node_id.clone())
+                    .or_default()
+                    .push(WorkerMessage::ItemResult(Box::new(result.clone())));
+            }
+            RunEvent::Incident { result, .. } => {
+                self.incidents.insert(result.node_id.clone());
+            }
+            RunEvent::NotRun { node_id, .. } => {
+                self.incidents.insert(node_id.clone());
+            }
+            RunEvent::Warning { record, .. } if !record.node_id.is_empty() => {
+                self.messages
+                    .entry(record.node_id.clone())
+                    .or_default()
+                    .push(WorkerMessage::Warning(record.clone()));
+            }
+            _ => {}
+        }
+    }
 }
 
 /// What a run produced besides the terminal output.
@@ -72,6 +117,8 @@ pub struct SuiteOutcome {
     pub failures: usize,
     /// Tests selected to run.
     pub selected: usize,
+    /// With [`SuiteOptions::capture`]: what the run reported.
+    pub capture: Option<Capture>,
 }
 
 impl SuiteOutcome {
@@ -89,6 +136,7 @@ impl SuiteOutcome {
             output_error: None,
             failures: 0,
             selected: 0,
+            capture: None,
         }
     }
 }
@@ -189,8 +237,25 @@ pub fn run_suite<W: Write>(
         return Ok(outcome);
     }
     let (deadline, durations) = (options.deadline, options.durations);
-    let executed = execute(units, options, start, node_ids, &mut terminal, &mut outcome)?;
-    let summary = executed.summary;
+    let replayed = replay(&options.replay, &mut terminal, &mut outcome);
+    if let Err(err) = &replayed {
+        outcome.output_error = Some(std::io::Error::new(err.kind(), err.to_string()));
+    }
+    let executed = if units.is_empty() {
+        // Everything was replayed: no interpreter needs to start.
+        Executed {
+            summary: RunSummary::default(),
+            timed_out: false,
+            interrupted: false,
+            workers_started: 1,
+        }
+    } else {
+        execute(units, options, start, node_ids, &mut terminal, &mut outcome)?
+    };
+    let mut summary = executed.summary;
+    if let Ok(counts) = replayed {
+        add_counts(&mut summary, &counts);
+    }
     outcome.elapsed = start.elapsed();
     outcome.timed_out = executed.timed_out;
     if executed.workers_started > 0 {
@@ -293,7 +358,11 @@ fn execute<W: Write>(
         let deadline = options.deadline.map(|d| start + d);
         let (timed_out, interrupted, external) = (&timed_out, &interrupted, &options.interrupt);
         scope.spawn(move || watchdog(&watchdog_wakeup, deadline, external, interrupted, timed_out));
+        let mut capture = options.capture.then(Capture::default);
         let result = runner.execute(units, |event| {
+            if let Some(capture) = capture.as_mut() {
+                capture.observe(&event);
+            }
             let written = report_event(&event, terminal, outcome, workers_started, node_ids);
             match &event {
                 RunEvent::WorkerStarted { .. } => workers_started += 1,
@@ -312,6 +381,7 @@ fn execute<W: Write>(
             }
         });
         drop(done);
+        outcome.capture = capture;
         result
     })
     .context("starting the worker pool")?;
@@ -321,6 +391,53 @@ fn execute<W: Write>(
         interrupted: interrupted.load(Ordering::SeqCst),
         workers_started,
     })
+}
+
+/// Report the recorded messages of tests this run does not execute, as cached, and count
+/// their outcomes as the run's summary would have.
+fn replay<W: Write>(
+    tests: &[Vec<WorkerMessage>],
+    terminal: &mut Terminal<W>,
+    outcome: &mut SuiteOutcome,
+) -> std::io::Result<RunSummary> {
+    let mut counts = RunSummary::default();
+    for message in tests.iter().flatten() {
+        match message {
+            WorkerMessage::ItemResult(result) => {
+                outcome.junit.report(result);
+                if result.in_summary {
+                    count_outcome(&mut counts, result.outcome);
+                    if result.outcome == Outcome::Passed {
+                        outcome.passed.insert(result.node_id.clone());
+                    }
+                }
+                terminal.report_cached(result)?;
+            }
+            WorkerMessage::Warning(record) => terminal.add_warning(record),
+            _ => {}
+        }
+    }
+    Ok(counts)
+}
+
+fn count_outcome(summary: &mut RunSummary, outcome: Outcome) {
+    match outcome {
+        Outcome::Passed => summary.passed += 1,
+        Outcome::Failed => summary.failed += 1,
+        Outcome::Skipped => summary.skipped += 1,
+        Outcome::XFailed => summary.xfailed += 1,
+        Outcome::XPassed => summary.xpassed += 1,
+        Outcome::Error => summary.errors += 1,
+    }
+}
+
+fn add_counts(summary: &mut RunSummary, other: &RunSummary) {
+    summary.passed += other.passed;
+    summary.failed += other.failed;
+    summary.skipped += other.skipped;
+    summary.xfailed += other.xfailed;
+    summary.xpassed += other.xpassed;
+    summary.errors += other.errors;
 }
 
 /// Until the run ends (`wakeup` disconnects): set `interrupted` when the caller's flag is set

@@ -22,6 +22,9 @@ use crate::render::{duration, sep};
 const PERCENT_LEN: usize = 7;
 
 /// The columns pytest's terminal writer would use here (see [`crate::render::terminal_width`]).
+/// After the verbose word of a report replayed from the result cache.
+const CACHED_MARK: &str = " (cached)";
+
 fn width() -> usize {
     crate::render::terminal_width()
 }
@@ -262,6 +265,10 @@ pub struct Terminal<W: Write> {
     /// The short summary shows whole crash messages: pytest does on CI (`CI` or
     /// `BUILD_NUMBER` set and not empty) and at `-vv`.
     full_messages: bool,
+    /// The report being written was replayed from the result cache, not run.
+    replaying: bool,
+    /// Tests replayed from the result cache: the stats line says how many.
+    cached: usize,
 }
 
 impl<W: Write> Terminal<W> {
@@ -288,6 +295,8 @@ impl<W: Write> Terminal<W> {
             lists: SummaryLists::default(),
             teardown_sections: HashMap::new(),
             full_messages: verbosity >= 2 || running_on_ci(),
+            replaying: false,
+            cached: 0,
         }
     }
 
@@ -352,6 +361,18 @@ impl<W: Write> Terminal<W> {
     }
 
     /// One report from a worker (or made by the pool for a crash or timeout).
+    /// A report replayed from the result cache: counted and shown as if it ran, marked
+    /// `(cached)` at `-v`, and counted in the stats line's `(N cached)`.
+    pub fn report_cached(&mut self, result: &ItemResult) -> io::Result<()> {
+        if result.item_finished {
+            self.cached += 1;
+        }
+        self.replaying = true;
+        let written = self.report(result);
+        self.replaying = false;
+        written
+    }
+
     pub fn report(&mut self, result: &ItemResult) -> io::Result<()> {
         let mut captured_now = Vec::new();
         let when = phase_name(result.phase);
@@ -529,8 +550,12 @@ impl<W: Write> Terminal<W> {
     fn progress(&mut self, result: &ItemResult) -> io::Result<()> {
         if self.verbosity > 0 {
             let word = word_of(result);
-            let painted = self.paint(colour_of(result.outcome), word);
-            let plain = format!("{} {word}", result.node_id);
+            let mut painted = self.paint(colour_of(result.outcome), word);
+            let mut plain = format!("{} {word}", result.node_id);
+            if self.replaying {
+                painted.push_str(CACHED_MARK);
+                plain.push_str(CACHED_MARK);
+            }
             // pytest's `-v` adds the reason of a skip, xfail or xpass, cut to what fits.
             let room = (width() - PERCENT_LEN - 1).saturating_sub(plain.chars().count());
             let reason = raw_skip_reason(result)
@@ -805,11 +830,14 @@ impl<W: Write> Terminal<W> {
                     .map(|(category, n)| format!("{n} {category}")),
             )
             .collect();
-        let body = if parts.is_empty() {
+        let mut body = if parts.is_empty() {
             "no tests ran".to_string()
         } else {
             parts.join(", ")
         };
+        if self.cached > 0 {
+            body.push_str(&format!(" ({} cached)", self.cached));
+        }
         format!("{body} in {}", duration(elapsed))
     }
 

@@ -146,6 +146,28 @@ impl ImportGraph {
         result
     }
 
+    /// Every file `file` depends on, transitively (imports and conftest edges), itself
+    /// included: what a test module's outcome can depend on among project files.
+    pub fn dependencies_of(&self, file: &Path) -> BTreeSet<&Path> {
+        let mut result = BTreeSet::new();
+        let Some(&start) = self.nodes.get(&normalize(file)) else {
+            return result;
+        };
+        let mut visited = vec![false; self.graph.node_count()];
+        visited[start.index()] = true;
+        let mut queue = VecDeque::from([start]);
+        while let Some(index) = queue.pop_front() {
+            result.insert(self.graph[index].as_path());
+            for dependency in self.graph.neighbors_directed(index, Direction::Outgoing) {
+                if !visited[dependency.index()] {
+                    visited[dependency.index()] = true;
+                    queue.push_back(dependency);
+                }
+            }
+        }
+        result
+    }
+
     /// The subset of `test_files` affected by `changed` (see [`ImportGraph::affected`]).
     pub fn tests_affected<'a, 'b>(
         &self,

@@ -10,7 +10,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 use dxpy_discover::session;
-use dxpy_graph::{build_graph, GraphConfig, PythonVersion, Resolver};
+use dxpy_discover::session::Discovery;
+use dxpy_graph::{build_graph, GraphBuild, GraphConfig, PythonVersion, Resolver};
 
 use crate::args::AffectedArgs;
 use crate::commands::discover::discover;
@@ -35,35 +36,7 @@ pub fn run(args: AffectedArgs) -> anyhow::Result<Code> {
             .collect::<anyhow::Result<_>>()?,
     };
 
-    let test_files: BTreeSet<PathBuf> = discovery
-        .items
-        .iter()
-        .map(|i| PathBuf::from(module_of(&i.node_id)))
-        .collect();
-    let mut seeds: Vec<PathBuf> = test_files.iter().cloned().collect();
-    seeds.extend(
-        discovery
-            .conftests
-            .iter()
-            .filter_map(|c| c.strip_prefix(&rootdir).ok())
-            .map(Path::to_path_buf),
-    );
-    // pytest's `pythonpath` directories come first on sys.path; `src/` layouts put the package
-    // root there; the rootdir itself is always a root.
-    let mut roots = discovery.config.pythonpath.clone();
-    roots.push(PathBuf::new());
-    if rootdir.join("src").is_dir() {
-        roots.push(PathBuf::from("src"));
-    }
-    let config = GraphConfig {
-        resolver: Resolver::new(&rootdir, &roots, version),
-        test_files: test_files.clone(),
-        prepend_import_mode: true,
-        cache_path: session::cache_root()
-            .filter(|_| !args.select.no_cache)
-            .map(|root| session::project_cache_dir(&root, &rootdir).join("imports.bin")),
-    };
-    let build = build_graph(&config, &seeds);
+    let (build, test_files) = project_graph(&discovery, version, args.select.no_cache);
     if let Some(err) = &build.cache_save_error {
         eprintln!("dx-py: import cache not saved: {err}");
     }
@@ -128,11 +101,50 @@ pub fn run(args: AffectedArgs) -> anyhow::Result<Code> {
     })
 }
 
+/// The import graph of the project's test modules, their conftests and every first-party
+/// file they reach, through the project's import cache; and the test modules.
+pub(crate) fn project_graph(
+    discovery: &Discovery,
+    version: PythonVersion,
+    no_cache: bool,
+) -> (GraphBuild, BTreeSet<PathBuf>) {
+    let rootdir = &discovery.config.rootdir;
+    let test_files: BTreeSet<PathBuf> = discovery
+        .items
+        .iter()
+        .map(|i| PathBuf::from(module_of(&i.node_id)))
+        .collect();
+    let mut seeds: Vec<PathBuf> = test_files.iter().cloned().collect();
+    seeds.extend(
+        discovery
+            .conftests
+            .iter()
+            .filter_map(|c| c.strip_prefix(rootdir).ok())
+            .map(Path::to_path_buf),
+    );
+    // pytest's `pythonpath` directories come first on sys.path; `src/` layouts put the package
+    // root there; the rootdir itself is always a root.
+    let mut roots = discovery.config.pythonpath.clone();
+    roots.push(PathBuf::new());
+    if rootdir.join("src").is_dir() {
+        roots.push(PathBuf::from("src"));
+    }
+    let config = GraphConfig {
+        resolver: Resolver::new(rootdir, &roots, version),
+        test_files: test_files.clone(),
+        prepend_import_mode: true,
+        cache_path: session::cache_root()
+            .filter(|_| !no_cache)
+            .map(|root| session::project_cache_dir(&root, rootdir).join("imports.bin")),
+    };
+    (build_graph(&config, &seeds), test_files)
+}
+
 fn module_of(node_id: &str) -> &str {
     node_id.split("::").next().unwrap_or(node_id)
 }
 
-fn parse_version(text: &str) -> anyhow::Result<PythonVersion> {
+pub(crate) fn parse_version(text: &str) -> anyhow::Result<PythonVersion> {
     let parsed = text
         .split_once('.')
         .and_then(|(major, minor)| Some((major.parse().ok()?, minor.parse().ok()?)))

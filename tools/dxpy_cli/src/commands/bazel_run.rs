@@ -287,6 +287,8 @@ impl RunfilesSuite {
             verbosity: i8::try_from(report.verbosity.clamp(-2, 3)).unwrap_or(0),
             color: self.color,
             report: ReportOptions::from_args(&report),
+            replay: Vec::new(),
+            capture: false,
         };
         run_suite(&discovery, &node_ids, units, options, out, start)
     }

@@ -1,7 +1,7 @@
 //! One module per subcommand; `bazel_run` is the runfiles-tree run that `bazel_worker` and
 //! `bazel_test` share.
 
-mod affected;
+pub(crate) mod affected;
 mod bazel_run;
 mod bazel_test;
 mod bazel_worker;

@@ -75,15 +75,32 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
             hook_trees.clear();
         }
     }
+    let pool = pool_config(&args, &discovery)?;
+    let mut affected = if args.affected {
+        let plan = crate::results::plan(&discovery, &node_ids, &pool, args.select.no_cache)?;
+        Some(plan)
+    } else {
+        None
+    };
+    let mut header_notes: Vec<String> = lf_note.into_iter().collect();
+    let mut replay = Vec::new();
+    let to_run: &[String] = match &mut affected {
+        Some(plan) => {
+            header_notes.push(plan.header_note());
+            replay = std::mem::take(&mut plan.replay);
+            &plan.run_ids
+        }
+        None => &node_ids,
+    };
     let durations_path = state_dir.as_ref().map(|d| d.join(DURATIONS_FILE));
     let (mut store, _) = match &durations_path {
         Some(path) => DurationStore::load(path),
         None => DurationStore::load(Path::new("")),
     };
     let units = if args.failed_first {
-        plan_failed_first(&node_ids, &hook_trees, &store, &last_failed)
+        plan_failed_first(to_run, &hook_trees, &store, &last_failed)
     } else {
-        let modules = group_by_module(&node_ids);
+        let modules = group_by_module(to_run);
         plan_batched_with_hooks(&modules, &hook_trees, &store, SplitPolicy::default())
     };
 
@@ -97,19 +114,21 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     let interrupted = Arc::new(AtomicBool::new(false));
     crate::signals::install(Arc::clone(&interrupted)).context("handling Ctrl-C")?;
     let options = SuiteOptions {
-        pool: pool_config(&args, &discovery)?,
+        pool,
         // Command line over addopts/PYTEST_ADDOPTS (`report_args`); 0 is no limit.
         maxfail: report.maxfail.filter(|&n| n > 0),
         interrupt: interrupted,
         deadline: None,
         durations: args.durations,
-        header_notes: lf_note.into_iter().collect(),
+        header_notes,
         rootdir_label: None,
         verbosity,
         color,
         report: ReportOptions::from_args(&report),
+        replay,
+        capture: affected.is_some(),
     };
-    let outcome = run_suite(
+    let mut outcome = run_suite(
         &discovery,
         &node_ids,
         units,
@@ -133,6 +152,14 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
             .junit
             .write(path, outcome.elapsed)
             .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(plan) = affected {
+        let stopped = outcome.summary.as_ref().is_none_or(|s| s.stop.is_some())
+            || outcome.code == Code::Interrupted;
+        let capture = outcome.capture.take().unwrap_or_default();
+        if let Err(err) = plan.record(&capture, stopped) {
+            eprintln!("dx-py: {err:#}");
+        }
     }
     if let (Some(dir), Some(summary)) = (&state_dir, &outcome.summary) {
         for (key, seconds) in &summary.unit_durations {
@@ -248,33 +275,7 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
 /// `[tool.dx-py] preload = ["numpy", ...]` in the project's pyproject.toml: modules every
 /// worker imports before its first test.
 fn preload_modules(pyproject: &Path) -> anyhow::Result<Vec<String>> {
-    let text = match std::fs::read_to_string(pyproject) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(err) => return Err(err).with_context(|| format!("reading {}", pyproject.display())),
-    };
-    let doc: toml::Table = text
-        .parse()
-        .with_context(|| format!("{}: invalid TOML", pyproject.display()))?;
-    let Some(value) = doc
-        .get("tool")
-        .and_then(|t| t.get("dx-py"))
-        .and_then(|t| t.get("preload"))
-    else {
-        return Ok(Vec::new());
-    };
-    let bad = || {
-        anyhow::anyhow!(
-            "{}: [tool.dx-py] preload must be a list of module names",
-            pyproject.display()
-        )
-    };
-    value
-        .as_array()
-        .ok_or_else(bad)?
-        .iter()
-        .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
-        .collect()
+    crate::config::string_list(pyproject, "preload")
 }
 
 /// The node IDs that failed in earlier runs: a JSON list, validated; anything else is empty.

@@ -9,6 +9,7 @@ mod cli_discover;
 mod cli_gazelle;
 mod cli_hooks;
 mod cli_order_and_stop;
+mod cli_results;
 mod cli_select;
 mod cli_signals;
 mod cli_subtests;

@@ -67,6 +67,27 @@ proptest! {
             test_paths.into_iter().filter(|t| expected.contains(t)).collect();
         prop_assert_eq!(selected, expected_tests);
     }
+
+    /// The forward query is the dual of the reverse one: `b` is a dependency of `a` exactly
+    /// when a change to `b` affects `a` (the result cache relies on it to know every file a
+    /// test module can reach).
+    #[test]
+    fn dependencies_are_the_dual_of_affected((n, edges, _changed, _tests) in graph_strategy()) {
+        let mut graph = ImportGraph::new();
+        for i in 0..n {
+            graph.add_file(&name(i));
+        }
+        for &(from, to) in &edges {
+            graph.add_dependency(&name(from), &name(to), EdgeKind::Import);
+        }
+        for a in 0..n {
+            let deps = graph.dependencies_of(&name(a));
+            for b in 0..n {
+                let reaches = reverse_reachable(&edges, &BTreeSet::from([b])).contains(&a);
+                prop_assert_eq!(deps.contains(name(b).as_path()), reaches, "{} -> {}", a, b);
+            }
+        }
+    }
 }
 
 #[test]

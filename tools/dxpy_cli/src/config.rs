@@ -1,0 +1,36 @@
+//! dx-py's own settings in the project's `pyproject.toml` (`[tool.dx-py]`).
+
+use std::path::Path;
+
+use anyhow::Context as _;
+
+/// `[tool.dx-py] <key> = ["...", ...]` from `pyproject`, empty when the file or key is absent.
+pub fn string_list(pyproject: &Path, key: &str) -> anyhow::Result<Vec<String>> {
+    let text = match std::fs::read_to_string(pyproject) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", pyproject.display())),
+    };
+    let doc: toml::Table = text
+        .parse()
+        .with_context(|| format!("{}: invalid TOML", pyproject.display()))?;
+    let Some(value) = doc
+        .get("tool")
+        .and_then(|t| t.get("dx-py"))
+        .and_then(|t| t.get(key))
+    else {
+        return Ok(Vec::new());
+    };
+    let bad = || {
+        anyhow::anyhow!(
+            "{}: [tool.dx-py] {key} must be a list of strings",
+            pyproject.display()
+        )
+    };
+    value
+        .as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
+        .collect()
+}

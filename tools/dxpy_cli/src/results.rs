@@ -1,0 +1,441 @@
+//! `dx-py test --affected`: the run's side of the result cache (`dxpy_results`).
+//!
+//! Before the run, [`plan`] digests the run's context (interpreter, installed
+//! distributions, config files, options, environment, `[tool.dx-py] inputs`), finds each
+//! test's inputs through the import graph and splits the selection into tests to replay and
+//! tests to run. After it, [`AffectedRun::record`] stores what the run reported for every
+//! test that ran to completion without failing, unless a file changed while it ran.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context as _;
+use dxpy_discover::session::{self, Discovery};
+use dxpy_graph::PythonVersion;
+use dxpy_results::{
+    distributions_fingerprint, Checker, ContextBuilder, Decision, Digest, Execution, Finished,
+    LoadError, RunRecorder, Snapshot, Store, StorePaths, TestInputs,
+};
+use dxpy_runner::pool::{resolve_python, PoolConfig};
+use dxpy_runner::protocol::{
+    decode_result, encode_result, Outcome, ResultFrame, WorkerMessage, DEFAULT_MAX_PAYLOAD,
+};
+
+use crate::commands::affected::project_graph;
+use crate::suite::Capture;
+
+/// A `--affected` run between planning and recording.
+#[derive(Debug)]
+pub struct AffectedRun {
+    paths: StorePaths,
+    snapshot: Snapshot,
+    context: Digest,
+    inputs: HashMap<String, TestInputs>,
+    /// Every first-party Python file the graph knows: what a coarse test depends on.
+    all_files: Vec<String>,
+    /// Messages of each replayed test, in selection order.
+    pub replay: Vec<Vec<WorkerMessage>>,
+    /// The tests that must run, in selection order.
+    pub run_ids: Vec<String>,
+}
+
+/// Split `node_ids` into tests to replay and tests to run.
+pub fn plan(
+    discovery: &Discovery,
+    node_ids: &[String],
+    pool: &PoolConfig,
+    no_cache: bool,
+) -> anyhow::Result<AffectedRun> {
+    let rootdir = &discovery.config.rootdir;
+    let cache_dir = session::cache_root()
+        .map(|root| session::project_cache_dir(&root, rootdir))
+        .context("--affected needs a cache directory (set XDG_CACHE_HOME or HOME)")?;
+    let interpreter = probe_interpreter(pool)?;
+    let (build, _) = project_graph(discovery, interpreter.version, no_cache);
+    let mut snapshot = Snapshot::new(rootdir);
+    let context = context_digest(discovery, pool, &interpreter)?;
+    let mut inputs: HashMap<String, TestInputs> = HashMap::new();
+    let mut deps_of_module: HashMap<&str, Vec<String>> = HashMap::new();
+    for key in node_ids {
+        let test_file = module_of(key);
+        let deps = deps_of_module
+            .entry(test_file)
+            .or_insert_with(|| {
+                build
+                    .graph
+                    .dependencies_of(Path::new(test_file))
+                    .into_iter()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .collect()
+            })
+            .clone();
+        let dir = Path::new(test_file)
+            .parent()
+            .map(|d| d.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let data = snapshot.data_digest(&dir);
+        inputs.insert(
+            key.clone(),
+            TestInputs {
+                test_file: test_file.to_owned(),
+                deps,
+                data,
+            },
+        );
+    }
+    let paths = StorePaths::in_dir(&cache_dir.join("results"));
+    let store = load_store(&paths);
+    let mut checker = Checker::new(&store, context);
+    let mut replay = Vec::new();
+    let mut run_ids = Vec::new();
+    for key in node_ids {
+        let decision = checker.decide(key, &inputs[key], &mut snapshot);
+        match decision {
+            Decision::Replay(record) => match decode_messages(&record.reports) {
+                Some(messages) => replay.push(messages),
+                None => run_ids.push(key.clone()),
+            },
+            Decision::Run(_) => run_ids.push(key.clone()),
+        }
+    }
+    let all_files = build
+        .graph
+        .files()
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "py"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
+    Ok(AffectedRun {
+        paths,
+        snapshot,
+        context,
+        inputs,
+        all_files,
+        replay,
+        run_ids,
+    })
+}
+
+impl AffectedRun {
+    /// The header line that says what the cache decided.
+    pub fn header_note(&self) -> String {
+        format!(
+            "result cache: {} to run, {} replayed",
+            self.run_ids.len(),
+            self.replay.len()
+        )
+    }
+
+    /// Record every test of `run_ids` that ran to the end and did not fail. Returns how many
+    /// were recorded. A run that stopped early or saw files change records nothing, and
+    /// forgets the records of every test it selected to run.
+    pub fn record(mut self, capture: &Capture, stopped: bool) -> anyhow::Result<usize> {
+        let changed = self.snapshot.changed_since_read();
+        if !changed.is_empty() {
+            eprintln!(
+                "dx-py: {} changed while the tests ran; their results are not cached",
+                changed.join(", ")
+            );
+        }
+        if stopped || !changed.is_empty() {
+            Store::default()
+                .merge_save(&self.paths, &self.run_ids)
+                .context("saving the result cache")?;
+            return Ok(0);
+        }
+        let by_key = messages_by_key(&self.inputs, capture);
+        let mut recorder = RunRecorder::new(
+            self.context,
+            BTreeSet::new(),
+            &Execution::default(),
+            std::mem::take(&mut self.all_files),
+            &mut self.snapshot,
+        );
+        // A test that ran and did not pass (or did not finish) loses its old record: it
+        // runs next time even if its inputs go back to what they were when it passed.
+        let mut forget = Vec::new();
+        for key in &self.run_ids {
+            let Some(messages) = by_key.get(key.as_str()) else {
+                forget.push(key.clone());
+                continue;
+            };
+            let Some(reports) = recordable(messages, capture) else {
+                forget.push(key.clone());
+                continue;
+            };
+            let pins = messages.iter().any(|m| match m {
+                WorkerMessage::ItemResult(r) => r.outcome != Outcome::Passed,
+                _ => true,
+            });
+            recorder.add(
+                Finished {
+                    key,
+                    inputs: &self.inputs[key],
+                    execution: None,
+                    reports_pin_lines: pins,
+                    reports,
+                },
+                &mut self.snapshot,
+            );
+        }
+        let recorded = recorder.len();
+        recorder
+            .into_store()
+            .merge_save(&self.paths, &forget)
+            .context("saving the result cache")?;
+        Ok(recorded)
+    }
+}
+
+/// The captured messages grouped by the key the test was scheduled under: its own node ID,
+/// or the function's when pytest expanded its parameters at run time.
+fn messages_by_key<'c>(
+    inputs: &HashMap<String, TestInputs>,
+    capture: &'c Capture,
+) -> BTreeMap<String, Vec<&'c WorkerMessage>> {
+    let mut by_key: BTreeMap<String, Vec<&WorkerMessage>> = BTreeMap::new();
+    for (node_id, messages) in &capture.messages {
+        let Some(key) = key_of(inputs, node_id) else {
+            continue;
+        };
+        by_key.entry(key.to_owned()).or_default().extend(messages);
+    }
+    by_key
+}
+
+fn key_of<'k>(inputs: &'k HashMap<String, TestInputs>, node_id: &str) -> Option<&'k str> {
+    if let Some((key, _)) = inputs.get_key_value(node_id) {
+        return Some(key);
+    }
+    let base = node_id.rfind('[').map(|at| &node_id[..at])?;
+    inputs.get_key_value(base).map(|(key, _)| key.as_str())
+}
+
+/// The encoded reports of a test that finished every item and passed (or skipped, or
+/// xfailed); `None` for anything to run again next time.
+fn recordable(messages: &[&WorkerMessage], capture: &Capture) -> Option<Vec<Vec<u8>>> {
+    let mut reports = Vec::with_capacity(messages.len());
+    let mut items = BTreeSet::new();
+    for message in messages {
+        if let WorkerMessage::ItemResult(result) = message {
+            if matches!(result.outcome, Outcome::Failed | Outcome::Error) {
+                return None;
+            }
+            items.insert(result.node_id.as_str());
+        }
+        let frame = ResultFrame {
+            request_id: 0,
+            message: (*message).clone(),
+        };
+        reports.push(encode_result(&frame).ok()?);
+    }
+    let complete = !items.is_empty()
+        && items
+            .iter()
+            .all(|id| capture.finished.contains(*id) && !capture.incidents.contains(*id));
+    complete.then_some(reports)
+}
+
+fn decode_messages(reports: &[Vec<u8>]) -> Option<Vec<WorkerMessage>> {
+    reports
+        .iter()
+        .map(|bytes| {
+            decode_result(bytes, DEFAULT_MAX_PAYLOAD)
+                .ok()
+                .map(|(frame, _)| frame.message)
+        })
+        .collect()
+}
+
+fn load_store(paths: &StorePaths) -> Store {
+    match Store::load(paths) {
+        Ok(store) => store,
+        Err(err @ LoadError::Corrupt { .. }) => {
+            eprintln!("dx-py: result cache rebuilt: {err}");
+            Store::default()
+        }
+        Err(err) => {
+            eprintln!("dx-py: result cache not read: {err}");
+            Store::default()
+        }
+    }
+}
+
+fn module_of(node_id: &str) -> &str {
+    node_id.split("::").next().unwrap_or(node_id)
+}
+
+/// What the run's interpreter says of itself.
+#[derive(Debug)]
+struct Interpreter {
+    executable: PathBuf,
+    version_text: String,
+    version: PythonVersion,
+    /// `sys.path` directories outside the project: where distributions are installed.
+    site_dirs: Vec<PathBuf>,
+}
+
+const PROBE: &str = "import json, sys; print(json.dumps([sys.executable, sys.version, \
+                     list(sys.version_info[:2]), sys.path]))";
+
+fn probe_interpreter(pool: &PoolConfig) -> anyhow::Result<Interpreter> {
+    let python = resolve_python(pool.python.as_deref(), std::env::var_os("VIRTUAL_ENV"));
+    let output = Command::new(&python)
+        .args(["-c", PROBE])
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{} failed: {}",
+        python.display(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    let (executable, version_text, (major, minor), path): (
+        PathBuf,
+        String,
+        (u32, u32),
+        Vec<PathBuf>,
+    ) = serde_json::from_slice(&output.stdout).context("reading the interpreter's answer")?;
+    let version = PythonVersion::from_minor(major, minor)
+        .with_context(|| format!("Python {major}.{minor} is not supported"))?;
+    let site_dirs = path
+        .into_iter()
+        .filter(|p| p.is_absolute() && p.is_dir())
+        .collect();
+    Ok(Interpreter {
+        executable,
+        version_text,
+        version,
+        site_dirs,
+    })
+}
+
+/// Config files pytest may read at the rootdir.
+const CONFIG_FILES: [&str; 5] = [
+    "pytest.ini",
+    ".pytest.ini",
+    "pyproject.toml",
+    "tox.ini",
+    "setup.cfg",
+];
+
+/// Options that only select or stop, never change a test's outcome.
+const SELECTION_OPTIONS: [&str; 5] = ["-k", "-m", "--deselect", "--ignore", "--ignore-glob"];
+
+fn context_digest(
+    discovery: &Discovery,
+    pool: &PoolConfig,
+    interpreter: &Interpreter,
+) -> anyhow::Result<Digest> {
+    let rootdir = &discovery.config.rootdir;
+    let mut context = ContextBuilder::new();
+    let executable = std::fs::canonicalize(&interpreter.executable)
+        .unwrap_or_else(|_| interpreter.executable.clone());
+    context.text("python", &executable.to_string_lossy());
+    context.text("python stamp", &stamp_text(&executable));
+    context.text("python version", &interpreter.version_text);
+    let site_dirs: Vec<&Path> = interpreter
+        .site_dirs
+        .iter()
+        .map(PathBuf::as_path)
+        .filter(|p| !p.starts_with(rootdir))
+        .collect();
+    context.text("distributions", &distributions_fingerprint(&site_dirs));
+    for name in CONFIG_FILES {
+        context.file(name, &rootdir.join(name));
+    }
+    if let Some(ini) = &discovery.config.inifile {
+        context.file("inifile", ini);
+    }
+    context.text("options", &outcome_options(&pool.pytest_args).join("\0"));
+    context.text("engine", &format!("{:?}", pool.engine));
+    context.text("timeout", &format!("{:?}", pool.test_timeout));
+    context.text("preload", &pool.preload.join("\0"));
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("PYTHON") || k.starts_with("PYTEST"))
+        .collect();
+    env.sort();
+    for (key, value) in env {
+        context.text(&format!("env {key}"), &value);
+    }
+    context.bytes("inputs", &configured_inputs_digest(rootdir)?);
+    Ok(context.finish())
+}
+
+fn stamp_text(path: &Path) -> String {
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some(format!("{} {}", dxpy_fs::mtime_ns(&m).ok()?, m.len())))
+        .unwrap_or_default()
+}
+
+/// The worker options without those that only select tests or stop the run.
+fn outcome_options(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if SELECTION_OPTIONS.contains(&arg.as_str()) {
+            iter.next();
+        } else if !arg.starts_with("--maxfail") {
+            out.push(arg.clone());
+        }
+    }
+    out
+}
+
+/// `[tool.dx-py] inputs = ["data/**", ...]`: globs (rootdir-relative) of files every test
+/// depends on. Their names and contents go into the context.
+fn configured_inputs_digest(rootdir: &Path) -> anyhow::Result<Digest> {
+    let globs = crate::config::string_list(&rootdir.join("pyproject.toml"), "inputs")?;
+    let mut hasher = blake3::Hasher::new();
+    if globs.is_empty() {
+        return Ok(*hasher.finalize().as_bytes());
+    }
+    let mut builder = globset::GlobSetBuilder::new();
+    for glob in &globs {
+        builder.add(
+            globset::Glob::new(glob)
+                .with_context(|| format!("[tool.dx-py] inputs: bad glob {glob:?}"))?,
+        );
+    }
+    let set = builder.build()?;
+    let mut matched = Vec::new();
+    walk_files(rootdir, Path::new(""), &mut |rel| {
+        if set.is_match(rel) {
+            matched.push(rel.to_path_buf());
+        }
+    });
+    matched.sort();
+    for rel in matched {
+        hasher.update(rel.to_string_lossy().as_bytes());
+        hasher.update(&[0]);
+        let bytes = std::fs::read(rootdir.join(&rel)).unwrap_or_default();
+        hasher.update(blake3::hash(&bytes).as_bytes());
+    }
+    Ok(*hasher.finalize().as_bytes())
+}
+
+/// Every file below `root`, leaving out hidden entries, `__pycache__` and virtualenvs.
+fn walk_files(root: &Path, rel: &Path, found: &mut dyn FnMut(&Path)) {
+    let Ok(entries) = std::fs::read_dir(root.join(rel)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') || name == "__pycache__" {
+            continue;
+        }
+        let child = rel.join(&*name);
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => {
+                if !entry.path().join("pyvenv.cfg").exists() {
+                    walk_files(root, &child, found);
+                }
+            }
+            Ok(_) => found(&child),
+            Err(_) => {}
+        }
+    }
+}

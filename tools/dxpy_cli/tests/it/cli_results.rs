@@ -1,0 +1,335 @@
+//! `dx-py test --affected`: tests whose inputs did not change are replayed from the result
+//! cache, the rest run; after every edit the per-test outcomes, the summary counts and the
+//! exit code must be pytest's on the edited tree. Each kind of input gets its own edit.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use dxpy_test_support::{junit, pytest, python, summary, write, Run};
+
+use crate::dx_py;
+
+fn tree(files: &[(&str, &str)]) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("proj");
+    for (rel, text) in files {
+        write(&root, rel, text);
+    }
+    (tmp, root)
+}
+
+/// `3 passed (2 cached)` → (`3 passed`, 2).
+fn split_cached(line: &str) -> (String, usize) {
+    match line.rsplit_once(" (") {
+        Some((counts, rest)) if rest.ends_with(" cached)") => {
+            let n = rest
+                .trim_end_matches(" cached)")
+                .parse()
+                .expect("cached count");
+            (counts.to_owned(), n)
+        }
+        _ => (line.to_owned(), 0),
+    }
+}
+
+/// `dx-py test --affected ARGS` and pytest on the same tree agree on every test's outcome,
+/// the summary counts and the exit code; returns dx-py's run and how many it replayed.
+fn affected_like_pytest(root: &Path, args: &[&str]) -> (Run, usize) {
+    let py_xml = root.join("py.xml");
+    let dx_xml = root.join("dx.xml");
+    let py_flags = [
+        "-p",
+        "no:cacheprovider",
+        "--junit-xml",
+        py_xml.to_str().expect("utf-8"),
+    ];
+    let py = pytest(root, &[args, &py_flags].concat());
+    let dx_flags = ["--affected", "--junit-xml", dx_xml.to_str().expect("utf-8")];
+    let dx = dx_py(root, &[&dx_flags, args].concat());
+    assert_eq!(
+        junit(&dx_xml),
+        junit(&py_xml),
+        "cases differ\n--- dx-py\n{}\n--- pytest\n{}",
+        dx.output,
+        py.output
+    );
+    let (counts, cached) = split_cached(&summary(&dx.output));
+    assert_eq!(counts, summary(&py.output), "{}", dx.output);
+    assert_eq!(dx.code, py.code, "{}", dx.output);
+    std::fs::remove_file(&py_xml).expect("rm");
+    std::fs::remove_file(&dx_xml).expect("rm");
+    (dx, cached)
+}
+
+const PKG: &[(&str, &str)] = &[
+    ("pytest.ini", "[pytest]\ntestpaths = tests\n"),
+    ("pkg/__init__.py", "from pkg import a, b\n"),
+    (
+        "pkg/a.py",
+        "def one():\n    return 1\n\n\ndef unused():\n    return 0\n",
+    ),
+    (
+        "pkg/b.py",
+        "from pkg.c import two\n\n\ndef double():\n    return two() * 2\n",
+    ),
+    ("pkg/c.py", "def two():\n    return 2\n"),
+    (
+        "tests/conftest.py",
+        "import pytest\n\n\n@pytest.fixture\ndef base():\n    return 0\n",
+    ),
+    (
+        "tests/test_a.py",
+        "from pkg.a import one\n\n\ndef test_one(base):\n    assert one() + base == 1\n",
+    ),
+    (
+        "tests/test_b.py",
+        "from pkg.b import double\n\n\ndef test_double():\n    assert double() == 4\n\n\n\
+         def test_plain():\n    pass\n",
+    ),
+    (
+        "tests/data/test_data.py",
+        "from pathlib import Path\n\n\ndef test_reads():\n    \
+         assert (Path(__file__).parent / 'value.txt').read_text() == 'ok'\n",
+    ),
+    ("tests/data/value.txt", "ok"),
+];
+
+/// A first run records everything; an unchanged rerun replays everything.
+fn recorded(root: &Path) {
+    let (_, cached) = affected_like_pytest(root, &[]);
+    assert_eq!(cached, 0);
+    let (run, cached) = affected_like_pytest(root, &[]);
+    assert_eq!(cached, 4, "{}", run.output);
+}
+
+#[test]
+fn an_unchanged_tree_replays_every_test_and_marks_them_at_v() {
+    let (_tmp, root) = tree(PKG);
+    recorded(&root);
+    let run = dx_py(&root, &["--affected", "-v"]);
+    // `-v` is another context (verbosity shapes reports): it runs, then replays.
+    assert_eq!(split_cached(&summary(&run.output)).1, 0, "{}", run.output);
+    let run = dx_py(&root, &["--affected", "-v"]);
+    assert!(
+        run.output
+            .contains("tests/test_b.py::test_plain PASSED (cached)"),
+        "{}",
+        run.output
+    );
+    assert!(
+        run.output.contains("result cache: 0 to run, 4 replayed"),
+        "{}",
+        run.output
+    );
+}
+
+#[test]
+fn each_kind_of_input_change_reruns_the_tests_it_reaches() {
+    let (_tmp, root) = tree(PKG);
+    recorded(&root);
+    // (edit, how many tests must run again: the rest are replayed)
+    let edits: &[(&str, &str, &str, usize)] = &[
+        // a test module: its own tests
+        ("tests/test_b.py", "== 4", "== 5", 2),
+        ("tests/test_b.py", "== 5", "== 4", 2),
+        // a transitive import (pkg.b -> pkg.c): the tests reaching it (through pkg/__init__,
+        // all but test_data, which imports no first-party module)
+        ("pkg/c.py", "return 2", "return 3", 3),
+        ("pkg/c.py", "return 3", "return 2", 3),
+        // a conftest: the tests below it
+        ("tests/conftest.py", "return 0", "return 1", 4),
+        ("tests/conftest.py", "return 1", "return 0", 4),
+        // a data file in a test's directory tree: tests/data/ is below every test's
+        ("tests/data/value.txt", "ok", "changed", 4),
+        ("tests/data/value.txt", "changed", "ok", 4),
+        // the config
+        (
+            "pytest.ini",
+            "testpaths = tests\n",
+            "testpaths = tests\nxfail_strict = true\n",
+            4,
+        ),
+    ];
+    for (file, from, to, expected_run) in edits {
+        let path = root.join(file);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.contains(from), "{file} has no {from:?}");
+        std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
+        let (run, cached) = affected_like_pytest(&root, &[]);
+        assert_eq!(
+            4 - cached,
+            *expected_run,
+            "after {file}: {from:?} -> {to:?}\n{}",
+            run.output
+        );
+        // The failures are not cached: an unchanged rerun runs them again, nothing else.
+        let failed = run.code != 0;
+        let (run, cached) = affected_like_pytest(&root, &[]);
+        assert_eq!(cached < 4, failed, "rerun after {file}\n{}", run.output);
+    }
+}
+
+fn purelib(python: &Path) -> PathBuf {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()
+        .expect("purelib");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+#[test]
+fn installing_a_distribution_or_another_interpreter_reruns_everything() {
+    let (tmp, root) = tree(PKG);
+    let venv = tmp.path().join("venv");
+    let made = Command::new(python())
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .expect("venv");
+    assert!(made.success());
+    let venv_python = venv.join("bin/python");
+    let site = purelib(&venv_python);
+    // The test interpreter's packages (pytest and what it imports, some installed
+    // editable) through a .pth file that adds its site directory.
+    let base_site = purelib(Path::new(&python()));
+    write(
+        &site,
+        "test_python.pth",
+        format!(
+            "import site; site.addsitedir({:?})\n",
+            base_site.to_string_lossy()
+        ),
+    );
+    let with_venv = |root: &Path| {
+        let mut cmd = Command::new(crate::dx_py_bin());
+        cmd.args(["test", "--affected", "--python"])
+            .arg(&venv_python);
+        dxpy_test_support::run(cmd, root)
+    };
+    let first = with_venv(&root);
+    assert_eq!(first.code, 0, "{}", first.output);
+    let again = with_venv(&root);
+    assert_eq!(
+        split_cached(&summary(&again.output)).1,
+        4,
+        "{}",
+        again.output
+    );
+    write(
+        &site,
+        "newdist-1.0.dist-info/METADATA",
+        "Name: newdist\nVersion: 1.0\n",
+    );
+    let after = with_venv(&root);
+    assert_eq!(
+        split_cached(&summary(&after.output)).1,
+        0,
+        "{}",
+        after.output
+    );
+    // Another interpreter (the base one instead of the venv's) is another context too.
+    let base = dx_py(&root, &["--affected"]);
+    assert_eq!(split_cached(&summary(&base.output)).1, 0, "{}", base.output);
+}
+
+#[test]
+fn a_corrupt_or_truncated_cache_is_rebuilt_with_a_notice() {
+    let (_tmp, root) = tree(PKG);
+    recorded(&root);
+    let file = find_results_file(&root.join(".dxpy-cache"));
+    let bytes = std::fs::read(&file).expect("read");
+    for broken in [bytes[..bytes.len() / 2].to_vec(), {
+        let mut flipped = bytes.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0xff;
+        flipped
+    }] {
+        std::fs::write(&file, &broken).expect("write");
+        let (run, cached) = affected_like_pytest(&root, &[]);
+        assert_eq!(cached, 0, "{}", run.output);
+        assert!(
+            run.output.contains("result cache rebuilt"),
+            "{}",
+            run.output
+        );
+        let (_, cached) = affected_like_pytest(&root, &[]);
+        assert_eq!(cached, 4);
+    }
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&file).expect("stat").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[test]
+fn new_and_deleted_tests_and_dynamic_parameters() {
+    let (_tmp, root) = tree(PKG);
+    write(
+        &root,
+        "tests/test_dyn.py",
+        "import pytest\n\n\ndef cases():\n    return [1, 2, 3]\n\n\n\
+         @pytest.mark.parametrize('n', cases())\ndef test_n(n):\n    assert n\n",
+    );
+    let (_, cached) = affected_like_pytest(&root, &[]);
+    assert_eq!(cached, 0);
+    // The dynamic function is one record holding its three expansions: 4 + 3 tests.
+    let (run, cached) = affected_like_pytest(&root, &[]);
+    assert_eq!(cached, 7, "{}", run.output);
+    write(&root, "tests/test_new.py", "def test_new():\n    pass\n");
+    let (run, cached) = affected_like_pytest(&root, &[]);
+    assert_eq!(cached, 7, "{}", run.output);
+    std::fs::remove_file(root.join("tests/test_b.py")).expect("rm");
+    let (run, cached) = affected_like_pytest(&root, &[]);
+    assert_eq!(cached, 6, "{}", run.output);
+}
+
+#[test]
+fn two_runs_at_once_keep_a_valid_cache() {
+    let (_tmp, root) = tree(PKG);
+    let spawn = || {
+        let mut cmd = Command::new(crate::dx_py_bin());
+        cmd.args(["test", "--affected", "--python", &python()]);
+        dxpy_test_support::clean(&mut cmd, &root);
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (first, second) = (spawn(), spawn());
+    for child in [first, second] {
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    let (run, cached) = affected_like_pytest(&root, &[]);
+    assert_eq!(cached, 4, "{}", run.output);
+}
+
+fn find_results_file(dir: &Path) -> PathBuf {
+    for entry in walk(dir) {
+        if entry.file_name().is_some_and(|n| n == "results.bin") {
+            return entry;
+        }
+    }
+    panic!("no results.bin under {}", dir.display());
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

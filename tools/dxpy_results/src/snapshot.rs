@@ -1,0 +1,150 @@
+//! The project's files as this run sees them: digests computed on first use and kept, with
+//! the metadata they were read with, so a file edited while the tests ran is noticed
+//! ([`Snapshot::changed_since_read`]) and its results are not cached.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::store::FileVersion;
+use crate::units::{Digest, FileUnits};
+
+/// One file's digests now.
+#[derive(Debug, Clone)]
+pub struct FileState {
+    pub full: Digest,
+    /// `None` for files that are not Python.
+    pub units: Option<FileUnits>,
+    stamp: Option<(i128, u64)>,
+}
+
+impl FileState {
+    pub fn skeleton(&self) -> Digest {
+        self.units.as_ref().map_or(self.full, |u| u.skeleton)
+    }
+}
+
+/// Lazily digested files under a root, and data digests of directories.
+#[derive(Debug)]
+pub struct Snapshot {
+    root: PathBuf,
+    files: HashMap<String, Option<FileState>>,
+    data: HashMap<String, Digest>,
+}
+
+impl Snapshot {
+    pub fn new(root: &Path) -> Snapshot {
+        Snapshot {
+            root: root.to_path_buf(),
+            files: HashMap::new(),
+            data: HashMap::new(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `path` (rootdir-relative) now; `None` when it does not exist or cannot be read.
+    pub fn file(&mut self, path: &str) -> Option<&FileState> {
+        if !self.files.contains_key(path) {
+            let state = read_state(&self.root.join(path), path.ends_with(".py"));
+            self.files.insert(path.to_owned(), state);
+        }
+        self.files.get(path).and_then(Option::as_ref)
+    }
+
+    /// The [`FileVersion`] of `path` now.
+    pub fn version(&mut self, path: &str) -> Option<FileVersion> {
+        let state = self.file(path)?;
+        Some(FileVersion {
+            path: path.to_owned(),
+            full: state.full,
+            skeleton: state.skeleton(),
+        })
+    }
+
+    /// Digest of the non-Python files below `dir` (rootdir-relative, `""`: the root): names
+    /// and contents, recursively, leaving out hidden files and directories (`.coverage`,
+    /// `.pytest_cache`), `__pycache__`, virtualenvs and `node_modules`.
+    pub fn data_digest(&mut self, dir: &str) -> Digest {
+        if let Some(digest) = self.data.get(dir) {
+            return *digest;
+        }
+        let mut hasher = blake3::Hasher::new();
+        let mut files = Vec::new();
+        collect_data_files(&self.root.join(dir), Path::new(""), &mut files);
+        files.sort();
+        for rel in files {
+            let bytes = std::fs::read(self.root.join(dir).join(&rel)).unwrap_or_default();
+            hasher.update(rel.to_string_lossy().as_bytes());
+            hasher.update(&[0]);
+            hasher.update(blake3::hash(&bytes).as_bytes());
+        }
+        let digest = *hasher.finalize().as_bytes();
+        self.data.insert(dir.to_owned(), digest);
+        digest
+    }
+
+    /// Files read so far whose metadata differs now: edited while the tests ran.
+    pub fn changed_since_read(&self) -> Vec<String> {
+        let mut changed: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(path, state)| {
+                let now = stamp(&self.root.join(path));
+                now != state.as_ref().and_then(|s| s.stamp)
+            })
+            .map(|(path, _)| path.clone())
+            .collect();
+        changed.sort();
+        changed
+    }
+}
+
+fn stamp(path: &Path) -> Option<(i128, u64)> {
+    let metadata = std::fs::metadata(path).ok()?;
+    Some((dxpy_fs::mtime_ns(&metadata).ok()?, metadata.len()))
+}
+
+fn read_state(path: &Path, python: bool) -> Option<FileState> {
+    let before = stamp(path)?;
+    let bytes = std::fs::read(path).ok()?;
+    let units = if python {
+        FileUnits::parse(&bytes).ok()
+    } else {
+        None
+    };
+    Some(FileState {
+        full: *blake3::hash(&bytes).as_bytes(),
+        units,
+        stamp: Some(before),
+    })
+}
+
+fn skipped_dir(dir: &Path, name: &str) -> bool {
+    name == "__pycache__" || name == "node_modules" || dir.join("pyvenv.cfg").exists()
+}
+
+fn collect_data_files(base: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(base.join(rel)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        let child = rel.join(&*name);
+        if kind.is_dir() {
+            if !skipped_dir(&entry.path(), &name) {
+                collect_data_files(base, &child, out);
+            }
+        } else if !(name.ends_with(".py") || name.ends_with(".pyc") || name.ends_with(".pyo")) {
+            out.push(child);
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! `dxpy_results` end to end on real files: record a run, edit the tree, and check what the
+//! next run may replay. One binary, one module per area.
+
+mod check;
+mod store;
