@@ -1,0 +1,236 @@
+"""What a rerun costs with the result cache: `dx-py test --affected` vs `pytest` on the whole suite.
+
+    python3 bench/affected_bench.py [--runs 3] [--suites click jinja2 pygments] [--synth-files 200]
+                                    [--json FILE]
+
+Per target (corpus suites from a scratch copy of their unpacked root, imported from the copy as
+tests/corpus/affected_check.py does; `synth-N` from bench/synth.py), each figure the median of
+--runs after one untimed warm-up, side by side in one run:
+
+| column | what is run |
+|---|---|
+| `pytest_s` | `pytest -q -p no:cacheprovider` on the whole suite, bytecode cache warm: what a developer runs without dx-py |
+| `dx_full_s` | `dx-py test -q`: a full run, nothing recorded |
+| `dx_record_s` | `dx-py test -q --affected` with the result cache emptied first: a full run that records what every test executes |
+| `record_overhead` | `dx_record_s / dx_full_s` (target: at most 1.30) |
+
+Then per edit, each made on the recorded copy and reverted after its timed run (a settling run
+re-records between repetitions): `nothing`; `leaf-module` (a module-level line appended to the
+first-party module the fewest tests reach, per `dx-py affected`); `wide-module` (the same in the
+module the most tests reach); `wide-function` (a statement added inside the body of a function
+that the tests name, in the most widely reached module that has one). Printed: the `--affected`
+time, how many tests it ran (the rest replayed), `pytest_s / affected_s` (target: at least 20 for
+an edit of a function body in a widely imported module, and for a leaf module) and whether the
+run's per-test outcomes equal pytest's on the edited tree (checked on the first repetition).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT / "tests" / "corpus"))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
+
+import affected_check  # noqa: E402
+import collect  # noqa: E402
+import corpus  # noqa: E402
+import outcomes  # noqa: E402
+import test_bench  # noqa: E402
+
+EDIT_LINE = "_dxpy_bench_edit = 1"
+DEFAULT_SUITES = ["click", "jinja2", "pygments"]
+
+
+def bench_env(copy: Path) -> dict[str, str]:
+    """The copy's own packages first, pytest's bytecode cache allowed (its warm case)."""
+    env = affected_check.run_env(copy)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def timed(cmd: list[str], copy: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=copy, env=bench_env(copy), capture_output=True, text=True)
+    return time.perf_counter() - start, proc
+
+
+def pytest_cmd(junit: Path | None = None) -> list[str]:
+    cmd = [str(corpus.venv_python()), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    return cmd + ([f"--junit-xml={junit}"] if junit else [])
+
+
+def dxpy_cmd(dxpy: Path, affected: bool, junit: Path | None = None) -> list[str]:
+    cmd = [str(dxpy), "test", "-q", "--python", str(corpus.venv_python())]
+    cmd += ["--affected"] if affected else []
+    return cmd + (["--junit-xml", str(junit)] if junit else [])
+
+
+def median_time(cmd: list[str], copy: Path, runs: int, before=None) -> float:
+    subprocess.run(cmd, cwd=copy, env=bench_env(copy), capture_output=True)
+    times = []
+    for _ in range(runs):
+        if before:
+            before()
+        times.append(timed(cmd, copy)[0])
+    return statistics.median(times)
+
+
+def clear_results(copy: Path) -> None:
+    for path in (copy.parent / "dxpy-cache").rglob("results"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def cases(junit: Path) -> dict[str, str]:
+    out = {}
+    for testcase in ET.parse(junit).getroot().iter("testcase"):
+        key = f"{testcase.get('classname', '')}::{testcase.get('name', '')}"
+        out[key] = outcomes.case_outcome(testcase)
+    return out
+
+
+def selected_count(copy: Path, dxpy: Path, module: Path) -> int:
+    proc = subprocess.run([str(dxpy), "affected", "--changed", str(module)], cwd=copy,
+                          env=bench_env(copy), capture_output=True, text=True)
+    return sum(1 for line in proc.stdout.split("\n\n", 1)[0].splitlines() if "::" in line)
+
+
+def body_edit_line(path: Path, names: set[str]) -> tuple[int, str] | None:
+    """(line, indent) before the last statement of a function the tests name, whose body has a
+    statement other than its docstring on a line of its own."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError):
+        return None
+    lines = path.read_text(encoding="utf-8").split("\n")
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name not in names:
+            continue
+        last = node.body[-1]
+        is_docstring = isinstance(last, ast.Expr) and isinstance(last.value, ast.Constant)
+        indent = lines[last.lineno - 1][:last.col_offset]
+        if not is_docstring and last.lineno > node.lineno and indent and not indent.strip():
+            return last.lineno, indent
+    return None
+
+
+def plan_edits(copy: Path, dxpy: Path) -> list[tuple[str, Path | None, str]]:
+    """(name, module, new text) of each edit; `nothing` has no module."""
+    modules = affected_check.source_modules(copy)
+    reach = {m: selected_count(copy, dxpy, m) for m in modules}
+    reached = sorted((n, str(m)) for m, n in reach.items() if n > 0)
+    edits: list[tuple[str, Path | None, str]] = [("nothing", None, "")]
+    if not reached:
+        return edits
+    leaf, wide = Path(reached[0][1]), Path(reached[-1][1])
+    for name, module in (("leaf-module", leaf), ("wide-module", wide)):
+        text = (copy / module).read_text(encoding="utf-8")
+        edits.append((name, module, text.rstrip("\n") + f"\n{EDIT_LINE}\n"))
+    names = affected_check.test_names(copy)
+    for _, module in reversed(reached):
+        found = body_edit_line(copy / module, names)
+        if found:
+            line, indent = found
+            lines = (copy / module).read_text(encoding="utf-8").split("\n")
+            lines.insert(line - 1, indent + EDIT_LINE)
+            edits.append(("wide-function", Path(module), "\n".join(lines)))
+            break
+    return edits
+
+
+def bench_target(name: str, root: Path, dxpy: Path, runs: int) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix=f"dxpy-affected-bench-{name}-") as tmp:
+        copy = Path(tmp) / "suite"
+        shutil.copytree(root, copy, symlinks=True,
+                        ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
+        pytest_s = median_time(pytest_cmd(), copy, runs)
+        full_s = median_time(dxpy_cmd(dxpy, False), copy, runs)
+        record_s = median_time(dxpy_cmd(dxpy, True), copy, runs, before=lambda: clear_results(copy))
+        subprocess.run(dxpy_cmd(dxpy, True), cwd=copy, env=bench_env(copy), capture_output=True)
+        rows = []
+        for edit, module, text in plan_edits(copy, dxpy):
+            path = copy / module if module else None
+            original = path.read_text(encoding="utf-8") if path else ""
+            times, ran, same = [], -1, None
+            for rep in range(runs):
+                if path:
+                    path.write_text(text, encoding="utf-8")
+                try:
+                    dx_junit = Path(tmp) / "dx.xml"
+                    elapsed, proc = timed(dxpy_cmd(dxpy, True, dx_junit if rep == 0 else None), copy)
+                    times.append(elapsed)
+                    if rep == 0:
+                        ran = ran_count(proc.stdout)
+                        py_junit = Path(tmp) / "py.xml"
+                        subprocess.run(pytest_cmd(py_junit), cwd=copy, env=bench_env(copy),
+                                       capture_output=True)
+                        same = cases(dx_junit) == cases(py_junit)
+                finally:
+                    if path:
+                        path.write_text(original, encoding="utf-8")
+                # Settle: the revert is itself an edit; record it before the next repetition.
+                subprocess.run(dxpy_cmd(dxpy, True), cwd=copy, env=bench_env(copy),
+                               capture_output=True)
+            affected_s = statistics.median(times)
+            rows.append({"target": name, "edit": edit, "module": str(module or "-"),
+                         "pytest_s": pytest_s, "dx_full_s": full_s, "dx_record_s": record_s,
+                         "affected_s": affected_s, "ran": ran, "same_as_pytest": same})
+        return rows
+
+
+def ran_count(stdout: str) -> int:
+    """Tests a `--affected` run executed: its summary's total minus its `(N cached)`."""
+    counts = outcomes.parse_summary(re.sub(r" \(\d+ cached\)", "", stdout))
+    total = sum(n for word, n in counts.items()
+                if word in ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "errors"))
+    match = re.search(r"\((\d+) cached\)", stdout)
+    return total - (int(match.group(1)) if match else 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--suites", nargs="*", default=DEFAULT_SUITES)
+    parser.add_argument("--synth-files", type=int, default=200, help="0: no synthetic suite")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        dxpy = collect.find_dxpy_bin()
+        suites = corpus.select(corpus.load_suites(), args.suites)
+        targets = [(s.name, s.root) for s in suites]
+        if args.synth_files:
+            targets.append((f"synth-{args.synth_files}", test_bench.make_synth(args.synth_files)))
+    except (corpus.CorpusError, subprocess.CalledProcessError) as err:
+        print(f"affected_bench: error: {err}", file=sys.stderr)
+        return 2
+    print(f"dx-py: {dxpy}; median of {args.runs} runs after one warm-up")
+    rows: list[dict] = []
+    for name, root in targets:
+        rows += bench_target(name, root, dxpy, args.runs)
+        print(f"{name}: done", file=sys.stderr, flush=True)
+    table = [("target", "pytest_s", "dx_full_s", "dx_record_s", "record_overhead", "edit", "module",
+              "affected_s", "ran", "pytest/affected", "same as pytest")]
+    for r in rows:
+        table.append((r["target"], f"{r['pytest_s']:.2f}", f"{r['dx_full_s']:.2f}",
+                      f"{r['dx_record_s']:.2f}", f"{r['dx_record_s'] / r['dx_full_s']:.2f}",
+                      r["edit"], r["module"], f"{r['affected_s']:.2f}", str(r["ran"]),
+                      f"{r['pytest_s'] / r['affected_s']:.1f}x", str(r["same_as_pytest"])))
+    corpus.print_columns(table)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
