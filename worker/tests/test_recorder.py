@@ -166,8 +166,8 @@ def def_line(source: str, needle: str) -> int:
 
 
 def run_worker(root: Path, node_ids: list[str], record: bool, cache_root: Path | None = None,
-               batches: int = 1) -> list[P.ResultMessage]:
-    requests = [P.RequestFrame(1, P.Hello(str(root), [], P.Engine.PYTEST,
+               batches: int = 1, engine: P.Engine = P.Engine.PYTEST) -> list[P.ResultMessage]:
+    requests = [P.RequestFrame(1, P.Hello(str(root), [], engine,
                                           ["-p", "no:cacheprovider"], 1 << 20, record=record))]
     for number in range(batches):
         requests.append(P.RequestFrame(2 + number, P.RunItems(0, batches > 1, node_ids)))
@@ -337,6 +337,42 @@ class KeptSession(unittest.TestCase):
         self.assertIn(def_line(MOD, "def for_session"), lines_in(ambient[0], "pkg/mod.py"))
         self.assertEqual(ambient[1], P.Ambient())  # the session fixture was kept: nothing new
         self.assertEqual(len(executed(messages)), 1)  # (one node ID: both batches share it)
+
+
+class NativeEngine(unittest.TestCase):
+    def test_the_native_engine_records_too(self) -> None:
+        root = write_project()
+        (root / "test_native.py").write_text(textwrap.dedent('''\
+            from pkg import mod
+
+
+            def setup_module():
+                mod.for_session()
+
+
+            def test_one():
+                assert mod.only_a() == 1
+
+
+            def test_two():
+                assert mod.only_b() == 2
+            '''))
+        messages = run_worker(root, ["test_native.py::test_one", "test_native.py::test_two"],
+                              record=True, engine=P.Engine.NATIVE)
+        by_test = executed(messages)
+        self.assertEqual(lines_in(by_test["test_native.py::test_one"], "pkg/mod.py"),
+                         [def_line(MOD, "def only_a")])
+        self.assertEqual(lines_in(by_test["test_native.py::test_two"], "pkg/mod.py"),
+                         [def_line(MOD, "def only_b")])
+        [ambient] = [m for m in messages if isinstance(m, P.Ambient)]
+        self.assertEqual(lines_in(ambient, "pkg/mod.py"),
+                         [def_line(MOD, "def deco"), def_line(MOD, "def at_import"),
+                          def_line(MOD, "def for_session")])
+        # Without pytest's rewriter the test module itself is instrumented.
+        self.assertIn("test_native.py", ambient.instrumented)
+        finished = [i for i, m in enumerate(messages)
+                    if isinstance(m, P.ItemResult) and m.item_finished]
+        self.assertTrue(all(isinstance(messages[i - 1], P.Executed) for i in finished))
 
 
 class CodeCacheUnit(unittest.TestCase):
