@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -146,8 +147,17 @@ def late():
 '''
 
 
-def write_project() -> Path:
-    root = Path(tempfile.mkdtemp(prefix="dxpy-recorder-"))
+def temp_dir(case: unittest.TestCase | type[unittest.TestCase], prefix: str) -> Path:
+    """A temporary directory removed after the test (or the class)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    if isinstance(case, unittest.TestCase):
+        case.addCleanup(shutil.rmtree, path, True)
+    else:
+        case.addClassCleanup(shutil.rmtree, path, True)
+    return path
+
+
+def write_project(root: Path) -> Path:
     for name, text in {"pkg/__init__.py": "", "pkg/mod.py": MOD, "pkg/late.py": LATE,
                        "conftest.py": CONFTEST, "test_rec.py": TESTS,
                        "pytest.ini": "[pytest]\n"}.items():
@@ -204,8 +214,8 @@ class RecordingWorker(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls) -> None:
-        cls.root = write_project()
-        cls.cache_root = Path(tempfile.mkdtemp(prefix="dxpy-recorder-cache-"))
+        cls.root = write_project(temp_dir(cls, "dxpy-recorder-"))
+        cls.cache_root = temp_dir(cls, "dxpy-recorder-cache-")
         tests = [f"test_rec.py::{name}" for name in (
             "test_a", "test_b", "test_decorated", "test_methods", "test_doc", "test_subprocess",
             "test_dynamic_import", "test_fails")]
@@ -330,7 +340,7 @@ class RecordingWorker(unittest.TestCase):
 
 class KeptSession(unittest.TestCase):
     def test_ambient_reports_only_what_is_new_since_the_last_one(self) -> None:
-        root = write_project()
+        root = write_project(temp_dir(self, "dxpy-recorder-"))
         messages = run_worker(root, ["test_rec.py::test_a"], record=True, batches=2)
         ambient = [m for m in messages if isinstance(m, P.Ambient)]
         self.assertEqual(len(ambient), 2)
@@ -341,7 +351,7 @@ class KeptSession(unittest.TestCase):
 
 class NativeEngine(unittest.TestCase):
     def test_the_native_engine_records_too(self) -> None:
-        root = write_project()
+        root = write_project(temp_dir(self, "dxpy-recorder-"))
         (root / "test_native.py").write_text(textwrap.dedent('''\
             from pkg import mod
 
@@ -377,8 +387,8 @@ class NativeEngine(unittest.TestCase):
 
 class CodeCacheUnit(unittest.TestCase):
     def test_a_corrupt_entry_is_recompiled_and_rewritten(self) -> None:
-        directory = tempfile.mkdtemp(prefix="dxpy-code-cache-")
-        cache = recorder.CodeCache(os.path.join(directory, "record-code"))
+        directory = temp_dir(self, "dxpy-code-cache-")
+        cache = recorder.CodeCache(str(directory / "record-code"))
         source = b"def f():\n    return 1\n"
         first = cache.get(source, "/p/m.py", "m.py")
         self.assertEqual((cache.hits, cache.misses), (0, 1))
