@@ -134,6 +134,11 @@ pub struct PoolConfig {
     pub preload: Vec<String>,
     /// Spawn each worker, or fork it from a zygote (the default).
     pub warm_start: WarmStart,
+    /// Ask the workers what each test executes (Hello's `RECORD` flag): their Executed and
+    /// Ambient results become [`crate::run::RunEvent::Executed`] and
+    /// [`crate::run::RunEvent::Ambient`]. Instrumented code is cached under
+    /// `worker_cache_root` when it is set.
+    pub record_execution: bool,
 }
 
 impl PoolConfig {
@@ -158,7 +163,26 @@ impl PoolConfig {
             preload: Vec::new(),
             forward_stderr: false,
             warm_start: WarmStart::default(),
+            record_execution: false,
         }
+    }
+
+    /// The variables every worker gets on top of the inherited environment: [`Self::env`],
+    /// and when recording, `DXPY_WORKER_CACHE_ROOT` (where the recorder caches instrumented
+    /// code, in a private directory of its own).
+    pub fn worker_vars(&self) -> Vec<(OsString, OsString)> {
+        let mut vars = self.env.clone();
+        if let Some(root) = self
+            .worker_cache_root
+            .as_ref()
+            .filter(|_| self.record_execution)
+        {
+            vars.push((
+                "DXPY_WORKER_CACHE_ROOT".into(),
+                root.clone().into_os_string(),
+            ));
+        }
+        vars
     }
 
     /// The worker count after applying the "0 = cores" default.

@@ -23,10 +23,10 @@
 //! | offset | size | field                                                    |
 //! |-------:|-----:|----------------------------------------------------------|
 //! | 0      | 4    | magic `b"DXRQ"`                                          |
-//! | 4      | 2    | protocol version (u16, currently 4)                      |
+//! | 4      | 2    | protocol version (u16, currently 5)                      |
 //! | 6      | 1    | message type (u8, [`RequestKind`])                       |
 //! | 7      | 1    | flags (u8; bit 0 `KEEP_SESSION` on RunItems/RunModule/   |
-//! |        |      | RunHookItems)                                            |
+//! |        |      | RunHookItems; bit 1 `RECORD` on Hello)                   |
 //! | 8      | 8    | request id (u64, echoed by every result it causes)       |
 //! | 16     | 4    | test index base (u32; index of the batch's first item)   |
 //! | 20     | 4    | payload length (u32)                                     |
@@ -37,7 +37,7 @@
 //! | offset | size | field                                                       |
 //! |-------:|-----:|-------------------------------------------------------------|
 //! | 0      | 4    | magic `b"DXRS"`                                             |
-//! | 4      | 2    | protocol version (u16, currently 4)                         |
+//! | 4      | 2    | protocol version (u16, currently 5)                         |
 //! | 6      | 1    | message type (u8, [`ResultKind`])                           |
 //! | 7      | 1    | flags (u8; ItemResult only: bit 0 `ITEM_FINISHED`,          |
 //! |        |      | bit 1 `OUTPUT_TRUNCATED`, bit 2 `NOT_IN_SUMMARY`)           |
@@ -102,6 +102,20 @@
 //! |      |              | `collect_errors), u8 stop, i32 exit_code, str message`               |
 //! | 7    | Fatal        | `str message, str traceback`                                         |
 //! | 8    | Deselected   | `list<str> node_ids` (RunHookItems only: items pytest deselected)    |
+//! | 9    | Executed     | `str node_id, u8 flags (bit 0 COARSE), list<str> paths,`             |
+//! |      |              | `list<list<u32>> def_lines, list<str> imported` (header: test index) |
+//! | 10   | Ambient      | `u8 flags (bit 0 COARSE), list<str> instrumented, list<str> paths,`  |
+//! |      |              | `list<list<u32>> def_lines`                                          |
+//!
+//! Executed and Ambient (new in protocol version 5) come only when Hello sets `RECORD`: the
+//! worker then instruments first-party modules and reports, per item, the `def` lines of the
+//! outermost functions it executed (`def_lines[i]`: strictly increasing 1-based lines in
+//! `paths[i]`, rootdir-relative with `/`), the first-party files first imported while it ran
+//! and `COARSE` when code ran outside what instrumentation sees (a subprocess, fork or exec).
+//! Executed precedes its item's `ITEM_FINISHED` ItemResult. Ambient precedes each batch's
+//! Done with what is new since the worker's previous Ambient: files loaded instrumented, and
+//! functions run outside any item (import time, collection, setup of fixtures wider than a
+//! function).
 //!
 //! One ItemResult is sent per pytest report (setup, call, teardown), except a passed setup,
 //! which carries nothing (in a RunHookItems batch it is sent, `NOT_IN_SUMMARY`: the runner
@@ -171,6 +185,11 @@ pub enum ProtocolError {
         read: u64,
         needed: u64,
     },
+    #[error("{message} frame: {reason}")]
+    InvalidRecord {
+        message: &'static str,
+        reason: &'static str,
+    },
     #[error("`{field}` is too long to encode ({len} bytes/elements)")]
     FieldTooLong { field: &'static str, len: u64 },
     #[error("I/O error ({kind:?}): {message}")]
@@ -229,6 +248,8 @@ pub enum ResultKind {
     Done = 6,
     Fatal = 7,
     Deselected = 8,
+    Executed = 9,
+    Ambient = 10,
 }
 
 /// Which engine runs the tests. On the wire: 0 auto, 1 pytest, 2 native.
@@ -333,6 +354,8 @@ pub struct Hello {
     /// terminal width; 0: pytest's own choice. Not exported as `COLUMNS`: tests that read
     /// the terminal size must see what they see under pytest.
     pub terminal_width: u32,
+    /// Header flag `RECORD`: report what each test executes ([`Executed`], [`Ambient`]).
+    pub record_execution: bool,
 }
 
 /// Run these node IDs, in order.
@@ -393,6 +416,8 @@ pub enum WorkerMessage {
     Done(Done),
     Fatal(Fatal),
     Deselected(Deselected),
+    Executed(Executed),
+    Ambient(Ambient),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -529,6 +554,41 @@ pub struct Deselected {
     pub node_ids: Vec<String>,
 }
 
+/// The outermost functions executed in one first-party file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutedFile {
+    /// Relative to the rootdir, with `/`.
+    pub path: String,
+    /// The 1-based `def` lines (not decorator lines) of the outermost functions that ran,
+    /// strictly increasing: a nested function counts as the outermost function holding it.
+    pub def_lines: Vec<u32>,
+}
+
+/// What one item executed (Hello's `RECORD`); sent before its `ITEM_FINISHED` ItemResult.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Executed {
+    pub test_index: u32,
+    pub node_id: String,
+    /// Code ran where instrumentation cannot see (a subprocess, fork or exec): the record
+    /// is incomplete.
+    pub coarse: bool,
+    /// Instrumented files whose functions ran, sorted by path.
+    pub files: Vec<ExecutedFile>,
+    /// First-party files first imported while the item ran (instrumented or not).
+    pub imported: Vec<String>,
+}
+
+/// What ran outside any item since the worker's last Ambient (import time, collection,
+/// setup of fixtures wider than a function); sent before each batch's Done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ambient {
+    pub coarse: bool,
+    /// Files loaded instrumented since the last Ambient; any other first-party file a test
+    /// depends on is a whole-file input.
+    pub instrumented: Vec<String>,
+    pub files: Vec<ExecutedFile>,
+}
+
 /// The worker cannot continue; it exits after sending this.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fatal {
@@ -611,6 +671,8 @@ impl ResultKind {
             6 => ResultKind::Done,
             7 => ResultKind::Fatal,
             8 => ResultKind::Deselected,
+            9 => ResultKind::Executed,
+            10 => ResultKind::Ambient,
             _ => {
                 return Err(ProtocolError::UnknownMessageType {
                     direction: Direction::Result,
@@ -630,6 +692,8 @@ impl ResultKind {
             ResultKind::Done => "Done",
             ResultKind::Fatal => "Fatal",
             ResultKind::Deselected => "Deselected",
+            ResultKind::Executed => "Executed",
+            ResultKind::Ambient => "Ambient",
         }
     }
 }
@@ -658,6 +722,8 @@ impl WorkerMessage {
             WorkerMessage::Done(_) => ResultKind::Done,
             WorkerMessage::Fatal(_) => ResultKind::Fatal,
             WorkerMessage::Deselected(_) => ResultKind::Deselected,
+            WorkerMessage::Executed(_) => ResultKind::Executed,
+            WorkerMessage::Ambient(_) => ResultKind::Ambient,
         }
     }
 }

@@ -46,6 +46,8 @@ class Channel:
         self.terminal_width = 0  # the runner's terminal width, from Hello (0: pytest's)
         self.request_id = 0
         self.done = P.Done()
+        # A message to send before each batch's Done (the recorder's Ambient), if any.
+        self.before_done: Callable[[], P.ResultMessage | None] | None = None
 
     def send(self, message: P.ResultMessage) -> None:
         self._write(P.encode_result(P.ResultFrame(self.request_id, message)))
@@ -53,14 +55,19 @@ class Channel:
     def send_item(self, result: P.ItemResult) -> None:
         self.send_items([result])
 
-    def send_items(self, results: Sequence[P.ItemResult]) -> None:
-        """Sends item results in one write (one wake-up of the runner), each counted in the
-        batch's Done when pytest's summary counts it."""
+    def send_items(self, results: Sequence[P.ResultMessage]) -> None:
+        """Sends results in one write (one wake-up of the runner), each item result counted
+        in the batch's Done when pytest's summary counts it."""
         for result in results:
-            if result.in_summary:
+            if isinstance(result, P.ItemResult) and result.in_summary:
                 field = _COUNT_FIELD[result.outcome]
                 setattr(self.done, field, getattr(self.done, field) + 1)
         self._write(b"".join(P.encode_result(P.ResultFrame(self.request_id, r)) for r in results))
+
+    def send_done(self) -> None:
+        """Ends a batch: the recorder's Ambient (when recording), then Done."""
+        extra = self.before_done() if self.before_done is not None else None
+        self.send_items([extra, self.done] if extra is not None else [self.done])
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)
@@ -126,7 +133,7 @@ class Channel:
             if isinstance(request, P.RunHookItems):
                 if run_hook_batch is None:
                     self.log(P.LogLevel.ERROR, "this engine cannot collect hook-made items")
-                    self.send(self.done)
+                    self.send_done()
                     continue
                 stop, exit_code, message = run_hook_batch(request)
             else:
@@ -137,7 +144,7 @@ class Channel:
                 stop, exit_code, message = run_batch(
                     node_ids, request.first_index, request.keep_session)
             self.done.stop, self.done.exit_code, self.done.message = stop, exit_code, message
-            self.send(self.done)
+            self.send_done()
 
 
 def _isolate_protocol_fds() -> tuple[int, int]:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from typing import Optional, Union
 
     from dxpy_worker.channel import BatchOutcome, Channel
+    from dxpy_worker.recorder import Recorder
 
     # (description, error text or None) of one unittest subtest.
     SubtestReport = tuple[str, Optional[str]]
@@ -185,6 +186,8 @@ class NativeRunner:
         self.stack = SetupStack()
         self.capture = FdCapture(channel.output_limit)
         self.first_index = 0
+        # Set when the runner asks what each test executes (Hello's RECORD flag).
+        self.recorder: Recorder | None = None
 
     # --- one phase --------------------------------------------------------------------
     def phase(
@@ -222,6 +225,8 @@ class NativeRunner:
         if phase == P.Phase.SETUP and outcome == P.Outcome.PASSED:
             return outcome
         in_summary = not (phase != P.Phase.CALL and outcome == P.Outcome.PASSED)
+        if finished and self.recorder is not None:
+            self.send_executed(item, index)
         self.send(item, index, phase, outcome, duration, text, stdout, stderr, skip_reason,
                   truncated, in_summary=in_summary, finished=finished)
         return outcome
@@ -261,12 +266,42 @@ class NativeRunner:
             head_line=head_line, progress_hidden=progress_hidden,
         ))
 
+    def send_executed(self, item: Item, index: int) -> None:
+        """Ends the item's recording and sends what it executed (before its last report)."""
+        recorder = self.recorder
+        assert recorder is not None
+        sink, imported = recorder.end_item()
+        paths, def_lines = recorder.hits_by_file(sink.hits)
+        self.channel.send(P.Executed(index, item.node_id, sink.coarse, paths, def_lines, imported))
+
+    def ambient(self) -> P.Ambient | None:
+        """What ran outside the items since the last Ambient (sent before each Done)."""
+        if self.recorder is None:
+            return None
+        coarse, instrumented, hits = self.recorder.take_ambient()
+        paths, def_lines = self.recorder.hits_by_file(hits)
+        return P.Ambient(coarse, instrumented, paths, def_lines)
+
+    def setup_collectors(self, item: Item) -> None:
+        """Module and class setups serve many items: recorded as ambient."""
+        recorder = self.recorder
+        if recorder is None:
+            self.stack.setup(item)
+            return
+        previous = recorder.switch(recorder.ambient)
+        try:
+            self.stack.setup(item)
+        finally:
+            recorder.switch(previous)
+
     # --- one item ---------------------------------------------------------------------
     def run_item(self, item: Item, index: int, next_item: Item | None) -> None:
         state: dict[str, Any] = {}
+        if self.recorder is not None:
+            self.recorder.begin_item()
 
         def setup() -> PhaseResult:
-            self.stack.setup(item)
+            self.setup_collectors(item)
             if item.kind == "function":
                 hook = getattr(item.module, "setup_function", None)
                 if hook is not None:
@@ -342,7 +377,12 @@ class NativeRunner:
         for position, item in enumerate(items):
             next_item = items[position + 1] if position + 1 < len(items) else None
             try:
-                self.run_item(item, first_index + position, next_item)
+                try:
+                    self.run_item(item, first_index + position, next_item)
+                finally:
+                    recorder = self.recorder
+                    if recorder is not None and recorder.current is not recorder.ambient:
+                        recorder.end_item()  # interrupted: nothing to send
             except KeyboardInterrupt:
                 try:
                     self.stack.teardown_exact(None)
@@ -354,6 +394,12 @@ class NativeRunner:
 
 def run(channel: Channel, hello: P.Hello) -> int:
     runner = NativeRunner(channel)
+    if hello.record:
+        from dxpy_worker.recorder import Recorder, cache_dir_from_env
+
+        runner.recorder = Recorder(hello.rootdir or os.getcwd(), cache_dir_from_env())
+        runner.recorder.install()
+        channel.before_done = runner.ambient
     channel.send(P.Ready(pid=os.getpid(), engine=P.Engine.NATIVE,
                          python_version=platform.python_version(), pytest_version=""))
     shutdown = channel.serve(runner.run_batch)

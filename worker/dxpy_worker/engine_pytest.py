@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from typing import Union
 
     from dxpy_worker.channel import BatchOutcome, Channel
+    from dxpy_worker.recorder import Recorder
 
     # (node ID, ERROR or SKIPPED, text, skip location) of a collector that failed or skipped.
     CollectProblem = tuple[str, P.Outcome, str, str]
@@ -185,7 +186,9 @@ class WorkerPlugin:
         self.visited: set[str] | None = None  # node IDs of the collectors it collected
         self.module_shortcuts = 0  # batches the shortcut collected (tests read it)
         self.batch_direct = 0  # items of the current batch run by the direct protocol
-        self.pending: list[P.ItemResult] = []  # not yet written (see ``emit``)
+        self.pending: list[P.ResultMessage] = []  # not yet written (see ``emit``)
+        # Set when the runner asks what each test executes (Hello's RECORD flag).
+        self.recorder: Recorder | None = None
         # With -s the tests' output streams live beside the results: keep their order.
         self.hold_call_results = True
         self.direct_refusal = ""  # why the last batch could not use it
@@ -553,8 +556,11 @@ class WorkerPlugin:
             direct, self.direct_refusal = DirectProtocol.for_session(self._config(), self)
         else:
             direct, self.direct_refusal = None, "DXPY_NO_FASTPATH is set"
+        recorder = self.recorder
         for position, item in enumerate(items):
             nextitem = items[position + 1] if position + 1 < len(items) else last
+            if recorder is not None:
+                recorder.begin_item()
             try:
                 try:
                     if direct is not None and direct.still_valid():
@@ -563,6 +569,8 @@ class WorkerPlugin:
                     else:
                         hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
                 finally:
+                    if recorder is not None and recorder.current is not recorder.ambient:
+                        recorder.end_item()  # no teardown report: nothing to send
                     self.flush_pending()
             except KeyboardInterrupt:
                 self.teardown_all()
@@ -647,6 +655,8 @@ class WorkerPlugin:
             skip_reason = str(report.wasxfail)
         longrepr, cut_repr = cap(longrepr)
         path, line, domain = report.location
+        if when == "teardown" and self.recorder is not None:
+            self.emit_executed(report.nodeid)
         self.emit(P.ItemResult(
             test_index=self.index_of.get(report.nodeid, P.NO_TEST_INDEX),
             node_id=report.nodeid,
@@ -693,6 +703,27 @@ class WorkerPlugin:
             return False
         capture = getattr(capman, "_global_capturing", None)
         return getattr(capture, "_state", None) == "started"
+
+    def emit_executed(self, node_id: str) -> None:
+        """Ends the item's recording; its Executed frame goes just before its teardown
+        report (in the same write)."""
+        recorder = self.recorder
+        assert recorder is not None
+        if recorder.current is recorder.ambient:
+            return  # a second teardown report (a plugin's): the item was already sent
+        sink, imported = recorder.end_item()
+        paths, def_lines = recorder.hits_by_file(sink.hits)
+        self.pending.append(P.Executed(
+            test_index=self.index_of.get(node_id, P.NO_TEST_INDEX), node_id=node_id,
+            coarse=sink.coarse, paths=paths, def_lines=def_lines, imported=imported))
+
+    def ambient(self) -> P.Ambient | None:
+        """What ran outside the items since the last Ambient (sent before each Done)."""
+        if self.recorder is None:
+            return None
+        coarse, instrumented, hits = self.recorder.take_ambient()
+        paths, def_lines = self.recorder.hits_by_file(hits)
+        return P.Ambient(coarse, instrumented, paths, def_lines)
 
     def emit(self, result: P.ItemResult) -> None:
         """Sends an item result; a call-phase result waits for its item's teardown result,
@@ -831,6 +862,16 @@ def _devnull_stdout() -> TextIO:
 
 def run(channel: Channel, hello: P.Hello) -> int:
     plugin = WorkerPlugin(channel)
+    plugins: list[object] = [plugin]
+    if hello.record:
+        # Before pytest starts: conftests and plugins import the project too.
+        from dxpy_worker.recorder import Recorder, cache_dir_from_env
+        from dxpy_worker.recorder_plugin import FixtureScopes
+
+        plugin.recorder = Recorder(hello.rootdir or os.getcwd(), cache_dir_from_env())
+        plugin.recorder.install()
+        plugins.append(FixtureScopes(plugin.recorder))
+        channel.before_done = plugin.ambient
     args = list(hello.pytest_args)
     if not any(a == "--rootdir" or a.startswith("--rootdir=") for a in args) and hello.rootdir:
         args.append(f"--rootdir={hello.rootdir}")
@@ -840,7 +881,7 @@ def run(channel: Channel, hello: P.Hello) -> int:
     started = time.monotonic()
     warm_pytest.install(args)
     try:
-        exit_code = pytest.main(args, plugins=[plugin])
+        exit_code = pytest.main(args, plugins=plugins)
     finally:
         sys.stdout = saved_stdout
     if plugin.session is None:

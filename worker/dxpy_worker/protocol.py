@@ -18,17 +18,20 @@ _E = TypeVar("_E", bound=enum.IntEnum)
 
 REQUEST_MAGIC = b"DXRQ"
 RESULT_MAGIC = b"DXRS"
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 REQUEST_HEADER = struct.Struct("<4sHBBQII8x")  # 32 bytes
 RESULT_HEADER = struct.Struct("<4sHBBQIIQBB6x")  # 40 bytes
 NO_TEST_INDEX = 0xFFFFFFFF
 DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024
 
 FLAG_KEEP_SESSION = 0b001
+FLAG_RECORD = 0b010  # Hello: record what each test executes
 FLAG_ITEM_FINISHED = 0b001
 FLAG_OUTPUT_TRUNCATED = 0b010
 FLAG_NOT_IN_SUMMARY = 0b100
 FLAG_PROGRESS_HIDDEN = 0b1000
+# Executed/Ambient payload flags.
+RECORD_COARSE = 0b001
 
 _U32 = struct.Struct("<I")
 _I32 = struct.Struct("<i")
@@ -56,6 +59,8 @@ class ResultKind(enum.IntEnum):
     DONE = 6
     FATAL = 7
     DESELECTED = 8
+    EXECUTED = 9
+    AMBIENT = 10
 
 
 class Engine(enum.IntEnum):
@@ -117,6 +122,8 @@ class Hello:
     output_limit: int
     # Columns pytest renders reports for (the runner's terminal); 0: pytest's own choice.
     terminal_width: int = 0
+    # Header flag RECORD: report what each test executes (Executed, Ambient).
+    record: bool = False
 
 
 @dataclasses.dataclass
@@ -262,6 +269,30 @@ class Deselected:
 
 
 @dataclasses.dataclass
+class Executed:
+    """What one item executed (sent before its ITEM_FINISHED ItemResult, when recording):
+    ``def_lines[i]`` are the sorted 1-based ``def`` lines of the outermost functions run in
+    ``paths[i]`` (rootdir-relative, ``/``); ``imported``: first-party files first loaded
+    during the item; ``coarse``: code ran where instrumentation cannot see (a subprocess)."""
+    test_index: int
+    node_id: str
+    coarse: bool = False
+    paths: list[str] = dataclasses.field(default_factory=list)
+    def_lines: list[list[int]] = dataclasses.field(default_factory=list)
+    imported: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Ambient:
+    """What ran outside any item since the worker's last Ambient (import time, collection,
+    setup of fixtures wider than a function); sent before each batch's Done."""
+    coarse: bool = False
+    instrumented: list[str] = dataclasses.field(default_factory=list)
+    paths: list[str] = dataclasses.field(default_factory=list)
+    def_lines: list[list[int]] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
 class ResultFrame:
     request_id: int
     message: ResultMessage
@@ -269,7 +300,8 @@ class ResultFrame:
 
 # (typing.Union: these aliases are evaluated at run time, on Python 3.9 too.)
 Request = Union[Hello, RunItems, RunModule, RunHookItems, Shutdown, Preload]
-ResultMessage = Union[Ready, ItemResult, Log, Warning_, CollectError, Done, Fatal, Deselected]
+ResultMessage = Union[Ready, ItemResult, Log, Warning_, CollectError, Done, Fatal, Deselected,
+                      Executed, Ambient]
 # (kind, flags, request_id, test_index, payload_len) of a request header.
 RequestHeader = tuple[RequestKind, int, int, int, int]
 
@@ -282,6 +314,8 @@ _RESULT_KIND: dict[type, ResultKind] = {
     Done: ResultKind.DONE,
     Fatal: ResultKind.FATAL,
     Deselected: ResultKind.DESELECTED,
+    Executed: ResultKind.EXECUTED,
+    Ambient: ResultKind.AMBIENT,
 }
 _DONE_COUNTS = ("passed", "failed", "skipped", "xfailed", "xpassed", "error", "collect_errors")
 
@@ -344,11 +378,35 @@ class _Reader:
     def opt_u32(self, field: str) -> int | None:
         return self.u32(field) if self.flag(field) else None
 
+    def u32_lists(self, field: str) -> list[list[int]]:
+        return [[self.u32(field) for _ in range(self.length(field, 4))]
+                for _ in range(self.length(field, 4))]
+
+    def def_lines(self, paths: list[str]) -> list[list[int]]:
+        """``def_lines``: one strictly increasing list of 1-based lines per path."""
+        lists = self.u32_lists("def_lines")
+        _check_def_lines(paths, lists)
+        return lists
+
+    def record_flags(self, field: str) -> bool:
+        value = self.u8(field)
+        if value & ~RECORD_COARSE:
+            raise ProtocolError(f"`{field}` has unknown bits {value:#04x}")
+        return bool(value & RECORD_COARSE)
+
     def finish(self, message: str) -> None:
         if self.remaining():
             raise ProtocolError(
                 f"{self.remaining()} unexpected bytes after the end of the {message} payload"
             )
+
+
+def _check_def_lines(paths: list[str], def_lines: list[list[int]]) -> None:
+    if len(paths) != len(def_lines):
+        raise ProtocolError(f"{len(paths)} `paths` but {len(def_lines)} `def_lines`")
+    for lines in def_lines:
+        if any(line < 1 for line in lines[:1]) or any(a >= b for a, b in zip(lines, lines[1:])):
+            raise ProtocolError("`def_lines` must be strictly increasing lines from 1")
 
 
 class _Writer:
@@ -378,6 +436,13 @@ class _Writer:
         for value in values:
             self.text(value)
 
+    def u32_lists(self, values: list[list[int]]) -> None:
+        self.u32(len(values))
+        for inner in values:
+            self.u32(len(inner))
+            for value in inner:
+                self.u32(value)
+
     def opt_u32(self, value: int | None) -> None:
         if value is None:
             self.u8(0)
@@ -398,6 +463,7 @@ def encode_request(frame: RequestFrame) -> bytes:
     index = 0
     if isinstance(req, Hello):
         kind = RequestKind.HELLO
+        flags = FLAG_RECORD if req.record else 0
         w.text(req.rootdir)
         w.str_list(req.sys_path)
         w.u8(int(req.engine))
@@ -465,7 +531,7 @@ def decode_request_payload(
     kind: RequestKind, flags: int, request_id: int, index: int, payload: bytes | memoryview
 ) -> RequestFrame:
     batches = (RequestKind.RUN_ITEMS, RequestKind.RUN_MODULE, RequestKind.RUN_HOOK_ITEMS)
-    allowed = FLAG_KEEP_SESSION if kind in batches else 0
+    allowed = FLAG_KEEP_SESSION if kind in batches else FLAG_RECORD if kind == RequestKind.HELLO else 0
     if flags & ~allowed:
         raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")
     if kind in (RequestKind.HELLO, RequestKind.SHUTDOWN, RequestKind.PRELOAD) and index != 0:
@@ -481,6 +547,7 @@ def decode_request_payload(
             pytest_args=r.str_list("pytest_args"),
             output_limit=r.u32("output_limit"),
             terminal_width=r.u32("terminal_width"),
+            record=bool(flags & FLAG_RECORD),
         )
     elif kind == RequestKind.RUN_ITEMS:
         req = RunItems(index, keep, r.str_list("node_ids"))
@@ -581,6 +648,20 @@ def encode_result(frame: ResultFrame) -> bytes:
         w.text(msg.message)
     elif isinstance(msg, Deselected):
         w.str_list(msg.node_ids)
+    elif isinstance(msg, Executed):
+        index = msg.test_index
+        _check_def_lines(msg.paths, msg.def_lines)
+        w.text(msg.node_id)
+        w.u8(RECORD_COARSE if msg.coarse else 0)
+        w.str_list(msg.paths)
+        w.u32_lists(msg.def_lines)
+        w.str_list(msg.imported)
+    elif isinstance(msg, Ambient):
+        _check_def_lines(msg.paths, msg.def_lines)
+        w.u8(RECORD_COARSE if msg.coarse else 0)
+        w.str_list(msg.instrumented)
+        w.str_list(msg.paths)
+        w.u32_lists(msg.def_lines)
     else:
         w.text(msg.message)
         w.text(msg.traceback)
@@ -652,7 +733,8 @@ def decode_result(data: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> tuple[
     else:
         if flags:
             raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")
-        for field, value in (("test index", index != NO_TEST_INDEX), ("duration", duration),
+        for field, value in (("test index", index != NO_TEST_INDEX and kind != ResultKind.EXECUTED),
+                             ("duration", duration),
                              ("phase", phase),
                              ("outcome", outcome and kind != ResultKind.COLLECT_ERROR)):
             if value:
@@ -677,6 +759,13 @@ def decode_result(data: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> tuple[
                        exit_code=r.i32("exit_code"), message=r.text("message"))
         elif kind == ResultKind.DESELECTED:
             msg = Deselected(r.str_list("node_ids"))
+        elif kind == ResultKind.EXECUTED:
+            node_id, coarse, paths = r.text("node_id"), r.record_flags("flags"), r.str_list("paths")
+            msg = Executed(index, node_id, coarse, paths, r.def_lines(paths), r.str_list("imported"))
+        elif kind == ResultKind.AMBIENT:
+            coarse, instrumented = r.record_flags("flags"), r.str_list("instrumented")
+            paths = r.str_list("paths")
+            msg = Ambient(coarse, instrumented, paths, r.def_lines(paths))
         else:
             msg = Fatal(r.text("message"), r.text("traceback"))
     r.finish(kind.name)

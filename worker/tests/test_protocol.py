@@ -19,6 +19,8 @@ EXPECTED_REQUESTS = {
     "request_hello.bin": P.RequestFrame(1, P.Hello(
         "/srv/proj", ["/srv/proj/src", "/srv/lib"], P.Engine.AUTO,
         ["-p", "no:cacheprovider"], 1 << 20, 120)),
+    "request_hello_record.bin": P.RequestFrame(1, P.Hello(
+        "/srv/proj", [], P.Engine.PYTEST, [], 0, 0, record=True)),
     "request_run_items.bin": P.RequestFrame(2, P.RunItems(
         10, True, ["t/test_a.py::test_x", "t/test_a.py::test_\u00fc[1]"])),
     "request_run_module.bin": P.RequestFrame(3, P.RunModule(0, False, "t/test_b.py")),
@@ -62,6 +64,12 @@ EXPECTED_RESULTS = {
         stop=P.StopKind.INTERRUPTED, exit_code=-2,
         message="KeyboardInterrupt in t/test_a.py::test_x")),
     "result_deselected.bin": P.ResultFrame(6, P.Deselected(["tests/data/a.yaml::y", "t/b.txt::"])),
+    "result_executed.bin": P.ResultFrame(2, P.Executed(
+        3, "t/test_a.py::test_x", coarse=True, paths=["pkg/mod.py", "pkg/\u00fc.py"],
+        def_lines=[[4, 17, 230], [1]], imported=["pkg/plugins/late.py"])),
+    "result_ambient.bin": P.ResultFrame(2, P.Ambient(
+        coarse=False, instrumented=["pkg/__init__.py", "pkg/mod.py"], paths=["pkg/mod.py"],
+        def_lines=[[2, 9]])),
     "result_fatal.bin": P.ResultFrame(0, P.Fatal("boom", "Traceback...")),
 }
 
@@ -134,6 +142,29 @@ class Malformed(unittest.TestCase):
         extra = bytearray(item + b"\x00")
         extra[20:24] = (len(extra) - 40).to_bytes(4, "little")
         self.assertRejected(bytes(extra), "unexpected bytes after the end")
+
+    def test_record_frame_rules(self):
+        def executed(def_lines, paths=("m.py",)):
+            return P.encode_result(P.ResultFrame(1, P.Executed(0, "t.py::x", False, list(paths), def_lines)))
+        good = executed([[1, 5]])
+        flags_at = 40 + 4 + 7
+        lists_at = flags_at + 1 + 12  # after flags and paths: def_lines' count
+        self.assertRejected(self.patched(good, flags_at, b"\x02"), "unknown bits")
+        self.assertRejected(self.patched(good, lists_at + 12, (1).to_bytes(4, "little")),
+                            "strictly increasing")
+        self.assertRejected(self.patched(good, lists_at + 8, (0).to_bytes(4, "little")),
+                            "strictly increasing")
+        self.assertRejected(self.patched(good, lists_at, (2).to_bytes(4, "little")), "`def_lines`")
+        self.assertRejected(self.patched(good, 24, b"\x01"), "`duration`")
+        ambient = P.encode_result(P.ResultFrame(1, P.Ambient()))
+        self.assertRejected(self.patched(ambient, 16, (0).to_bytes(4, "little")), "`test index`")
+        with self.assertRaises(P.ProtocolError):
+            executed([[3, 3]])
+        with self.assertRaises(P.ProtocolError):
+            executed([[1]], paths=())
+        shutdown = bytearray(golden("request_shutdown.bin"))
+        shutdown[7] = P.FLAG_RECORD
+        self.assertRejected(bytes(shutdown), "unknown flag bits", decode=P.decode_request)
 
     def test_request_rules(self):
         hello = bytearray(golden("request_hello.bin"))

@@ -94,7 +94,7 @@ impl WorkerProcess {
             .args(["-m", "dxpy_worker"])
             .current_dir(&config.rootdir)
             .env("PYTHONPATH", &resolved.pythonpath)
-            .envs(config.env.iter().map(|(k, v)| (k, v)))
+            .envs(config.worker_vars())
             .process_group(0)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -222,6 +222,7 @@ impl WorkerProcess {
             pytest_args: config.pytest_args.clone(),
             output_limit: config.output_limit,
             terminal_width: config.terminal_width,
+            record_execution: config.record_execution,
         };
         let request_id = match self.send(Request::Hello(hello)) {
             Ok(id) => id,

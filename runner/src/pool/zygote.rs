@@ -620,7 +620,7 @@ impl Drop for Zygote {
 pub(crate) fn worker_env(config: &PoolConfig, resolved: &Resolved) -> Vec<(OsString, OsString)> {
     let mut env: BTreeMap<OsString, OsString> = std::env::vars_os().collect();
     env.insert("PYTHONPATH".into(), resolved.pythonpath.clone());
-    env.extend(config.env.iter().cloned());
+    env.extend(config.worker_vars());
     env.into_iter().collect()
 }
 

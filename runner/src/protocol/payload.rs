@@ -10,10 +10,10 @@ use super::header::{
     RequestHeader, ResultHeader, NO_TEST_INDEX, REQUEST_HEADER_LEN, RESULT_HEADER_LEN,
 };
 use super::{
-    CollectErrorReport, Counts, Deselected, Done, Engine, Fatal, Hello, ItemResult, Location,
-    LogLevel, LogRecord, Outcome, Phase, Preload, ProtocolError, Ready, Request, RequestFrame,
-    RequestKind, ResultFrame, ResultKind, RunHookItems, RunItems, RunModule, Section, StopKind,
-    WarningRecord, WarningWhen, WorkerMessage,
+    Ambient, CollectErrorReport, Counts, Deselected, Done, Engine, Executed, ExecutedFile, Fatal,
+    Hello, ItemResult, Location, LogLevel, LogRecord, Outcome, Phase, Preload, ProtocolError,
+    Ready, Request, RequestFrame, RequestKind, ResultFrame, ResultKind, RunHookItems, RunItems,
+    RunModule, Section, StopKind, WarningRecord, WarningWhen, WorkerMessage,
 };
 
 /// Default payload limit (64 MiB): far above any capped report, far below a runaway.
@@ -21,6 +21,10 @@ pub const DEFAULT_MAX_PAYLOAD: u32 = 64 * 1024 * 1024;
 
 /// Request flag: keep session-scoped fixtures after the batch.
 pub(crate) const FLAG_KEEP_SESSION: u8 = 0b001;
+/// Request flag (Hello only): record what each test executes.
+pub(crate) const FLAG_RECORD: u8 = 0b010;
+/// Executed/Ambient payload flag: code ran outside what instrumentation sees.
+pub(crate) const RECORD_COARSE: u8 = 0b001;
 /// Result flags (ItemResult only).
 pub(crate) const FLAG_ITEM_FINISHED: u8 = 0b001;
 pub(crate) const FLAG_OUTPUT_TRUNCATED: u8 = 0b010;
@@ -120,6 +124,43 @@ impl<'a> Cursor<'a> {
         (0..count).map(|_| self.str(field)).collect()
     }
 
+    fn u32_list(&mut self, field: &'static str) -> Result<Vec<u32>, ProtocolError> {
+        let count = self.length(field, 4)?;
+        (0..count).map(|_| self.u32(field)).collect()
+    }
+
+    /// `u8 flags (bit 0 COARSE)` of Executed/Ambient.
+    fn record_flags(&mut self, message: &'static str) -> Result<bool, ProtocolError> {
+        let flags = self.u8("record flags")?;
+        if flags & !RECORD_COARSE != 0 {
+            return Err(ProtocolError::UnknownFlags { message, flags });
+        }
+        Ok(flags & RECORD_COARSE != 0)
+    }
+
+    /// `list<str> paths, list<list<u32>> def_lines` as files (the two lists pair up).
+    fn executed_files(
+        &mut self,
+        message: &'static str,
+    ) -> Result<Vec<ExecutedFile>, ProtocolError> {
+        let paths = self.str_list("paths")?;
+        let count = self.length("def_lines", 4)?;
+        if count != paths.len() {
+            return Err(ProtocolError::InvalidRecord {
+                message,
+                reason: "`paths` and `def_lines` differ in length",
+            });
+        }
+        paths
+            .into_iter()
+            .map(|path| {
+                let def_lines = self.u32_list("def_lines")?;
+                check_def_lines(message, &def_lines)?;
+                Ok(ExecutedFile { path, def_lines })
+            })
+            .collect()
+    }
+
     fn opt_u32(&mut self, field: &'static str) -> Result<Option<u32>, ProtocolError> {
         if self.bool(field)? {
             Ok(Some(self.u32(field)?))
@@ -137,6 +178,17 @@ impl<'a> Cursor<'a> {
             }),
         }
     }
+}
+
+/// `def_lines` must be strictly increasing from 1, so a frame has one encoding per record.
+fn check_def_lines(message: &'static str, lines: &[u32]) -> Result<(), ProtocolError> {
+    if lines.first() == Some(&0) || lines.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(ProtocolError::InvalidRecord {
+            message,
+            reason: "`def_lines` must be strictly increasing lines from 1",
+        });
+    }
+    Ok(())
 }
 
 /// Appends primitives to a payload.
@@ -176,6 +228,26 @@ impl PayloadWriter {
     fn str_list(&mut self, field: &'static str, values: &[String]) -> Result<(), ProtocolError> {
         self.length(field, values.len())?;
         values.iter().try_for_each(|value| self.str(field, value))
+    }
+
+    fn executed_files(
+        &mut self,
+        message: &'static str,
+        files: &[ExecutedFile],
+    ) -> Result<(), ProtocolError> {
+        self.length("paths", files.len())?;
+        for file in files {
+            self.str("paths", &file.path)?;
+        }
+        self.length("def_lines", files.len())?;
+        for file in files {
+            check_def_lines(message, &file.def_lines)?;
+            self.length("def_lines", file.def_lines.len())?;
+            for &line in &file.def_lines {
+                self.u32(line);
+            }
+        }
+        Ok(())
     }
 
     fn opt_u32(&mut self, value: Option<u32>) {
@@ -268,7 +340,8 @@ pub(crate) fn decode_request_parts(
         RequestKind::RunItems | RequestKind::RunModule | RequestKind::RunHookItems => {
             FLAG_KEEP_SESSION
         }
-        RequestKind::Hello | RequestKind::Shutdown | RequestKind::Preload => 0,
+        RequestKind::Hello => FLAG_RECORD,
+        RequestKind::Shutdown | RequestKind::Preload => 0,
     };
     if header.flags & !allowed_flags != 0 {
         return Err(ProtocolError::UnknownFlags {
@@ -297,6 +370,7 @@ pub(crate) fn decode_request_parts(
             pytest_args: cursor.str_list("pytest_args")?,
             output_limit: cursor.u32("output_limit")?,
             terminal_width: cursor.u32("terminal_width")?,
+            record_execution: header.flags & FLAG_RECORD != 0,
         }),
         RequestKind::RunItems => Request::RunItems(RunItems {
             first_index,
@@ -338,7 +412,14 @@ pub fn encode_request(frame: &RequestFrame) -> Result<Vec<u8>, ProtocolError> {
             w.str_list("pytest_args", &hello.pytest_args)?;
             w.u32(hello.output_limit);
             w.u32(hello.terminal_width);
-            (0, 0)
+            (
+                if hello.record_execution {
+                    FLAG_RECORD
+                } else {
+                    0
+                },
+                0,
+            )
         }
         Request::RunItems(run) => {
             w.str_list("node_ids", &run.node_ids)?;
@@ -554,6 +635,29 @@ pub(crate) fn decode_result_parts(
                 node_ids: c.str_list("node_ids")?,
             })
         }
+        ResultKind::Executed => {
+            // About one item: the header carries its test index, nothing else.
+            let item_header = ResultHeader {
+                test_index: NO_TEST_INDEX,
+                ..*header
+            };
+            check_neutral_result_header(&item_header, false)?;
+            WorkerMessage::Executed(Executed {
+                test_index: header.test_index,
+                node_id: c.str("node_id")?,
+                coarse: c.record_flags("Executed")?,
+                files: c.executed_files("Executed")?,
+                imported: c.str_list("imported")?,
+            })
+        }
+        ResultKind::Ambient => {
+            check_neutral_result_header(header, false)?;
+            WorkerMessage::Ambient(Ambient {
+                coarse: c.record_flags("Ambient")?,
+                instrumented: c.str_list("instrumented")?,
+                files: c.executed_files("Ambient")?,
+            })
+        }
     };
     c.finish(header.kind.name())?;
     Ok(ResultFrame {
@@ -673,6 +777,18 @@ pub fn encode_result(frame: &ResultFrame) -> Result<Vec<u8>, ProtocolError> {
         }
         WorkerMessage::Deselected(deselected) => {
             w.str_list("node_ids", &deselected.node_ids)?;
+        }
+        WorkerMessage::Executed(executed) => {
+            header.test_index = executed.test_index;
+            w.str("node_id", &executed.node_id)?;
+            w.u8(if executed.coarse { RECORD_COARSE } else { 0 });
+            w.executed_files("Executed", &executed.files)?;
+            w.str_list("imported", &executed.imported)?;
+        }
+        WorkerMessage::Ambient(ambient) => {
+            w.u8(if ambient.coarse { RECORD_COARSE } else { 0 });
+            w.str_list("instrumented", &ambient.instrumented)?;
+            w.executed_files("Ambient", &ambient.files)?;
         }
     }
     let (payload, payload_len) = w.into_payload("result payload")?;

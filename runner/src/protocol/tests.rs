@@ -50,10 +50,19 @@ fn request() -> impl Strategy<Value = Request> {
             engine(),
             texts(),
             any::<u32>(),
-            any::<u32>()
+            any::<u32>(),
+            any::<bool>()
         )
             .prop_map(
-                |(rootdir, sys_path, engine, pytest_args, output_limit, terminal_width)| {
+                |(
+                    rootdir,
+                    sys_path,
+                    engine,
+                    pytest_args,
+                    output_limit,
+                    terminal_width,
+                    record_execution,
+                )| {
                     Request::Hello(Hello {
                         rootdir,
                         sys_path,
@@ -61,6 +70,7 @@ fn request() -> impl Strategy<Value = Request> {
                         pytest_args,
                         output_limit,
                         terminal_width,
+                        record_execution,
                     })
                 }
             ),
@@ -162,6 +172,51 @@ fn item_result() -> BoxedStrategy<ItemResult> {
         .boxed()
 }
 
+/// Files with strictly increasing `def` lines from 1 (the only encodable kind).
+fn executed_files() -> impl Strategy<Value = Vec<ExecutedFile>> {
+    prop::collection::vec(
+        (text(), prop::collection::btree_set(1u32..u32::MAX, 0..5)),
+        0..4,
+    )
+    .prop_map(|files| {
+        files
+            .into_iter()
+            .map(|(path, lines)| ExecutedFile {
+                path,
+                def_lines: lines.into_iter().collect(),
+            })
+            .collect()
+    })
+}
+
+fn record_message() -> impl Strategy<Value = WorkerMessage> {
+    prop_oneof![
+        (
+            any::<u32>(),
+            text(),
+            any::<bool>(),
+            executed_files(),
+            texts()
+        )
+            .prop_map(|(test_index, node_id, coarse, files, imported)| {
+                WorkerMessage::Executed(Executed {
+                    test_index,
+                    node_id,
+                    coarse,
+                    files,
+                    imported,
+                })
+            }),
+        (any::<bool>(), texts(), executed_files()).prop_map(|(coarse, instrumented, files)| {
+            WorkerMessage::Ambient(Ambient {
+                coarse,
+                instrumented,
+                files,
+            })
+        }),
+    ]
+}
+
 fn worker_message() -> impl Strategy<Value = WorkerMessage> {
     let stop = prop_oneof![
         Just(StopKind::Completed),
@@ -185,6 +240,7 @@ fn worker_message() -> impl Strategy<Value = WorkerMessage> {
                 })
             }),
         item_result().prop_map(|item| WorkerMessage::ItemResult(Box::new(item))),
+        record_message(),
         texts().prop_map(|node_ids| WorkerMessage::Deselected(Deselected { node_ids })),
         (0u8..4, text()).prop_map(|(level, message)| {
             WorkerMessage::Log(LogRecord {
@@ -422,6 +478,22 @@ fn golden_requests() -> Vec<(&'static str, RequestFrame)> {
                     pytest_args: vec!["-p".to_owned(), "no:cacheprovider".to_owned()],
                     output_limit: 1 << 20,
                     terminal_width: 120,
+                    record_execution: false,
+                }),
+            },
+        ),
+        (
+            "hello_record",
+            RequestFrame {
+                request_id: 1,
+                request: Request::Hello(Hello {
+                    rootdir: "/srv/proj".to_owned(),
+                    sys_path: vec![],
+                    engine: Engine::Pytest,
+                    pytest_args: vec![],
+                    output_limit: 0,
+                    terminal_width: 0,
+                    record_execution: true,
                 }),
             },
         ),
@@ -568,6 +640,42 @@ fn golden_results() -> Vec<(&'static str, ResultFrame)> {
                 6,
                 WorkerMessage::Deselected(Deselected {
                     node_ids: vec!["tests/data/a.yaml::y".to_owned(), "t/b.txt::".to_owned()],
+                }),
+            ),
+        ),
+        (
+            "executed",
+            frame(
+                2,
+                WorkerMessage::Executed(Executed {
+                    test_index: 3,
+                    node_id: "t/test_a.py::test_x".to_owned(),
+                    coarse: true,
+                    files: vec![
+                        ExecutedFile {
+                            path: "pkg/mod.py".to_owned(),
+                            def_lines: vec![4, 17, 230],
+                        },
+                        ExecutedFile {
+                            path: "pkg/ü.py".to_owned(),
+                            def_lines: vec![1],
+                        },
+                    ],
+                    imported: vec!["pkg/plugins/late.py".to_owned()],
+                }),
+            ),
+        ),
+        (
+            "ambient",
+            frame(
+                2,
+                WorkerMessage::Ambient(Ambient {
+                    coarse: false,
+                    instrumented: vec!["pkg/__init__.py".to_owned(), "pkg/mod.py".to_owned()],
+                    files: vec![ExecutedFile {
+                        path: "pkg/mod.py".to_owned(),
+                        def_lines: vec![2, 9],
+                    }],
                 }),
             ),
         ),
@@ -767,6 +875,114 @@ fn malformed_frames_produce_descriptive_errors() {
         ));
     }
     insta::assert_snapshot!(report);
+}
+
+/// Executed/Ambient frames that would not re-encode to the same bytes are refused.
+#[test]
+fn malformed_record_frames_are_refused() {
+    let executed = |files: Vec<ExecutedFile>| ResultFrame {
+        request_id: 1,
+        message: WorkerMessage::Executed(Executed {
+            test_index: 0,
+            node_id: "t.py::x".to_owned(),
+            coarse: false,
+            files,
+            imported: vec![],
+        }),
+    };
+    let file = |lines: &[u32]| ExecutedFile {
+        path: "m.py".to_owned(),
+        def_lines: lines.to_vec(),
+    };
+    let good = encode_result(&executed(vec![file(&[1, 5])])).unwrap();
+    // Payload: node_id (4 + 7), flags (1), paths (4 + 4 + 4), then def_lines: its count (4),
+    // the first list's count (4) and its lines (4 each).
+    let flags_at = RESULT_HEADER_LEN + 11;
+    let lists_at = flags_at + 1 + 12;
+    let patched = |at: usize, value: &[u8]| {
+        let mut out = good.clone();
+        out[at..at + value.len()].copy_from_slice(value);
+        out
+    };
+    let invalid = |reason| ProtocolError::InvalidRecord {
+        message: "Executed",
+        reason,
+    };
+    let decode = |bytes: &[u8]| decode_result(bytes, DEFAULT_MAX_PAYLOAD).map(|(f, _)| f);
+    assert_eq!(
+        decode(&patched(flags_at, &[0b10])),
+        Err(ProtocolError::UnknownFlags {
+            message: "Executed",
+            flags: 0b10
+        })
+    );
+    let unsorted = patched(lists_at + 12, &1u32.to_le_bytes());
+    assert_eq!(
+        decode(&unsorted),
+        Err(invalid(
+            "`def_lines` must be strictly increasing lines from 1"
+        ))
+    );
+    let line_zero = patched(lists_at + 8, &0u32.to_le_bytes());
+    assert_eq!(
+        decode(&line_zero),
+        Err(invalid(
+            "`def_lines` must be strictly increasing lines from 1"
+        ))
+    );
+    let mismatched = patched(lists_at, &2u32.to_le_bytes());
+    assert_eq!(
+        decode(&mismatched),
+        Err(invalid("`paths` and `def_lines` differ in length"))
+    );
+    // Executed carries a test index, never a duration; Ambient neither.
+    assert_eq!(
+        decode(&patched(24, &[1])),
+        Err(ProtocolError::UnexpectedHeaderField {
+            message: "Executed",
+            field: "duration"
+        })
+    );
+    let ambient = encode_result(&ResultFrame {
+        request_id: 1,
+        message: WorkerMessage::Ambient(Ambient {
+            coarse: true,
+            instrumented: vec![],
+            files: vec![],
+        }),
+    })
+    .unwrap();
+    let mut indexed = ambient.clone();
+    indexed[16..20].copy_from_slice(&0u32.to_le_bytes());
+    assert_eq!(
+        decode(&indexed),
+        Err(ProtocolError::UnexpectedHeaderField {
+            message: "Ambient",
+            field: "test index"
+        })
+    );
+    // The encoder refuses what the decoder would: nothing it writes is unreadable.
+    assert_eq!(
+        encode_result(&executed(vec![file(&[3, 3])])),
+        Err(invalid(
+            "`def_lines` must be strictly increasing lines from 1"
+        ))
+    );
+    assert_eq!(decode(&good).unwrap(), executed(vec![file(&[1, 5])]));
+    // RECORD is Hello's only flag.
+    let mut run_items = encode_request(&RequestFrame {
+        request_id: 1,
+        request: Request::Shutdown,
+    })
+    .unwrap();
+    run_items[7] = 0b10;
+    assert_eq!(
+        decode_request(&run_items, DEFAULT_MAX_PAYLOAD),
+        Err(ProtocolError::UnknownFlags {
+            message: "Shutdown",
+            flags: 0b10
+        })
+    );
 }
 
 #[test]

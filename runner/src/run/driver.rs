@@ -563,6 +563,8 @@ fn forward_with(
             worker,
             node_ids: deselected.node_ids,
         },
+        WorkerMessage::Executed(record) => RunEvent::Executed { worker, record },
+        WorkerMessage::Ambient(record) => RunEvent::Ambient { worker, record },
         WorkerMessage::Ready(_) | WorkerMessage::Done(_) | WorkerMessage::Fatal(_) => return,
     };
     // The report goes out before its settlement so the coordinator never sees a node ID

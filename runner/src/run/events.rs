@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use crate::pool::ExitReason;
 use crate::protocol::{
-    CollectErrorReport, Done, ItemResult, LogRecord, Outcome, Ready, WarningRecord,
+    Ambient, CollectErrorReport, Done, Executed, ItemResult, LogRecord, Outcome, Ready,
+    WarningRecord,
 };
 
 use super::counts_as_failure;
@@ -166,6 +167,19 @@ pub enum RunEvent {
     Deselected {
         worker: WorkerId,
         node_ids: Vec<String>,
+    },
+    /// What one item executed ([`crate::pool::PoolConfig::record_execution`]); comes before
+    /// the item's finishing report.
+    Executed {
+        worker: WorkerId,
+        record: Executed,
+    },
+    /// What ran in a worker outside any item since its previous Ambient (import time,
+    /// collection, fixtures wider than a function), and the files it loaded instrumented;
+    /// comes before the batch's [`RunEvent::UnitFinished`].
+    Ambient {
+        worker: WorkerId,
+        record: Ambient,
     },
     /// Something the user should know that is not about a test (e.g. the run stopped using
     /// its zygote and spawns workers instead). At most one per cause per run.

@@ -6,6 +6,7 @@
 mod support;
 
 mod pool;
+mod record;
 mod worker_native;
 mod worker_pytest;
 mod zygote;

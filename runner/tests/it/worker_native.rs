@@ -173,6 +173,7 @@ fn pytest_engine_without_pytest_is_a_fatal_error() {
         pytest_args: vec![],
         output_limit: 1024,
         terminal_width: 0,
+        record_execution: false,
     };
     writer
         .write_request(&RequestFrame {

@@ -103,6 +103,7 @@ impl Worker {
             pytest_args: pytest_args.iter().map(|s| s.to_string()).collect(),
             output_limit: OUTPUT_LIMIT,
             terminal_width: 0,
+            record_execution: false,
         };
         writer
             .write_request(&RequestFrame {
