@@ -9,9 +9,9 @@ tests/corpus/affected_check.py does; `synth-N` from bench/synth.py), each figure
 
 | column | what is run |
 |---|---|
-| `pytest_s` | `pytest -q -p no:cacheprovider` on the whole suite, bytecode cache warm: what a developer runs without dx-py |
+| `pytest_s` | `pytest -q -p no:cacheprovider`, whole suite, bytecode warm: the run dx-py replaces |
 | `dx_full_s` | `dx-py test -q`: a full run, nothing recorded |
-| `dx_record_s` | `dx-py test -q --affected` with the result cache emptied first: a full run that records what every test executes |
+| `dx_record_s` | `dx-py test -q --affected`, result cache emptied first: a full run recording everything |
 | `record_overhead` | `dx_record_s / dx_full_s` (target: at most 1.30) |
 
 Then per edit, each made on the recorded copy and reverted after its timed run (a settling run

@@ -67,6 +67,8 @@ BREAK_LINE = 'raise RuntimeError("broken by tests/corpus/affected_check.py")\n'
 # the suite imports passes.
 MAX_IMPORT_SELECTED_SHARE = 0.9
 BROAD_FILE = Path(__file__).with_name("affected_broad.tsv")
+# In a `dx-py test --affected` run's failing keys: the session itself failed to start.
+WHOLE_SESSION = "<session>"
 BROAD_COLUMNS = ["suite", "module", "max_selected", "cause"]
 BROKEN_OUTCOMES = {"failed", "error"}
 # Directories that hold tests, docs or tooling rather than the suite's importable source.
@@ -260,7 +262,7 @@ def run_env(copy: Path) -> dict[str, str]:
 def reported_failing(key: str, failing: set[str]) -> bool:
     """`key` failed or errored, or a collection error covers it (JUnit names those `::module`,
     with the module's dotted path as the name)."""
-    if key in failing:
+    if key in failing or WHOLE_SESSION in failing:
         return True
     parts = key.split("::", 1)[0].split(".")
     return any(f"::{'.'.join(parts[:n])}" in failing for n in range(1, len(parts) + 1))
@@ -279,6 +281,10 @@ def dxpy_affected_run(copy: Path, dxpy: Path, scratch: Path, timeout: float) -> 
         if line.startswith("result cache: "):
             words = line.split()
             ran, replayed = int(words[2]), int(words[5])
+    if not junit.is_file() and proc.returncode in (3, 4):
+        # The session could not start (a break in a module a conftest imports): the whole run
+        # fails loudly, as pytest's does; nothing is hidden.
+        return {WHOLE_SESSION}, max(ran, 0), max(replayed, 0)
     if not junit.is_file() or ran < 0:
         raise corpus.CorpusError(f"dx-py test --affected wrote no report (exit {proc.returncode}):\n"
                                  f"{proc.stderr[-2000:]}{proc.stdout[-2000:]}")

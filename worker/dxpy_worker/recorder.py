@@ -58,6 +58,16 @@ _CACHE_MAGIC = b"DXPYREC1"
 _DIGEST_SIZE = 16
 
 
+def _flatten_strings(value: Any) -> list[str]:
+    """Every string (or path) in an audit event's arguments, nested sequences included."""
+    if isinstance(value, (str, bytes, os.PathLike)):
+        text = os.fsdecode(value)
+        return [text]
+    if isinstance(value, (list, tuple)):
+        return [s for item in value for s in _flatten_strings(item)]
+    return []
+
+
 class Sink:
     """What one test (or the ambient phases) executed: hit constants and a coarse flag."""
 
@@ -278,8 +288,21 @@ class Recorder:
         sys.addaudithook(self._audit)
 
     def _audit(self, event: str, args: tuple[Any, ...]) -> None:
-        if event in COARSE_EVENTS:
+        if event in COARSE_EVENTS and self._may_run_project_code(event, args):
             self.current.coarse = True
+
+    def _may_run_project_code(self, event: str, args: tuple[Any, ...]) -> bool:
+        """Whether a new process may execute project code out of the recorder's sight: a fork
+        always may; a program may when it is Python (an interpreter, a script or console
+        script of this environment, anything under the rootdir) or a shell command naming
+        one. ``ldconfig`` (ctypes.util asking from a library's import), ``git`` or ``uname``
+        run none of it."""
+        if event in ("os.fork", "os.forkpty"):
+            return True
+        words = " ".join(_flatten_strings(args)).lower()
+        markers = ["python", ".py", self.rootdir.lower(), os.path.realpath(sys.prefix).lower(),
+                   os.path.dirname(os.path.realpath(sys.executable)).lower()]
+        return any(marker in words for marker in markers)
 
     # --- which files ----------------------------------------------------------------
     def first_party(self, filename: str) -> str | None:

@@ -128,6 +128,15 @@ def test_subprocess():
     subprocess.run([sys.executable, "-c", "pass"], check=True)
 
 
+def test_other_program():
+    # Not Python: it cannot run the project's code, so the recording stays complete.
+    subprocess.run(["true"], check=True)
+
+
+def test_shell_python():
+    subprocess.run("exec python3 -c pass", shell=True, check=True)
+
+
 def test_dynamic_import():
     assert importlib.import_module("pkg.late").late() == 9
 
@@ -218,7 +227,7 @@ class RecordingWorker(unittest.TestCase):
         cls.cache_root = temp_dir(cls, "dxpy-recorder-cache-")
         tests = [f"test_rec.py::{name}" for name in (
             "test_a", "test_b", "test_decorated", "test_methods", "test_doc", "test_subprocess",
-            "test_dynamic_import", "test_fails")]
+            "test_other_program", "test_shell_python", "test_dynamic_import", "test_fails")]
         cls.node_ids = tests
         cls.messages = run_worker(cls.root, tests, record=True, cache_root=cls.cache_root)
         cls.by_test = executed(cls.messages)
@@ -294,10 +303,13 @@ class RecordingWorker(unittest.TestCase):
         for record in self.by_test.values():
             self.assertTrue(set(record.paths) <= {"pkg/mod.py", "pkg/late.py"}, record)
 
-    def test_a_subprocess_makes_the_test_coarse(self) -> None:
-        self.assertTrue(self.by_test["test_rec.py::test_subprocess"].coarse)
-        others = [r for n, r in self.by_test.items() if n != "test_rec.py::test_subprocess"]
+    def test_a_python_subprocess_makes_the_test_coarse(self) -> None:
+        coarse = {"test_rec.py::test_subprocess", "test_rec.py::test_shell_python"}
+        for name in coarse:
+            self.assertTrue(self.by_test[name].coarse, name)
+        others = [r for n, r in self.by_test.items() if n not in coarse]
         self.assertFalse(any(r.coarse for r in others))
+        self.assertIn("test_rec.py::test_other_program", self.by_test)
 
     def test_dynamic_imports_are_reported_with_their_test(self) -> None:
         record = self.by_test["test_rec.py::test_dynamic_import"]

@@ -15,7 +15,7 @@ use dxpy_discover::session::{self, Discovery};
 use dxpy_graph::PythonVersion;
 use dxpy_results::{
     distributions_fingerprint, Checker, ContextBuilder, Decision, Digest, Execution, Finished,
-    LoadError, RunRecorder, Snapshot, Store, StorePaths, TestInputs,
+    LoadError, RunReason, RunRecorder, Snapshot, Store, StorePaths, TestInputs,
 };
 use dxpy_runner::pool::{resolve_python, PoolConfig};
 use dxpy_runner::protocol::{
@@ -87,6 +87,7 @@ pub fn plan(
     let paths = StorePaths::in_dir(&cache_dir.join("results"));
     let store = load_store(&paths);
     let mut checker = Checker::new(&store, context);
+    let explain = explaining();
     let mut replay = Vec::new();
     let mut run_ids = Vec::new();
     for key in node_ids {
@@ -96,7 +97,12 @@ pub fn plan(
                 Some(messages) => replay.push(messages),
                 None => run_ids.push(key.clone()),
             },
-            Decision::Run(_) => run_ids.push(key.clone()),
+            Decision::Run(reason) => {
+                if explain {
+                    eprintln!("dx-py: runs {key}: {}", explain_reason(&reason));
+                }
+                run_ids.push(key.clone());
+            }
         }
     }
     let all_files = build
@@ -147,20 +153,27 @@ impl AffectedRun {
         let by_key = messages_by_key(&self.inputs, capture);
         let mut recorder = RunRecorder::new(
             self.context,
-            BTreeSet::new(),
-            &Execution::default(),
+            capture.instrumented.clone(),
+            &capture.ambient,
             std::mem::take(&mut self.all_files),
             &mut self.snapshot,
         );
         // A test that ran and did not pass (or did not finish) loses its old record: it
         // runs next time even if its inputs go back to what they were when it passed.
         let mut forget = Vec::new();
+        let explain = explaining();
         for key in &self.run_ids {
             let Some(messages) = by_key.get(key.as_str()) else {
+                if explain {
+                    eprintln!("dx-py: not recorded {key}: no report names it");
+                }
                 forget.push(key.clone());
                 continue;
             };
             let Some(reports) = recordable(messages, capture) else {
+                if explain {
+                    eprintln!("dx-py: not recorded {key}: it did not pass or did not finish");
+                }
                 forget.push(key.clone());
                 continue;
             };
@@ -168,16 +181,23 @@ impl AffectedRun {
                 WorkerMessage::ItemResult(r) => r.outcome != Outcome::Passed,
                 _ => true,
             });
-            recorder.add(
+            let execution = execution_of_key(key, messages, capture);
+            let added = recorder.add(
                 Finished {
                     key,
                     inputs: &self.inputs[key],
-                    execution: None,
+                    execution: execution.as_ref(),
                     reports_pin_lines: pins,
                     reports,
                 },
                 &mut self.snapshot,
             );
+            if let Err(unreadable) = added {
+                if explain {
+                    eprintln!("dx-py: not recorded {key}: cannot read {unreadable}");
+                }
+                forget.push(key.clone());
+            }
         }
         let recorded = recorder.len();
         recorder
@@ -212,6 +232,36 @@ fn key_of<'k>(inputs: &'k HashMap<String, TestInputs>, node_id: &str) -> Option<
     inputs.get_key_value(base).map(|(key, _)| key.as_str())
 }
 
+/// What the items of one key executed together; `None` when any item has no recording.
+fn execution_of_key(
+    key: &str,
+    messages: &[&WorkerMessage],
+    capture: &Capture,
+) -> Option<Execution> {
+    let mut items: BTreeSet<&str> = messages
+        .iter()
+        .filter_map(|m| match m {
+            WorkerMessage::ItemResult(r) => Some(r.node_id.as_str()),
+            _ => None,
+        })
+        .collect();
+    items.insert(key);
+    let mut merged = Execution::default();
+    let mut any = false;
+    for item in items {
+        match capture.executed.get(item) {
+            Some(execution) => {
+                merged.merge(execution.clone());
+                any = true;
+            }
+            // The key itself need not be an item (a function whose parameters expand).
+            None if item == key => {}
+            None => return None,
+        }
+    }
+    any.then_some(merged)
+}
+
 /// The encoded reports of a test that finished every item and passed (or skipped, or
 /// xfailed); `None` for anything to run again next time.
 fn recordable(messages: &[&WorkerMessage], capture: &Capture) -> Option<Vec<Vec<u8>>> {
@@ -235,6 +285,25 @@ fn recordable(messages: &[&WorkerMessage], capture: &Capture) -> Option<Vec<Vec<
             .iter()
             .all(|id| capture.finished.contains(*id) && !capture.incidents.contains(*id));
     complete.then_some(reports)
+}
+
+/// `DXPY_EXPLAIN=1`: why each test runs and why a test that ran is not recorded, on stderr
+/// (a record's inputs are invisible otherwise).
+fn explaining() -> bool {
+    std::env::var_os("DXPY_EXPLAIN").is_some_and(|v| v == "1")
+}
+
+fn explain_reason(reason: &RunReason) -> String {
+    match reason {
+        RunReason::NoRecord => "no record (new, or it did not pass last time)".into(),
+        RunReason::Context => {
+            "the context changed (config, options, interpreter, packages, environment)".into()
+        }
+        RunReason::Data => "a data file in its directory changed".into(),
+        RunReason::File(path) => format!("{path} changed"),
+        RunReason::Unit { path, name } => format!("{path}: {name} changed, and it ran"),
+        RunReason::NewDependency(path) => format!("it now imports {path}"),
+    }
 }
 
 fn decode_messages(reports: &[Vec<u8>]) -> Option<Vec<WorkerMessage>> {

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use dxpy_discover::session::Discovery;
 use dxpy_discover::ParamState;
+use dxpy_results::Execution;
 use dxpy_runner::pool::PoolConfig;
-use dxpy_runner::protocol::{Engine, Outcome, WorkerMessage};
+use dxpy_runner::protocol::{Engine, ExecutedFile, Outcome, WorkerMessage};
 use dxpy_runner::run::{NotRunReason, Run, RunConfig, RunEvent, RunSummary, StopReason};
 use dxpy_runner::scheduler::{ModuleTests, UnitKind, WorkUnit};
 
@@ -68,6 +69,23 @@ pub struct Capture {
     pub finished: BTreeSet<String>,
     /// Nodes the pool reported for the worker (a crash, a timeout, lost): never cached.
     pub incidents: BTreeSet<String>,
+    /// What each node executed (when the pool records execution).
+    pub executed: HashMap<String, Execution>,
+    /// What ran outside any test, over every worker.
+    pub ambient: Execution,
+    /// Files the workers loaded with function-level recording.
+    pub instrumented: BTreeSet<String>,
+}
+
+fn execution_of(coarse: bool, files: &[ExecutedFile], imported: &[String]) -> Execution {
+    Execution {
+        coarse,
+        hits: files
+            .iter()
+            .map(|f| (f.path.clone(), f.def_lines.clone()))
+            .collect(),
+        imported: imported.to_vec(),
+    }
 }
 
 impl Capture {
@@ -87,6 +105,19 @@ impl Capture {
             }
             RunEvent::NotRun { node_id, .. } => {
                 self.incidents.insert(node_id.clone());
+            }
+            RunEvent::Executed { record, .. } => {
+                let execution = execution_of(record.coarse, &record.files, &record.imported);
+                self.executed
+                    .entry(record.node_id.clone())
+                    .or_default()
+                    .merge(execution);
+            }
+            RunEvent::Ambient { record, .. } => {
+                self.ambient
+                    .merge(execution_of(record.coarse, &record.files, &[]));
+                self.instrumented
+                    .extend(record.instrumented.iter().cloned());
             }
             RunEvent::Warning { record, .. } if !record.node_id.is_empty() => {
                 self.messages

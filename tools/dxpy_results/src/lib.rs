@@ -34,7 +34,7 @@
 //! let instrumented = ["lib.py".to_string()].into();
 //! let mut recorder = RunRecorder::new(context, instrumented, &Execution::default(), vec![], &mut now);
 //! recorder.add(Finished { key: "test_lib.py::test_used", inputs: &inputs, execution: Some(&ran),
-//!     reports_pin_lines: false, reports: vec![b"report".to_vec()] }, &mut now);
+//!     reports_pin_lines: false, reports: vec![b"report".to_vec()] }, &mut now)?;
 //! let paths = StorePaths::in_dir(&project.path().join(".cache"));
 //! recorder.into_store().merge_save(&paths, &[])?;
 //!

@@ -87,9 +87,10 @@ impl RunRecorder {
         }
     }
 
-    /// Record one test. Returns false when a file it depends on cannot be read (it is then
-    /// not recorded, and runs next time).
-    pub fn add(&mut self, test: Finished<'_>, now: &mut Snapshot) -> bool {
+    /// Record one test. Fails with the path of a file it depends on that cannot be read
+    /// (e.g. a module imported from inside a zip archive): it is then not recorded, and runs
+    /// next time.
+    pub fn add(&mut self, test: Finished<'_>, now: &mut Snapshot) -> Result<(), String> {
         let execution = test.execution;
         // Without a recording (off, or an engine that cannot) the test depends on what the
         // import graph says; with one that saw code run out of sight, on every file.
@@ -113,14 +114,14 @@ impl RunRecorder {
         let mut deps = Vec::with_capacity(dep_paths.len());
         for path in dep_paths {
             let Some(version) = now.version(path) else {
-                return false;
+                return Err(path.to_owned());
             };
             deps.push(self.interner.file(&mut self.store, version));
         }
         let mut extra = Vec::with_capacity(extra_paths.len());
         for path in &extra_paths {
             let Some(version) = now.version(path) else {
-                return false;
+                return Err(path.clone());
             };
             extra.push(self.interner.file(&mut self.store, version));
         }
@@ -143,7 +144,7 @@ impl RunRecorder {
                 reports: test.reports,
             },
         );
-        true
+        Ok(())
     }
 
     pub fn len(&self) -> usize {

@@ -75,7 +75,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
             hook_trees.clear();
         }
     }
-    let pool = pool_config(&args, &discovery)?;
+    let mut pool = pool_config(&args, &discovery)?;
+    // The result cache needs to know which functions each test executes.
+    pool.record_execution = args.affected;
     let mut affected = if args.affected {
         let plan = crate::results::plan(&discovery, &node_ids, &pool, args.select.no_cache)?;
         Some(plan)

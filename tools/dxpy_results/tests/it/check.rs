@@ -75,16 +75,19 @@ fn record(root: &Path, execution: Option<Execution>, ambient: Execution) -> Stor
     ];
     let mut recorder = RunRecorder::new(context("-q"), instrumented, &ambient, all, &mut now);
     let inputs = inputs(root, &["lib.py", "tests/test_lib.py"]);
-    assert!(recorder.add(
-        Finished {
-            key: KEY,
-            inputs: &inputs,
-            execution: execution.as_ref(),
-            reports_pin_lines: false,
-            reports: vec![b"frame".to_vec()],
-        },
-        &mut now,
-    ));
+    assert_eq!(
+        recorder.add(
+            Finished {
+                key: KEY,
+                inputs: &inputs,
+                execution: execution.as_ref(),
+                reports_pin_lines: false,
+                reports: vec![b"frame".to_vec()],
+            },
+            &mut now,
+        ),
+        Ok(())
+    );
     recorder.into_store().merge_save(&paths, &[]).expect("save");
     paths
 }
