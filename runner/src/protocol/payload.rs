@@ -10,7 +10,8 @@ use super::header::{
     RequestHeader, ResultHeader, NO_TEST_INDEX, REQUEST_HEADER_LEN, RESULT_HEADER_LEN,
 };
 use super::{
-    CollectErrorReport, Counts, Deselected, Done, Engine, Fatal, Hello, ItemResult, Location,
+    CollectErrorReport, Counts, Deselected, Done, Engine, Fatal, Hello, ImportModules, ItemResult,
+    Location,
     LogLevel, LogRecord, Outcome, Phase, Preload, ProtocolError, Ready, Request, RequestFrame,
     RequestKind, ResultFrame, ResultKind, RunHookItems, RunItems, RunModule, Section, StopKind,
     WarningRecord, WarningWhen, WorkerMessage,
@@ -268,7 +269,10 @@ pub(crate) fn decode_request_parts(
         RequestKind::RunItems | RequestKind::RunModule | RequestKind::RunHookItems => {
             FLAG_KEEP_SESSION
         }
-        RequestKind::Hello | RequestKind::Shutdown | RequestKind::Preload => 0,
+        RequestKind::Hello
+        | RequestKind::Shutdown
+        | RequestKind::Preload
+        | RequestKind::ImportModules => 0,
     };
     if header.flags & !allowed_flags != 0 {
         return Err(ProtocolError::UnknownFlags {
@@ -280,7 +284,10 @@ pub(crate) fn decode_request_parts(
     let first_index = header.test_index;
     if matches!(
         header.kind,
-        RequestKind::Hello | RequestKind::Shutdown | RequestKind::Preload
+        RequestKind::Hello
+            | RequestKind::Shutdown
+            | RequestKind::Preload
+            | RequestKind::ImportModules
     ) && first_index != 0
     {
         return Err(ProtocolError::UnexpectedHeaderField {
@@ -318,6 +325,9 @@ pub(crate) fn decode_request_parts(
             paths: cursor.str_list("paths")?,
             skip_dirs: cursor.str_list("skip_dirs")?,
             skip_items: cursor.str_list("skip_items")?,
+        }),
+        RequestKind::ImportModules => Request::ImportModules(ImportModules {
+            paths: cursor.str_list("paths")?,
         }),
     };
     cursor.finish(name)?;
@@ -365,6 +375,10 @@ pub fn encode_request(frame: &RequestFrame) -> Result<Vec<u8>, ProtocolError> {
         Request::Shutdown => (0, 0),
         Request::Preload(preload) => {
             w.str_list("modules", &preload.modules)?;
+            (0, 0)
+        }
+        Request::ImportModules(import) => {
+            w.str_list("paths", &import.paths)?;
             (0, 0)
         }
         Request::RunHookItems(run) => {
