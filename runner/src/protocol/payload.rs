@@ -11,10 +11,9 @@ use super::header::{
 };
 use super::{
     CollectErrorReport, Counts, Deselected, Done, Engine, Fatal, Hello, ImportModules, ItemResult,
-    Location,
-    LogLevel, LogRecord, Outcome, Phase, Preload, ProtocolError, Ready, Request, RequestFrame,
-    RequestKind, ResultFrame, ResultKind, RunHookItems, RunItems, RunModule, Section, StopKind,
-    WarningRecord, WarningWhen, WorkerMessage,
+    Location, LogLevel, LogRecord, Outcome, Phase, Preload, ProtocolError, Ready, Request,
+    RequestFrame, RequestKind, ResultFrame, ResultKind, RunHookItems, RunItems, RunModule, Section,
+    StopKind, WarningRecord, WarningWhen, WorkerMessage,
 };
 
 /// Default payload limit (64 MiB): far above any capped report, far below a runaway.

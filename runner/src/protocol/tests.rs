@@ -485,7 +485,10 @@ fn golden_requests() -> Vec<(&'static str, RequestFrame)> {
             RequestFrame {
                 request_id: 7,
                 request: Request::ImportModules(ImportModules {
-                    paths: vec!["tests/test_a.py".to_owned(), "tests/sub/test_ü.py".to_owned()],
+                    paths: vec![
+                        "tests/test_a.py".to_owned(),
+                        "tests/sub/test_ü.py".to_owned(),
+                    ],
                 }),
             },
         ),
