@@ -66,8 +66,13 @@ corpus() {
 }
 
 outcomes() {
+    # Then two click modules pytest imports together, in separate batches: the second passes
+    # only if its worker imported the first before its first batch (ImportModules); the
+    # whole suite's batching happens to put test_echo.py beside test_echo_via_pager.py.
     cargo build --release --locked -p dxpy_cli &&
-        DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/compare_outcomes.py
+        DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/compare_outcomes.py &&
+        DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/compare_outcomes.py click \
+            --select tests/test_termui.py --select tests/test_utils/test_echo_via_pager.py
 }
 
 affected() {

@@ -132,6 +132,11 @@ pub struct PoolConfig {
     /// Modules each worker imports right after Ready (Preload request), so heavy imports
     /// are paid before the first batch rather than inside the first test's timing.
     pub preload: Vec<String>,
+    /// The run's selected test modules (rootdir-relative paths) in collection order. Each
+    /// worker imports them (ImportModules request) before its first batch, as pytest's
+    /// collection imports every collected module before any test runs (see
+    /// [`crate::run`]); empty: no such step.
+    pub test_modules: Vec<String>,
     /// Spawn each worker, or fork it from a zygote (the default).
     pub warm_start: WarmStart,
     /// Ask the workers what each test executes (Hello's `RECORD` flag): their Executed and
@@ -161,6 +166,7 @@ impl PoolConfig {
             shutdown_timeout: Duration::from_secs(60),
             env: Vec::new(),
             preload: Vec::new(),
+            test_modules: Vec::new(),
             forward_stderr: false,
             warm_start: WarmStart::default(),
             record_execution: false,

@@ -64,15 +64,27 @@
 //!
 //! # Requests (runner → worker)
 //!
-//! | type | name      | payload                                                              |
-//! |-----:|-----------|----------------------------------------------------------------------|
-//! | 1    | Hello     | `str rootdir, list<str> sys_path, u8 engine, list<str> pytest_args,` |
-//! |      |           | `u32 output_limit, u32 terminal_width`                               |
-//! | 2    | RunItems  | `list<str> node_ids`                                                 |
-//! | 3    | RunModule | `str path` (run everything collected from that file)                |
-//! | 4    | Shutdown  | empty                                                                |
-//! | 5    | Preload   | `list<str> modules` (import now; answered by Log per failure + Done)  |
-//! | 6    | RunHookItems | `list<str> paths, list<str> skip_dirs, list<str> skip_items`      |
+//! | type | name          | payload                                                              |
+//! |-----:|---------------|----------------------------------------------------------------------|
+//! | 1    | Hello         | `str rootdir, list<str> sys_path, u8 engine, list<str> pytest_args,` |
+//! |      |               | `u32 output_limit, u32 terminal_width`                               |
+//! | 2    | RunItems      | `list<str> node_ids`                                                 |
+//! | 3    | RunModule     | `str path` (run everything collected from that file)                 |
+//! | 4    | Shutdown      | empty                                                                |
+//! | 5    | Preload       | `list<str> modules` (import now; answered by Log per failure + Done) |
+//! | 6    | RunHookItems  | `list<str> paths, list<str> skip_dirs, list<str> skip_items`         |
+//! | 7    | ImportModules | `list<str> paths` (test modules to import as pytest collects them;   |
+//! |      |               | answered by Done only)                                               |
+//!
+//! ImportModules (new in protocol version 5) makes a worker's module-level state what it is
+//! under pytest, which imports every collected test module before it runs any test: the
+//! runner sends it once per worker, after Ready and before the first batch, with every
+//! selected test module (rootdir-relative) in collection order. The worker imports each
+//! through pytest's own collection (conftests, `rootdir`/`sys.path` handling, import mode,
+//! assertion rewriting) without building items. Nothing about the imports is reported: a
+//! module that fails is imported again, and its error reported, by the batch that runs it;
+//! warnings raised while importing a module are held and sent with the first batch of this
+//! worker that runs that module. Flags and test index base are zero.
 //!
 //! RunHookItems (new in protocol version 2, with the Deselected result and ItemResult's
 //! `category`; each side refuses frames of another version) runs the items conftest
@@ -234,6 +246,7 @@ pub enum RequestKind {
     Shutdown = 4,
     Preload = 5,
     RunHookItems = 6,
+    ImportModules = 7,
 }
 
 /// Result message type codes (header byte 6).
@@ -333,6 +346,7 @@ pub enum Request {
     Shutdown,
     Preload(Preload),
     RunHookItems(RunHookItems),
+    ImportModules(ImportModules),
 }
 
 /// Worker configuration; must be the first request.
@@ -396,6 +410,14 @@ pub struct RunHookItems {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Preload {
     pub modules: Vec<String>,
+}
+
+/// Import these test modules (rootdir-relative paths, in collection order) as pytest's
+/// collection does, before the first batch (see the module docs). Answered by Done with zero
+/// counts; import errors and warnings are left to the batches that run the modules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportModules {
+    pub paths: Vec<String>,
 }
 
 /// One worker → runner frame.
@@ -639,6 +661,7 @@ impl RequestKind {
             4 => RequestKind::Shutdown,
             5 => RequestKind::Preload,
             6 => RequestKind::RunHookItems,
+            7 => RequestKind::ImportModules,
             _ => {
                 return Err(ProtocolError::UnknownMessageType {
                     direction: Direction::Request,
@@ -656,6 +679,7 @@ impl RequestKind {
             RequestKind::Shutdown => "Shutdown",
             RequestKind::Preload => "Preload",
             RequestKind::RunHookItems => "RunHookItems",
+            RequestKind::ImportModules => "ImportModules",
         }
     }
 }
@@ -707,6 +731,7 @@ impl Request {
             Request::Shutdown => RequestKind::Shutdown,
             Request::Preload(_) => RequestKind::Preload,
             Request::RunHookItems(_) => RequestKind::RunHookItems,
+            Request::ImportModules(_) => RequestKind::ImportModules,
         }
     }
 }

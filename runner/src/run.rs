@@ -23,6 +23,17 @@
 //! fit the pool's interpreter or environment, dies, or a forked worker fails at start-up,
 //! the run drops it and spawns from then on, with one [`RunEvent::Notice`] saying why.
 //!
+//! # Test modules first
+//!
+//! pytest imports every collected test module before it runs any test, and tests may rely
+//! on that (a module-level `import pkg.sub` another module's test needs). So, as each
+//! pytest-xdist worker collects the whole session, each new worker (replacements and
+//! recycled ones included) is sent ImportModules with [`PoolConfig::test_modules`] right
+//! after it started and before its first batch, and the slot waits for its Done (within the
+//! start-up timeout). A worker that dies, fails or hangs there is replaced, and from then on
+//! the run's workers skip the step (one [`RunEvent::Notice`]): the batch that imports the
+//! culprit module meets the crash as it would without the step, with its containment.
+//!
 //! # Stopping (`-x` / `--maxfail`)
 //!
 //! pytest-xdist's rule: once the failure count reaches maxfail, the controller stops
@@ -111,6 +122,9 @@ struct Shared {
     last_start_failure: Mutex<Option<String>>,
     /// The zygote workers are forked from, while it is usable.
     zygote: Mutex<Option<Arc<Zygote>>>,
+    /// New workers import the run's test modules before their first batch: there are some,
+    /// and no worker has broken off doing so yet.
+    import_modules: AtomicBool,
 }
 
 impl Shared {
@@ -172,6 +186,7 @@ impl Run {
             failures: AtomicU32::new(0),
             last_start_failure: Mutex::new(None),
             zygote: Mutex::new(zygote),
+            import_modules: AtomicBool::new(!self.config.pool.test_modules.is_empty()),
         };
         for unit in units {
             shared.injector.push(unit);

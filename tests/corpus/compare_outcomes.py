@@ -1,6 +1,7 @@
 """dx-py test vs pytest run outcomes, suite by suite, over the real-suite corpus.
 
     python3 tests/corpus/compare_outcomes.py [SUITE...] [--save-dir DIR] [--residue TSV]
+        [--select ARG]...
 
 Per suite, from its unpacked root with the corpus venv: `pytest -p no:cacheprovider -rA -q
 --junit-xml A.xml` and `dx-py test --junit-xml B.xml --python <venv python>`. Checks, per test case
@@ -12,6 +13,10 @@ id is "classname::name". An entry whose issue column is "flaky" may be absent in
 order-dependent test whose outcome depends on which worker runs it); every other entry that no
 longer occurs is stale. Exit 1 on a difference not listed there or a listed one that no longer
 occurs (stale); exit 2 when the corpus, pytest or dx-py cannot be run.
+
+`--select ARG` (repeatable; `--select=-k` for an option) passes ARG to both runners, to compare
+part of a suite (e.g. two modules that pytest imports together); residue entries are then
+never stale, since the rest of the suite did not run.
 """
 
 from __future__ import annotations
@@ -87,6 +92,11 @@ def verdict(diffs: set[Difference], residue: dict[Difference, str], checked: set
     return unlisted, stale
 
 
+def stale_checked(suites: list[str], selection: list[str]) -> set[str]:
+    """The suites whose residue entries may be stale: those run whole."""
+    return set() if selection else set(suites)
+
+
 def print_table(rows: list[tuple]) -> None:
     head = ("suite", "pytest", "dx-py", "diffs", "unlisted", "exit py/dx", "pytest_s", "dx-py_s")
     corpus.print_columns([head, *rows])
@@ -98,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-dir", type=Path, help="keep each runner's output and JUnit XML here")
     parser.add_argument("--max-shown", type=int, default=60, help="differences printed per suite and kind")
     parser.add_argument("--residue", type=Path, default=RESIDUE_FILE, help="known differences (TSV)")
+    parser.add_argument("--select", action="append", default=[], metavar="ARG",
+                        help="an argument for both runners (paths, --select=-k ...): part of a suite")
     args = parser.parse_args(argv)
     save = args.save_dir or Path(tempfile.mkdtemp(prefix="dxpy-outcomes-"))
     save.mkdir(parents=True, exist_ok=True)
@@ -111,9 +123,9 @@ def main(argv: list[str] | None = None) -> int:
         diffs: set[Difference] = set()
         rows = []
         for suite in suites:
-            py = outcomes.run_pytest(suite.root, save / f"{suite.name}.pytest.xml")
+            py = outcomes.run_pytest(suite.root, save / f"{suite.name}.pytest.xml", args.select)
             (save / f"{suite.name}.pytest.txt").write_text(py.stdout + py.stderr)
-            dx = outcomes.run_dxpy(suite.root, save / f"{suite.name}.dxpy.xml")
+            dx = outcomes.run_dxpy(suite.root, save / f"{suite.name}.dxpy.xml", args.select)
             (save / f"{suite.name}.dxpy.txt").write_text(dx.stdout + dx.stderr)
             found = compare_runs(suite.name, py, dx)
             diffs.update(found)
@@ -126,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"outputs in {save}")
     print_table(rows)
-    unlisted, stale = verdict(diffs, residue, {s.name for s in suites})
+    unlisted, stale = verdict(diffs, residue, stale_checked([s.name for s in suites], args.select))
     shown: collections.Counter = collections.Counter()
     for d in sorted(diffs):
         listed = residue.get(d)

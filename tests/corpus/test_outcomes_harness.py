@@ -198,6 +198,14 @@ class Residue(unittest.TestCase):
         # "b" was not run this time, so its entry is not stale.
         self.assertEqual(stale, [D("a", "gone", "extra")])
 
+    def test_a_selection_makes_no_entry_stale(self):
+        D = compare_outcomes.Difference
+        residue = {D("a", "gone", "extra"): "c"}
+        checked = compare_outcomes.stale_checked(["a"], ["tests/test_x.py"])
+        self.assertEqual(compare_outcomes.verdict(set(), residue, checked), ([], []))
+        whole = compare_outcomes.stale_checked(["a"], [])
+        self.assertEqual(compare_outcomes.verdict(set(), residue, whole)[1], [D("a", "gone", "extra")])
+
 
 if __name__ == "__main__":
     unittest.main()

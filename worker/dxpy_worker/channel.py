@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     BatchOutcome = tuple[P.StopKind, int, str]
     RunBatch = Callable[[list[str], int, bool], BatchOutcome]
     RunHookBatch = Callable[[P.RunHookItems], BatchOutcome]
+    ImportModules = Callable[[list[str]], None]
 
 DEFAULT_OUTPUT_LIMIT = 1024 * 1024
 _COUNT_FIELD = {
@@ -108,12 +109,19 @@ class Channel:
         self.done = P.Done()
         self.send(self.done)
 
-    def serve(self, run_batch: RunBatch, run_hook_batch: RunHookBatch | None = None) -> P.RequestFrame | None:
+    def serve(
+        self,
+        run_batch: RunBatch,
+        run_hook_batch: RunHookBatch | None = None,
+        import_modules: ImportModules | None = None,
+    ) -> P.RequestFrame | None:
         """Runs batches until Shutdown (returns its frame) or end of stream (returns None).
 
         ``run_batch(node_ids, first_index, keep_session)`` sends the item results and returns
         (stop kind, exit code, message); ``run_hook_batch(request)`` does the same for a
         RunHookItems request (an engine without it answers with an error log and Done).
+        ``import_modules(paths)`` answers ImportModules, reporting nothing itself (an engine
+        without it imports nothing); Done follows.
         """
         while True:
             frame = P.read_request(self._fd_in)
@@ -128,6 +136,12 @@ class Channel:
                 continue
             if isinstance(request, P.Preload):
                 self.preload(request.modules)
+                continue
+            if isinstance(request, P.ImportModules):
+                if import_modules is not None:
+                    import_modules(list(request.paths))
+                self.done = P.Done()
+                self.send(self.done)
                 continue
             self.done = P.Done()
             if isinstance(request, P.RunHookItems):

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from dxpy_worker import protocol as P
 from dxpy_worker.capture import FdCapture
-from dxpy_worker.native_collect import CollectFailure, Item, collect
+from dxpy_worker.native_collect import CollectFailure, Item, collect, import_module
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -365,6 +365,21 @@ class NativeRunner:
             raise outcome
         return result.subtests
 
+    def import_modules(self, paths: list[str]) -> None:
+        """ImportModules: imports the run's test modules in collection order, as pytest's
+        collection would before any test runs. A module that fails is left to the batch that
+        runs it (it imports it again and reports the error)."""
+        for path in paths:
+            relpath = path.replace(os.sep, "/")
+            if relpath in self.modules or not os.path.isfile(relpath):
+                continue
+            try:
+                self.modules[relpath] = import_module(relpath)
+            except KeyboardInterrupt:
+                raise
+            except BaseException:  # noqa: BLE001, S112 - reported by the batch that runs it
+                continue
+
     # --- one batch --------------------------------------------------------------------
     def run_batch(self, node_ids: list[str], first_index: int, keep_session: bool) -> BatchOutcome:
         items: list[Item] = []
@@ -402,7 +417,7 @@ def run(channel: Channel, hello: P.Hello) -> int:
         channel.before_done = runner.ambient
     channel.send(P.Ready(pid=os.getpid(), engine=P.Engine.NATIVE,
                          python_version=platform.python_version(), pytest_version=""))
-    shutdown = channel.serve(runner.run_batch)
+    shutdown = channel.serve(runner.run_batch, import_modules=runner.import_modules)
     if shutdown is not None:
         channel.done = P.Done()
         channel.send(channel.done)

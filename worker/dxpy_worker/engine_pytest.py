@@ -55,6 +55,8 @@ _catch_warnings_for_item = _pytest_private("_pytest.warnings", "catch_warnings_f
 _TerminalWriter = _pytest_private("_pytest._io", "TerminalWriter")
 # pytest's reordering of items by higher-scoped parameters (private, stable since 3).
 _reorder_items = _pytest_private("_pytest.fixtures", "reorder_items")
+# A Module subclass that imports its file its own way (and only with --doctest-modules).
+_DoctestModule = _pytest_private("_pytest.doctest", "DoctestModule")
 
 
 def _collect_warnings(config: pytest.Config) -> contextlib.AbstractContextManager[None]:
@@ -200,6 +202,9 @@ class WorkerPlugin:
         # A hook batch's items are unknown to the runner: their passed setups are sent, so a
         # crash in a test's call is pinned on that test (else setups carry nothing).
         self.report_passed_setup = False
+        # Warnings raised while ImportModules collected a module (pytest_warning_recorded's
+        # kwargs), by its path: sent with the first batch that runs that module.
+        self.import_warnings: dict[str, list[dict[str, Any]]] = {}
 
     def _config(self) -> pytest.Config:
         """The session's config: batches and reports come after pytest_sessionstart."""
@@ -234,7 +239,8 @@ class WorkerPlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> bool:
-        self.shutdown_frame = self.channel.serve(self.run_batch, self.run_hook_batch)
+        self.shutdown_frame = self.channel.serve(
+            self.run_batch, self.run_hook_batch, self.import_modules)
         return True
 
     def install_directory_cache(self, session: pytest.Session) -> None:
@@ -484,6 +490,45 @@ class WorkerPlugin:
             deselected, self.deselected = self.deselected, None
         return items, problems, deselected
 
+    def import_modules(self, paths: list[str]) -> None:
+        """ImportModules: imports the run's test modules, in collection order, the way
+        pytest's collection does before it runs any test (so a test relying on another
+        module's import side effects sees them, as under pytest or a pytest-xdist worker).
+
+        Each path is collected through pytest itself (conftests, rootdir and ``sys.path``
+        handling, import mode, assertion rewriting) while ``ImportOnly`` stops at the module:
+        it is imported, its items are not built. Nothing is reported: collection problems
+        are dropped (the batch that runs a module that failed imports it again and reports
+        that), warnings are held for the first batch that runs the module (unless the
+        import failed: that batch imports it again, raising them again).
+        """
+        guard = ImportOnly()
+        manager = self._config().pluginmanager
+        manager.register(guard, name="dxpy-import-only")
+        try:
+            for path in paths:
+                self.held_warnings = []
+                guard.failed = False
+                try:
+                    self.perform_collect([path])
+                except Exception:  # noqa: BLE001, S110 - the batch that runs it meets it again
+                    pass
+                finally:
+                    warned, self.held_warnings = self.held_warnings, None
+                if warned and not guard.failed:
+                    self.import_warnings.setdefault(path, []).extend(warned)
+        finally:
+            manager.unregister(guard)
+            # A failed collection counts towards -x/--maxfail; nothing ran yet.
+            self.reset_stop()
+
+    def send_import_warnings(self, node_ids: Iterable[str]) -> None:
+        """Sends the warnings ImportModules held for the batch's modules, once: the batch
+        that imports a module is where they would have been raised."""
+        for node_id in node_ids:
+            for kwargs in self.import_warnings.pop(node_id.partition("::")[0], ()):
+                self.pytest_warning_recorded(**kwargs)
+
     def reset_stop(self) -> None:
         # Each batch starts like a fresh run: -x/--maxfail count from zero. (The public
         # setters refuse to clear a stop once set, hence the private fields: Any.)
@@ -494,6 +539,7 @@ class WorkerPlugin:
 
     def run_batch(self, node_ids: list[str], first_index: int, keep_session: bool) -> BatchOutcome:
         self.reset_stop()
+        self.send_import_warnings(node_ids)
         shortcuts_before = self.module_shortcuts
         items = self.collect(node_ids)
         shortcut = self.module_shortcuts != shortcuts_before
@@ -809,6 +855,30 @@ class WorkerPlugin:
     def pytest_internalerror(self, excrepr: object, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         self.flush_pending()
         self.channel.log(P.LogLevel.ERROR, f"pytest internal error:\n{excrepr}")
+
+
+class ImportOnly:
+    """Registered while ImportModules collects: a test module is imported (``Module.obj``,
+    pytest's own ``importtestmodule``) and its collection stops there, without items (building
+    them here and again in the batch could use up a parametrize generator). Other files are
+    not collected at all; directories are collected as usual (their conftests load)."""
+
+    def __init__(self) -> None:
+        self.failed = False  # a module's import failed since the caller last cleared it
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> pytest.CollectReport | None:
+        if not isinstance(collector, pytest.File) or isinstance(collector, pytest.Package):
+            return None  # a directory (or pytest 7's Package, a Module): collect it
+        if isinstance(collector, pytest.Module) and not (
+                _DoctestModule is not None and isinstance(collector, _DoctestModule)):
+            try:
+                collector.obj  # noqa: B018 - the import is the point
+            except KeyboardInterrupt:
+                raise
+            except BaseException:  # noqa: BLE001 - reported by the batch that runs it
+                self.failed = True
+        return pytest.CollectReport(collector.nodeid, "passed", None, [])
 
 
 class HookItemsGuard:

@@ -48,6 +48,7 @@ class RequestKind(enum.IntEnum):
     SHUTDOWN = 4
     PRELOAD = 5
     RUN_HOOK_ITEMS = 6
+    IMPORT_MODULES = 7
 
 
 class ResultKind(enum.IntEnum):
@@ -159,6 +160,13 @@ class Shutdown:
 @dataclasses.dataclass
 class Preload:
     modules: list[str]
+
+
+@dataclasses.dataclass
+class ImportModules:
+    """Import these test modules (rootdir-relative, in collection order) as pytest's
+    collection does, before the first batch; answered by Done only."""
+    paths: list[str]
 
 
 @dataclasses.dataclass
@@ -299,7 +307,7 @@ class ResultFrame:
 
 
 # (typing.Union: these aliases are evaluated at run time, on Python 3.9 too.)
-Request = Union[Hello, RunItems, RunModule, RunHookItems, Shutdown, Preload]
+Request = Union[Hello, RunItems, RunModule, RunHookItems, Shutdown, Preload, ImportModules]
 ResultMessage = Union[Ready, ItemResult, Log, Warning_, CollectError, Done, Fatal, Deselected,
                       Executed, Ambient]
 # (kind, flags, request_id, test_index, payload_len) of a request header.
@@ -492,6 +500,9 @@ def encode_request(frame: RequestFrame) -> bytes:
     elif isinstance(req, Preload):
         kind = RequestKind.PRELOAD
         w.str_list(req.modules)
+    elif isinstance(req, ImportModules):
+        kind = RequestKind.IMPORT_MODULES
+        w.str_list(req.paths)
     else:
         raise ProtocolError(f"not a request: {req!r}")
     payload = w.payload()
@@ -534,7 +545,7 @@ def decode_request_payload(
     allowed = FLAG_KEEP_SESSION if kind in batches else FLAG_RECORD if kind == RequestKind.HELLO else 0
     if flags & ~allowed:
         raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")
-    if kind in (RequestKind.HELLO, RequestKind.SHUTDOWN, RequestKind.PRELOAD) and index != 0:
+    if kind not in batches and index != 0:
         raise ProtocolError(f"{kind.name} frame has non-zero header field `test index`")
     r = _Reader(payload)
     keep = bool(flags & FLAG_KEEP_SESSION)
@@ -555,6 +566,8 @@ def decode_request_payload(
         req = RunModule(index, keep, r.text("path"))
     elif kind == RequestKind.PRELOAD:
         req = Preload(r.str_list("modules"))
+    elif kind == RequestKind.IMPORT_MODULES:
+        req = ImportModules(r.str_list("paths"))
     elif kind == RequestKind.RUN_HOOK_ITEMS:
         req = RunHookItems(index, keep, r.str_list("paths"), r.str_list("skip_dirs"),
                            r.str_list("skip_items"))

@@ -28,13 +28,14 @@ def write_suite(files):
     return root
 
 
-def run_worker(root, batches, pytest_args=(), fast=True):
+def run_worker(root, batches, pytest_args=(), fast=True, engine=P.Engine.PYTEST):
     """Frames (decoded messages) from one worker serving ``batches`` (lists of node IDs, or
-    requests such as ``P.RunHookItems`` sent as they are)."""
-    requests = [P.RequestFrame(1, P.Hello(str(root), [], P.Engine.PYTEST,
+    requests such as ``P.RunHookItems`` or ``P.ImportModules`` sent as they are)."""
+    requests = [P.RequestFrame(1, P.Hello(str(root), [], engine,
                                           ["-p", "no:cacheprovider", *pytest_args], 1 << 20))]
     for number, batch in enumerate(batches):
-        request = batch if isinstance(batch, P.RunHookItems) else P.RunItems(0, False, list(batch))
+        as_is = isinstance(batch, (P.RunHookItems, P.ImportModules))
+        request = batch if as_is else P.RunItems(0, False, list(batch))
         requests.append(P.RequestFrame(2 + number, request))
     requests.append(P.RequestFrame(2 + len(batches), P.Shutdown()))
     # A fixed hash seed: pytest's dict and set diffs list items in hash order.

@@ -28,6 +28,8 @@ EXPECTED_REQUESTS = {
     "request_preload.bin": P.RequestFrame(5, P.Preload(["numpy", "app.models"])),
     "request_run_hook_items.bin": P.RequestFrame(6, P.RunHookItems(
         7, True, ["tests/data", ""], ["tests/data/sub"], ["tests/data/a.yaml::x"])),
+    "request_import_modules.bin": P.RequestFrame(7, P.ImportModules(
+        ["tests/test_a.py", "tests/sub/test_\u00fc.py"])),
 }
 
 EXPECTED_RESULTS = {
@@ -173,6 +175,13 @@ class Malformed(unittest.TestCase):
         shutdown = bytearray(golden("request_shutdown.bin"))
         shutdown[16] = 1
         self.assertRejected(bytes(shutdown), "test index", decode=P.decode_request)
+        imports = bytearray(golden("request_import_modules.bin"))
+        self.assertEqual(imports[6], 7)  # request type 7
+        imports[7] = 1
+        self.assertRejected(bytes(imports), "unknown flag bits", decode=P.decode_request)
+        imports[7] = 0
+        imports[16] = 1
+        self.assertRejected(bytes(imports), "test index", decode=P.decode_request)
         self.assertRejected(golden("request_run_items.bin"), "exceeds the frame limit",
                             decode=P.decode_request, max_payload=10)
 

@@ -11,9 +11,10 @@ use super::header::{
 };
 use super::{
     Ambient, CollectErrorReport, Counts, Deselected, Done, Engine, Executed, ExecutedFile, Fatal,
-    Hello, ItemResult, Location, LogLevel, LogRecord, Outcome, Phase, Preload, ProtocolError,
-    Ready, Request, RequestFrame, RequestKind, ResultFrame, ResultKind, RunHookItems, RunItems,
-    RunModule, Section, StopKind, WarningRecord, WarningWhen, WorkerMessage,
+    Hello, ImportModules, ItemResult, Location, LogLevel, LogRecord, Outcome, Phase, Preload,
+    ProtocolError, Ready, Request, RequestFrame, RequestKind, ResultFrame, ResultKind,
+    RunHookItems, RunItems, RunModule, Section, StopKind, WarningRecord, WarningWhen,
+    WorkerMessage,
 };
 
 /// Default payload limit (64 MiB): far above any capped report, far below a runaway.
@@ -341,7 +342,7 @@ pub(crate) fn decode_request_parts(
             FLAG_KEEP_SESSION
         }
         RequestKind::Hello => FLAG_RECORD,
-        RequestKind::Shutdown | RequestKind::Preload => 0,
+        RequestKind::Shutdown | RequestKind::Preload | RequestKind::ImportModules => 0,
     };
     if header.flags & !allowed_flags != 0 {
         return Err(ProtocolError::UnknownFlags {
@@ -353,7 +354,10 @@ pub(crate) fn decode_request_parts(
     let first_index = header.test_index;
     if matches!(
         header.kind,
-        RequestKind::Hello | RequestKind::Shutdown | RequestKind::Preload
+        RequestKind::Hello
+            | RequestKind::Shutdown
+            | RequestKind::Preload
+            | RequestKind::ImportModules
     ) && first_index != 0
     {
         return Err(ProtocolError::UnexpectedHeaderField {
@@ -392,6 +396,9 @@ pub(crate) fn decode_request_parts(
             paths: cursor.str_list("paths")?,
             skip_dirs: cursor.str_list("skip_dirs")?,
             skip_items: cursor.str_list("skip_items")?,
+        }),
+        RequestKind::ImportModules => Request::ImportModules(ImportModules {
+            paths: cursor.str_list("paths")?,
         }),
     };
     cursor.finish(name)?;
@@ -446,6 +453,10 @@ pub fn encode_request(frame: &RequestFrame) -> Result<Vec<u8>, ProtocolError> {
         Request::Shutdown => (0, 0),
         Request::Preload(preload) => {
             w.str_list("modules", &preload.modules)?;
+            (0, 0)
+        }
+        Request::ImportModules(import) => {
+            w.str_list("paths", &import.paths)?;
             (0, 0)
         }
         Request::RunHookItems(run) => {

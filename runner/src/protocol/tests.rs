@@ -90,6 +90,7 @@ fn request() -> impl Strategy<Value = Request> {
         }),
         Just(Request::Shutdown),
         texts().prop_map(|modules| Request::Preload(Preload { modules })),
+        texts().prop_map(|paths| Request::ImportModules(ImportModules { paths })),
         (any::<u32>(), any::<bool>(), texts(), texts(), texts()).prop_map(
             |(first_index, keep_session, paths, skip_dirs, skip_items)| {
                 Request::RunHookItems(RunHookItems {
@@ -548,6 +549,18 @@ fn golden_requests() -> Vec<(&'static str, RequestFrame)> {
                     paths: vec!["tests/data".to_owned(), String::new()],
                     skip_dirs: vec!["tests/data/sub".to_owned()],
                     skip_items: vec!["tests/data/a.yaml::x".to_owned()],
+                }),
+            },
+        ),
+        (
+            "import_modules",
+            RequestFrame {
+                request_id: 7,
+                request: Request::ImportModules(ImportModules {
+                    paths: vec![
+                        "tests/test_a.py".to_owned(),
+                        "tests/sub/test_ü.py".to_owned(),
+                    ],
                 }),
             },
         ),
@@ -1020,6 +1033,36 @@ fn encoder_refuses_collect_errors_with_test_outcomes() {
         Err(ProtocolError::InvalidEnum {
             field: "collect outcome",
             value: 1
+        })
+    );
+}
+
+#[test]
+fn import_modules_refuses_flags_and_a_test_index() {
+    let frame = encode_request(&RequestFrame {
+        request_id: 3,
+        request: Request::ImportModules(ImportModules {
+            paths: vec!["t/test_a.py".to_owned()],
+        }),
+    })
+    .unwrap();
+    assert_eq!(frame[6], 7, "ImportModules is request type 7");
+    let mut flagged = frame.clone();
+    flagged[7] = 1;
+    assert_eq!(
+        decode_request(&flagged, DEFAULT_MAX_PAYLOAD),
+        Err(ProtocolError::UnknownFlags {
+            message: "ImportModules",
+            flags: 1
+        })
+    );
+    let mut indexed = frame;
+    indexed[16] = 1;
+    assert_eq!(
+        decode_request(&indexed, DEFAULT_MAX_PAYLOAD),
+        Err(ProtocolError::UnexpectedHeaderField {
+            message: "ImportModules",
+            field: "test index"
         })
     );
 }

@@ -24,8 +24,8 @@ use crossbeam_deque::{Steal, Stealer, Worker as LocalQueue};
 use crate::pool::process::Received;
 use crate::pool::{ExitReason, WorkerProcess};
 use crate::protocol::{
-    Done, ItemResult, Location, Outcome, Phase, Request, RunHookItems, RunItems, StopKind,
-    WorkerMessage,
+    Done, ImportModules, ItemResult, Location, Outcome, Phase, Request, RunHookItems, RunItems,
+    StopKind, WorkerMessage,
 };
 use crate::scheduler::{UnitKind, WorkUnit};
 
@@ -163,6 +163,14 @@ pub(super) struct Driver<'a> {
 enum BatchEnd {
     Done(Done),
     Lost(Incident),
+    Cancelled,
+}
+
+/// How a new worker's ImportModules ended.
+enum ImportEnd {
+    Done,
+    /// The worker broke off (why, and how it ended).
+    Failed(String, ExitReason),
     Cancelled,
 }
 
@@ -304,7 +312,12 @@ impl<'a> Driver<'a> {
                     for message in early {
                         self.forward(message);
                     }
-                    self.process = Some(process);
+                    match self.import_test_modules(process) {
+                        Ok(Some(process)) => self.process = Some(process),
+                        // Replaced by the next turn of the loop, without the step.
+                        Ok(None) => {}
+                        Err(()) => return false,
+                    }
                 }
                 Err(err) => {
                     let message = err.to_string();
@@ -323,6 +336,87 @@ impl<'a> Driver<'a> {
             }
         }
         true
+    }
+
+    /// Has a new worker import the run's test modules before its first batch (see
+    /// [`crate::run`]); returns it, or `None` when it broke off doing so (it is gone, and
+    /// from now on the run's workers skip the step, with one notice), or `Err` when the run
+    /// was cancelled meanwhile (the worker is killed).
+    fn import_test_modules(&self, mut process: WorkerProcess) -> Result<Option<WorkerProcess>, ()> {
+        if !self.shared.import_modules.load(Ordering::SeqCst) {
+            return Ok(Some(process));
+        }
+        match self.await_import(&mut process) {
+            ImportEnd::Done => Ok(Some(process)),
+            ImportEnd::Cancelled => {
+                process.kill();
+                Err(())
+            }
+            ImportEnd::Failed(why, reason) => {
+                if self.shared.import_modules.swap(false, Ordering::SeqCst) {
+                    self.emit(RunEvent::Notice {
+                        message: format!(
+                            "a worker broke off importing the test modules before its first \
+                             batch ({why}); the run's workers skip that step from now on"
+                        ),
+                    });
+                }
+                self.emit(RunEvent::WorkerExited {
+                    worker: self.id,
+                    pid: process.pid(),
+                    reason,
+                });
+                Ok(None)
+            }
+        }
+    }
+
+    /// Sends ImportModules and waits for its Done, within the start-up timeout; anything
+    /// else the worker sends meanwhile belongs to no batch.
+    fn await_import(&self, process: &mut WorkerProcess) -> ImportEnd {
+        let pool = &self.shared.config.pool;
+        let request = Request::ImportModules(ImportModules {
+            paths: pool.test_modules.clone(),
+        });
+        let request_id = match process.send(request) {
+            Ok(id) => id,
+            Err(err) => {
+                let reason = process.wait_exit();
+                return ImportEnd::Failed(format!("cannot send it: {err}"), reason);
+            }
+        };
+        let deadline = Instant::now() + pool.startup_timeout;
+        loop {
+            if self.cancelled() {
+                return ImportEnd::Cancelled;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                process.kill();
+                let why = format!("no answer within {}s", pool.startup_timeout.as_secs_f64());
+                return ImportEnd::Failed(why, ExitReason::KilledByPool);
+            }
+            let frame = match process.recv(Some(left.min(POLL))) {
+                Received::TimedOut => continue,
+                Received::End(err) => {
+                    let reason = process.wait_exit();
+                    let detail = err.map(|e| format!(": {e}")).unwrap_or_default();
+                    return ImportEnd::Failed(format!("{reason}{detail}"), reason);
+                }
+                Received::Frame(frame) => *frame,
+            };
+            if frame.request_id != request_id {
+                continue;
+            }
+            match frame.message {
+                WorkerMessage::Done(_) => return ImportEnd::Done,
+                WorkerMessage::Fatal(fatal) => {
+                    let reason = process.wait_exit();
+                    return ImportEnd::Failed(fatal.message, reason);
+                }
+                other => self.forward(other),
+            }
+        }
     }
 
     /// Forks a worker from the run's zygote, else spawns one. A zygote failure, or a forked

@@ -12,7 +12,9 @@ use crate::support::runs::*;
 use crate::support::*;
 use dxpy_runner::protocol::{Outcome, Phase};
 use dxpy_runner::run::{Incident, NotRunReason, Run, RunEvent, StopReason};
-use dxpy_runner::scheduler::{plan, DurationStore, LoadStatus, SplitPolicy, UnitKind, WorkUnit};
+use dxpy_runner::scheduler::{
+    plan, DurationStore, LoadStatus, ModuleTests, SplitPolicy, UnitKind, WorkUnit,
+};
 
 // Every test runs twice: workers spawned, and workers forked from a per-run zygote.
 modes!(
@@ -25,6 +27,8 @@ modes!(
     workers_are_recycled_after_their_batch_budget,
     a_broken_interpreter_leaves_every_test_reported_as_lost,
     preloaded_modules_are_imported_before_the_first_batch,
+    test_modules_are_imported_before_each_workers_first_batch,
+    a_worker_dying_while_importing_is_replaced_and_the_rest_run_without_the_step,
     a_panicking_callback_still_kills_the_workers,
     crashing_past_the_restart_budget_stops_and_reports_the_rest_lost,
     with_capture_off_test_output_is_forwarded_from_stderr,
@@ -426,6 +430,133 @@ fn preloaded_modules_are_imported_before_the_first_batch(mode: Mode) {
     // Without the preload the same test fails: the check above is not vacuous.
     let (_, summary) = outcome_with(&[]);
     assert_eq!((summary.passed, summary.failed), (0, 1));
+}
+
+/// One unit per module, in the given order (the plan would order them by itself).
+fn units_in_order(modules: &[&ModuleTests]) -> Vec<WorkUnit> {
+    let mut first_index = 0;
+    modules
+        .iter()
+        .map(|module| {
+            let unit = WorkUnit {
+                key: module.path.clone(),
+                first_index,
+                node_ids: module.node_ids.clone(),
+                kind: UnitKind::Tests,
+            };
+            first_index += u32::try_from(module.node_ids.len()).unwrap();
+            unit
+        })
+        .collect()
+}
+
+/// Each call report's node ID and outcome, in arrival order.
+fn call_outcomes(events: &[RunEvent]) -> Vec<(String, Outcome)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Report { result, .. } | RunEvent::Incident { result, .. }
+                if result.phase == Phase::Call =>
+            {
+                Some((result.node_id.clone(), result.outcome))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn test_modules_are_imported_before_each_workers_first_batch(mode: Mode) {
+    let root = fixture_root("import_suite");
+    let files = ["test_setter.py", "test_needs.py"];
+    let modules = collect(&root, &files);
+    let (setter, needs) = (&modules[0], &modules[1]);
+    let run = |units: Vec<WorkUnit>, test_modules: &[&str], batches_per_worker: u32| {
+        let mut config = config(&root, 1, mode);
+        config.pool.test_modules = test_modules.iter().map(|m| m.to_string()).collect();
+        config.pool.max_batches_per_worker = batches_per_worker;
+        execute(config, units)
+    };
+    // pytest passes both: it imports test_setter.py (which sets `shared.sub`) before it runs
+    // test_needs.py's test.
+    let reference = run_pytest(&root, &files, &[]);
+    let passed = |events: &[RunEvent]| {
+        let mut outcomes = call_outcomes(events);
+        outcomes.sort_by(|a, b| a.0.cmp(&b.0));
+        outcomes
+            == [
+                ("test_needs.py::test_needs".to_owned(), Outcome::Passed),
+                ("test_setter.py::test_setter".to_owned(), Outcome::Passed),
+            ]
+    };
+    // test_needs.py runs first: its worker imported test_setter.py before that first batch.
+    let (events, _) = run(units_in_order(&[needs, setter]), &files, 64);
+    assert!(passed(&events), "{:?}", call_outcomes(&events));
+    assert_matches_pytest(&[&as_batch(&events)], &reference);
+    // One batch per worker: test_needs.py runs in a second, recycled worker, which imports the
+    // modules before its first batch too.
+    let (events, _) = run(units_in_order(&[setter, needs]), &files, 1);
+    let started = events
+        .iter()
+        .filter(|e| matches!(e, RunEvent::WorkerStarted { .. }))
+        .count();
+    assert_eq!(started, 2, "each batch in a worker of its own");
+    assert!(passed(&events), "{:?}", call_outcomes(&events));
+    assert_no_orphans(&worker_pids(&events));
+    // Without the step test_needs fails in its own batch: the checks above are not vacuous.
+    let (events, _) = run(units_in_order(&[needs, setter]), &[], 64);
+    assert_eq!(
+        call_outcomes(&events)[0],
+        ("test_needs.py::test_needs".to_owned(), Outcome::Failed)
+    );
+}
+
+fn a_worker_dying_while_importing_is_replaced_and_the_rest_run_without_the_step(mode: Mode) {
+    let root = fixture_root("import_suite");
+    let mut modules = collect(&root, &["test_setter.py"]);
+    // (pytest itself would die collecting it: node IDs by hand.)
+    modules.push(ModuleTests {
+        path: "test_exit_at_import.py".to_owned(),
+        node_ids: vec!["test_exit_at_import.py::test_never_runs".to_owned()],
+    });
+    let units = units_in_order(&[&modules[0], &modules[1]]);
+    let mut config = config(&root, 1, mode);
+    config.pool.test_modules = vec![
+        "test_setter.py".to_owned(),
+        "test_exit_at_import.py".to_owned(),
+    ];
+    let mut events = Vec::new();
+    let summary = Run::new(config)
+        .execute(units, |event| {
+            events.push(event);
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    let notices: Vec<&str> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::Notice { message } => Some(message.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert!(
+        notices[0].contains("importing the test modules") && notices[0].contains("exit code 3"),
+        "{notices:?}"
+    );
+    // The batch that imports the module meets the crash, as without the step.
+    assert_eq!(
+        call_outcomes(&events),
+        [
+            ("test_setter.py::test_setter".to_owned(), Outcome::Passed),
+            (
+                "test_exit_at_import.py::test_never_runs".to_owned(),
+                Outcome::Failed
+            ),
+        ]
+    );
+    assert_eq!((summary.incidents, summary.not_run), (1, 0), "{events:#?}");
+    every_report_exactly_once(&events);
+    assert_no_orphans(&worker_pids(&events));
 }
 
 fn a_panicking_callback_still_kills_the_workers(mode: Mode) {

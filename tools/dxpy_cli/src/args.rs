@@ -130,6 +130,10 @@ pub struct TestArgs {
     /// record, or did not pass), and replay the recorded reports of the rest.
     #[arg(long = "affected")]
     pub affected: bool,
+    /// With --affected: only the tests the import graph connects to files changed since this
+    /// git revision (committed, staged, unstaged or untracked); the others are deselected.
+    #[arg(long = "since", value_name = "GITREF", requires = "affected")]
+    pub since: Option<String>,
     /// Less output (repeatable).
     #[arg(short = 'q', long = "quiet", action = clap::ArgAction::Count)]
     pub quiet: u8,

@@ -22,7 +22,7 @@ use dxpy_runner::protocol::{
     decode_result, encode_result, Outcome, ResultFrame, WorkerMessage, DEFAULT_MAX_PAYLOAD,
 };
 
-use crate::commands::affected::project_graph;
+use crate::commands::affected::{git_changed, project_graph};
 use crate::suite::Capture;
 
 /// A `--affected` run between planning and recording.
@@ -38,21 +38,41 @@ pub struct AffectedRun {
     pub replay: Vec<Vec<WorkerMessage>>,
     /// The tests that must run, in selection order.
     pub run_ids: Vec<String>,
+    /// Every test of the run, replayed or run (narrowed by `--since`), in selection order.
+    pub selected: Vec<String>,
 }
 
-/// Split `node_ids` into tests to replay and tests to run.
+/// Split `node_ids` into tests to replay and tests to run; with `since`, first keep only the
+/// tests the import graph connects to the files git says changed since that revision.
 pub fn plan(
     discovery: &Discovery,
     node_ids: &[String],
     pool: &PoolConfig,
     no_cache: bool,
+    since: Option<&str>,
 ) -> anyhow::Result<AffectedRun> {
     let rootdir = &discovery.config.rootdir;
     let cache_dir = session::cache_root()
         .map(|root| session::project_cache_dir(&root, rootdir))
         .context("--affected needs a cache directory (set XDG_CACHE_HOME or HOME)")?;
     let interpreter = probe_interpreter(pool)?;
-    let (build, _) = project_graph(discovery, interpreter.version, no_cache);
+    let (build, test_files) = project_graph(discovery, interpreter.version, no_cache);
+    let selected: Vec<String> = match since {
+        Some(rev) => {
+            let changed = git_changed(rootdir, rev)?;
+            let reached = build.graph.tests_affected(
+                changed.iter().map(PathBuf::as_path),
+                test_files.iter().map(PathBuf::as_path),
+            );
+            node_ids
+                .iter()
+                .filter(|id| reached.contains(Path::new(module_of(id))))
+                .cloned()
+                .collect()
+        }
+        None => node_ids.to_vec(),
+    };
+    let node_ids = selected.as_slice();
     let mut snapshot = Snapshot::new(rootdir);
     let context = context_digest(discovery, pool, &interpreter)?;
     let mut inputs: HashMap<String, TestInputs> = HashMap::new();
@@ -113,6 +133,7 @@ pub fn plan(
         .map(|p| p.to_string_lossy().into_owned())
         .collect();
     Ok(AffectedRun {
+        selected: node_ids.to_vec(),
         paths,
         snapshot,
         context,

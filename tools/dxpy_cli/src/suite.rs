@@ -190,6 +190,20 @@ pub fn group_by_module(node_ids: &[String]) -> Vec<ModuleTests> {
     modules
 }
 
+/// The Python test modules of `node_ids` (rootdir-relative), each once, in first-seen
+/// order: with node IDs in discovery order, the order pytest's collection imports them in.
+/// Files that are not Python modules (items conftest hooks make from other files) are left
+/// out.
+pub fn test_modules(node_ids: &[String]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    node_ids
+        .iter()
+        .map(|id| id.split("::").next().unwrap_or(id))
+        .filter(|path| path.ends_with(".py") && seen.insert(*path))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A suite that uses pytest (conftests, marks, parametrize) needs the pytest engine: a missing
 /// pytest is then a clear start-up error, not a wall of ImportErrors. Plain suites run under
 /// pytest when it is installed, else under the native engine.
@@ -378,6 +392,8 @@ fn execute<W: Write>(
     // The workers' pytest renders tracebacks for the width this report is written at.
     let mut pool = options.pool;
     pool.terminal_width = u32::try_from(render::terminal_width()).unwrap_or(0);
+    // Each worker imports them before its first batch, as pytest's collection does.
+    pool.test_modules = test_modules(node_ids);
     let runner = Run::new(RunConfig {
         pool,
         maxfail: options.maxfail,
@@ -665,4 +681,28 @@ fn rel_or_abs(path: &Path, root: &Path) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_modules_are_the_python_modules_in_first_seen_order() {
+        let node_ids: Vec<String> = [
+            "tests/test_b.py::test_x",
+            "tests/test_a.py::T::test_y[1]",
+            "tests/test_b.py::test_z",
+            "data/cases.yaml::case",
+            "tests/test_a.py::T::test_y[2]",
+            "docs/index.rst::index.rst",
+            "tests/test_c.py",
+        ]
+        .map(String::from)
+        .into();
+        assert_eq!(
+            test_modules(&node_ids),
+            ["tests/test_b.py", "tests/test_a.py", "tests/test_c.py"]
+        );
+    }
 }

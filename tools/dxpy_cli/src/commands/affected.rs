@@ -170,7 +170,7 @@ fn relative_to(rootdir: &Path, file: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Files changed since `rev` (committed, staged, unstaged and untracked), rootdir-relative.
-fn git_changed(rootdir: &Path, rev: &str) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn git_changed(rootdir: &Path, rev: &str) -> anyhow::Result<Vec<PathBuf>> {
     let git = |args: &[&str]| -> anyhow::Result<String> {
         let out = Command::new("git")
             .arg("-C")

@@ -79,7 +79,9 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     // The result cache needs to know which functions each test executes.
     pool.record_execution = args.affected;
     let mut affected = if args.affected {
-        let plan = crate::results::plan(&discovery, &node_ids, &pool, args.select.no_cache)?;
+        let since = args.since.as_deref();
+        let plan = crate::results::plan(&discovery, &node_ids, &pool, args.select.no_cache, since)?;
+        node_ids = plan.selected.clone();
         Some(plan)
     } else {
         None

@@ -2,8 +2,9 @@
 //! static discovery cannot list them, so the workers collect those directories through
 //! pytest. The real binary and the real pytest (`DXPY_TEST_PYTHON`, else `python3`) run the
 //! same fixture tree; every test appends its node ID to `ran.log` (and the Python test module
-//! a line when it is imported), so the comparison covers the exact node IDs and proves that
-//! nothing runs, or is imported, twice.
+//! a line naming its interpreter when it is imported), so the comparison covers the exact node
+//! IDs and proves that nothing runs twice, nor is imported twice by one interpreter (each
+//! worker imports the run's test modules before its first batch, as pytest's collection does).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,10 +65,11 @@ class YamlItem(pytest.Item):
         return self.path, 0, f"yaml: {self.name}"
 "#;
 
-const TEST_MODULE: &str = r#"import pathlib
+const TEST_MODULE: &str = r#"import os
+import pathlib
 
 with open(pathlib.Path(__file__).parents[2] / "ran.log", "a") as f:
-    f.write("import tests/data/test_mod.py\n")
+    f.write(f"import tests/data/test_mod.py (pid {os.getpid()})\n")
 
 
 def test_plain(request):
@@ -167,7 +169,8 @@ fn hook_items_run_with_pytests_node_ids_and_outcomes() {
         "import tests/data/test_mod.py",
     ] {
         assert!(
-            log.iter().any(|l| l == node_id),
+            log.iter()
+                .any(|l| l == node_id || l.starts_with(&format!("{node_id} (pid "))),
             "{node_id} missing: {log:?}"
         );
     }

@@ -132,10 +132,16 @@ fn each_kind_of_input_change_reruns_the_tests_it_reaches() {
         // a test module: its own tests
         ("tests/test_b.py", "== 4", "== 5", 2),
         ("tests/test_b.py", "== 5", "== 4", 2),
-        // a transitive import (pkg.b -> pkg.c): the tests reaching it (through pkg/__init__,
-        // all but test_data, which imports no first-party module)
-        ("pkg/c.py", "return 2", "return 3", 3),
-        ("pkg/c.py", "return 3", "return 2", 3),
+        // inside a function body of a transitive import (pkg.b -> pkg.c): only the test that
+        // executed that function
+        ("pkg/c.py", "return 2", "return 3", 1),
+        ("pkg/c.py", "return 3", "return 2", 1),
+        // inside a function no test executes: nothing
+        ("pkg/a.py", "return 0", "return 5", 0),
+        // outside function bodies of a transitive import: every test reaching it (through
+        // pkg/__init__, all but test_data, which imports no first-party module)
+        ("pkg/c.py", "def two", "LIMIT = 1\n\n\ndef two", 3),
+        ("pkg/c.py", "LIMIT = 1\n\n\n", "", 3),
         // a conftest: the tests below it
         ("tests/conftest.py", "return 0", "return 1", 4),
         ("tests/conftest.py", "return 1", "return 0", 4),
@@ -332,4 +338,57 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn since_narrows_the_run_to_tests_reaching_files_changed_in_git() {
+    let (_tmp, root) = tree(PKG);
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(&root)
+            .output()
+            .expect("git");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    write(&root, ".gitignore", ".dxpy-cache/\n*.xml\n");
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "base"]);
+    recorded(&root);
+    // Nothing changed since HEAD: every test is deselected.
+    let run = dx_py(&root, &["--affected", "--since", "HEAD"]);
+    assert!(
+        summary(&run.output).starts_with("4 deselected"),
+        "{}",
+        run.output
+    );
+    assert_eq!(run.code, 5, "{}", run.output);
+    // An uncommitted edit of test_b.py: its two tests run, the other two are deselected.
+    let path = root.join("tests/test_b.py");
+    let text = std::fs::read_to_string(&path).expect("read");
+    std::fs::write(&path, text.replace("== 4", "== 5")).expect("write");
+    let run = dx_py(&root, &["--affected", "--since", "HEAD"]);
+    assert_eq!(
+        summary(&run.output),
+        "1 failed, 1 passed, 2 deselected",
+        "{}",
+        run.output
+    );
+    assert_eq!(run.code, 1);
+    // --since needs --affected.
+    let run = dx_py(&root, &["--since", "HEAD"]);
+    assert_eq!(run.code, 2, "{}", run.output);
 }
