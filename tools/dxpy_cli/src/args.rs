@@ -41,7 +41,7 @@ pub enum Command {
 }
 
 /// What to collect and select: the options `discover` and `test` share, in pytest's spelling.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct SelectArgs {
     /// Files, directories or node IDs, as given to pytest.
     pub paths: Vec<String>,
@@ -102,7 +102,7 @@ pub struct AffectedArgs {
     pub verbose: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TestArgs {
     #[command(flatten)]
     pub select: SelectArgs,
@@ -134,6 +134,10 @@ pub struct TestArgs {
     /// git revision (committed, staged, unstaged or untracked); the others are deselected.
     #[arg(long = "since", value_name = "GITREF", requires = "affected")]
     pub since: Option<String>,
+    /// Keep running: after each change to a file under the rootdir, run the selected tests it
+    /// affects (as --affected does), then wait again.
+    #[arg(long = "watch")]
+    pub watch: bool,
     /// Less output (repeatable).
     #[arg(short = 'q', long = "quiet", action = clap::ArgAction::Count)]
     pub quiet: u8,

@@ -42,14 +42,16 @@ pub struct AffectedRun {
     pub selected: Vec<String>,
 }
 
-/// Split `node_ids` into tests to replay and tests to run; with `since`, first keep only the
-/// tests the import graph connects to the files git says changed since that revision.
+/// Split `node_ids` into tests to replay and tests to run (all of them without `replay`); with
+/// `since`, first keep only the tests the import graph connects to the files git says changed
+/// since that revision.
 pub fn plan(
     discovery: &Discovery,
     node_ids: &[String],
     pool: &PoolConfig,
     no_cache: bool,
     since: Option<&str>,
+    use_records: bool,
 ) -> anyhow::Result<AffectedRun> {
     let rootdir = &discovery.config.rootdir;
     let cache_dir = session::cache_root()
@@ -111,7 +113,11 @@ pub fn plan(
     let mut replay = Vec::new();
     let mut run_ids = Vec::new();
     for key in node_ids {
-        let decision = checker.decide(key, &inputs[key], &mut snapshot);
+        let decision = if use_records {
+            checker.decide(key, &inputs[key], &mut snapshot)
+        } else {
+            Decision::Run(RunReason::Asked)
+        };
         match decision {
             Decision::Replay(record) => match decode_messages(&record.reports) {
                 Some(messages) => replay.push(messages),
@@ -317,6 +323,7 @@ fn explaining() -> bool {
 fn explain_reason(reason: &RunReason) -> String {
     match reason {
         RunReason::NoRecord => "no record (new, or it did not pass last time)".into(),
+        RunReason::Asked => "every test was asked for".into(),
         RunReason::Context => {
             "the context changed (config, options, interpreter, packages, environment)".into()
         }

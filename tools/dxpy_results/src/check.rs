@@ -23,6 +23,8 @@ pub struct TestInputs {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RunReason {
     NoRecord,
+    /// The caller asked for every test to run (and be recorded afresh).
+    Asked,
     /// Config, options, interpreter, installed distributions or environment changed.
     Context,
     /// A non-Python file in the test's directory changed.

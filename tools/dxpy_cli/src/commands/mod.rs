@@ -9,6 +9,7 @@ mod cache;
 mod discover;
 pub mod gazelle;
 mod test;
+mod watch;
 
 use crate::args::{Cli, Command};
 use crate::exit::Code;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dxpy_discover::session::{self, Discovery};
-use dxpy_runner::pool::{PoolConfig, WarmStart};
+use dxpy_runner::pool::{PoolConfig, WarmStart, Zygote, ZygoteSpec};
 use dxpy_runner::scheduler::{
     plan_batched_with_hooks, DurationStore, HookTree, SplitPolicy, UnitKind, WorkUnit,
 };
@@ -27,6 +27,68 @@ const LAST_FAILED_FILE: &str = "lastfailed.json";
 const FAILED_FIRST_KEY: &str = " (failed first)";
 
 pub fn run(args: TestArgs) -> anyhow::Result<Code> {
+    if args.watch {
+        return crate::commands::watch::run(args);
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    crate::signals::install(Arc::clone(&interrupted)).context("handling Ctrl-C")?;
+    run_once(
+        &args,
+        &RunContext {
+            interrupted,
+            zygotes: None,
+            replay: true,
+        },
+    )
+}
+
+/// What a run takes from the process that makes it: `dx-py test` makes one, `--watch` many.
+#[derive(Debug)]
+pub(crate) struct RunContext<'a> {
+    /// Set by Ctrl-C: stops the run.
+    pub interrupted: Arc<AtomicBool>,
+    /// Zygotes kept across runs (watch mode); `None`: each run starts its own.
+    pub zygotes: Option<&'a ZygoteKeeper>,
+    /// With `--affected`: replay what the result cache holds (false: run and record all).
+    pub replay: bool,
+}
+
+/// The zygote of the last run, reused while its interpreter set-up is the same and it lives.
+#[derive(Debug, Default)]
+pub(crate) struct ZygoteKeeper {
+    current: std::sync::Mutex<Option<(ZygoteSpec, Arc<Zygote>)>>,
+}
+
+impl ZygoteKeeper {
+    fn warm_start(&self, pool: &PoolConfig) -> WarmStart {
+        let Ok(mut spec) = ZygoteSpec::for_pool(pool) else {
+            return WarmStart::Zygote;
+        };
+        // Only the start-up variables must match; each fork gets the run's environment.
+        spec.env
+            .retain(|(name, _)| name.to_string_lossy().starts_with("PYTHON"));
+        spec.probe_session = spec.import_pytest;
+        let mut current = self
+            .current
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((kept, zygote)) = current.as_ref() {
+            if *kept == spec && zygote.is_alive() {
+                return WarmStart::Shared(Arc::clone(zygote));
+            }
+        }
+        match Zygote::start(&spec) {
+            Ok(zygote) => {
+                *current = Some((spec, Arc::clone(&zygote)));
+                WarmStart::Shared(zygote)
+            }
+            Err(_) => WarmStart::Zygote,
+        }
+    }
+}
+
+/// One `dx-py test` run of `args`.
+pub(crate) fn run_once(args: &TestArgs, context: &RunContext<'_>) -> anyhow::Result<Code> {
     let start = Instant::now();
     let discovery = match discover(&args.select)? {
         Ok(d) => d,
@@ -75,12 +137,22 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
             hook_trees.clear();
         }
     }
-    let mut pool = pool_config(&args, &discovery)?;
+    let mut pool = pool_config(args, &discovery)?;
     // The result cache needs to know which functions each test executes.
     pool.record_execution = args.affected;
+    if let (Some(zygotes), WarmStart::Zygote) = (context.zygotes, &pool.warm_start) {
+        pool.warm_start = zygotes.warm_start(&pool);
+    }
     let mut affected = if args.affected {
         let since = args.since.as_deref();
-        let plan = crate::results::plan(&discovery, &node_ids, &pool, args.select.no_cache, since)?;
+        let plan = crate::results::plan(
+            &discovery,
+            &node_ids,
+            &pool,
+            args.select.no_cache,
+            since,
+            context.replay,
+        )?;
         node_ids = plan.selected.clone();
         Some(plan)
     } else {
@@ -115,13 +187,11 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         "no" => false,
         _ => std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
     };
-    let interrupted = Arc::new(AtomicBool::new(false));
-    crate::signals::install(Arc::clone(&interrupted)).context("handling Ctrl-C")?;
     let options = SuiteOptions {
         pool,
         // Command line over addopts/PYTEST_ADDOPTS (`report_args`); 0 is no limit.
         maxfail: report.maxfail.filter(|&n| n > 0),
-        interrupt: interrupted,
+        interrupt: Arc::clone(&context.interrupted),
         deadline: None,
         durations: args.durations,
         header_notes,

@@ -15,6 +15,7 @@ mod cli_signals;
 mod cli_subtests;
 mod cli_terminal;
 mod cli_test;
+mod cli_watch;
 
 use std::collections::BTreeMap;
 use std::path::Path;
