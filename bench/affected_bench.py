@@ -15,13 +15,13 @@ tests/corpus/affected_check.py does; `synth-N` from bench/synth.py), each figure
 | `record_overhead` | `dx_record_s / dx_full_s` (target: at most 1.30) |
 
 Then per edit, each made on the recorded copy and reverted after its timed run (a settling run
-re-records between repetitions): `nothing`; `leaf-module` (a module-level line appended to the
-first-party module the fewest tests reach, per `dx-py affected`); `wide-module` (the same in the
-module the most tests reach); `wide-function` (a statement added inside the body of a function
-that the tests name, in the most widely reached module that has one). Printed: the `--affected`
+re-records between repetitions): `nothing`; `leaf-function` and `wide-function` (a statement added
+inside the body of a function the tests name and no import-time code uses, in the first-party
+module the fewest, resp. the most, tests reach per `dx-py affected`); `wide-module` (a module-level
+line appended to the most widely reached module: the import-graph rule). Printed: the `--affected`
 time, how many tests it ran (the rest replayed), `pytest_s / affected_s` (target: at least 20 for
-an edit of a function body in a widely imported module, and for a leaf module) and whether the
-run's per-test outcomes equal pytest's on the edited tree (checked on the first repetition).
+the function edits) and whether the run's per-test outcomes equal pytest's on the edited tree
+(checked on the first repetition).
 """
 
 from __future__ import annotations
@@ -106,22 +106,55 @@ def selected_count(copy: Path, dxpy: Path, module: Path) -> int:
     return sum(1 for line in proc.stdout.split("\n\n", 1)[0].splitlines() if "::" in line)
 
 
-def body_edit_line(path: Path, names: set[str]) -> tuple[int, str] | None:
-    """(line, indent) before the last statement of a function the tests name, whose body has a
-    statement other than its docstring on a line of its own."""
+def names_run_outside_functions(modules: list[Path], copy: Path) -> set[str]:
+    """Names used as decorators or in module- and class-level code of the package: functions that
+    may run at import time, which count for every test (an edit there reruns everything)."""
+    names: set[str] = set()
+
+    def visit(node: ast.AST, in_function: bool) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            for decorator in node.decorator_list:
+                names.update(n.id for n in ast.walk(decorator) if isinstance(n, ast.Name))
+                names.update(n.attr for n in ast.walk(decorator) if isinstance(n, ast.Attribute))
+            for arg in ast.walk(node.args):
+                if isinstance(arg, ast.Name):
+                    names.add(arg.id)
+            return  # the body runs only when called
+        if isinstance(node, ast.Name) and not in_function:
+            names.add(node.id)
+        if isinstance(node, ast.Attribute) and not in_function:
+            names.add(node.attr)
+        for child in ast.iter_child_nodes(node):
+            visit(child, in_function)
+
+    for module in modules:
+        try:
+            visit(ast.parse((copy / module).read_text(encoding="utf-8")), False)
+        except (SyntaxError, UnicodeDecodeError):
+            continue
+    return names
+
+
+def body_edit(path: Path, wanted: set[str], unwanted: set[str]) -> str | None:
+    """`path`'s text with a statement added before the last statement of a function the tests
+    name and nothing runs at import time, whose body has a statement of its own (not only a
+    docstring) on a line of its own; None when it has none."""
     try:
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        tree = ast.parse(text)
     except (SyntaxError, UnicodeDecodeError):
         return None
-    lines = path.read_text(encoding="utf-8").split("\n")
+    lines = text.split("\n")
     for node in ast.walk(tree):
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name not in names:
+        if (not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name not in wanted
+                or node.name in unwanted or node.name.startswith("__")):
             continue
         last = node.body[-1]
         is_docstring = isinstance(last, ast.Expr) and isinstance(last.value, ast.Constant)
         indent = lines[last.lineno - 1][:last.col_offset]
         if not is_docstring and last.lineno > node.lineno and indent and not indent.strip():
-            return last.lineno, indent
+            lines.insert(last.lineno - 1, indent + EDIT_LINE)
+            return "\n".join(lines)
     return None
 
 
@@ -129,23 +162,21 @@ def plan_edits(copy: Path, dxpy: Path) -> list[tuple[str, Path | None, str]]:
     """(name, module, new text) of each edit; `nothing` has no module."""
     modules = affected_check.source_modules(copy)
     reach = {m: selected_count(copy, dxpy, m) for m in modules}
-    reached = sorted((n, str(m)) for m, n in reach.items() if n > 0)
+    reached = [m for _, m in sorted((n, str(m)) for m, n in reach.items() if n > 0)]
     edits: list[tuple[str, Path | None, str]] = [("nothing", None, "")]
     if not reached:
         return edits
-    leaf, wide = Path(reached[0][1]), Path(reached[-1][1])
-    for name, module in (("leaf-module", leaf), ("wide-module", wide)):
-        text = (copy / module).read_text(encoding="utf-8")
-        edits.append((name, module, text.rstrip("\n") + f"\n{EDIT_LINE}\n"))
-    names = affected_check.test_names(copy)
-    for _, module in reversed(reached):
-        found = body_edit_line(copy / module, names)
-        if found:
-            line, indent = found
-            lines = (copy / module).read_text(encoding="utf-8").split("\n")
-            lines.insert(line - 1, indent + EDIT_LINE)
-            edits.append(("wide-function", Path(module), "\n".join(lines)))
-            break
+    wanted = affected_check.test_names(copy)
+    unwanted = names_run_outside_functions(modules, copy)
+    for name, order in (("leaf-function", reached), ("wide-function", list(reversed(reached)))):
+        for module in order:
+            edited = body_edit(copy / module, wanted, unwanted)
+            if edited is not None:
+                edits.append((name, Path(module), edited))
+                break
+    wide = Path(reached[-1])
+    text = (copy / wide).read_text(encoding="utf-8")
+    edits.append(("wide-module", wide, text.rstrip("\n") + f"\n{EDIT_LINE}\n"))
     return edits
 
 

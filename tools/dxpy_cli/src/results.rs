@@ -52,6 +52,7 @@ pub fn plan(
     no_cache: bool,
     since: Option<&str>,
     use_records: bool,
+    outputs: &[&Path],
 ) -> anyhow::Result<AffectedRun> {
     let rootdir = &discovery.config.rootdir;
     let cache_dir = session::cache_root()
@@ -76,6 +77,11 @@ pub fn plan(
     };
     let node_ids = selected.as_slice();
     let mut snapshot = Snapshot::new(rootdir);
+    for output in outputs {
+        if let Ok(absolute) = std::path::absolute(output) {
+            snapshot.exclude_output(&absolute);
+        }
+    }
     let context = context_digest(discovery, pool, &interpreter)?;
     let mut inputs: HashMap<String, TestInputs> = HashMap::new();
     let mut deps_of_module: HashMap<&str, Vec<String>> = HashMap::new();
@@ -255,8 +261,20 @@ fn key_of<'k>(inputs: &'k HashMap<String, TestInputs>, node_id: &str) -> Option<
     if let Some((key, _)) = inputs.get_key_value(node_id) {
         return Some(key);
     }
-    let base = node_id.rfind('[').map(|at| &node_id[..at])?;
-    inputs.get_key_value(base).map(|(key, _)| key.as_str())
+    inputs
+        .get_key_value(function_id(node_id))
+        .map(|(key, _)| key.as_str())
+}
+
+/// The function a parametrized node ID expands: everything before the first `[` after the
+/// path (names are identifiers; a parameter ID may hold brackets and `::` itself:
+/// `test_x[a[1]::b]` is `test_x`'s; a directory may hold brackets).
+fn function_id(node_id: &str) -> &str {
+    let names = node_id.find("::").unwrap_or(0);
+    match node_id[names..].find('[') {
+        Some(at) => &node_id[..names + at],
+        None => node_id,
+    }
 }
 
 /// What the items of one key executed together; `None` when any item has no recording.
@@ -316,8 +334,25 @@ fn recordable(messages: &[&WorkerMessage], capture: &Capture) -> Option<Vec<Vec<
 
 /// `DXPY_EXPLAIN=1`: why each test runs and why a test that ran is not recorded, on stderr
 /// (a record's inputs are invisible otherwise).
-fn explaining() -> bool {
+pub fn explaining() -> bool {
     std::env::var_os("DXPY_EXPLAIN").is_some_and(|v| v == "1")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_id;
+
+    #[test]
+    fn a_parametrized_id_belongs_to_its_function_even_with_brackets_in_its_parameters() {
+        assert_eq!(function_id("t.py::test_x[a[1]-[b]]"), "t.py::test_x");
+        assert_eq!(
+            function_id("t.py::test_x[\\x1b[1;38:2::255m]"),
+            "t.py::test_x"
+        );
+        assert_eq!(function_id("t.py::TestC::test_y[p]"), "t.py::TestC::test_y");
+        assert_eq!(function_id("t.py::test_plain"), "t.py::test_plain");
+        assert_eq!(function_id("dir[1]/t.py::test_z[2]"), "dir[1]/t.py::test_z");
+    }
 }
 
 fn explain_reason(reason: &RunReason) -> String {

@@ -29,6 +29,8 @@ pub struct Snapshot {
     root: PathBuf,
     files: HashMap<String, Option<FileState>>,
     data: HashMap<String, Digest>,
+    /// Files the run writes itself (its JUnit XML): never a test's data.
+    outputs: Vec<PathBuf>,
 }
 
 impl Snapshot {
@@ -37,7 +39,14 @@ impl Snapshot {
             root: root.to_path_buf(),
             files: HashMap::new(),
             data: HashMap::new(),
+            outputs: Vec::new(),
         }
+    }
+
+    /// Leave `path` (absolute, or relative to the root) out of every data digest: the run
+    /// writes it, so it must not invalidate the next run's records.
+    pub fn exclude_output(&mut self, path: &Path) {
+        self.outputs.push(self.root.join(path));
     }
 
     pub fn root(&self) -> &Path {
@@ -72,7 +81,9 @@ impl Snapshot {
         }
         let mut hasher = blake3::Hasher::new();
         let mut files = Vec::new();
-        collect_data_files(&self.root.join(dir), Path::new(""), &mut files);
+        let base = self.root.join(dir);
+        collect_data_files(&base, Path::new(""), &mut files);
+        files.retain(|rel| !self.outputs.contains(&base.join(rel)));
         files.sort();
         for rel in files {
             let bytes = std::fs::read(self.root.join(dir).join(&rel)).unwrap_or_default();

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::io::IsTerminal as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -145,6 +145,7 @@ pub(crate) fn run_once(args: &TestArgs, context: &RunContext<'_>) -> anyhow::Res
     }
     let mut affected = if args.affected {
         let since = args.since.as_deref();
+        let planning = Instant::now();
         let plan = crate::results::plan(
             &discovery,
             &node_ids,
@@ -152,7 +153,18 @@ pub(crate) fn run_once(args: &TestArgs, context: &RunContext<'_>) -> anyhow::Res
             args.select.no_cache,
             since,
             context.replay,
+            &args
+                .junit_xml
+                .iter()
+                .map(PathBuf::as_path)
+                .collect::<Vec<_>>(),
         )?;
+        if crate::results::explaining() {
+            eprintln!(
+                "dx-py: result cache: planned in {:.3}s",
+                planning.elapsed().as_secs_f64()
+            );
+        }
         node_ids = plan.selected.clone();
         Some(plan)
     } else {
@@ -231,8 +243,15 @@ pub(crate) fn run_once(args: &TestArgs, context: &RunContext<'_>) -> anyhow::Res
         let stopped = outcome.summary.as_ref().is_none_or(|s| s.stop.is_some())
             || outcome.code == Code::Interrupted;
         let capture = outcome.capture.take().unwrap_or_default();
+        let recording = Instant::now();
         if let Err(err) = plan.record(&capture, stopped) {
             eprintln!("dx-py: {err:#}");
+        }
+        if crate::results::explaining() {
+            eprintln!(
+                "dx-py: result cache: recorded in {:.3}s",
+                recording.elapsed().as_secs_f64()
+            );
         }
     }
     if let (Some(dir), Some(summary)) = (&state_dir, &outcome.summary) {

@@ -35,7 +35,9 @@ fn split_cached(line: &str) -> (String, usize) {
 /// `dx-py test --affected ARGS` and pytest on the same tree agree on every test's outcome,
 /// the summary counts and the exit code; returns dx-py's run and how many it replayed.
 fn affected_like_pytest(root: &Path, args: &[&str]) -> (Run, usize) {
-    let py_xml = root.join("py.xml");
+    // pytest's report outside the tree: a file another tool writes into a test's directory is
+    // data that changed. (dx-py's own report is never counted as data.)
+    let py_xml = root.parent().expect("parent").join("py.xml");
     let dx_xml = root.join("dx.xml");
     let py_flags = [
         "-p",
@@ -391,4 +393,22 @@ fn since_narrows_the_run_to_tests_reaching_files_changed_in_git() {
     // --since needs --affected.
     let run = dx_py(&root, &["--since", "HEAD"]);
     assert_eq!(run.code, 2, "{}", run.output);
+}
+
+/// Parameter IDs holding `[`, `]` and `::` (click's ANSI sequences) still group under their
+/// function: a replay holds every expansion, as pytest reports them.
+#[test]
+fn replayed_dynamic_parameters_keep_every_expansion() {
+    let (_tmp, root) = tree(&[
+        ("pytest.ini", "[pytest]\n"),
+        (
+            "test_ids.py",
+            "import pytest\n\n\ndef ids():\n    return ['a[1]', '\\x1b[1;38:2::255m', 'x::y', 'plain']\n\n\n\
+             @pytest.mark.parametrize('s', ids())\ndef test_s(s):\n    assert s\n",
+        ),
+    ]);
+    let (_, cached) = affected_like_pytest(&root, &[]);
+    assert_eq!(cached, 0);
+    let (run, cached) = affected_like_pytest(&root, &[]);
+    assert_eq!(cached, 4, "{}", run.output);
 }
