@@ -58,7 +58,7 @@ pub fn plan(
     let cache_dir = session::cache_root()
         .map(|root| session::project_cache_dir(&root, rootdir))
         .context("--affected needs a cache directory (set XDG_CACHE_HOME or HOME)")?;
-    let interpreter = probe_interpreter(pool)?;
+    let interpreter = probe_interpreter(pool, &cache_dir.join("results"))?;
     let (build, test_files) = project_graph(discovery, interpreter.version, no_cache);
     let selected: Vec<String> = match since {
         Some(rev) => {
@@ -411,24 +411,31 @@ struct Interpreter {
 const PROBE: &str = "import json, sys; print(json.dumps([sys.executable, sys.version, \
                      list(sys.version_info[:2]), sys.path]))";
 
-fn probe_interpreter(pool: &PoolConfig) -> anyhow::Result<Interpreter> {
+/// The interpreter's answer to [`PROBE`], from `cache_dir` when still valid: same
+/// interpreter file, same `PYTHON*` environment, and no directory of its `sys.path` changed
+/// since (installing or removing a package changes its site directory's mtime).
+fn probe_interpreter(pool: &PoolConfig, cache_dir: &Path) -> anyhow::Result<Interpreter> {
     let python = resolve_python(pool.python.as_deref(), std::env::var_os("VIRTUAL_ENV"));
-    let output = Command::new(&python)
-        .args(["-c", PROBE])
-        .output()
-        .with_context(|| format!("running {}", python.display()))?;
-    anyhow::ensure!(
-        output.status.success(),
-        "{} failed: {}",
-        python.display(),
-        String::from_utf8_lossy(&output.stderr).trim()
-    );
-    let (executable, version_text, (major, minor), path): (
-        PathBuf,
-        String,
-        (u32, u32),
-        Vec<PathBuf>,
-    ) = serde_json::from_slice(&output.stdout).context("reading the interpreter's answer")?;
+    let key = probe_key(&python);
+    let cached = cache_dir.join(format!("python-{}.json", &key[..16]));
+    let answer = match read_cached_probe(&cached, &key) {
+        Some(answer) => answer,
+        None => {
+            let answer = run_probe(&python)?;
+            let entry = CachedProbe {
+                key,
+                dirs: dir_stamps(&answer.3),
+                answer: answer.clone(),
+            };
+            if let Ok(bytes) = serde_json::to_vec(&entry) {
+                // A cache: failing to write it only costs the next run a probe.
+                let _ = dxpy_fs::ensure_private_dir(cache_dir)
+                    .and_then(|()| dxpy_fs::write_private_atomic(&cached, &bytes));
+            }
+            answer
+        }
+    };
+    let (executable, version_text, (major, minor), path) = answer;
     let version = PythonVersion::from_minor(major, minor)
         .with_context(|| format!("Python {major}.{minor} is not supported"))?;
     let site_dirs = path
@@ -441,6 +448,67 @@ fn probe_interpreter(pool: &PoolConfig) -> anyhow::Result<Interpreter> {
         version,
         site_dirs,
     })
+}
+
+/// sys.executable, sys.version, (major, minor), sys.path.
+type ProbeAnswer = (PathBuf, String, (u32, u32), Vec<PathBuf>);
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CachedProbe {
+    key: String,
+    /// (directory, mtime) of every `sys.path` entry.
+    dirs: Vec<(PathBuf, String)>,
+    answer: ProbeAnswer,
+}
+
+fn probe_key(python: &Path) -> String {
+    let mut key = ContextBuilder::new();
+    key.text("python", &python.to_string_lossy());
+    let canonical = std::fs::canonicalize(python).unwrap_or_else(|_| python.to_path_buf());
+    key.text("canonical", &canonical.to_string_lossy());
+    key.text("stamp", &stamp_text(&canonical));
+    if let Some(venv) = python.parent().and_then(Path::parent) {
+        key.file("pyvenv.cfg", &venv.join("pyvenv.cfg"));
+    }
+    let mut env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("PYTHON") || k == "VIRTUAL_ENV")
+        .collect();
+    env.sort();
+    for (name, value) in env {
+        key.text(&name, &value);
+    }
+    blake3::Hash::from(key.finish()).to_hex().to_string()
+}
+
+fn dir_stamps(path: &[PathBuf]) -> Vec<(PathBuf, String)> {
+    path.iter()
+        .filter(|p| p.is_absolute())
+        .map(|p| (p.clone(), stamp_text(p)))
+        .collect()
+}
+
+fn read_cached_probe(file: &Path, key: &str) -> Option<ProbeAnswer> {
+    let entry: CachedProbe = serde_json::from_slice(&std::fs::read(file).ok()?).ok()?;
+    let dirs_unchanged = entry
+        .dirs
+        .iter()
+        .all(|(dir, stamp)| stamp_text(dir) == *stamp);
+    (entry.key == key && dirs_unchanged && dir_stamps(&entry.answer.3) == entry.dirs)
+        .then_some(entry.answer)
+}
+
+fn run_probe(python: &Path) -> anyhow::Result<ProbeAnswer> {
+    let output = Command::new(python)
+        .args(["-c", PROBE])
+        .output()
+        .with_context(|| format!("running {}", python.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{} failed: {}",
+        python.display(),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    serde_json::from_slice(&output.stdout).context("reading the interpreter's answer")
 }
 
 /// Config files pytest may read at the rootdir.

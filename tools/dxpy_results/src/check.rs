@@ -154,7 +154,7 @@ impl<'s> Checker<'s> {
         let status = match now.file(&recorded.path) {
             None => FileStatus::Changed,
             Some(state) if state.full == recorded.full => FileStatus::Same,
-            Some(state) if state.skeleton() == recorded.skeleton && state.units.is_some() => {
+            Some(state) if state.units().is_some() && state.skeleton() == recorded.skeleton => {
                 FileStatus::BodiesChanged
             }
             Some(_) => FileStatus::Changed,
@@ -170,7 +170,7 @@ impl<'s> Checker<'s> {
         let recorded = &self.store.units[id as usize];
         let same = now
             .file(&recorded.path)
-            .and_then(|state| state.units.as_ref())
+            .and_then(|state| state.units())
             .and_then(|units| units.unit(&recorded.name))
             .is_some_and(|unit| unit.body == recorded.body);
         self.units.insert(id, same);

@@ -165,7 +165,7 @@ impl RunRecorder {
 fn units_of(hits: &[(String, Vec<u32>)], now: &mut Snapshot) -> Option<Vec<UnitVersion>> {
     let mut out = Vec::new();
     for (path, lines) in hits {
-        let units = now.file(path)?.units.as_ref()?;
+        let units = now.file(path)?.units()?;
         for &line in lines {
             let unit = units.unit_at_def_line(line)?;
             out.push(UnitVersion {

@@ -2,24 +2,39 @@
 //! the metadata they were read with, so a file edited while the tests ran is noticed
 //! ([`Snapshot::changed_since_read`]) and its results are not cached.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::store::FileVersion;
 use crate::units::{Digest, FileUnits};
 
-/// One file's digests now.
+/// One file's digests now. Units are cut on first use: most files of a run are unchanged,
+/// and their whole digest is all a check needs.
 #[derive(Debug, Clone)]
 pub struct FileState {
     pub full: Digest,
-    /// `None` for files that are not Python.
-    pub units: Option<FileUnits>,
+    /// The contents, kept until the units are cut (empty for files that are not Python).
+    source: Vec<u8>,
+    python: bool,
+    units: OnceCell<Option<FileUnits>>,
     stamp: Option<(i128, u64)>,
 }
 
 impl FileState {
+    /// `None` for files that are not Python.
+    pub fn units(&self) -> Option<&FileUnits> {
+        self.units
+            .get_or_init(|| {
+                self.python
+                    .then(|| FileUnits::parse(&self.source).ok())
+                    .flatten()
+            })
+            .as_ref()
+    }
+
     pub fn skeleton(&self) -> Digest {
-        self.units.as_ref().map_or(self.full, |u| u.skeleton)
+        self.units().map_or(self.full, |u| u.skeleton)
     }
 }
 
@@ -120,14 +135,11 @@ fn stamp(path: &Path) -> Option<(i128, u64)> {
 fn read_state(path: &Path, python: bool) -> Option<FileState> {
     let before = stamp(path)?;
     let bytes = std::fs::read(path).ok()?;
-    let units = if python {
-        FileUnits::parse(&bytes).ok()
-    } else {
-        None
-    };
     Some(FileState {
         full: *blake3::hash(&bytes).as_bytes(),
-        units,
+        source: if python { bytes } else { Vec::new() },
+        python,
+        units: OnceCell::new(),
         stamp: Some(before),
     })
 }
