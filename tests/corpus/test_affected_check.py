@@ -43,6 +43,23 @@ class KeyTests(unittest.TestCase):
         after = {"a::t1": {"passed"}, "a::t2": {"error"}, "a::t3": {"failed"}}
         self.assertEqual(affected_check.broken_by(baseline, after), {"a::t2", "a::t4"})
 
+    def test_a_broken_test_is_reported_by_its_own_failure_or_its_modules_collection_error(self):
+        failing = {"tests.test_a::test_f", "::tests.test_b"}
+        self.assertTrue(affected_check.reported_failing("tests.test_a::test_f", failing))
+        # A collection error (JUnit: empty classname, the module as name) covers its tests,
+        # in classes too.
+        self.assertTrue(affected_check.reported_failing("tests.test_b::test_g", failing))
+        self.assertTrue(affected_check.reported_failing("tests.test_b.TestC::test_m", failing))
+        self.assertFalse(affected_check.reported_failing("tests.test_a::test_other", failing))
+        self.assertFalse(affected_check.reported_failing("tests.test_bb::test_g", failing))
+        whole = {affected_check.WHOLE_SESSION}
+        self.assertTrue(affected_check.reported_failing("tests.test_a::test_other", whole))
+
+    def test_a_result_hidden_by_the_cache_is_counted(self):
+        result = affected_check.ModuleResult("m.py", broken={"a::t1", "a::t2"}, selected={"a::t1", "a::t2"},
+                                             affected_failing={"a::t1"})
+        self.assertEqual(result.hidden, {"a::t2"})
+
     def test_sample_is_spread_and_deterministic(self):
         modules = [Path(f"m{i}.py") for i in range(10)]
         self.assertEqual(affected_check.sample(modules, 0), modules)
@@ -240,8 +257,33 @@ class EndToEndTests(unittest.TestCase):
         return {r.label: r for r in affected_check.check_suite(self.suite, 0, dxpy, 120, functions)}
 
     def stand_in(self, name: str, output: str) -> Path:
+        """A dx-py whose `affected` prints `output`; its `test` is the real one."""
         path = self.cache / name
-        path.write_text(f"#!/bin/sh\nprintf '{output}'\nexit 0\n")
+        real = collect.find_dxpy_bin()
+        path.write_text(f"#!/bin/sh\nif [ \"$1\" = test ]; then exec '{real}' \"$@\"; fi\n"
+                        f"printf '{output}'\nexit 0\n")
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+        return path
+
+    def hiding_stand_in(self) -> Path:
+        """A dx-py whose `affected` is the real one but whose `test --affected` reports every
+        test passing: a result cache that replays stale passes."""
+        path = self.cache / "dx-py-hides-failures"
+        real = collect.find_dxpy_bin()
+        path.write_text(textwrap.dedent(f"""\
+            #!{sys.executable}
+            import re, subprocess, sys
+            proc = subprocess.run(["{real}", *sys.argv[1:]], capture_output=True, text=True)
+            if sys.argv[1] == "test" and "--junit-xml" in sys.argv:
+                junit = sys.argv[sys.argv.index("--junit-xml") + 1]
+                with open(junit) as f:
+                    xml = f.read()
+                xml = re.sub(r"<(failure|error)[^>]*?(/>|>.*?</\\1>)", "", xml, flags=re.S)
+                with open(junit, "w") as f:
+                    f.write(xml)
+            sys.stdout.write(proc.stdout)
+            sys.exit(0)
+        """))
         path.chmod(path.stat().st_mode | stat.S_IEXEC)
         return path
 
@@ -288,6 +330,12 @@ class EndToEndTests(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("MISSED demo src/demo/lazy.py: tests.test_lazy::test_triple", out)
         self.assertIn(f"MISSED demo {function_break.label}: ", out)
+
+    def test_a_result_cache_that_replays_stale_passes_is_caught(self):
+        code, out = self.main(self.hiding_stand_in(), "--modules", "0", "--functions", "0")
+        self.assertEqual(code, 1, out)
+        self.assertIn("HIDDEN demo src/demo/lazy.py: tests.test_lazy::test_triple", out)
+        self.assertNotIn("MISSED", out)
 
     def test_a_dxpy_that_selects_everything_is_caught(self):
         every = "tests/test_core.py::test_double\\ntests/test_lazy.py::test_triple\\n" \
