@@ -3,7 +3,8 @@
 //! Layout: [`args`] declares the command line (clap), [`commands`] holds one module per
 //! subcommand, [`render`] prints collection results in pytest's shapes, [`suite`] runs a
 //! discovered selection and reports it (shared by `test`, `bazel-worker` and `bazel-test`),
-//! [`terminal`] is the test run's reporter, [`results`] the run's side of the result cache
+//! [`terminal`] is the test run's reporter, [`project`] the import graph and git changes `affected` and `--affected` share,
+//! [`results`] the run's side of the result cache
 //! (`--affected`), [`config`] reads `[tool.dx-py]`, [`junit`] its JUnit XML, [`signals`] its answer
 //! to Ctrl-C and SIGTERM, and [`exit`] maps outcomes to pytest's exit codes. `main.rs` only calls [`main`].
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI is the one place that prints
@@ -13,6 +14,7 @@ pub mod commands;
 pub mod config;
 pub mod exit;
 pub mod junit;
+pub mod project;
 pub mod render;
 pub mod results;
 pub mod signals;

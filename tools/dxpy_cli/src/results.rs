@@ -22,7 +22,7 @@ use dxpy_runner::protocol::{
     decode_result, encode_result, Outcome, ResultFrame, WorkerMessage, DEFAULT_MAX_PAYLOAD,
 };
 
-use crate::commands::affected::{git_changed, project_graph};
+use crate::project::{git_changed, project_graph};
 use crate::suite::Capture;
 
 /// A `--affected` run between planning and recording.

@@ -1,7 +1,7 @@
 //! One module per subcommand; `bazel_run` is the runfiles-tree run that `bazel_worker` and
 //! `bazel_test` share.
 
-pub(crate) mod affected;
+mod affected;
 mod bazel_run;
 mod bazel_test;
 mod bazel_worker;
@@ -17,6 +17,7 @@ use crate::exit::Code;
 pub fn run(cli: Cli) -> anyhow::Result<Code> {
     match cli.command {
         Command::Discover(args) => discover::run(args),
+        Command::Test(args) if args.watch => watch::run(args),
         Command::Test(args) => test::run(args),
         Command::Affected(args) => affected::run(args),
         Command::Gazelle(args) => gazelle::run(args),

@@ -27,9 +27,6 @@ const LAST_FAILED_FILE: &str = "lastfailed.json";
 const FAILED_FIRST_KEY: &str = " (failed first)";
 
 pub fn run(args: TestArgs) -> anyhow::Result<Code> {
-    if args.watch {
-        return crate::commands::watch::run(args);
-    }
     let interrupted = Arc::new(AtomicBool::new(false));
     crate::signals::install(Arc::clone(&interrupted)).context("handling Ctrl-C")?;
     run_once(
