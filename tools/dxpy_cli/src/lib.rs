@@ -4,13 +4,14 @@
 //! subcommand, [`render`] prints collection results in pytest's shapes, [`suite`] runs a
 //! discovered selection and reports it (shared by `test`, `bazel-worker` and `bazel-test`),
 //! [`terminal`] is the test run's reporter, [`results`] the run's side of the result cache
-//! (`--affected`), [`config`] reads `[tool.dx-py]`, [`junit`] its JUnit XML, [`signals`] its answer
+//! (`--affected`), [`config`] reads `[tool.dx-py]`, [`daemon`] is the per-project daemon `dx-py test` runs in, [`junit`] its JUnit XML, [`signals`] its answer
 //! to Ctrl-C and SIGTERM, and [`exit`] maps outcomes to pytest's exit codes. `main.rs` only calls [`main`].
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI is the one place that prints
 
 pub mod args;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod exit;
 pub mod junit;
 pub mod render;

@@ -2,7 +2,7 @@
 //! workers, and report like pytest (terminal, JUnit XML, exit code).
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal as _;
+use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use dxpy_discover::session::{self, Discovery};
 use dxpy_runner::pool::{PoolConfig, WarmStart};
+
+use crate::render;
 use dxpy_runner::scheduler::{
     plan_batched_with_hooks, DurationStore, HookTree, SplitPolicy, UnitKind, WorkUnit,
 };
@@ -26,8 +28,43 @@ const LAST_FAILED_FILE: &str = "lastfailed.json";
 /// Marks the durations key of a `--ff` unit of last run's failures.
 const FAILED_FIRST_KEY: &str = " (failed first)";
 
+/// Where a run's warm interpreters come from when the caller keeps a zygote (the daemon):
+/// given the run's pool, the warm start to use.
+pub type ZygoteSource<'a> = &'a dyn Fn(&PoolConfig) -> WarmStart;
+
+/// What the body of `dx-py test` takes from its caller besides the arguments: this process
+/// (`dx-py test` itself) or the project's daemon serving a client's request. The daemon sets
+/// the client's cwd and environment as its own and the client's terminal through
+/// [`render::set_client_terminal`] before calling [`run_with`].
+pub struct TestContext<'a> {
+    /// The run's stop flag, set by the caller (the daemon: the client's Ctrl-C); `None`
+    /// installs this process's Ctrl-C and SIGTERM handling.
+    pub interrupt: Option<Arc<AtomicBool>>,
+    /// The caller's zygote; `None` starts one for this run.
+    pub zygote: Option<ZygoteSource<'a>>,
+}
+
 pub fn run(args: TestArgs) -> anyhow::Result<Code> {
-    let start = Instant::now();
+    if crate::daemon::wanted(args.no_daemon) {
+        match crate::daemon::client::run_test(&args) {
+            Ok(code) => return Ok(code),
+            Err(err) => eprintln!("dx-py: daemon not used ({err:#}); running in this process"),
+        }
+    }
+    let context = TestContext {
+        interrupt: None,
+        zygote: None,
+    };
+    run_with(args, &context, std::io::stdout().lock(), Instant::now())
+}
+
+/// The body of `dx-py test`: the report goes to `out`, diagnostics to stderr.
+pub fn run_with(
+    args: TestArgs,
+    context: &TestContext<'_>,
+    out: impl Write,
+    start: Instant,
+) -> anyhow::Result<Code> {
     let discovery = match discover(&args.select)? {
         Ok(d) => d,
         Err(err) => {
@@ -113,10 +150,19 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     let color = match args.color.as_str() {
         "yes" => true,
         "no" => false,
-        _ => std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
+        _ => std::env::var_os("NO_COLOR").is_none() && render::stdout_is_terminal(),
     };
-    let interrupted = Arc::new(AtomicBool::new(false));
-    crate::signals::install(Arc::clone(&interrupted)).context("handling Ctrl-C")?;
+    let interrupted = match &context.interrupt {
+        Some(flag) => Arc::clone(flag),
+        None => {
+            let flag = Arc::new(AtomicBool::new(false));
+            crate::signals::install(Arc::clone(&flag)).context("handling Ctrl-C")?;
+            flag
+        }
+    };
+    if let (Some(zygote), WarmStart::Zygote) = (context.zygote, &pool.warm_start) {
+        pool.warm_start = zygote(&pool);
+    }
     let options = SuiteOptions {
         pool,
         // Command line over addopts/PYTEST_ADDOPTS (`report_args`); 0 is no limit.
@@ -132,14 +178,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         replay,
         capture: affected.is_some(),
     };
-    let mut outcome = run_suite(
-        &discovery,
-        &node_ids,
-        units,
-        options,
-        std::io::stdout().lock(),
-        start,
-    )?;
+    let mut outcome = run_suite(&discovery, &node_ids, units, options, out, start)?;
     if let Some(err) = &outcome.output_error {
         // A closed stdout (e.g. piped into `head`) must not lose the JUnit file or the state.
         eprintln!("dx-py: output error: {err}");
