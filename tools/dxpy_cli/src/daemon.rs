@@ -81,15 +81,20 @@ fn interpreter(python: Option<&Path>) -> anyhow::Result<PathBuf> {
     ))
 }
 
-/// This binary: a daemon serves only clients of the very same build.
+/// This binary: a daemon serves only clients of the very same build. `DXPY_DAEMON_IDENTITY`
+/// is appended (tests use it to play a daemon of another build).
 pub fn identity() -> wire::Identity {
-    let binary = std::env::current_exe()
+    let mut binary = std::env::current_exe()
         .and_then(|exe| {
             let metadata = std::fs::metadata(&exe)?;
             let mtime = dxpy_fs::mtime_ns(&metadata)?;
             Ok(format!("{} {} {mtime}", exe.display(), metadata.len()))
         })
         .unwrap_or_else(|err| format!("unknown ({err})"));
+    if let Some(extra) = std::env::var_os("DXPY_DAEMON_IDENTITY") {
+        binary.push(' ');
+        binary.push_str(&extra.to_string_lossy());
+    }
     wire::Identity {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         binary,

@@ -78,6 +78,8 @@ struct Warm {
 
 struct Daemon {
     location: Location,
+    /// Taken once at start: a run changes the process environment.
+    identity: wire::Identity,
     started: Instant,
     idle: Duration,
     /// The socket file's inode: a socket file with another one is not ours.
@@ -129,6 +131,7 @@ pub fn serve(location: Location) -> anyhow::Result<Code> {
     let idle = super::idle_timeout(&location.rootdir)?;
     let log: OwnedFd = std::io::stderr().as_fd().try_clone_to_owned()?;
     let daemon = Arc::new(Daemon {
+        identity: identity(),
         started: Instant::now(),
         idle,
         socket_inode,
@@ -208,7 +211,7 @@ impl Daemon {
 
     /// One connection: the handshake, then one request.
     fn handle(&self, mut stream: UnixStream) -> anyhow::Result<()> {
-        let ours = identity();
+        let ours = self.identity.clone();
         match wire::read_frame::<Request>(&mut stream)? {
             Some(Request::Hello(theirs)) if theirs == ours => {
                 wire::write_frame(
