@@ -99,9 +99,24 @@ pub fn connect_or_start(
         }
         Found::NotRunning => {}
     }
-    spawn_daemon(location, start_args)?;
+    // sockaddr_un holds 108 bytes, the terminating NUL included.
+    let length = location.socket.as_os_str().len();
+    if length >= 108 {
+        bail!(
+            "the socket path {} is too long for a Unix socket ({length} bytes); set DXPY_CACHE_DIR to a shorter directory",
+            location.socket.display()
+        );
+    }
+    let mut child = spawn_daemon(location, start_args)?;
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
+        // A daemon that failed to start says why in its log; one that found another daemon
+        // holding the lock exits successfully, and that other one is awaited.
+        if let Some(status) = child.try_wait()?.filter(|s| !s.success()) {
+            let log = std::fs::read_to_string(&location.log).unwrap_or_default();
+            let last = log.lines().last().unwrap_or("").to_owned();
+            bail!("the daemon exited at start ({status}): {last}");
+        }
         match connect(location)? {
             Found::Running(connection) => return Ok(connection),
             Found::OtherBuild(theirs) => {
@@ -132,8 +147,12 @@ fn wait_for_lock_release(location: &Location, timeout: Duration) -> anyhow::Resu
     }
 }
 
-/// Starts `dx-py daemon serve ARGS` detached: its own session, stdio on its log.
-fn spawn_daemon(location: &Location, args: &[std::ffi::OsString]) -> anyhow::Result<()> {
+/// Starts `dx-py daemon serve ARGS` detached: its own process group, stdio on its log. (Not
+/// waited for once it listens: the client is short-lived and the daemon then belongs to init.)
+fn spawn_daemon(
+    location: &Location,
+    args: &[std::ffi::OsString],
+) -> anyhow::Result<std::process::Child> {
     dxpy_fs::ensure_private_dir(&location.dir)
         .with_context(|| format!("creating {}", location.dir.display()))?;
     let log = std::fs::OpenOptions::new()
@@ -151,11 +170,7 @@ fn spawn_daemon(location: &Location, args: &[std::ffi::OsString]) -> anyhow::Res
         .stdout(log.try_clone()?)
         .stderr(log);
     std::os::unix::process::CommandExt::process_group(&mut command, 0);
-    let mut child = command.spawn().context("starting the daemon")?;
-    // `serve` forks no further: reap it in the background so it never lingers as a zombie
-    // of a long-lived client.
-    std::thread::spawn(move || child.wait());
-    Ok(())
+    command.spawn().context("starting the daemon")
 }
 
 trait PrivateOpen {

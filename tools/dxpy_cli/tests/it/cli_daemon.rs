@@ -450,3 +450,20 @@ fn an_idle_daemon_stops_by_itself() {
     });
     assert!(project.status().is_none());
 }
+
+#[test]
+fn without_a_reachable_daemon_the_run_happens_here_with_a_notice() {
+    let project = Daemonized::new(FAILING);
+    let local = project.test(&["--no-daemon", "-n", "1"]);
+    // No Unix socket can have a path this long: the daemon cannot listen.
+    let long = project.project.temp_dir().join("c".repeat(120));
+    let mut cmd = project.command(&["test", "--python", &project.python, "-n", "1"]);
+    cmd.env("DXPY_CACHE_DIR", &long);
+    let out = cmd.output().expect("spawn");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(local.2), "{stderr}");
+    assert_eq!(untimed(&String::from_utf8_lossy(&out.stdout)), untimed(&local.0));
+    let notices: Vec<&str> = stderr.lines().filter(|l| l.contains("daemon")).collect();
+    assert_eq!(notices.len(), 1, "{stderr}");
+    assert!(notices[0].contains("running in this process"), "{stderr}");
+}
