@@ -4,11 +4,13 @@
 //!
 //! Layout: [`wire`] is the framed protocol, [`server`] the daemon itself (one request at a
 //! time, the client's cwd, environment and terminal made its own for the request), [`client`]
-//! the side `dx-py test` and `dx-py daemon start|stop|status` use. [`Location`] names the
+//! the side `dx-py test` and `dx-py daemon start|stop|status` use, [`preload`] what the
+//! zygote imports besides pytest. [`Location`] names the
 //! files of one daemon in the project's private cache directory: its socket, its lock (held
 //! for the daemon's life: starting is race-free) and its log.
 
 pub mod client;
+pub mod preload;
 pub mod server;
 pub mod wire;
 

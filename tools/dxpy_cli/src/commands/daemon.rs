@@ -72,6 +72,7 @@ fn print_status(location: &Location) -> anyhow::Result<Code> {
         Some(pid) => println!("zygote: {pid}"),
         None => println!("zygote: none"),
     }
+    println!("preload: {}", status.preload.join(" "));
     println!("socket: {}", location.socket.display());
     Ok(Code::Ok)
 }

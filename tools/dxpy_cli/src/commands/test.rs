@@ -29,8 +29,8 @@ const LAST_FAILED_FILE: &str = "lastfailed.json";
 const FAILED_FIRST_KEY: &str = " (failed first)";
 
 /// Where a run's warm interpreters come from when the caller keeps a zygote (the daemon):
-/// given the run's pool, the warm start to use.
-pub type ZygoteSource<'a> = &'a dyn Fn(&PoolConfig) -> WarmStart;
+/// given the run's pool and discovery, the warm start to use.
+pub type ZygoteSource<'a> = &'a dyn Fn(&PoolConfig, &Discovery) -> WarmStart;
 
 /// What the body of `dx-py test` takes from its caller besides the arguments: this process
 /// (`dx-py test` itself) or the project's daemon serving a client's request. The daemon sets
@@ -161,7 +161,7 @@ pub fn run_with(
         }
     };
     if let (Some(zygote), WarmStart::Zygote) = (context.zygote, &pool.warm_start) {
-        pool.warm_start = zygote(&pool);
+        pool.warm_start = zygote(&pool, &discovery);
     }
     let options = SuiteOptions {
         pool,

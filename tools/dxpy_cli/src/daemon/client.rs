@@ -20,6 +20,8 @@ use crate::exit::Code;
 
 /// How long a daemon started on demand may take to listen.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a daemon may take to answer anything but a run.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a replaced daemon may take to let go of its lock.
 const REPLACE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -67,6 +69,9 @@ pub fn connect(location: &Location) -> anyhow::Result<Found> {
             return Err(err).with_context(|| format!("connecting to {}", location.socket.display()))
         }
     };
+    // A daemon that cannot answer a handshake or a status in this long is broken; a run's
+    // stream has no such bound (its tests may take any time).
+    stream.set_read_timeout(Some(ANSWER_TIMEOUT))?;
     let mut connection = Connection { stream };
     connection.send(&Request::Hello(identity()))?;
     match connection.receive()? {
@@ -195,6 +200,7 @@ pub fn run_test(args: &TestArgs) -> anyhow::Result<Code> {
     }
     let mut connection = connect_or_start(&location, &start_args)?;
     let request = run_request()?;
+    connection.stream.set_read_timeout(None)?;
     connection.send(&Request::Run(request))?;
     stream_run(connection)
 }

@@ -16,7 +16,7 @@
 //! replaced: the current run is interrupted, the zygote stopped, every process below the
 //! daemon killed, and the socket removed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{LineWriter, Read as _, Write};
@@ -32,8 +32,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Parser as _;
+use dxpy_discover::session::Discovery;
+use dxpy_graph::PythonVersion;
 use dxpy_runner::pool::{PoolConfig, WarmStart, Zygote, ZygoteSpec};
 
+use super::preload;
 use super::wire::{self, Reply, Request, RunRequest, Status};
 use super::{identity, Location};
 use crate::args::{Cli, Command as CliCommand};
@@ -72,8 +75,19 @@ type PythonEnv = Vec<(OsString, OsString)>;
 #[derive(Debug, Default)]
 struct Warm {
     zygote: Option<(WarmKey, Arc<Zygote>)>,
-    /// `sys.path` of each interpreter set-up (python, PYTHON* variables), asked once.
-    site_dirs: HashMap<(PathBuf, PythonEnv), Vec<PathBuf>>,
+    /// What each interpreter set-up (python, PYTHON* variables) is, asked once.
+    interpreters: HashMap<(PathBuf, PythonEnv), Interpreter>,
+    /// Third-party modules the project's runs imported so far: preloaded by the next zygote.
+    /// Only ever grows, so runs of different selections do not take turns rebuilding it.
+    third_party: BTreeSet<String>,
+}
+
+/// What the daemon needs to know of an interpreter.
+#[derive(Debug, Clone)]
+struct Interpreter {
+    /// `sys.path`'s directories: where its distributions are installed.
+    site_dirs: Vec<PathBuf>,
+    version: Option<PythonVersion>,
 }
 
 struct Daemon {
@@ -253,13 +267,19 @@ impl Daemon {
     }
 
     fn status(&self) -> Status {
+        // One guard: a second `lock` in the same expression would wait for the first.
+        let (zygote_pid, preload) = match &lock(&self.warm).zygote {
+            Some((key, zygote)) => (Some(zygote.pid()), key.spec.preload.clone()),
+            None => (None, Vec::new()),
+        };
         Status {
             pid: std::process::id(),
             uptime_secs: self.started.elapsed().as_secs(),
             rootdir: self.location.rootdir.display().to_string(),
             interpreter: self.location.interpreter.display().to_string(),
             requests: self.requests.load(Ordering::SeqCst),
-            zygote_pid: lock(&self.warm).zygote.as_ref().map(|(_, z)| z.pid()),
+            zygote_pid,
+            preload,
         }
     }
 
@@ -318,7 +338,7 @@ impl Daemon {
             is_terminal: request.stdout_is_terminal,
         }));
         let stderr = StderrCapture::start(Arc::clone(writer))?;
-        let zygote = |pool: &PoolConfig| self.warm_start(pool);
+        let zygote = |pool: &PoolConfig, discovery: &Discovery| self.warm_start(pool, discovery);
         let context = TestContext {
             interrupt: Some(Arc::clone(cancel)),
             zygote: Some(&zygote),
@@ -341,8 +361,8 @@ impl Daemon {
     }
 
     /// The warm zygote for this run's pool: the kept one while its key holds, else a new one.
-    fn warm_start(&self, pool: &PoolConfig) -> WarmStart {
-        match self.warm_zygote(pool) {
+    fn warm_start(&self, pool: &PoolConfig, discovery: &Discovery) -> WarmStart {
+        match self.warm_zygote(pool, discovery) {
             Ok(zygote) => WarmStart::Shared(zygote),
             Err(err) => {
                 eprintln!("dx-py: the daemon's zygote could not start ({err:#}); starting one for this run");
@@ -351,7 +371,7 @@ impl Daemon {
         }
     }
 
-    fn warm_zygote(&self, pool: &PoolConfig) -> anyhow::Result<Arc<Zygote>> {
+    fn warm_zygote(&self, pool: &PoolConfig, discovery: &Discovery) -> anyhow::Result<Arc<Zygote>> {
         let mut spec = ZygoteSpec::for_pool(pool)?;
         // Only the start-up variables must match; each fork gets the run's full environment.
         spec.env
@@ -364,20 +384,35 @@ impl Daemon {
             .into_iter()
             .collect();
         let mut warm = lock(&self.warm);
-        let site_key = (spec.python.clone(), python_env.clone());
-        let site_dirs = match warm.site_dirs.get(&site_key) {
-            Some(dirs) => dirs.clone(),
+        let interpreter_key = (spec.python.clone(), python_env.clone());
+        let interpreter = match warm.interpreters.get(&interpreter_key) {
+            Some(found) => found.clone(),
             None => {
-                let dirs = site_dirs(&spec.python)?;
-                warm.site_dirs.insert(site_key, dirs.clone());
-                dirs
+                let found = probe(&spec.python)?;
+                warm.interpreters.insert(interpreter_key, found.clone());
+                found
             }
         };
-        let outside: Vec<&std::path::Path> = site_dirs
+        let outside: Vec<&std::path::Path> = interpreter
+            .site_dirs
             .iter()
             .map(PathBuf::as_path)
             .filter(|d| !d.starts_with(&pool.rootdir))
             .collect();
+        if spec.import_pytest {
+            if let Some(version) = interpreter.version {
+                let found = preload::third_party_imports(discovery, version, &outside);
+                warm.third_party.extend(found);
+            }
+            let configured: BTreeSet<&String> = spec.preload.iter().collect();
+            let extra: Vec<String> = warm
+                .third_party
+                .iter()
+                .filter(|m| !configured.contains(m))
+                .cloned()
+                .collect();
+            spec.preload.extend(extra);
+        }
         let key = WarmKey {
             spec,
             python_env,
@@ -474,18 +509,25 @@ fn adopt_environment(env: &[(Vec<u8>, Vec<u8>)]) {
     }
 }
 
-/// The interpreter's `sys.path`: where its distributions are installed.
-fn site_dirs(python: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+/// The interpreter's `sys.path` (where its distributions are installed) and version.
+fn probe(python: &std::path::Path) -> anyhow::Result<Interpreter> {
     let output = Command::new(python)
-        .args(["-c", "import json, sys; print(json.dumps(sys.path))"])
+        .args([
+            "-c",
+            "import json, sys; print(json.dumps([sys.path, list(sys.version_info[:2])]))",
+        ])
         .output()
         .with_context(|| format!("running {}", python.display()))?;
     anyhow::ensure!(output.status.success(), "{} failed", python.display());
-    let path: Vec<PathBuf> = serde_json::from_slice(&output.stdout)?;
-    Ok(path
-        .into_iter()
-        .filter(|p| p.is_absolute() && p.is_dir())
-        .collect())
+    let (path, (major, minor)): (Vec<PathBuf>, (u32, u32)) =
+        serde_json::from_slice(&output.stdout)?;
+    Ok(Interpreter {
+        site_dirs: path
+            .into_iter()
+            .filter(|p| p.is_absolute() && p.is_dir())
+            .collect(),
+        version: PythonVersion::from_minor(major, minor),
+    })
 }
 
 /// The run's report, as stdout frames.

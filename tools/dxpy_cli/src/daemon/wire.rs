@@ -75,6 +75,8 @@ pub struct Status {
     pub requests: u64,
     /// The pid of the warm zygote interpreter, when one runs.
     pub zygote_pid: Option<u32>,
+    /// The modules that zygote imported besides pytest.
+    pub preload: Vec<String>,
 }
 
 /// Writes one frame.

@@ -329,10 +329,10 @@ fn purelib(python: &Path) -> PathBuf {
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
-#[test]
-fn a_new_distribution_rebuilds_the_zygote() {
-    let venv_dir = tempfile::tempdir().expect("tempdir");
-    let venv = venv_dir.path().join("venv");
+/// A venv in `dir` that sees the test interpreter's packages (pytest) through a .pth file:
+/// its python and its site-packages directory.
+fn venv_with_base_packages(dir: &Path) -> (PathBuf, PathBuf) {
+    let venv = dir.join("venv");
     let made = Command::new(python())
         .args(["-m", "venv", "--without-pip"])
         .arg(&venv)
@@ -341,7 +341,6 @@ fn a_new_distribution_rebuilds_the_zygote() {
     assert!(made.success());
     let venv_python = venv.join("bin/python");
     let site = purelib(&venv_python);
-    // The test interpreter's packages (pytest) through a .pth file.
     let base_site = purelib(Path::new(&python()));
     write(
         &site,
@@ -351,6 +350,13 @@ fn a_new_distribution_rebuilds_the_zygote() {
             base_site.to_string_lossy()
         ),
     );
+    (venv_python, site)
+}
+
+#[test]
+fn a_new_distribution_rebuilds_the_zygote() {
+    let venv_dir = tempfile::tempdir().expect("tempdir");
+    let (venv_python, site) = venv_with_base_packages(venv_dir.path());
     let project = Daemonized::with_python(FAILING, venv_python.to_string_lossy().into_owned());
     assert_eq!(project.test(&[]).2, 1);
     let zygote = project.field("zygote");
@@ -462,8 +468,52 @@ fn without_a_reachable_daemon_the_run_happens_here_with_a_notice() {
     let out = cmd.output().expect("spawn");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(local.2), "{stderr}");
-    assert_eq!(untimed(&String::from_utf8_lossy(&out.stdout)), untimed(&local.0));
+    assert_eq!(
+        untimed(&String::from_utf8_lossy(&out.stdout)),
+        untimed(&local.0)
+    );
     let notices: Vec<&str> = stderr.lines().filter(|l| l.contains("daemon")).collect();
     assert_eq!(notices.len(), 1, "{stderr}");
     assert!(notices[0].contains("running in this process"), "{stderr}");
+}
+
+#[test]
+fn the_zygote_preloads_third_party_imports_but_no_project_code() {
+    // An installed module, which records the process that imported it.
+    let venv_dir = tempfile::tempdir().expect("tempdir");
+    let (venv_python, site) = venv_with_base_packages(venv_dir.path());
+    let marker = venv_dir.path().join("imported-by");
+    write(
+        &site,
+        "thirdmod.py",
+        format!(
+            "import os\nwith open({:?}, 'a') as f:\n    f.write(f'{{os.getpid()}}\\n')\nVALUE = 1\n",
+            marker.to_string_lossy()
+        ),
+    );
+    let project = Daemonized::with_python(
+        &[
+            ("pytest.ini", "[pytest]\n"),
+            (
+                "test_uses.py",
+                "import thirdmod\nimport mypkg\nimport os\n\n\ndef test_uses():\n    \
+                 assert thirdmod.VALUE == mypkg.VALUE\n",
+            ),
+            ("mypkg/__init__.py", "VALUE = 1\n"),
+        ],
+        venv_python.to_string_lossy().into_owned(),
+    );
+    let (out, err, code) = project.test(&[]);
+    assert_eq!(code, 0, "{out}{err}");
+    let status = project.status().expect("a daemon runs");
+    let preload: Vec<&str> = status["preload"].split_whitespace().collect();
+    assert!(preload.contains(&"thirdmod"), "{status:?}");
+    assert!(!preload.contains(&"mypkg"), "first-party: {status:?}");
+    assert!(!preload.contains(&"os"), "stdlib: {status:?}");
+    // The zygote imported it, before the run's worker was forked from it.
+    let importers = std::fs::read_to_string(&marker).expect("thirdmod was imported");
+    assert_eq!(
+        importers.lines().collect::<Vec<_>>(),
+        [status["zygote"].as_str()]
+    );
 }
