@@ -4,7 +4,6 @@
 use std::io::Write as _;
 use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -308,9 +307,4 @@ pub fn stop(location: &Location) -> anyhow::Result<bool> {
     }
     wait_for_lock_release(location, REPLACE_TIMEOUT)?;
     Ok(true)
-}
-
-/// Whether `path` is a socket file nobody listens on.
-pub fn is_stale(path: &Path) -> bool {
-    path.exists() && UnixStream::connect(path).is_err()
 }
