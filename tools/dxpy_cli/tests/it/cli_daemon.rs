@@ -354,7 +354,7 @@ fn venv_with_base_packages(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 #[test]
-fn a_new_distribution_rebuilds_the_zygote() {
+fn a_new_distribution_or_config_rebuilds_the_zygote() {
     let venv_dir = tempfile::tempdir().expect("tempdir");
     let (venv_python, site) = venv_with_base_packages(venv_dir.path());
     let project = Daemonized::with_python(FAILING, venv_python.to_string_lossy().into_owned());
@@ -371,6 +371,18 @@ fn a_new_distribution_rebuilds_the_zygote() {
     let rebuilt = project.field("zygote");
     assert_ne!(rebuilt, zygote, "a new distribution: a new zygote");
     wait_until("the old zygote to exit", || !is_running(&zygote));
+    // So does a changed pytest config file.
+    write(
+        project.root(),
+        "pytest.ini",
+        "[pytest]\nconsole_output_style = classic\n",
+    );
+    assert_eq!(project.test(&[]).2, 1);
+    assert_ne!(
+        project.field("zygote"),
+        rebuilt,
+        "a new config: a new zygote"
+    );
 }
 
 #[test]
@@ -516,4 +528,37 @@ fn the_zygote_preloads_third_party_imports_but_no_project_code() {
         importers.lines().collect::<Vec<_>>(),
         [status["zygote"].as_str()]
     );
+}
+
+#[test]
+fn a_client_that_goes_away_cancels_its_run() {
+    let project = Daemonized::new(&[
+        (
+            "test_sleep.py",
+            "import os\nimport time\n\n\ndef test_sleep():\n    \
+             open(os.environ['DXPY_MARKER'], 'w').close()\n    time.sleep(600)\n",
+        ),
+        ("test_quick.py", "def test_quick():\n    pass\n"),
+    ]);
+    assert_eq!(project.daemon("start").code, 0);
+    let pid = project.field("pid");
+    let marker = project.root().join("sleeping");
+    let mut cmd = project.command(&["test", "--python", &project.python, "test_sleep.py"]);
+    cmd.env("DXPY_MARKER", &marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn");
+    wait_until("the sleeping test to start", || marker.exists());
+    // SIGKILL: no Cancel is sent, the connection just closes.
+    child.kill().expect("kill the client");
+    child.wait().expect("reap the client");
+    // Runs are served one at a time: this one waits for the sleeper unless it was cancelled.
+    let start = Instant::now();
+    let (quick, err, code) = project.test(&["test_quick.py"]);
+    assert_eq!(code, 0, "{quick}{err}");
+    assert!(
+        start.elapsed() < PATIENCE,
+        "the abandoned run kept the daemon busy"
+    );
+    assert_eq!(project.field("pid"), pid);
 }
