@@ -262,6 +262,8 @@ def clean_env(bytecode: bool = True) -> dict[str, str]:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
     else:
         env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Each run in its own process, as measured and compared so far (bench/daemon_bench.py opts in).
+    env["DXPY_NO_DAEMON"] = "1"
     return env
 
 

@@ -33,6 +33,11 @@ pub enum Command {
     BazelTest(BazelArgs),
     /// Generate and update BUILD.bazel files for rules_dxpy (`--mode fix|diff|check`).
     Gazelle(GazelleArgs),
+    /// The per-project daemon that keeps a warm interpreter between `dx-py test` runs.
+    Daemon {
+        #[command(subcommand)]
+        action: DaemonAction,
+    },
     /// Manage dx-py's caches.
     Cache {
         #[command(subcommand)]
@@ -156,6 +161,9 @@ pub struct TestArgs {
     /// Spawn every worker instead of forking them from a warm zygote interpreter.
     #[arg(long = "no-zygote")]
     pub no_zygote: bool,
+    /// Run in this process, never in the project's daemon (also `DXPY_NO_DAEMON=1`).
+    #[arg(long = "no-daemon")]
+    pub no_daemon: bool,
     /// Show the N slowest test phases (0: all).
     #[arg(long = "durations", value_name = "N")]
     pub durations: Option<usize>,
@@ -240,6 +248,35 @@ pub struct BazelArgs {
     pub args: Vec<String>,
 }
 
+/// Which daemon: the project (rootdir, found as `dx-py test` finds it) and the interpreter.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// Files or directories, as given to `dx-py test` (they locate the rootdir).
+    pub paths: Vec<String>,
+    /// Use this configuration file (pytest's `-c`).
+    #[arg(short = 'c', value_name = "FILE")]
+    pub inifile: Option<PathBuf>,
+    /// Use this directory as rootdir (pytest's `--rootdir`).
+    #[arg(long = "rootdir", value_name = "DIR")]
+    pub rootdir: Option<PathBuf>,
+    /// Python interpreter (default: $VIRTUAL_ENV's python, else python3).
+    #[arg(long = "python", value_name = "PATH")]
+    pub python: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonAction {
+    /// Start the daemon in the background (nothing happens when it runs already).
+    Start(DaemonArgs),
+    /// Stop the daemon, its interpreters with it.
+    Stop(DaemonArgs),
+    /// Print pid, uptime, rootdir, interpreter and requests served; exit 1 when none runs.
+    Status(DaemonArgs),
+    /// Serve in the foreground (what `start` runs in the background).
+    #[command(hide = true)]
+    Serve(DaemonArgs),
+}
+
 #[derive(Debug, Subcommand)]
 pub enum CacheAction {
     /// Delete dx-py's caches for the project at `--rootdir` (default: all projects).
@@ -291,4 +328,37 @@ pub struct GazelleArgs {
     /// Print counters on stderr.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+}
+
+/// The arguments in pytest's own syntax: discovery interprets them exactly as pytest would,
+/// after the `addopts` from the project's configuration.
+pub fn pytest_args(args: &SelectArgs) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut push = |flag: &str, value: &str| {
+        out.push(flag.to_string());
+        out.push(value.to_string());
+    };
+    if let Some(file) = &args.inifile {
+        push("-c", &file.to_string_lossy());
+    }
+    if let Some(dir) = &args.rootdir {
+        push("--rootdir", &dir.to_string_lossy());
+    }
+    if let Some(k) = &args.keyword {
+        push("-k", k);
+    }
+    if let Some(m) = &args.markexpr {
+        push("-m", m);
+    }
+    for p in &args.ignore {
+        push("--ignore", p);
+    }
+    for g in &args.ignore_glob {
+        push("--ignore-glob", g);
+    }
+    for d in &args.deselect {
+        push("--deselect", d);
+    }
+    out.extend(args.paths.iter().cloned());
+    out
 }

@@ -34,3 +34,28 @@ pub fn string_list(pyproject: &Path, key: &str) -> anyhow::Result<Vec<String>> {
         .map(|v| v.as_str().map(str::to_string).ok_or_else(bad))
         .collect()
 }
+
+/// `[tool.dx-py] <key> = "..."` from `pyproject`, `None` when the file or key is absent.
+pub fn string(pyproject: &Path, key: &str) -> anyhow::Result<Option<String>> {
+    let text = match std::fs::read_to_string(pyproject) {
+        Ok(text) => text,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", pyproject.display())),
+    };
+    let doc: toml::Table = text
+        .parse()
+        .with_context(|| format!("{}: invalid TOML", pyproject.display()))?;
+    let Some(value) = doc
+        .get("tool")
+        .and_then(|t| t.get("dx-py"))
+        .and_then(|t| t.get(key))
+    else {
+        return Ok(None);
+    };
+    value.as_str().map(|s| Some(s.to_owned())).with_context(|| {
+        format!(
+            "{}: [tool.dx-py] {key} must be a string",
+            pyproject.display()
+        )
+    })
+}

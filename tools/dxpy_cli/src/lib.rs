@@ -3,15 +3,18 @@
 //! Layout: [`args`] declares the command line (clap), [`commands`] holds one module per
 //! subcommand, [`render`] prints collection results in pytest's shapes, [`suite`] runs a
 //! discovered selection and reports it (shared by `test`, `bazel-worker` and `bazel-test`),
-//! [`terminal`] is the test run's reporter, [`project`] the import graph and git changes `affected` and `--affected` share,
-//! [`results`] the run's side of the result cache
-//! (`--affected`), [`config`] reads `[tool.dx-py]`, [`junit`] its JUnit XML, [`signals`] its answer
+//! [`terminal`] is the test run's reporter, [`project`] the import graph and git changes that
+//! `affected` and `--affected` share, [`results`] the run's side of the result cache
+//! (`--affected`), [`config`] reads `[tool.dx-py]`, [`daemon`] is the per-project daemon
+//! `dx-py test` runs in, [`test_context`] what a `dx-py test` run takes from its process,
+//! [`junit`] its JUnit XML, [`signals`] its answer
 //! to Ctrl-C and SIGTERM, and [`exit`] maps outcomes to pytest's exit codes. `main.rs` only calls [`main`].
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI is the one place that prints
 
 pub mod args;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod exit;
 pub mod junit;
 pub mod project;
@@ -20,6 +23,7 @@ pub mod results;
 pub mod signals;
 pub mod suite;
 pub mod terminal;
+pub mod test_context;
 
 use std::process::ExitCode;
 

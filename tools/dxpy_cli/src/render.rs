@@ -2,7 +2,7 @@
 //! summary line, plus dx-py's JSON form of the same data.
 
 use std::fmt::Write as _;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use dxpy_discover::{CollectError, ParamState, TestItem, TestKind};
@@ -15,6 +15,45 @@ const DEFAULT_WIDTH: usize = 80;
 /// `shutil.get_terminal_size`): `COLUMNS` when it holds a positive number, else the size
 /// of the terminal stdout is, else 80; anything under 40 becomes 80.
 pub fn terminal_width() -> usize {
+    if let Some(client) = client_terminal() {
+        return client.width;
+    }
+    own_terminal_width()
+}
+
+/// What a daemon's client's stdout is: the daemon reports as if it wrote there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientTerminal {
+    pub width: usize,
+    pub is_terminal: bool,
+}
+
+/// The daemon serves one request at a time; while it runs, the report takes its width and
+/// terminal-ness from the client's stdout instead of the daemon's.
+static CLIENT_TERMINAL: Mutex<Option<ClientTerminal>> = Mutex::new(None);
+
+pub fn set_client_terminal(client: Option<ClientTerminal>) {
+    *CLIENT_TERMINAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = client;
+}
+
+fn client_terminal() -> Option<ClientTerminal> {
+    *CLIENT_TERMINAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether the report's stdout is a terminal (the client's, in the daemon).
+pub fn stdout_is_terminal() -> bool {
+    match client_terminal() {
+        Some(client) => client.is_terminal,
+        None => std::io::IsTerminal::is_terminal(&std::io::stdout()),
+    }
+}
+
+/// [`terminal_width`] of this process's own stdout.
+pub fn own_terminal_width() -> usize {
     static WIDTH: OnceLock<usize> = OnceLock::new();
     *WIDTH.get_or_init(|| {
         let columns = std::env::var("COLUMNS").ok();

@@ -40,7 +40,7 @@ pub fn install(interrupted: Arc<AtomicBool>) -> std::io::Result<()> {
 /// SIGKILLs every process below this one, and the process group each leads. They are
 /// stopped first, until a scan finds no new one, so a zygote cannot fork a worker that the
 /// kill would miss.
-fn kill_descendants() {
+pub(crate) fn kill_descendants() {
     let me = rustix::process::getpid().as_raw_nonzero().get();
     let mut seen: BTreeSet<i32> = BTreeSet::new();
     loop {

@@ -242,7 +242,7 @@ pub fn header_lines(
     header.extend(options.header_notes.iter().cloned());
     // pytest announces collection on the same line when verbose (not on a terminal, where
     // it would rewrite that line instead).
-    let on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let on_terminal = render::stdout_is_terminal();
     let collecting = if options.verbosity > 0 && !on_terminal {
         "collecting ... "
     } else {

@@ -28,6 +28,15 @@ impl FileLock {
         FileLock::take(path, FlockOperation::LockShared)
     }
 
+    /// Take the lock alone if no one holds it; `None` when someone does.
+    pub fn try_exclusive(path: &Path) -> io::Result<Option<FileLock>> {
+        match FileLock::take(path, FlockOperation::NonBlockingLockExclusive) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     fn take(path: &Path, operation: FlockOperation) -> io::Result<FileLock> {
         let mut options = OpenOptions::new();
         options.read(true).write(true).create(true).truncate(false);
@@ -42,5 +51,21 @@ impl FileLock {
                 Err(errno) => return Err(errno.into()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn try_exclusive_fails_while_held_and_succeeds_once_released() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("x.lock");
+        let held = FileLock::try_exclusive(&path).expect("lock").expect("free");
+        // flock conflicts between open files, even within one process.
+        assert!(FileLock::try_exclusive(&path).expect("try").is_none());
+        drop(held);
+        assert!(FileLock::try_exclusive(&path).expect("try").is_some());
     }
 }

@@ -20,7 +20,9 @@ pub fn clean(cmd: &mut Command, dir: &Path) {
         .env("DXPY_CACHE_DIR", dir.join(".dxpy-cache"))
         .env_remove("PYTEST_ADDOPTS")
         .env_remove("PYTEST_PLUGINS")
-        .env("PYTHONDONTWRITEBYTECODE", "1");
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        // Every run in this process, deterministically: daemon tests opt in themselves.
+        .env("DXPY_NO_DAEMON", "1");
 }
 
 /// Runs `cmd` [`clean`]ly in `dir` to its end.

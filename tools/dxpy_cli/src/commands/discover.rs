@@ -12,38 +12,7 @@ use crate::args::{DiscoverArgs, SelectArgs};
 use crate::exit::Code;
 use crate::render;
 
-/// The arguments in pytest's own syntax: discovery interprets them exactly as pytest would,
-/// after the `addopts` from the project's configuration.
-pub(crate) fn pytest_args(args: &SelectArgs) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut push = |flag: &str, value: &str| {
-        out.push(flag.to_string());
-        out.push(value.to_string());
-    };
-    if let Some(file) = &args.inifile {
-        push("-c", &file.to_string_lossy());
-    }
-    if let Some(dir) = &args.rootdir {
-        push("--rootdir", &dir.to_string_lossy());
-    }
-    if let Some(k) = &args.keyword {
-        push("-k", k);
-    }
-    if let Some(m) = &args.markexpr {
-        push("-m", m);
-    }
-    for p in &args.ignore {
-        push("--ignore", p);
-    }
-    for g in &args.ignore_glob {
-        push("--ignore-glob", g);
-    }
-    for d in &args.deselect {
-        push("--deselect", d);
-    }
-    out.extend(args.paths.iter().cloned());
-    out
-}
+pub(crate) use crate::args::pytest_args;
 
 /// Run discovery for `args` with the user's cache; errors are pytest's usage errors.
 pub(crate) fn discover(args: &SelectArgs) -> anyhow::Result<Result<Discovery, DiscoverError>> {

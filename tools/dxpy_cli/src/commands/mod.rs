@@ -6,9 +6,10 @@ mod bazel_run;
 mod bazel_test;
 mod bazel_worker;
 mod cache;
-mod discover;
+mod daemon;
+pub(crate) mod discover;
 pub mod gazelle;
-mod test;
+pub(crate) mod test;
 mod watch;
 
 use crate::args::{Cli, Command};
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Affected(args) => affected::run(args),
         Command::Gazelle(args) => gazelle::run(args),
         Command::Cache { action } => cache::run(action),
+        Command::Daemon { action } => daemon::run(action),
         Command::BazelWorker(args) => bazel_worker::run(args),
         Command::BazelTest(args) => bazel_test::run(args),
     }

@@ -2,7 +2,7 @@
 //! workers, and report like pytest (terminal, JUnit XML, exit code).
 
 use std::collections::BTreeSet;
-use std::io::IsTerminal as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -18,8 +18,10 @@ use dxpy_runner::scheduler::{
 use crate::args::TestArgs;
 use crate::commands::discover::{discover, pytest_args};
 use crate::exit::Code;
+use crate::render;
 use crate::suite::{engine_for, group_by_module, run_suite, SuiteOptions};
 use crate::terminal::ReportOptions;
+pub use crate::test_context::TestContext;
 
 const DURATIONS_FILE: &str = "durations.json";
 const LAST_FAILED_FILE: &str = "lastfailed.json";
@@ -27,37 +29,29 @@ const LAST_FAILED_FILE: &str = "lastfailed.json";
 const FAILED_FIRST_KEY: &str = " (failed first)";
 
 pub fn run(args: TestArgs) -> anyhow::Result<Code> {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    crate::signals::install(Arc::clone(&interrupted)).context("handling Ctrl-C")?;
-    run_once(
-        &args,
-        &RunContext {
-            interrupted,
-            zygotes: None,
-            replay: true,
-        },
-    )
+    if crate::daemon::wanted(args.no_daemon) {
+        match crate::daemon::client::run_test(&args) {
+            Ok(code) => return Ok(code),
+            Err(err) => eprintln!("dx-py: daemon not used ({err:#}); running in this process"),
+        }
+    }
+    let context = TestContext {
+        interrupt: None,
+        zygote: None,
+        replay: true,
+    };
+    run_with(args, &context, std::io::stdout().lock(), Instant::now())
 }
 
-/// What a run takes from the process that makes it: `dx-py test` makes one, `--watch` many.
-#[derive(Debug)]
-pub(crate) struct RunContext<'a> {
-    /// Set by Ctrl-C: stops the run.
-    pub interrupted: Arc<AtomicBool>,
-    /// Zygotes kept across runs (watch mode); `None`: each run starts its own.
-    pub zygotes: Option<&'a ZygoteKeeper>,
-    /// With `--affected`: replay what the result cache holds (false: run and record all).
-    pub replay: bool,
-}
-
-/// The zygote of the last run, reused while its interpreter set-up is the same and it lives.
+/// The zygote of the last run, reused while its interpreter set-up is the same and it lives
+/// (`--watch`'s many runs in one process).
 #[derive(Debug, Default)]
 pub(crate) struct ZygoteKeeper {
     current: std::sync::Mutex<Option<(ZygoteSpec, Arc<Zygote>)>>,
 }
 
 impl ZygoteKeeper {
-    fn warm_start(&self, pool: &PoolConfig) -> WarmStart {
+    pub(crate) fn warm_start(&self, pool: &PoolConfig) -> WarmStart {
         let Ok(mut spec) = ZygoteSpec::for_pool(pool) else {
             return WarmStart::Zygote;
         };
@@ -84,9 +78,13 @@ impl ZygoteKeeper {
     }
 }
 
-/// One `dx-py test` run of `args`.
-pub(crate) fn run_once(args: &TestArgs, context: &RunContext<'_>) -> anyhow::Result<Code> {
-    let start = Instant::now();
+/// The body of `dx-py test`: the report goes to `out`, diagnostics to stderr.
+pub fn run_with(
+    args: TestArgs,
+    context: &TestContext<'_>,
+    out: impl Write,
+    start: Instant,
+) -> anyhow::Result<Code> {
     let discovery = match discover(&args.select)? {
         Ok(d) => d,
         Err(err) => {
@@ -134,12 +132,9 @@ pub(crate) fn run_once(args: &TestArgs, context: &RunContext<'_>) -> anyhow::Res
             hook_trees.clear();
         }
     }
-    let mut pool = pool_config(args, &discovery)?;
+    let mut pool = pool_config(&args, &discovery)?;
     // The result cache needs to know which functions each test executes.
     pool.record_execution = args.affected;
-    if let (Some(zygotes), WarmStart::Zygote) = (context.zygotes, &pool.warm_start) {
-        pool.warm_start = zygotes.warm_start(&pool);
-    }
     let mut affected = if args.affected {
         let since = args.since.as_deref();
         let planning = Instant::now();
@@ -194,13 +189,24 @@ pub(crate) fn run_once(args: &TestArgs, context: &RunContext<'_>) -> anyhow::Res
     let color = match args.color.as_str() {
         "yes" => true,
         "no" => false,
-        _ => std::env::var_os("NO_COLOR").is_none() && std::io::stdout().is_terminal(),
+        _ => std::env::var_os("NO_COLOR").is_none() && render::stdout_is_terminal(),
     };
+    let interrupted = match &context.interrupt {
+        Some(flag) => Arc::clone(flag),
+        None => {
+            let flag = Arc::new(AtomicBool::new(false));
+            crate::signals::install(Arc::clone(&flag)).context("handling Ctrl-C")?;
+            flag
+        }
+    };
+    if let (Some(zygote), WarmStart::Zygote) = (context.zygote, &pool.warm_start) {
+        pool.warm_start = zygote(&pool, &discovery);
+    }
     let options = SuiteOptions {
         pool,
         // Command line over addopts/PYTEST_ADDOPTS (`report_args`); 0 is no limit.
         maxfail: report.maxfail.filter(|&n| n > 0),
-        interrupt: Arc::clone(&context.interrupted),
+        interrupt: interrupted,
         deadline: None,
         durations: args.durations,
         header_notes,
@@ -211,14 +217,7 @@ pub(crate) fn run_once(args: &TestArgs, context: &RunContext<'_>) -> anyhow::Res
         replay,
         capture: affected.is_some(),
     };
-    let mut outcome = run_suite(
-        &discovery,
-        &node_ids,
-        units,
-        options,
-        std::io::stdout().lock(),
-        start,
-    )?;
+    let mut outcome = run_suite(&discovery, &node_ids, units, options, out, start)?;
     if let Some(err) = &outcome.output_error {
         // A closed stdout (e.g. piped into `head`) must not lose the JUnit file or the state.
         eprintln!("dx-py: output error: {err}");

@@ -14,7 +14,7 @@ use notify::{RecursiveMode, Watcher as _};
 
 use crate::args::TestArgs;
 use crate::commands::discover::discover;
-use crate::commands::test::{run_once, RunContext, ZygoteKeeper};
+use crate::commands::test::{run_with, TestContext, ZygoteKeeper};
 use crate::exit::Code;
 
 /// Quiet time that ends a burst of file events (an editor's save is several).
@@ -112,12 +112,15 @@ fn run_kind(
     args.watch = false;
     args.affected = true;
     args.last_failed = kind == RunKind::Failures;
-    let context = RunContext {
-        interrupted: Arc::clone(interrupted),
-        zygotes: Some(zygotes),
+    let keep = |pool: &dxpy_runner::pool::PoolConfig, _: &dxpy_discover::session::Discovery| {
+        zygotes.warm_start(pool)
+    };
+    let context = TestContext {
+        interrupt: Some(Arc::clone(interrupted)),
+        zygote: Some(&keep),
         replay: kind != RunKind::All,
     };
-    match run_once(&args, &context) {
+    match run_with(args, &context, std::io::stdout().lock(), Instant::now()) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("ERROR: {err:#}");
