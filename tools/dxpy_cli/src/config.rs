@@ -4,21 +4,25 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-/// `[tool.dx-py] <key> = ["...", ...]` from `pyproject`, empty when the file or key is absent.
-pub fn string_list(pyproject: &Path, key: &str) -> anyhow::Result<Vec<String>> {
+/// `[tool.dx-py] <key>` from `pyproject`, `None` when the file or key is absent.
+fn tool_value(pyproject: &Path, key: &str) -> anyhow::Result<Option<toml::Value>> {
     let text = match std::fs::read_to_string(pyproject) {
         Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(err).with_context(|| format!("reading {}", pyproject.display())),
     };
-    let doc: toml::Table = text
+    let mut doc: toml::Table = text
         .parse()
         .with_context(|| format!("{}: invalid TOML", pyproject.display()))?;
-    let Some(value) = doc
-        .get("tool")
-        .and_then(|t| t.get("dx-py"))
-        .and_then(|t| t.get(key))
-    else {
+    Ok(doc
+        .remove("tool")
+        .and_then(|mut t| t.as_table_mut().and_then(|t| t.remove("dx-py")))
+        .and_then(|mut t| t.as_table_mut().and_then(|t| t.remove(key))))
+}
+
+/// `[tool.dx-py] <key> = ["...", ...]` from `pyproject`, empty when the file or key is absent.
+pub fn string_list(pyproject: &Path, key: &str) -> anyhow::Result<Vec<String>> {
+    let Some(value) = tool_value(pyproject, key)? else {
         return Ok(Vec::new());
     };
     let bad = || {
@@ -37,19 +41,7 @@ pub fn string_list(pyproject: &Path, key: &str) -> anyhow::Result<Vec<String>> {
 
 /// `[tool.dx-py] <key> = "..."` from `pyproject`, `None` when the file or key is absent.
 pub fn string(pyproject: &Path, key: &str) -> anyhow::Result<Option<String>> {
-    let text = match std::fs::read_to_string(pyproject) {
-        Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err) => return Err(err).with_context(|| format!("reading {}", pyproject.display())),
-    };
-    let doc: toml::Table = text
-        .parse()
-        .with_context(|| format!("{}: invalid TOML", pyproject.display()))?;
-    let Some(value) = doc
-        .get("tool")
-        .and_then(|t| t.get("dx-py"))
-        .and_then(|t| t.get(key))
-    else {
+    let Some(value) = tool_value(pyproject, key)? else {
         return Ok(None);
     };
     value.as_str().map(|s| Some(s.to_owned())).with_context(|| {
