@@ -1,7 +1,7 @@
 //! The interpreter under test: `DXPY_TEST_PYTHON`, else `python3`.
 
 use std::ffi::OsStr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -47,4 +47,41 @@ pub fn bounded(program: impl AsRef<OsStr>) -> Command {
     let mut command = Command::new("timeout");
     command.args(["--kill-after=5", DEADLINE_SECS]).arg(program);
     command
+}
+
+/// The `purelib` (site-packages) directory of `python`.
+pub fn purelib(python: &Path) -> PathBuf {
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
+        ])
+        .output()
+        .expect("purelib");
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// A venv in `dir/venv` that sees the test interpreter's packages (pytest, and what it
+/// imports, some installed editable) through a .pth file that adds their site directory:
+/// its python and its own site-packages, where a test can install a distribution.
+pub fn venv_with_test_packages(dir: &Path) -> (PathBuf, PathBuf) {
+    let venv = dir.join("venv");
+    let made = Command::new(python())
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .expect("venv");
+    assert!(made.success(), "python -m venv failed");
+    let venv_python = venv.join("bin/python");
+    let site = purelib(&venv_python);
+    let base_site = purelib(Path::new(&python()));
+    crate::write(
+        &site,
+        "test_python.pth",
+        format!(
+            "import site; site.addsitedir({:?})\n",
+            base_site.to_string_lossy()
+        ),
+    );
+    (venv_python, site)
 }

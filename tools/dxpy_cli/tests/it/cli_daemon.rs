@@ -318,45 +318,10 @@ fn a_daemon_of_another_build_is_refused_and_replaced() {
     assert_eq!(project.field("requests"), "1");
 }
 
-fn purelib(python: &Path) -> PathBuf {
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-        ])
-        .output()
-        .expect("purelib");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-/// A venv in `dir` that sees the test interpreter's packages (pytest) through a .pth file:
-/// its python and its site-packages directory.
-fn venv_with_base_packages(dir: &Path) -> (PathBuf, PathBuf) {
-    let venv = dir.join("venv");
-    let made = Command::new(python())
-        .args(["-m", "venv", "--without-pip"])
-        .arg(&venv)
-        .status()
-        .expect("venv");
-    assert!(made.success());
-    let venv_python = venv.join("bin/python");
-    let site = purelib(&venv_python);
-    let base_site = purelib(Path::new(&python()));
-    write(
-        &site,
-        "test_python.pth",
-        format!(
-            "import site; site.addsitedir({:?})\n",
-            base_site.to_string_lossy()
-        ),
-    );
-    (venv_python, site)
-}
-
 #[test]
 fn a_new_distribution_or_config_rebuilds_the_zygote() {
     let venv_dir = tempfile::tempdir().expect("tempdir");
-    let (venv_python, site) = venv_with_base_packages(venv_dir.path());
+    let (venv_python, site) = dxpy_test_support::venv_with_test_packages(venv_dir.path());
     let project = Daemonized::with_python(FAILING, venv_python.to_string_lossy().into_owned());
     assert_eq!(project.test(&[]).2, 1);
     let zygote = project.field("zygote");
@@ -493,7 +458,7 @@ fn without_a_reachable_daemon_the_run_happens_here_with_a_notice() {
 fn the_zygote_preloads_third_party_imports_but_no_project_code() {
     // An installed module, which records the process that imported it.
     let venv_dir = tempfile::tempdir().expect("tempdir");
-    let (venv_python, site) = venv_with_base_packages(venv_dir.path());
+    let (venv_python, site) = dxpy_test_support::venv_with_test_packages(venv_dir.path());
     let marker = venv_dir.path().join("imported-by");
     write(
         &site,

@@ -177,40 +177,10 @@ fn each_kind_of_input_change_reruns_the_tests_it_reaches() {
     }
 }
 
-fn purelib(python: &Path) -> PathBuf {
-    let out = Command::new(python)
-        .args([
-            "-c",
-            "import sysconfig; print(sysconfig.get_paths()['purelib'])",
-        ])
-        .output()
-        .expect("purelib");
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
 #[test]
 fn installing_a_distribution_or_another_interpreter_reruns_everything() {
     let (tmp, root) = tree(PKG);
-    let venv = tmp.path().join("venv");
-    let made = Command::new(python())
-        .args(["-m", "venv", "--without-pip"])
-        .arg(&venv)
-        .status()
-        .expect("venv");
-    assert!(made.success());
-    let venv_python = venv.join("bin/python");
-    let site = purelib(&venv_python);
-    // The test interpreter's packages (pytest and what it imports, some installed
-    // editable) through a .pth file that adds its site directory.
-    let base_site = purelib(Path::new(&python()));
-    write(
-        &site,
-        "test_python.pth",
-        format!(
-            "import site; site.addsitedir({:?})\n",
-            base_site.to_string_lossy()
-        ),
-    );
+    let (venv_python, site) = dxpy_test_support::venv_with_test_packages(tmp.path());
     let with_venv = |root: &Path| {
         let mut cmd = Command::new(crate::dx_py_bin());
         cmd.args(["test", "--affected", "--python"])
