@@ -278,11 +278,10 @@ def dxpy_affected_run(copy: Path, dxpy: Path, scratch: Path, timeout: float) -> 
     tests it ran and replayed (its `result cache: N to run, M replayed` header line)."""
     junit = scratch / "dx-junit.xml"
     junit.unlink(missing_ok=True)
-    # --no-zygote: this checks the result cache alone. With the zygote, `dx-py test` itself
-    # (with or without --affected) reports pygments' test_guess tests passing on a copy whose
-    # lexers/minecraft.py raises at import, where pytest and `--no-zygote` fail them: a zygote
-    # bug of its own, noted on issue 15, that must not be blamed on (or hidden in) the cache.
-    proc = subprocess.run([str(dxpy), "test", "--affected", "--no-zygote", "--junit-xml", str(junit)],
+    # As a user runs it: the zygote too. (The copy's root on PYTHONPATH shadows the editable
+    # install pytest's own import of pygments loaded in the zygote: the zygote then refuses to
+    # fork and the run spawns, which pygments' test_guess tests need to fail as under pytest.)
+    proc = subprocess.run([str(dxpy), "test", "--affected", "--junit-xml", str(junit)],
                           cwd=copy, env=run_env(copy), capture_output=True, text=True,
                           timeout=timeout)
     ran = replayed = -1

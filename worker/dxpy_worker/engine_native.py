@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from dxpy_worker import protocol as P
 from dxpy_worker.capture import FdCapture
+from dxpy_worker.import_once import FailedImports
 from dxpy_worker.native_collect import CollectFailure, Item, collect, import_module
 
 if TYPE_CHECKING:
@@ -183,6 +184,7 @@ class NativeRunner:
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
         self.modules: dict[str, types.ModuleType] = {}
+        self.imports = FailedImports()  # a module whose import failed is not imported again
         self.stack = SetupStack()
         self.capture = FdCapture(channel.output_limit)
         self.first_index = 0
@@ -367,14 +369,14 @@ class NativeRunner:
 
     def import_modules(self, paths: list[str]) -> None:
         """ImportModules: imports the run's test modules in collection order, as pytest's
-        collection would before any test runs. A module that fails is left to the batch that
-        runs it (it imports it again and reports the error)."""
+        collection would before any test runs. A module that fails is reported by the batch
+        that runs it (``self.imports`` raises the same failure there)."""
         for path in paths:
             relpath = path.replace(os.sep, "/")
             if relpath in self.modules or not os.path.isfile(relpath):
                 continue
             try:
-                self.modules[relpath] = import_module(relpath)
+                self.modules[relpath] = self.imports.guard(relpath, functools.partial(import_module, relpath))
             except KeyboardInterrupt:
                 raise
             except BaseException:  # noqa: BLE001, S112 - reported by the batch that runs it
@@ -385,7 +387,7 @@ class NativeRunner:
         items: list[Item] = []
         for node_id in node_ids:
             try:
-                items.extend(collect(node_id, self.modules))
+                items.extend(collect(node_id, self.modules, self.imports))
             except CollectFailure as failure:
                 outcome = P.Outcome.SKIPPED if failure.skipped else P.Outcome.ERROR
                 self.channel.send_collect_error(failure.node_id, outcome, failure.text)

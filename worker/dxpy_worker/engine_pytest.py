@@ -26,6 +26,7 @@ import pytest
 from dxpy_worker import builtin_hooks, warm_pytest
 from dxpy_worker import protocol as P
 from dxpy_worker.fastpath import DirectProtocol
+from dxpy_worker.import_once import FailedImports
 
 if TYPE_CHECKING:
     import warnings
@@ -205,6 +206,7 @@ class WorkerPlugin:
         # Warnings raised while ImportModules collected a module (pytest_warning_recorded's
         # kwargs), by its path: sent with the first batch that runs that module.
         self.import_warnings: dict[str, list[dict[str, Any]]] = {}
+        self.import_once = ImportOnce()  # registered beside this plugin
 
     def _config(self) -> pytest.Config:
         """The session's config: batches and reports come after pytest_sessionstart."""
@@ -267,7 +269,7 @@ class WorkerPlugin:
         session_internals: Any = session
 
         def usable() -> bool:
-            return builtin_hooks.only_builtin(config, DIRECTORY_CACHE_HOOKS, (WorkerPlugin,))
+            return builtin_hooks.only_builtin(config, DIRECTORY_CACHE_HOOKS, OWN_PLUGINS)
 
         def cached_collect_path(path: Path, _per_call_cache: dict[Path, Any]) -> Any:
             if not usable():
@@ -366,11 +368,12 @@ class WorkerPlugin:
         functions = {n for n in node_ids if "[" not in n}
         if any("[" in n and n.split("[", 1)[0] in functions for n in node_ids):
             return None  # an item named both by itself and by its function
-        if not builtin_hooks.only_builtin(self._config(), MODULE_SHORTCUT_HOOKS, (WorkerPlugin,)):
+        if not builtin_hooks.only_builtin(self._config(), MODULE_SHORTCUT_HOOKS, OWN_PLUGINS):
             return None
         self.held_warnings = []
         self.visited = set()
         self.deselected = []
+        failures_before = self.import_once.imports.count()
         try:
             items, problems = self.perform_collect(paths)
         finally:
@@ -378,6 +381,12 @@ class WorkerPlugin:
             visited, self.visited = self.visited, None
             deselected, self.deselected = self.deselected, None
         if isinstance(items, pytest.UsageError) or problems:
+            # Collecting again by node ID raises the same warnings, except those of a module
+            # whose import failed here: that import is not run again (``ImportOnce``).
+            failed_warned = {id(m) for m in self.import_once.imports.warned_since(failures_before)}
+            for kwargs in warned:
+                if id(kwargs.get("warning_message")) in failed_warned:
+                    self.pytest_warning_recorded(**kwargs)
             return None
         by_id = {}
         # "path::test_f" -> its parametrized items, as pytest matches them
@@ -498,9 +507,9 @@ class WorkerPlugin:
         Each path is collected through pytest itself (conftests, rootdir and ``sys.path``
         handling, import mode, assertion rewriting) while ``ImportOnly`` stops at the module:
         it is imported, its items are not built. Nothing is reported: collection problems
-        are dropped (the batch that runs a module that failed imports it again and reports
-        that), warnings are held for the first batch that runs the module (unless the
-        import failed: that batch imports it again, raising them again).
+        are dropped (the batch that runs a module that failed collects it again, and
+        ``ImportOnce`` raises the same failure there), and warnings are held for the first
+        batch that runs the module.
         """
         guard = ImportOnly()
         manager = self._config().pluginmanager
@@ -508,14 +517,13 @@ class WorkerPlugin:
         try:
             for path in paths:
                 self.held_warnings = []
-                guard.failed = False
                 try:
                     self.perform_collect([path])
                 except Exception:  # noqa: BLE001, S110 - the batch that runs it meets it again
                     pass
                 finally:
                     warned, self.held_warnings = self.held_warnings, None
-                if warned and not guard.failed:
+                if warned:
                     self.import_warnings.setdefault(path, []).extend(warned)
         finally:
             manager.unregister(guard)
@@ -857,14 +865,33 @@ class WorkerPlugin:
         self.channel.log(P.LogLevel.ERROR, f"pytest internal error:\n{excrepr}")
 
 
+class ImportOnce:
+    """Every ``pytest.Module`` this worker collects imports through one ``FailedImports``
+    (``_getobj`` is pytest's ``importtestmodule`` step): see ``import_once``."""
+
+    def __init__(self) -> None:
+        self.imports = FailedImports()
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, None]:
+        # A hook wrapper runs before every plain implementation (ImportOnly reads ``obj`` in
+        # one), and a module is reported on before anything imports it.
+        if isinstance(collector, pytest.Module) and "_getobj" not in vars(collector):
+            original = collector._getobj
+            path = collector.path
+            collector._getobj = lambda: self.imports.guard(path, original)  # type: ignore[method-assign]
+        yield
+
+
+# The engine's own plugins: the shortcuts were written against their hooks.
+OWN_PLUGINS = (WorkerPlugin, ImportOnce)
+
+
 class ImportOnly:
     """Registered while ImportModules collects: a test module is imported (``Module.obj``,
     pytest's own ``importtestmodule``) and its collection stops there, without items (building
     them here and again in the batch could use up a parametrize generator). Other files are
     not collected at all; directories are collected as usual (their conftests load)."""
-
-    def __init__(self) -> None:
-        self.failed = False  # a module's import failed since the caller last cleared it
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_make_collect_report(self, collector: pytest.Collector) -> pytest.CollectReport | None:
@@ -876,8 +903,8 @@ class ImportOnly:
                 collector.obj  # noqa: B018 - the import is the point
             except KeyboardInterrupt:
                 raise
-            except BaseException:  # noqa: BLE001 - reported by the batch that runs it
-                self.failed = True
+            except BaseException:  # noqa: BLE001, S110 - reported by the batch that runs it
+                pass
         return pytest.CollectReport(collector.nodeid, "passed", None, [])
 
 
@@ -932,7 +959,7 @@ def _devnull_stdout() -> TextIO:
 
 def run(channel: Channel, hello: P.Hello) -> int:
     plugin = WorkerPlugin(channel)
-    plugins: list[object] = [plugin]
+    plugins: list[object] = [plugin, plugin.import_once]
     if hello.record:
         # Before pytest starts: conftests and plugins import the project too.
         from dxpy_worker.recorder import Recorder, cache_dir_from_env

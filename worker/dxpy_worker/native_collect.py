@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Optional
 
+    from dxpy_worker.import_once import FailedImports
+
     # (kind, key, collector object) of one collector: "module" with its module, or "class".
     Collector = tuple[str, str, Any]
     # (path, 0-based line or None, domain), as pytest's ``item.location``.
@@ -147,8 +149,9 @@ def _import_error_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, start))
 
 
-def collect(node_id: str, modules: dict[str, types.ModuleType]) -> list[Item]:
-    """Items for one node ID; ``modules`` caches imported modules by relative path."""
+def collect(node_id: str, modules: dict[str, types.ModuleType], imports: FailedImports) -> list[Item]:
+    """Items for one node ID; ``modules`` caches imported modules by relative path, and
+    ``imports`` the failed imports (a module is imported once, as by pytest)."""
     relpath, _, rest = node_id.partition("::")
     relpath = relpath.replace(os.sep, "/")
     if not os.path.isfile(relpath):
@@ -156,7 +159,7 @@ def collect(node_id: str, modules: dict[str, types.ModuleType]) -> list[Item]:
     module = modules.get(relpath)
     if module is None:
         try:
-            module = import_module(relpath)
+            module = imports.guard(relpath, lambda: import_module(relpath))
         except unittest.SkipTest as exc:
             raise CollectFailure(relpath, str(exc), skipped=True) from None
         except KeyboardInterrupt:

@@ -9,7 +9,9 @@ The zygote imports only code that cannot change between runs: the worker package
 (when asked) and the preload modules that live under the interpreter's prefixes (stdlib and
 site-packages). Project modules are never imported here, so a forked worker sees the
 project's files as they are at fork time and nothing a test imported leaks into the next
-worker: each worker is a fresh fork of this clean state.
+worker: each worker is a fresh fork of this clean state. A fork is refused (the runner then
+spawns) when the run's working directory or PYTHONPATH holds its own copy of a module the
+zygote loaded, pytest's dependencies included (``_shadowed``).
 
 The control channel is a ``SOCK_SEQPACKET`` Unix socket on fd 0 (one JSON object per
 packet; a fork packet carries the worker's three descriptors as ``SCM_RIGHTS``). The zygote
@@ -23,6 +25,7 @@ from __future__ import annotations
 import atexit
 import gc
 import importlib
+import importlib.machinery
 import importlib.util
 import json
 import os
@@ -148,6 +151,41 @@ def _import_pytest_plugins(roots: list[str]) -> None:
             pass
 
 
+def _shadowed(order: Packet, own_modules: frozenset[str]) -> str:
+    """Why a worker forked for ``order`` would not import what a spawned one would, or "".
+
+    A spawned worker's ``sys.path`` starts with its working directory and PYTHONPATH. A module
+    the zygote loaded from elsewhere (pytest's own dependencies included: pygments, pluggy)
+    that one of those directories also holds would come from that directory in a spawned
+    worker, as under ``python -m pytest``, but a fork already has the zygote's copy: that is
+    the case when developing such a package from its checkout. Modules loaded before the
+    zygote imported anything (``own_modules``) load the same way in any process.
+    """
+    cwd = order.get("cwd") or os.getcwd()
+    env = order.get("env") or {}
+    head = [cwd] + [os.path.join(cwd, p) for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    head = [os.path.abspath(d) for d in head if os.path.isdir(d)]
+    if not head:
+        return ""
+    for name, module in list(sys.modules.items()):
+        if "." in name or name in own_modules or module is None:
+            continue
+        loaded = getattr(module, "__file__", None)
+        if not loaded:
+            continue  # built-in, frozen or a namespace package: nothing in a directory wins
+        try:
+            spec = importlib.machinery.PathFinder.find_spec(name, head)
+        except (ImportError, ValueError):
+            continue
+        # A namespace portion loses to a regular module anywhere on sys.path.
+        if spec is None or not spec.has_location or not spec.origin:
+            continue
+        if os.path.realpath(spec.origin) != os.path.realpath(loaded):
+            return (f"`{name}` was loaded in the zygote from {loaded}, but this run's working "
+                    f"directory or PYTHONPATH holds {spec.origin}")
+    return ""
+
+
 def _exit_event(pid: int, info: os.waitid_result) -> Packet:
     event: Packet = {"ev": "exited", "pid": pid}
     if info.si_code == os.CLD_EXITED:
@@ -158,8 +196,9 @@ def _exit_event(pid: int, info: os.waitid_result) -> Packet:
 
 
 class _Zygote:
-    def __init__(self, control: socket.socket) -> None:
+    def __init__(self, control: socket.socket, own_modules: frozenset[str]) -> None:
         self.control = control
+        self.own_modules = own_modules  # loaded before the zygote imported anything
         # pid -> whether its exit was reported (then it is a zombie awaiting release).
         self.children: dict[int, bool] = {}
         self.wake_read, self.wake_write = os.pipe()
@@ -212,11 +251,12 @@ class _Zygote:
 
     def fork(self, order: Packet, fds: list[int]) -> None:
         fork_id = order.get("id")
-        if len(fds) != FDS_PER_FORK:
+        refusal = (f"expected {FDS_PER_FORK} descriptors, got {len(fds)}"
+                   if len(fds) != FDS_PER_FORK else _shadowed(order, self.own_modules))
+        if refusal:
             for fd in fds:
                 os.close(fd)
-            self.send({"ev": "fork_failed", "id": fork_id,
-                       "message": f"expected {FDS_PER_FORK} descriptors, got {len(fds)}"})
+            self.send({"ev": "fork_failed", "id": fork_id, "message": refusal})
             return
         sys.stdout.flush()
         sys.stderr.flush()
@@ -329,6 +369,7 @@ def main() -> int:
     os.close(devnull)
     control = socket.socket(fileno=control_fd)
     path_head = _path_head()
+    own_modules = frozenset(sys.modules)
     zygote = None
     try:
         data = control.recv(MAX_PACKET)
@@ -348,7 +389,7 @@ def main() -> int:
         gc.collect()
         gc.freeze()
         pytest = sys.modules.get("pytest")
-        zygote = _Zygote(control)
+        zygote = _Zygote(control, own_modules)
         zygote.send({
             "ev": "ready",
             "pid": os.getpid(),

@@ -67,6 +67,21 @@ GENERATOR = {
     """,
 }
 
+# As with itsdangerous when serializer.py does not compile: importing the package fails after
+# it imported pkg.good, which stays in sys.modules. pytest imports test_uses.py once and reports
+# the failure; a second import would find pkg.good there and pass.
+ORPHAN = {
+    "pkg/__init__.py": "from .good import X\nfrom .bad import Y\n",
+    "pkg/good.py": "X = 1\n",
+    "pkg/bad.py": "Y = 2\nfrom __future__ import annotations\n",
+    "test_uses.py": """
+        from pkg.good import X
+
+        def test_x():
+            assert X == 1
+    """,
+}
+
 ALL = ["test_a.py", "test_b.py"]
 
 
@@ -134,11 +149,34 @@ class ImportModules(unittest.TestCase):
         errors = [m for m in imported if isinstance(m, P.CollectError)]
         self.assertEqual([e.node_id for e in errors], ["test_broken.py"])
         self.assertIn("cannot import this test module", errors[0].longrepr)
-        # (The failing module's warning comes as often as without ImportModules: its batch
-        # imports it again, and raises it again.)
+        # (The failing module's warning comes as often as without ImportModules: held, like
+        # any module's, for the batch that runs it.)
         warned = [m.message for m in imported if isinstance(m, P.Warning_)]
         self.assertEqual(warned, [m.message for m in plain if isinstance(m, P.Warning_)])
         self.assertEqual(warned.count("old module"), 1)
+        # As under pytest, which imports it once: its import is not run again (ImportOnce).
+        self.assertEqual(warned.count("broken at import"), 1)
+
+    def test_a_failed_import_is_not_retried(self):
+        root = write_suite(ORPHAN)
+        reference = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q"],
+                                   cwd=root, capture_output=True, text=True)
+        self.assertEqual(reference.returncode, 2, reference.stdout)
+        self.assertIn("SyntaxError", reference.stdout)
+        cases = [("pytest", P.Engine.PYTEST, fast, with_import)
+                 for fast in (True, False) for with_import in (True, False)]
+        cases.append(("native", P.Engine.NATIVE, True, True))
+        for name, engine, fast, with_import in cases:
+            with self.subTest(engine=name, fast=fast, import_modules=with_import):
+                root = write_suite(ORPHAN)
+                requests = [["test_uses.py::test_x"]]
+                if with_import:
+                    requests.insert(0, P.ImportModules(["test_uses.py"]))
+                messages = run_worker(root, requests, engine=engine, fast=fast)
+                self.assertEqual(call_outcomes(messages), [], "the test ran")
+                errors = [m for m in messages if isinstance(m, P.CollectError)]
+                self.assertEqual([e.node_id for e in errors], ["test_uses.py"])
+                self.assertIn("SyntaxError", errors[0].longrepr)
 
     def test_held_warnings_stay_with_their_module(self):
         # A worker that never runs a module never reports what importing it raised.

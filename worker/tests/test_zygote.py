@@ -224,6 +224,37 @@ class ZygoteForks(unittest.TestCase):
         self.assertFalse(second["leaked"], "a module imported by the previous worker leaked")
         self.assertNotEqual(first["pid"], second["pid"])
 
+    def test_a_fork_is_refused_when_the_run_would_import_its_own_copy_of_a_loaded_module(self):
+        # As when developing pygments (which pytest imports) with PYTHONPATH=. : a spawned
+        # worker imports the checkout's copy, a fork would keep the zygote's.
+        zygote = Zygote(preload=["colorsys"])
+        self.addCleanup(zygote.close)
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp).resolve()
+            (root / "src").mkdir()
+            (root / "src" / "colorsys.py").write_text("SHADOW = True\n")
+            for cwd, env, shadowed in [
+                (root, worker_env(), False),
+                (root, worker_env(PYTHONPATH=f"{WORKER_DIR}{os.pathsep}src"), True),
+                (root / "src", worker_env(), True),
+            ]:
+                with self.subTest(cwd=str(cwd), pythonpath=env["PYTHONPATH"]):
+                    pipes = [os.pipe() for _ in range(3)]
+                    zygote.send({"op": "fork", "id": 9, "cwd": str(cwd), "env": env},
+                                [pipes[0][0], pipes[1][1], pipes[2][1]])
+                    event = zygote.event()
+                    for read, write in pipes:
+                        os.close(read)
+                        os.close(write)
+                    if not shadowed:
+                        self.assertEqual(event["ev"], "forked", event)
+                        zygote.wait_exit(event["pid"])
+                        zygote.send({"op": "release", "pid": event["pid"]})
+                        continue
+                    self.assertEqual(event["ev"], "fork_failed", event)
+                    self.assertIn("`colorsys` was loaded in the zygote", event["message"])
+                    self.assertIn(str(root / "src" / "colorsys.py"), event["message"])
+
     def test_closing_the_control_socket_stops_the_zygote_and_reaps_unreleased_workers(self):
         worker = self.zygote.fork(SUITE, worker_env())
         worker.close()  # request pipe closed: the worker exits on its own
