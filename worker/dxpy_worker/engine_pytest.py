@@ -18,6 +18,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -26,10 +27,9 @@ import pytest
 from dxpy_worker import builtin_hooks, warm_pytest
 from dxpy_worker import protocol as P
 from dxpy_worker.fastpath import DirectProtocol
-from dxpy_worker.import_once import FailedImports
+from dxpy_worker.import_once import FailedImports, deliver
 
 if TYPE_CHECKING:
-    import warnings
     from collections.abc import Generator, Iterable
     from typing import Union
 
@@ -504,29 +504,35 @@ class WorkerPlugin:
         pytest's collection does before it runs any test (so a test relying on another
         module's import side effects sees them, as under pytest or a pytest-xdist worker).
 
-        Each path is collected through pytest itself (conftests, rootdir and ``sys.path``
-        handling, import mode, assertion rewriting) while ``ImportOnly`` stops at the module:
-        it is imported, its items are not built. Nothing is reported: collection problems
-        are dropped (the batch that runs a module that failed collects it again, and
-        ``ImportOnce`` raises the same failure there), and warnings are held for the first
-        batch that runs the module.
+        The paths are collected through pytest itself, in one collection (conftests, rootdir
+        and ``sys.path`` handling, import mode, assertion rewriting), while ``ImportOnly``
+        stops at each module: it is imported, its items are not built. Nothing is reported:
+        collection problems are dropped (the batch that runs a module that failed collects it
+        again, and ``ImportOnce`` raises the same failure there), and warnings are held for
+        the first batch that runs the module that raised them (a conftest's: the first module
+        imported after it loaded). One collection, not one per path: each ``perform_collect``
+        walks from the rootdir again, which cost more than the imports themselves (click's 43
+        modules: 0.26 s per path against 0.12 s at once).
         """
-        guard = ImportOnly()
+        guard, sources = ImportOnly(), WarningSources()
         manager = self._config().pluginmanager
         manager.register(guard, name="dxpy-import-only")
+        manager.register(sources, name="dxpy-warning-sources")
+        self.held_warnings = []
         try:
-            for path in paths:
-                self.held_warnings = []
-                try:
-                    self.perform_collect([path])
-                except Exception:  # noqa: BLE001, S110 - the batch that runs it meets it again
-                    pass
-                finally:
-                    warned, self.held_warnings = self.held_warnings, None
-                if warned:
-                    self.import_warnings.setdefault(path, []).extend(warned)
+            try:
+                self.perform_collect(list(paths))
+            except Exception:  # noqa: BLE001, S110 - the batches that run them meet it again
+                pass
+            finally:
+                warned, self.held_warnings = self.held_warnings, None
+            first = paths[0] if paths else ""
+            for kwargs in warned:
+                path = sources.raised_by.get(id(kwargs.get("warning_message")), first)
+                self.import_warnings.setdefault(path, []).append(kwargs)
         finally:
             manager.unregister(guard)
+            manager.unregister(sources)
             # A failed collection counts towards -x/--maxfail; nothing ran yet.
             self.reset_stop()
 
@@ -885,6 +891,27 @@ class ImportOnce:
 
 # The engine's own plugins: the shortcuts were written against their hooks.
 OWN_PLUGINS = (WorkerPlugin, ImportOnce)
+
+
+class WarningSources:
+    """Registered while ImportModules collects: which test module each warning belongs to
+    (``raised_by``): the one whose import raised it, or for a directory's (a conftest's), the
+    next module imported."""
+
+    def __init__(self) -> None:
+        self.raised_by: dict[int, str] = {}  # id(WarningMessage) -> module node ID
+        self.pending: list[warnings.WarningMessage] = []  # directories' since the last module
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_make_collect_report(self, collector: pytest.Collector) -> Generator[None, Any, None]:
+        with warnings.catch_warnings(record=True) as caught:
+            yield
+        deliver(caught)  # to pytest's own recorder, as if not caught here
+        self.pending.extend(caught)
+        if isinstance(collector, pytest.Module):
+            for message in self.pending:
+                self.raised_by[id(message)] = collector.nodeid
+            self.pending = []
 
 
 class ImportOnly:

@@ -40,7 +40,7 @@ class FailedImports:
                 raise
             except BaseException as exc:  # noqa: BLE001 - kept, then raised below
                 failure = _Failure(exc, exc.__traceback__, list(warned))
-        _deliver(warned)  # out of the block: to the caller's handler
+        deliver(warned)  # out of the block: to the caller's handler
         if failure is not None:
             self.failures[key] = failure
             raise failure.exc.with_traceback(failure.traceback)
@@ -67,7 +67,7 @@ class _Failure:
         self.warned = warned
 
 
-def _deliver(warned: list[warnings.WarningMessage]) -> None:
+def deliver(warned: list[warnings.WarningMessage]) -> None:
     """Hands warnings that already passed the filters to the current handler (pytest's
     recorder, say), as ``warnings.warn`` does after filtering."""
     show: Any = getattr(warnings, "_showwarnmsg", None)
