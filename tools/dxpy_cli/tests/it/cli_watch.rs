@@ -20,11 +20,15 @@ struct Watch {
 
 impl Watch {
     fn start(root: &Path) -> Watch {
+        Watch::start_with_stdin(root, Stdio::null())
+    }
+
+    fn start_with_stdin(root: &Path, stdin: Stdio) -> Watch {
         let mut cmd = Command::new(crate::dx_py_bin());
         cmd.args(["test", "--watch", "-q", "--python", &python()]);
         dxpy_test_support::clean(&mut cmd, root);
         let mut child = cmd
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -173,4 +177,82 @@ fn each_edit_reruns_what_it_affects_and_reports_like_pytest() {
     let report = watch.next_report();
     assert!(report.contains("(1 cached)"), "{report}");
     assert_eq!(counts(&report), "2 passed", "{report}");
+}
+
+/// A pseudo-terminal: the watcher reads keys from its end, the test types on the other.
+struct Terminal {
+    keyboard: std::fs::File,
+    screen: std::fs::File,
+}
+
+impl Terminal {
+    fn open() -> Terminal {
+        use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+        let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("openpt");
+        grantpt(&master).expect("grantpt");
+        unlockpt(&master).expect("unlockpt");
+        let name = ptsname(&master, Vec::new()).expect("ptsname");
+        let screen = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(name.to_str().expect("utf-8 pty name"))
+            .expect("open the terminal's end");
+        Terminal {
+            keyboard: std::fs::File::from(master),
+            screen,
+        }
+    }
+
+    fn type_key(&mut self, key: u8) {
+        use std::io::Write as _;
+        self.keyboard.write_all(&[key]).expect("type");
+    }
+}
+
+#[test]
+fn keys_on_a_terminal_run_all_the_failures_or_quit() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("proj");
+    write(&root, "pytest.ini", "[pytest]\n");
+    write(&root, "test_ok.py", "def test_ok():\n    pass\n");
+    write(&root, "test_bad.py", "def test_bad():\n    assert 1 == 2\n");
+    let mut terminal = Terminal::open();
+    let stdin = terminal.screen.try_clone().expect("dup");
+    let mut watch = Watch::start_with_stdin(&root, Stdio::from(stdin));
+    let first = watch.next_report();
+    assert_eq!(counts(&first), pytest_counts(&root), "{first}");
+
+    // f: only last run's failures run.
+    terminal.type_key(b'f');
+    let failures = watch.next_report();
+    assert!(
+        failures.contains("FAILED test_bad.py::test_bad"),
+        "{failures}"
+    );
+    assert!(
+        !failures.contains("passed"),
+        "f ran a passing test:\n{failures}"
+    );
+
+    // a: everything runs again, nothing replayed.
+    terminal.type_key(b'a');
+    let all = watch.next_report();
+    assert_eq!(summary(&all), pytest_counts(&root), "{all}");
+
+    // Enter is `a` too.
+    terminal.type_key(b'\n');
+    let again = watch.next_report();
+    assert_eq!(summary(&again), pytest_counts(&root), "{again}");
+
+    // q: the watcher ends, with the last run's exit code (a test failed: 1).
+    terminal.type_key(b'q');
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = watch.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "q did not end the watcher");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1));
 }
