@@ -111,18 +111,26 @@ impl<'s> Checker<'s> {
         if let Some(new) = inputs.deps.iter().find(|d| !known.contains(d.as_str())) {
             return Some(RunReason::NewDependency(new.clone()));
         }
+        // Files whose whole text is what the record saw: their units are too (the record's
+        // files and units were read in one snapshot), so they need not be cut into units.
+        let mut unchanged: HashSet<&str> = HashSet::new();
         for &id in set.iter().chain(&record.extra) {
             let file = &store.files[id as usize];
             let granular = record.granular
                 && file.path != inputs.test_file
                 && self.instrumented(record.run).contains(file.path.as_str());
             match self.file_status(id, now) {
-                FileStatus::Same => {}
+                FileStatus::Same => {
+                    unchanged.insert(file.path.as_str());
+                }
                 FileStatus::BodiesChanged if granular => {}
                 _ => return Some(RunReason::File(file.path.clone())),
             }
         }
         for &id in record.units.iter().chain(&run.ambient) {
+            if unchanged.contains(store.units[id as usize].path.as_str()) {
+                continue;
+            }
             if !self.unit_same(id, now) {
                 let unit = &store.units[id as usize];
                 return Some(RunReason::Unit {
