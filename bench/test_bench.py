@@ -1,11 +1,13 @@
 """Wall time of running tests: `dx-py test` vs `pytest` and `pytest -n 2` (xdist).
 
     python3 bench/test_bench.py [--runs 3] [--suites NAME...] [--no-corpus] [--synth-files 200]
-                                [--trivial 2000] [--json FILE]
+                                [--trivial 2000] [--shapes [SHAPE...]] [--json FILE]
 
 Targets: every corpus suite (from its unpacked root, corpus venv), `synth-N` (bench/synth.py
 --files N, generated under .cache/bench/) and `trivial-N` and `trivial-N/10` (`def test_i(): pass`
-in 20 files, generated under .cache/bench/). Per target and runner: one untimed warm-up (fills
+in 20 files, generated under .cache/bench/), and with `--shapes` the hard suite shapes of
+bench/shapes.py (`huge-class-3000`, `huge-param-5000`, `tiny-modules-400`, `module-fixtures-20`;
+all of them when none is named). Per target and runner: one untimed warm-up (fills
 pytest's bytecode cache; PYTHONDONTWRITEBYTECODE unset), then the median of --runs timed runs.
 Printed: medians, ratios pytest/dx-py and xdist/dx-py (above 1: dx-py is faster), the median CPU
 time (user + system) of each runner's whole process tree (on a shared machine the steadier
@@ -27,10 +29,15 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "corpus"))
+sys.path.insert(0, str(REPO_ROOT / "bench"))
 
 import collect  # noqa: E402
 import corpus  # noqa: E402
 import outcomes  # noqa: E402
+import shapes  # noqa: E402
+
+# Sizes of the --shapes suites: large enough that per-item and per-module costs dominate.
+SHAPE_SIZES = {"huge-class": 3000, "huge-param": 5000, "tiny-modules": 400, "module-fixtures": 20}
 
 RUNNERS = ("pytest", "xdist", "dxpy")
 
@@ -103,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-corpus", action="store_true")
     parser.add_argument("--synth-files", type=int, default=200, help="0 to skip the synthetic suite")
     parser.add_argument("--trivial", type=int, default=2000, help="trivial tests (0 to skip)")
+    parser.add_argument("--shapes", nargs="*", choices=shapes.SHAPES,
+                        help="hard suite shapes (bench/shapes.py); all of them when none is named")
     parser.add_argument("--json", type=Path,
                         help="write {target: {runner: [median_s, count, exit, median_cpu_s]}}")
     args = parser.parse_args(argv)
@@ -115,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
             targets += [(s.name, s.root) for s in corpus.select(all_suites, args.suites)]
         if args.synth_files:
             targets.append((f"synth-{args.synth_files}", make_synth(args.synth_files)))
+        if args.shapes is not None:
+            for shape in args.shapes or shapes.SHAPES:
+                n = SHAPE_SIZES[shape]
+                out = REPO_ROOT / ".cache" / "bench" / f"{shape}-{n}"
+                targets.append((f"{shape}-{n}", shapes.ensure(shape, n, out)))
         if args.trivial:
             # Two sizes: the difference of their times is the per-test cost without startup.
             for n in (args.trivial // 10, args.trivial):

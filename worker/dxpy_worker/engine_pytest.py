@@ -889,8 +889,6 @@ class ImportOnce:
         yield
 
 
-# The engine's own plugins: the shortcuts were written against their hooks.
-OWN_PLUGINS = (WorkerPlugin, ImportOnce)
 
 
 class WarningSources:
@@ -933,6 +931,14 @@ class ImportOnly:
             except BaseException:  # noqa: BLE001, S110 - reported by the batch that runs it
                 pass
         return pytest.CollectReport(collector.nodeid, "passed", None, [])
+
+
+# The engine's own plugins: the shortcuts were written against their hooks. (ImportModules'
+# ImportOnly and WarningSources leave directories' collection to pytest, so the directory cache
+# stays on while they are registered: else each of a directory's modules would collect the whole
+# directory again, quadratic in its size. HookItemsGuard changes what directories collect: not
+# listed.)
+OWN_PLUGINS = (WorkerPlugin, ImportOnce, ImportOnly, WarningSources)
 
 
 class HookItemsGuard:
