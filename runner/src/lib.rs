@@ -6,8 +6,8 @@
 //!   (`worker/dxpy_worker`), its typed messages and codec;
 //! - [`pool`]: worker processes (interpreter and worker-package resolution, spawn in an own
 //!   process group, handshake, kill);
-//! - [`scheduler`]: work units (modules, split by class when large), longest-first order, the
-//!   durations store;
+//! - [`scheduler`]: work units (modules, split by class when large, large classes cut into
+//!   ranges), longest-first order, the durations store;
 //! - [`run`]: a run over the pool: work stealing, streamed events, crash/timeout
 //!   containment, `--maxfail`, completeness.
 //!

@@ -131,9 +131,16 @@ fn display_dir(dir: &str) -> &str {
 /// When to split a module by class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SplitPolicy {
-    /// Modules with more tests than this are split by class (when that makes ≥ 2 units).
+    /// Modules with more tests than this are split by class (when that makes ≥ 2 units), and
+    /// a class (or a module's tests outside classes) with more than this is cut into ranges,
+    /// at most [`MAX_RANGES`] of them, so that several workers share it as pytest-xdist's
+    /// `--dist load` would (each runs the class's `setUpClass` and class-scoped fixtures).
     pub max_unit_tests: usize,
 }
+
+/// Ranges a class (or a module's class-less tests) is cut into at most: each range's worker
+/// collects the whole module, so more ranges cost more collection than they save on 2 cores.
+pub const MAX_RANGES: usize = 4;
 
 impl Default for SplitPolicy {
     fn default() -> Self {
@@ -178,9 +185,9 @@ pub fn units_of(modules: &[ModuleTests], policy: SplitPolicy) -> Vec<WorkUnit> {
             }
             group.push(node_id.clone());
         }
-        let has_class = order.iter().any(Option::is_some);
-        if !has_class || order.len() < 2 {
-            units.push(whole());
+        if order.len() < 2 {
+            // One group (a single class, or no class at all): only ranges can share it.
+            units.extend(ranges(module.path.clone(), module.node_ids.clone(), policy));
             continue;
         }
         for class in order {
@@ -189,15 +196,34 @@ pub fn units_of(modules: &[ModuleTests], policy: SplitPolicy) -> Vec<WorkUnit> {
                 Some(class) => format!("{}::{class}", module.path),
                 None => format!("{}::", module.path),
             };
-            units.push(WorkUnit {
-                key,
-                node_ids,
-                kind: UnitKind::Tests,
-                first_index: 0,
-            });
+            units.extend(ranges(key, node_ids, policy));
         }
     }
     units
+}
+
+/// `node_ids` as one unit, or cut in order into up to [`MAX_RANGES`] near-equal ranges when
+/// there are more than the policy's `max_unit_tests` (keys `KEY#i/n`).
+fn ranges(key: String, node_ids: Vec<String>, policy: SplitPolicy) -> Vec<WorkUnit> {
+    let unit = |key: String, node_ids: Vec<String>| WorkUnit {
+        key,
+        node_ids,
+        kind: UnitKind::Tests,
+        first_index: 0,
+    };
+    let count = node_ids
+        .len()
+        .div_ceil(policy.max_unit_tests.max(1))
+        .clamp(1, MAX_RANGES);
+    if count == 1 {
+        return vec![unit(key, node_ids)];
+    }
+    let size = node_ids.len().div_ceil(count);
+    node_ids
+        .chunks(size)
+        .enumerate()
+        .map(|(i, chunk)| unit(format!("{key}#{}/{count}", i + 1), chunk.to_vec()))
+        .collect()
 }
 
 /// A batch of small units never holds more tests than this...
@@ -350,6 +376,55 @@ mod tests {
             .map(|u| (u.key.clone(), u.node_ids.len()))
             .collect();
         insta::assert_yaml_snapshot!(summary);
+    }
+
+    #[test]
+    fn a_large_class_or_function_is_cut_into_ordered_ranges() {
+        let names: Vec<String> = (0..3000).map(|i| format!("TestHuge::test_{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let huge = module("t/test_huge.py", &refs);
+        let units = units_of(std::slice::from_ref(&huge), SplitPolicy::default());
+        let keys: Vec<&str> = units.iter().map(|u| u.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "t/test_huge.py#1/4",
+                "t/test_huge.py#2/4",
+                "t/test_huge.py#3/4",
+                "t/test_huge.py#4/4"
+            ]
+        );
+        let joined: Vec<String> = units.iter().flat_map(|u| u.node_ids.clone()).collect();
+        assert_eq!(joined, huge.node_ids, "ranges keep the module's order");
+        assert!(units.iter().all(|u| u.node_ids.len() == 750));
+        // Just over the limit: two ranges. At the limit: one unit.
+        let over = sized("t/test_params.py", 201);
+        let parts: Vec<usize> = units_of(&[over], SplitPolicy::default())
+            .iter()
+            .map(|u| u.node_ids.len())
+            .collect();
+        assert_eq!(parts, [101, 100]);
+        assert_eq!(
+            units_of(&[sized("t/test_at.py", 200)], SplitPolicy::default()).len(),
+            1
+        );
+        // A large class beside small ones: only the large one is cut.
+        let mut mixed: Vec<String> = (0..450).map(|i| format!("TestBig::test_{i}")).collect();
+        mixed.push("TestSmall::test_0".into());
+        let refs: Vec<&str> = mixed.iter().map(String::as_str).collect();
+        let keys: Vec<String> = units_of(&[module("m.py", &refs)], SplitPolicy::default())
+            .into_iter()
+            .map(|u| u.key)
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "m.py::TestBig#1/3",
+                "m.py::TestBig#2/3",
+                "m.py::TestBig#3/3",
+                "m.py::TestSmall"
+            ]
+        );
     }
 
     #[test]

@@ -171,6 +171,18 @@ def _fallback_outcome(report: pytest.TestReport) -> P.Outcome:
     return P.Outcome.FAILED if report.when == "call" else P.Outcome.ERROR
 
 
+class CollectedModule:
+    """A module's items from one whole collection, and those pytest's -k/-m dropped."""
+
+    def __init__(self) -> None:
+        self.items: list[pytest.Item] = []
+        self.deselected: list[pytest.Item] = []
+
+
+def _module_path(item: pytest.Item) -> str:
+    return item.nodeid.partition("::")[0]
+
+
 class WorkerPlugin:
     """Registered into the session; drives batches and turns reports into frames."""
 
@@ -207,6 +219,8 @@ class WorkerPlugin:
         # kwargs), by its path: sent with the first batch that runs that module.
         self.import_warnings: dict[str, list[dict[str, Any]]] = {}
         self.import_once = ImportOnce()  # registered beside this plugin
+        # Modules the module shortcut collected whole, by path: later batches select from them.
+        self.collected_modules: dict[str, CollectedModule] = {}
 
     def _config(self) -> pytest.Config:
         """The session's config: batches and reports come after pytest_sessionstart."""
@@ -370,6 +384,15 @@ class WorkerPlugin:
             return None  # an item named both by itself and by its function
         if not builtin_hooks.only_builtin(self._config(), MODULE_SHORTCUT_HOOKS, OWN_PLUGINS):
             return None
+        known = [self.collected_modules.get(path) for path in paths]
+        if all(module is not None for module in known):
+            # Collected whole by an earlier batch of this worker, quietly: pytest collects a
+            # module once per session, so its items are selected again, not made again (a
+            # module cut into ranges would otherwise be collected once per range).
+            kept = [module for module in known if module is not None]
+            return self.select_collected(
+                node_ids, [i for m in kept for i in m.items], [i for m in kept for i in m.deselected],
+                [], set(), fresh=False)
         self.held_warnings = []
         self.visited = set()
         self.deselected = []
@@ -388,6 +411,21 @@ class WorkerPlugin:
                 if id(kwargs.get("warning_message")) in failed_warned:
                     self.pytest_warning_recorded(**kwargs)
             return None
+        return self.select_collected(node_ids, items, deselected, warned, visited, fresh=True)
+
+    def select_collected(
+        self,
+        node_ids: list[str],
+        items: list[pytest.Item],
+        deselected: list[pytest.Item],
+        warned: list[dict[str, Any]],
+        visited: set[str],
+        fresh: bool,
+    ) -> list[pytest.Item] | None:
+        """``collect_by_module``'s second half: the batch's items out of its modules' whole
+        collection (``items``, in order, and what -k/-m dropped), or None. A ``fresh``
+        collection is kept for the worker's later batches (what it warned was reported with
+        this batch, once, as by pytest's one collection)."""
         by_id = {}
         # "path::test_f" -> its parametrized items, as pytest matches them
         by_function: dict[str, list[pytest.Item]] = {}
@@ -449,7 +487,16 @@ class WorkerPlugin:
         if news:
             self.channel.send(P.Deselected(news))
         self.module_shortcuts += 1
+        if fresh:
+            self.keep_collected(items, deselected)
         return selected
+
+    def keep_collected(self, items: list[pytest.Item], deselected: list[pytest.Item]) -> None:
+        for item in items:
+            self.collected_modules.setdefault(_module_path(item), CollectedModule()).items.append(item)
+        for item in deselected:
+            self.collected_modules.setdefault(
+                _module_path(item), CollectedModule()).deselected.append(item)
 
     def collect(self, node_ids: list[str]) -> list[pytest.Item]:
         """Collects the batch; node IDs that match nothing become CollectErrors."""

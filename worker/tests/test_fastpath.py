@@ -305,6 +305,49 @@ class ModuleCollectionRefusals(unittest.TestCase):
                             [["test_m.py::test_b"]])
         self.assertIn("module collection used", logs[0])
 
+    def test_a_module_cut_into_batches_is_collected_once_per_worker(self):
+        # pytest collects a module once per session: its pytest_generate_tests runs once, and
+        # a parametrize generator is used up once. The worker runs three batches of the module.
+        files = {
+            "test_gen.py": """
+                import pytest
+
+                GENERATED = []
+
+                def pytest_generate_tests(metafunc):
+                    if "x" in metafunc.fixturenames:
+                        GENERATED.append(metafunc.function.__name__)
+                        metafunc.parametrize("x", range(4))
+
+                def test_g(x):
+                    pass
+
+                @pytest.mark.parametrize("y", (i for i in range(2)))
+                def test_once(y):
+                    pass
+
+                def test_collections():
+                    assert GENERATED == ["test_g"]
+            """,
+        }
+        root = write_suite(files)
+        batches = [["test_gen.py::test_g[0]", "test_gen.py::test_g[1]", "test_gen.py::test_once[0]"],
+                   ["test_gen.py::test_g[2]", "test_gen.py::test_g[3]", "test_gen.py::test_once[1]"],
+                   ["test_gen.py::test_collections"]]
+        frames = run_worker(root, batches)
+        calls = [(f.node_id, f.outcome.name) for f in frames
+                 if isinstance(f, P.ItemResult) and f.phase == P.Phase.CALL]
+        self.assertEqual(calls, [
+            ("test_gen.py::test_g[0]", "PASSED"), ("test_gen.py::test_g[1]", "PASSED"),
+            ("test_gen.py::test_once[0]", "PASSED"), ("test_gen.py::test_g[2]", "PASSED"),
+            ("test_gen.py::test_g[3]", "PASSED"), ("test_gen.py::test_once[1]", "PASSED"),
+            ("test_gen.py::test_collections", "PASSED")])
+        self.assertEqual([log.split(";")[0] for log in fast_path_logs(frames)],
+                         ["fast path: module collection used"] * 3)
+        # The generator's deprecation warning comes once, as from pytest's one collection.
+        warned = [f.category for f in frames if isinstance(f, P.Warning_)]
+        self.assertEqual(warned, ["PytestRemovedIn10Warning"])
+
     def test_collect_warning_anywhere_in_the_module(self):
         # TestWarn (which has __init__) warns at collection; only test_a is requested, so
         # pytest, given that node ID, would never visit TestWarn.
