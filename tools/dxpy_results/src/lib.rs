@@ -61,11 +61,12 @@ pub mod snapshot;
 pub mod store;
 pub mod units;
 
-pub use check::{Checker, Decision, RunReason, TestInputs};
+pub use check::{Checker, Decision, HookDecision, RunReason, TestInputs};
 pub use context::{distributions_fingerprint, ContextBuilder};
 pub use record::{Execution, Finished, RunRecorder};
 pub use snapshot::{FileState, Snapshot};
 pub use store::{
-    FileVersion, LoadError, RunRecord, SaveError, Store, StorePaths, TestRecord, UnitVersion,
+    FileVersion, HookRecord, LoadError, RunRecord, SaveError, Store, StorePaths, TestRecord,
+    UnitVersion,
 };
 pub use units::{Digest, FileUnits, Unit, UnitsError};
