@@ -409,7 +409,8 @@ fn replayed_dynamic_parameters_keep_every_expansion() {
 
 /// A conftest `pytest_collect_file` hook turning each line of the `.txt` files under `data/`
 /// into an item that checks one function of `pkg.check` (as pygments' turns example files
-/// into lexer tests), beside an ordinary test module elsewhere.
+/// into lexer tests), beside an ordinary test module elsewhere. With `HOOK_LOG` set (not an
+/// input of any record) the hook logs every file it is asked about: proof it ran.
 const HOOKS: &[(&str, &str)] = &[
     ("pytest.ini", "[pytest]\ntestpaths = tests data\n"),
     ("pkg/__init__.py", ""),
@@ -419,7 +420,7 @@ const HOOKS: &[(&str, &str)] = &[
     ),
     (
         "data/conftest.py",
-        "import pytest\n\nfrom pkg import check\n\n\n\
+        "import os\n\nimport pytest\n\nfrom pkg import check\n\n\n\
          class LineItem(pytest.Item):\n\
          \x20   def __init__(self, *, spec, **kwargs):\n\
          \x20       super().__init__(**kwargs)\n\
@@ -434,6 +435,9 @@ const HOOKS: &[(&str, &str)] = &[
          \x20       for n, line in enumerate(self.path.read_text().splitlines()):\n\
          \x20           yield LineItem.from_parent(self, name=f'line{n}', spec=line.split())\n\n\n\
          def pytest_collect_file(parent, file_path):\n\
+         \x20   if 'HOOK_LOG' in os.environ:\n\
+         \x20       with open(os.environ['HOOK_LOG'], 'a') as log:\n\
+         \x20           log.write(f'{file_path.name}\\n')\n\
          \x20   if file_path.suffix == '.txt':\n\
          \x20       return LinesFile.from_parent(parent, path=file_path)\n",
     ),
@@ -448,6 +452,8 @@ struct HookRun {
     cases: BTreeMap<String, String>,
     /// `KEY: reason` of every `dx-py: runs KEY: reason` line.
     runs: Vec<String>,
+    /// The files dx-py's workers offered the conftest hook during the run.
+    collected: Vec<String>,
     output: String,
 }
 
@@ -462,7 +468,18 @@ impl HookRun {
 }
 
 fn hook_run(root: &Path) -> HookRun {
-    let (dx, cached, cases) = affected_vs_pytest(root, &[], &[("DXPY_EXPLAIN", "1")]);
+    let log = root.parent().expect("parent").join("hook.log");
+    let env = [
+        ("DXPY_EXPLAIN", "1"),
+        ("HOOK_LOG", log.to_str().expect("utf-8")),
+    ];
+    let (dx, cached, cases) = affected_vs_pytest(root, &[], &env);
+    let collected = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let _ = std::fs::remove_file(&log);
     let runs = dx
         .output
         .lines()
@@ -473,6 +490,7 @@ fn hook_run(root: &Path) -> HookRun {
         cached,
         cases,
         runs,
+        collected,
         output: dx.output,
     }
 }
@@ -483,11 +501,17 @@ fn hook_made_items_are_replayed_until_their_tree_or_what_they_ran_changes() {
     let first = hook_run(&root);
     assert_eq!(first.cached, 0, "{}", first.output);
     assert_eq!(first.hook_items(), 3, "{}", first.output);
+    assert!(
+        first.collected.contains(&"one.txt".to_owned()),
+        "{:?}",
+        first.collected
+    );
 
     // Nothing changed: every item replays and no hook-items unit is sent.
     let again = hook_run(&root);
     assert_eq!(again.cached, again.cases.len(), "{}", again.output);
     assert!(again.runs.is_empty(), "{:?}\n{}", again.runs, again.output);
+    assert!(again.collected.is_empty(), "{:?}", again.collected);
 
     // A data file edited: its tree's unit runs (every item in it), the test module elsewhere
     // replays.
