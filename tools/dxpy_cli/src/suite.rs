@@ -92,7 +92,8 @@ pub struct UnitCapture {
     pub completed: bool,
     /// A batch was lost (crash, timeout) or an item was reported by the pool.
     pub lost: bool,
-    /// It reported a collection error or deselected items: its items are not all it makes.
+    /// It reported a collection error, deselected items or a warning of no item: replaying
+    /// its items would not be all it reports.
     pub partial: bool,
 }
 
@@ -171,6 +172,13 @@ impl Capture {
             }
             RunEvent::CollectError { worker, .. } | RunEvent::Deselected { worker, .. } => {
                 self.pending.entry(*worker).or_default().partial = true;
+            }
+            RunEvent::Warning { worker, record } => {
+                // A warning of no item (collection's) is not replayed with any item.
+                let batch = self.pending.entry(*worker).or_default();
+                if batch.items.last() != Some(&record.node_id) {
+                    batch.partial = true;
+                }
             }
             RunEvent::UnitFinished {
                 worker, key, done, ..
