@@ -5,6 +5,12 @@
 //! test's inputs through the import graph and splits the selection into tests to replay and
 //! tests to run. After it, [`AffectedRun::record`] stores what the run reported for every
 //! test that ran to completion without failing, unless a file changed while it ran.
+//!
+//! Items conftest `pytest_collect_file` hooks make are cached per hook-items unit: the
+//! unit's list of items is recorded under the digest of what decides which items exist
+//! (every file under its directories, the conftests in scope and the first-party files they
+//! reach, the context); while that holds, each item is decided as a test, and the unit runs
+//! only for the items that cannot be replayed ([`AffectedRun::apply_to_units`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -15,12 +21,13 @@ use dxpy_discover::session::{self, Discovery};
 use dxpy_graph::PythonVersion;
 use dxpy_results::{
     distributions_fingerprint, Checker, ContextBuilder, Decision, Digest, Execution, Finished,
-    LoadError, RunReason, RunRecorder, Snapshot, Store, StorePaths, TestInputs,
+    HookDecision, LoadError, RunReason, RunRecorder, Snapshot, Store, StorePaths, TestInputs,
 };
 use dxpy_runner::pool::{resolve_python, PoolConfig};
 use dxpy_runner::protocol::{
     decode_result, encode_result, Outcome, ResultFrame, WorkerMessage, DEFAULT_MAX_PAYLOAD,
 };
+use dxpy_runner::scheduler::{hook_units, HookTree, UnitKind, WorkUnit};
 
 use crate::project::{git_changed, project_graph};
 use crate::suite::Capture;
@@ -40,14 +47,37 @@ pub struct AffectedRun {
     pub run_ids: Vec<String>,
     /// Every test of the run, replayed or run (narrowed by `--since`), in selection order.
     pub selected: Vec<String>,
+    /// What was decided for each hook-items unit.
+    hooks: Vec<HookPlan>,
+}
+
+/// One hook-items unit of the run and what the cache decided for it.
+#[derive(Debug)]
+struct HookPlan {
+    /// The scheduler's key of the unit (`hook items: ...`).
+    unit_key: String,
+    /// The store's key: the directories the unit collects and those it leaves out.
+    store_key: String,
+    /// The inputs of its collection; `None` when it cannot be cached (no conftest in scope,
+    /// or the run selects with `-k`/`-m`/`--deselect`/`--ignore`: the worker's pytest
+    /// decides those for hook items).
+    inputs: Option<TestInputs>,
+    /// The recorded list of items, when its inputs are unchanged.
+    known: Option<Vec<String>>,
+    /// Items replayed: the unit leaves them out (`skip_items`).
+    replayed: Vec<String>,
+    /// The unit is sent to a worker (something of it must run).
+    send: bool,
 }
 
 /// Split `node_ids` into tests to replay and tests to run (all of them without `replay`); with
 /// `since`, first keep only the tests the import graph connects to the files git says changed
 /// since that revision.
+#[allow(clippy::too_many_arguments)]
 pub fn plan(
     discovery: &Discovery,
     node_ids: &[String],
+    hook_trees: &[HookTree],
     pool: &PoolConfig,
     no_cache: bool,
     since: Option<&str>,
@@ -137,6 +167,21 @@ pub fn plan(
             }
         }
     }
+    let hooks = plan_hooks(
+        &HookScope {
+            discovery,
+            graph: &build.graph,
+            cacheable: !pool
+                .pytest_args
+                .iter()
+                .any(|a| SELECTION_OPTIONS.contains(&a.as_str())),
+            use_records,
+        },
+        hook_trees,
+        &mut checker,
+        &mut snapshot,
+        &mut replay,
+    );
     let all_files = build
         .graph
         .files()
@@ -153,10 +198,187 @@ pub fn plan(
         all_files,
         replay,
         run_ids,
+        hooks,
     })
 }
 
+/// What deciding a hook-items unit needs besides the store.
+struct HookScope<'a> {
+    discovery: &'a Discovery,
+    graph: &'a dxpy_graph::ImportGraph,
+    /// The run may replay and record hook items (see [`HookPlan::inputs`]).
+    cacheable: bool,
+    use_records: bool,
+}
+
+/// Decide every hook-items unit of `trees`: its replayable items go to `replay`.
+fn plan_hooks(
+    scope: &HookScope<'_>,
+    trees: &[HookTree],
+    checker: &mut Checker<'_>,
+    now: &mut Snapshot,
+    replay: &mut Vec<Vec<WorkerMessage>>,
+) -> Vec<HookPlan> {
+    let explain = explaining();
+    let mut plans = Vec::new();
+    for unit in hook_units(trees) {
+        let UnitKind::HookItems { skip_dirs, .. } = &unit.kind else {
+            continue;
+        };
+        let store_key = format!("{}\0{}", unit.node_ids.join("\0"), skip_dirs.join("\0"));
+        let inputs = scope
+            .cacheable
+            .then(|| hook_inputs(scope, &unit.node_ids, now))
+            .flatten();
+        let mut plan = HookPlan {
+            unit_key: unit.key.clone(),
+            store_key,
+            inputs,
+            known: None,
+            replayed: Vec::new(),
+            send: true,
+        };
+        let decision = match &plan.inputs {
+            None => HookDecision::Run(RunReason::Asked),
+            Some(_) if !scope.use_records => HookDecision::Run(RunReason::Asked),
+            Some(inputs) => checker.decide_hooks(&plan.store_key, inputs, now),
+        };
+        match decision {
+            HookDecision::Run(reason) => {
+                if explain {
+                    let why = match (&plan.inputs, reason) {
+                        (None, _) => "-k/-m/--deselect/--ignore or no conftest in scope: \
+                                      hook items are not cached"
+                            .to_owned(),
+                        (_, RunReason::Data) => {
+                            "a file under its directories or a conftest in scope changed".to_owned()
+                        }
+                        (_, reason) => explain_reason(&reason),
+                    };
+                    eprintln!("dx-py: runs {}: {why}", unit.key);
+                }
+            }
+            HookDecision::Known(hook) => {
+                let inputs = plan.inputs.as_ref().map(|i| (i.deps.clone(), i.data));
+                let (deps, data) = inputs.unwrap_or_default();
+                let mut to_run = 0usize;
+                for item in &hook.items {
+                    let item_inputs = TestInputs {
+                        test_file: module_of(item).to_owned(),
+                        deps: deps.clone(),
+                        data,
+                    };
+                    let messages = match checker.decide(item, &item_inputs, now) {
+                        Decision::Replay(record) => decode_messages(&record.reports),
+                        Decision::Run(reason) => {
+                            if explain {
+                                eprintln!("dx-py: runs {item}: {}", explain_reason(&reason));
+                            }
+                            None
+                        }
+                    };
+                    match messages {
+                        Some(messages) => {
+                            replay.push(messages);
+                            plan.replayed.push(item.clone());
+                        }
+                        None => to_run += 1,
+                    }
+                }
+                plan.send = to_run > 0;
+                plan.known = Some(hook.items.clone());
+            }
+        }
+        plans.push(plan);
+    }
+    plans
+}
+
+/// The inputs of a hook-items unit's collection over `dirs`; `None` when no conftest is in
+/// scope (a plugin's hook: nothing here says what it reads).
+fn hook_inputs(scope: &HookScope<'_>, dirs: &[String], now: &mut Snapshot) -> Option<TestInputs> {
+    let rootdir = &scope.discovery.config.rootdir;
+    let conftests: Vec<String> = scope
+        .discovery
+        .conftests
+        .iter()
+        .filter_map(|c| {
+            let rel = c.strip_prefix(rootdir).unwrap_or(c);
+            let rel = rel
+                .to_string_lossy()
+                .replace(std::path::MAIN_SEPARATOR, "/");
+            let dir = rel.rsplit_once('/').map_or("", |(dir, _)| dir);
+            dirs.iter()
+                .any(|d| below(d, dir) || below(dir, d))
+                .then_some(rel)
+        })
+        .collect();
+    // The nearest conftest above the directories: byte for byte, as a test's module.
+    let hook_file = conftests
+        .iter()
+        .rfind(|c| {
+            let dir = c.rsplit_once('/').map_or("", |(dir, _)| dir);
+            dirs.iter().all(|d| below(d, dir))
+        })?
+        .clone();
+    let mut deps: BTreeSet<String> = BTreeSet::new();
+    for conftest in &conftests {
+        deps.insert(conftest.clone());
+        deps.extend(
+            scope
+                .graph
+                .dependencies_of(Path::new(conftest))
+                .into_iter()
+                .map(|p| p.to_string_lossy().into_owned()),
+        );
+    }
+    let mut data = ContextBuilder::new();
+    for dir in dirs {
+        data.bytes(dir, &now.tree_digest(dir));
+    }
+    for conftest in &conftests {
+        match now.file(conftest) {
+            Some(state) => data.bytes(conftest, &state.full),
+            None => data.text(conftest, "<absent>"),
+        };
+    }
+    Some(TestInputs {
+        test_file: hook_file,
+        deps: deps.into_iter().collect(),
+        data: data.finish(),
+    })
+}
+
+/// `path` is `dir` or below it (rootdir-relative; `""` is the rootdir).
+fn below(path: &str, dir: &str) -> bool {
+    dir.is_empty()
+        || path == dir
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
 impl AffectedRun {
+    /// Leave out of `units` the hook-items units whose every item is replayed, and the
+    /// replayed items of the others.
+    pub fn apply_to_units(&self, units: &mut Vec<WorkUnit>) {
+        let by_key: HashMap<&str, &HookPlan> = self
+            .hooks
+            .iter()
+            .map(|h| (h.unit_key.as_str(), h))
+            .collect();
+        units.retain_mut(|unit| {
+            let Some(plan) = by_key.get(unit.key.as_str()) else {
+                return true;
+            };
+            if let UnitKind::HookItems { skip_items, .. } = &mut unit.kind {
+                skip_items.extend(plan.replayed.iter().cloned());
+                return plan.send;
+            }
+            true
+        });
+    }
+
     /// The header line that says what the cache decided.
     pub fn header_note(&self) -> String {
         format!(
@@ -178,8 +400,14 @@ impl AffectedRun {
             );
         }
         if stopped || !changed.is_empty() {
+            let hooks: Vec<String> = self
+                .hooks
+                .iter()
+                .filter(|h| h.send)
+                .map(|h| h.store_key.clone())
+                .collect();
             Store::default()
-                .merge_save(&self.paths, &self.run_ids)
+                .merge_save_forgetting(&self.paths, &self.run_ids, &hooks)
                 .context("saving the result cache")?;
             return Ok(0);
         }
@@ -210,10 +438,7 @@ impl AffectedRun {
                 forget.push(key.clone());
                 continue;
             };
-            let pins = messages.iter().any(|m| match m {
-                WorkerMessage::ItemResult(r) => r.outcome != Outcome::Passed,
-                _ => true,
-            });
+            let pins = pins_lines(messages);
             let execution = execution_of_key(key, messages, capture);
             let added = recorder.add(
                 Finished {
@@ -232,13 +457,135 @@ impl AffectedRun {
                 forget.push(key.clone());
             }
         }
+        let forget_hooks = self.record_hooks(&mut recorder, capture, &mut forget);
         let recorded = recorder.len();
         recorder
             .into_store()
-            .merge_save(&self.paths, &forget)
+            .merge_save_forgetting(&self.paths, &forget, &forget_hooks)
             .context("saving the result cache")?;
         Ok(recorded)
     }
+
+    /// Record the items of every hook-items unit that ran, each as a test, and the list of
+    /// a unit that ran whole; returns the units whose old list must go.
+    fn record_hooks(
+        &mut self,
+        recorder: &mut RunRecorder,
+        capture: &Capture,
+        forget: &mut Vec<String>,
+    ) -> Vec<String> {
+        let explain = explaining();
+        let mut forget_hooks = Vec::new();
+        for hook in self.hooks.iter().filter(|h| h.send) {
+            let unit = capture.units.get(&hook.unit_key);
+            let ran: &[String] = unit.map_or(&[], |u| u.items.as_slice());
+            let (deps, data) = hook
+                .inputs
+                .as_ref()
+                .map(|i| (i.deps.clone(), i.data))
+                .unwrap_or_default();
+            for item in ran {
+                let inputs = TestInputs {
+                    test_file: module_of(item).to_owned(),
+                    deps: deps.clone(),
+                    data,
+                };
+                let added = match (&hook.inputs, capture.messages.get(item)) {
+                    (Some(_), Some(messages)) => {
+                        let messages: Vec<&WorkerMessage> = messages.iter().collect();
+                        record_one(
+                            recorder,
+                            item,
+                            &inputs,
+                            &messages,
+                            capture,
+                            &mut self.snapshot,
+                        )
+                    }
+                    _ => Err("hook items are not cached in this run".to_owned()),
+                };
+                if let Err(why) = added {
+                    if explain {
+                        eprintln!("dx-py: not recorded {item}: {why}");
+                    }
+                    forget.push(item.clone());
+                }
+            }
+            let whole = unit.is_some_and(|u| u.whole());
+            let list = match (&hook.inputs, whole) {
+                (Some(inputs), true) => Some((inputs, items_now(hook, ran))),
+                _ => None,
+            };
+            let added = match list {
+                Some((inputs, items)) => recorder
+                    .add_hooks(&hook.store_key, inputs, items, &mut self.snapshot)
+                    .map_err(|path| format!("cannot read {path}")),
+                None => Err(
+                    "it did not run to the end, or reported a collection error or \
+                             deselected items"
+                        .to_owned(),
+                ),
+            };
+            if let Err(why) = added {
+                if explain && hook.inputs.is_some() {
+                    eprintln!("dx-py: not recorded {}: {why}", hook.unit_key);
+                }
+                forget_hooks.push(hook.store_key.clone());
+            }
+        }
+        forget_hooks
+    }
+}
+
+/// The items a hook-items unit makes now: the recorded ones this run replayed or ran, in
+/// their order, then those it ran for the first time.
+fn items_now(hook: &HookPlan, ran: &[String]) -> Vec<String> {
+    let Some(known) = &hook.known else {
+        return ran.to_vec();
+    };
+    let replayed: BTreeSet<&str> = hook.replayed.iter().map(String::as_str).collect();
+    let ran_set: BTreeSet<&str> = ran.iter().map(String::as_str).collect();
+    let known_set: BTreeSet<&str> = known.iter().map(String::as_str).collect();
+    known
+        .iter()
+        .filter(|i| replayed.contains(i.as_str()) || ran_set.contains(i.as_str()))
+        .chain(ran.iter().filter(|i| !known_set.contains(i.as_str())))
+        .cloned()
+        .collect()
+}
+
+/// Record one hook-made item that ran, as a test; why not when it cannot be.
+fn record_one(
+    recorder: &mut RunRecorder,
+    item: &str,
+    inputs: &TestInputs,
+    messages: &[&WorkerMessage],
+    capture: &Capture,
+    now: &mut Snapshot,
+) -> Result<(), String> {
+    let reports = recordable(messages, capture)
+        .ok_or_else(|| "it did not pass or did not finish".to_owned())?;
+    let execution = execution_of_key(item, messages, capture);
+    recorder
+        .add(
+            Finished {
+                key: item,
+                inputs,
+                execution: execution.as_ref(),
+                reports_pin_lines: pins_lines(messages),
+                reports,
+            },
+            now,
+        )
+        .map_err(|path| format!("cannot read {path}"))
+}
+
+/// Reports other than passes (and warnings) hold line numbers of other files.
+fn pins_lines(messages: &[&WorkerMessage]) -> bool {
+    messages.iter().any(|m| match m {
+        WorkerMessage::ItemResult(r) => r.outcome != Outcome::Passed,
+        _ => true,
+    })
 }
 
 /// The captured messages grouped by the key the test was scheduled under: its own node ID,

@@ -20,8 +20,9 @@ use dxpy_discover::session::Discovery;
 use dxpy_discover::ParamState;
 use dxpy_results::Execution;
 use dxpy_runner::pool::PoolConfig;
+use dxpy_runner::protocol::StopKind;
 use dxpy_runner::protocol::{Engine, ExecutedFile, Outcome, WorkerMessage};
-use dxpy_runner::run::{NotRunReason, Run, RunConfig, RunEvent, RunSummary, StopReason};
+use dxpy_runner::run::{NotRunReason, Run, RunConfig, RunEvent, RunSummary, StopReason, WorkerId};
 use dxpy_runner::scheduler::{ModuleTests, UnitKind, WorkUnit};
 
 use crate::exit::Code;
@@ -75,6 +76,32 @@ pub struct Capture {
     pub ambient: Execution,
     /// Files the workers loaded with function-level recording.
     pub instrumented: BTreeSet<String>,
+    /// What each unit reported, by unit key (a requeued unit's attempts together).
+    pub units: HashMap<String, UnitCapture>,
+    /// The batch each worker is running, until its unit finishes.
+    pending: HashMap<WorkerId, UnitCapture>,
+}
+
+/// What one unit's batches reported: the hook-items cache records a unit's items only when
+/// it ran them all to the end.
+#[derive(Debug, Default)]
+pub struct UnitCapture {
+    /// Node IDs reported, in first-report order.
+    pub items: Vec<String>,
+    /// A batch ended with Done, every requested item run.
+    pub completed: bool,
+    /// A batch was lost (crash, timeout) or an item was reported by the pool.
+    pub lost: bool,
+    /// It reported a collection error, deselected items or a warning of no item: replaying
+    /// its items would not be all it reports.
+    pub partial: bool,
+}
+
+impl UnitCapture {
+    /// Every batch ran to the end and reported every item it collected.
+    pub fn whole(&self) -> bool {
+        self.completed && !self.lost && !self.partial
+    }
 }
 
 fn execution_of(coarse: bool, files: &[ExecutedFile], imported: &[String]) -> Execution {
@@ -90,6 +117,7 @@ fn execution_of(coarse: bool, files: &[ExecutedFile], imported: &[String]) -> Ex
 
 impl Capture {
     fn observe(&mut self, event: &RunEvent) {
+        self.observe_unit(event);
         match event {
             RunEvent::Report { result, .. } => {
                 if result.item_finished {
@@ -124,6 +152,47 @@ impl Capture {
                     .entry(record.node_id.clone())
                     .or_default()
                     .push(WorkerMessage::Warning(record.clone()));
+            }
+            _ => {}
+        }
+    }
+
+    /// Attribute reports, incidents and the batch's end to the unit the worker is running.
+    fn observe_unit(&mut self, event: &RunEvent) {
+        match event {
+            RunEvent::Report { worker, result } => {
+                let items = &mut self.pending.entry(*worker).or_default().items;
+                // A test's reports arrive together: the last one seen is the only repeat.
+                if items.last() != Some(&result.node_id) {
+                    items.push(result.node_id.clone());
+                }
+            }
+            RunEvent::Incident { worker, .. } => {
+                self.pending.entry(*worker).or_default().lost = true;
+            }
+            RunEvent::CollectError { worker, .. } | RunEvent::Deselected { worker, .. } => {
+                self.pending.entry(*worker).or_default().partial = true;
+            }
+            RunEvent::Warning { worker, record } => {
+                // A warning of no item (collection's) is not replayed with any item.
+                let batch = self.pending.entry(*worker).or_default();
+                if batch.items.last() != Some(&record.node_id) {
+                    batch.partial = true;
+                }
+            }
+            RunEvent::UnitFinished {
+                worker, key, done, ..
+            } => {
+                let batch = self.pending.remove(worker).unwrap_or_default();
+                let unit = self.units.entry(key.clone()).or_default();
+                for item in batch.items {
+                    if !unit.items.contains(&item) {
+                        unit.items.push(item);
+                    }
+                }
+                unit.lost |= batch.lost || done.is_none();
+                unit.partial |= batch.partial;
+                unit.completed |= done.as_ref().is_some_and(|d| d.stop == StopKind::Completed);
             }
             _ => {}
         }
@@ -332,7 +401,9 @@ fn open_terminal<W: Write>(
     out: W,
 ) -> std::io::Result<Terminal<W>> {
     let total = node_ids.len();
-    let mut terminal = Terminal::new(out, options.verbosity, options.color, total);
+    // Replayed hook-made items are tests of this run no node ID of the selection names.
+    let shown_total = total + replayed_beyond(node_ids, &options.replay);
+    let mut terminal = Terminal::new(out, options.verbosity, options.color, shown_total);
     terminal.set_report_options(options.report.clone());
     if total_grows_at_run_time(discovery, node_ids, units) {
         terminal.expect_more_than_total();
@@ -342,6 +413,28 @@ fn open_terminal<W: Write>(
     let header = header_lines(discovery, options.pool.worker_count(), total, options);
     terminal.header(&header)?;
     Ok(terminal)
+}
+
+/// How many replayed tests no node ID of `node_ids` names, nor the function it expands
+/// (a dynamic function's parameters): items conftest hooks made.
+fn replayed_beyond(node_ids: &[String], replay: &[Vec<WorkerMessage>]) -> usize {
+    if replay.is_empty() {
+        return 0;
+    }
+    let selected: std::collections::HashSet<&str> = node_ids.iter().map(String::as_str).collect();
+    replay
+        .iter()
+        .filter_map(|messages| {
+            messages.iter().find_map(|m| match m {
+                WorkerMessage::ItemResult(r) => Some(r.node_id.as_str()),
+                _ => None,
+            })
+        })
+        .filter(|id| {
+            let function = id.find('[').map_or(*id, |at| &id[..at]);
+            !selected.contains(id) && !selected.contains(function)
+        })
+        .count()
 }
 
 /// Report discovery's collection errors and end the session as pytest does (interrupted).

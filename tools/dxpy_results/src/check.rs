@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::snapshot::Snapshot;
-use crate::store::{FileVersion, Store, TestRecord};
+use crate::store::{FileVersion, HookRecord, Store, TestRecord};
 use crate::units::Digest;
 
 /// What a test depends on in this run, before anything executes.
@@ -48,6 +48,15 @@ pub enum Decision<'s> {
     Run(RunReason),
 }
 
+/// The decision for one hook-items unit's list of items.
+#[derive(Debug)]
+pub enum HookDecision<'s> {
+    /// The items are the recorded ones; each is then decided as a test.
+    Known(&'s HookRecord),
+    /// Collect and run the whole unit.
+    Run(RunReason),
+}
+
 /// How a recorded file compares with the same path now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FileStatus {
@@ -85,6 +94,23 @@ impl<'s> Checker<'s> {
         match self.why_not(record, inputs, now) {
             Some(reason) => Decision::Run(reason),
             None => Decision::Replay(record),
+        }
+    }
+
+    /// Whether the hook-items unit `key` still collects the items it recorded: its
+    /// `inputs` are those of the collection (see [`HookRecord::inputs`]).
+    pub fn decide_hooks(
+        &mut self,
+        key: &str,
+        inputs: &TestInputs,
+        now: &mut Snapshot,
+    ) -> HookDecision<'s> {
+        let Some(hook) = self.store.hooks.get(key) else {
+            return HookDecision::Run(RunReason::NoRecord);
+        };
+        match self.why_not(&hook.inputs, inputs, now) {
+            Some(reason) => HookDecision::Run(reason),
+            None => HookDecision::Known(hook),
         }
     }
 

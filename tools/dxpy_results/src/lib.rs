@@ -7,7 +7,9 @@
 //! units ([`FileUnits`]) — with the units it executed. The next run replays a test only when
 //! [`Checker::decide`] finds all of it unchanged: an edit inside a function body reruns only
 //! the tests that executed that function, any other edit reruns every test that reaches
-//! the file.
+//! the file. Items conftest `pytest_collect_file` hooks make, which no static discovery lists,
+//! are recorded per hook-items unit as a [`HookRecord`] (the items it collected, checked by
+//! [`Checker::decide_hooks`] like a test's inputs), each item as a test.
 //!
 //! Layout: [`units`] (tree-sitter: skeleton and units of a file), [`snapshot`] (the files
 //! now, digested lazily), [`context`], [`check`] (replay or run, and why), [`record`] (a run
@@ -61,11 +63,12 @@ pub mod snapshot;
 pub mod store;
 pub mod units;
 
-pub use check::{Checker, Decision, RunReason, TestInputs};
+pub use check::{Checker, Decision, HookDecision, RunReason, TestInputs};
 pub use context::{distributions_fingerprint, ContextBuilder};
 pub use record::{Execution, Finished, RunRecorder};
 pub use snapshot::{FileState, Snapshot};
 pub use store::{
-    FileVersion, LoadError, RunRecord, SaveError, Store, StorePaths, TestRecord, UnitVersion,
+    FileVersion, HookRecord, LoadError, RunRecord, SaveError, Store, StorePaths, TestRecord,
+    UnitVersion,
 };
 pub use units::{Digest, FileUnits, Unit, UnitsError};

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use crate::check::TestInputs;
 use crate::snapshot::Snapshot;
-use crate::store::{Interner, RunRecord, Store, TestRecord, UnitVersion};
+use crate::store::{HookRecord, Interner, RunRecord, Store, TestRecord, UnitVersion};
 use crate::units::Digest;
 
 /// What a worker saw one test execute (or the run execute outside tests).
@@ -91,7 +91,47 @@ impl RunRecorder {
     /// (e.g. a module imported from inside a zip archive): it is then not recorded, and runs
     /// next time.
     pub fn add(&mut self, test: Finished<'_>, now: &mut Snapshot) -> Result<(), String> {
-        let execution = test.execution;
+        let record = self.record_of(
+            test.inputs,
+            test.execution,
+            test.reports_pin_lines,
+            test.reports,
+            now,
+        )?;
+        self.store.records.insert(test.key.to_owned(), record);
+        Ok(())
+    }
+
+    /// Record what hook-items unit `key` collected (`items`, in order) from `inputs` (see
+    /// [`crate::store::HookRecord::inputs`]). The collection ran outside any test: what it
+    /// executed is the run's ambient. Fails as [`RunRecorder::add`] does.
+    pub fn add_hooks(
+        &mut self,
+        key: &str,
+        inputs: &TestInputs,
+        items: Vec<String>,
+        now: &mut Snapshot,
+    ) -> Result<(), String> {
+        let nothing = Execution::default();
+        let record = self.record_of(inputs, Some(&nothing), false, Vec::new(), now)?;
+        self.store.hooks.insert(
+            key.to_owned(),
+            HookRecord {
+                inputs: record,
+                items,
+            },
+        );
+        Ok(())
+    }
+
+    fn record_of(
+        &mut self,
+        inputs: &TestInputs,
+        execution: Option<&Execution>,
+        reports_pin_lines: bool,
+        reports: Vec<Vec<u8>>,
+        now: &mut Snapshot,
+    ) -> Result<TestRecord, String> {
         // Without a recording (off, or an engine that cannot) the test depends on what the
         // import graph says; with one that saw code run out of sight, on every file.
         let coarse = execution.is_some_and(|e| e.coarse || self.ambient_coarse);
@@ -99,9 +139,9 @@ impl RunRecorder {
             Some(e) if !coarse => units_of(&e.hits, now),
             _ => None,
         };
-        let granular = units.is_some() && !test.reports_pin_lines;
-        let mut dep_paths: BTreeSet<&str> = test.inputs.deps.iter().map(String::as_str).collect();
-        dep_paths.insert(&test.inputs.test_file);
+        let granular = units.is_some() && !reports_pin_lines;
+        let mut dep_paths: BTreeSet<&str> = inputs.deps.iter().map(String::as_str).collect();
+        dep_paths.insert(&inputs.test_file);
         if coarse {
             dep_paths.extend(self.all_files.iter().map(String::as_str));
         }
@@ -131,22 +171,19 @@ impl RunRecorder {
             .into_iter()
             .map(|u| self.interner.unit(&mut self.store, u))
             .collect();
-        self.store.records.insert(
-            test.key.to_owned(),
-            TestRecord {
-                context: self.context,
-                data: test.inputs.data,
-                deps,
-                extra,
-                units,
-                run: 0,
-                granular,
-                reports: test.reports,
-            },
-        );
-        Ok(())
+        Ok(TestRecord {
+            context: self.context,
+            data: inputs.data,
+            deps,
+            extra,
+            units,
+            run: 0,
+            granular,
+            reports,
+        })
     }
 
+    /// Tests recorded (hook-items lists are not counted).
     pub fn len(&self) -> usize {
         self.store.records.len()
     }

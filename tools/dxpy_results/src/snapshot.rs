@@ -44,6 +44,7 @@ pub struct Snapshot {
     root: PathBuf,
     files: HashMap<String, Option<FileState>>,
     data: HashMap<String, Digest>,
+    trees: HashMap<String, Digest>,
     /// Files the run writes itself (its JUnit XML): never a test's data.
     outputs: Vec<PathBuf>,
 }
@@ -54,6 +55,7 @@ impl Snapshot {
             root: root.to_path_buf(),
             files: HashMap::new(),
             data: HashMap::new(),
+            trees: HashMap::new(),
             outputs: Vec::new(),
         }
     }
@@ -94,21 +96,36 @@ impl Snapshot {
         if let Some(digest) = self.data.get(dir) {
             return *digest;
         }
+        let digest = self.digest_below(dir, false);
+        self.data.insert(dir.to_owned(), digest);
+        digest
+    }
+
+    /// Digest of every file below `dir`, Python ones included, with the same exclusions as
+    /// [`Snapshot::data_digest`]: what conftest collection hooks may read or turn into items.
+    pub fn tree_digest(&mut self, dir: &str) -> Digest {
+        if let Some(digest) = self.trees.get(dir) {
+            return *digest;
+        }
+        let digest = self.digest_below(dir, true);
+        self.trees.insert(dir.to_owned(), digest);
+        digest
+    }
+
+    fn digest_below(&self, dir: &str, python: bool) -> Digest {
         let mut hasher = blake3::Hasher::new();
         let mut files = Vec::new();
         let base = self.root.join(dir);
-        collect_data_files(&base, Path::new(""), &mut files);
+        collect_files(&base, Path::new(""), python, &mut files);
         files.retain(|rel| !self.outputs.contains(&base.join(rel)));
         files.sort();
         for rel in files {
-            let bytes = std::fs::read(self.root.join(dir).join(&rel)).unwrap_or_default();
+            let bytes = std::fs::read(base.join(&rel)).unwrap_or_default();
             hasher.update(rel.to_string_lossy().as_bytes());
             hasher.update(&[0]);
             hasher.update(blake3::hash(&bytes).as_bytes());
         }
-        let digest = *hasher.finalize().as_bytes();
-        self.data.insert(dir.to_owned(), digest);
-        digest
+        *hasher.finalize().as_bytes()
     }
 
     /// Files read so far whose metadata differs now: edited while the tests ran.
@@ -148,7 +165,8 @@ fn skipped_dir(dir: &Path, name: &str) -> bool {
     name == "__pycache__" || name == "node_modules" || dir.join("pyvenv.cfg").exists()
 }
 
-fn collect_data_files(base: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
+/// Files below `base/rel`; Python sources only with `python`.
+fn collect_files(base: &Path, rel: &Path, python: bool, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(base.join(rel)) else {
         return;
     };
@@ -164,9 +182,11 @@ fn collect_data_files(base: &Path, rel: &Path, out: &mut Vec<PathBuf>) {
         let child = rel.join(&*name);
         if kind.is_dir() {
             if !skipped_dir(&entry.path(), &name) {
-                collect_data_files(base, &child, out);
+                collect_files(base, &child, python, out);
             }
-        } else if !(name.ends_with(".py") || name.ends_with(".pyc") || name.ends_with(".pyo")) {
+        } else if name.ends_with(".pyc") || name.ends_with(".pyo") {
+            // Bytecode follows its source.
+        } else if python || !name.ends_with(".py") {
             out.push(child);
         }
     }

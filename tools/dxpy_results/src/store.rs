@@ -17,7 +17,7 @@ use crate::units::Digest;
 
 const MAGIC: &[u8; 4] = b"DXRC";
 /// Bump when the body's shape or meaning changes: older files are then rebuilt.
-const FORMAT_VERSION: u32 = 1;
+const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 4 + 4 + 32;
 
 /// One version of one file, as a record depends on it.
@@ -73,6 +73,19 @@ pub struct TestRecord {
     pub reports: Vec<Vec<u8>>,
 }
 
+/// What one hook-items unit (conftest `pytest_collect_file` hooks over some directories)
+/// collected: its items in order, and the inputs that decide which items exist. Each item's
+/// reports are an ordinary [`TestRecord`] under its node ID.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HookRecord {
+    /// The collection's inputs, checked as a test's are: `data` digests every file under the
+    /// unit's directories and the conftests in scope, `deps` holds those conftests and the
+    /// first-party files they reach; `reports` is empty.
+    pub inputs: TestRecord,
+    /// The node IDs the unit collected, in the order it ran them.
+    pub items: Vec<String>,
+}
+
 /// The whole cache in memory.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Store {
@@ -83,6 +96,8 @@ pub struct Store {
     pub runs: Vec<RunRecord>,
     /// By the node ID the scheduler ran (a dynamic function's ID covers all its expansions).
     pub records: BTreeMap<String, TestRecord>,
+    /// By hook-items unit (see [`HookRecord`]).
+    pub hooks: BTreeMap<String, HookRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -199,7 +214,8 @@ impl Store {
                 return bad("ambient unit");
             }
         }
-        for record in self.records.values() {
+        let hook_inputs = self.hooks.values().map(|h| &h.inputs);
+        for record in self.records.values().chain(hook_inputs) {
             if record.deps as usize >= self.dep_sets.len() || record.run as usize >= self.runs.len()
             {
                 return bad("record");
@@ -218,6 +234,17 @@ impl Store {
     /// go, the disk's other records stay (another run's). Under the exclusive lock,
     /// atomically.
     pub fn merge_save(self, paths: &StorePaths, forget: &[String]) -> Result<(), SaveError> {
+        self.merge_save_forgetting(paths, forget, &[])
+    }
+
+    /// [`Store::merge_save`], also dropping the disk's [`HookRecord`]s of `forget_hooks`
+    /// (hook-items units that ran and did not complete).
+    pub fn merge_save_forgetting(
+        self,
+        paths: &StorePaths,
+        forget: &[String],
+        forget_hooks: &[String],
+    ) -> Result<(), SaveError> {
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| SaveError::Io { path, source }
@@ -231,6 +258,9 @@ impl Store {
         merged.absorb(self);
         for key in forget {
             merged.records.remove(key);
+        }
+        for key in forget_hooks {
+            merged.hooks.remove(key);
         }
         let bytes = merged.compact().encode()?;
         dxpy_fs::write_private_atomic(&paths.file, &bytes).map_err(io_err(&paths.file))
@@ -268,65 +298,92 @@ impl Store {
                 u32::try_from(self.runs.len() - 1).unwrap_or(u32::MAX)
             })
             .collect();
-        for (key, mut record) in other.records {
+        let remap = |record: &mut TestRecord| {
             record.deps = sets[record.deps as usize];
             record.extra = map(&record.extra, &files);
             record.units = map(&record.units, &units);
             record.run = runs[record.run as usize];
+        };
+        for (key, mut record) in other.records {
+            remap(&mut record);
             self.records.insert(key, record);
+        }
+        for (key, mut hook) in other.hooks {
+            remap(&mut hook.inputs);
+            self.hooks.insert(key, hook);
         }
     }
 
     /// Drop files, units, sets and runs no record uses any more, renumbering the rest.
-    pub fn compact(self) -> Store {
+    pub fn compact(mut self) -> Store {
         let mut out = Store::default();
         let mut interner = Interner::new(&out);
         let mut run_map: HashMap<u32, u32> = HashMap::new();
-        for (key, record) in self.records {
-            let files = |ids: &[u32], out: &mut Store, interner: &mut Interner| -> Vec<u32> {
-                ids.iter()
-                    .map(|&i| interner.file(out, self.files[i as usize].clone()))
-                    .collect()
-            };
-            let units = |ids: &[u32], out: &mut Store, interner: &mut Interner| -> Vec<u32> {
-                ids.iter()
-                    .map(|&i| interner.unit(out, self.units[i as usize].clone()))
-                    .collect()
-            };
-            let set = files(
-                &self.dep_sets[record.deps as usize],
-                &mut out,
-                &mut interner,
-            );
-            let deps = interner.dep_set(&mut out, set);
-            let extra = files(&record.extra, &mut out, &mut interner);
-            let unit_ids = units(&record.units, &mut out, &mut interner);
-            let run = match run_map.get(&record.run) {
-                Some(&run) => run,
-                None => {
-                    let old = &self.runs[record.run as usize];
-                    let ambient = units(&old.ambient, &mut out, &mut interner);
-                    out.runs.push(RunRecord {
-                        instrumented: old.instrumented.clone(),
-                        ambient,
-                    });
-                    let run = u32::try_from(out.runs.len() - 1).unwrap_or(u32::MAX);
-                    run_map.insert(record.run, run);
-                    run
-                }
-            };
-            out.records.insert(
+        let records = std::mem::take(&mut self.records);
+        let hooks = std::mem::take(&mut self.hooks);
+        let mut moved = |record: TestRecord, out: &mut Store| -> TestRecord {
+            self.move_record(record, out, &mut interner, &mut run_map)
+        };
+        for (key, record) in records {
+            let record = moved(record, &mut out);
+            out.records.insert(key, record);
+        }
+        for (key, hook) in hooks {
+            let inputs = moved(hook.inputs, &mut out);
+            out.hooks.insert(
                 key,
-                TestRecord {
-                    deps,
-                    extra,
-                    units: unit_ids,
-                    run,
-                    ..record
+                HookRecord {
+                    inputs,
+                    items: hook.items,
                 },
             );
         }
         out
+    }
+
+    /// `record` (of `self`) re-interned into `out`, its run copied once (`run_map`).
+    fn move_record(
+        &self,
+        record: TestRecord,
+        out: &mut Store,
+        interner: &mut Interner,
+        run_map: &mut HashMap<u32, u32>,
+    ) -> TestRecord {
+        let files = |ids: &[u32], out: &mut Store, interner: &mut Interner| -> Vec<u32> {
+            ids.iter()
+                .map(|&i| interner.file(out, self.files[i as usize].clone()))
+                .collect()
+        };
+        let units = |ids: &[u32], out: &mut Store, interner: &mut Interner| -> Vec<u32> {
+            ids.iter()
+                .map(|&i| interner.unit(out, self.units[i as usize].clone()))
+                .collect()
+        };
+        let set = files(&self.dep_sets[record.deps as usize], out, interner);
+        let deps = interner.dep_set(out, set);
+        let extra = files(&record.extra, out, interner);
+        let unit_ids = units(&record.units, out, interner);
+        let run = match run_map.get(&record.run) {
+            Some(&run) => run,
+            None => {
+                let old = &self.runs[record.run as usize];
+                let ambient = units(&old.ambient, out, interner);
+                out.runs.push(RunRecord {
+                    instrumented: old.instrumented.clone(),
+                    ambient,
+                });
+                let run = u32::try_from(out.runs.len() - 1).unwrap_or(u32::MAX);
+                run_map.insert(record.run, run);
+                run
+            }
+        };
+        TestRecord {
+            deps,
+            extra,
+            units: unit_ids,
+            run,
+            ..record
+        }
     }
 }
 

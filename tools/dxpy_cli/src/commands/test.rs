@@ -141,6 +141,7 @@ pub fn run_with(
         let plan = crate::results::plan(
             &discovery,
             &node_ids,
+            &hook_trees,
             &pool,
             args.select.no_cache,
             since,
@@ -177,12 +178,15 @@ pub fn run_with(
         Some(path) => DurationStore::load(path),
         None => DurationStore::load(Path::new("")),
     };
-    let units = if args.failed_first {
+    let mut units = if args.failed_first {
         plan_failed_first(to_run, &hook_trees, &store, &last_failed)
     } else {
         let modules = group_by_module(to_run);
         plan_batched_with_hooks(&modules, &hook_trees, &store, SplitPolicy::default())
     };
+    if let Some(plan) = &affected {
+        plan.apply_to_units(&mut units);
+    }
 
     let report = args.report_args(&discovery.config.args.report);
     let verbosity = i8::try_from(report.verbosity.clamp(-2, 3)).unwrap_or(0);

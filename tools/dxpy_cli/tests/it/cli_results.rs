@@ -2,10 +2,11 @@
 //! cache, the rest run; after every edit the per-test outcomes, the summary counts and the
 //! exit code must be pytest's on the edited tree. Each kind of input gets its own edit.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use dxpy_test_support::{junit, pytest, python, summary, write, Run};
+use dxpy_test_support::{junit, pytest, python, run, summary, write, Run};
 
 use crate::dx_py;
 
@@ -35,6 +36,16 @@ fn split_cached(line: &str) -> (String, usize) {
 /// `dx-py test --affected ARGS` and pytest on the same tree agree on every test's outcome,
 /// the summary counts and the exit code; returns dx-py's run and how many it replayed.
 fn affected_like_pytest(root: &Path, args: &[&str]) -> (Run, usize) {
+    let (run, cached, _) = affected_vs_pytest(root, args, &[]);
+    (run, cached)
+}
+
+/// [`affected_like_pytest`] with extra environment for dx-py; also returns the JUnit cases.
+fn affected_vs_pytest(
+    root: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Run, usize, BTreeMap<String, String>) {
     // pytest's report outside the tree: a file another tool writes into a test's directory is
     // data that changed. (dx-py's own report is never counted as data.)
     let py_xml = root.parent().expect("parent").join("py.xml");
@@ -47,20 +58,33 @@ fn affected_like_pytest(root: &Path, args: &[&str]) -> (Run, usize) {
     ];
     let py = pytest(root, &[args, &py_flags].concat());
     let dx_flags = ["--affected", "--junit-xml", dx_xml.to_str().expect("utf-8")];
-    let dx = dx_py(root, &[&dx_flags, args].concat());
+    let mut cmd = Command::new(crate::dx_py_bin());
+    cmd.arg("test")
+        .args(["--python", &python()])
+        .args([&dx_flags, args].concat())
+        .envs(env.iter().copied());
+    let dx = run(cmd, root);
+    let cases = junit(&dx_xml);
     assert_eq!(
-        junit(&dx_xml),
+        cases,
         junit(&py_xml),
         "cases differ\n--- dx-py\n{}\n--- pytest\n{}",
         dx.output,
         py.output
     );
-    let (counts, cached) = split_cached(&summary(&dx.output));
+    // `DXPY_EXPLAIN` lines ("... recorded in 0.002s") are not the summary.
+    let report: String = dx
+        .output
+        .lines()
+        .filter(|l| !l.starts_with("dx-py: "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let (counts, cached) = split_cached(&summary(&report));
     assert_eq!(counts, summary(&py.output), "{}", dx.output);
     assert_eq!(dx.code, py.code, "{}", dx.output);
     std::fs::remove_file(&py_xml).expect("rm");
     std::fs::remove_file(&dx_xml).expect("rm");
-    (dx, cached)
+    (dx, cached, cases)
 }
 
 const PKG: &[(&str, &str)] = &[
@@ -381,4 +405,183 @@ fn replayed_dynamic_parameters_keep_every_expansion() {
     assert_eq!(cached, 0);
     let (run, cached) = affected_like_pytest(&root, &[]);
     assert_eq!(cached, 4, "{}", run.output);
+}
+
+/// A conftest `pytest_collect_file` hook turning each line of the `.txt` files under `data/`
+/// into an item that checks one function of `pkg.check` (as pygments' turns example files
+/// into lexer tests), beside an ordinary test module elsewhere. With `HOOK_LOG` set (not an
+/// input of any record) the hook logs every file it is asked about: proof it ran.
+const HOOKS: &[(&str, &str)] = &[
+    ("pytest.ini", "[pytest]\ntestpaths = tests data\n"),
+    ("pkg/__init__.py", ""),
+    (
+        "pkg/check.py",
+        "def upper(text):\n    return text.upper()\n\n\ndef lower(text):\n    return text.lower()\n",
+    ),
+    (
+        "data/conftest.py",
+        "import os\n\nimport pytest\n\nfrom pkg import check\n\n\n\
+         class LineItem(pytest.Item):\n\
+         \x20   def __init__(self, *, spec, **kwargs):\n\
+         \x20       super().__init__(**kwargs)\n\
+         \x20       self.spec = spec\n\n\
+         \x20   def runtest(self):\n\
+         \x20       kind, text, expected = self.spec\n\
+         \x20       assert getattr(check, kind)(text) == expected\n\n\
+         \x20   def repr_failure(self, excinfo):\n\
+         \x20       return f'{self.spec} failed'\n\n\n\
+         class LinesFile(pytest.File):\n\
+         \x20   def collect(self):\n\
+         \x20       for n, line in enumerate(self.path.read_text().splitlines()):\n\
+         \x20           yield LineItem.from_parent(self, name=f'line{n}', spec=line.split())\n\n\n\
+         def pytest_collect_file(parent, file_path):\n\
+         \x20   if 'HOOK_LOG' in os.environ:\n\
+         \x20       with open(os.environ['HOOK_LOG'], 'a') as log:\n\
+         \x20           log.write(f'{file_path.name}\\n')\n\
+         \x20   if file_path.suffix == '.txt':\n\
+         \x20       return LinesFile.from_parent(parent, path=file_path)\n",
+    ),
+    ("data/a/one.txt", "upper a A\nlower B b\n"),
+    ("data/b/two.txt", "upper c C\n"),
+    ("tests/test_plain.py", "def test_plain():\n    pass\n"),
+];
+
+/// One `--affected` run checked against pytest, with what `DXPY_EXPLAIN` says runs.
+struct HookRun {
+    cached: usize,
+    cases: BTreeMap<String, String>,
+    /// `KEY: reason` of every `dx-py: runs KEY: reason` line.
+    runs: Vec<String>,
+    /// The files dx-py's workers offered the conftest hook during the run.
+    collected: Vec<String>,
+    output: String,
+}
+
+impl HookRun {
+    fn hook_items(&self) -> usize {
+        self.cases.keys().filter(|k| k.contains(".txt")).count()
+    }
+
+    fn runs(&self, key: &str) -> bool {
+        self.runs.iter().any(|l| l.starts_with(&format!("{key}: ")))
+    }
+}
+
+fn hook_run(root: &Path) -> HookRun {
+    let log = root.parent().expect("parent").join("hook.log");
+    let env = [
+        ("DXPY_EXPLAIN", "1"),
+        ("HOOK_LOG", log.to_str().expect("utf-8")),
+    ];
+    let (dx, cached, cases) = affected_vs_pytest(root, &[], &env);
+    let collected = std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let _ = std::fs::remove_file(&log);
+    let runs = dx
+        .output
+        .lines()
+        .filter_map(|l| l.strip_prefix("dx-py: runs "))
+        .map(str::to_owned)
+        .collect();
+    HookRun {
+        cached,
+        cases,
+        runs,
+        collected,
+        output: dx.output,
+    }
+}
+
+#[test]
+fn hook_made_items_are_replayed_until_their_tree_or_what_they_ran_changes() {
+    let (_tmp, root) = tree(HOOKS);
+    let first = hook_run(&root);
+    assert_eq!(first.cached, 0, "{}", first.output);
+    assert_eq!(first.hook_items(), 3, "{}", first.output);
+    assert!(
+        first.collected.contains(&"one.txt".to_owned()),
+        "{:?}",
+        first.collected
+    );
+
+    // Nothing changed: every item replays and no hook-items unit is sent.
+    let again = hook_run(&root);
+    assert_eq!(again.cached, again.cases.len(), "{}", again.output);
+    assert!(again.runs.is_empty(), "{:?}\n{}", again.runs, again.output);
+    assert!(again.collected.is_empty(), "{:?}", again.collected);
+
+    // A data file edited: its tree's unit runs (every item in it), the test module elsewhere
+    // replays.
+    write(&root, "data/b/two.txt", "upper c C\nupper d D\n");
+    let edited = hook_run(&root);
+    assert!(
+        edited.runs("hook items: data/a + data/b"),
+        "{:?}",
+        edited.runs
+    );
+    assert_eq!(edited.hook_items(), 4, "{}", edited.output);
+    assert_eq!(
+        edited.cached,
+        edited.cases.len() - edited.hook_items(),
+        "{}",
+        edited.output
+    );
+    let settled = hook_run(&root);
+    assert_eq!(settled.cached, settled.cases.len(), "{}", settled.output);
+
+    // A data file added: its item appears and runs.
+    write(&root, "data/a/three.txt", "upper e E\n");
+    let added = hook_run(&root);
+    assert!(
+        added.cases.keys().any(|k| k.contains("three")),
+        "{}",
+        added.output
+    );
+    assert_eq!(
+        added.cached,
+        added.cases.len() - added.hook_items(),
+        "{}",
+        added.output
+    );
+    hook_run(&root);
+
+    // A function only one item executes edited in its body: only that item runs.
+    write(
+        &root,
+        "pkg/check.py",
+        "def upper(text):\n    return text.upper()\n\n\ndef lower(text):\n    \
+         return str.lower(text)\n",
+    );
+    let body = hook_run(&root);
+    assert_eq!(
+        body.runs,
+        ["data/a/one.txt::line1: pkg/check.py: lower changed, and it ran"]
+    );
+    assert_eq!(body.cached, body.cases.len() - 1, "{}", body.output);
+}
+
+#[test]
+fn a_failing_hook_made_item_runs_again_next_time() {
+    let (_tmp, root) = tree(HOOKS);
+    hook_run(&root);
+    write(&root, "data/b/two.txt", "upper c X\n");
+    let failing = hook_run(&root);
+    assert!(
+        failing.cases.values().any(|o| o != "passed"),
+        "{}",
+        failing.output
+    );
+    // The tree is unchanged now: the items that passed replay, the failing one runs.
+    let again = hook_run(&root);
+    assert_eq!(again.runs.len(), 1, "{:?}", again.runs);
+    assert!(again.runs("data/b/two.txt::line0"), "{:?}", again.runs);
+    assert_eq!(again.cached, again.cases.len() - 1, "{}", again.output);
+    // Fixed: it runs (the tree changed), passes, and is replayed from then on.
+    write(&root, "data/b/two.txt", "upper c C\n");
+    hook_run(&root);
+    let fixed = hook_run(&root);
+    assert_eq!(fixed.cached, fixed.cases.len(), "{}", fixed.output);
 }

@@ -2,4 +2,5 @@
 //! next run may replay. One binary, one module per area.
 
 mod check;
+mod hooks;
 mod store;
