@@ -1,7 +1,7 @@
 """What a rerun costs with the result cache: `dx-py test --affected` vs `pytest` on the whole suite.
 
     python3 bench/affected_bench.py [--runs 3] [--suites click jinja2 pygments] [--synth-files 200]
-                                    [--json FILE]
+                                    [--daemon] [--json FILE]
 
 Per target (corpus suites from a scratch copy of their unpacked root, imported from the copy as
 tests/corpus/affected_check.py does; `synth-N` from bench/synth.py), each figure the median of
@@ -53,11 +53,24 @@ EDIT_LINE = "_dxpy_bench_edit = 1"
 DEFAULT_SUITES = ["click", "jinja2", "pygments"]
 
 
+# Set by --daemon: dx-py runs in the project's daemon (what `dx-py test` does by default), not
+# in a process of its own.
+USE_DAEMON = False
+
+
 def bench_env(copy: Path) -> dict[str, str]:
     """The copy's own packages first, pytest's bytecode cache allowed (its warm case)."""
     env = affected_check.run_env(copy)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if USE_DAEMON:
+        env.pop("DXPY_NO_DAEMON", None)
     return env
+
+
+def stop_daemon(copy: Path, dxpy: Path) -> None:
+    if USE_DAEMON:
+        subprocess.run([str(dxpy), "daemon", "stop", "--python", str(corpus.venv_python())],
+                       cwd=copy, env=bench_env(copy), capture_output=True)
 
 
 def timed(cmd: list[str], copy: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
@@ -217,6 +230,7 @@ def bench_target(name: str, root: Path, dxpy: Path, runs: int) -> list[dict]:
             rows.append({"target": name, "edit": edit, "module": str(module or "-"),
                          "pytest_s": pytest_s, "dx_full_s": full_s, "dx_record_s": record_s,
                          "affected_s": affected_s, "ran": ran, "same_as_pytest": same})
+        stop_daemon(copy, dxpy)
         return rows
 
 
@@ -235,7 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suites", nargs="*", default=DEFAULT_SUITES)
     parser.add_argument("--synth-files", type=int, default=200, help="0: no synthetic suite")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--daemon", action="store_true",
+                        help="run dx-py in the project's daemon, as `dx-py test` does by default")
     args = parser.parse_args(argv)
+    global USE_DAEMON
+    USE_DAEMON = args.daemon
     try:
         dxpy = collect.find_dxpy_bin()
         suites = corpus.select(corpus.load_suites(), args.suites)
@@ -245,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     except (corpus.CorpusError, subprocess.CalledProcessError) as err:
         print(f"affected_bench: error: {err}", file=sys.stderr)
         return 2
-    print(f"dx-py: {dxpy}; median of {args.runs} runs after one warm-up")
+    mode = "in the daemon" if args.daemon else "each in its own process (no daemon)"
+    print(f"dx-py: {dxpy}, {mode}; median of {args.runs} runs after one warm-up")
     rows: list[dict] = []
     for name, root in targets:
         rows += bench_target(name, root, dxpy, args.runs)
