@@ -17,12 +17,13 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Steal, Stealer, Worker as LocalQueue};
 
 use crate::pool::process::Received;
-use crate::pool::{ExitReason, WorkerProcess};
+use crate::pool::{ExitReason, WarmStart, WorkerProcess};
 use crate::protocol::{
     Done, ImportModules, ItemResult, Location, Outcome, Phase, Request, RunHookItems, RunItems,
     StopKind, WorkerMessage,
@@ -425,6 +426,12 @@ impl<'a> Driver<'a> {
         let config = &self.shared.config.pool;
         let resolved = &self.shared.resolved;
         if let Some(zygote) = self.shared.zygote() {
+            let spare = config.spare.as_ref().filter(|_| {
+                matches!(&config.warm_start, WarmStart::Shared(shared) if Arc::ptr_eq(shared, &zygote))
+            });
+            if let Some(started) = spare.and_then(|slot| slot.take(&zygote, config, resolved)) {
+                return Ok(started);
+            }
             let failure = match zygote.fork_worker(config, resolved) {
                 Ok(forked) => match WorkerProcess::adopt(forked, config, resolved, self.sink()) {
                     Ok(started) => return Ok(started),
