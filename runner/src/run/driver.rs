@@ -195,6 +195,18 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// `DXPY_TRACE=1`: one line on stderr per step of this slot's worker, for finding
+    /// where a run's time goes.
+    fn trace(&self, step: &str, since: Instant) {
+        if std::env::var_os("DXPY_TRACE").is_some_and(|v| v == "1") {
+            eprintln!(
+                "dx-py trace: worker {}: {step} in {:.1} ms",
+                self.id.0,
+                since.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    }
+
     fn emit(&self, event: RunEvent) {
         self.shared.note_failures(&event);
         let _ = self.sender.send(Internal::Event(Box::new(event)));
@@ -277,6 +289,7 @@ impl<'a> Driver<'a> {
             return;
         };
         let pid = process.pid();
+        let retiring = Instant::now();
         let reason = if self.cancelled() {
             let mut process = process;
             process.kill();
@@ -288,6 +301,7 @@ impl<'a> Driver<'a> {
             }
             reason
         };
+        self.trace("worker shut down", retiring);
         self.emit(RunEvent::WorkerExited {
             worker: self.id,
             pid,
@@ -302,6 +316,7 @@ impl<'a> Driver<'a> {
             self.retire_worker();
         }
         while self.process.is_none() {
+            let starting = Instant::now();
             match self.start_worker() {
                 Ok((process, early)) => {
                     self.start_failures = 0;
@@ -313,7 +328,11 @@ impl<'a> Driver<'a> {
                     for message in early {
                         self.forward(message);
                     }
-                    match self.import_test_modules(process) {
+                    self.trace("worker started (fork or spare, Hello to Ready)", starting);
+                    let importing = Instant::now();
+                    let imported = self.import_test_modules(process);
+                    self.trace("test modules imported", importing);
+                    match imported {
                         Ok(Some(process)) => self.process = Some(process),
                         // Replaced by the next turn of the loop, without the step.
                         Ok(None) => {}
@@ -473,6 +492,7 @@ impl<'a> Driver<'a> {
         };
         let end = self.run_batch(&unit, &mut tracker);
         let elapsed = started.elapsed();
+        self.trace("batch ran", started);
         self.batches += 1;
         match end {
             BatchEnd::Done(done) => {
