@@ -15,6 +15,7 @@
 //! and every requeue makes progress. A crash outside any item blames the first directory,
 //! as a plain unit blames its first unsettled node ID.
 
+use std::io::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -199,7 +200,9 @@ impl<'a> Driver<'a> {
     /// where a run's time goes.
     fn trace(&self, step: &str, since: Instant) {
         if std::env::var_os("DXPY_TRACE").is_some_and(|v| v == "1") {
-            eprintln!(
+            // A debugging aid on the run's stderr, not part of the library's output.
+            let _ = writeln!(
+                std::io::stderr(),
                 "dx-py trace: worker {}: {step} in {:.1} ms",
                 self.id.0,
                 since.elapsed().as_secs_f64() * 1e3
