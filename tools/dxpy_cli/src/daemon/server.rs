@@ -85,6 +85,9 @@ struct Warm {
     watch_next: Option<Watched>,
     /// The files the waiting spare depends on, as they were just before it was forked.
     spare_files: Option<Fingerprint>,
+    /// The running request's files, stamped before its run could fork a spare, and how many
+    /// spares had been made then: a spare made later may be vouched for by these stamps.
+    pending: Option<(Fingerprint, u64)>,
 }
 
 /// What the daemon needs to know of an interpreter.
@@ -336,9 +339,7 @@ impl Daemon {
             work();
         }
         let recorded = after.elapsed();
-        if !cancelled {
-            self.prepare_spare();
-        }
+        self.keep_spare(cancelled);
         self.log_trace(&format!(
             "after the reply: recording {:.1} ms, spare {:.1} ms",
             recorded.as_secs_f64() * 1e3,
@@ -352,6 +353,20 @@ impl Daemon {
             sent?;
         }
         Ok(())
+    }
+
+    /// After a run: keeps the spare its run started in the background (stamped before it was
+    /// forked), else makes one now; none after a cancelled run.
+    fn keep_spare(&self, cancelled: bool) {
+        self.spare.settle();
+        let pending = lock(&self.warm).pending.take();
+        match (self.spare.waiting(), pending) {
+            (Some(serial), Some((files, made_before))) if serial > made_before && !cancelled => {
+                lock(&self.warm).spare_files = Some(files);
+            }
+            _ if cancelled => self.spare.discard("its run was cancelled"),
+            _ => self.prepare_spare(),
+        }
     }
 
     /// Starts the next request's worker now, while idle, like the last run's: its files are
@@ -447,6 +462,11 @@ impl Daemon {
         let started = Instant::now();
         let warm = self.warm_zygote(pool, discovery);
         self.check_spare(discovery);
+        // Stamped before this run can start the next spare (see `keep_spare`).
+        let made = self.spare.stats().made;
+        let mut state = lock(&self.warm);
+        state.pending = state.watch_next.as_ref().map(|w| (w.stamp(), made));
+        drop(state);
         self.log_trace(&format!(
             "zygote and spare checked in {:.1} ms",
             started.elapsed().as_secs_f64() * 1e3
