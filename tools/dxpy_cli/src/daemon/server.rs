@@ -356,7 +356,8 @@ impl Daemon {
     }
 
     /// After a run: keeps the spare its run started in the background (stamped before it was
-    /// forked), else makes one now; none after a cancelled run.
+    /// forked), else makes one now; none after a cancelled run. A request that ended before
+    /// its run (a usage error) changes nothing.
     fn keep_spare(&self, cancelled: bool) {
         self.spare.settle();
         let pending = lock(&self.warm).pending.take();
@@ -364,8 +365,10 @@ impl Daemon {
             (Some(serial), Some((files, made_before))) if serial > made_before && !cancelled => {
                 lock(&self.warm).spare_files = Some(files);
             }
-            _ if cancelled => self.spare.discard("its run was cancelled"),
-            _ => self.prepare_spare(),
+            (_, Some(_)) if cancelled => self.spare.discard("its run was cancelled"),
+            (_, Some(_)) => self.prepare_spare(),
+            // The request never reached its run: a waiting spare keeps its stamps.
+            (_, None) => {}
         }
     }
 
