@@ -67,8 +67,6 @@ impl SpareKey {
 /// A started worker waiting for a run: its Ready came, with the frames that preceded it.
 #[derive(Debug)]
 struct Spare {
-    /// Its number among the spares this slot made (from 1).
-    serial: u64,
     key: SpareKey,
     process: WorkerProcess,
     early: Vec<WorkerMessage>,
@@ -93,8 +91,6 @@ struct SlotState {
     /// The last run's pool (without its slot) and zygote: what the next spare is made like.
     template: Option<(PoolConfig, Arc<Zygote>)>,
     stats: SpareStats,
-    /// A spare being made while a run goes on ([`SpareSlot::replenish_in_background`]).
-    making: Option<std::thread::JoinHandle<()>>,
 }
 
 /// The caller's place for at most one spare worker (see the module docs).
@@ -143,41 +139,11 @@ impl SpareSlot {
         let mut state = self.lock();
         state.stats.made += 1;
         state.spare = Some(Spare {
-            serial: state.stats.made,
             key,
             process,
             early,
         });
         Ok(true)
-    }
-
-    /// Starts making a spare on a thread of its own unless one waits or is being made: a run
-    /// that just took its worker calls this, so the next request's worker starts while this
-    /// one's tests run. The caller must [`SpareSlot::settle`] before it changes this
-    /// process's directory or environment.
-    pub(crate) fn replenish_in_background(self: &Arc<Self>) {
-        let mut state = self.lock();
-        if state.spare.is_some() || state.making.is_some() {
-            return;
-        }
-        let slot = Arc::clone(self);
-        state.making = Some(std::thread::spawn(move || {
-            // A spare that cannot start is no error of the run's: its next request forks.
-            let _ = slot.replenish();
-        }));
-    }
-
-    /// Waits for a spare being made in the background.
-    pub fn settle(&self) {
-        let making = self.lock().making.take();
-        if let Some(thread) = making {
-            let _ = thread.join();
-        }
-    }
-
-    /// The waiting spare's number: how many spares this slot had made when it was made.
-    pub fn waiting(&self) -> Option<u64> {
-        self.lock().spare.as_ref().map(|s| s.serial)
     }
 
     /// The waiting spare, if it equals what a fresh fork from `zygote` for `config` would
@@ -215,7 +181,6 @@ impl SpareSlot {
 
     /// Forgets the remembered run too (its zygote is going away), killing any spare.
     pub fn clear(&self, why: &str) {
-        self.settle();
         self.discard(why);
         self.lock().template = None;
     }

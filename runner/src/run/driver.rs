@@ -452,15 +452,11 @@ impl<'a> Driver<'a> {
                 matches!(&config.warm_start, WarmStart::Shared(shared) if Arc::ptr_eq(shared, &zygote))
             });
             if let Some(started) = spare.and_then(|slot| slot.take(&zygote, config, resolved)) {
-                spare.inspect(|slot| slot.replenish_in_background());
                 return Ok(started);
             }
             let failure = match zygote.fork_worker(config, resolved) {
                 Ok(forked) => match WorkerProcess::adopt(forked, config, resolved, self.sink()) {
-                    Ok(started) => {
-                        spare.inspect(|slot| slot.replenish_in_background());
-                        return Ok(started);
-                    }
+                    Ok(started) => return Ok(started),
                     Err(err) => format!("a forked worker failed at start-up: {err}"),
                 },
                 Err(err) => err.to_string(),

@@ -341,9 +341,9 @@ fn start_latency_spawn_vs_fork() {
     assert_no_children(zygote.pid());
 }
 
-/// A run with a spare slot starts the next run's worker while its tests run; the next run
-/// with the same configuration takes it (its worker is that spare), one with other pytest
-/// arguments kills it and forks its own, and one worker per unit at most is started.
+/// A run with a spare slot remembers its configuration; a spare made like it serves the next
+/// run with the same configuration (its worker is that spare), one with other pytest
+/// arguments kills it and forks its own; one worker per unit at most is started.
 #[test]
 fn a_spare_serves_the_next_equal_run_only() {
     let dir = tempfile::tempdir().unwrap();
@@ -361,12 +361,12 @@ fn a_spare_serves_the_next_equal_run_only() {
             .extend(extra.iter().map(|a| a.to_string()));
         let (events, summary) = execute(config, unit(&["test_iso.py::test_helper_value"]));
         assert_eq!((summary.passed, summary.failed), (1, 0), "{events:#?}");
-        slot.settle();
+        slot.replenish().unwrap();
         worker_pids(&events)
     };
     let first = run(&[]);
     assert_eq!(first.len(), 1, "one unit, one worker: {first:?}");
-    let spare = slot.waiting().map(|_| slot.pid().unwrap());
+    let spare = slot.pid();
     assert!(spare.is_some(), "{:?}", slot.stats());
     let second = run(&[]);
     assert_eq!(second, [spare.unwrap()], "the spare ran the second run");

@@ -85,9 +85,8 @@ struct Warm {
     watch_next: Option<Watched>,
     /// The files the waiting spare depends on, as they were just before it was forked.
     spare_files: Option<Fingerprint>,
-    /// The running request's files, stamped before its run could fork a spare, and how many
-    /// spares had been made then: a spare made later may be vouched for by these stamps.
-    pending: Option<(Fingerprint, u64)>,
+    /// The running request reached its run (asked for the zygote).
+    reached_run: bool,
 }
 
 /// What the daemon needs to know of an interpreter.
@@ -355,20 +354,15 @@ impl Daemon {
         Ok(())
     }
 
-    /// After a run: keeps the spare its run started in the background (stamped before it was
-    /// forked), else makes one now; none after a cancelled run. A request that ended before
-    /// its run (a usage error) changes nothing.
+    /// After a run, once the client has its answer: makes the next request's worker (not
+    /// during the run, whose worker it would slow down on a busy machine); none after a
+    /// cancelled run. A request that ended before its run (a usage error) changes nothing.
     fn keep_spare(&self, cancelled: bool) {
-        self.spare.settle();
-        let pending = lock(&self.warm).pending.take();
-        match (self.spare.waiting(), pending) {
-            (Some(serial), Some((files, made_before))) if serial > made_before && !cancelled => {
-                lock(&self.warm).spare_files = Some(files);
-            }
-            (_, Some(_)) if cancelled => self.spare.discard("its run was cancelled"),
-            (_, Some(_)) => self.prepare_spare(),
-            // The request never reached its run: a waiting spare keeps its stamps.
-            (_, None) => {}
+        let reached_run = std::mem::take(&mut lock(&self.warm).reached_run);
+        match (reached_run, cancelled) {
+            (false, _) => {}
+            (true, true) => self.spare.discard("its run was cancelled"),
+            (true, false) => self.prepare_spare(),
         }
     }
 
@@ -465,11 +459,7 @@ impl Daemon {
         let started = Instant::now();
         let warm = self.warm_zygote(pool, discovery);
         self.check_spare(discovery);
-        // Stamped before this run can start the next spare (see `keep_spare`).
-        let made = self.spare.stats().made;
-        let mut state = lock(&self.warm);
-        state.pending = state.watch_next.as_ref().map(|w| (w.stamp(), made));
-        drop(state);
+        lock(&self.warm).reached_run = true;
         self.log_trace(&format!(
             "zygote and spare checked in {:.1} ms",
             started.elapsed().as_secs_f64() * 1e3
