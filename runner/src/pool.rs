@@ -27,6 +27,7 @@
 pub mod embedded;
 mod exit;
 pub mod process;
+pub mod spare;
 mod stderr;
 pub mod zygote;
 
@@ -38,6 +39,7 @@ use std::time::Duration;
 use crate::protocol::Engine;
 
 pub use process::{signal_name, ExitReason, StderrSink, WorkerProcess};
+pub use spare::{SpareSlot, SpareStats};
 pub use zygote::{PreloadReport, Zygote, ZygoteError, ZygoteSpec};
 
 /// How workers are started.
@@ -144,6 +146,9 @@ pub struct PoolConfig {
     /// [`crate::run::RunEvent::Ambient`]. Instrumented code is cached under
     /// `worker_cache_root` when it is set.
     pub record_execution: bool,
+    /// Where a caller that keeps a zygote offers a spare worker, started ahead of the run
+    /// ([`spare`]); only used with [`WarmStart::Shared`].
+    pub spare: Option<std::sync::Arc<SpareSlot>>,
 }
 
 impl PoolConfig {
@@ -170,6 +175,7 @@ impl PoolConfig {
             forward_stderr: false,
             warm_start: WarmStart::default(),
             record_execution: false,
+            spare: None,
         }
     }
 

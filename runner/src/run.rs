@@ -162,7 +162,12 @@ impl Run {
                     Err(err) => (None, Some(fallback_notice(&err.to_string()))),
                 }
             }
-            WarmStart::Shared(zygote) if zygote.is_alive() => (Some(Arc::clone(zygote)), None),
+            WarmStart::Shared(zygote) if zygote.is_alive() => {
+                if let Some(slot) = &self.config.pool.spare {
+                    slot.remember(&self.config.pool, zygote);
+                }
+                (Some(Arc::clone(zygote)), None)
+            }
             WarmStart::Shared(zygote) => (
                 None,
                 Some(fallback_notice(&format!(
@@ -188,10 +193,11 @@ impl Run {
             zygote: Mutex::new(zygote),
             import_modules: AtomicBool::new(!self.config.pool.test_modules.is_empty()),
         };
+        // A worker per unit at most: another would start and shut down without a test.
+        let slots = self.config.pool.worker_count().min(units.len()).max(1);
         for unit in units {
             shared.injector.push(unit);
         }
-        let slots = self.config.pool.worker_count();
         let locals: Vec<LocalQueue<WorkUnit>> =
             (0..slots).map(|_| LocalQueue::new_fifo()).collect();
         let stealers: Vec<_> = locals.iter().map(|l| l.stealer()).collect();

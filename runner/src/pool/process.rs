@@ -370,6 +370,11 @@ impl WorkerProcess {
         matches!(self.handle, Handle::Forked(_))
     }
 
+    /// Whether the worker has not exited (as far as anyone can tell).
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.reaped.is_none() && matches!(self.poll_exit(), Ok(None))
+    }
+
     /// The exit status if the worker has exited.
     fn poll_exit(&mut self) -> Result<Option<ExitReason>, ()> {
         match &mut self.handle {

@@ -15,14 +15,16 @@
 //! and every requeue makes progress. A crash outside any item blames the first directory,
 //! as a plain unit blames its first unsettled node ID.
 
+use std::io::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_deque::{Steal, Stealer, Worker as LocalQueue};
 
 use crate::pool::process::Received;
-use crate::pool::{ExitReason, WorkerProcess};
+use crate::pool::{ExitReason, WarmStart, WorkerProcess};
 use crate::protocol::{
     Done, ImportModules, ItemResult, Location, Outcome, Phase, Request, RunHookItems, RunItems,
     StopKind, WorkerMessage,
@@ -194,6 +196,20 @@ impl<'a> Driver<'a> {
         }
     }
 
+    /// `DXPY_TRACE=1`: one line on stderr per step of this slot's worker, for finding
+    /// where a run's time goes.
+    fn trace(&self, step: &str, since: Instant) {
+        if std::env::var_os("DXPY_TRACE").is_some_and(|v| v == "1") {
+            // A debugging aid on the run's stderr, not part of the library's output.
+            let _ = writeln!(
+                std::io::stderr(),
+                "dx-py trace: worker {}: {step} in {:.1} ms",
+                self.id.0,
+                since.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    }
+
     fn emit(&self, event: RunEvent) {
         self.shared.note_failures(&event);
         let _ = self.sender.send(Internal::Event(Box::new(event)));
@@ -276,6 +292,7 @@ impl<'a> Driver<'a> {
             return;
         };
         let pid = process.pid();
+        let retiring = Instant::now();
         let reason = if self.cancelled() {
             let mut process = process;
             process.kill();
@@ -287,6 +304,7 @@ impl<'a> Driver<'a> {
             }
             reason
         };
+        self.trace("worker shut down", retiring);
         self.emit(RunEvent::WorkerExited {
             worker: self.id,
             pid,
@@ -301,6 +319,7 @@ impl<'a> Driver<'a> {
             self.retire_worker();
         }
         while self.process.is_none() {
+            let starting = Instant::now();
             match self.start_worker() {
                 Ok((process, early)) => {
                     self.start_failures = 0;
@@ -312,7 +331,11 @@ impl<'a> Driver<'a> {
                     for message in early {
                         self.forward(message);
                     }
-                    match self.import_test_modules(process) {
+                    self.trace("worker started (fork or spare, Hello to Ready)", starting);
+                    let importing = Instant::now();
+                    let imported = self.import_test_modules(process);
+                    self.trace("test modules imported", importing);
+                    match imported {
                         Ok(Some(process)) => self.process = Some(process),
                         // Replaced by the next turn of the loop, without the step.
                         Ok(None) => {}
@@ -425,6 +448,12 @@ impl<'a> Driver<'a> {
         let config = &self.shared.config.pool;
         let resolved = &self.shared.resolved;
         if let Some(zygote) = self.shared.zygote() {
+            let spare = config.spare.as_ref().filter(|_| {
+                matches!(&config.warm_start, WarmStart::Shared(shared) if Arc::ptr_eq(shared, &zygote))
+            });
+            if let Some(started) = spare.and_then(|slot| slot.take(&zygote, config, resolved)) {
+                return Ok(started);
+            }
             let failure = match zygote.fork_worker(config, resolved) {
                 Ok(forked) => match WorkerProcess::adopt(forked, config, resolved, self.sink()) {
                     Ok(started) => return Ok(started),
@@ -466,6 +495,7 @@ impl<'a> Driver<'a> {
         };
         let end = self.run_batch(&unit, &mut tracker);
         let elapsed = started.elapsed();
+        self.trace("batch ran", started);
         self.batches += 1;
         match end {
             BatchEnd::Done(done) => {

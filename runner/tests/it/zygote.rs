@@ -340,3 +340,46 @@ fn start_latency_spawn_vs_fork() {
     // Dropped workers are killed and released.
     assert_no_children(zygote.pid());
 }
+
+/// A run with a spare slot remembers its configuration; a spare made like it serves the next
+/// run with the same configuration (its worker is that spare), one with other pytest
+/// arguments kills it and forks its own; one worker per unit at most is started.
+#[test]
+fn a_spare_serves_the_next_equal_run_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    project(&root, 1);
+    let slot = Arc::new(dxpy_runner::pool::SpareSlot::default());
+    let zygote = shared_zygote(&config(&root, 2, Mode::Zygote).pool);
+    let run = |extra: &[&str]| {
+        let mut config = config(&root, 2, Mode::Zygote);
+        config.pool.warm_start = WarmStart::Shared(Arc::clone(&zygote));
+        config.pool.spare = Some(Arc::clone(&slot));
+        config
+            .pool
+            .pytest_args
+            .extend(extra.iter().map(|a| a.to_string()));
+        let (events, summary) = execute(config, unit(&["test_iso.py::test_helper_value"]));
+        assert_eq!((summary.passed, summary.failed), (1, 0), "{events:#?}");
+        slot.replenish().unwrap();
+        worker_pids(&events)
+    };
+    let first = run(&[]);
+    assert_eq!(first.len(), 1, "one unit, one worker: {first:?}");
+    let spare = slot.pid();
+    assert!(spare.is_some(), "{:?}", slot.stats());
+    let second = run(&[]);
+    assert_eq!(second, [spare.unwrap()], "the spare ran the second run");
+    assert_eq!(slot.stats().used, 1);
+    let waiting = slot.pid().unwrap();
+    let third = run(&["-p", "no:cacheprovider"]);
+    assert_eq!(slot.stats().used, 1, "{:?}", slot.stats());
+    assert_eq!(slot.stats().discarded, 1);
+    assert_eq!(third.len(), 1);
+    assert!(
+        !third.contains(&waiting),
+        "{third:?} took the spare {waiting}"
+    );
+    slot.clear("the test ends");
+    assert!(slot.pid().is_none());
+}

@@ -12,6 +12,7 @@
 pub mod client;
 pub mod preload;
 pub mod server;
+mod spare;
 pub mod wire;
 
 use std::path::{Path, PathBuf};

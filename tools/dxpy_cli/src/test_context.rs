@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use dxpy_discover::session::Discovery;
-use dxpy_runner::pool::{PoolConfig, WarmStart};
+use dxpy_runner::pool::{PoolConfig, SpareSlot, WarmStart};
 
 use crate::args::TestArgs;
 use crate::exit::Code;
@@ -17,6 +17,9 @@ use crate::exit::Code;
 /// Where a run's warm interpreters come from when the caller keeps a zygote (the daemon):
 /// given the run's pool and discovery, the warm start to use.
 pub type ZygoteSource<'a> = &'a dyn Fn(&PoolConfig, &Discovery) -> WarmStart;
+
+/// Work of a run that its exit code does not wait for (recording results and state).
+pub type Deferred = Box<dyn FnOnce()>;
 
 /// What the body of `dx-py test` takes from its caller besides the arguments: this process
 /// (`dx-py test` itself) or the project's daemon serving a client's request. The daemon sets
@@ -31,6 +34,12 @@ pub struct TestContext<'a> {
     /// With `--affected`: replay what the result cache holds (false: run every selected test
     /// and record it afresh: `--watch`'s "run all").
     pub replay: bool,
+    /// Where the caller's zygote may offer a spare worker (see `dxpy_runner::pool::spare`);
+    /// used only with a zygote from `zygote`.
+    pub spare: Option<Arc<SpareSlot>>,
+    /// Takes the run's recording work to do after its caller answered (the daemon: after
+    /// the client has its exit code, before the next request); `None`: done in the run.
+    pub defer: Option<&'a dyn Fn(Deferred)>,
 }
 
 impl std::fmt::Debug for TestContext<'_> {
@@ -39,6 +48,8 @@ impl std::fmt::Debug for TestContext<'_> {
             .field("interrupt", &self.interrupt)
             .field("zygote", &self.zygote.is_some())
             .field("replay", &self.replay)
+            .field("spare", &self.spare.is_some())
+            .field("defer", &self.defer.is_some())
             .finish()
     }
 }

@@ -75,6 +75,11 @@ fn print_status(location: &Location) -> anyhow::Result<Code> {
         None => println!("zygote: none"),
     }
     println!("preload: {}", status.preload.join(" "));
+    match status.spare_pid {
+        Some(pid) => println!("spare: {pid}"),
+        None => println!("spare: none"),
+    }
+    println!("spares used: {}", status.spares_used);
     println!("socket: {}", location.socket.display());
     Ok(Code::Ok)
 }

@@ -39,6 +39,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         interrupt: None,
         zygote: None,
         replay: true,
+        spare: None,
+        defer: None,
     };
     run_with(args, &context, std::io::stdout().lock(), Instant::now())
 }
@@ -205,6 +207,7 @@ pub fn run_with(
     };
     if let (Some(zygote), WarmStart::Zygote) = (context.zygote, &pool.warm_start) {
         pool.warm_start = zygote(&pool, &discovery);
+        pool.spare = context.spare.clone();
     }
     let options = SuiteOptions {
         pool,
@@ -239,33 +242,42 @@ pub fn run_with(
             .write(path, outcome.elapsed)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if let Some(plan) = affected {
-        let stopped = outcome.summary.as_ref().is_none_or(|s| s.stop.is_some())
-            || outcome.code == Code::Interrupted;
-        let capture = outcome.capture.take().unwrap_or_default();
-        let recording = Instant::now();
-        if let Err(err) = plan.record(&capture, stopped) {
-            eprintln!("dx-py: {err:#}");
-        }
-        if crate::results::explaining() {
-            eprintln!(
-                "dx-py: result cache: recorded in {:.3}s",
-                recording.elapsed().as_secs_f64()
-            );
-        }
-    }
-    if let (Some(dir), Some(summary)) = (&state_dir, &outcome.summary) {
-        for (key, seconds) in &summary.unit_durations {
-            store.record(key, *seconds);
-        }
-        if let Some(path) = &durations_path {
-            if let Err(err) = store.save(path) {
-                eprintln!("dx-py: durations not saved: {err}");
+    // Recording what the run learnt: the caller may do it after the client has its exit
+    // code (the daemon); under DXPY_EXPLAIN its messages belong to the run's stderr.
+    let code = outcome.code;
+    let finish = move || {
+        if let Some(plan) = affected {
+            let stopped = outcome.summary.as_ref().is_none_or(|s| s.stop.is_some())
+                || outcome.code == Code::Interrupted;
+            let capture = outcome.capture.take().unwrap_or_default();
+            let recording = Instant::now();
+            if let Err(err) = plan.record(&capture, stopped) {
+                eprintln!("dx-py: {err:#}");
+            }
+            if crate::results::explaining() {
+                eprintln!(
+                    "dx-py: result cache: recorded in {:.3}s",
+                    recording.elapsed().as_secs_f64()
+                );
             }
         }
-        save_last_failed(dir, last_failed, &outcome.failed, &outcome.passed);
+        if let (Some(dir), Some(summary)) = (&state_dir, &outcome.summary) {
+            for (key, seconds) in &summary.unit_durations {
+                store.record(key, *seconds);
+            }
+            if let Some(path) = &durations_path {
+                if let Err(err) = store.save(path) {
+                    eprintln!("dx-py: durations not saved: {err}");
+                }
+            }
+            save_last_failed(dir, last_failed, &outcome.failed, &outcome.passed);
+        }
+    };
+    match context.defer.filter(|_| !crate::results::explaining()) {
+        Some(defer) => defer(Box::new(finish)),
+        None => finish(),
     }
-    Ok(outcome.code)
+    Ok(code)
 }
 
 /// pytest's `--ff`: the tests that failed last time run before all others (in units of their

@@ -119,6 +119,8 @@ fn run_kind(
         interrupt: Some(Arc::clone(interrupted)),
         zygote: Some(&keep),
         replay: kind != RunKind::All,
+        spare: None,
+        defer: None,
     };
     match run_with(args, &context, std::io::stdout().lock(), Instant::now()) {
         Ok(code) => code,

@@ -5,22 +5,49 @@
 //! asserts of plugins it loads, and warns when one was imported before it could.
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use dxpy_discover::session::Discovery;
-use dxpy_graph::{PythonVersion, ResolutionKind};
+use dxpy_graph::{GraphBuild, PythonVersion, ResolutionKind};
 
 /// Already in every zygote (or pytest's own).
 const ALWAYS_LOADED: [&str; 3] = ["pytest", "_pytest", "pluggy"];
 
-/// The third-party top-level modules the project's tests reach, minus pytest plugins found in
-/// `site_dirs`.
-pub fn third_party_imports(
+/// What one import-graph build tells the daemon: [`third_party_imports`] and
+/// [`session_files`].
+pub fn scan(
     discovery: &Discovery,
     version: PythonVersion,
     site_dirs: &[&Path],
-) -> BTreeSet<String> {
-    let (build, _) = crate::project::project_graph(discovery, version, false);
+) -> (BTreeSet<String>, BTreeSet<PathBuf>) {
+    let (build, test_files) = crate::project::project_graph(discovery, version, false);
+    (
+        third_party_imports(&build, site_dirs),
+        session_files(&build, &test_files),
+    )
+}
+
+/// The first-party files (rootdir-relative) a worker's pytest session may load before it
+/// imports the test modules: every file of the graph that is not a test module (conftests
+/// and what they reach, and the modules the tests reach) and whatever those import (a test
+/// module a conftest imports included). A spare worker is valid while none of them changed.
+pub fn session_files(build: &GraphBuild, test_files: &BTreeSet<PathBuf>) -> BTreeSet<PathBuf> {
+    let mut files = BTreeSet::new();
+    for (path, report) in &build.files {
+        if test_files.contains(path) {
+            continue;
+        }
+        files.insert(path.clone());
+        for resolution in &report.resolutions {
+            files.extend(resolution.files.iter().cloned());
+        }
+    }
+    files
+}
+
+/// The third-party top-level modules the project's tests reach, minus pytest plugins found in
+/// `site_dirs`.
+fn third_party_imports(build: &GraphBuild, site_dirs: &[&Path]) -> BTreeSet<String> {
     let plugins = pytest_plugin_modules(site_dirs);
     build
         .files

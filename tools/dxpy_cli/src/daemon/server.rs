@@ -34,15 +34,16 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use dxpy_discover::session::Discovery;
 use dxpy_graph::PythonVersion;
-use dxpy_runner::pool::{PoolConfig, WarmStart, Zygote, ZygoteSpec};
+use dxpy_runner::pool::{PoolConfig, SpareSlot, WarmStart, Zygote, ZygoteSpec};
 
 use super::preload;
+use super::spare::{Fingerprint, Watched};
 use super::wire::{self, Reply, Request, RunRequest, Status};
 use super::{identity, Location};
 use crate::args::{Cli, Command as CliCommand};
 use crate::exit::Code;
 use crate::render::{set_client_terminal, ClientTerminal};
-use crate::test_context::{RunTest, TestContext};
+use crate::test_context::{Deferred, RunTest, TestContext};
 
 /// How often the daemon checks its idle time and its socket file.
 const WATCH_POLL: Duration = Duration::from_millis(500);
@@ -80,6 +81,12 @@ struct Warm {
     /// Third-party modules the project's runs imported so far: preloaded by the next zygote.
     /// Only ever grows, so runs of different selections do not take turns rebuilding it.
     third_party: BTreeSet<String>,
+    /// The files the last run's workers' sessions depend on: the next spare's to watch.
+    watch_next: Option<Watched>,
+    /// The files the waiting spare depends on, as they were just before it was forked.
+    spare_files: Option<Fingerprint>,
+    /// The running request reached its run (asked for the zygote).
+    reached_run: bool,
 }
 
 /// What the daemon needs to know of an interpreter.
@@ -104,6 +111,10 @@ struct Daemon {
     /// Held by the running request: later ones queue on it.
     run_queue: Mutex<()>,
     warm: Mutex<Warm>,
+    /// A worker started ahead of the next request (`dxpy_runner::pool::spare`).
+    spare: Arc<SpareSlot>,
+    /// `DXPY_TRACE=1` in the daemon's own environment: time each request's steps.
+    trace: bool,
     /// The running request's stop flag.
     current: Mutex<Option<Arc<AtomicBool>>>,
     last_activity: Mutex<Instant>,
@@ -155,6 +166,8 @@ pub fn serve(location: Location, run_test: RunTest) -> anyhow::Result<Code> {
         run_test,
         run_queue: Mutex::new(()),
         warm: Mutex::new(Warm::default()),
+        spare: Arc::new(SpareSlot::default()),
+        trace: std::env::var_os("DXPY_TRACE").is_some_and(|v| v == "1"),
         current: Mutex::new(None),
         last_activity: Mutex::new(Instant::now()),
         busy: AtomicBool::new(false),
@@ -283,6 +296,8 @@ impl Daemon {
             requests: self.requests.load(Ordering::SeqCst),
             zygote_pid,
             preload,
+            spare_pid: self.spare.pid(),
+            spares_used: self.spare.stats().used,
         }
     }
 
@@ -304,15 +319,89 @@ impl Daemon {
         }
         self.busy.store(true, Ordering::SeqCst);
         *lock(&self.current) = Some(Arc::clone(&cancel));
-        let code = self.run(&request, &cancel, &writer);
+        let deferred = std::cell::RefCell::new(None);
+        let code = self.run(&request, &cancel, &writer, &deferred);
         *lock(&self.current) = None;
         self.requests.fetch_add(1, Ordering::SeqCst);
+        // Read before the reply: a client that has its exit code leaves, which reads as a
+        // cancel.
+        let cancelled = cancel.load(Ordering::SeqCst);
+        // The client has all it waits for: its exit code goes out before the recording and
+        // the next spare, which the next request (queued behind this one) waits for.
+        let sent = code
+            .as_ref()
+            .ok()
+            .map(|code| wire::write_frame(&mut *lock(&writer), &Reply::Exit(*code as i32)));
+        // Recording and the next spare at once: both only read the environment the next
+        // request will replace, and it waits for both (it queues on `queue`).
+        let after = Instant::now();
+        let (recorded, spared) = std::thread::scope(|scope| {
+            let spare = scope.spawn(|| {
+                self.keep_spare(cancelled);
+                after.elapsed()
+            });
+            if let Some(work) = deferred.into_inner() {
+                let work: Deferred = work;
+                work();
+            }
+            let recorded = after.elapsed();
+            (recorded, spare.join().unwrap_or_default())
+        });
+        self.log_trace(&format!(
+            "after the reply: recording {:.1} ms, spare {:.1} ms (at once)",
+            recorded.as_secs_f64() * 1e3,
+            spared.as_secs_f64() * 1e3
+        ));
         self.touch();
         self.busy.store(false, Ordering::SeqCst);
         drop(queue);
-        let code = code?;
-        wire::write_frame(&mut *lock(&writer), &Reply::Exit(code as i32))?;
+        code?;
+        if let Some(sent) = sent {
+            sent?;
+        }
         Ok(())
+    }
+
+    /// After a run, once the client has its answer: makes the next request's worker (not
+    /// during the run, whose worker it would slow down on a busy machine); none after a
+    /// cancelled run. A request that ended before its run (a usage error) changes nothing.
+    fn keep_spare(&self, cancelled: bool) {
+        let reached_run = std::mem::take(&mut lock(&self.warm).reached_run);
+        match (reached_run, cancelled) {
+            (false, _) => {}
+            (true, true) => self.spare.discard("its run was cancelled"),
+            (true, false) => self.prepare_spare(),
+        }
+    }
+
+    /// Starts the next request's worker now, while idle, like the last run's: its files are
+    /// stamped first (a change after that shows at the next request).
+    fn prepare_spare(&self) {
+        let watched = lock(&self.warm).watch_next.clone();
+        let Some(watched) = watched else {
+            self.log_trace("no spare: the run's files are unknown");
+            return;
+        };
+        if self.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        // A spare left from before (the run spawned, or forwarded stderr) is stale now.
+        self.spare.discard("a newer run ended");
+        let fingerprint = watched.stamp();
+        match self.spare.replenish() {
+            Ok(true) => {
+                lock(&self.warm).spare_files = Some(fingerprint);
+            }
+            Ok(false) => self.log_trace("no spare: the run forked no worker from the zygote"),
+            Err(err) => self.log(&format!("no spare worker: {err}")),
+        }
+    }
+
+    /// A `DXPY_TRACE` line in the daemon's log.
+    fn log_trace(&self, message: &str) {
+        if self.trace {
+            self.log(&format!("trace: {message}"));
+        }
     }
 
     /// The run itself, in the client's cwd, environment and terminal, its stderr captured.
@@ -321,6 +410,7 @@ impl Daemon {
         request: &RunRequest,
         cancel: &Arc<AtomicBool>,
         writer: &Arc<Mutex<UnixStream>>,
+        deferred: &std::cell::RefCell<Option<Deferred>>,
     ) -> anyhow::Result<Code> {
         let start = Instant::now();
         let argv: Vec<OsString> = std::iter::once(OsString::from("dx-py"))
@@ -342,10 +432,13 @@ impl Daemon {
         }));
         let stderr = StderrCapture::start(Arc::clone(writer))?;
         let zygote = |pool: &PoolConfig, discovery: &Discovery| self.warm_start(pool, discovery);
+        let defer = |work: Deferred| *deferred.borrow_mut() = Some(work);
         let context = TestContext {
             interrupt: Some(Arc::clone(cancel)),
             zygote: Some(&zygote),
             replay: true,
+            spare: Some(Arc::clone(&self.spare)),
+            defer: Some(&defer),
         };
         let code = {
             let mut out = LineWriter::new(FrameOut {
@@ -361,12 +454,25 @@ impl Daemon {
         };
         stderr.finish(&lock(&self.log))?;
         set_client_terminal(None);
+        self.log_trace(&format!(
+            "run {:.1} ms (spares used so far: {})",
+            start.elapsed().as_secs_f64() * 1e3,
+            self.spare.stats().used
+        ));
         Ok(code)
     }
 
     /// The warm zygote for this run's pool: the kept one while its key holds, else a new one.
     fn warm_start(&self, pool: &PoolConfig, discovery: &Discovery) -> WarmStart {
-        match self.warm_zygote(pool, discovery) {
+        let started = Instant::now();
+        let warm = self.warm_zygote(pool, discovery);
+        self.check_spare(discovery);
+        lock(&self.warm).reached_run = true;
+        self.log_trace(&format!(
+            "zygote and spare checked in {:.1} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        ));
+        match warm {
             Ok(zygote) => WarmStart::Shared(zygote),
             Err(err) => {
                 eprintln!("dx-py: the daemon's zygote could not start ({err:#}); starting one for this run");
@@ -403,10 +509,12 @@ impl Daemon {
             .map(PathBuf::as_path)
             .filter(|d| !d.starts_with(&pool.rootdir))
             .collect();
+        warm.watch_next = None;
         if spec.import_pytest {
             if let Some(version) = interpreter.version {
-                let found = preload::third_party_imports(discovery, version, &outside);
+                let (found, session_files) = preload::scan(discovery, version, &outside);
                 warm.third_party.extend(found);
+                warm.watch_next = Some(Watched::new(discovery, &session_files, &CONFIG_FILES));
             }
             let configured: BTreeSet<&String> = spec.preload.iter().collect();
             let extra: Vec<String> = warm
@@ -437,12 +545,31 @@ impl Daemon {
                 return Ok(Arc::clone(zygote));
             }
         }
-        // The old one stops (dropped) before the new one starts: one interpreter at a time.
+        // The old one stops (dropped, with its spare) before the new one starts: one
+        // interpreter at a time.
+        self.spare.clear("the zygote is rebuilt");
+        warm.spare_files = None;
         warm.zygote = None;
         let zygote = Zygote::start(&key.spec)?;
         self.log(&format!("zygote pid {} started", zygote.pid()));
         warm.zygote = Some((key, Arc::clone(&zygote)));
         Ok(zygote)
+    }
+
+    /// Discards the spare unless every file its session depends on is as it was just before
+    /// it was forked (and the run's conftests are the same).
+    fn check_spare(&self, discovery: &Discovery) {
+        let Some(files) = lock(&self.warm).spare_files.take() else {
+            self.spare.discard("its files were not stamped");
+            return;
+        };
+        match files.changed(discovery) {
+            Some(why) => {
+                self.log_trace(&format!("spare discarded: {why}"));
+                self.spare.discard(&why);
+            }
+            None => self.log_trace(&format!("spare valid ({} files stamped)", files.len())),
+        }
     }
 
     /// Stops the daemon: interrupts the run, waits for it to end, stops the zygote, kills
@@ -459,6 +586,7 @@ impl Daemon {
             flag.store(true, Ordering::SeqCst);
         }
         let _queue = lock(&self.run_queue);
+        self.spare.clear("the daemon stops");
         lock(&self.warm).zygote = None;
         crate::signals::kill_descendants();
         let ours =

@@ -77,6 +77,10 @@ pub struct Status {
     pub zygote_pid: Option<u32>,
     /// The modules that zygote imported besides pytest.
     pub preload: Vec<String>,
+    /// The pid of the worker started ahead of the next request, when one waits.
+    pub spare_pid: Option<u32>,
+    /// Requests whose worker was a spare.
+    pub spares_used: u64,
 }
 
 /// Writes one frame.

@@ -527,3 +527,165 @@ fn a_client_that_goes_away_cancels_its_run() {
     );
     assert_eq!(project.field("pid"), pid);
 }
+
+/// A project whose test checks a conftest fixture built from a first-party module, an ini
+/// option of pyproject.toml and an environment variable against `expected.txt` (which no
+/// spare depends on).
+const SPARE_PROJECT: &[(&str, &str)] = &[
+    (
+        "pyproject.toml",
+        "[tool.pytest.ini_options]\nflavour = \"plain\"\n",
+    ),
+    ("helper.py", "VALUE = 'one'\n"),
+    (
+        "conftest.py",
+        "import os\n\nimport pytest\n\nfrom helper import VALUE\n\n\n\
+         def pytest_addoption(parser):\n    parser.addini('flavour', 'a flavour')\n\n\n\
+         @pytest.fixture\ndef value(request):\n    \
+         return f\"{VALUE}-{request.config.getini('flavour')}-{os.environ.get('SPARE_VAR', '')}\"\n",
+    ),
+    (
+        "test_value.py",
+        "from pathlib import Path\n\n\ndef test_value(value):\n    \
+         assert value == Path(__file__).with_name('expected.txt').read_text().strip()\n",
+    ),
+    ("expected.txt", "one-plain-\n"),
+];
+
+impl Daemonized {
+    /// Waits until the daemon has a spare worker; its pid.
+    fn spare(&self) -> String {
+        let mut pid = String::new();
+        wait_until("a spare worker", || {
+            pid = self.field("spare");
+            pid != "none"
+        });
+        pid
+    }
+
+    fn spares_used(&self) -> u64 {
+        self.field("spares used").parse().expect("a count")
+    }
+
+    /// `dx-py test` of the spare project's test with `SPARE_VAR=var`: exit code and output.
+    fn test_value(&self, var: &str) -> (i32, String) {
+        let mut cmd = self.command(&["test", "--python", &self.python, "-rA", "test_value.py"]);
+        cmd.env("SPARE_VAR", var);
+        let out = cmd.output().expect("spawn dx-py");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    }
+}
+
+#[test]
+fn a_second_identical_request_uses_a_spare_and_equals_the_no_daemon_run() {
+    let project = Daemonized::new(SPARE_PROJECT);
+    let local = project.test(&["--no-daemon", "-rA", "-v"]);
+    assert_eq!(local.2, 0, "{}{}", local.0, local.1);
+    let first = project.test(&["-rA", "-v"]);
+    assert_eq!(project.spares_used(), 0, "the first request had no spare");
+    let spare = project.spare();
+    assert!(is_running(&spare), "spare {spare}");
+    let second = project.test(&["-rA", "-v"]);
+    assert_eq!(
+        project.spares_used(),
+        1,
+        "the second request took the spare"
+    );
+    for run in [&first, &second] {
+        assert_eq!(run.2, local.2, "{}{}", run.0, run.1);
+        assert_eq!(untimed(&run.0), untimed(&local.0));
+        assert_eq!(run.1, local.1, "stderr");
+    }
+    // A used spare never serves again: the next one is another process.
+    assert_ne!(project.spare(), spare);
+}
+
+#[test]
+fn a_changed_module_conftest_or_config_discards_the_spare() {
+    let project = Daemonized::new(SPARE_PROJECT);
+    let root = project.root().to_path_buf();
+    assert_eq!(project.test_value("").0, 0);
+    let changes: [(&str, &str, &str); 3] = [
+        ("helper.py", "VALUE = 'second'\n", "second-plain-\n"),
+        (
+            "conftest.py",
+            &SPARE_PROJECT[2].1.replace("return f\"", "return 'c' + f\""),
+            "csecond-plain-\n",
+        ),
+        (
+            "pyproject.toml",
+            "[tool.pytest.ini_options]\nflavour = \"spicy\"\n",
+            "csecond-spicy-\n",
+        ),
+    ];
+    for (file, content, expected) in changes {
+        project.spare();
+        let used = project.spares_used();
+        write(&root, file, content);
+        write(&root, "expected.txt", expected);
+        let (code, output) = project.test_value("");
+        assert_eq!(
+            code, 0,
+            "after changing {file}, the test sees it:\n{output}"
+        );
+        assert_eq!(
+            project.spares_used(),
+            used,
+            "the spare was discarded ({file})"
+        );
+    }
+    // Unchanged files: the spare serves.
+    project.spare();
+    let used = project.spares_used();
+    assert_eq!(project.test_value("").0, 0);
+    assert_eq!(project.spares_used(), used + 1);
+}
+
+#[test]
+fn another_environment_discards_the_spare() {
+    let project = Daemonized::new(SPARE_PROJECT);
+    assert_eq!(project.test_value("").0, 0);
+    project.spare();
+    write(project.root(), "expected.txt", "one-plain-x\n");
+    let (code, output) = project.test_value("x");
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(project.spares_used(), 0);
+    project.spare();
+    let (code, output) = project.test_value("x");
+    assert_eq!(code, 0, "{output}");
+    assert_eq!(project.spares_used(), 1, "the same environment takes it");
+}
+
+#[test]
+fn daemon_stop_leaves_no_spare_worker() {
+    let project = Daemonized::new(SPARE_PROJECT);
+    assert_eq!(project.test_value("").0, 0);
+    let spare = project.spare();
+    let zygote = project.field("zygote");
+    assert!(is_running(&spare) && is_running(&zygote));
+    assert_eq!(project.daemon("stop").code, 0);
+    wait_until("the spare and the zygote to exit", || {
+        !is_running(&spare) && !is_running(&zygote)
+    });
+}
+
+#[test]
+fn a_request_right_after_another_sees_its_recorded_state() {
+    let project = Daemonized::new(FAILING);
+    let (out, err, code) = project.test(&["-n", "1"]);
+    assert_eq!(code, 1, "{out}{err}");
+    // Last-failed is saved after the first client has its exit code: the next request
+    // still sees it.
+    let (out, err, code) = project.test(&["--lf", "-n", "1", "-rA"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("run-last-failure: rerun previous 2 failures"),
+        "{out}{err}"
+    );
+    assert!(out.contains("2 failed"), "{out}");
+    assert!(!out.contains("passed"), "{out}");
+}
