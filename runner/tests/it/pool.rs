@@ -342,23 +342,24 @@ fn workers_are_recycled_after_their_batch_budget(mode: Mode) {
     let units = plan(
         &modules,
         &DurationStore::default(),
-        SplitPolicy { max_unit_tests: 1 },
+        SplitPolicy { max_unit_tests: 2 },
     );
     assert_eq!(
         units.len(),
-        3,
-        "test_fine.py splits into functions and TestGroup"
+        4,
+        "test_fails.py's three functions are cut into two ranges; test_fine.py splits into \
+         its function and TestGroup"
     );
     let mut config = config(&root, 1, mode);
     config.pool.max_batches_per_worker = 1;
     let (events, summary) = execute(config, units);
     let pids = worker_pids(&events);
-    assert_eq!(pids.len(), 3, "one worker per batch");
+    assert_eq!(pids.len(), 4, "one worker per batch");
     let exits = events
         .iter()
         .filter(|e| matches!(e, RunEvent::WorkerExited { .. }))
         .count();
-    assert_eq!(exits, 3);
+    assert_eq!(exits, 4);
     assert_eq!((summary.failed, summary.passed, summary.skipped), (2, 3, 1));
     assert_no_orphans(&pids);
 }
