@@ -4,15 +4,21 @@
     python3 bench/daemon_bench.py [--runs 5] [--suites jinja2 click markupsafe]
 
 Per corpus suite (from its unpacked root, corpus venv, pytest's bytecode cache warm), the first
-test pytest collects from the suite's chosen file. Each runner gets one untimed warm-up (for
-dx-py it starts the daemon and its zygote), then the median of --runs timed runs:
+test pytest collects from the suite's chosen file. After one untimed warm-up of each (for dx-py
+it starts the daemon and its zygote), --runs rounds, each running pytest, then dx-py in the
+daemon, then dx-py without it, side by side, so every runner sees the same machine; medians:
 
 | column | what is run |
 |---|---|
 | `pytest_s` | `python -m pytest -q -p no:cacheprovider FILE::TEST` |
-| `daemon_s` | `dx-py test -q --python PY FILE::TEST`, the project's daemon warm |
+| `daemon_s` | `dx-py test -q --python PY FILE::TEST`, the project's daemon warm (see below) |
+| `loop_s` | the same, --runs requests back to back, as a script's loop sends them |
 | `no_daemon_s` | the same with `--no-daemon`: interpreter start-up paid in the run |
 | `py/daemon` | `pytest_s / daemon_s` (target: at least 5) |
+
+In `daemon_s` each request comes a round after the daemon's last one, as a developer's rerun
+comes after a pause: the spare worker the daemon starts after a reply is ready. In `loop_s` each
+request waits for the spare the previous one left starting.
 
 dx-py's cache (and so the daemon's socket) lives in a scratch directory; the daemon is stopped
 at the end.
@@ -51,16 +57,10 @@ def first_test(root: Path, file: str, env: dict[str, str]) -> str:
     return next(line for line in proc.stdout.splitlines() if "::" in line)
 
 
-def median_time(cmd: list[str], root: Path, env: dict[str, str], runs: int) -> tuple[float, int]:
-    """(median seconds, last exit code), after one untimed warm-up."""
-    subprocess.run(cmd, cwd=root, env=env, capture_output=True)
-    times, code = [], 0
-    for _ in range(runs):
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True)
-        times.append(time.perf_counter() - start)
-        code = proc.returncode
-    return statistics.median(times), code
+def timed(cmd: list[str], root: Path, env: dict[str, str]) -> tuple[float, int]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True)
+    return time.perf_counter() - start, proc.returncode
 
 
 def bench_suite(suite: corpus.Suite, dxpy: Path, runs: int, cache: Path) -> tuple[str, ...]:
@@ -69,17 +69,28 @@ def bench_suite(suite: corpus.Suite, dxpy: Path, runs: int, cache: Path) -> tupl
     env.pop("DXPY_NO_DAEMON", None)
     python = str(corpus.venv_python())
     node = first_test(suite.root, TEST_FILES[suite.name], env)
-    pytest_s, py_code = median_time(
-        [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", node], suite.root, env, runs)
-    dx = [str(dxpy), "test", "-q", "--python", python]
+    runners = {
+        "pytest": [python, "-m", "pytest", "-q", "-p", "no:cacheprovider", node],
+        "daemon": [str(dxpy), "test", "-q", "--python", python, node],
+        "no_daemon": [str(dxpy), "test", "-q", "--python", python, "--no-daemon", node],
+    }
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    codes: dict[str, int] = {}
     try:
-        daemon_s, dx_code = median_time(dx + [node], suite.root, env, runs)
+        for cmd in runners.values():
+            subprocess.run(cmd, cwd=suite.root, env=env, capture_output=True)
+        for _ in range(runs):
+            for name, cmd in runners.items():
+                elapsed, codes[name] = timed(cmd, suite.root, env)
+                times[name].append(elapsed)
+        loop = [timed(runners["daemon"], suite.root, env)[0] for _ in range(runs)]
     finally:
         subprocess.run([str(dxpy), "daemon", "stop", "--python", python], cwd=suite.root, env=env,
                        capture_output=True)
-    local_s, local_code = median_time(dx + ["--no-daemon", node], suite.root, env, runs)
-    return (suite.name, node, f"{pytest_s:.3f}", f"{daemon_s:.3f}", f"{local_s:.3f}",
-            f"{pytest_s / daemon_s:.1f}", f"{py_code}/{dx_code}/{local_code}")
+    pytest_s, daemon_s, local_s = (statistics.median(times[n]) for n in runners)
+    loop_s = statistics.median(loop)
+    return (suite.name, node, f"{pytest_s:.3f}", f"{daemon_s:.3f}", f"{loop_s:.3f}", f"{local_s:.3f}",
+            f"{pytest_s / daemon_s:.1f}", f"{codes['pytest']}/{codes['daemon']}/{codes['no_daemon']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     except (corpus.CorpusError, subprocess.CalledProcessError) as err:
         print(f"daemon_bench: error: {err}", file=sys.stderr)
         return 2
-    print(f"dx-py: {dxpy}; median of {args.runs} runs after one warm-up")
-    head = ("suite", "test", "pytest_s", "daemon_s", "no_daemon_s", "py/daemon", "exit py/dm/nd")
+    print(f"dx-py: {dxpy}; medians of {args.runs} interleaved rounds after one warm-up")
+    head = ("suite", "test", "pytest_s", "daemon_s", "loop_s", "no_daemon_s", "py/daemon",
+            "exit py/dm/nd")
     rows = [head]
     with tempfile.TemporaryDirectory(prefix="dxd-") as tmp:
         for suite in suites:
