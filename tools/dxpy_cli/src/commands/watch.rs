@@ -3,6 +3,7 @@
 //! runs. When stdin is a terminal, keys act as in jest: Enter or `a` runs every test, `f` the
 //! last failures, `q` quits; Ctrl-C stops a run and quits.
 
+use std::cell::RefCell;
 use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +17,7 @@ use crate::args::TestArgs;
 use crate::commands::discover::discover;
 use crate::commands::test::{run_with, TestContext, ZygoteKeeper};
 use crate::exit::Code;
+use crate::test_context::Deferred;
 
 /// Quiet time that ends a burst of file events (an editor's save is several).
 const DEBOUNCE: Duration = Duration::from_millis(60);
@@ -69,8 +71,17 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     let mut kind = RunKind::Affected;
     let mut code;
     loop {
-        code = run_kind(&args, kind, &zygotes, &interrupted);
+        // The run's recording waits until its report and the waiting line are out (what the
+        // developer reads), and ends before the next run plans from the cache.
+        let recording: RefCell<Option<Deferred>> = RefCell::new(None);
+        code = run_kind(&args, kind, &zygotes, &interrupted, &recording);
+        let finish_recording = || {
+            if let Some(work) = recording.take() {
+                work();
+            }
+        };
         if interrupted.load(Ordering::SeqCst) {
+            finish_recording();
             return Ok(Code::Interrupted);
         }
         // Files the run itself wrote (reports, data the tests make) are not edits; a Python
@@ -84,11 +95,13 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
             .filter(|p| p.extension().is_some_and(|e| e == "py"))
             .collect();
         if !during.is_empty() {
+            finish_recording();
             announce(&rootdir, &during);
             kind = RunKind::Affected;
             continue;
         }
         print_waiting(keys);
+        finish_recording();
         match wait(&events, &ignore, &interrupted) {
             Next::Run(kind_next, changed) => {
                 if !changed.is_empty() {
@@ -107,6 +120,7 @@ fn run_kind(
     kind: RunKind,
     zygotes: &ZygoteKeeper,
     interrupted: &Arc<AtomicBool>,
+    recording: &RefCell<Option<Deferred>>,
 ) -> Code {
     let mut args = args.clone();
     args.watch = false;
@@ -115,12 +129,13 @@ fn run_kind(
     let keep = |pool: &dxpy_runner::pool::PoolConfig, _: &dxpy_discover::session::Discovery| {
         zygotes.warm_start(pool)
     };
+    let defer = |work: Deferred| *recording.borrow_mut() = Some(work);
     let context = TestContext {
         interrupt: Some(Arc::clone(interrupted)),
         zygote: Some(&keep),
         replay: kind != RunKind::All,
         spare: None,
-        defer: None,
+        defer: Some(&defer),
     };
     match run_with(args, &context, std::io::stdout().lock(), Instant::now()) {
         Ok(code) => code,
