@@ -1,7 +1,8 @@
 //! The per-project daemon (`dx-py daemon`, and `dx-py test` through it): lifecycle, file
 //! permissions, replacing stale sockets and other builds, results equal to `--no-daemon`,
-//! reuse of one zygote, rebuilding it on a new distribution, concurrent clients, Ctrl-C, and no
-//! process left after `daemon stop`.
+//! reuse of one zygote, rebuilding it on a new distribution or a changed start-up variable,
+//! concurrent clients, Ctrl-C, spare workers, and no process left after `daemon stop` or
+//! SIGTERM.
 //!
 //! Every test opts in to the daemon (`dxpy_test_support::clean` turns it off) and stops its
 //! daemon when it ends, failed or not.
@@ -348,6 +349,59 @@ fn a_new_distribution_or_config_rebuilds_the_zygote() {
         rebuilt,
         "a new config: a new zygote"
     );
+}
+
+#[test]
+fn a_changed_start_up_variable_rebuilds_the_zygote() {
+    // PYTHONHASHSEED is read at interpreter start-up: a fork of a zygote started without it
+    // would not have it, whatever its environment says.
+    let project = Daemonized::new(&[
+        ("pytest.ini", "[pytest]\n"),
+        (
+            "test_seed.py",
+            "import os\nimport sys\n\n\ndef test_seed():\n    \
+             fixed = os.environ.get('PYTHONHASHSEED') == '0'\n    \
+             assert sys.flags.hash_randomization == (0 if fixed else 1)\n",
+        ),
+    ]);
+    let seeded = |seed: Option<&str>| {
+        let mut cmd = project.command(&["test", "--python", &project.python]);
+        match seed {
+            Some(seed) => cmd.env("PYTHONHASHSEED", seed),
+            None => cmd.env_remove("PYTHONHASHSEED"),
+        };
+        let out = cmd.output().expect("spawn dx-py");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(out.status.code(), Some(0), "{text}");
+        assert!(text.contains("1 passed"), "{text}");
+        project.field("zygote")
+    };
+    let random = seeded(None);
+    assert_eq!(seeded(None), random, "the same variables: the same zygote");
+    let fixed = seeded(Some("0"));
+    assert_ne!(fixed, random, "PYTHONHASHSEED set: a new zygote");
+    assert_ne!(seeded(None), fixed, "and unset again: another");
+}
+
+#[test]
+fn sigterm_stops_the_daemon_and_every_interpreter_it_started() {
+    let project = Daemonized::new(SPARE_PROJECT);
+    assert_eq!(project.test_value("").0, 0);
+    let pid = project.field("pid");
+    let socket = project.socket();
+    let mut family = descendants(&pid);
+    assert!(family.contains(&project.field("zygote")), "{family:?}");
+    family.push(pid.clone());
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    wait_until("the daemon and its interpreters to exit", || {
+        family.iter().all(|p| !is_running(p))
+    });
+    assert!(project.status().is_none(), "still answering after SIGTERM");
+    assert!(!socket.exists(), "the socket is removed");
 }
 
 #[test]
