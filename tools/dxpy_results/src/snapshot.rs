@@ -70,10 +70,15 @@ impl Snapshot {
         &self.root
     }
 
-    /// `path` (rootdir-relative) now; `None` when it does not exist or cannot be read.
+    /// `path` (rootdir-relative) now; `None` when it does not exist or cannot be read. A
+    /// module imported from inside an archive (`tests/res/package.zip/pkg/mod.py`) stands for
+    /// the archive file itself, compared whole: any change to the archive is a change to it.
     pub fn file(&mut self, path: &str) -> Option<&FileState> {
         if !self.files.contains_key(path) {
-            let state = read_state(&self.root.join(path), path.ends_with(".py"));
+            let state = match archive_of(&self.root, path) {
+                Some(archive) => read_state(&archive, false),
+                None => read_state(&self.root.join(path), path.ends_with(".py")),
+            };
             self.files.insert(path.to_owned(), state);
         }
         self.files.get(path).and_then(Option::as_ref)
@@ -134,8 +139,8 @@ impl Snapshot {
             .files
             .iter()
             .filter(|(path, state)| {
-                let now = stamp(&self.root.join(path));
-                now != state.as_ref().and_then(|s| s.stamp)
+                let read = archive_of(&self.root, path).unwrap_or_else(|| self.root.join(path));
+                stamp(&read) != state.as_ref().and_then(|s| s.stamp)
             })
             .map(|(path, _)| path.clone())
             .collect();
@@ -147,6 +152,20 @@ impl Snapshot {
 fn stamp(path: &Path) -> Option<(i128, u64)> {
     let metadata = std::fs::metadata(path).ok()?;
     Some((dxpy_fs::mtime_ns(&metadata).ok()?, metadata.len()))
+}
+
+/// The archive file (under `root`) that `path` lies inside, when `path` is no file itself but
+/// one of its ancestors is: zipimport's paths look like that.
+fn archive_of(root: &Path, path: &str) -> Option<PathBuf> {
+    let full = root.join(path);
+    if full.exists() {
+        return None;
+    }
+    full.ancestors()
+        .skip(1)
+        .take_while(|ancestor| ancestor.starts_with(root) && *ancestor != root)
+        .find(|ancestor| ancestor.is_file())
+        .map(Path::to_path_buf)
 }
 
 fn read_state(path: &Path, python: bool) -> Option<FileState> {

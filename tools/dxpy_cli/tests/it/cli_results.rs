@@ -149,6 +149,52 @@ fn an_unchanged_tree_replays_every_test_and_marks_them_at_v() {
     );
 }
 
+/// `root/res/pkg.zip` holding `zpkg/__init__.py` with `text`, written by Python's zipfile.
+fn zip_package(root: &Path, text: &str) {
+    let script = "import sys, zipfile\n\
+                  with zipfile.ZipFile(sys.argv[1], 'w') as z:\n    \
+                  z.writestr('zpkg/__init__.py', sys.argv[2])\n";
+    std::fs::create_dir_all(root.join("res")).expect("mkdir");
+    let made = Command::new(python())
+        .args(["-c", script])
+        .arg(root.join("res/pkg.zip"))
+        .arg(text)
+        .status()
+        .expect("python");
+    assert!(made.success());
+}
+
+#[test]
+fn a_module_imported_from_a_zip_archive_is_replayed_until_the_archive_changes() {
+    // As jinja2's test_package_zip_source: the module has no file of its own to digest; the
+    // archive stands for it, whole.
+    let (_tmp, root) = tree(&[
+        ("pytest.ini", "[pytest]\n"),
+        (
+            "test_zip.py",
+            "import pathlib\nimport sys\n\n\ndef test_zip():\n    \
+             sys.path.insert(0, str(pathlib.Path(__file__).parent / 'res' / 'pkg.zip'))\n    \
+             import zpkg\n    \
+             assert zpkg.VALUE == 1\n",
+        ),
+        ("other/test_other.py", "def test_other():\n    pass\n"),
+    ]);
+    zip_package(&root, "VALUE = 1\n");
+    let (_, cached) = affected_like_pytest(&root, &[]);
+    assert_eq!(cached, 0);
+    let (run, cached) = affected_like_pytest(&root, &[]);
+    // Before, the zip-imported module's path could not be read and the test was never recorded.
+    assert_eq!(cached, 2, "both replayed:\n{}", run.output);
+    zip_package(&root, "VALUE = 2\n");
+    let (run, cached) = affected_like_pytest(&root, &[]);
+    assert_eq!(
+        cached, 1,
+        "the archive changed: its test runs:\n{}",
+        run.output
+    );
+    assert_eq!(run.code, 1, "{}", run.output);
+}
+
 #[test]
 fn each_kind_of_input_change_reruns_the_tests_it_reaches() {
     let (_tmp, root) = tree(PKG);
