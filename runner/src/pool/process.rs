@@ -215,16 +215,7 @@ impl WorkerProcess {
         config: &PoolConfig,
         resolved: &super::Resolved,
     ) -> Result<Vec<WorkerMessage>, PoolError> {
-        let hello = Hello {
-            rootdir: config.rootdir.to_string_lossy().into_owned(),
-            sys_path: config.sys_path.clone(),
-            engine: config.engine,
-            pytest_args: config.pytest_args.clone(),
-            output_limit: config.output_limit,
-            terminal_width: config.terminal_width,
-            record_execution: config.record_execution,
-        };
-        let request_id = match self.send(Request::Hello(hello)) {
+        let request_id = match self.send(Request::Hello(hello_of(config))) {
             Ok(id) => id,
             Err(err) => {
                 self.kill();
@@ -530,5 +521,18 @@ fn placeholder_ready(pid: u32) -> Ready {
         engine: crate::protocol::Engine::Native,
         python_version: String::new(),
         pytest_version: String::new(),
+    }
+}
+
+/// The Hello a worker for `config` is configured with.
+pub(super) fn hello_of(config: &PoolConfig) -> Hello {
+    Hello {
+        rootdir: config.rootdir.to_string_lossy().into_owned(),
+        sys_path: config.sys_path.clone(),
+        engine: config.engine,
+        pytest_args: config.pytest_args.clone(),
+        output_limit: config.output_limit,
+        terminal_width: config.terminal_width,
+        record_execution: config.record_execution,
     }
 }

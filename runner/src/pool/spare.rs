@@ -19,9 +19,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::protocol::{Engine, WorkerMessage};
+use crate::protocol::{Hello, WorkerMessage};
 
-use super::process::WorkerProcess;
+use super::process::{hello_of, WorkerProcess};
 use super::zygote::{worker_env, Zygote};
 use super::{PoolConfig, PoolError, Resolved};
 
@@ -32,13 +32,9 @@ struct SpareKey {
     resolved: Resolved,
     cwd: Option<PathBuf>,
     env: Vec<(OsString, OsString)>,
+    /// Kept beside `hello`, whose copy of it is lossy for a path that is not UTF-8.
     rootdir: PathBuf,
-    sys_path: Vec<String>,
-    engine: Engine,
-    pytest_args: Vec<String>,
-    output_limit: u32,
-    terminal_width: u32,
-    record_execution: bool,
+    hello: Hello,
     preload: Vec<String>,
     /// Spares have no stderr sink: a run that forwards stderr never takes one.
     forward_stderr: bool,
@@ -52,12 +48,7 @@ impl SpareKey {
             cwd: std::env::current_dir().ok(),
             env: worker_env(config, resolved),
             rootdir: config.rootdir.clone(),
-            sys_path: config.sys_path.clone(),
-            engine: config.engine,
-            pytest_args: config.pytest_args.clone(),
-            output_limit: config.output_limit,
-            terminal_width: config.terminal_width,
-            record_execution: config.record_execution,
+            hello: hello_of(config),
             preload: config.preload.clone(),
             forward_stderr: config.forward_stderr,
         }

@@ -434,8 +434,9 @@ fn two_clients_at_once_both_get_their_own_results() {
     assert_eq!(project.field("requests"), "2");
 }
 
-#[test]
-fn ctrl_c_cancels_the_request_and_the_daemon_serves_the_next() {
+/// A started daemon (and its pid) serving a client whose test sleeps for ten minutes, once
+/// that test has started; `output` is where the client's stdout and stderr go.
+fn sleeping_client(output: fn() -> Stdio) -> (Daemonized, String, Child) {
     let project = Daemonized::new(&[
         (
             "test_sleep.py",
@@ -449,10 +450,16 @@ fn ctrl_c_cancels_the_request_and_the_daemon_serves_the_next() {
     let marker = project.root().join("sleeping");
     let mut cmd = project.command(&["test", "--python", &project.python, "test_sleep.py"]);
     cmd.env("DXPY_MARKER", &marker)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stdout(output())
+        .stderr(output());
     let child = cmd.spawn().expect("spawn");
     wait_until("the sleeping test to start", || marker.exists());
+    (project, pid, child)
+}
+
+#[test]
+fn ctrl_c_cancels_the_request_and_the_daemon_serves_the_next() {
+    let (project, pid, child) = sleeping_client(Stdio::piped);
     let kill = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -551,23 +558,7 @@ fn the_zygote_preloads_third_party_imports_but_no_project_code() {
 
 #[test]
 fn a_client_that_goes_away_cancels_its_run() {
-    let project = Daemonized::new(&[
-        (
-            "test_sleep.py",
-            "import os\nimport time\n\n\ndef test_sleep():\n    \
-             open(os.environ['DXPY_MARKER'], 'w').close()\n    time.sleep(600)\n",
-        ),
-        ("test_quick.py", "def test_quick():\n    pass\n"),
-    ]);
-    assert_eq!(project.daemon("start").code, 0);
-    let pid = project.field("pid");
-    let marker = project.root().join("sleeping");
-    let mut cmd = project.command(&["test", "--python", &project.python, "test_sleep.py"]);
-    cmd.env("DXPY_MARKER", &marker)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().expect("spawn");
-    wait_until("the sleeping test to start", || marker.exists());
+    let (project, pid, mut child) = sleeping_client(Stdio::null);
     // SIGKILL: no Cancel is sent, the connection just closes.
     child.kill().expect("kill the client");
     child.wait().expect("reap the client");
