@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context as _;
+use dxpy_discover::session::hook_scope::within;
 use dxpy_discover::session::{self, Discovery};
 use dxpy_graph::PythonVersion;
 use dxpy_results::{
@@ -309,7 +310,7 @@ fn hook_inputs(scope: &HookScope<'_>, dirs: &[String], now: &mut Snapshot) -> Op
                 .replace(std::path::MAIN_SEPARATOR, "/");
             let dir = rel.rsplit_once('/').map_or("", |(dir, _)| dir);
             dirs.iter()
-                .any(|d| below(d, dir) || below(dir, d))
+                .any(|d| within(d, dir) || within(dir, d))
                 .then_some(rel)
         })
         .collect();
@@ -318,7 +319,7 @@ fn hook_inputs(scope: &HookScope<'_>, dirs: &[String], now: &mut Snapshot) -> Op
         .iter()
         .rfind(|c| {
             let dir = c.rsplit_once('/').map_or("", |(dir, _)| dir);
-            dirs.iter().all(|d| below(d, dir))
+            dirs.iter().all(|d| within(d, dir))
         })?
         .clone();
     let mut deps: BTreeSet<String> = BTreeSet::new();
@@ -347,15 +348,6 @@ fn hook_inputs(scope: &HookScope<'_>, dirs: &[String], now: &mut Snapshot) -> Op
         deps: deps.into_iter().collect(),
         data: data.finish(),
     })
-}
-
-/// `path` is `dir` or below it (rootdir-relative; `""` is the rootdir).
-fn below(path: &str, dir: &str) -> bool {
-    dir.is_empty()
-        || path == dir
-        || path
-            .strip_prefix(dir)
-            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 impl AffectedRun {

@@ -43,8 +43,8 @@ impl FileState {
 pub struct Snapshot {
     root: PathBuf,
     files: HashMap<String, Option<FileState>>,
-    data: HashMap<String, Digest>,
-    trees: HashMap<String, Digest>,
+    /// Digests of what is below a directory: (directory, Python files included) → digest.
+    below: HashMap<(String, bool), Digest>,
     /// Files the run writes itself (its JUnit XML): never a test's data.
     outputs: Vec<PathBuf>,
 }
@@ -54,8 +54,7 @@ impl Snapshot {
         Snapshot {
             root: root.to_path_buf(),
             files: HashMap::new(),
-            data: HashMap::new(),
-            trees: HashMap::new(),
+            below: HashMap::new(),
             outputs: Vec::new(),
         }
     }
@@ -98,22 +97,23 @@ impl Snapshot {
     /// and contents, recursively, leaving out hidden files and directories (`.coverage`,
     /// `.pytest_cache`), `__pycache__`, virtualenvs and `node_modules`.
     pub fn data_digest(&mut self, dir: &str) -> Digest {
-        if let Some(digest) = self.data.get(dir) {
-            return *digest;
-        }
-        let digest = self.digest_below(dir, false);
-        self.data.insert(dir.to_owned(), digest);
-        digest
+        self.kept_digest_below(dir, false)
     }
 
     /// Digest of every file below `dir`, Python ones included, with the same exclusions as
     /// [`Snapshot::data_digest`]: what conftest collection hooks may read or turn into items.
     pub fn tree_digest(&mut self, dir: &str) -> Digest {
-        if let Some(digest) = self.trees.get(dir) {
+        self.kept_digest_below(dir, true)
+    }
+
+    /// [`Snapshot::digest_below`], computed once per run.
+    fn kept_digest_below(&mut self, dir: &str, python: bool) -> Digest {
+        let key = (dir.to_owned(), python);
+        if let Some(digest) = self.below.get(&key) {
             return *digest;
         }
-        let digest = self.digest_below(dir, true);
-        self.trees.insert(dir.to_owned(), digest);
+        let digest = self.digest_below(dir, python);
+        self.below.insert(key, digest);
         digest
     }
 

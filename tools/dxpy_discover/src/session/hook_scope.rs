@@ -31,8 +31,9 @@ fn rel_dir(rootdir: &Path, dir: &Path) -> Option<String> {
     )
 }
 
-/// Whether `dir` is `ancestor` or below it (both rootdir-relative).
-fn within(dir: &str, ancestor: &str) -> bool {
+/// Whether `dir` is `ancestor` or below it (both rootdir-relative, `/`-separated; `""` is the
+/// rootdir).
+pub fn within(dir: &str, ancestor: &str) -> bool {
     ancestor.is_empty()
         || dir == ancestor
         || dir
