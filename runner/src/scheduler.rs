@@ -277,22 +277,30 @@ fn plan_units(units: Vec<WorkUnit>, store: &DurationStore, batched: bool) -> Vec
             (None, None) => unit.node_ids.len() as f64,
         }
     };
-    let estimated: Vec<(f64, WorkUnit)> = units.into_iter().map(|u| (estimate(&u), u)).collect();
-    let estimated = if batched {
+    // `units` come in collection order: the position is each unit's place in it.
+    let estimated: Vec<Planned> = units
+        .into_iter()
+        .enumerate()
+        .map(|(position, unit)| Planned {
+            seconds: estimate(&unit),
+            position,
+            unit,
+        })
+        .collect();
+    let mut planned = if batched {
         batch_small_units(estimated)
     } else {
         estimated
     };
-    let mut keyed: Vec<(f64, usize, WorkUnit)> = estimated
-        .into_iter()
-        .enumerate()
-        .map(|(position, (seconds, unit))| (seconds, position, unit))
-        .collect();
-    keyed.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    planned.sort_by(|a, b| {
+        b.seconds
+            .total_cmp(&a.seconds)
+            .then(a.position.cmp(&b.position))
+    });
     let mut next_index: u32 = 0;
-    keyed
+    keep_module_order(planned)
         .into_iter()
-        .map(|(_, _, mut unit)| {
+        .map(|Planned { mut unit, .. }| {
             unit.first_index = next_index;
             next_index = next_index.saturating_add(unit.node_ids.len() as u32);
             unit
@@ -300,8 +308,58 @@ fn plan_units(units: Vec<WorkUnit>, store: &DurationStore, batched: bool) -> Vec
         .collect()
 }
 
+/// A unit on its way through planning: its estimated duration and its place in collection
+/// order (a batch takes its first member's).
+struct Planned {
+    seconds: f64,
+    position: usize,
+    unit: WorkUnit,
+}
+
+/// The test module a unit's first node ID belongs to (`None` for hook items).
+fn module_of(unit: &WorkUnit) -> Option<&str> {
+    if unit.kind.is_hook_items() {
+        return None;
+    }
+    let first = unit.node_ids.first()?;
+    Some(
+        first
+            .split_once("::")
+            .map_or(first.as_str(), |(path, _)| path),
+    )
+}
+
+/// Puts the units of one module back into collection order, on the queue places the
+/// longest-first order gave them. The run's queue is FIFO, so a worker that takes two units of
+/// a module then runs them in pytest's order, as each pytest-xdist worker runs its items:
+/// tests that leave state behind (a registry a later test's class extends) must not run
+/// before the tests pytest runs first.
+fn keep_module_order(planned: Vec<Planned>) -> Vec<Planned> {
+    // order[place] = the entry that goes there.
+    let mut order: Vec<usize> = (0..planned.len()).collect();
+    let mut places: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (place, entry) in planned.iter().enumerate() {
+        if let Some(module) = module_of(&entry.unit) {
+            places.entry(module).or_default().push(place);
+        }
+    }
+    for places in places.values().filter(|p| p.len() > 1) {
+        let mut members = places.clone();
+        members.sort_by_key(|&place| planned[place].position);
+        for (&place, &member) in places.iter().zip(&members) {
+            order[place] = member;
+        }
+    }
+    let mut entries: Vec<Option<Planned>> = planned.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|member| entries[member].take())
+        .collect()
+}
+
 /// Joins units smaller than the batch limit into batches of consecutive paths (so a batch
-/// mostly shares its directories), each up to the limit.
+/// mostly shares its directories), each up to the limit; within a module, units keep their
+/// collection order (a split module's classes are not sorted by name).
 ///
 /// Every unit is one request to a worker, and the worker's pytest collects the directories
 /// on a request's paths once per request: for a suite of many small modules that collection
@@ -309,33 +367,46 @@ fn plan_units(units: Vec<WorkUnit>, store: &DurationStore, batched: bool) -> Vec
 /// alone, in their order. A batch's key joins its units' keys with `" + "` (the durations
 /// store then learns batches, which recur while the suite's modules do); its estimate is the
 /// sum of theirs.
-fn batch_small_units(units: Vec<(f64, WorkUnit)>) -> Vec<(f64, WorkUnit)> {
+fn batch_small_units(units: Vec<Planned>) -> Vec<Planned> {
     let total: usize = units
         .iter()
-        .filter(|(_, u)| !u.kind.is_hook_items())
-        .map(|(_, u)| u.node_ids.len())
+        .filter(|p| !p.unit.kind.is_hook_items())
+        .map(|p| p.unit.node_ids.len())
         .sum();
     let limit = (total / MIN_BATCHES).clamp(1, BATCH_MAX_TESTS);
     let (mut small, mut out): (Vec<_>, Vec<_>) = units
         .into_iter()
-        .partition(|(_, u)| u.node_ids.len() < limit && !u.kind.is_hook_items());
+        .partition(|p| p.unit.node_ids.len() < limit && !p.unit.kind.is_hook_items());
     if small.len() < 2 {
         out.append(&mut small);
         return out;
     }
-    small.sort_by(|a, b| a.1.key.cmp(&b.1.key));
-    let mut batch: Option<(f64, WorkUnit)> = None;
-    for (seconds, unit) in small {
+    small.sort_by(|a, b| {
+        module_of(&a.unit)
+            .cmp(&module_of(&b.unit))
+            .then(a.position.cmp(&b.position))
+    });
+    let mut batch: Option<Planned> = None;
+    // The batch's last member: a module's units join only when consecutive, so that no unit
+    // of it sits between them and would run out of order.
+    let mut last: Option<(String, usize)> = None;
+    for entry in small {
+        let module = module_of(&entry.unit).unwrap_or_default().to_owned();
+        let gap = last
+            .as_ref()
+            .is_some_and(|(m, position)| *m == module && position + 1 != entry.position);
+        last = Some((module, entry.position));
         match batch.as_mut() {
-            Some((batch_seconds, joined))
-                if joined.node_ids.len() + unit.node_ids.len() <= limit =>
+            Some(joined)
+                if !gap && joined.unit.node_ids.len() + entry.unit.node_ids.len() <= limit =>
             {
-                *batch_seconds += seconds;
-                joined.key = format!("{} + {}", joined.key, unit.key);
-                joined.node_ids.extend(unit.node_ids);
+                joined.seconds += entry.seconds;
+                joined.position = joined.position.min(entry.position);
+                joined.unit.key = format!("{} + {}", joined.unit.key, entry.unit.key);
+                joined.unit.node_ids.extend(entry.unit.node_ids);
             }
             _ => {
-                if let Some(full) = batch.replace((seconds, unit)) {
+                if let Some(full) = batch.replace(entry) {
                     out.push(full);
                 }
             }
@@ -447,6 +518,50 @@ mod tests {
         let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
         let keys: Vec<&str> = units.iter().map(|u| u.key.as_str()).collect();
         assert_eq!(keys, ["b.py", "c.py", "a.py"]);
+    }
+
+    #[test]
+    fn a_split_modules_units_are_queued_and_batched_in_collection_order() {
+        // arrow's test_locales.py: a short class whose test checks a registry, then a longer
+        // one whose test extends it. Longest-first would queue the second first; a worker
+        // taking both must run them in pytest's order.
+        let mut names = vec!["TestValidation::test_registry".to_owned()];
+        names.extend((0..30).map(|i| format!("TestCustom::test_{i}")));
+        names.extend((0..5).map(|i| format!("TestAlpha::test_{i}")));
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let modules = vec![
+            module("t/test_locales.py", &refs),
+            sized("t/test_other.py", 40),
+        ];
+        let policy = SplitPolicy { max_unit_tests: 20 };
+        let units = plan(&modules, &DurationStore::default(), policy);
+        let keys: Vec<&str> = units.iter().map(|u| u.key.as_str()).collect();
+        // test_other's ranges are longest; the module's own units keep its order on the
+        // places longest-first gave them.
+        assert_eq!(
+            keys,
+            [
+                "t/test_other.py#1/2",
+                "t/test_other.py#2/2",
+                "t/test_locales.py::TestValidation",
+                "t/test_locales.py::TestCustom#1/2",
+                "t/test_locales.py::TestCustom#2/2",
+                "t/test_locales.py::TestAlpha",
+            ]
+        );
+        // Batched (small units joined): a batch holds a module's classes in its order, not
+        // sorted by name.
+        let units = plan_batched(&modules, &DurationStore::default(), policy);
+        let locales: Vec<&String> = units
+            .iter()
+            .flat_map(|u| &u.node_ids)
+            .filter(|id| id.starts_with("t/test_locales.py"))
+            .collect();
+        let expected: Vec<String> = names
+            .iter()
+            .map(|n| format!("t/test_locales.py::{n}"))
+            .collect();
+        assert_eq!(locales, expected.iter().collect::<Vec<_>>());
     }
 
     fn sized(path: &str, tests: usize) -> ModuleTests {

@@ -8,7 +8,9 @@ Library (imported by compare_discovery.py and bench/discover_bench.py) and CLI:
     python3 tests/corpus/corpus.py list    # name, version, unpacked root
 
 Inputs: the suite list `dev-suites.tsv` (env DXPY_CORPUS_LIST, else `<repo>/../shared/corpus/`)
-and `constraints.txt` beside it. Outputs live under the cache (env DXPY_CACHE, else `<repo>/.cache`):
+and `constraints.txt` beside it. `DXPY_CORPUS_SET=plugins` chooses the second set instead
+(`dev-suites-plugins.tsv`, `constraints-plugins.txt`, its own venv `corpus/venv-plugins/`): suites
+that need pytest plugins, which would be active in every suite sharing their venv. Outputs live under the cache (env DXPY_CACHE, else `<repo>/.cache`):
 `corpus/sdists/` (downloaded archives), `corpus/<name>-<version>/` (unpacked roots, each with a
 stamp file once verified) and `corpus/venv/`. Every step is idempotent: a stamp records what was
 done, so a second run does nothing and needs no network.
@@ -21,6 +23,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -58,23 +61,39 @@ class Suite:
         return corpus_cache() / self.key
 
 
+# Each corpus set: (suite list, constraints file, venv directory name).
+CORPUS_SETS = {
+    "dev": ("dev-suites.tsv", "constraints.txt", "venv"),
+    "plugins": ("dev-suites-plugins.tsv", "constraints-plugins.txt", "venv-plugins"),
+}
+
+
+def corpus_set() -> tuple[str, str, str]:
+    """The files and venv of the set DXPY_CORPUS_SET names (default `dev`)."""
+    name = os.environ.get("DXPY_CORPUS_SET") or "dev"
+    if name not in CORPUS_SETS:
+        raise CorpusError(f"DXPY_CORPUS_SET={name!r}: known sets are {', '.join(CORPUS_SETS)}")
+    return CORPUS_SETS[name]
+
+
 def corpus_list_path() -> Path:
-    """DXPY_CORPUS_LIST (the .tsv or its directory); else `shared/corpus/dev-suites.tsv` beside the
-    repo (CI's layout) or beside any of its ancestors (a worktree nested deeper)."""
+    """DXPY_CORPUS_LIST (the .tsv or its directory); else the set's list in `shared/corpus/`
+    beside the repo (CI's layout) or beside any of its ancestors (a worktree nested deeper)."""
+    list_name = corpus_set()[0]
     override = os.environ.get("DXPY_CORPUS_LIST")
     if override:
         path = Path(override).resolve()
-        return path / "dev-suites.tsv" if path.is_dir() else path
-    default = REPO_ROOT.parent / "shared" / "corpus" / "dev-suites.tsv"
+        return path / list_name if path.is_dir() else path
+    default = REPO_ROOT.parent / "shared" / "corpus" / list_name
     for ancestor in REPO_ROOT.parents:
-        candidate = ancestor / "shared" / "corpus" / "dev-suites.tsv"
+        candidate = ancestor / "shared" / "corpus" / list_name
         if candidate.is_file():
             return candidate
     return default
 
 
 def constraints_path() -> Path:
-    return corpus_list_path().parent / "constraints.txt"
+    return corpus_list_path().parent / corpus_set()[1]
 
 
 def cache_root() -> Path:
@@ -86,7 +105,7 @@ def corpus_cache() -> Path:
 
 
 def venv_dir() -> Path:
-    return corpus_cache() / "venv"
+    return corpus_cache() / corpus_set()[2]
 
 
 def venv_python() -> Path:
@@ -156,8 +175,10 @@ def sha256_of(path: Path) -> str:
 
 
 def find_sdist(directory: Path, suite: Suite) -> Path | None:
-    """The archive pip saved for this suite (sdist names normalise '-' to '_' nowadays)."""
-    stems = {f"{suite.name}-{suite.version}", f"{suite.name.replace('-', '_')}-{suite.version}"}
+    """The archive pip saved for this suite (PEP 625 sdist names turn each run of '-', '_'
+    and '.' into one '_')."""
+    normalized = re.sub(r"[-_.]+", "_", suite.name).lower()
+    stems = {f"{suite.name}-{suite.version}".lower(), f"{normalized}-{suite.version}"}
     for path in sorted(directory.iterdir()) if directory.is_dir() else []:
         for suffix in (".tar.gz", ".zip", ".tar.bz2"):
             if path.name.endswith(suffix) and path.name[: -len(suffix)].lower() in stems:
