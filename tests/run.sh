@@ -33,7 +33,8 @@ stage() {
 venv_python="$DXPY_CACHE/corpus/venv/bin/python"
 
 setup() {
-    python3 tests/corpus/corpus.py fetch && python3 tests/corpus/corpus.py venv
+    python3 tests/corpus/corpus.py fetch && python3 tests/corpus/corpus.py venv &&
+        DXPY_CORPUS_SET=plugins python3 tests/corpus/corpus.py setup
 }
 
 lint() {
@@ -72,7 +73,10 @@ outcomes() {
     cargo build --release --locked -p dxpy_cli &&
         DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/compare_outcomes.py &&
         DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/compare_outcomes.py click \
-            --select tests/test_termui.py --select tests/test_utils/test_echo_via_pager.py
+            --select tests/test_termui.py --select tests/test_utils/test_echo_via_pager.py &&
+        # The second set: suites that need pytest plugins (their own venv) and doctests.
+        DXPY_CORPUS_SET=plugins DXPY_BIN="$repo/target/release/dx-py" \
+            python3 tests/corpus/compare_outcomes.py
 }
 
 affected() {

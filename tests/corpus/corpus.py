@@ -10,7 +10,8 @@ Library (imported by compare_discovery.py and bench/discover_bench.py) and CLI:
 Inputs: the suite list `dev-suites.tsv` (env DXPY_CORPUS_LIST, else `<repo>/../shared/corpus/`)
 and `constraints.txt` beside it. `DXPY_CORPUS_SET=plugins` chooses the second set instead
 (`dev-suites-plugins.tsv`, `constraints-plugins.txt`, its own venv `corpus/venv-plugins/`): suites
-that need pytest plugins, which would be active in every suite sharing their venv. Outputs live under the cache (env DXPY_CACHE, else `<repo>/.cache`):
+that need pytest plugins, which would be active in every suite sharing their venv.
+Outputs live under the cache (env DXPY_CACHE, else `<repo>/.cache`):
 `corpus/sdists/` (downloaded archives), `corpus/<name>-<version>/` (unpacked roots, each with a
 stamp file once verified) and `corpus/venv/`. Every step is idempotent: a stamp records what was
 done, so a second run does nothing and needs no network.

@@ -58,6 +58,10 @@ _TerminalWriter = _pytest_private("_pytest._io", "TerminalWriter")
 _reorder_items = _pytest_private("_pytest.fixtures", "reorder_items")
 # A Module subclass that imports its file its own way (and only with --doctest-modules).
 _DoctestModule = _pytest_private("_pytest.doctest", "DoctestModule")
+# Both doctest collectors subclass pytest.Module, though neither is a test module.
+_DOCTEST_COLLECTORS: tuple[type, ...] = tuple(
+    c for c in (_DoctestModule, _pytest_private("_pytest.doctest", "DoctestTextfile"))
+    if c is not None)
 
 
 def _collect_warnings(config: pytest.Config) -> contextlib.AbstractContextManager[None]:
@@ -617,7 +621,7 @@ class WorkerPlugin:
         """
         self.reset_stop()
         root = self._config().rootpath
-        guard = HookItemsGuard(self._config(), [root / d for d in request.skip_dirs])
+        guard = HookItemsGuard(self._session(), [root / d for d in request.skip_dirs])
         manager = self._config().pluginmanager
         manager.register(guard, name="dxpy-hook-items-guard")
         self.deselected = []
@@ -969,8 +973,7 @@ class ImportOnly:
     def pytest_make_collect_report(self, collector: pytest.Collector) -> pytest.CollectReport | None:
         if not isinstance(collector, pytest.File) or isinstance(collector, pytest.Package):
             return None  # a directory (or pytest 7's Package, a Module): collect it
-        if isinstance(collector, pytest.Module) and not (
-                _DoctestModule is not None and isinstance(collector, _DoctestModule)):
+        if isinstance(collector, pytest.Module) and not isinstance(collector, _DOCTEST_COLLECTORS):
             try:
                 collector.obj  # noqa: B018 - the import is the point
             except KeyboardInterrupt:
@@ -992,8 +995,9 @@ class HookItemsGuard:
     """Registered while a RunHookItems batch collects: keeps that collection to the items
     static discovery cannot plan."""
 
-    def __init__(self, config: pytest.Config, skip_dirs: Iterable[Path]) -> None:
-        self.python_files = config.getini("python_files")
+    def __init__(self, session: pytest.Session, skip_dirs: Iterable[Path]) -> None:
+        self.session = session
+        self.python_files = session.config.getini("python_files")
         self.skip_dirs = set(skip_dirs)
 
     @pytest.hookimpl(tryfirst=True)
@@ -1011,8 +1015,12 @@ class HookItemsGuard:
             outcome.force_result(kept)
 
     def is_test_module(self, collector: pytest.Collector, file_path: Path) -> bool:
-        """A Python test module the runner schedules by node ID (``python_files``)."""
-        return isinstance(collector, pytest.Module) and _path_matches(file_path, self.python_files)
+        """A Python test module the runner schedules by node ID (``python_files``); a test
+        module's doctests (``--doctest-modules``) are not scheduled, so they stay."""
+        if isinstance(collector, _DOCTEST_COLLECTORS):
+            return False
+        return isinstance(collector, pytest.Module) and (
+            _path_matches(file_path, self.python_files) or self.session.isinitpath(file_path))
 
 
 def _path_matches(path: Path, patterns: Iterable[str]) -> bool:

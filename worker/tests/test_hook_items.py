@@ -42,6 +42,16 @@ def test_plain():
 """
 
 
+DOCTEST_MODULE = '''
+def add(a, b):
+    """
+    >>> add(1, 2)
+    3
+    """
+    return a + b
+'''
+
+
 def suite():
     return write_suite({
         "data/conftest.py": CONFTEST,
@@ -106,6 +116,29 @@ class HookItems(unittest.TestCase):
         ])
         deselected = [m for m in messages if isinstance(m, P.Deselected)]
         self.assertEqual([d.node_ids for d in deselected], [["data/one.yaml::alpha"]])
+
+    def test_doctests_are_kept_test_functions_are_left_to_node_ids(self):
+        # --doctest-modules: a test module's doctests and a plain module's, and text files,
+        # given as directories or explicitly; its test functions run by node ID elsewhere.
+        root = write_suite({
+            "pkg/__init__.py": "",
+            "pkg/mod.py": DOCTEST_MODULE,
+            "tests/test_doc.py": DOCTEST_MODULE.replace("add", "test_add"),
+            "tests/test_notes.txt": ">>> 1 + 1\n2\n",
+        })
+        args = ["--doctest-modules"]
+        for paths, expected in [
+            (["pkg", "tests"], [
+                ("pkg/mod.py::pkg.mod.add", "PASSED"),
+                ("tests/test_doc.py::test_doc.test_add", "PASSED"),
+                ("tests/test_notes.txt::test_notes.txt", "PASSED"),
+            ]),
+            (["pkg/mod.py"], [("pkg/mod.py::pkg.mod.add", "PASSED")]),
+            (["tests/test_notes.txt"], [("tests/test_notes.txt::test_notes.txt", "PASSED")]),
+        ]:
+            messages = run_worker(root, [P.RunHookItems(0, False, paths)], pytest_args=args)
+            self.assertEqual(call_results(messages), expected, paths)
+
 
 
 if __name__ == "__main__":

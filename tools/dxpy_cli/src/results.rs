@@ -172,10 +172,13 @@ pub fn plan(
         &HookScope {
             discovery,
             graph: &build.graph,
-            cacheable: !pool
-                .pytest_args
-                .iter()
-                .any(|a| SELECTION_OPTIONS.contains(&a.as_str())),
+            // A doctest runs the code of its module and of what that imports, which the
+            // hook-items inputs (the collecting conftest, the files below) do not cover.
+            cacheable: discovery.doctest_files.is_empty()
+                && !pool
+                    .pytest_args
+                    .iter()
+                    .any(|a| SELECTION_OPTIONS.contains(&a.as_str())),
             use_records,
         },
         hook_trees,
@@ -248,8 +251,8 @@ fn plan_hooks(
             HookDecision::Run(reason) => {
                 if explain {
                     let why = match (&plan.inputs, reason) {
-                        (None, _) => "-k/-m/--deselect/--ignore or no conftest in scope: \
-                                      hook items are not cached"
+                        (None, _) => "-k/-m/--deselect/--ignore, doctests, or no conftest \
+                                      in scope: hook items are not cached"
                             .to_owned(),
                         (_, RunReason::Data) => {
                             "a file under its directories or a conftest in scope changed".to_owned()

@@ -277,7 +277,9 @@ pub fn test_modules(node_ids: &[String]) -> Vec<String> {
 /// pytest is then a clear start-up error, not a wall of ImportErrors. Plain suites run under
 /// pytest when it is installed, else under the native engine.
 pub fn engine_for(discovery: &Discovery) -> Engine {
+    // Hook items (a conftest's or the doctest plugin's) are collected by pytest itself.
     let uses_pytest = !discovery.conftests.is_empty()
+        || !discovery.hook_scopes.is_empty()
         || discovery
             .items
             .iter()

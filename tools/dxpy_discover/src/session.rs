@@ -140,8 +140,9 @@ pub struct Discovery {
     /// what pytest collects under them needs Python. Tests under a `pytest_generate_tests`
     /// conftest are reported as dynamic; the other hooks are not emulated at all.
     pub hook_conftests: Vec<HookConftest>,
-    /// Where `pytest_collect_file` conftests can make items from the walked files: the
-    /// runner collects these directories through pytest (see [`hook_scope`]).
+    /// Where `pytest_collect_file` conftests (or pytest's doctest plugin) can make items from
+    /// the walked files: the runner collects these directories through pytest (see
+    /// [`hook_scope`]).
     pub hook_scopes: Vec<HookScope>,
     /// One-line messages for the user (e.g. a rebuilt cache).
     pub notices: Vec<String>,
@@ -277,21 +278,24 @@ pub(crate) fn run(
 
     let (mut errors, dynamic_conftests) = walk_problems(&config, &walked, &mut notices);
     let hook_conftests = hook_conftests(&conftests, &mut notices);
-    let collect_file_conftests: Vec<&Path> = hook_conftests
-        .iter()
-        .filter(|c| c.hooks.contains(&ConftestHook::CollectFile))
-        .map(|c| c.path.as_path())
-        .collect();
-    let hook_scopes =
-        hook_scope::hook_scopes(&config.rootdir, &collect_file_conftests, &walked.dirs);
-    let selection = select::select(&config, &walked, &results)?;
-    errors.extend(selection.errors);
-    let doctest_files = walked
+    let doctests: Vec<&walk::CollectedFile> = walked
         .files
         .iter()
         .filter(|f| f.roles.doctest_module || f.roles.doctest_text)
-        .map(|f| f.rel_path.clone())
         .collect();
+    // Doctest items are made by pytest's own `pytest_collect_file` (the doctest plugin):
+    // their directories are collected through pytest, as a collecting conftest's are.
+    let collecting_files: Vec<&Path> = hook_conftests
+        .iter()
+        .filter(|c| c.hooks.contains(&ConftestHook::CollectFile))
+        .map(|c| c.path.as_path())
+        .chain(doctests.iter().map(|f| f.path.as_path()))
+        .collect();
+    let mut hook_scopes = hook_scope::hook_scopes(&config.rootdir, &collecting_files, &walked.dirs);
+    hook_scopes.extend(doctest_file_args(&walked, &hook_scopes));
+    let selection = select::select(&config, &walked, &results)?;
+    errors.extend(selection.errors);
+    let doctest_files = doctests.iter().map(|f| f.rel_path.clone()).collect();
     Ok(Discovery {
         items: selection.items,
         errors,
@@ -307,6 +311,38 @@ pub(crate) fn run(
         stats,
         config,
     })
+}
+
+/// Doctest files given as arguments (`pkg/mod.py`, `pkg/mod.py::pkg.mod.f`) outside every
+/// directory scope: each is a scope of its own, collected through pytest as given.
+fn doctest_file_args(walked: &walk::Walk, dir_scopes: &[HookScope]) -> Vec<HookScope> {
+    let mut scopes: Vec<HookScope> = Vec::new();
+    for arg in &walked.args {
+        let [index] = arg.files[..] else { continue };
+        let file = &walked.files[index];
+        if !(file.roles.doctest_module || file.roles.doctest_text) || !arg.path.is_file() {
+            continue;
+        }
+        let dir = file.rel_path.rsplit_once('/').map_or("", |(dir, _)| dir);
+        if dir_scopes.iter().any(|s| hook_scope::within(dir, &s.root)) {
+            continue;
+        }
+        let mut root = file.rel_path.clone();
+        if let Some(selector) = &arg.selector {
+            for part in &selector.parts {
+                root.push_str("::");
+                root.push_str(part);
+            }
+            root.push_str(selector.parametrization.as_deref().unwrap_or(""));
+        }
+        if !scopes.iter().any(|s| s.root == root) {
+            scopes.push(HookScope {
+                root,
+                subdirs: Vec::new(),
+            });
+        }
+    }
+    scopes
 }
 
 /// The index fingerprint: what makes every cached result invalid when it changes.

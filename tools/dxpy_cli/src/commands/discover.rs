@@ -110,6 +110,11 @@ fn json_report(d: &Discovery) -> serde_json::Value {
         "deselected": d.deselected,
         "undecided": d.undecided,
         "doctest_files": d.doctest_files,
+        // What the runner collects through pytest: hook-made and doctest items.
+        "hook_scopes": d.hook_scopes.iter().map(|s| json!({
+            "root": s.root,
+            "subdirs": s.subdirs,
+        })).collect::<Vec<_>>(),
         "conftests": d.conftests.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>(),
         // Conftests whose hooks change collection: only Python can finish collecting there.
         "hook_conftests": d.hook_conftests.iter().map(|h| json!({

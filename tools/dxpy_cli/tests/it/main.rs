@@ -7,6 +7,7 @@ mod cli_bazel;
 mod cli_config;
 mod cli_daemon;
 mod cli_discover;
+mod cli_doctests;
 mod cli_gazelle;
 mod cli_hooks;
 mod cli_order_and_stop;

@@ -1,4 +1,5 @@
-//! Where `pytest_collect_file` hooks make items that only the runner can collect.
+//! Where `pytest_collect_file` hooks (a conftest's, or pytest's doctest plugin's) make items
+//! that only the runner can collect.
 //!
 //! A conftest's `pytest_collect_file` can turn any file below its directory into a collector
 //! (pygments: every data file under `tests/examplefiles/`). Static discovery cannot list
@@ -48,10 +49,11 @@ fn parent_of(dir: &str) -> Option<&str> {
     Some(dir.rsplit_once('/').map_or("", |(parent, _)| parent))
 }
 
-/// The scopes of the conftests in `hook_conftests` (absolute paths of conftests defining
-/// `pytest_collect_file`), given the directories the walk entered (`walked_dirs`, rootdir-
-/// relative, walk order). Conftests outside the rootdir are left out: their items' node IDs
-/// would not be rootdir-relative paths.
+/// The scopes of the files in `hook_conftests` (absolute paths of conftests defining
+/// `pytest_collect_file`, and of files pytest's doctest plugin collects: the directory of each
+/// is in scope), given the directories the walk entered (`walked_dirs`, rootdir-relative, walk
+/// order). Files outside the rootdir are left out: their items' node IDs would not be
+/// rootdir-relative paths.
 pub fn hook_scopes(
     rootdir: &Path,
     hook_conftests: &[&Path],
