@@ -42,7 +42,8 @@ use cache::{CacheDecision, StatStamp};
 use dxpy_fs::FileLock;
 
 /// Version of what the analysis derives from a file: part of the index fingerprint.
-const ANALYSIS_SCHEMA: &str = "dxpy-analysis-2 (fixture params, imported definitions)";
+const ANALYSIS_SCHEMA: &str =
+    "dxpy-analysis-3 (fixture params, imported definitions, hypothesis given)";
 
 /// Files above this size are not analysed by default (generated code, data blobs).
 pub const DEFAULT_MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;

@@ -52,6 +52,8 @@ struct FunctionDecorators {
     /// Any decorator but marks, staticmethod and classmethod may replace the function with
     /// a wrapper, which `inspect.isgeneratorfunction` does not see through.
     wrapped: bool,
+    /// Arguments `@hypothesis.given` binds (not fixtures).
+    given: Vec<String>,
 }
 
 /// Deeper blocks are ignored; CPython's parser gives up long before.
@@ -207,7 +209,7 @@ impl<'a> Builder<'a, '_> {
         };
         let is_async = node.child(0).is_some_and(|first| first.kind() == "async");
         let scope = self.scope(ns, globals);
-        let decorated = self.function_decorators(&scope, name, decorators);
+        let decorated = self.function_decorators(&scope, name, node, decorators);
         // Computed for every function: an imported or `__test__`-enabled one may be a test
         // under rules other than the ones in effect here.
         let is_generator = !is_async
@@ -229,7 +231,10 @@ impl<'a> Builder<'a, '_> {
                 node,
                 self.src,
                 globals.is_some() && !decorated.is_static,
-            ),
+            )
+            .into_iter()
+            .filter(|arg| !decorated.given.contains(arg))
+            .collect(),
             fixture: decorated.fixture.map(Arc::new),
             unknown_decorator: decorated.wrapped,
         };
@@ -241,6 +246,7 @@ impl<'a> Builder<'a, '_> {
         &self,
         scope: &Scope<'_>,
         name: &str,
+        def: Node<'_>,
         decorators: &[Node<'_>],
     ) -> FunctionDecorators {
         let mut decorated = FunctionDecorators {
@@ -250,6 +256,7 @@ impl<'a> Builder<'a, '_> {
             is_static: false,
             fixture: None,
             wrapped: false,
+            given: Vec::new(),
         };
         for &decorator in decorators.iter().rev() {
             if let Some(mark) = scope.mark_def(decorator) {
@@ -268,6 +275,13 @@ impl<'a> Builder<'a, '_> {
                 }
                 Some(["builtins", "property"] | ["functools", "cached_property"]) => {
                     decorated.callable = CallableKind::NotCallable
+                }
+                Some(["hypothesis", "given"]) => {
+                    // A wrapper: arguments it cannot name stay unknown (the test is dynamic).
+                    decorated.wrapped = true;
+                    if let Some(bound) = signature::given_bound(decorator, def, self.src) {
+                        decorated.given.extend(bound);
+                    }
                 }
                 Some(["abc", "abstractmethod"]) => decorated.is_abstract = true,
                 Some(["builtins", "staticmethod"]) => decorated.is_static = true,

@@ -46,6 +46,53 @@ pub(crate) fn argument_names(def: Node<'_>, src: &str, drop_first: bool) -> Vec<
     names
 }
 
+/// The names of the positional-or-keyword parameters (with or without a default), in order:
+/// the ones `@hypothesis.given(...)`'s positional strategies fill, from the right.
+fn positional_names(def: Node<'_>, src: &str) -> Vec<String> {
+    let Some(parameters) = def.child_by_field_name("parameters") else {
+        return Vec::new();
+    };
+    let mut names = Vec::new();
+    for parameter in children(parameters) {
+        let name_node = match parameter.kind() {
+            "identifier" => Some(parameter),
+            "typed_parameter" => children(parameter).into_iter().next(),
+            "default_parameter" | "typed_default_parameter" => {
+                parameter.child_by_field_name("name")
+            }
+            "comment" | "positional_separator" => continue,
+            // `*args`, a bare `*`, `**kwargs`: no more positional parameters.
+            _ => break,
+        };
+        if let Some(node) = name_node.filter(|n| n.kind() == "identifier") {
+            names.push(text(node, src).to_owned());
+        }
+    }
+    names
+}
+
+/// The arguments `@given(...)` binds, so they are not fixtures (hypothesis replaces the
+/// test's signature with one without them). `None` when the call cannot be read (`*args`,
+/// `**kwargs`): then nothing is known.
+pub(crate) fn given_bound(decorator: Node<'_>, def: Node<'_>, src: &str) -> Option<Vec<String>> {
+    let arguments = decorator.child_by_field_name("arguments")?;
+    let mut positional = 0usize;
+    let mut bound = Vec::new();
+    for argument in children(arguments) {
+        match argument.kind() {
+            "keyword_argument" => {
+                bound.push(text(argument.child_by_field_name("name")?, src).to_owned());
+            }
+            "list_splat" | "dictionary_splat" => return None,
+            "comment" => {}
+            _ => positional += 1,
+        }
+    }
+    let names = positional_names(def, src);
+    bound.extend(names.iter().rev().take(positional).cloned());
+    Some(bound)
+}
+
 /// `@pytest.fixture` or `@pytest.fixture(scope=..., params=..., autouse=..., ids=..., name=...)`.
 pub(crate) fn fixture_decl(
     decorator: Node<'_>,

@@ -120,6 +120,26 @@ fn fixture_params_agree_with_pytest() {
 }
 
 #[test]
+fn arguments_hypothesis_given_binds_are_not_fixtures() {
+    // The IDs pytest 9.2 with hypothesis 6.170 collects from this tree (see its test_h.py);
+    // hypothesis is not in the test environment, so they are written down here.
+    let (_guard, root) = common::copy_fixture("fixture_params", "given");
+    let discovery = run(&root, None);
+    let ids: Vec<&str> = discovery.items.iter().map(|i| i.node_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "test_h.py::test_pos",
+            "test_h.py::test_kw[1]",
+            "test_h.py::test_kw[2]",
+            "test_h.py::TestC::test_m",
+            "test_h.py::test_plain[True]",
+            "test_h.py::test_plain[False]",
+        ]
+    );
+}
+
+#[test]
 fn conftest_hooks_are_reported() {
     let (_guard, root) = common::copy_fixture("fixture_params", "params");
     let discovery = run(&root, None);
