@@ -63,7 +63,9 @@ harness() {
 
 corpus() {
     cargo build --release --locked -p dxpy_cli &&
-        DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/compare_discovery.py
+        DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/compare_discovery.py &&
+        DXPY_CORPUS_SET=plugins DXPY_BIN="$repo/target/release/dx-py" \
+            python3 tests/corpus/compare_discovery.py
 }
 
 outcomes() {

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import corpus
 
-PYTEST_ARGS = ["--collect-only", "-q", "-p", "no:cacheprovider"]
+# `--verbosity=-1`, not `-q`: pytest's `-q` only counts down from the config's `addopts` (arrow's
+# `-v` would cancel it and print the collection tree), the absolute setting comes last and wins.
+PYTEST_ARGS = ["--collect-only", "--verbosity=-1", "-p", "no:cacheprovider"]
 
 # "12 tests collected in 0.10s", "1 test collected", "2459/33459 tests collected (31000 deselected)",
 # "no tests collected", "5 tests collected, 1 error in ...".
@@ -42,11 +44,14 @@ def function_id(node_id: str) -> str:
 
 
 def parse_quiet_output(text: str) -> tuple[list[str], int | None]:
-    """Node IDs (lines before the first blank line that name an item) and the summary count."""
+    """Node IDs (lines that name an item, up to the first blank line after them: a plugin may
+    print before them) and the summary count."""
     ids: list[str] = []
     for line in text.splitlines():
         if not line.strip():
-            break
+            if ids:
+                break
+            continue
         if "::" in line:
             ids.append(line)
     collected = None

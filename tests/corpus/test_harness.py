@@ -34,6 +34,10 @@ class ParseTests(unittest.TestCase):
                 "2/5 tests collected (3 deselected) in 0.1s\n")
         self.assertEqual(collect.parse_quiet_output(text), (["a.py::t[x]", "b.py::C::t"], 2))
 
+    def test_plugin_output_before_the_ids_is_skipped(self):
+        text = "plugin.py:3: SomeWarning: configure me\n\n  warn()\na.py::t\nb.py::u\n\n2 tests collected in 0.1s\n"
+        self.assertEqual(collect.parse_quiet_output(text), (["a.py::t", "b.py::u"], 2))
+
     def test_no_tests(self):
         self.assertEqual(collect.parse_quiet_output("\nno tests collected in 0.01s\n"), ([], 0))
         self.assertEqual(collect.parse_quiet_output("1 test collected in 0.01s"), ([], 1))
