@@ -82,7 +82,7 @@ impl ZygoteKeeper {
 
 /// The body of `dx-py test`: the report goes to `out`, diagnostics to stderr.
 pub fn run_with(
-    args: TestArgs,
+    mut args: TestArgs,
     context: &TestContext<'_>,
     out: impl Write,
     start: Instant,
@@ -94,6 +94,7 @@ pub fn run_with(
             return Ok(Code::UsageError);
         }
     };
+    args.junit_xml = junit_path(&args, &discovery);
     for notice in &discovery.notices {
         eprintln!("dx-py: {notice}");
     }
@@ -318,6 +319,25 @@ fn plan_failed_first(
     units
 }
 
+/// The JUnit file to write: dx-py's `--junit-xml`, else a `--junitxml` from `addopts` or
+/// `PYTEST_ADDOPTS` (relative to the invocation directory, as pytest takes it).
+pub(crate) fn junit_path(args: &TestArgs, discovery: &Discovery) -> Option<PathBuf> {
+    args.junit_xml
+        .clone()
+        .or_else(|| config_junit_path(discovery).map(PathBuf::from))
+}
+
+/// A `--junitxml` the project's configuration gives pytest (empty: none).
+fn config_junit_path(discovery: &Discovery) -> Option<&str> {
+    discovery
+        .config
+        .args
+        .report
+        .junit_xml
+        .as_deref()
+        .filter(|p| !p.is_empty())
+}
+
 fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolConfig> {
     let mut pool = PoolConfig::new(discovery.config.rootdir.clone());
     pool.worker_cache_root = dxpy_discover::session::cache_root();
@@ -362,6 +382,11 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
     if let Some(method) = args.capture_method() {
         pool.pytest_args.push(format!("--capture={method}"));
         pool.forward_stderr = matches!(method, "no" | "tee-sys");
+    }
+    // A JUnit file named in addopts is dx-py's to write, whole: each worker's pytest would
+    // write its own share of the run to that path, the last one winning.
+    if config_junit_path(discovery).is_some() {
+        pool.pytest_args.push("--junitxml=".to_owned());
     }
     pool.test_timeout = args
         .timeout

@@ -48,8 +48,11 @@ enum RunKind {
 pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     let interrupted = Arc::new(AtomicBool::new(false));
     crate::signals::install(Arc::clone(&interrupted)).context("handling Ctrl-C")?;
-    let rootdir = match discover(&args.select)? {
-        Ok(discovery) => discovery.config.rootdir,
+    let (rootdir, junit_xml) = match discover(&args.select)? {
+        Ok(discovery) => {
+            let junit_xml = super::test::junit_path(&args, &discovery);
+            (discovery.config.rootdir, junit_xml)
+        }
         Err(err) => {
             eprintln!("ERROR: {err}");
             return Ok(Code::UsageError);
@@ -66,7 +69,7 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     } else {
         None
     };
-    let ignore = Ignore::new(&rootdir, args.junit_xml.as_deref());
+    let ignore = Ignore::new(&rootdir, junit_xml.as_deref());
     let zygotes = ZygoteKeeper::default();
     let mut kind = RunKind::Affected;
     let mut code;

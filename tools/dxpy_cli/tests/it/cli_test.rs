@@ -607,3 +607,34 @@ fn an_installed_binary_runs_with_its_embedded_worker() {
     assert_eq!(extracted.len(), 1, "{extracted:?}");
     assert!(extracted[0].join("dxpy_worker/__init__.py").is_file());
 }
+
+/// `--junitxml` in the project's `addopts`: the file holds the whole run, as pytest's does, not
+/// the share of whichever worker wrote it last.
+#[test]
+fn junitxml_from_addopts_holds_every_test() {
+    let modules: Vec<(String, String)> = (0..6)
+        .map(|i| {
+            let tests: String = (0..5)
+                .map(|t| format!("def test_{t}():\n    assert {t} != 3\n\n"))
+                .collect();
+            (format!("tests/test_m{i}.py"), tests)
+        })
+        .collect();
+    let files: Vec<(&str, &str)> = modules
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .chain([(
+            "pytest.ini",
+            "[pytest]\naddopts = --junitxml=reports/junit.xml\n",
+        )])
+        .collect();
+    let (_tmp, root) = Project::in_subdir("proj").files(&files).into_parts();
+    let report = root.join("reports/junit.xml");
+    let py = pytest(&root, &[]);
+    let expected = junit(&report);
+    std::fs::remove_file(&report).expect("pytest wrote the addopts file");
+    let dx = dx_py(&root, &["-n", "2"]);
+    assert_eq!(dx.code, py.code, "{}", dx.output);
+    assert_eq!(junit(&report), expected, "{}", dx.output);
+    assert_eq!(expected.len(), modules.len() * 5);
+}

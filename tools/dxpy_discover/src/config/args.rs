@@ -131,6 +131,9 @@ pub struct ReportArgs {
     /// pytest's `maxfail`: `-x`/`--exitfirst` set 1, `--maxfail=N` sets N (0: no limit); the
     /// last one wins. `None`: neither was given.
     pub maxfail: Option<u32>,
+    /// `--junitxml`/`--junit-xml` (the last one wins; empty: none), relative to the
+    /// invocation directory.
+    pub junit_xml: Option<String>,
 }
 
 /// How pytest's parser treats one option.
@@ -174,6 +177,7 @@ enum Opt {
     TbStyle,
     ExitFirst,
     MaxFail,
+    JunitXml,
     /// Known to pytest, irrelevant to collection.
     Other,
 }
@@ -277,8 +281,8 @@ const OPTIONS: &[(&str, Arity, Opt)] = &[
     ("--runxfail", Arity::Flag, Opt::Other),
     ("--pastebin", Arity::Value, Opt::Other),
     ("--assert", Arity::Value, Opt::Other),
-    ("--junitxml", Arity::Value, Opt::Other),
-    ("--junit-xml", Arity::Value, Opt::Other),
+    ("--junitxml", Arity::Value, Opt::JunitXml),
+    ("--junit-xml", Arity::Value, Opt::JunitXml),
     ("--junitprefix", Arity::Value, Opt::Other),
     ("--junit-prefix", Arity::Value, Opt::Other),
     ("--doctest-modules", Arity::Flag, Opt::DoctestModules),
@@ -476,6 +480,7 @@ impl CliArgs {
                     self.report.maxfail = Some(n);
                 }
             }
+            Opt::JunitXml => self.report.junit_xml = Some(value_or_empty()),
             Opt::Other => {}
         }
     }
@@ -615,6 +620,9 @@ mod tests {
             "--no-summary",
             "--tb",
             "no",
+            "--junitxml",
+            "a.xml",
+            "--junit-xml=b.xml",
         ]))
         .expect("parses");
         assert_eq!(
@@ -627,6 +635,7 @@ mod tests {
                 verbosity: 1,
                 tbstyle: Some("no".into()),
                 maxfail: None,
+                junit_xml: Some("b.xml".into()),
             }
         );
         let mut args = CliArgs::default();
