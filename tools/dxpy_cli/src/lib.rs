@@ -18,6 +18,8 @@ pub mod daemon;
 pub mod exit;
 pub mod junit;
 pub mod project;
+pub mod pytest_cli;
+pub mod pytest_probe;
 pub mod render;
 pub mod results;
 pub mod signals;
@@ -27,11 +29,9 @@ pub mod test_context;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// Parse the command line, run the subcommand, and turn errors into pytest's usage-error code.
 pub fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = args::parse_cli(std::env::args_os()).unwrap_or_else(|err| err.exit());
     match commands::run(cli) {
         Ok(code) => code.into(),
         Err(err) => {

@@ -1,6 +1,6 @@
 //! `dx-py discover`: pytest's `--collect-only -q`, without importing Python.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -16,10 +16,18 @@ pub(crate) use crate::args::pytest_args;
 
 /// Run discovery for `args` with the user's cache; errors are pytest's usage errors.
 pub(crate) fn discover(args: &SelectArgs) -> anyhow::Result<Result<Discovery, DiscoverError>> {
-    let request = ConfigRequest::from_process(pytest_args(args))
+    discover_with(pytest_args(args), args.no_cache)
+}
+
+/// Run discovery for a command line in pytest's syntax (`no_cache`: no index).
+pub(crate) fn discover_with(
+    pytest_args: Vec<String>,
+    no_cache: bool,
+) -> anyhow::Result<Result<Discovery, DiscoverError>> {
+    let request = ConfigRequest::from_process(pytest_args)
         .context("cannot determine the current directory")?;
     let cache = match session::cache_root() {
-        Some(root) if !args.no_cache => CacheLocation::UnderRoot(root),
+        Some(root) if !no_cache => CacheLocation::UnderRoot(root),
         _ => CacheLocation::Off,
     };
     let options = DiscoverOptions {
@@ -67,31 +75,40 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
     if args.json {
         writeln!(out, "{}", json_report(&discovery))?;
     } else {
-        for item in &discovery.items {
-            writeln!(out, "{}", item.node_id)?;
-        }
-        if !discovery.items.is_empty() || !discovery.errors.is_empty() {
-            writeln!(out)?;
-        }
-        write!(out, "{}", render::collect_errors(&discovery.errors))?;
-        let collected = discovery.items.len() + discovery.deselected;
-        writeln!(
-            out,
-            "{}",
-            render::collect_summary(
-                collected,
-                discovery.deselected,
-                discovery.errors.len(),
-                elapsed
-            )
-        )?;
+        write_listing(&mut out, &discovery, elapsed)?;
     }
     out.flush()?;
     Ok(exit_code(&discovery))
 }
 
+/// pytest's `--collect-only -q` listing: node IDs, collection errors, the summary line.
+pub(crate) fn write_listing(
+    out: &mut impl Write,
+    discovery: &Discovery,
+    elapsed: std::time::Duration,
+) -> std::io::Result<()> {
+    for item in &discovery.items {
+        writeln!(out, "{}", item.node_id)?;
+    }
+    if !discovery.items.is_empty() || !discovery.errors.is_empty() {
+        writeln!(out)?;
+    }
+    write!(out, "{}", render::collect_errors(&discovery.errors))?;
+    let collected = discovery.items.len() + discovery.deselected;
+    writeln!(
+        out,
+        "{}",
+        render::collect_summary(
+            collected,
+            discovery.deselected,
+            discovery.errors.len(),
+            elapsed
+        )
+    )
+}
+
 /// pytest's exit code for a collect-only session.
-fn exit_code(discovery: &Discovery) -> Code {
+pub(crate) fn exit_code(discovery: &Discovery) -> Code {
     if !discovery.errors.is_empty() {
         Code::Interrupted
     } else if discovery.items.is_empty() {
