@@ -81,10 +81,12 @@ pub enum Prepared {
     Done(Code),
 }
 
-/// Validate the pass-through options with the interpreter's pytest before anything runs. A
-/// command line without any is dx-py's alone: nothing to ask.
+/// Validate the pass-through options (and `PYTEST_ADDOPTS`, which pytest reads as part of
+/// its command line) with the interpreter's pytest before anything runs. A command line
+/// without any is dx-py's alone: nothing to ask.
 pub fn validate(args: TestArgs) -> anyhow::Result<Prepared> {
-    if args.pytest.passthrough.is_empty() {
+    let env_addopts = std::env::var_os("PYTEST_ADDOPTS").is_some_and(|v| !v.is_empty());
+    if args.pytest.passthrough.is_empty() && !env_addopts {
         return Ok(Prepared::Run(Box::new(args)));
     }
     match probe(&interpreter(&args), &args.pytest.for_pytest)? {

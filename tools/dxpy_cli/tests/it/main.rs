@@ -10,6 +10,7 @@ mod cli_discover;
 mod cli_gazelle;
 mod cli_hooks;
 mod cli_order_and_stop;
+mod cli_passthrough;
 mod cli_results;
 mod cli_select;
 mod cli_signals;
