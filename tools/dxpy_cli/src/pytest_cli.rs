@@ -105,6 +105,9 @@ pub struct PytestCommandLine {
     pub passthrough: Vec<String>,
     /// What `pytest` would be given: `argv` without dx-py's own options.
     pub for_pytest: Vec<String>,
+    /// `for_pytest` with each pass-through option's value attached to it: what discovery
+    /// and the workers read when every argument is pytest's (Bazel's `--pytest-arg`s).
+    pub attached: Vec<String>,
     /// Some pass-through option is known to neither dx-py nor pytest's built-in table: its
     /// arity was guessed (a flag) until the interpreter's pytest is asked.
     pub guessed: bool,
@@ -134,6 +137,12 @@ fn option_name(token: &str) -> &str {
     } else {
         token.get(..2).unwrap_or(token)
     }
+}
+
+/// A command line that is pytest's alone (Bazel's `--pytest-arg`s): read with the same
+/// model, no option being dx-py's.
+pub fn pytest_only(tokens: &[String]) -> PytestCommandLine {
+    split(tokens, &OwnOptions::default(), &ProbedArities::new()).1
 }
 
 /// Split `tokens` (the arguments after `test`): dx-py's own arguments (for clap, in order) and
@@ -182,6 +191,7 @@ impl Splitter<'_> {
     fn positional(&mut self, token: &str) {
         self.own_tokens.push(token.to_owned());
         self.line.for_pytest.push(token.to_owned());
+        self.line.attached.push(token.to_owned());
     }
 
     /// One of dx-py's options, its value (if any) as a separate token for clap.
@@ -189,8 +199,10 @@ impl Splitter<'_> {
         self.own_tokens.push(name.to_owned());
         self.own_tokens.extend(value.clone());
         if !DXPY_ONLY.contains(&name) {
-            self.line.for_pytest.push(name.to_owned());
-            self.line.for_pytest.extend(value);
+            for line in [&mut self.line.for_pytest, &mut self.line.attached] {
+                line.push(name.to_owned());
+                line.extend(value.clone());
+            }
         }
     }
 
@@ -295,6 +307,7 @@ impl Splitter<'_> {
 
     /// A pass-through option: `joined` for discovery and the workers, `original` for pytest.
     fn pass(&mut self, joined: String, original: &[&str]) {
+        self.line.attached.push(joined.clone());
         self.line.passthrough.push(joined);
         self.line
             .for_pytest
@@ -448,6 +461,15 @@ mod tests {
         );
         assert!(line.passthrough.is_empty());
         assert_eq!(line.for_pytest, s(&["--maxfail", "2", "--", "-weird"]));
+    }
+
+    #[test]
+    fn a_pytest_only_command_line_keeps_its_order_with_values_attached() {
+        let line = pytest_only(&s(&["-v", "--dist", "load", "tests", "-W", "error", "-x"]));
+        assert_eq!(
+            line.attached,
+            s(&["-v", "--dist=load", "tests", "-Werror", "-x"])
+        );
     }
 
     #[test]
