@@ -9,6 +9,7 @@ When the command line is accepted, the first ``pytest_cmdline_main`` prints the 
 
 import inspect
 import json
+import os
 import sys
 from typing import Any
 
@@ -29,9 +30,38 @@ class _Probe:
             kind = "flag" if nargs == 0 else "optional" if nargs == "?" else "value"
             for name in action.option_strings:
                 table[name] = kind
-        sys.stdout.write(MARKER + json.dumps(table) + "\n")
+        report = {"options": table, "watched": _watched(config), "site_dirs": _site_dirs()}
+        sys.stdout.write(MARKER + json.dumps(report) + "\n")
         sys.stdout.flush()
         return 0
+
+
+CONFIG_NAMES = ("pytest.ini", ".pytest.ini", "pyproject.toml", "tox.ini", "setup.cfg")
+
+
+def _watched(config: Any) -> list[str]:
+    """Files whose change (or creation) could change the verdict: the config file, the
+    conftests of the directories searched for them, the config files pytest would find from
+    the current directory up."""
+    manager = config.pluginmanager
+    paths = [os.path.join(str(p), "conftest.py") for p in getattr(manager, "_dirpath2confmods", {})]
+    paths += [getattr(m, "__file__", None) or "" for m in getattr(manager, "_conftest_plugins", ())]
+    inipath = getattr(config, "inipath", None)
+    if inipath is not None:
+        paths.append(str(inipath))
+    here = os.path.abspath(os.getcwd())
+    while True:
+        paths += [os.path.join(here, name) for name in CONFIG_NAMES]
+        parent = os.path.dirname(here)
+        if parent == here:
+            break
+        here = parent
+    return sorted({p for p in paths if p})
+
+
+def _site_dirs() -> list[str]:
+    """Where installed distributions (and their plugins' options) come from."""
+    return [os.path.abspath(p) for p in sys.path if p and os.path.isdir(p)]
 
 
 def _run(args: list[str]) -> int:

@@ -3,6 +3,7 @@
 //! nobody else knows (plugins', conftests') take values. Also the sessions dx-py leaves to
 //! pytest itself (`--fixtures`, `--pdb`, ...).
 
+use std::collections::HashMap;
 use std::io::{Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -27,13 +28,152 @@ pub enum Verdict {
     Refused { code: i32, stderr: Vec<u8> },
 }
 
+/// The probe's report on an accepted command line (see `pytest_probe.py`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Report {
+    /// Option name → `flag`, `value` or `optional`.
+    options: HashMap<String, String>,
+    /// Files whose stamps must be unchanged for the verdict to hold.
+    watched: Vec<String>,
+    /// The interpreter's `sys.path` directories (their installed distributions).
+    site_dirs: Vec<String>,
+}
+
+impl Report {
+    fn arities(&self) -> ProbedArities {
+        self.options
+            .iter()
+            .map(|(name, kind)| {
+                let arity = match kind.as_str() {
+                    "flag" => Arity::Flag,
+                    "optional" => Arity::OptionalValue,
+                    _ => Arity::Value,
+                };
+                (name.clone(), arity)
+            })
+            .collect()
+    }
+}
+
+/// An accepted verdict as kept on disk, with what it depends on.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Kept {
+    report: Report,
+    /// `stamp_text` of each watched file, in the report's order.
+    stamps: Vec<String>,
+    distributions: String,
+}
+
+impl Kept {
+    fn of(report: Report) -> Kept {
+        let (stamps, distributions) = dependencies(&report);
+        Kept {
+            report,
+            stamps,
+            distributions,
+        }
+    }
+
+    fn still_holds(&self) -> bool {
+        dependencies(&self.report) == (self.stamps.clone(), self.distributions.clone())
+    }
+}
+
+fn dependencies(report: &Report) -> (Vec<String>, String) {
+    let stamps = report
+        .watched
+        .iter()
+        .map(|p| stamp_text(Path::new(p)))
+        .collect();
+    let site_dirs: Vec<&Path> = report.site_dirs.iter().map(Path::new).collect();
+    (stamps, dxpy_results::distributions_fingerprint(&site_dirs))
+}
+
+fn stamp_text(path: &Path) -> String {
+    std::fs::metadata(path)
+        .ok()
+        .and_then(|m| Some(format!("{} {}", dxpy_fs::mtime_ns(&m).ok()?, m.len())))
+        .unwrap_or_default()
+}
+
 /// The interpreter the workers would use.
 pub fn interpreter(args: &TestArgs) -> PathBuf {
     dxpy_runner::pool::resolve_python(args.python.as_deref(), std::env::var_os("VIRTUAL_ENV"))
 }
 
-/// pytest's verdict on `args` (pytest's view of the command line), in the current directory.
-pub fn probe(python: &Path, args: &[String]) -> anyhow::Result<Verdict> {
+/// pytest's verdict on `args` (pytest's view of the command line), in the current directory:
+/// the one kept under `cache_root` while nothing it depends on changed, else asked anew
+/// (and kept when accepted; a refusal is asked again each time, as it is pytest's message).
+pub fn probe(python: &Path, args: &[String], cache_root: Option<&Path>) -> anyhow::Result<Verdict> {
+    let kept_path = cache_root
+        .map(|root| -> anyhow::Result<PathBuf> {
+            Ok(root
+                .join("pytest-probe")
+                .join(format!("{}.json", cache_key(python, args)?)))
+        })
+        .transpose()?;
+    if let Some(kept) = kept_path
+        .as_deref()
+        .and_then(|p| std::fs::read(p).ok())
+        .and_then(|bytes| serde_json::from_slice::<Kept>(&bytes).ok())
+        .filter(Kept::still_holds)
+    {
+        return Ok(Verdict::Accepted(kept.report.arities()));
+    }
+    match ask(python, args)? {
+        Ok(Some(report)) => {
+            let arities = report.arities();
+            if let Some(path) = &kept_path {
+                keep(path, &Kept::of(report));
+            }
+            Ok(Verdict::Accepted(arities))
+        }
+        Ok(None) => Ok(Verdict::Accepted(ProbedArities::new())),
+        Err((code, stderr)) => Ok(Verdict::Refused { code, stderr }),
+    }
+}
+
+/// What the verdict depends on besides the files it watches: interpreter, arguments,
+/// directory, pytest's environment variables, the probe itself.
+fn cache_key(python: &Path, args: &[String]) -> anyhow::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    let mut text = |part: &str| {
+        hasher.update(part.as_bytes());
+        hasher.update(&[0]);
+    };
+    let executable = std::fs::canonicalize(python).unwrap_or_else(|_| python.to_path_buf());
+    text(&executable.to_string_lossy());
+    text(&stamp_text(&executable));
+    text(PROBE);
+    text(&std::env::current_dir()?.to_string_lossy());
+    for name in [
+        "PYTEST_ADDOPTS",
+        "PYTEST_PLUGINS",
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+        "PYTHONPATH",
+    ] {
+        text(&format!("{name}={:?}", std::env::var_os(name)));
+    }
+    text(&args.len().to_string());
+    for arg in args {
+        text(arg);
+    }
+    Ok(hasher.finalize().to_hex().to_string())
+}
+
+/// Keeping is best effort: without it the next run asks again.
+fn keep(path: &Path, kept: &Kept) {
+    let Some(dir) = path.parent() else { return };
+    if dxpy_fs::ensure_private_dir(dir).is_err() {
+        return;
+    }
+    if let Ok(bytes) = serde_json::to_vec(kept) {
+        let _ = dxpy_fs::write_private_atomic(path, &bytes);
+    }
+}
+
+/// Run the probe: its report (if it printed one), or pytest's exit code and stderr.
+fn ask(python: &Path, args: &[String]) -> anyhow::Result<Result<Option<Report>, (i32, Vec<u8>)>> {
     let output = Command::new(python)
         .arg("-c")
         .arg(PROBE)
@@ -43,33 +183,18 @@ pub fn probe(python: &Path, args: &[String]) -> anyhow::Result<Verdict> {
         .with_context(|| format!("running {}", python.display()))?;
     let code = output.status.code().unwrap_or(1);
     if code != 0 {
-        return Ok(Verdict::Refused {
-            code,
-            stderr: output.stderr,
-        });
+        return Ok(Err((code, output.stderr)));
     }
+    // Without a report (another plugin ended the session first) the command line was
+    // still accepted; only the arities are unknown.
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let table = stdout
+    Ok(Ok(stdout
         .lines()
         .rev()
         .find_map(|line| line.strip_prefix(MARKER))
         .and_then(|json| {
-            serde_json::from_str::<std::collections::HashMap<String, String>>(json).ok()
-        })
-        .unwrap_or_default();
-    Ok(Verdict::Accepted(
-        table
-            .into_iter()
-            .map(|(name, kind)| {
-                let arity = match kind.as_str() {
-                    "flag" => Arity::Flag,
-                    "optional" => Arity::OptionalValue,
-                    _ => Arity::Value,
-                };
-                (name, arity)
-            })
-            .collect(),
-    ))
+            serde_json::from_str::<Report>(json).ok()
+        })))
 }
 
 /// What to do with a `dx-py test` command line once pytest has seen it.
@@ -89,7 +214,12 @@ pub fn validate(args: TestArgs) -> anyhow::Result<Prepared> {
     if args.pytest.passthrough.is_empty() && !env_addopts {
         return Ok(Prepared::Run(Box::new(args)));
     }
-    match probe(&interpreter(&args), &args.pytest.for_pytest)? {
+    let cache_root = dxpy_discover::session::cache_root().filter(|_| !args.select.no_cache);
+    match probe(
+        &interpreter(&args),
+        &args.pytest.for_pytest,
+        cache_root.as_deref(),
+    )? {
         Verdict::Refused { code, stderr } => {
             std::io::stderr().write_all(&stderr)?;
             Ok(Prepared::Done(Code::from_pytest(code)))

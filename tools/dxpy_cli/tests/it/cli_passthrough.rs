@@ -337,3 +337,55 @@ fn the_daemon_runs_the_same_pass_through_options() {
         std::panic::resume_unwind(panic);
     }
 }
+
+#[test]
+fn pytests_verdict_is_kept_until_a_conftest_changes() {
+    let option = |attrs: &str| {
+        format!(
+            "import pytest\n\n\ndef pytest_addoption(parser):\n    \
+             parser.addoption('--greeting', {attrs})\n\n\n\
+             @pytest.fixture\ndef greeting(request):\n    \
+             return request.config.getoption('--greeting')\n"
+        )
+    };
+    let project = project(&[
+        ("conftest.py", &option("action='store', default='none'")),
+        (
+            "test_greet.py",
+            "def test_greet(greeting):\n    assert greeting\n",
+        ),
+    ]);
+    let root = project.root();
+    let kept = || {
+        std::fs::read_dir(root.join(".dxpy-cache").join("pytest-probe"))
+            .map(|entries| entries.count())
+            .unwrap_or(0)
+    };
+    for _ in 0..2 {
+        let (run, _) = assert_same(root, &["--greeting", "hi"], &[]);
+        assert_eq!(run.code, 0, "{}", run.output);
+    }
+    assert_eq!(kept(), 1, "the accepted verdict is kept");
+    // Now a flag: `hi` is a path that does not exist, as pytest says.
+    std::fs::write(
+        root.join("conftest.py"),
+        option("action='store_true', help='a flag now'"),
+    )
+    .expect("write");
+    let dx = dx_py(root, &["--greeting", "hi"]);
+    let py = pytest(root, &["--greeting", "hi"]);
+    assert_eq!(dx.code, py.code, "{}\n---\n{}", dx.output, py.output);
+    assert_ne!(dx.code, 0, "{}", dx.output);
+    assert!(dx.output.contains("not found: hi"), "{}", dx.output);
+    // No such option any more: pytest's usage error, not the kept verdict.
+    std::fs::write(root.join("conftest.py"), "# no options here any more\n").expect("write");
+    let dx = dx_py(root, &["--greeting=hi"]);
+    let py = pytest(root, &["--greeting=hi"]);
+    assert_eq!((dx.code, py.code), (4, 4), "{}", dx.output);
+    assert_eq!(
+        usage_error(&dx.output),
+        usage_error(&py.output),
+        "{}",
+        dx.output
+    );
+}
