@@ -1,6 +1,8 @@
 //! The `dx-py` command line.
 //!
-//! Layout: [`args`] declares the command line (clap), [`commands`] holds one module per
+//! Layout: [`args`] declares the command line (clap), [`pytest_cli`] splits `dx-py test`'s
+//! between dx-py's own options and pytest's, [`pytest_probe`] asks the interpreter's pytest
+//! about the latter (and runs the sessions only pytest runs), [`commands`] holds one module per
 //! subcommand, [`render`] prints collection results in pytest's shapes, [`suite`] runs a
 //! discovered selection and reports it (shared by `test`, `bazel-worker` and `bazel-test`),
 //! [`terminal`] is the test run's reporter, [`project`] the import graph and git changes that
