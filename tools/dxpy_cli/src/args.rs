@@ -198,7 +198,7 @@ pub struct TestArgs {
     pub capture: Option<String>,
     /// Every other option: pytest's (see [`crate::pytest_cli`]); set by [`parse_cli`].
     #[arg(skip)]
-    pub pytest: PytestCommandLine,
+    pub pytest: Box<PytestCommandLine>,
 }
 
 /// Parse `dx-py`'s command line (`argv[0]` included). For `dx-py test`, the options dx-py
@@ -231,7 +231,7 @@ pub fn parse_test_args(tokens: &[String], probed: &ProbedArities) -> Result<Test
     let Command::Test(mut args) = Cli::try_parse_from(argv)?.command else {
         return Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand));
     };
-    args.pytest = pytest;
+    args.pytest = Box::new(pytest);
     Ok(args)
 }
 

@@ -121,15 +121,15 @@ pub fn probe(python: &Path, args: &[String], cache_root: Option<&Path>) -> anyho
         return Ok(Verdict::Accepted(kept.report.arities()));
     }
     match ask(python, args)? {
-        Ok(Some(report)) => {
+        Answer::Accepted(Some(report)) => {
             let arities = report.arities();
             if let Some(path) = &kept_path {
                 keep(path, &Kept::of(report));
             }
             Ok(Verdict::Accepted(arities))
         }
-        Ok(None) => Ok(Verdict::Accepted(ProbedArities::new())),
-        Err((code, stderr)) => Ok(Verdict::Refused { code, stderr }),
+        Answer::Accepted(None) => Ok(Verdict::Accepted(ProbedArities::new())),
+        Answer::Refused(code, stderr) => Ok(Verdict::Refused { code, stderr }),
     }
 }
 
@@ -172,8 +172,16 @@ fn keep(path: &Path, kept: &Kept) {
     }
 }
 
-/// Run the probe: its report (if it printed one), or pytest's exit code and stderr.
-fn ask(python: &Path, args: &[String]) -> anyhow::Result<Result<Option<Report>, (i32, Vec<u8>)>> {
+/// What one run of the probe said.
+enum Answer {
+    /// Accepted, with the option table (`None`: another plugin ended the session first).
+    Accepted(Option<Report>),
+    /// pytest's exit code and stderr.
+    Refused(i32, Vec<u8>),
+}
+
+/// Run the probe.
+fn ask(python: &Path, args: &[String]) -> anyhow::Result<Answer> {
     let output = Command::new(python)
         .arg("-c")
         .arg(PROBE)
@@ -183,18 +191,17 @@ fn ask(python: &Path, args: &[String]) -> anyhow::Result<Result<Option<Report>, 
         .with_context(|| format!("running {}", python.display()))?;
     let code = output.status.code().unwrap_or(1);
     if code != 0 {
-        return Ok(Err((code, output.stderr)));
+        return Ok(Answer::Refused(code, output.stderr));
     }
     // Without a report (another plugin ended the session first) the command line was
     // still accepted; only the arities are unknown.
     let stdout = String::from_utf8_lossy(&output.stdout);
-    Ok(Ok(stdout
+    let report = stdout
         .lines()
         .rev()
         .find_map(|line| line.strip_prefix(MARKER))
-        .and_then(|json| {
-            serde_json::from_str::<Report>(json).ok()
-        })))
+        .and_then(|json| serde_json::from_str::<Report>(json).ok());
+    Ok(Answer::Accepted(report))
 }
 
 /// What to do with a `dx-py test` command line once pytest has seen it.
