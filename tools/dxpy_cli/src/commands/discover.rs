@@ -107,6 +107,23 @@ pub(crate) fn write_listing(
     )
 }
 
+/// pytest's `--collect-only -qq` listing: each file with its count of tests, in order.
+pub(crate) fn write_counts(out: &mut impl Write, discovery: &Discovery) -> std::io::Result<()> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for item in &discovery.items {
+        let file = item.node_id.split("::").next().unwrap_or(&item.node_id);
+        match counts.last_mut() {
+            Some((last, n)) if *last == file => *n += 1,
+            _ => counts.push((file, 1)),
+        }
+    }
+    for (file, n) in counts {
+        writeln!(out, "{file}: {n}")?;
+    }
+    writeln!(out)?;
+    write!(out, "{}", render::collect_errors(&discovery.errors))
+}
+
 /// pytest's exit code for a collect-only session.
 pub(crate) fn exit_code(discovery: &Discovery) -> Code {
     if !discovery.errors.is_empty() {

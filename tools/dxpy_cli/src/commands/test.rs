@@ -111,8 +111,12 @@ pub fn run_with(
         eprintln!("dx-py: {notice}");
     }
     if args.pytest.collect_only() {
-        // pytest's `--collect-only -q` listing, as `dx-py discover` prints it.
-        crate::commands::discover::write_listing(&mut out, &discovery, start.elapsed())?;
+        // pytest's `--collect-only -q` listing, as `dx-py discover` prints it (`-qq`: counts).
+        if args.report_args(&discovery.config.args.report).verbosity <= -2 {
+            crate::commands::discover::write_counts(&mut out, &discovery)?;
+        } else {
+            crate::commands::discover::write_listing(&mut out, &discovery, start.elapsed())?;
+        }
         out.flush()?;
         return Ok(crate::commands::discover::exit_code(&discovery));
     }

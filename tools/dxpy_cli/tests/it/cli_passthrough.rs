@@ -230,6 +230,10 @@ fn collect_only_lists_what_pytest_collects() {
         assert_eq!(dx.code, reference.code, "{}", dx.output);
         assert!(!dx.output.contains("passed"), "nothing runs: {}", dx.output);
     }
+    // `-qq`: each file with its count, exactly pytest's lines.
+    let dx = dx_py(root, &["--co", "-qq"]);
+    let py = pytest(root, &["--co", "-qq"]);
+    assert_eq!((dx.code, &dx.output), (py.code, &py.output));
 }
 
 #[test]
@@ -251,6 +255,74 @@ fn informational_options_are_pytests_own_output() {
     let dx = dx_py(root, &["--markers"]);
     assert_eq!(dx.code, 0, "{}", dx.output);
     assert!(dx.output.contains("@pytest.mark.xfail"), "{}", dx.output);
+}
+
+#[test]
+fn debugger_and_setup_sessions_are_pytests_own() {
+    let project = project(&[
+        (
+            "conftest.py",
+            "import pytest
+
+
+@pytest.fixture
+def resource():
+    return 1
+",
+        ),
+        (
+            "test_f.py",
+            "def test_fails(resource):
+    assert resource == 2
+
+
+             def test_passes(resource):
+    assert resource == 1
+",
+        ),
+    ]);
+    let root = project.root();
+    // stdin is empty: the debugger quits at the first failure, as under pytest.
+    for args in [
+        &["--pdb"][..],
+        &["--trace"],
+        &["--setup-plan"],
+        &["--setup-show"],
+    ] {
+        let dx = dx_py(root, args);
+        let py = pytest(root, args);
+        assert_eq!(
+            dx.code, py.code,
+            "{args:?}
+{}
+---
+{}",
+            dx.output, py.output
+        );
+        assert_eq!(
+            dxpy_test_support::summary(&dx.output),
+            dxpy_test_support::summary(&py.output),
+            "{args:?}
+{}",
+            dx.output
+        );
+        for marker in [
+            "Quitting debugger",
+            "SETUP    F resource",
+            "(fixtures used: resource)",
+        ] {
+            assert_eq!(
+                dx.output.contains(marker),
+                py.output.contains(marker),
+                "{args:?} {marker:?}
+{}
+---
+{}",
+                dx.output,
+                py.output
+            );
+        }
+    }
 }
 
 #[test]
