@@ -30,7 +30,12 @@ class _Probe:
             kind = "flag" if nargs == 0 else "optional" if nargs == "?" else "value"
             for name in action.option_strings:
                 table[name] = kind
-        report = {"options": table, "watched": _watched(config), "site_dirs": _site_dirs()}
+        report = {
+            "options": table,
+            "watched": _watched(config),
+            "site_dirs": _site_dirs(),
+            "pyargs": _pyargs(config),
+        }
         sys.stdout.write(MARKER + json.dumps(report) + "\n")
         sys.stdout.flush()
         return 0
@@ -57,6 +62,23 @@ def _watched(config: Any) -> list[str]:
             break
         here = parent
     return sorted({p for p in paths if p})
+
+
+def _pyargs(config: Any) -> list[str] | None:
+    """With ``--pyargs``: the collection arguments with each module name replaced by its
+    file or package directory, as pytest resolves them (``None`` without ``--pyargs``)."""
+    if not getattr(config.option, "pyargs", False):
+        return None
+    from _pytest.main import search_pypath
+
+    consider = bool(config.getini("consider_namespace_packages"))
+    resolved = []
+    for arg in config.args:
+        base, squacket, rest = arg.partition("[")
+        strpath, *parts = base.split("::")
+        found = search_pypath(strpath, consider_namespace_packages=consider)
+        resolved.append("::".join([found or strpath, *parts]) + squacket + rest)
+    return resolved
 
 
 def _site_dirs() -> list[str]:

@@ -22,8 +22,12 @@ const MARKER: &str = "DXPY_PYTEST_OPTIONS ";
 /// What pytest said about a command line.
 #[derive(Debug)]
 pub enum Verdict {
-    /// Accepted; the arities of every option it knows.
-    Accepted(ProbedArities),
+    /// Accepted; the arities of every option it knows, and with `--pyargs` the collection
+    /// arguments with module names resolved to paths.
+    Accepted {
+        arities: ProbedArities,
+        pyargs: Option<Vec<String>>,
+    },
     /// Refused (or could not start): its stderr and exit code, to be passed on as they are.
     Refused { code: i32, stderr: Vec<u8> },
 }
@@ -37,6 +41,9 @@ struct Report {
     watched: Vec<String>,
     /// The interpreter's `sys.path` directories (their installed distributions).
     site_dirs: Vec<String>,
+    /// With `--pyargs`: the collection arguments, module names resolved to paths.
+    #[serde(default)]
+    pyargs: Option<Vec<String>>,
 }
 
 impl Report {
@@ -118,17 +125,25 @@ pub fn probe(python: &Path, args: &[String], cache_root: Option<&Path>) -> anyho
         .and_then(|bytes| serde_json::from_slice::<Kept>(&bytes).ok())
         .filter(Kept::still_holds)
     {
-        return Ok(Verdict::Accepted(kept.report.arities()));
+        return Ok(Verdict::Accepted {
+            arities: kept.report.arities(),
+            pyargs: None,
+        });
     }
     match ask(python, args)? {
         Answer::Accepted(Some(report)) => {
             let arities = report.arities();
-            if let Some(path) = &kept_path {
+            let pyargs = report.pyargs.clone();
+            // Where a module name resolves depends on more than the watched files.
+            if let Some(path) = kept_path.as_ref().filter(|_| pyargs.is_none()) {
                 keep(path, &Kept::of(report));
             }
-            Ok(Verdict::Accepted(arities))
+            Ok(Verdict::Accepted { arities, pyargs })
         }
-        Answer::Accepted(None) => Ok(Verdict::Accepted(ProbedArities::new())),
+        Answer::Accepted(None) => Ok(Verdict::Accepted {
+            arities: ProbedArities::new(),
+            pyargs: None,
+        }),
         Answer::Refused(code, stderr) => Ok(Verdict::Refused { code, stderr }),
     }
 }
@@ -231,13 +246,26 @@ pub fn validate(args: TestArgs) -> anyhow::Result<Prepared> {
             std::io::stderr().write_all(&stderr)?;
             Ok(Prepared::Done(Code::from_pytest(code)))
         }
-        Verdict::Accepted(arities) if args.pytest.guessed => {
-            let resplit = crate::args::parse_test_args(&args.pytest.argv, &arities)
-                .context("re-reading the command line with pytest's option table")?;
-            Ok(Prepared::Run(Box::new(resplit)))
+        Verdict::Accepted { arities, pyargs } => {
+            let mut args = if args.pytest.guessed {
+                crate::args::parse_test_args(&args.pytest.argv, &arities)
+                    .context("re-reading the command line with pytest's option table")?
+            } else {
+                args
+            };
+            if let Some(paths) = pyargs {
+                resolve_pyargs(&mut args, paths);
+            }
+            Ok(Prepared::Run(Box::new(args)))
         }
-        Verdict::Accepted(_) => Ok(Prepared::Run(Box::new(args))),
     }
+}
+
+/// `--pyargs`: discovery and the workers get the paths pytest resolved the module names to
+/// (the node IDs are those of the paths, as under pytest), and no `--pyargs`.
+fn resolve_pyargs(args: &mut TestArgs, paths: Vec<String>) {
+    args.select.paths = paths;
+    args.pytest.passthrough.retain(|t| t != "--pyargs");
 }
 
 /// Run pytest itself with `args` (pytest's view of the command line) in the current

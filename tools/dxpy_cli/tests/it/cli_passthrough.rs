@@ -461,3 +461,22 @@ fn pytests_verdict_is_kept_until_a_conftest_changes() {
         dx.output
     );
 }
+
+#[test]
+fn pyargs_module_names_are_resolved_by_pytest() {
+    let project = project(&[
+        ("pkg/__init__.py", ""),
+        (
+            "pkg/test_mod.py",
+            "def test_one():\n    pass\n\n\ndef test_two():\n    assert False\n",
+        ),
+        ("pkg/sub/__init__.py", ""),
+        ("pkg/sub/test_deep.py", "def test_deep():\n    pass\n"),
+    ]);
+    let root = project.root();
+    assert_same(root, &["--pyargs", "pkg"], &[]);
+    assert_same(root, &["--pyargs", "pkg.sub"], &[]);
+    let (run, cases) = assert_same(root, &["--pyargs", "pkg.test_mod::test_one"], &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_eq!(cases.len(), 1, "{cases:?}");
+}
