@@ -289,8 +289,15 @@ pub fn delegate(
                     if n == 0 {
                         break;
                     }
-                    out.write_all(&buffer[..n])?;
-                    out.flush()?;
+                    // A closed reader (`| head`) ends the copy; pytest then meets the
+                    // closed pipe itself, as it would writing to it directly.
+                    if out
+                        .write_all(&buffer[..n])
+                        .and_then(|()| out.flush())
+                        .is_err()
+                    {
+                        break;
+                    }
                 }
             }
             child.wait()

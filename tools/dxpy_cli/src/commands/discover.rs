@@ -107,6 +107,19 @@ pub(crate) fn write_listing(
     )
 }
 
+/// Discovery's items are every item pytest would collect, with pytest's IDs: nothing only
+/// Python can expand or make (dynamic parameters, collection hooks, doctests).
+pub(crate) fn lists_every_item(discovery: &Discovery) -> bool {
+    discovery
+        .items
+        .iter()
+        .all(|item| !matches!(item.params, dxpy_discover::item::ParamState::Dynamic))
+        && discovery.hook_scopes.is_empty()
+        && discovery.hook_conftests.is_empty()
+        && discovery.doctest_files.is_empty()
+        && discovery.dynamic_conftests.is_empty()
+}
+
 /// pytest's `--collect-only -qq` listing: each file with its count of tests, in order.
 pub(crate) fn write_counts(out: &mut impl Write, discovery: &Discovery) -> std::io::Result<()> {
     let mut counts: Vec<(&str, usize)> = Vec::new();

@@ -111,8 +111,14 @@ pub fn run_with(
         eprintln!("dx-py: {notice}");
     }
     if args.pytest.collect_only() {
-        // pytest's `--collect-only -q` listing, as `dx-py discover` prints it (`-qq`: counts).
-        if args.report_args(&discovery.config.args.report).verbosity <= -2 {
+        let verbosity = args.report_args(&discovery.config.args.report).verbosity;
+        // Discovery's listing is pytest's `-q`/`-qq` one when it knows every item; the tree
+        // of `-v` or no `-q`, and items only Python can list, are pytest's own to print.
+        if verbosity >= 0 || !crate::commands::discover::lists_every_item(&discovery) {
+            let python = crate::pytest_probe::interpreter(&args);
+            return crate::pytest_probe::delegate(&python, &args.pytest.for_pytest, Some(&mut out));
+        }
+        if verbosity <= -2 {
             crate::commands::discover::write_counts(&mut out, &discovery)?;
         } else {
             crate::commands::discover::write_listing(&mut out, &discovery, start.elapsed())?;

@@ -209,9 +209,9 @@ fn collect_only_lists_what_pytest_collects() {
     ]);
     let root = project.root();
     for args in [
-        &["--co"][..],
+        &["--co", "-q"][..],
         &["--collect-only", "-q"],
-        &["--co", "-k", "two"],
+        &["-q", "--co", "-k", "two"],
     ] {
         let dx = dx_py(root, args);
         let filter: Vec<&str> = args
@@ -234,6 +234,26 @@ fn collect_only_lists_what_pytest_collects() {
     let dx = dx_py(root, &["--co", "-qq"]);
     let py = pytest(root, &["--co", "-qq"]);
     assert_eq!((dx.code, &dx.output), (py.code, &py.output));
+    // Without `-q`, and where only Python can list the items, pytest's own listing: the
+    // same lines but for the timing.
+    std::fs::write(
+        root.join("test_dyn.py"),
+        "import pytest\n\n\n@pytest.mark.parametrize('n', range(3))\ndef test_n(n):\n    pass\n",
+    )
+    .expect("write");
+    let untimed = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(|l| l.split(" in ").next().unwrap_or(l).to_owned())
+            .collect()
+    };
+    for args in [&["--co"][..], &["--co", "-v"], &["--co", "-q"]] {
+        // The reference run has no cache plugin (no `cachedir:` line): neither has this one.
+        let dx = dx_py(root, &[args, &["-p", "no:cacheprovider"]].concat());
+        let py = pytest(root, args);
+        assert_eq!(dx.code, py.code, "{args:?}: {}", dx.output);
+        assert_eq!(untimed(&dx.output), untimed(&py.output), "{args:?}");
+        assert!(dx.output.contains("test_n[2]"), "{}", dx.output);
+    }
 }
 
 #[test]
