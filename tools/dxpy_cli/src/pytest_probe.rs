@@ -224,8 +224,23 @@ fn ask(python: &Path, args: &[String]) -> anyhow::Result<Answer> {
 pub enum Prepared {
     /// Run it (re-split with pytest's arities when some were guessed).
     Run(Box<TestArgs>),
-    /// Nothing to run: pytest refused the command line (its message is on stderr).
+    /// Nothing more to run: pytest refused the command line (its message is on stderr), or
+    /// ran the session itself.
     Done(Code),
+}
+
+/// Before a run: a session only pytest runs is handed to it (its output to `out`); else the
+/// command line is validated ([`validate`]).
+pub fn prepare(args: TestArgs, out: &mut dyn Write) -> anyhow::Result<Prepared> {
+    if args.pytest.delegated().is_some() {
+        let python = interpreter(&args);
+        return Ok(Prepared::Done(delegate(
+            &python,
+            &args.pytest.for_pytest,
+            Some(out),
+        )?));
+    }
+    validate(args)
 }
 
 /// Validate the pass-through options (and `PYTEST_ADDOPTS`, which pytest reads as part of

@@ -107,9 +107,32 @@ pub(crate) fn write_listing(
     )
 }
 
+/// `dx-py test --co`: discovery's listing where it is pytest's `-q`/`-qq` one (every item
+/// known); the tree of `-v` or no `-q`, and items only Python can list, are pytest's own to
+/// print.
+pub(crate) fn collect_only(
+    args: &crate::args::TestArgs,
+    discovery: &Discovery,
+    mut out: impl Write,
+    start: Instant,
+) -> anyhow::Result<Code> {
+    let verbosity = args.report_args(&discovery.config.args.report).verbosity;
+    if verbosity >= 0 || !lists_every_item(discovery) {
+        let python = crate::pytest_probe::interpreter(args);
+        return crate::pytest_probe::delegate(&python, &args.pytest.for_pytest, Some(&mut out));
+    }
+    if verbosity <= -2 {
+        write_counts(&mut out, discovery)?;
+    } else {
+        write_listing(&mut out, discovery, start.elapsed())?;
+    }
+    out.flush()?;
+    Ok(exit_code(discovery))
+}
+
 /// Discovery's items are every item pytest would collect, with pytest's IDs: nothing only
 /// Python can expand or make (dynamic parameters, collection hooks, doctests).
-pub(crate) fn lists_every_item(discovery: &Discovery) -> bool {
+fn lists_every_item(discovery: &Discovery) -> bool {
     discovery
         .items
         .iter()
@@ -121,7 +144,7 @@ pub(crate) fn lists_every_item(discovery: &Discovery) -> bool {
 }
 
 /// pytest's `--collect-only -qq` listing: each file with its count of tests, in order.
-pub(crate) fn write_counts(out: &mut impl Write, discovery: &Discovery) -> std::io::Result<()> {
+fn write_counts(out: &mut impl Write, discovery: &Discovery) -> std::io::Result<()> {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for item in &discovery.items {
         let file = item.node_id.split("::").next().unwrap_or(&item.node_id);
@@ -138,7 +161,7 @@ pub(crate) fn write_counts(out: &mut impl Write, discovery: &Discovery) -> std::
 }
 
 /// pytest's exit code for a collect-only session.
-pub(crate) fn exit_code(discovery: &Discovery) -> Code {
+fn exit_code(discovery: &Discovery) -> Code {
     if !discovery.errors.is_empty() {
         Code::Interrupted
     } else if discovery.items.is_empty() {

@@ -92,11 +92,7 @@ pub fn run_with(
     mut out: impl Write,
     start: Instant,
 ) -> anyhow::Result<Code> {
-    if args.pytest.delegated().is_some() {
-        let python = crate::pytest_probe::interpreter(&args);
-        return crate::pytest_probe::delegate(&python, &args.pytest.for_pytest, Some(&mut out));
-    }
-    let args = match crate::pytest_probe::validate(args)? {
+    let args = match crate::pytest_probe::prepare(args, &mut out)? {
         crate::pytest_probe::Prepared::Run(args) => *args,
         crate::pytest_probe::Prepared::Done(code) => return Ok(code),
     };
@@ -111,20 +107,7 @@ pub fn run_with(
         eprintln!("dx-py: {notice}");
     }
     if args.pytest.collect_only() {
-        let verbosity = args.report_args(&discovery.config.args.report).verbosity;
-        // Discovery's listing is pytest's `-q`/`-qq` one when it knows every item; the tree
-        // of `-v` or no `-q`, and items only Python can list, are pytest's own to print.
-        if verbosity >= 0 || !crate::commands::discover::lists_every_item(&discovery) {
-            let python = crate::pytest_probe::interpreter(&args);
-            return crate::pytest_probe::delegate(&python, &args.pytest.for_pytest, Some(&mut out));
-        }
-        if verbosity <= -2 {
-            crate::commands::discover::write_counts(&mut out, &discovery)?;
-        } else {
-            crate::commands::discover::write_listing(&mut out, &discovery, start.elapsed())?;
-        }
-        out.flush()?;
-        return Ok(crate::commands::discover::exit_code(&discovery));
+        return crate::commands::discover::collect_only(&args, &discovery, out, start);
     }
     let state_dir = session::cache_root()
         .map(|root| session::project_cache_dir(&root, &discovery.config.rootdir));
