@@ -2,7 +2,11 @@
 
 use std::path::PathBuf;
 
+use std::ffi::OsString;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::pytest_cli::{OwnOptions, ProbedArities, PytestCommandLine};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -192,9 +196,58 @@ pub struct TestArgs {
     /// pytest's capture method: fd (default), sys, no, tee-sys.
     #[arg(long = "capture", value_name = "METHOD", value_parser = ["fd", "sys", "no", "tee-sys"])]
     pub capture: Option<String>,
+    /// Every other option: pytest's (see [`crate::pytest_cli`]); set by [`parse_cli`].
+    #[arg(skip)]
+    pub pytest: Box<PytestCommandLine>,
+}
+
+/// Parse `dx-py`'s command line (`argv[0]` included). For `dx-py test`, the options dx-py
+/// does not define go to pytest ([`crate::pytest_cli::split`]) instead of being clap's usage
+/// errors.
+pub fn parse_cli<I, T>(argv: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString>,
+{
+    let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
+    if argv.get(1).is_some_and(|a| a == "test") {
+        let rest: Vec<String> = argv[2..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let args = parse_test_args(&rest, &ProbedArities::new())?;
+        return Ok(Cli {
+            command: Command::Test(args),
+        });
+    }
+    Cli::try_parse_from(argv)
+}
+
+/// `dx-py test`'s arguments (those after `test`), with the arities of plugin options
+/// `probed` from the interpreter's pytest.
+pub fn parse_test_args(tokens: &[String], probed: &ProbedArities) -> Result<TestArgs, clap::Error> {
+    let (own, pytest) = crate::pytest_cli::split(tokens, &OwnOptions::of_test_command(), probed);
+    let argv = ["dx-py", "test"].into_iter().map(str::to_owned).chain(own);
+    let Command::Test(mut args) = Cli::try_parse_from(argv)?.command else {
+        return Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand));
+    };
+    args.pytest = Box::new(pytest);
+    Ok(args)
 }
 
 impl TestArgs {
+    /// The arguments discovery reads, in pytest's syntax: the selection options, the
+    /// pass-through options, then the paths.
+    pub fn discovery_args(&self) -> Vec<String> {
+        let mut out = pytest_args(&SelectArgs {
+            paths: Vec::new(),
+            ..self.select.clone()
+        });
+        out.extend(self.pytest.passthrough.iter().cloned());
+        out.extend(self.select.paths.iter().cloned());
+        out
+    }
+
     /// The report options of the project's `addopts` (and `PYTEST_ADDOPTS`) with this
     /// command line's after them, as pytest layers them.
     pub fn report_args(

@@ -1,6 +1,8 @@
 //! The `dx-py` command line.
 //!
-//! Layout: [`args`] declares the command line (clap), [`commands`] holds one module per
+//! Layout: [`args`] declares the command line (clap), [`pytest_cli`] splits `dx-py test`'s
+//! between dx-py's own options and pytest's, [`pytest_probe`] asks the interpreter's pytest
+//! about the latter (and runs the sessions only pytest runs), [`commands`] holds one module per
 //! subcommand, [`render`] prints collection results in pytest's shapes, [`suite`] runs a
 //! discovered selection and reports it (shared by `test`, `bazel-worker` and `bazel-test`),
 //! [`terminal`] is the test run's reporter, [`project`] the import graph and git changes that
@@ -18,6 +20,8 @@ pub mod daemon;
 pub mod exit;
 pub mod junit;
 pub mod project;
+pub mod pytest_cli;
+pub mod pytest_probe;
 pub mod render;
 pub mod results;
 pub mod signals;
@@ -27,11 +31,9 @@ pub mod test_context;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 /// Parse the command line, run the subcommand, and turn errors into pytest's usage-error code.
 pub fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let cli = args::parse_cli(std::env::args_os()).unwrap_or_else(|err| err.exit());
     match commands::run(cli) {
         Ok(code) => code.into(),
         Err(err) => {

@@ -682,7 +682,32 @@ pub fn explaining() -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::function_id;
+    use super::{function_id, outcome_options};
+
+    #[test]
+    fn pass_through_options_are_outcome_options_and_selection_is_not() {
+        let tokens: Vec<String> = [
+            "-k",
+            "x",
+            "-W",
+            "error",
+            "--runxfail",
+            "-o",
+            "xfail_strict=true",
+            "-p",
+            "no:cacheprovider",
+            "--import-mode",
+            "importlib",
+            "--greeting=hi",
+        ]
+        .map(String::from)
+        .into();
+        let args = crate::args::parse_test_args(&tokens, &Default::default()).expect("parses");
+        let mut worker_args = vec!["-k".to_owned(), "x".to_owned(), "--maxfail=1".to_owned()];
+        worker_args.extend(args.pytest.passthrough.iter().cloned());
+        assert_eq!(outcome_options(&worker_args), args.pytest.passthrough);
+        assert_eq!(args.pytest.passthrough.len(), 6);
+    }
 
     #[test]
     fn a_parametrized_id_belongs_to_its_function_even_with_brackets_in_its_parameters() {

@@ -183,7 +183,9 @@ impl RunfilesSuite {
             options.push("-k".to_owned());
             options.push(keyword.clone());
         }
-        options.extend(self.pytest_args.iter().cloned());
+        // Read with `dx-py test`'s model: each value attached to its option, so discovery
+        // never takes a plugin option's value for a path.
+        options.extend(crate::pytest_cli::pytest_only(&self.pytest_args).attached);
         options
     }
 

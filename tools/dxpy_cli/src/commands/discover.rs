@@ -1,6 +1,6 @@
 //! `dx-py discover`: pytest's `--collect-only -q`, without importing Python.
 
-use std::io::Write as _;
+use std::io::Write;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -16,10 +16,18 @@ pub(crate) use crate::args::pytest_args;
 
 /// Run discovery for `args` with the user's cache; errors are pytest's usage errors.
 pub(crate) fn discover(args: &SelectArgs) -> anyhow::Result<Result<Discovery, DiscoverError>> {
-    let request = ConfigRequest::from_process(pytest_args(args))
+    discover_with(pytest_args(args), args.no_cache)
+}
+
+/// Run discovery for a command line in pytest's syntax (`no_cache`: no index).
+pub(crate) fn discover_with(
+    pytest_args: Vec<String>,
+    no_cache: bool,
+) -> anyhow::Result<Result<Discovery, DiscoverError>> {
+    let request = ConfigRequest::from_process(pytest_args)
         .context("cannot determine the current directory")?;
     let cache = match session::cache_root() {
-        Some(root) if !args.no_cache => CacheLocation::UnderRoot(root),
+        Some(root) if !no_cache => CacheLocation::UnderRoot(root),
         _ => CacheLocation::Off,
     };
     let options = DiscoverOptions {
@@ -67,27 +75,89 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
     if args.json {
         writeln!(out, "{}", json_report(&discovery))?;
     } else {
-        for item in &discovery.items {
-            writeln!(out, "{}", item.node_id)?;
-        }
-        if !discovery.items.is_empty() || !discovery.errors.is_empty() {
-            writeln!(out)?;
-        }
-        write!(out, "{}", render::collect_errors(&discovery.errors))?;
-        let collected = discovery.items.len() + discovery.deselected;
-        writeln!(
-            out,
-            "{}",
-            render::collect_summary(
-                collected,
-                discovery.deselected,
-                discovery.errors.len(),
-                elapsed
-            )
-        )?;
+        write_listing(&mut out, &discovery, elapsed)?;
     }
     out.flush()?;
     Ok(exit_code(&discovery))
+}
+
+/// pytest's `--collect-only -q` listing: node IDs, collection errors, the summary line.
+pub(crate) fn write_listing(
+    out: &mut impl Write,
+    discovery: &Discovery,
+    elapsed: std::time::Duration,
+) -> std::io::Result<()> {
+    for item in &discovery.items {
+        writeln!(out, "{}", item.node_id)?;
+    }
+    if !discovery.items.is_empty() || !discovery.errors.is_empty() {
+        writeln!(out)?;
+    }
+    write!(out, "{}", render::collect_errors(&discovery.errors))?;
+    let collected = discovery.items.len() + discovery.deselected;
+    writeln!(
+        out,
+        "{}",
+        render::collect_summary(
+            collected,
+            discovery.deselected,
+            discovery.errors.len(),
+            elapsed
+        )
+    )
+}
+
+/// `dx-py test --co`: discovery's listing where it is pytest's `-q`/`-qq` one (every item
+/// known); the tree of `-v` or no `-q`, and items only Python can list, are pytest's own to
+/// print.
+pub(crate) fn collect_only(
+    args: &crate::args::TestArgs,
+    discovery: &Discovery,
+    mut out: impl Write,
+    start: Instant,
+) -> anyhow::Result<Code> {
+    let verbosity = args.report_args(&discovery.config.args.report).verbosity;
+    if verbosity >= 0 || !lists_every_item(discovery) {
+        let python = crate::pytest_probe::interpreter(args);
+        return crate::pytest_probe::delegate(&python, &args.pytest.for_pytest, Some(&mut out));
+    }
+    if verbosity <= -2 {
+        write_counts(&mut out, discovery)?;
+    } else {
+        write_listing(&mut out, discovery, start.elapsed())?;
+    }
+    out.flush()?;
+    Ok(exit_code(discovery))
+}
+
+/// Discovery's items are every item pytest would collect, with pytest's IDs: nothing only
+/// Python can expand or make (dynamic parameters, collection hooks, doctests).
+fn lists_every_item(discovery: &Discovery) -> bool {
+    discovery
+        .items
+        .iter()
+        .all(|item| !matches!(item.params, dxpy_discover::item::ParamState::Dynamic))
+        && discovery.hook_scopes.is_empty()
+        && discovery.hook_conftests.is_empty()
+        && discovery.doctest_files.is_empty()
+        && discovery.dynamic_conftests.is_empty()
+}
+
+/// pytest's `--collect-only -qq` listing: each file with its count of tests, in order.
+fn write_counts(out: &mut impl Write, discovery: &Discovery) -> std::io::Result<()> {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for item in &discovery.items {
+        let file = item.node_id.split("::").next().unwrap_or(&item.node_id);
+        match counts.last_mut() {
+            Some((last, n)) if *last == file => *n += 1,
+            _ => counts.push((file, 1)),
+        }
+    }
+    for (file, n) in counts {
+        writeln!(out, "{file}: {n}")?;
+    }
+    writeln!(out)?;
+    write!(out, "{}", render::collect_errors(&discovery.errors))
 }
 
 /// pytest's exit code for a collect-only session.

@@ -16,7 +16,7 @@ use dxpy_runner::scheduler::{
 };
 
 use crate::args::TestArgs;
-use crate::commands::discover::{discover, pytest_args};
+use crate::commands::discover::{discover_with, pytest_args};
 use crate::exit::Code;
 use crate::render;
 use crate::suite::{engine_for, group_by_module, run_suite, SuiteOptions};
@@ -29,6 +29,11 @@ const LAST_FAILED_FILE: &str = "lastfailed.json";
 const FAILED_FIRST_KEY: &str = " (failed first)";
 
 pub fn run(args: TestArgs) -> anyhow::Result<Code> {
+    // Sessions only pytest runs get this process's terminal (`--pdb` reads stdin).
+    if args.pytest.delegated().is_some() {
+        let python = crate::pytest_probe::interpreter(&args);
+        return crate::pytest_probe::delegate(&python, &args.pytest.for_pytest, None);
+    }
     if crate::daemon::wanted(args.no_daemon) {
         match crate::daemon::client::run_test(&args) {
             Ok(code) => return Ok(code),
@@ -84,10 +89,14 @@ impl ZygoteKeeper {
 pub fn run_with(
     mut args: TestArgs,
     context: &TestContext<'_>,
-    out: impl Write,
+    mut out: impl Write,
     start: Instant,
 ) -> anyhow::Result<Code> {
-    let discovery = match discover(&args.select)? {
+    let args = match crate::pytest_probe::prepare(args, &mut out)? {
+        crate::pytest_probe::Prepared::Run(args) => *args,
+        crate::pytest_probe::Prepared::Done(code) => return Ok(code),
+    };
+    let discovery = match discover_with(args.discovery_args(), args.select.no_cache)? {
         Ok(d) => d,
         Err(err) => {
             eprintln!("ERROR: {err}");
@@ -97,6 +106,9 @@ pub fn run_with(
     args.junit_xml = junit_path(&args, &discovery);
     for notice in &discovery.notices {
         eprintln!("dx-py: {notice}");
+    }
+    if args.pytest.collect_only() {
+        return crate::commands::discover::collect_only(&args, &discovery, out, start);
     }
     let state_dir = session::cache_root()
         .map(|root| session::project_cache_dir(&root, &discovery.config.rootdir));
@@ -360,6 +372,10 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
         .into_iter()
         .filter(|a| !args.select.paths.contains(a))
         .collect();
+    // Every option dx-py does not implement is the workers' pytest's, each value attached
+    // to its option.
+    pool.pytest_args
+        .extend(args.pytest.passthrough.iter().cloned());
     // The workers' pytest reports at the user's verbosity, as pytest would: it shapes
     // assertion diffs and decides whether pytest 9 reports passing subtests.
     for flag in std::iter::repeat_n("-v", args.verbose.into())

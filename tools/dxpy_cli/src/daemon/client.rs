@@ -13,7 +13,6 @@ use anyhow::{anyhow, bail, Context as _};
 
 use super::wire::{self, Reply, Request, RunRequest, Status};
 use super::{identity, Location};
-use crate::args::pytest_args;
 use crate::args::TestArgs;
 use crate::exit::Code;
 
@@ -190,7 +189,8 @@ impl PrivateOpen for std::fs::OpenOptions {
 /// `dx-py test` through the daemon: the exit code, or an error before anything was written
 /// (the caller then runs the tests itself).
 pub fn run_test(args: &TestArgs) -> anyhow::Result<Code> {
-    let location = Location::find(pytest_args(&args.select), args.python.as_deref())?;
+    // The pass-through options too: `--config-file` locates the rootdir as `-c` does.
+    let location = Location::find(args.discovery_args(), args.python.as_deref())?;
     let mut start_args: Vec<std::ffi::OsString> =
         vec!["--rootdir".into(), location.rootdir.clone().into()];
     if let Some(python) = &args.python {

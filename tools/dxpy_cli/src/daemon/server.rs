@@ -31,7 +31,6 @@ use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use clap::Parser as _;
 use dxpy_discover::session::Discovery;
 use dxpy_graph::PythonVersion;
 use dxpy_runner::pool::{PoolConfig, SpareSlot, WarmStart, Zygote, ZygoteSpec};
@@ -416,7 +415,7 @@ impl Daemon {
         let argv: Vec<OsString> = std::iter::once(OsString::from("dx-py"))
             .chain(request.argv.iter().map(|a| OsString::from_vec(a.clone())))
             .collect();
-        let args = match Cli::try_parse_from(&argv) {
+        let args = match crate::args::parse_cli(argv) {
             Ok(Cli {
                 command: CliCommand::Test(args),
             }) => args,

@@ -11,6 +11,7 @@ mod cli_doctests;
 mod cli_gazelle;
 mod cli_hooks;
 mod cli_order_and_stop;
+mod cli_passthrough;
 mod cli_results;
 mod cli_select;
 mod cli_signals;

@@ -138,7 +138,7 @@ pub struct ReportArgs {
 
 /// How pytest's parser treats one option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Arity {
+pub enum Arity {
     Flag,
     Value,
     /// argparse `nargs='?'`: takes the next token unless it looks like an option.
@@ -351,6 +351,17 @@ pub const PLUGIN_OPTIONS_WITH_VALUE: &[&str] = &[
     "--dc",
     "--asyncio-mode",
 ];
+
+/// The arity of one of pytest's built-in options (`--name` or `-x`, no value attached), or
+/// of a plugin option known to take a value ([`PLUGIN_OPTIONS_WITH_VALUE`]); `None`: an
+/// option pytest itself does not define.
+pub fn known_arity(name: &str) -> Option<Arity> {
+    lookup(name).map(|(arity, _)| arity).or_else(|| {
+        PLUGIN_OPTIONS_WITH_VALUE
+            .contains(&name)
+            .then_some(Arity::Value)
+    })
+}
 
 fn lookup(name: &str) -> Option<(Arity, Opt)> {
     OPTIONS
