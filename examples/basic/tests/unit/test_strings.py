@@ -12,3 +12,9 @@ def word(request):
 
 def test_lengths(word, numbers):
     assert len(word) <= len(numbers)
+
+
+def test_slug():
+    from text import slug
+
+    assert slug("A B") == "a-b"

@@ -87,12 +87,12 @@ impl ZygoteKeeper {
 
 /// The body of `dx-py test`: the report goes to `out`, diagnostics to stderr.
 pub fn run_with(
-    mut args: TestArgs,
+    args: TestArgs,
     context: &TestContext<'_>,
     mut out: impl Write,
     start: Instant,
 ) -> anyhow::Result<Code> {
-    let args = match crate::pytest_probe::prepare(args, &mut out)? {
+    let mut args = match crate::pytest_probe::prepare(args, &mut out)? {
         crate::pytest_probe::Prepared::Run(args) => *args,
         crate::pytest_probe::Prepared::Done(code) => return Ok(code),
     };

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use notify::{RecursiveMode, Watcher as _};
 
 use crate::args::TestArgs;
-use crate::commands::discover::discover;
+use crate::commands::discover::discover_with;
 use crate::commands::test::{run_with, TestContext, ZygoteKeeper};
 use crate::exit::Code;
 use crate::test_context::Deferred;
@@ -48,7 +48,7 @@ enum RunKind {
 pub fn run(args: TestArgs) -> anyhow::Result<Code> {
     let interrupted = Arc::new(AtomicBool::new(false));
     crate::signals::install(Arc::clone(&interrupted)).context("handling Ctrl-C")?;
-    let (rootdir, junit_xml) = match discover(&args.select)? {
+    let (rootdir, junit_xml) = match discover_with(args.discovery_args(), args.select.no_cache)? {
         Ok(discovery) => {
             let junit_xml = super::test::junit_path(&args, &discovery);
             (discovery.config.rootdir, junit_xml)
