@@ -226,7 +226,8 @@ where
 /// `dx-py test`'s arguments (those after `test`), with the arities of plugin options
 /// `probed` from the interpreter's pytest.
 pub fn parse_test_args(tokens: &[String], probed: &ProbedArities) -> Result<TestArgs, clap::Error> {
-    let (own, pytest) = crate::pytest_cli::split(tokens, &OwnOptions::of_test_command(), probed);
+    let (own, pytest) =
+        crate::pytest_cli::split(tokens, &OwnOptions::of_command(&test_command()), probed);
     let argv = ["dx-py", "test"].into_iter().map(str::to_owned).chain(own);
     let Command::Test(mut args) = Cli::try_parse_from(argv)?.command else {
         return Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand));
@@ -291,6 +292,15 @@ impl TestArgs {
             self.capture.as_deref()
         }
     }
+}
+
+/// The `dx-py test` subcommand as clap builds it: what decides which options are dx-py's own.
+pub(crate) fn test_command() -> clap::Command {
+    let mut cli = <Cli as clap::CommandFactory>::command();
+    cli.build();
+    cli.find_subcommand("test")
+        .cloned()
+        .unwrap_or_else(|| clap::Command::new("test"))
 }
 
 /// The raw arguments of the Bazel commands: `@argsfile`, `--persistent_worker`, or the
@@ -414,4 +424,168 @@ pub fn pytest_args(args: &SelectArgs) -> Vec<String> {
     }
     out.extend(args.paths.iter().cloned());
     out
+}
+
+#[cfg(test)]
+mod split_tests {
+    //! `dx-py test`'s own options against pytest's (`crate::pytest_cli::split`), with the
+    //! real clap definition of the command.
+    use std::collections::HashMap;
+
+    use dxpy_discover::config::args::Arity;
+
+    use super::test_command;
+    use crate::pytest_cli::{pytest_only, split, OwnOptions, PytestCommandLine};
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| (*x).to_owned()).collect()
+    }
+
+    fn split_plain(tokens: &[&str]) -> (Vec<String>, PytestCommandLine) {
+        split(
+            &s(tokens),
+            &OwnOptions::of_command(&test_command()),
+            &HashMap::new(),
+        )
+    }
+
+    #[test]
+    fn own_options_stay_with_dx_py_and_the_rest_goes_to_pytest_in_order() {
+        let (own, line) = split_plain(&[
+            "-p",
+            "no:cacheprovider",
+            "tests",
+            "-W",
+            "error",
+            "-x",
+            "--strict-markers",
+            "-o",
+            "xfail_strict=true",
+            "-k",
+            "a and b",
+            "--import-mode",
+            "importlib",
+            "--log-level=DEBUG",
+            "-n",
+            "2",
+        ]);
+        assert_eq!(own, s(&["tests", "-x", "-k", "a and b", "-n", "2"]));
+        assert_eq!(
+            line.passthrough,
+            s(&[
+                "-pno:cacheprovider",
+                "-Werror",
+                "--strict-markers",
+                "-oxfail_strict=true",
+                "--import-mode=importlib",
+                "--log-level=DEBUG",
+            ])
+        );
+        // pytest's view keeps the user's spelling and drops dx-py's own `-n`.
+        assert_eq!(
+            line.for_pytest,
+            s(&[
+                "-p",
+                "no:cacheprovider",
+                "tests",
+                "-W",
+                "error",
+                "-x",
+                "--strict-markers",
+                "-o",
+                "xfail_strict=true",
+                "-k",
+                "a and b",
+                "--import-mode",
+                "importlib",
+                "--log-level=DEBUG",
+            ])
+        );
+        assert!(!line.guessed);
+    }
+
+    #[test]
+    fn short_clusters_are_split_between_owners() {
+        let (own, line) = split_plain(&["-vxWerror", "-qpno:x", "-rfE", "-sl", "tests"]);
+        assert_eq!(own, s(&["-v", "-x", "-q", "-r", "fE", "-s", "tests"]));
+        assert_eq!(line.passthrough, s(&["-Werror", "-pno:x", "-l"]));
+    }
+
+    #[test]
+    fn plugin_options_take_their_value_in_either_spelling() {
+        let (own, line) = split_plain(&["--dist", "load", "tests", "--dist=each"]);
+        assert_eq!(own, s(&["tests"]));
+        assert_eq!(line.passthrough, s(&["--dist=load", "--dist=each"]));
+        // An option nobody knows is a flag until the interpreter's pytest says otherwise.
+        let (own, line) = split_plain(&["--myopt", "v", "tests"]);
+        assert!(line.guessed);
+        assert_eq!(own, s(&["v", "tests"]));
+        let probed = HashMap::from([("--myopt".to_owned(), Arity::Value)]);
+        let (own, line) = split(
+            &s(&["--myopt", "v", "tests"]),
+            &OwnOptions::of_command(&test_command()),
+            &probed,
+        );
+        assert_eq!(own, s(&["tests"]));
+        assert_eq!(line.passthrough, s(&["--myopt=v"]));
+        assert_eq!(line.for_pytest, s(&["--myopt", "v", "tests"]));
+    }
+
+    #[test]
+    fn dx_py_only_options_and_their_values_never_reach_pytest() {
+        let (own, line) = split_plain(&[
+            "--python",
+            "/x/python",
+            "--affected",
+            "--since=HEAD",
+            "--numprocesses",
+            "3",
+            "--timeout",
+            "5",
+            "--maxfail=2",
+            "--",
+            "-weird",
+        ]);
+        assert_eq!(
+            own,
+            s(&[
+                "--python",
+                "/x/python",
+                "--affected",
+                "--since",
+                "HEAD",
+                "--numprocesses",
+                "3",
+                "--timeout",
+                "5",
+                "--maxfail",
+                "2",
+                "--",
+                "-weird"
+            ])
+        );
+        assert!(line.passthrough.is_empty());
+        assert_eq!(line.for_pytest, s(&["--maxfail", "2", "--", "-weird"]));
+    }
+
+    #[test]
+    fn a_pytest_only_command_line_keeps_its_order_with_values_attached() {
+        let line = pytest_only(&s(&["-v", "--dist", "load", "tests", "-W", "error", "-x"]));
+        assert_eq!(
+            line.attached,
+            s(&["-v", "--dist=load", "tests", "-Werror", "-x"])
+        );
+    }
+
+    #[test]
+    fn informational_and_collect_only_options_are_recognised() {
+        let (_, line) = split_plain(&["--fixtures", "tests"]);
+        assert_eq!(line.delegated(), Some("--fixtures"));
+        let (_, line) = split_plain(&["--pdb"]);
+        assert_eq!(line.delegated(), Some("--pdb"));
+        let (_, line) = split_plain(&["--co", "-q"]);
+        assert!(line.collect_only() && line.delegated().is_none());
+        let (_, line) = split_plain(&["--collect-only"]);
+        assert!(line.collect_only());
+    }
 }
