@@ -26,8 +26,16 @@ pub fn clean(cmd: &mut Command, dir: &Path) {
 }
 
 /// Runs `cmd` [`clean`]ly in `dir` to its end.
-pub fn run(mut cmd: Command, dir: &Path) -> Run {
+pub fn run(cmd: Command, dir: &Path) -> Run {
+    run_with_env(cmd, dir, &[])
+}
+
+/// [`run`] with `env` set after cleaning (e.g. a `PYTEST_ADDOPTS` that [`clean`] removes).
+pub fn run_with_env(mut cmd: Command, dir: &Path, env: &[(&str, &str)]) -> Run {
     clean(&mut cmd, dir);
+    for (key, value) in env {
+        cmd.env(key, value);
+    }
     let start = Instant::now();
     let out = cmd.output().expect("spawn");
     Run {

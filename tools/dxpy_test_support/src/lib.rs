@@ -12,7 +12,7 @@ pub mod project;
 pub mod pytest;
 pub mod python;
 
-pub use command::{clean, run, Run};
+pub use command::{clean, run, run_with_env, Run};
 pub use dx_py::{assert_same, dx_py};
 pub use paths::{repo_root, worker_package};
 pub use project::{copy_tree, copy_tree_where, write, Project};

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use dxpy_test_support::{clean, collect_only, pytest, python, Project, Run};
+use dxpy_test_support::{clean, collect_only, pytest, python, run_with_env, Project, Run};
 
 use crate::{assert_same, dx_py};
 
@@ -15,22 +15,6 @@ const WARNS: &str = "import warnings\n\n\ndef test_warns():\n    \
 /// A project whose tests pass under pytest's defaults.
 fn project(files: &[(&str, &str)]) -> Project {
     Project::new().file("pytest.ini", "[pytest]\n").files(files)
-}
-
-/// `cmd` [`clean`]ly in `dir` with `env` added, to its end.
-fn run_with_env(mut cmd: Command, dir: &Path, env: &[(&str, &str)]) -> Run {
-    clean(&mut cmd, dir);
-    for (key, value) in env {
-        cmd.env(key, value);
-    }
-    let start = std::time::Instant::now();
-    let out = cmd.output().expect("spawn");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        output: String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
-        elapsed: start.elapsed(),
-    }
 }
 
 fn dx_py_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
