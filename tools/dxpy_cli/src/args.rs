@@ -192,6 +192,13 @@ pub struct TestArgs {
     /// pytest's capture method: fd (default), sys, no, tee-sys.
     #[arg(long = "capture", value_name = "METHOD", value_parser = ["fd", "sys", "no", "tee-sys"])]
     pub capture: Option<String>,
+    /// Snapshots (the `dx_py_test_runner` plugin): write new and changed ones, delete unused.
+    #[arg(long = "update-snapshots")]
+    pub update_snapshots: bool,
+    /// Snapshots (the `dx_py_test_runner` plugin): fail on missing ones instead of writing
+    /// them (also `CI=true`).
+    #[arg(long = "ci")]
+    pub ci: bool,
 }
 
 impl TestArgs {

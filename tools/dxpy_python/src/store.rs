@@ -94,8 +94,9 @@ impl ModuleStore {
             return Ok(Check::Match);
         }
         let path = self.dir.join(&entry.file);
-        let stored = match fs::read_to_string(&path) {
-            Ok(text) => text,
+        // A damaged file still diffs (lossily); it must not hide the mismatch behind an error.
+        let stored = match fs::read(&path) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             Err(err) if err.kind() == io::ErrorKind::NotFound => String::new(),
             Err(err) => return Err(io_at(&path)(err)),
         };

@@ -359,6 +359,15 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
     if let Some(style) = &args.tb {
         pool.pytest_args.push(format!("--tb={style}"));
     }
+    // The snapshot plugin's options are the workers' pytest's (the plugin runs there).
+    for (set, flag) in [
+        (args.update_snapshots, "--update-snapshots"),
+        (args.ci, "--ci"),
+    ] {
+        if set {
+            pool.pytest_args.push(flag.to_owned());
+        }
+    }
     if let Some(method) = args.capture_method() {
         pool.pytest_args.push(format!("--capture={method}"));
         pool.forward_stderr = matches!(method, "no" | "tee-sys");
