@@ -178,9 +178,24 @@ def pytest_runtest_teardown() -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item) -> Any:
     report = yield
+    state = _state(item.config)
+    if report.when == "call" and report.passed and state.ci and not state.update:
+        # Per test, so that --ci fails on them under dx-py too, whose workers each see a
+        # part of the session.
+        unused = _unused_of_test(state, item)
+        if unused:
+            report.outcome = "failed"
+            report.longrepr = f"unused snapshot(s) under --ci: {', '.join(unused)}"
     if report.failed or report.skipped:
-        _state(item.config).failed.add(item.nodeid)
+        state.failed.add(item.nodeid)
     return report
+
+
+def _unused_of_test(state: _Session, item: pytest.Item) -> list[str]:
+    file, key = _test_of(item)
+    used = state.used.get(file, set())
+    return [name for name in state.store.names(file)
+            if name not in used and _owner(name, {key}) == key]
 
 
 @pytest.fixture(name="snapshot")
