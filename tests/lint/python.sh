@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lints the project's Python; exits non-zero on any finding (after running every check).
-#   ruff check    worker/, tests/, bench/ (settings: the root ruff.toml)
-#   mypy          the worker package (settings: worker/mypy.ini), against the pinned pytest
+#   ruff check    worker/, tests/, bench/, tools/dxpy_python/, examples/snapshots/ (root ruff.toml)
+#   mypy          the worker package (settings: worker/mypy.ini), against the pinned pytest;
+#                 dx_py_test_runner (--strict)
 #   import cycles inside the worker package (tests/lint/import_cycles.py)
 #   python3.9     the worker package compiles, and its stdlib-only modules import, on the
 #                 oldest Python it supports (when the machine has a python3.9)
@@ -89,8 +90,11 @@ sys.exit(1 if failures else 0)
 EOF
 }
 
-check ruff "$venv/bin/ruff" check --no-cache worker tests bench
+check ruff "$venv/bin/ruff" check --no-cache worker tests bench tools/dxpy_python examples/snapshots
 check mypy "$venv/bin/mypy" --config-file worker/mypy.ini --cache-dir "$cache/mypy" worker/dxpy_worker
+# dx_py_test_runner (tools/dxpy_python): strict, against the stub of its Rust extension.
+check mypy-dx_py_test_runner env MYPYPATH=tools/dxpy_python/python "$venv/bin/mypy" --strict \
+    --python-version 3.10 --cache-dir "$cache/mypy" -p dx_py_test_runner
 check import-cycles python3 tests/lint/import_cycles.py worker/dxpy_worker
 check python3.9 python39_check
 
