@@ -124,7 +124,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--python", type=Path)
     args = parser.parse_args()
-    python = args.python or bench_venv()
+    # Absolute, not resolved: a venv's python is a symlink that must keep its venv.
+    python = args.python.absolute() if args.python else bench_venv()
     with tempfile.TemporaryDirectory(prefix="snapshot-bench-") as tmp:
         root = Path(tmp)
         for plugin, (_, first) in PLUGINS.items():

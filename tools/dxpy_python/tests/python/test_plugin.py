@@ -200,3 +200,20 @@ def test_a_corrupt_index_is_rebuilt(run: Runner, tmp_path: Path) -> None:
     again = run()
     assert again.code == 0, again.output
     assert index.read_text() == good
+
+
+def test_update_keeps_snapshots_of_tests_that_did_not_run_or_pass(
+        run: Runner, tmp_path: Path) -> None:
+    module = write(tmp_path)
+    assert run().code == 0
+    for selection in (("-k", "test_param"), ("test_snap.py::test_param",)):
+        narrowed = run(*selection, "--update-snapshots")
+        assert narrowed.code == 0, narrowed.output
+        assert "2 passed" in narrowed.output
+        assert files(tmp_path) == ALL_FILES, selection
+    module.write_text(module.read_text().replace(
+        "def test_value(", "@pytest.mark.skip\ndef test_value("))
+    skipped = run("--update-snapshots")
+    assert skipped.code == 0, skipped.output
+    assert "1 skipped" in skipped.output
+    assert files(tmp_path) == ALL_FILES
