@@ -82,8 +82,9 @@ affected() {
 
 snapshots() {
     # dx_py_test_runner (issue 16) as a user installs it: pip builds it with maturin into a
-    # fresh venv beside the pinned pytest; its tests run the plugin under pytest and dx-py,
-    # then the example suite passes under both with its stored snapshots (--ci: none written).
+    # fresh venv beside the pinned pytest; its tests (themselves run by pytest, then by dx-py)
+    # run the plugin under pytest and under dx-py, then the example suite passes under both
+    # with its stored snapshots (--ci: none may be written).
     local venv="$DXPY_CACHE/snapshots-venv" constraints pin
     constraints=$(python3 -c 'import sys; sys.path.insert(0, "tests/corpus"); import corpus; print(corpus.constraints_path())') &&
         pin=$(grep -E '^pytest==' "$constraints") &&
@@ -92,6 +93,8 @@ snapshots() {
         cargo build --release --locked -p dxpy_cli &&
         DXPY_BIN="$repo/target/release/dx-py" "$venv/bin/python" -m pytest -p no:cacheprovider -q \
             tools/dxpy_python/tests/python &&
+        DXPY_BIN="$repo/target/release/dx-py" DXPY_NO_DAEMON=1 "$repo/target/release/dx-py" test \
+            --python "$venv/bin/python" -q tools/dxpy_python/tests/python &&
         (cd examples/snapshots &&
             "$venv/bin/python" -m pytest -p no:cacheprovider -q --ci &&
             DXPY_NO_DAEMON=1 "$repo/target/release/dx-py" test --python "$venv/bin/python" --ci)

@@ -32,15 +32,24 @@ def serialize(value: object, serializer: Serializer | None = None) -> tuple[bool
     return False, _format(value, 0, set())
 
 
+# Exact types whose repr is already deterministic: the common case, decided by one lookup.
+_REPR_TYPES = frozenset({type(None), bool, int, float, complex, bytes, str})
+
+
 def _format(value: object, depth: int, active: set[int]) -> str:
-    if value is None or isinstance(value, (bool, int, float, complex, bytes, str)):
+    cls = type(value)
+    if cls in _REPR_TYPES and cls not in _custom:
         return repr(value)
-    for cls in type(value).__mro__:
-        custom = _custom.get(cls)
-        if custom is not None:
-            return custom(value)
+    if _custom:
+        for base in cls.__mro__:
+            custom = _custom.get(base)
+            if custom is not None:
+                return custom(value)
+    # Before the scalars: an IntEnum is an int too.
     if isinstance(value, enum.Enum):
         return f"{type(value).__name__}.{value.name}"
+    if isinstance(value, (bool, int, float, complex, bytes, str)):
+        return repr(value)
     if id(value) in active:
         return "<cycle>"
     active.add(id(value))

@@ -68,3 +68,10 @@ def test_custom_serializers_win_per_type_and_per_call() -> None:
     dx.register_serializer(Money, lambda m: f"${m.cents / 100:.2f}")
     assert dx.serialize({"price": Money(250)})[1] == "{\n  'price': $2.50,\n}"
     assert dx.serialize(Money(1), serializer=lambda m: "custom") == (False, "custom")
+
+
+def test_int_enums_show_their_member_not_their_value() -> None:
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    assert dx.serialize([Level.HIGH])[1] == "[\n  Level.HIGH,\n]"
