@@ -2,9 +2,8 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
-
 import dx_py_test_runner as dx
+import pytest
 
 
 @dataclasses.dataclass

@@ -12,12 +12,15 @@
 //!   mismatch, for the diff), atomic writes under a lock, removal, and the index rebuilt from
 //!   the files when it is corrupt or does not list exactly the files present.
 //! - [`diff`]: the unified diff a mismatch reports (`similar`).
+//! - [`fixture_cache`]: `@dx.fixture(cache=True)`'s store: entries keyed by the Blake3 digest
+//!   of what the fixture depends on, private, atomic, checked on read.
 //!
 //! [`python`] (feature `python`, which maturin enables) exposes a store to Python; the
 //! serialisation of Python values and the pytest plugin live in `python/dx_py_test_runner`.
 
 pub mod diff;
 pub mod file;
+pub mod fixture_cache;
 pub mod index;
 pub mod name;
 pub mod store;

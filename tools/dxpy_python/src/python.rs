@@ -7,6 +7,7 @@ use pyo3::exceptions::PyOSError;
 use pyo3::prelude::*;
 
 use crate::file::Kind;
+use crate::fixture_cache::{self, FixtureStore};
 use crate::store::{Check, ModuleStore, StoreError};
 
 fn to_py(err: StoreError) -> PyErr {
@@ -102,9 +103,52 @@ fn unified_diff(stored: &str, received: &str) -> String {
     crate::diff::unified(stored, received)
 }
 
+/// The cached fixtures of one project (`dir`, created 0700 on the first save).
+#[pyclass(module = "dx_py_test_runner._native", name = "FixtureStore")]
+struct PyFixtureStore {
+    store: FixtureStore,
+}
+
+#[pymethods]
+impl PyFixtureStore {
+    #[new]
+    fn new(dir: &str) -> PyFixtureStore {
+        PyFixtureStore {
+            store: FixtureStore::new(dir.into()),
+        }
+    }
+
+    /// `(kind, payload)` stored under `key`, or `None`.
+    fn load<'py>(
+        &self,
+        py: Python<'py>,
+        key: &str,
+    ) -> PyResult<Option<(u8, Bound<'py, pyo3::types::PyBytes>)>> {
+        let found = self
+            .store
+            .load(key)
+            .map_err(|e| PyOSError::new_err(e.to_string()))?;
+        Ok(found.map(|(kind, payload)| (kind, pyo3::types::PyBytes::new(py, &payload))))
+    }
+
+    fn save(&self, key: &str, kind: u8, payload: &[u8]) -> PyResult<()> {
+        self.store
+            .save(key, kind, payload)
+            .map_err(|e| PyOSError::new_err(e.to_string()))
+    }
+}
+
+/// The Blake3 key of a fixture's parts (each length-prefixed).
+#[pyfunction]
+fn fixture_key(parts: Vec<Vec<u8>>) -> String {
+    fixture_cache::key(parts)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Store>()?;
+    m.add_class::<PyFixtureStore>()?;
+    m.add_function(wrap_pyfunction!(fixture_key, m)?)?;
     m.add_function(wrap_pyfunction!(unified_diff, m)?)?;
     Ok(())
 }

@@ -2,11 +2,15 @@
 
 ``assert snapshot == value`` (the ``snapshot`` fixture) or ``dx.snapshot(value)``; run with
 ``--update-snapshots`` to write new and changed snapshots and delete unused ones.
+``@dx.fixture(cache=True)`` stores a fixture's value and reuses it while its inputs hold.
 """
 
 from __future__ import annotations
 
+from dx_py_test_runner._fixture_cache import fixture
 from dx_py_test_runner._serialize import Serializer, register_serializer, serialize
 from dx_py_test_runner.plugin import SnapshotAssertion, snapshot
 
-__all__ = ["Serializer", "SnapshotAssertion", "register_serializer", "serialize", "snapshot"]
+__all__ = [
+    "Serializer", "SnapshotAssertion", "fixture", "register_serializer", "serialize", "snapshot",
+]

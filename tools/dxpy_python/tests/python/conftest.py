@@ -32,7 +32,7 @@ def _env() -> dict[str, str]:
 
 def _command(runner: str, args: tuple[str, ...]) -> list[str]:
     if runner == "pytest":
-        return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+        return [sys.executable, "-m", "pytest", *args]
     binary = os.environ.get("DXPY_BIN")
     if not binary:
         pytest.fail("DXPY_BIN must name the dx-py binary (tests/run.sh's snapshots stage sets it)")
