@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dx_py_test_runner._fixture_cache import fixture
 from dx_py_test_runner._serialize import Serializer, register_serializer, serialize
-from dx_py_test_runner.plugin import SnapshotAssertion, snapshot
+from dx_py_test_runner.plugin import SnapshotAssertion, SnapshotReport, snapshot
 
 __all__ = [
-    "Serializer", "SnapshotAssertion", "fixture", "register_serializer", "serialize", "snapshot",
+    "Serializer", "SnapshotAssertion", "SnapshotReport", "fixture", "register_serializer", "serialize", "snapshot",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,12 @@ from dx_py_test_runner import _native
 from dx_py_test_runner._serialize import Serializer, serialize
 
 _STATE = pytest.StashKey["_Session"]()
+
+
+class SnapshotReport(UserWarning):
+    """A snapshot written or updated, reported as a warning where no terminal summary of
+    this plugin's is shown (in dx-py's workers)."""
+
 _current: _Test | None = None
 
 
@@ -45,6 +52,8 @@ class _Session:
     ci: bool
     # In a dx-py worker a session sees only the tests it ran; it never judges whole modules.
     partial: bool
+    # dx-py prints the workers' warnings, not their terminal summaries.
+    warn: bool = False
     written: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unused: list[str] = field(default_factory=list)
@@ -67,12 +76,20 @@ class _Session:
                 return f"snapshot {name!r} does not exist (not written under --ci)"
             self.store.write(test.file, name, text, body)
             self.written.append(name)
+            self._report(f"snapshot {name!r} written")
             return None
         if self.update:
             self.store.write(test.file, name, text, body)
             self.updated.append(name)
+            self._report(f"snapshot {name!r} updated")
             return None
         return f"snapshot {name!r} does not match (--update-snapshots to accept):\n{diff}"
+
+
+    def _report(self, message: str) -> None:
+        if self.warn:
+            # assert_match <- the fixture's __eq__ or dx.snapshot() <- the test.
+            warnings.warn(SnapshotReport(message), stacklevel=4)
 
 
 class SnapshotAssertion:
@@ -126,12 +143,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     ci_env = os.environ.get("CI", "").strip().lower() in ("true", "1")
+    in_dxpy = "dxpy_worker" in sys.modules
     config.stash[_STATE] = _Session(
         store=_native.Store(),
         update=bool(config.getoption("update_snapshots")),
         ci=bool(config.getoption("ci")) or ci_env,
-        partial="dxpy_worker" in sys.modules
-        or any("::" in str(arg) for arg in config.args),
+        partial=in_dxpy or any("::" in str(arg) for arg in config.args),
+        warn=in_dxpy,
     )
 
 

@@ -66,6 +66,10 @@ def test_missing_snapshots_are_written_with_distinct_names(run: Runner, tmp_path
     assert files(tmp_path) == ALL_FILES
     if run.runner == "pytest":  # type: ignore[attr-defined]
         assert "8 snapshot(s) written" in first.output
+    else:
+        # dx-py shows the workers' warnings, not their terminal summaries.
+        assert "SnapshotReport: snapshot 'test_value' written" in first.output
+        assert "8 warnings" in first.output
     stored = (snapshot_dir(tmp_path) / "test_value.txt").read_text()
     assert stored == textwrap.dedent("""\
         # dx-py snapshot: "test_value"
@@ -121,6 +125,8 @@ def test_update_snapshots_rewrites_changed_ones(run: Runner, tmp_path: Path) -> 
     assert updated.code == 0, updated.output
     if run.runner == "pytest":  # type: ignore[attr-defined]
         assert "3 snapshot(s) updated" in updated.output
+    else:
+        assert "SnapshotReport: snapshot 'test_param[2]' updated" in updated.output
     assert (snapshot_dir(tmp_path) / "test_param[2].txt").read_text().endswith("\n22\n")
     after = run()
     assert after.code == 0, after.output
