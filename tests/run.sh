@@ -9,7 +9,7 @@ cd "$repo"
 export DXPY_CACHE="${DXPY_CACHE:-$repo/.cache}"
 # The suites' figures were taken with bytecode caching on; some shells here turn it off.
 unset PYTHONDONTWRITEBYTECODE
-stages="${DXPY_STAGES:-setup lint rust worker harness corpus outcomes affected bazel}"
+stages="${DXPY_STAGES:-setup lint rust worker harness corpus outcomes affected snapshots bazel}"
 passed=0
 failed=0
 failed_names=()
@@ -86,6 +86,26 @@ affected() {
         DXPY_BIN="$repo/target/release/dx-py" python3 tests/corpus/affected_check.py --modules 2 --functions 1
 }
 
+snapshots() {
+    # dx_py_test_runner (issue 16) as a user installs it: pip builds it with maturin into a
+    # fresh venv beside the pinned pytest; its tests (themselves run by pytest, then by dx-py)
+    # run the plugin under pytest and under dx-py, then the example suite passes under both
+    # with its stored snapshots (--ci: none may be written).
+    local venv="$DXPY_CACHE/snapshots-venv" constraints pin
+    constraints=$(python3 -c 'import sys; sys.path.insert(0, "tests/corpus"); import corpus; print(corpus.constraints_path())') &&
+        pin=$(grep -E '^pytest==' "$constraints") &&
+        rm -rf "$venv" && python3 -m venv "$venv" &&
+        "$venv/bin/pip" install --quiet --disable-pip-version-check "$pin" ./tools/dxpy_python &&
+        cargo build --release --locked -p dxpy_cli &&
+        DXPY_BIN="$repo/target/release/dx-py" "$venv/bin/python" -m pytest -p no:cacheprovider -q \
+            tools/dxpy_python/tests/python &&
+        DXPY_BIN="$repo/target/release/dx-py" DXPY_NO_DAEMON=1 "$repo/target/release/dx-py" test \
+            --python "$venv/bin/python" -q tools/dxpy_python/tests/python &&
+        (cd examples/snapshots &&
+            "$venv/bin/python" -m pytest -p no:cacheprovider -q --ci &&
+            DXPY_NO_DAEMON=1 "$repo/target/release/dx-py" test --python "$venv/bin/python" --ci)
+}
+
 bazel() {
     # Then the worker's tests again under the chroot's Python 3.14 and pytest 9.1.1: the engine
     # and its shortcuts must hold for the pytest that Bazel users of Debian get, too.
@@ -107,6 +127,7 @@ stage harness harness
 stage corpus corpus
 stage outcomes outcomes
 stage affected affected
+stage snapshots snapshots
 stage bazel bazel
 
 if [ "$failed" -ne 0 ]; then

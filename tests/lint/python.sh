@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Lints the project's Python; exits non-zero on any finding (after running every check).
-#   ruff check    worker/, tests/, bench/ (settings: the root ruff.toml)
-#   mypy          the worker package (settings: worker/mypy.ini), against the pinned pytest
+#   ruff check    worker/, tests/, bench/ (settings: the root ruff.toml); dx_py_test_runner
+#                 (tools/dxpy_python, examples/snapshots) with the same rules
+#   mypy          the worker package (settings: worker/mypy.ini), against the pinned pytest;
+#                 dx_py_test_runner (--strict)
 #   import cycles inside the worker package (tests/lint/import_cycles.py)
 #   python3.9     the worker package compiles, and its stdlib-only modules import, on the
 #                 oldest Python it supports (when the machine has a python3.9)
@@ -90,7 +92,15 @@ EOF
 }
 
 check ruff "$venv/bin/ruff" check --no-cache worker tests bench
+# ruff.toml excludes tools/ and examples/ (fixtures live there): the Python package of
+# tools/dxpy_python, its tests and its example suite are checked with ruff.toml's rules here.
+check ruff-dx_py_test_runner "$venv/bin/ruff" check --no-cache --isolated --line-length 120 \
+    --select E,W,F,I,B,UP --target-version py39 \
+    tools/dxpy_python/python tools/dxpy_python/tests/python examples/snapshots
 check mypy "$venv/bin/mypy" --config-file worker/mypy.ini --cache-dir "$cache/mypy" worker/dxpy_worker
+# dx_py_test_runner (tools/dxpy_python): strict, against the stub of its Rust extension.
+check mypy-dx_py_test_runner env MYPYPATH=tools/dxpy_python/python "$venv/bin/mypy" --strict \
+    --python-version 3.10 --cache-dir "$cache/mypy" -p dx_py_test_runner
 check import-cycles python3 tests/lint/import_cycles.py worker/dxpy_worker
 check python3.9 python39_check
 

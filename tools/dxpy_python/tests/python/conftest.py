@@ -1,0 +1,55 @@
+"""Runs the plugin for real: each test writes a temporary project and runs plain pytest on it,
+and dx-py (``DXPY_BIN``) on it, in this interpreter, where the package is installed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+
+@dataclass
+class Run:
+    code: int
+    output: str
+
+
+Runner = Callable[..., Run]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CI", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
+    env["DXPY_NO_DAEMON"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def _command(runner: str, args: tuple[str, ...]) -> list[str]:
+    if runner == "pytest":
+        return [sys.executable, "-m", "pytest", *args]
+    binary = os.environ.get("DXPY_BIN")
+    if not binary:
+        pytest.fail("DXPY_BIN must name the dx-py binary (tests/run.sh's snapshots stage sets it)")
+    return [binary, "test", "--no-daemon", "--python", sys.executable, *args]
+
+
+@pytest.fixture(params=["pytest", "dx-py"])
+def run(request: pytest.FixtureRequest, tmp_path: Path) -> Runner:
+    """``run(*args, env=...)`` in the temporary project at ``tmp_path``."""
+    runner: str = request.param
+
+    def go(*args: str, env: dict[str, str] | None = None) -> Run:
+        proc = subprocess.run(
+            _command(runner, args), cwd=tmp_path, env={**_env(), **(env or {})},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
+        )
+        return Run(proc.returncode, proc.stdout)
+
+    go.runner = runner  # type: ignore[attr-defined]
+    return go
