@@ -42,7 +42,17 @@ def _command(runner: str, args: tuple[str, ...]) -> list[str]:
 @pytest.fixture(params=["pytest", "dx-py"])
 def run(request: pytest.FixtureRequest, tmp_path: Path) -> Runner:
     """``run(*args, env=...)`` in the temporary project at ``tmp_path``."""
-    runner: str = request.param
+    return runner_in(request.param, tmp_path)
+
+
+@pytest.fixture
+def runners(tmp_path: Path) -> dict[str, Runner]:
+    """Both runners in the temporary project at ``tmp_path``, for tests that need each."""
+    return {name: runner_in(name, tmp_path) for name in ("pytest", "dx-py")}
+
+
+def runner_in(runner: str, tmp_path: Path) -> Runner:
+    """``pytest`` or ``dx-py`` as a ``Runner`` in ``tmp_path``."""
 
     def go(*args: str, env: dict[str, str] | None = None) -> Run:
         proc = subprocess.run(

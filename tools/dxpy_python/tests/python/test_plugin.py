@@ -223,3 +223,22 @@ def test_update_keeps_snapshots_of_tests_that_did_not_run_or_pass(
     assert skipped.code == 0, skipped.output
     assert "1 skipped" in skipped.output
     assert files(tmp_path) == ALL_FILES
+
+
+def test_affected_reruns_a_test_whose_stored_snapshot_changed(
+        runners: dict[str, Runner], tmp_path: Path) -> None:
+    # dx-py's result cache must not replay a pass once the stored snapshots say otherwise
+    # (a checkout brought other snapshots; the test module is byte for byte the same).
+    pytest_run, dx_run = runners["pytest"], runners["dx-py"]
+    cache = {"DXPY_CACHE_DIR": str(tmp_path / "dx-cache")}
+    write(tmp_path, 10)
+    assert pytest_run().code == 0
+    assert dx_run("--affected", env=cache).code == 0
+    write(tmp_path, 11)
+    assert pytest_run("--update-snapshots").code == 0
+    write(tmp_path, 10)
+    expected = pytest_run()
+    assert expected.code == 1 and "3 failed, 2 passed" in expected.output, expected.output
+    again = dx_run("--affected", env=cache)
+    assert again.code == 1, again.output
+    assert "3 failed, 2 passed" in again.output, again.output
