@@ -276,6 +276,32 @@ pub fn validate(args: TestArgs) -> anyhow::Result<Prepared> {
     }
 }
 
+/// Options in the configuration's `addopts` that pytest itself does not define (a plugin's,
+/// or a typo) when [`validate`] did not ask pytest already: pytest validates them now, so a
+/// bad one is its usage error, once, with exit 4, rather than every worker failing to start.
+/// Returns the exit code when pytest refuses; its verdict is cached like [`validate`]'s.
+pub fn validate_config_options(
+    args: &TestArgs,
+    unknown: &[String],
+) -> anyhow::Result<Option<Code>> {
+    let env_addopts = std::env::var_os("PYTEST_ADDOPTS").is_some_and(|v| !v.is_empty());
+    if unknown.is_empty() || !args.pytest.passthrough.is_empty() || env_addopts {
+        return Ok(None);
+    }
+    let cache_root = dxpy_discover::session::cache_root().filter(|_| !args.select.no_cache);
+    match probe(
+        &interpreter(args),
+        &args.pytest.for_pytest,
+        cache_root.as_deref(),
+    )? {
+        Verdict::Refused { code, stderr } => {
+            std::io::stderr().write_all(&stderr)?;
+            Ok(Some(Code::from_pytest(code)))
+        }
+        Verdict::Accepted { .. } => Ok(None),
+    }
+}
+
 /// `--pyargs`: discovery and the workers get the paths pytest resolved the module names to
 /// (the node IDs are those of the paths, as under pytest), and no `--pyargs`.
 fn resolve_pyargs(args: &mut TestArgs, paths: Vec<String>) {

@@ -103,6 +103,11 @@ pub fn run_with(
             return Ok(Code::UsageError);
         }
     };
+    if let Some(code) =
+        crate::pytest_probe::validate_config_options(&args, &discovery.config.args.unknown)?
+    {
+        return Ok(code);
+    }
     args.junit_xml = junit_path(&args, &discovery);
     for notice in &discovery.notices {
         eprintln!("dx-py: {notice}");

@@ -183,6 +183,22 @@ fn an_option_nobody_knows_is_pytests_usage_error_once() {
 }
 
 #[test]
+fn an_unknown_option_in_the_config_addopts_is_pytests_usage_error_once() {
+    let project = Project::new()
+        .file("pytest.ini", "[pytest]\naddopts = --no-such-option\n")
+        .file("test_ok.py", "def test_ok():\n    pass\n");
+    let root = project.root();
+    let dx = dx_py(root, &[]);
+    let py = pytest(root, &[]);
+    assert_eq!(py.code, 4, "{}", py.output);
+    assert_eq!(dx.code, 4, "{}", dx.output);
+    let expected = usage_error(&py.output).expect("pytest's usage error");
+    assert_eq!(usage_error(&dx.output), Some(expected), "{}", dx.output);
+    assert_eq!(dx.output.matches(expected).count(), 1, "{}", dx.output);
+    assert!(!dx.output.contains("passed"), "no test runs: {}", dx.output);
+}
+
+#[test]
 fn collect_only_lists_what_pytest_collects() {
     let project = project(&[
         (
