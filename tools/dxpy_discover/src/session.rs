@@ -282,7 +282,7 @@ pub(crate) fn run(
     let doctests: Vec<&walk::CollectedFile> = walked
         .files
         .iter()
-        .filter(|f| f.roles.doctest_module || f.roles.doctest_text)
+        .filter(|f| f.roles.doctest_module || (f.roles.doctest_text && has_examples(&f.path)))
         .collect();
     // Doctest items are made by pytest's own `pytest_collect_file` (the doctest plugin):
     // their directories are collected through pytest, as a collecting conftest's are.
@@ -311,6 +311,21 @@ pub(crate) fn run(
         notices,
         stats,
         config,
+    })
+}
+
+/// Whether a doctest text file can hold an example: a line whose first characters (after
+/// blanks) are doctest's `>>>` prompt. One that cannot makes no item under pytest (pygments'
+/// `test*.txt` snippets match the default glob and hold none), so nothing needs collecting.
+/// A file that cannot be read, or is not UTF-8 (pytest may fail to decode it: a collection
+/// error), is left to the workers.
+fn has_examples(path: &Path) -> bool {
+    let Ok(bytes) = std::fs::read(path) else {
+        return true;
+    };
+    std::str::from_utf8(&bytes).map_or(true, |text| {
+        text.lines()
+            .any(|line| line.trim_start_matches([' ', '\t']).starts_with(">>>"))
     })
 }
 

@@ -546,3 +546,21 @@ fn the_cache_dir_is_private_and_the_index_is_read_and_written_under_its_lock() {
     clear_cache(&cache).expect("clear");
     assert!(!cache.exists());
 }
+
+#[test]
+fn only_text_files_with_a_prompt_line_are_doctest_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).expect("write");
+        path
+    };
+    // doctest's prompt: `>>>` first on a line, after blanks; elsewhere it is just text.
+    assert!(has_examples(&write("a.txt", b"intro\n  >>> 1 + 1\n  2\n")));
+    assert!(has_examples(&write("b.txt", b"\t>>>\n")));
+    assert!(!has_examples(&write("c.txt", b"<< >> <<< >>>\nshift\n")));
+    assert!(!has_examples(&write("d.txt", b"pytest==9.2.0\n")));
+    // Not UTF-8, or unreadable: the workers decide (pytest may report a decode error).
+    assert!(has_examples(&write("e.txt", b"\xff\xfe no prompt\n")));
+    assert!(has_examples(&dir.path().join("missing.txt")));
+}
