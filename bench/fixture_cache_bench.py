@@ -13,16 +13,14 @@ least 50). The interpreter is the one bench/snapshot_bench.py makes (or --python
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from snapshot_bench import bench_venv  # noqa: E402
+from snapshot_bench import bench_venv, timed_pytest  # noqa: E402
 
 CONFTEST = """
 import os
@@ -57,15 +55,8 @@ def test_slow(slow):
 
 
 def run(python: Path, root: Path, *extra: str) -> float:
-    out = root / "setup.time"
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
-    env["FIXTURE_BENCH_OUT"] = str(out)
-    proc = subprocess.run([str(python), "-m", "pytest", "-q", "-p", "no:syrupy", *extra],
-                          cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
-    if proc.returncode != 0:
-        sys.exit(f"pytest failed ({proc.returncode}):\n{proc.stdout[-3000:]}")
-    return float(out.read_text())
+    return timed_pytest(python, root, "FIXTURE_BENCH_OUT", root / "setup.time",
+                        ["-p", "no:syrupy", *extra])
 
 
 def main() -> None:

@@ -104,18 +104,22 @@ PLUGINS = {
 }
 
 
-def run(python: Path, root: Path, plugin: str, extra: list[str]) -> float:
-    out = root / f"{plugin}.total"
+def timed_pytest(python: Path, cwd: Path, out_var: str, out: Path, args: list[str]) -> float:
+    """Runs pytest in ``cwd`` with ``args``; returns the seconds the suite wrote to ``out``
+    (named to it by the environment variable ``out_var``). Exits on a failed run."""
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
-    env["SNAPSHOT_BENCH_OUT"] = str(out)
-    select, _ = PLUGINS[plugin]
-    proc = subprocess.run(
-        [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", *select, *extra],
-        cwd=root / plugin, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    env[out_var] = str(out)
+    proc = subprocess.run([str(python), "-m", "pytest", "-q", *args], cwd=cwd, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
-        sys.exit(f"{plugin} run failed ({proc.returncode}):\n{proc.stdout[-3000:]}")
+        sys.exit(f"pytest failed in {cwd} ({proc.returncode}):\n{proc.stdout[-3000:]}")
     return float(out.read_text())
+
+
+def run(python: Path, root: Path, plugin: str, extra: list[str]) -> float:
+    select, _ = PLUGINS[plugin]
+    return timed_pytest(python, root / plugin, "SNAPSHOT_BENCH_OUT", root / f"{plugin}.total",
+                        ["-p", "no:cacheprovider", *select, *extra])
 
 
 def main() -> None:
