@@ -20,7 +20,7 @@
 //! let store_path = std::path::Path::new(".dx-py/durations.json");
 //! let (mut store, _status) = DurationStore::load(store_path);
 //! let units = plan(&modules, &store, SplitPolicy::default());
-//! let config = RunConfig { pool: PoolConfig::new("/path/to/rootdir"), maxfail: None, interrupt: None };
+//! let config = RunConfig { pool: PoolConfig::new("/path/to/rootdir"), maxfail: None, interrupt: None, continue_on_collection_errors: false };
 //! let summary = Run::new(config).execute(units, |_event| std::ops::ControlFlow::Continue(()))?;
 //! for (key, seconds) in &summary.unit_durations {
 //!     store.record(key, *seconds);

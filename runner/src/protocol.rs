@@ -74,17 +74,19 @@
 //! | 5    | Preload       | `list<str> modules` (import now; answered by Log per failure + Done) |
 //! | 6    | RunHookItems  | `list<str> paths, list<str> skip_dirs, list<str> skip_items`         |
 //! | 7    | ImportModules | `list<str> paths` (test modules to import as pytest collects them;   |
-//! |      |               | answered by Done only)                                               |
+//! |      |               | answered by CollectErrors, then Done)                                |
 //!
 //! ImportModules (new in protocol version 5) makes a worker's module-level state what it is
 //! under pytest, which imports every collected test module before it runs any test: the
 //! runner sends it once per worker, after Ready and before the first batch, with every
 //! selected test module (rootdir-relative) in collection order. The worker imports each
 //! through pytest's own collection (conftests, `rootdir`/`sys.path` handling, import mode,
-//! assertion rewriting) without building items. Nothing about the imports is reported: a
-//! module that fails is imported again, and its error reported, by the batch that runs it;
-//! warnings raised while importing a module are held and sent with the first batch of this
-//! worker that runs that module. Flags and test index base are zero.
+//! assertion rewriting) without building items. Since version 6 the collection problems
+//! met (a module that failed or skipped itself, a failed conftest) are sent as CollectError
+//! frames before Done, so the runner can interrupt the run before any test as pytest does;
+//! when it does not, it drops them and the batch that runs such a module reports the same
+//! failure again. Warnings raised while importing a module are held and sent with the first
+//! batch of this worker that runs that module. Flags and test index base are zero.
 //!
 //! RunHookItems (new in protocol version 2, with the Deselected result and ItemResult's
 //! `category`; each side refuses frames of another version) runs the items conftest
@@ -108,8 +110,8 @@
 //! | 3    | Log          | `u8 level, str message`                                              |
 //! | 4    | Warning      | `u8 when, str category, str message, str filename, u32 lineno,`      |
 //! |      |              | `str node_id`                                                        |
-//! | 5    | CollectError | `str node_id, str longrepr, str skip_location` (header outcome:      |
-//! |      |              | error or skipped)                                                    |
+//! | 5    | CollectError | `str node_id, str longrepr, str skip_location, str crash_message`    |
+//! |      |              | (header outcome: error or skipped)                                   |
 //! | 6    | Done         | `u32 × 7 counts (passed, failed, skipped, xfailed, xpassed, error,` |
 //! |      |              | `collect_errors), u8 stop, i32 exit_code, str message`               |
 //! | 7    | Fatal        | `str message, str traceback`                                         |
@@ -547,6 +549,9 @@ pub struct CollectErrorReport {
     pub longrepr: String,
     /// A skipped collector: where it skipped (`path:line`, as in [`ItemResult::skip_location`]).
     pub skip_location: String,
+    /// What pytest's short summary shows after the node ID (its crash message); empty when
+    /// it shows nothing (an ImportError's report is text, with no crash).
+    pub crash_message: String,
 }
 
 /// Per-outcome counts of the reports a batch produced, as pytest's summary line counts them.

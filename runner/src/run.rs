@@ -34,6 +34,17 @@
 //! the run's workers skip the step (one [`RunEvent::Notice`]): the batch that imports the
 //! culprit module meets the crash as it would without the step, with its containment.
 //!
+//! # Collection errors
+//!
+//! pytest stops before running any test when collection met an error ("Interrupted: N
+//! errors during collection", exit code 2) unless `--continue-on-collection-errors`. The
+//! workers' ImportModules answers carry the collection problems they met; the first slot
+//! whose import finds an error reports them (each node ID once, the skipped collectors
+//! beside them as pytest shows them) and stops the run with [`StopReason::CollectErrors`]
+//! before any unit starts: every worker imports every test module before its first batch,
+//! so no test can have run. Problems found once a unit has started (a replacement worker's
+//! import) are left to the batches, which report them as without the step.
+//!
 //! # Stopping (`-x` / `--maxfail`)
 //!
 //! pytest-xdist's rule: once the failure count reaches maxfail, the controller stops
@@ -74,6 +85,9 @@ pub struct RunConfig {
     /// Set from outside (a Ctrl-C handler) to cancel the run even while no event arrives:
     /// drivers notice it within their polling interval and kill their workers.
     pub interrupt: Option<Arc<AtomicBool>>,
+    /// pytest's `--continue-on-collection-errors`: collection errors workers meet while
+    /// importing the test modules do not stop the run (see "Collection errors" above).
+    pub continue_on_collection_errors: bool,
 }
 
 /// One run of a planned set of units.
@@ -125,6 +139,15 @@ struct Shared {
     /// New workers import the run's test modules before their first batch: there are some,
     /// and no worker has broken off doing so yet.
     import_modules: AtomicBool,
+    /// Whether a unit started, and the collection problems reported before one did.
+    collection: Mutex<Collection>,
+}
+
+/// Guarded together so that a run either stops for collection errors or starts units.
+#[derive(Debug, Default)]
+struct Collection {
+    unit_started: bool,
+    reported: std::collections::HashSet<String>,
 }
 
 impl Shared {
@@ -192,6 +215,7 @@ impl Run {
             last_start_failure: Mutex::new(None),
             zygote: Mutex::new(zygote),
             import_modules: AtomicBool::new(!self.config.pool.test_modules.is_empty()),
+            collection: Mutex::new(Collection::default()),
         };
         // A worker per unit at most: another would start and shut down without a test.
         let slots = self.config.pool.worker_count().min(units.len()).max(1);

@@ -281,7 +281,10 @@ def dxpy_affected_run(copy: Path, dxpy: Path, scratch: Path, timeout: float) -> 
     # As a user runs it: the zygote too. (The copy's root on PYTHONPATH shadows the editable
     # install pytest's own import of pygments loaded in the zygote: the zygote then refuses to
     # fork and the run spawns, which pygments' test_guess tests need to fail as under pytest.)
-    proc = subprocess.run([str(dxpy), "test", "--affected", "--junit-xml", str(junit)],
+    # --continue-on-collection-errors as in the pytest run it is compared with: else a break
+    # that fails one module's import stops the session before the other broken tests run.
+    proc = subprocess.run([str(dxpy), "test", "--affected", "--continue-on-collection-errors",
+                           "--junit-xml", str(junit)],
                           cwd=copy, env=run_env(copy), capture_output=True, text=True,
                           timeout=timeout)
     ran = replayed = -1

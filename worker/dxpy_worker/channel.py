@@ -77,14 +77,15 @@ class Channel:
             view = view[written:]
 
     def send_collect_error(
-        self, node_id: str, outcome: P.Outcome, longrepr: str | None, skip_location: str = ""
+        self, node_id: str, outcome: P.Outcome, longrepr: str | None, skip_location: str = "",
+        crash_message: str = "",
     ) -> None:
         if outcome == P.Outcome.ERROR:
             self.done.collect_errors += 1
         else:
             self.done.skipped += 1
         text, _ = self.cap(longrepr)
-        self.send(P.CollectError(node_id, outcome, text, skip_location))
+        self.send(P.CollectError(node_id, outcome, text, skip_location, self.cap(crash_message)[0]))
 
     def log(self, level: P.LogLevel, message: str) -> None:
         self.send(P.Log(level, self.cap(message)[0]))
@@ -120,8 +121,8 @@ class Channel:
         ``run_batch(node_ids, first_index, keep_session)`` sends the item results and returns
         (stop kind, exit code, message); ``run_hook_batch(request)`` does the same for a
         RunHookItems request (an engine without it answers with an error log and Done).
-        ``import_modules(paths)`` answers ImportModules, reporting nothing itself (an engine
-        without it imports nothing); Done follows.
+        ``import_modules(paths)`` answers ImportModules, sending the modules' collection
+        problems (an engine without it imports nothing); Done follows.
         """
         while True:
             frame = P.read_request(self._fd_in)
@@ -138,9 +139,9 @@ class Channel:
                 self.preload(request.modules)
                 continue
             if isinstance(request, P.ImportModules):
+                self.done = P.Done()
                 if import_modules is not None:
                     import_modules(list(request.paths))
-                self.done = P.Done()
                 self.send(self.done)
                 continue
             self.done = P.Done()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from dxpy_worker import protocol as P
 from dxpy_worker.capture import FdCapture
 from dxpy_worker.import_once import FailedImports
-from dxpy_worker.native_collect import CollectFailure, Item, collect, import_module
+from dxpy_worker.native_collect import CollectFailure, Item, collect
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -369,18 +369,22 @@ class NativeRunner:
 
     def import_modules(self, paths: list[str]) -> None:
         """ImportModules: imports the run's test modules in collection order, as pytest's
-        collection would before any test runs. A module that fails is reported by the batch
-        that runs it (``self.imports`` raises the same failure there)."""
+        collection would before any test runs. A module that fails (or skips itself) is
+        reported, so that the runner can interrupt the run as pytest does; the batch that
+        runs it meets the same failure again (``self.imports`` keeps it)."""
         for path in paths:
             relpath = path.replace(os.sep, "/")
             if relpath in self.modules or not os.path.isfile(relpath):
                 continue
             try:
-                self.modules[relpath] = self.imports.guard(relpath, functools.partial(import_module, relpath))
-            except KeyboardInterrupt:
-                raise
-            except BaseException:  # noqa: BLE001, S112 - reported by the batch that runs it
-                continue
+                collect(relpath, self.modules, self.imports)
+            except CollectFailure as failure:
+                self.send_collect_failure(failure)
+
+    def send_collect_failure(self, failure: CollectFailure) -> None:
+        outcome = P.Outcome.SKIPPED if failure.skipped else P.Outcome.ERROR
+        self.channel.send_collect_error(failure.node_id, outcome, failure.text,
+                                        crash_message=failure.crash_message)
 
     # --- one batch --------------------------------------------------------------------
     def run_batch(self, node_ids: list[str], first_index: int, keep_session: bool) -> BatchOutcome:
@@ -389,8 +393,7 @@ class NativeRunner:
             try:
                 items.extend(collect(node_id, self.modules, self.imports))
             except CollectFailure as failure:
-                outcome = P.Outcome.SKIPPED if failure.skipped else P.Outcome.ERROR
-                self.channel.send_collect_error(failure.node_id, outcome, failure.text)
+                self.send_collect_failure(failure)
         for position, item in enumerate(items):
             next_item = items[position + 1] if position + 1 < len(items) else None
             try:

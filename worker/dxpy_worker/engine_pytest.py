@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     from dxpy_worker.recorder import Recorder
 
     # (node ID, ERROR or SKIPPED, text, skip location) of a collector that failed or skipped.
-    CollectProblem = tuple[str, P.Outcome, str, str]
+    # (node ID, outcome, text, skip location, crash message): CollectError's fields
+    CollectProblem = tuple[str, P.Outcome, str, str, str]
     # Items, or the UsageError of a collection that matched nothing.
     Collected = Union[list[pytest.Item], pytest.UsageError]
 
@@ -103,6 +104,18 @@ def _crash_message(report: pytest.TestReport) -> str:
     longrepr: Any = report.longrepr  # any object a plugin made: duck-typed below
     if isinstance(longrepr, str):
         return longrepr
+    try:
+        return str(longrepr.reprcrash.message)
+    except AttributeError:
+        return ""
+
+
+def _collect_crash_message(report: pytest.CollectReport) -> str:
+    """The message pytest's short summary shows for a collection error: its crash's, when
+    the report has one (an ImportError's report is text: none)."""
+    if not report.failed:
+        return ""
+    longrepr: Any = report.longrepr  # any object a plugin made: duck-typed
     try:
         return str(longrepr.reprcrash.message)
     except AttributeError:
@@ -530,7 +543,7 @@ class WorkerPlugin:
                 self.perform_collect_recording_deselected(good) if good else ([], [], [])
             )
             if isinstance(items, pytest.UsageError):
-                problems.append((" ".join(good), P.Outcome.ERROR, str(items), ""))
+                problems.append((" ".join(good), P.Outcome.ERROR, str(items), "", ""))
                 items = []
         for problem in problems:
             self.channel.send_collect_error(*problem)
@@ -557,13 +570,15 @@ class WorkerPlugin:
 
         The paths are collected through pytest itself, in one collection (conftests, rootdir
         and ``sys.path`` handling, import mode, assertion rewriting), while ``ImportOnly``
-        stops at each module: it is imported, its items are not built. Nothing is reported:
-        collection problems are dropped (the batch that runs a module that failed collects it
-        again, and ``ImportOnce`` raises the same failure there), and warnings are held for
-        the first batch that runs the module that raised them (a conftest's: the first module
-        imported after it loaded). One collection, not one per path: each ``perform_collect``
-        walks from the rootdir again, which cost more than the imports themselves (click's 43
-        modules: 0.26 s per path against 0.12 s at once).
+        stops at each module: it is imported, its items are not built. Collection problems
+        (a module that failed to import or skipped itself, a conftest that failed) are sent,
+        so that the runner can interrupt the run before any test as pytest does; without
+        that, the batch that runs such a module collects it again and ``ImportOnce`` raises
+        the same failure there. Warnings are held for the first batch that runs the module
+        that raised them (a conftest's: the first module imported after it loaded).
+        One collection, not one per path: each ``perform_collect`` walks from the rootdir
+        again, which cost more than the imports themselves (click's 43 modules: 0.26 s per
+        path against 0.12 s at once).
         """
         guard, sources = ImportOnly(), WarningSources()
         manager = self._config().pluginmanager
@@ -571,12 +586,15 @@ class WorkerPlugin:
         manager.register(sources, name="dxpy-warning-sources")
         self.held_warnings = []
         try:
+            problems: list[CollectProblem] = []
             try:
-                self.perform_collect(list(paths))
+                _, problems = self.perform_collect(list(paths))
             except Exception:  # noqa: BLE001, S110 - the batches that run them meet it again
                 pass
             finally:
                 warned, self.held_warnings = self.held_warnings, None
+            for problem in problems:
+                self.channel.send_collect_error(*problem)
             first = paths[0] if paths else ""
             for kwargs in warned:
                 path = sources.raised_by.get(id(kwargs.get("warning_message")), first)
@@ -864,7 +882,8 @@ class WorkerPlugin:
             text = _terminal_text(report, self.channel.terminal_width)
         outcome = P.Outcome.SKIPPED if report.skipped else P.Outcome.ERROR
         problem = (report.nodeid, outcome, text,
-                   _skip_location(report, self._config().invocation_params.dir))
+                   _skip_location(report, self._config().invocation_params.dir),
+                   _collect_crash_message(report))
         if self.held_reports is not None:
             self.held_reports.append(problem)
         else:
@@ -978,8 +997,10 @@ class ImportOnly:
                 collector.obj  # noqa: B018 - the import is the point
             except KeyboardInterrupt:
                 raise
-            except BaseException:  # noqa: BLE001, S110 - reported by the batch that runs it
-                pass
+            except BaseException:  # noqa: BLE001 - pytest reports it, below
+                # pytest's own report of the failure (or module-level skip): collecting
+                # raises it again (``ImportOnce``), before any item is built.
+                return None
         return pytest.CollectReport(collector.nodeid, "passed", None, [])
 
 

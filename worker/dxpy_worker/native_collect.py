@@ -31,10 +31,12 @@ if TYPE_CHECKING:
 class CollectFailure(Exception):
     """A node ID that cannot be collected; ``skipped`` for module-level SkipTest."""
 
-    def __init__(self, node_id: str, text: str, skipped: bool = False) -> None:
+    def __init__(self, node_id: str, text: str, skipped: bool = False,
+                 crash_message: str = "") -> None:
         super().__init__(text)
         self.node_id = node_id
         self.text = text
+        self.crash_message = crash_message  # pytest's short-summary message, if it shows one
         self.skipped = skipped
 
 
@@ -149,6 +151,16 @@ def _import_error_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, start))
 
 
+def _import_crash_message(exc: BaseException) -> str:
+    """pytest reports a module's ImportError as text (no short-summary message) and any
+    other import failure as a traceback whose crash line is the exception itself."""
+    import traceback
+
+    if isinstance(exc, ImportError):
+        return ""
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
 def collect(node_id: str, modules: dict[str, types.ModuleType], imports: FailedImports) -> list[Item]:
     """Items for one node ID; ``modules`` caches imported modules by relative path, and
     ``imports`` the failed imports (a module is imported once, as by pytest)."""
@@ -165,7 +177,8 @@ def collect(node_id: str, modules: dict[str, types.ModuleType], imports: FailedI
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
-            raise CollectFailure(relpath, _import_error_text(exc)) from None
+            raise CollectFailure(relpath, _import_error_text(exc),
+                                 crash_message=_import_crash_message(exc)) from None
         modules[relpath] = module
     items = module_items(module, relpath)
     if not rest:

@@ -18,7 +18,7 @@ _E = TypeVar("_E", bound=enum.IntEnum)
 
 REQUEST_MAGIC = b"DXRQ"
 RESULT_MAGIC = b"DXRS"
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 REQUEST_HEADER = struct.Struct("<4sHBBQII8x")  # 32 bytes
 RESULT_HEADER = struct.Struct("<4sHBBQIIQBB6x")  # 40 bytes
 NO_TEST_INDEX = 0xFFFFFFFF
@@ -248,6 +248,9 @@ class CollectError:
     outcome: Outcome  # ERROR or SKIPPED
     longrepr: str
     skip_location: str = ""  # a skipped collector: "path:line" (see ItemResult)
+    # The short-summary message (reprcrash.message); empty when pytest shows none (an
+    # ImportError's report is text, with no crash).
+    crash_message: str = ""
 
 
 @dataclasses.dataclass
@@ -653,6 +656,7 @@ def encode_result(frame: ResultFrame) -> bytes:
         w.text(msg.node_id)
         w.text(msg.longrepr)
         w.text(msg.skip_location)
+        w.text(msg.crash_message)
     elif isinstance(msg, Done):
         for name in _DONE_COUNTS:
             w.u32(getattr(msg, name))
@@ -765,7 +769,7 @@ def decode_result(data: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> tuple[
             if outcome not in (Outcome.ERROR, Outcome.SKIPPED):
                 raise ProtocolError(f"`collect outcome` has invalid value {outcome}")
             msg = CollectError(r.text("node_id"), Outcome(outcome), r.text("longrepr"),
-                               r.text("skip_location"))
+                               r.text("skip_location"), r.text("crash_message"))
         elif kind == ResultKind.DONE:
             counts = {name: r.u32(name) for name in _DONE_COUNTS}
             msg = Done(**counts, stop=_enum(StopKind, r.u8("stop"), "stop"),

@@ -60,6 +60,20 @@ def run_worker(root, batches, pytest_args=(), fast=True, engine=P.Engine.PYTEST)
     return messages
 
 
+def answers(messages):
+    """``messages`` split by request: Hello's answer (up to Ready), then one list per
+    request up to its Done, in order."""
+    out, current = [], []
+    for message in messages:
+        current.append(message)
+        if isinstance(message, (P.Ready, P.Done)):
+            out.append(current)
+            current = []
+    if current:
+        out.append(current)
+    return out
+
+
 def fast_path_logs(messages):
     return [m.message for m in messages
             if isinstance(m, P.Log) and m.message.startswith("fast path:")]

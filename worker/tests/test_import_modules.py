@@ -8,7 +8,7 @@ import unittest
 
 from dxpy_worker import protocol as P
 
-from .engine_probe import comparable, run_worker, write_suite
+from .engine_probe import answers, comparable, run_worker, write_suite
 
 # As in click's suite: test_a imports a submodule at module level, which sets the package's
 # attribute; test_b only passes when that import happened first (pytest imports every
@@ -174,9 +174,13 @@ class ImportModules(unittest.TestCase):
                     requests.insert(0, P.ImportModules(["test_uses.py"]))
                 messages = run_worker(root, requests, engine=engine, fast=fast)
                 self.assertEqual(call_outcomes(messages), [], "the test ran")
-                errors = [m for m in messages if isinstance(m, P.CollectError)]
-                self.assertEqual([e.node_id for e in errors], ["test_uses.py"])
-                self.assertIn("SyntaxError", errors[0].longrepr)
+                # ImportModules reports the failure (the runner may stop the run there);
+                # the batch meets the same one again, without a second import.
+                for answer in answers(messages)[1:1 + len(requests)]:
+                    errors = [m for m in answer if isinstance(m, P.CollectError)]
+                    self.assertEqual([e.node_id for e in errors], ["test_uses.py"])
+                    self.assertIn("SyntaxError", errors[0].longrepr)
+                    self.assertEqual(errors[0].outcome, P.Outcome.ERROR)
 
     def test_held_warnings_stay_with_their_module(self):
         # A worker that never runs a module never reports what importing it raised.
@@ -185,7 +189,12 @@ class ImportModules(unittest.TestCase):
             P.ImportModules(["test_a.py", "test_broken.py", "test_warns.py"]),
             ["test_a.py::test_a"],
         ])
-        self.assertFalse([m for m in messages if isinstance(m, (P.Warning_, P.CollectError))])
+        imported, batch = answers(messages)[1:3]
+        errors = [m for m in imported if isinstance(m, P.CollectError)]
+        self.assertEqual([(e.node_id, e.outcome) for e in errors],
+                         [("test_broken.py", P.Outcome.ERROR)])
+        self.assertFalse([m for m in imported if isinstance(m, P.Warning_)])
+        self.assertFalse([m for m in batch if isinstance(m, (P.Warning_, P.CollectError))])
         self.assertEqual(call_outcomes(messages), [("test_a.py::test_a", "PASSED")])
 
     def test_items_are_not_built_so_a_parametrize_generator_survives(self):

@@ -585,6 +585,7 @@ pub(crate) fn decode_result_parts(
                 node_id: c.str("node_id")?,
                 longrepr: c.str("longrepr")?,
                 skip_location: c.str("skip_location")?,
+                crash_message: c.str("crash_message")?,
             })
         }
         ResultKind::Ready => {
@@ -764,6 +765,7 @@ pub fn encode_result(frame: &ResultFrame) -> Result<Vec<u8>, ProtocolError> {
             w.str("node_id", &report.node_id)?;
             w.str("longrepr", &report.longrepr)?;
             w.str("skip_location", &report.skip_location)?;
+            w.str("crash_message", &report.crash_message)?;
         }
         WorkerMessage::Done(done) => {
             let c = &done.counts;

@@ -272,8 +272,8 @@ fn worker_message() -> impl Strategy<Value = WorkerMessage> {
                     })
                 }
             ),
-        (text(), any::<bool>(), text(), text()).prop_map(
-            |(node_id, skipped, longrepr, skip_location)| {
+        (text(), any::<bool>(), text(), text(), text()).prop_map(
+            |(node_id, skipped, longrepr, skip_location, crash_message)| {
                 let outcome = if skipped {
                     Outcome::Skipped
                 } else {
@@ -284,6 +284,7 @@ fn worker_message() -> impl Strategy<Value = WorkerMessage> {
                     outcome,
                     longrepr,
                     skip_location,
+                    crash_message,
                 })
             }
         ),
@@ -624,6 +625,7 @@ fn golden_results() -> Vec<(&'static str, ResultFrame)> {
                     outcome: Outcome::Error,
                     longrepr: "ImportError: nope".to_owned(),
                     skip_location: String::new(),
+                    crash_message: String::new(),
                 }),
             ),
         ),
@@ -1026,6 +1028,7 @@ fn encoder_refuses_collect_errors_with_test_outcomes() {
             outcome: Outcome::Passed,
             longrepr: String::new(),
             skip_location: String::new(),
+            crash_message: String::new(),
         }),
     };
     assert_eq!(

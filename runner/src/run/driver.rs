@@ -26,8 +26,8 @@ use crossbeam_deque::{Steal, Stealer, Worker as LocalQueue};
 use crate::pool::process::Received;
 use crate::pool::{ExitReason, WarmStart, WorkerProcess};
 use crate::protocol::{
-    Done, ImportModules, ItemResult, Location, Outcome, Phase, Request, RunHookItems, RunItems,
-    StopKind, WorkerMessage,
+    CollectErrorReport, Done, ImportModules, ItemResult, Location, Outcome, Phase, Request,
+    RunHookItems, RunItems, StopKind, WorkerMessage,
 };
 use crate::scheduler::{UnitKind, WorkUnit};
 
@@ -256,9 +256,9 @@ impl<'a> Driver<'a> {
     pub(super) fn run(mut self) {
         while !self.stopping() {
             let Some(unit) = self.next_unit() else { break };
-            if !self.ensure_worker() {
+            if !self.ensure_worker() || !self.start_unit() {
                 // Back to the shared queue for another slot; the completeness check
-                // reports it if no slot can start a worker.
+                // reports it if no slot can start a worker, or the run stopped meanwhile.
                 self.shared.injector.push(unit);
                 break;
             }
@@ -274,6 +274,44 @@ impl<'a> Driver<'a> {
             self.not_run(unit.node_ids, reason);
         }
         self.retire_worker();
+    }
+
+    /// Marks that a unit starts, unless the run stopped (a worker's import found
+    /// collection errors while this one started): then `false`.
+    fn start_unit(&self) -> bool {
+        let Ok(mut collection) = self.shared.collection.lock() else {
+            return !self.stopping();
+        };
+        if self.stopping() {
+            return false;
+        }
+        collection.unit_started = true;
+        true
+    }
+
+    /// What a worker's ImportModules met: before any unit started, an error stops the run
+    /// as pytest's collection errors do, reported once per node ID (see [`crate::run`]).
+    /// Otherwise the batches that run those modules report them.
+    fn settle_import_problems(&self, problems: Vec<CollectErrorReport>) {
+        let errors = problems.iter().any(|p| p.outcome == Outcome::Error);
+        if !errors || self.shared.config.continue_on_collection_errors {
+            return;
+        }
+        let Ok(mut collection) = self.shared.collection.lock() else {
+            return;
+        };
+        if collection.unit_started {
+            return;
+        }
+        for report in problems {
+            if collection.reported.insert(report.node_id.clone()) {
+                self.emit(RunEvent::CollectError {
+                    worker: self.id,
+                    report,
+                });
+            }
+        }
+        self.shared.request_stop(StopReason::CollectErrors);
     }
 
     fn not_run(&self, node_ids: Vec<String>, reason: NotRunReason) {
@@ -409,6 +447,7 @@ impl<'a> Driver<'a> {
             }
         };
         let deadline = Instant::now() + pool.startup_timeout;
+        let mut problems = Vec::new();
         loop {
             if self.cancelled() {
                 return ImportEnd::Cancelled;
@@ -432,11 +471,15 @@ impl<'a> Driver<'a> {
                 continue;
             }
             match frame.message {
-                WorkerMessage::Done(_) => return ImportEnd::Done,
+                WorkerMessage::Done(_) => {
+                    self.settle_import_problems(problems);
+                    return ImportEnd::Done;
+                }
                 WorkerMessage::Fatal(fatal) => {
                     let reason = process.wait_exit();
                     return ImportEnd::Failed(fatal.message, reason);
                 }
+                WorkerMessage::CollectError(report) => problems.push(report),
                 other => self.forward(other),
             }
         }

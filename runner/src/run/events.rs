@@ -89,6 +89,9 @@ pub enum StopReason {
     /// More workers crashed or timed out than the restart budget allows (pytest-xdist's
     /// `--max-worker-restart`); the tests left are lost, i.e. errors.
     CrashLimit(u32),
+    /// Workers met collection errors before any test ran, and the run was not told to
+    /// continue (pytest's "Interrupted: N errors during collection", exit code 2).
+    CollectErrors,
 }
 
 impl StopReason {
@@ -99,9 +102,10 @@ impl StopReason {
             StopReason::CrashLimit(budget) => {
                 NotRunReason::WorkerLost(format!("maximum crashed workers reached: {budget}"))
             }
-            StopReason::MaxFail(_) | StopReason::Interrupted | StopReason::Exit(_) => {
-                NotRunReason::Stopped
-            }
+            StopReason::MaxFail(_)
+            | StopReason::Interrupted
+            | StopReason::Exit(_)
+            | StopReason::CollectErrors => NotRunReason::Stopped,
         }
     }
 }
@@ -213,6 +217,8 @@ pub struct RunSummary {
     pub xpassed: u32,
     /// Error reports, collect errors and node IDs lost with their worker.
     pub errors: u32,
+    /// Collect errors (outcome error) among `errors`.
+    pub collect_errors: u32,
     /// What counts towards `--maxfail`.
     pub failures: u32,
     pub incidents: u32,
@@ -237,6 +243,9 @@ impl RunSummary {
             }
             RunEvent::CollectError { report, .. } => {
                 self.count(report.outcome);
+                if report.outcome == Outcome::Error {
+                    self.collect_errors += 1;
+                }
             }
             RunEvent::UnitFinished {
                 key,
@@ -258,13 +267,14 @@ impl RunSummary {
 
     /// pytest's exit code for this run: `pytest.exit()`'s code; 2 when interrupted or
     /// cancelled; 1 when anything failed or errored (lost tests included); 5 when nothing
-    /// was reported; else 0. Collection errors are counted as errors here: pytest's own
-    /// "interrupted: N errors during collection" (exit 2 without
-    /// `--continue-on-collection-errors`) is decided before running, by the caller.
+    /// was reported; else 0. Collection errors met while tests run count as errors; met
+    /// before any test ran they stop the run ([`StopReason::CollectErrors`], exit 2).
     pub fn pytest_exit_code(&self) -> i32 {
         match self.stop {
             Some(StopReason::Exit(code)) => return code,
-            Some(StopReason::Interrupted | StopReason::Cancelled) => return 2,
+            Some(StopReason::Interrupted | StopReason::Cancelled | StopReason::CollectErrors) => {
+                return 2
+            }
             _ => {}
         }
         if self.failed > 0 || self.errors > 0 {

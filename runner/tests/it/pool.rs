@@ -28,6 +28,7 @@ modes!(
     a_broken_interpreter_leaves_every_test_reported_as_lost,
     preloaded_modules_are_imported_before_the_first_batch,
     test_modules_are_imported_before_each_workers_first_batch,
+    collection_errors_met_while_importing_stop_the_run_before_any_test,
     a_worker_dying_while_importing_is_replaced_and_the_rest_run_without_the_step,
     a_panicking_callback_still_kills_the_workers,
     crashing_past_the_restart_budget_stops_and_reports_the_rest_lost,
@@ -509,6 +510,51 @@ fn test_modules_are_imported_before_each_workers_first_batch(mode: Mode) {
         call_outcomes(&events)[0],
         ("test_needs.py::test_needs".to_owned(), Outcome::Failed)
     );
+}
+
+fn collection_errors_met_while_importing_stop_the_run_before_any_test(mode: Mode) {
+    let root = fixture_root("pytest_suite");
+    let files = [
+        "test_outcomes.py",
+        "test_module_skip.py",
+        "test_collect_error.py",
+    ];
+    let modules = collect(&root, &files);
+    let units = plan(&modules, &DurationStore::default(), SplitPolicy::default());
+    let run = |continue_on_collection_errors: bool| {
+        let mut config = config(&root, 2, mode);
+        config.pool.test_modules = files.iter().map(|f| f.to_string()).collect();
+        config.continue_on_collection_errors = continue_on_collection_errors;
+        execute(config, units.clone())
+    };
+    // pytest stops after collecting: the collection error and the module-level skip are
+    // reported, no test runs.
+    let reference = run_pytest(&root, &files, &[]);
+    assert!(
+        reference
+            .output
+            .contains("Interrupted: 1 error during collection"),
+        "pytest itself: {}",
+        reference.output
+    );
+    let (events, summary) = run(false);
+    assert_eq!(summary.stop, Some(StopReason::CollectErrors), "{events:#?}");
+    assert_eq!(summary.collect_errors, 1);
+    // Both workers imported the modules; each problem is reported once.
+    assert_matches_pytest(&[&as_batch(&events)], &reference);
+    assert!(
+        !events.iter().any(|e| matches!(e, RunEvent::Report { .. })),
+        "a test ran: {events:#?}"
+    );
+    assert_no_orphans(&worker_pids(&events));
+    // Told to go on, the run is pytest's with --continue-on-collection-errors.
+    let mut args = files.to_vec();
+    args.push("--continue-on-collection-errors");
+    let reference = run_pytest(&root, &args, &[]);
+    let (events, summary) = run(true);
+    assert_eq!(summary.stop, None);
+    assert_matches_pytest(&[&as_batch(&events)], &reference);
+    every_report_exactly_once(&events);
 }
 
 fn a_worker_dying_while_importing_is_replaced_and_the_rest_run_without_the_step(mode: Mode) {

@@ -98,7 +98,7 @@ pub fn sep_at(ch: char, title: &str, width: usize) -> String {
     line
 }
 
-fn pluralize(count: usize, noun: &str) -> String {
+pub(crate) fn pluralize(count: usize, noun: &str) -> String {
     if count == 1 {
         format!("{count} {noun}")
     } else {

@@ -366,7 +366,17 @@ pub fn run_suite<W: Write>(
             workers_started: 1,
         }
     } else {
-        execute(units, options, start, node_ids, &mut terminal, &mut outcome)?
+        let continue_on_errors = discovery.config.args.continue_on_collection_errors;
+        let (terminal, outcome) = (&mut terminal, &mut outcome);
+        execute(
+            units,
+            options,
+            start,
+            node_ids,
+            continue_on_errors,
+            terminal,
+            outcome,
+        )?
     };
     let mut summary = executed.summary;
     if let Ok(counts) = replayed {
@@ -477,6 +487,7 @@ fn execute<W: Write>(
     options: SuiteOptions,
     start: Instant,
     node_ids: &[String],
+    continue_on_collection_errors: bool,
     terminal: &mut Terminal<W>,
     outcome: &mut SuiteOutcome,
 ) -> anyhow::Result<Executed> {
@@ -493,6 +504,7 @@ fn execute<W: Write>(
         pool,
         maxfail: options.maxfail,
         interrupt: Some(Arc::clone(&interrupted)),
+        continue_on_collection_errors,
     });
     let mut workers_started = 0usize;
     let (done, watchdog_wakeup) = mpsc::channel::<()>();
@@ -621,13 +633,17 @@ fn stop_banner(
         _ if was_interrupted => Some("KeyboardInterrupt".to_string()),
         Some(StopReason::MaxFail(n)) => Some(format!("stopping after {n} failures")),
         Some(StopReason::Exit(code)) => Some(format!("_pytest.outcomes.Exit: exit code {code}")),
+        Some(StopReason::CollectErrors) => Some(format!(
+            "Interrupted: {} during collection",
+            render::pluralize(summary.collect_errors as usize, "error")
+        )),
         _ => None,
     }
 }
 
 /// pytest's exit code for a run that happened.
 fn exit_code(summary: &RunSummary, was_interrupted: bool, failures: usize) -> Code {
-    if was_interrupted {
+    if was_interrupted || summary.stop == Some(StopReason::CollectErrors) {
         Code::Interrupted
     } else if let Some(StopReason::Exit(code)) = summary.stop {
         Code::from_pytest(code)

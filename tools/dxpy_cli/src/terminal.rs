@@ -495,10 +495,17 @@ impl<W: Write> Terminal<W> {
             node_id: report.node_id.clone(),
             headline: format!("ERROR collecting {}", report.node_id),
             body: report.longrepr.trim_end().to_string(),
-            short: short_line("ERROR", &report.node_id, &report.longrepr),
+            // pytest shows a collection error's crash message, when its report has one.
+            short: short_line_with(
+                "ERROR",
+                &report.node_id,
+                &report.crash_message,
+                self.full_messages,
+            ),
             crash_line: String::new(),
         });
-        self.write_progress_char('E', Outcome::Error)
+        // pytest's progress shows tests only: a collection error appears in the sections.
+        Ok(())
     }
 
     /// A scheduled test that no worker could report on.

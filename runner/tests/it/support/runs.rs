@@ -87,6 +87,7 @@ pub fn config(root: &Path, workers: usize, mode: Mode) -> RunConfig {
         pool,
         maxfail: None,
         interrupt: None,
+        continue_on_collection_errors: false,
     }
 }
 

@@ -138,6 +138,64 @@ fn exit_code_2_on_collection_error() {
     assert_eq!(summary(&dx.output), summary(&py.output), "{}", dx.output);
 }
 
+/// Modules that fail while imported (found by the workers, not by discovery) stop the run
+/// before any test as pytest's collection does, unless `--continue-on-collection-errors`:
+/// the same exit code, summary, short summary lines and "Interrupted" banner.
+#[test]
+fn import_errors_interrupt_the_run_like_pytest() {
+    let (_tmp, root) = tree(&[
+        ("test_ok.py", "def test_a():\n    pass\n"),
+        (
+            "test_missing_dep.py",
+            "import no_such_module_for_dxpy\n\ndef test_x():\n    pass\n",
+        ),
+        (
+            "test_name_error.py",
+            "undefined_name\n\ndef test_y():\n    pass\n",
+        ),
+        (
+            "test_skipped.py",
+            "import pytest\npytest.skip('later', allow_module_level=True)\n\ndef test_z():\n    pass\n",
+        ),
+    ]);
+    let closing = |output: &str| -> Vec<String> {
+        let lines: Vec<&str> = output.lines().collect();
+        let start = lines
+            .iter()
+            .position(|l| l.contains("short test summary info"))
+            .unwrap_or(lines.len());
+        // Up to the summary line, whose timing differs.
+        let end = lines.len().saturating_sub(1).max(start);
+        lines[start..end].iter().map(|l| l.to_string()).collect()
+    };
+    for args in [&[][..], &["--continue-on-collection-errors"][..]] {
+        let py = pytest(&root, args);
+        let dx = dx_py(&root, args);
+        assert_eq!(
+            dx.code, py.code,
+            "{args:?}\n{}\npytest:\n{}",
+            dx.output, py.output
+        );
+        assert_eq!(
+            summary(&dx.output),
+            summary(&py.output),
+            "{args:?}\n{}",
+            dx.output
+        );
+        assert_eq!(
+            closing(&dx.output),
+            closing(&py.output),
+            "{args:?}\n{}",
+            dx.output
+        );
+    }
+    let py = pytest(&root, &[]);
+    assert_eq!(py.code, 2, "pytest itself: {}", py.output);
+    assert!(py
+        .output
+        .contains("Interrupted: 2 errors during collection"));
+}
+
 #[test]
 fn exit_code_4_on_usage_error() {
     let (_tmp, root) = tree(&[("test_ok.py", "def test_a():\n    pass\n")]);
