@@ -149,6 +149,45 @@ pub struct PoolConfig {
     /// Where a caller that keeps a zygote offers a spare worker, started ahead of the run
     /// ([`spare`]); only used with [`WarmStart::Shared`].
     pub spare: Option<std::sync::Arc<SpareSlot>>,
+    /// Who the worker is, as pytest-xdist tells its workers (set per slot by the run).
+    pub identity: Option<WorkerIdentity>,
+}
+
+/// What pytest-xdist gives each worker, which suites key per-worker state on (databases,
+/// ports, directories): `PYTEST_XDIST_WORKER` (`gw0`, `gw1`, ...),
+/// `PYTEST_XDIST_WORKER_COUNT` and `PYTEST_XDIST_TESTRUNUID` (one per run, shared by its
+/// workers). The worker also hands them to xdist's `worker_id` and `testrun_uid` fixtures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerIdentity {
+    /// The slot: a replacement worker keeps its slot's name, so at most `count` names exist
+    /// at once, as under xdist.
+    pub slot: usize,
+    pub count: usize,
+    pub testrun_uid: String,
+}
+
+impl WorkerIdentity {
+    /// A new run's id: a random UUID's hex, as pytest-xdist makes it.
+    pub fn new_testrun_uid() -> String {
+        uuid::Uuid::new_v4().simple().to_string()
+    }
+
+    fn vars(&self) -> [(OsString, OsString); 3] {
+        [
+            (
+                "PYTEST_XDIST_WORKER".into(),
+                format!("gw{}", self.slot).into(),
+            ),
+            (
+                "PYTEST_XDIST_WORKER_COUNT".into(),
+                self.count.to_string().into(),
+            ),
+            (
+                "PYTEST_XDIST_TESTRUNUID".into(),
+                self.testrun_uid.clone().into(),
+            ),
+        ]
+    }
 }
 
 impl PoolConfig {
@@ -176,14 +215,18 @@ impl PoolConfig {
             warm_start: WarmStart::default(),
             record_execution: false,
             spare: None,
+            identity: None,
         }
     }
 
     /// The variables every worker gets on top of the inherited environment: [`Self::env`],
-    /// and when recording, `DXPY_WORKER_CACHE_ROOT` (where the recorder caches instrumented
-    /// code, in a private directory of its own).
+    /// its [`WorkerIdentity`]'s, and when recording, `DXPY_WORKER_CACHE_ROOT` (where the
+    /// recorder caches instrumented code, in a private directory of its own).
     pub fn worker_vars(&self) -> Vec<(OsString, OsString)> {
         let mut vars = self.env.clone();
+        if let Some(identity) = &self.identity {
+            vars.extend(identity.vars());
+        }
         if let Some(root) = self
             .worker_cache_root
             .as_ref()

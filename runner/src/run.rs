@@ -70,7 +70,7 @@ use std::time::Instant;
 
 use crossbeam_deque::{Injector, Worker as LocalQueue};
 
-use crate::pool::{PoolConfig, PoolError, WarmStart, Zygote, ZygoteSpec};
+use crate::pool::{PoolConfig, PoolError, WarmStart, WorkerIdentity, Zygote, ZygoteSpec};
 use crate::protocol::Outcome;
 use crate::scheduler::WorkUnit;
 
@@ -141,6 +141,8 @@ struct Shared {
     import_modules: AtomicBool,
     /// Whether a unit started, and the collection problems reported before one did.
     collection: Mutex<Collection>,
+    /// pytest-xdist's `testrun_uid` for every worker of this run.
+    testrun_uid: String,
 }
 
 /// Guarded together so that a run either stops for collection errors or starts units.
@@ -216,6 +218,13 @@ impl Run {
             zygote: Mutex::new(zygote),
             import_modules: AtomicBool::new(!self.config.pool.test_modules.is_empty()),
             collection: Mutex::new(Collection::default()),
+            testrun_uid: self
+                .config
+                .pool
+                .spare
+                .as_ref()
+                .and_then(|slot| slot.upcoming_testrun_uid())
+                .unwrap_or_else(WorkerIdentity::new_testrun_uid),
         };
         // A worker per unit at most: another would start and shut down without a test.
         let slots = self.config.pool.worker_count().min(units.len()).max(1);

@@ -23,7 +23,7 @@ use crate::protocol::{Hello, WorkerMessage};
 
 use super::process::{hello_of, WorkerProcess};
 use super::zygote::{worker_env, Zygote};
-use super::{PoolConfig, PoolError, Resolved};
+use super::{PoolConfig, PoolError, Resolved, WorkerIdentity};
 
 /// Everything a new worker's start depends on besides the files its session loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,6 +81,9 @@ struct SlotState {
     spare: Option<Spare>,
     /// The last run's pool (without its slot) and zygote: what the next spare is made like.
     template: Option<(PoolConfig, Arc<Zygote>)>,
+    /// The `testrun_uid` the waiting spare was made with: the next run's (see
+    /// [`SpareSlot::upcoming_testrun_uid`]).
+    testrun_uid: Option<String>,
     stats: SpareStats,
 }
 
@@ -105,11 +108,12 @@ impl SpareSlot {
         self.lock().template = Some((config, Arc::clone(zygote)));
     }
 
-    /// Makes a spare like the last remembered run's workers, in this process's current
+    /// Makes a spare like the last remembered run's first worker, in this process's current
     /// directory and environment, unless one is waiting or that run forwarded stderr.
-    /// Returns whether a spare is now waiting.
+    /// Returns whether a spare is now waiting. Its [`WorkerIdentity`] is the first slot's,
+    /// with a new `testrun_uid` that the next run adopts for all its workers.
     pub fn replenish(&self) -> Result<bool, PoolError> {
-        let (config, zygote) = {
+        let (mut config, zygote) = {
             let state = self.lock();
             if state.spare.is_some() {
                 return Ok(true);
@@ -121,6 +125,12 @@ impl SpareSlot {
                 _ => return Ok(false),
             }
         };
+        let testrun_uid = WorkerIdentity::new_testrun_uid();
+        config.identity = Some(WorkerIdentity {
+            slot: 0,
+            count: config.worker_count(),
+            testrun_uid: testrun_uid.clone(),
+        });
         let resolved = config.resolve()?;
         let key = SpareKey::now(&zygote, &config, &resolved);
         let forked = zygote
@@ -129,12 +139,19 @@ impl SpareSlot {
         let (process, early) = WorkerProcess::adopt(forked, &config, &resolved, None)?;
         let mut state = self.lock();
         state.stats.made += 1;
+        state.testrun_uid = Some(testrun_uid);
         state.spare = Some(Spare {
             key,
             process,
             early,
         });
         Ok(true)
+    }
+
+    /// The `testrun_uid` of the spare made for the next run, once: a run adopts it so that
+    /// its workers and the spare share one id (each run gets a new one).
+    pub(crate) fn upcoming_testrun_uid(&self) -> Option<String> {
+        self.lock().testrun_uid.take()
     }
 
     /// The waiting spare, if it equals what a fresh fork from `zygote` for `config` would

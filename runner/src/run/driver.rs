@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crossbeam_deque::{Steal, Stealer, Worker as LocalQueue};
 
 use crate::pool::process::Received;
-use crate::pool::{ExitReason, WarmStart, WorkerProcess};
+use crate::pool::{ExitReason, PoolConfig, WarmStart, WorkerIdentity, WorkerProcess};
 use crate::protocol::{
     CollectErrorReport, Done, ImportModules, ItemResult, Location, Outcome, Phase, Request,
     RunHookItems, RunItems, StopKind, WorkerMessage,
@@ -156,6 +156,9 @@ pub(super) struct Driver<'a> {
     local: LocalQueue<WorkUnit>,
     stealers: &'a [Stealer<WorkUnit>],
     sender: Sender<Internal>,
+    /// The run's pool configuration with this slot's [`WorkerIdentity`]: what its workers
+    /// start with.
+    pool: PoolConfig,
     process: Option<WorkerProcess>,
     batches: u32,
     start_failures: u32,
@@ -184,12 +187,19 @@ impl<'a> Driver<'a> {
         stealers: &'a [Stealer<WorkUnit>],
         sender: Sender<Internal>,
     ) -> Driver<'a> {
+        let mut pool = shared.config.pool.clone();
+        pool.identity = Some(WorkerIdentity {
+            slot: id.0,
+            count: pool.worker_count(),
+            testrun_uid: shared.testrun_uid.clone(),
+        });
         Driver {
             id,
             shared,
             local,
             stealers,
             sender,
+            pool,
             process: None,
             batches: 0,
             start_failures: 0,
@@ -488,11 +498,14 @@ impl<'a> Driver<'a> {
     /// Forks a worker from the run's zygote, else spawns one. A zygote failure, or a forked
     /// worker that fails at start-up, makes the run drop the zygote (one notice) and spawn.
     fn start_worker(&self) -> Result<(WorkerProcess, Vec<WorkerMessage>), crate::pool::PoolError> {
-        let config = &self.shared.config.pool;
+        let config = &self.pool;
         let resolved = &self.shared.resolved;
         if let Some(zygote) = self.shared.zygote() {
+            // The spare is made as the first slot's worker (see `SpareSlot::replenish`): the
+            // other slots leave it alone rather than kill it for its name.
             let spare = config.spare.as_ref().filter(|_| {
-                matches!(&config.warm_start, WarmStart::Shared(shared) if Arc::ptr_eq(shared, &zygote))
+                self.id.0 == 0
+                    && matches!(&config.warm_start, WarmStart::Shared(shared) if Arc::ptr_eq(shared, &zygote))
             });
             if let Some(started) = spare.and_then(|slot| slot.take(&zygote, config, resolved)) {
                 return Ok(started);

@@ -19,6 +19,7 @@ mod cli_subtests;
 mod cli_terminal;
 mod cli_test;
 mod cli_watch;
+mod cli_xdist;
 
 use std::collections::BTreeMap;
 use std::path::Path;
