@@ -2,26 +2,26 @@
 
 import unittest
 
-from dxpy_worker.xdist_identity import workerinput_from
+from dxpy_worker.xdist_identity import xdist_fixtures
 
 IDENTITY = {"PYTEST_XDIST_WORKER": "gw1", "PYTEST_XDIST_WORKER_COUNT": "2",
             "PYTEST_XDIST_TESTRUNUID": "0123456789abcdef0123456789abcdef"}
 
 
-class WorkerinputFrom(unittest.TestCase):
-    def test_the_runners_identity_becomes_xdists_workerinput(self):
-        workerinput = workerinput_from(IDENTITY)
-        assert workerinput is not None
-        self.assertEqual(workerinput["workerid"], "gw1")
-        self.assertEqual(workerinput["workercount"], 2)
-        self.assertEqual(workerinput["testrunuid"], IDENTITY["PYTEST_XDIST_TESTRUNUID"])
-        self.assertIsInstance(workerinput["mainargv"], list)
+class XdistFixtures(unittest.TestCase):
+    def test_the_fixtures_answer_with_the_runners_identity(self):
+        fixtures = xdist_fixtures(IDENTITY)
+        assert fixtures is not None
+        self.assertEqual(fixtures["worker_id"](None), "gw1")
+        self.assertEqual(fixtures["testrun_uid"](None), IDENTITY["PYTEST_XDIST_TESTRUNUID"])
+        # pytest passes what xdist's own fixtures ask for.
+        self.assertEqual(fixtures["worker_id"].__code__.co_varnames[:1], ("request",))
 
-    def test_an_incomplete_identity_is_none(self):
+    def test_an_incomplete_identity_replaces_nothing(self):
         for missing in IDENTITY:
             environ = {k: v for k, v in IDENTITY.items() if k != missing}
-            self.assertIsNone(workerinput_from(environ), missing)
-        self.assertIsNone(workerinput_from({**IDENTITY, "PYTEST_XDIST_WORKER_COUNT": "two"}))
+            self.assertIsNone(xdist_fixtures(environ), missing)
+        self.assertIsNone(xdist_fixtures({**IDENTITY, "PYTEST_XDIST_WORKER_COUNT": "two"}))
 
 
 if __name__ == "__main__":

@@ -137,3 +137,25 @@ fn daemon_runs_and_their_spares_keep_the_contract() {
         std::panic::resume_unwind(panic);
     }
 }
+
+/// A conftest's `worker_id` overrides xdist's under dx-py as under pytest and xdist.
+#[test]
+fn a_conftests_own_worker_id_still_wins() {
+    let project = Project::in_subdir("proj")
+        .file("pytest.ini", "[pytest]\n")
+        .file(
+            "conftest.py",
+            "import pytest\n\n@pytest.fixture(scope='session')\ndef worker_id():\n    return 'mine'\n",
+        )
+        .file(
+            "test_w.py",
+            "def test_w(worker_id, testrun_uid):\n    assert worker_id == 'mine'\n",
+        );
+    let root = project.root();
+    for args in [&["-n", "2"][..], &[]] {
+        let py = pytest(root, args);
+        assert_eq!(py.code, 0, "pytest {args:?}: {}", py.output);
+    }
+    let dx = dx_py(root, &["-n", "2"]);
+    assert_eq!(dx.code, 0, "{}", dx.output);
+}
