@@ -90,6 +90,10 @@ pub struct DiscoverArgs {
     /// Print where each file's result came from and timing counters on stderr.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// The interpreter asked which modules skip themselves at import (default: the active
+    /// virtualenv's, else `python3`).
+    #[arg(long, value_name = "PY")]
+    pub python: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -73,6 +73,7 @@
 mod build;
 mod collect;
 pub mod fixtures;
+mod import_skip;
 mod model;
 mod signature;
 mod source;
@@ -81,6 +82,7 @@ mod symbols;
 use std::cell::RefCell;
 use std::sync::Arc;
 
+pub use import_skip::skips_at_import;
 pub use model::{ClassDef, FunctionDef};
 
 use crate::item::{CollectError, FileResult};

@@ -40,7 +40,7 @@ pub(crate) fn discover_with(
 
 pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
     let start = Instant::now();
-    let discovery = match discover(&args.select)? {
+    let mut discovery = match discover(&args.select)? {
         Ok(d) => d,
         Err(err) => {
             // pytest's shape for usage errors: the message on stderr, an empty summary, exit 4.
@@ -52,6 +52,11 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
         }
     };
     for notice in &discovery.notices {
+        eprintln!("dx-py: {notice}");
+    }
+    let python =
+        dxpy_runner::pool::resolve_python(args.python.as_deref(), std::env::var_os("VIRTUAL_ENV"));
+    if let Some(notice) = drop_skipped_modules(&mut discovery, &python, args.select.no_cache) {
         eprintln!("dx-py: {notice}");
     }
     if args.verbose {
@@ -79,6 +84,19 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
     }
     out.flush()?;
     Ok(exit_code(&discovery))
+}
+
+/// Drops the tests of modules that skip themselves at import under `python`, as pytest
+/// lists none of them ([`crate::collect_probe`]); a notice when pytest could not be asked.
+pub(crate) fn drop_skipped_modules(
+    discovery: &mut Discovery,
+    python: &std::path::Path,
+    no_cache: bool,
+) -> Option<String> {
+    let cache_dir = session::cache_root()
+        .filter(|_| !no_cache)
+        .map(|root| session::project_cache_dir(&root, &discovery.config.rootdir));
+    crate::collect_probe::drop_skipped_modules(discovery, python, cache_dir.as_deref())
 }
 
 /// pytest's `--collect-only -q` listing: node IDs, collection errors, the summary line.
@@ -117,10 +135,15 @@ pub(crate) fn collect_only(
     start: Instant,
 ) -> anyhow::Result<Code> {
     let verbosity = args.report_args(&discovery.config.args.report).verbosity;
+    let python = crate::pytest_probe::interpreter(args);
     if verbosity >= 0 || !lists_every_item(discovery) {
-        let python = crate::pytest_probe::interpreter(args);
         return crate::pytest_probe::delegate(&python, &args.pytest.for_pytest, Some(&mut out));
     }
+    let mut discovery = discovery.clone();
+    if let Some(notice) = drop_skipped_modules(&mut discovery, &python, args.select.no_cache) {
+        eprintln!("dx-py: {notice}");
+    }
+    let discovery = &discovery;
     if verbosity <= -2 {
         write_counts(&mut out, discovery)?;
     } else {

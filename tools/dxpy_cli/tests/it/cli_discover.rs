@@ -277,3 +277,75 @@ fn find_index(cache: &Path) -> std::path::PathBuf {
         .find(|p| p.is_file() && p.extension().is_some_and(|e| e == "idx"))
         .expect("index file")
 }
+
+/// The node IDs of a `--collect-only -q` listing (everything before the blank line).
+fn listed(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .take_while(|line| !line.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Modules that skip themselves at import list no tests, as under pytest: whether they skip
+/// is asked of the interpreter's pytest (what is installed decides), once, then kept until a
+/// file it depends on changes.
+#[test]
+fn modules_that_skip_themselves_at_import_are_listed_as_pytest_lists_them() {
+    let (_tmp, root, cache) = project();
+    write(
+        &root,
+        "tests/test_optional.py",
+        b"import pytest\n\npytest.importorskip('no_such_module_for_dxpy')\n\ndef test_never():\n    pass\n",
+    );
+    write(
+        &root,
+        "tests/test_present.py",
+        b"import pytest\n\njson = pytest.importorskip('json')\n\ndef test_json():\n    pass\n",
+    );
+    write(
+        &root,
+        "tests/test_platform.py",
+        b"import sys\nimport pytest\n\nif sys.platform != 'no-such-platform':\n    pytest.skip('elsewhere', allow_module_level=True)\n\ndef test_elsewhere():\n    pass\n",
+    );
+    let python = dxpy_test_support::python();
+    let pytest_ids = listed(&dxpy_test_support::pytest(&root, &["--collect-only", "-q"]).output);
+    assert!(pytest_ids.contains(&"tests/test_present.py::test_json".to_owned()));
+    let first = dx_py(&root, &cache, &["discover", "--python", &python]);
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    assert_eq!(listed(&first.stdout), pytest_ids, "{}", first.stderr);
+    // Kept privately in the project's cache, and the same answer from there.
+    let kept: Vec<_> = walk(&cache)
+        .into_iter()
+        .filter(|p| p.parent().is_some_and(|d| d.ends_with("collect-probe")))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let again = dx_py(&root, &cache, &["discover", "--python", &python]);
+    assert_eq!(listed(&again.stdout), pytest_ids, "{}", again.stderr);
+    // A changed module is asked about again: without its skip, its test is listed.
+    write(
+        &root,
+        "tests/test_optional.py",
+        b"def test_never():\n    pass\n",
+    );
+    let changed = dx_py(&root, &cache, &["discover", "--python", &python]);
+    assert!(
+        listed(&changed.stdout).contains(&"tests/test_optional.py::test_never".to_owned()),
+        "{}",
+        changed.stdout
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
