@@ -1,12 +1,15 @@
-"""Ask the interpreter's pytest which of the given test modules skip themselves while it
-collects them (``pytest.importorskip``, ``pytest.skip(allow_module_level=True)``,
-``unittest.SkipTest`` at module level): dx-py runs this as ``python -c`` with the modules'
-paths, in the directory ``dx-py discover`` runs in, so the suite's config, conftests and
-installed distributions decide, as they would for ``pytest --collect-only``.
+"""Ask the interpreter's pytest what only Python can tell about the given files: which test
+modules skip themselves while it collects them (``pytest.importorskip``,
+``pytest.skip(allow_module_level=True)``, ``unittest.SkipTest`` at module level), and which
+doctest items the doctest modules and text files make. dx-py runs this as ``python -c`` with
+the files' paths, in the directory ``dx-py discover`` runs in, so the suite's config (its
+``--doctest-modules``, ``--doctest-glob``), conftests and installed distributions decide, as
+they would for ``pytest --collect-only``.
 
 The last line of stdout is the marker followed by one JSON object: ``skipped`` (the node IDs
-of the modules that skipped themselves), ``site_dirs`` (where installed distributions come
-from, for the verdict's cache key) and ``exit`` (pytest's exit code).
+of the modules that skipped themselves), ``doctests`` (the doctest items' node IDs, in
+collection order), ``site_dirs`` (where installed distributions come from, for the verdict's
+cache key) and ``exit`` (pytest's exit code).
 """
 
 import json
@@ -19,13 +22,18 @@ import pytest
 MARKER = "DXPY_COLLECT_PROBE "
 
 
-class _Skips:
+class _Verdicts:
     def __init__(self) -> None:
         self.skipped: list[str] = []
+        self.doctests: list[str] = []
 
     def pytest_collectreport(self, report: Any) -> None:
         if report.skipped and report.nodeid:
             self.skipped.append(report.nodeid)
+
+    def pytest_collection_finish(self, session: Any) -> None:
+        self.doctests = [item.nodeid for item in session.items
+                         if type(item).__name__ == "DoctestItem"]
 
 
 def _site_dirs() -> list[str]:
@@ -33,10 +41,11 @@ def _site_dirs() -> list[str]:
 
 
 def _run(paths: list[str]) -> None:
-    skips = _Skips()
+    verdicts = _Verdicts()
     args = ["--collect-only", "-qq", "-p", "no:cacheprovider", *paths]
-    code = pytest.main(args, plugins=[skips])
-    report = {"skipped": skips.skipped, "site_dirs": _site_dirs(), "exit": int(code)}
+    code = pytest.main(args, plugins=[verdicts])
+    report = {"skipped": verdicts.skipped, "doctests": verdicts.doctests,
+              "site_dirs": _site_dirs(), "exit": int(code)}
     sys.stdout.write("\n" + MARKER + json.dumps(report) + "\n")
     sys.stdout.flush()
 

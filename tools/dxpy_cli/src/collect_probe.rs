@@ -1,13 +1,16 @@
 //! What discovery cannot decide without Python, asked of the interpreter's pytest once and
-//! kept: which test modules skip themselves while collected (`pytest.importorskip`,
-//! `pytest.skip(allow_module_level=True)`, `unittest.SkipTest` at module level). pytest
-//! collects nothing from those, so `dx-py discover` must not list their tests; whether they
-//! skip depends on the interpreter and what is installed.
+//! kept:
+//! - which test modules skip themselves while collected (`pytest.importorskip`,
+//!   `pytest.skip(allow_module_level=True)`, `unittest.SkipTest` at module level): pytest
+//!   collects nothing from those, and whether they skip depends on the interpreter and what
+//!   is installed;
+//! - the doctest items of the doctest modules and text files discovery found (with
+//!   `--doctest-modules` or `--doctest-glob`), with pytest's own node IDs.
 //!
-//! Discovery's tree-sitter pass finds the candidates ([`skips_at_import`]); when there are
-//! any, `collect_probe.py` runs `pytest --collect-only` on them alone. The verdict is kept
-//! under the project's cache while the candidates, the conftests, the config file, the
-//! interpreter and its installed distributions are unchanged.
+//! A tree-sitter pass finds the modules that may skip ([`skips_at_import`]), and a doctest
+//! needs a `>>>` line; `collect_probe.py` runs `pytest --collect-only` on those files alone.
+//! The answer is kept under the project's cache while those files, the conftests, the config
+//! file, the interpreter and its installed distributions are unchanged.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -15,6 +18,7 @@ use std::process::{Command, Stdio};
 
 use dxpy_discover::module::skips_at_import;
 use dxpy_discover::session::Discovery;
+use dxpy_discover::{ParamState, TestItem, TestKind};
 
 /// Run as `python -c`: see the script's docstring.
 const PROBE: &str = include_str!("collect_probe.py");
@@ -24,6 +28,7 @@ const MARKER: &str = "DXPY_COLLECT_PROBE ";
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Report {
     skipped: Vec<String>,
+    doctests: Vec<String>,
     site_dirs: Vec<String>,
     exit: i32,
 }
@@ -32,6 +37,7 @@ struct Report {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Kept {
     skipped: Vec<String>,
+    doctests: Vec<String>,
     site_dirs: Vec<String>,
     watched: Vec<(PathBuf, String)>,
     distributions: String,
@@ -46,15 +52,19 @@ impl Kept {
     }
 }
 
-/// Drops the items of the modules that skip themselves under `python` (pytest lists none of
-/// them). Returns a notice when pytest could not be asked; the listing then stays static.
-pub fn drop_skipped_modules(
+/// Completes the listing with what only `python`'s pytest can tell: drops the items of the
+/// modules that skip themselves (pytest lists none of them) and adds the doctest items.
+/// Returns a notice when pytest could not be asked; the listing then stays static.
+pub fn complete_listing(
     discovery: &mut Discovery,
     python: &Path,
     cache_dir: Option<&Path>,
 ) -> Option<String> {
     let rootdir = discovery.config.rootdir.clone();
-    let candidates = candidates(discovery, &rootdir);
+    let mut candidates = skip_candidates(discovery, &rootdir);
+    candidates.extend(doctest_candidates(discovery, &rootdir));
+    candidates.sort();
+    candidates.dedup();
     if candidates.is_empty() {
         return None;
     }
@@ -68,15 +78,15 @@ pub fn drop_skipped_modules(
         .and_then(|path| std::fs::read(path).ok())
         .and_then(|bytes| serde_json::from_slice::<Kept>(&bytes).ok())
         .filter(Kept::still_holds);
-    let skipped = match kept {
-        Some(kept) => kept.skipped,
+    let (skipped, doctests) = match kept {
+        Some(kept) => (kept.skipped, kept.doctests),
         None => {
             let report = match ask(python, &rootdir, &candidates) {
                 Ok(report) => report,
                 Err(why) => {
                     return Some(format!(
-                        "cannot ask {}'s pytest which modules skip themselves ({why}); \
-                         their tests are listed",
+                        "cannot ask {}'s pytest which modules skip themselves and which \
+                         doctests there are ({why}); the listing is discovery's alone",
                         python.display()
                     ))
                 }
@@ -84,19 +94,79 @@ pub fn drop_skipped_modules(
             if let Some(path) = &kept_path {
                 keep(path, &report, &watched);
             }
-            report.skipped
+            (report.skipped, report.doctests)
         }
     };
     let skipped: BTreeSet<&str> = skipped.iter().map(String::as_str).collect();
-    discovery.items.retain(|item| {
-        let module = item.node_id.split("::").next().unwrap_or_default();
-        !skipped.contains(module)
-    });
+    discovery
+        .items
+        .retain(|item| !skipped.contains(file_of(&item.node_id)));
+    insert_doctests(&mut discovery.items, doctests);
     None
 }
 
+fn file_of(node_id: &str) -> &str {
+    node_id.split("::").next().unwrap_or_default()
+}
+
+/// Adds doctest items where pytest's walk meets their files (directories and files in name
+/// order), in the probe's order: before a file's own test items, as pytest's doctest
+/// collector comes before its Python one for the same file.
+fn insert_doctests(items: &mut Vec<TestItem>, doctests: Vec<String>) {
+    let walk_key =
+        |node_id: &str| -> Vec<String> { file_of(node_id).split('/').map(str::to_owned).collect() };
+    let mut inserted: BTreeSet<String> = BTreeSet::new();
+    for node_id in doctests {
+        if items.iter().any(|item| item.node_id == node_id) {
+            continue;
+        }
+        let key = walk_key(&node_id);
+        let at = items
+            .iter()
+            .position(|item| {
+                let other = walk_key(&item.node_id);
+                other > key || (other == key && !inserted.contains(&item.node_id))
+            })
+            .unwrap_or(items.len());
+        inserted.insert(node_id.clone());
+        items.insert(
+            at,
+            TestItem {
+                node_id,
+                line: 0,
+                kind: TestKind::Function,
+                is_async: false,
+                marks: Vec::new(),
+                params: ParamState::None,
+            },
+        );
+    }
+}
+
+/// The doctest modules and text files that can hold an example, unless the command selects
+/// by keyword, mark or deselection, which only pytest applies to doctests (they stay
+/// unlisted then, as before).
+fn doctest_candidates(discovery: &Discovery, rootdir: &Path) -> Vec<String> {
+    let args = &discovery.config.args;
+    if args.keyword.is_some() || args.markexpr.is_some() || !args.deselect.is_empty() {
+        return Vec::new();
+    }
+    discovery
+        .doctest_files
+        .iter()
+        .filter(|file| {
+            std::fs::read(rootdir.join(file)).map_or(true, |source| contains(&source, b">>>"))
+        })
+        .cloned()
+        .collect()
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
 /// Rootdir-relative paths of the listed modules that may skip themselves at import.
-fn candidates(discovery: &Discovery, rootdir: &Path) -> Vec<String> {
+fn skip_candidates(discovery: &Discovery, rootdir: &Path) -> Vec<String> {
     let modules: BTreeSet<&str> = discovery
         .items
         .iter()
@@ -111,7 +181,7 @@ fn candidates(discovery: &Discovery, rootdir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// What the verdict depends on, on disk: the candidates, the conftests, the config file.
+/// What the answer depends on, on disk: the files asked about, the conftests, the config file.
 fn watched_files(discovery: &Discovery, rootdir: &Path, candidates: &[String]) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = candidates.iter().map(|m| rootdir.join(m)).collect();
     files.extend(discovery.conftests.iter().cloned());
@@ -163,6 +233,7 @@ fn distributions(site_dirs: &[String]) -> String {
 fn keep(path: &Path, report: &Report, watched: &[PathBuf]) {
     let kept = Kept {
         skipped: report.skipped.clone(),
+        doctests: report.doctests.clone(),
         site_dirs: report.site_dirs.clone(),
         watched: watched.iter().map(|p| (p.clone(), stamp_text(p))).collect(),
         distributions: distributions(&report.site_dirs),

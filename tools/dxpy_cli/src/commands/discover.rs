@@ -56,7 +56,7 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
     }
     let python =
         dxpy_runner::pool::resolve_python(args.python.as_deref(), std::env::var_os("VIRTUAL_ENV"));
-    if let Some(notice) = drop_skipped_modules(&mut discovery, &python, args.select.no_cache) {
+    if let Some(notice) = complete_listing(&mut discovery, &python, args.select.no_cache) {
         eprintln!("dx-py: {notice}");
     }
     if args.verbose {
@@ -86,9 +86,10 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
     Ok(exit_code(&discovery))
 }
 
-/// Drops the tests of modules that skip themselves at import under `python`, as pytest
-/// lists none of them ([`crate::collect_probe`]); a notice when pytest could not be asked.
-pub(crate) fn drop_skipped_modules(
+/// Completes the listing with what only `python`'s pytest can tell: the tests of modules that
+/// skip themselves at import go, doctest items come ([`crate::collect_probe`]); a notice
+/// when pytest could not be asked.
+pub(crate) fn complete_listing(
     discovery: &mut Discovery,
     python: &std::path::Path,
     no_cache: bool,
@@ -96,7 +97,7 @@ pub(crate) fn drop_skipped_modules(
     let cache_dir = session::cache_root()
         .filter(|_| !no_cache)
         .map(|root| session::project_cache_dir(&root, &discovery.config.rootdir));
-    crate::collect_probe::drop_skipped_modules(discovery, python, cache_dir.as_deref())
+    crate::collect_probe::complete_listing(discovery, python, cache_dir.as_deref())
 }
 
 /// pytest's `--collect-only -q` listing: node IDs, collection errors, the summary line.
@@ -140,7 +141,7 @@ pub(crate) fn collect_only(
         return crate::pytest_probe::delegate(&python, &args.pytest.for_pytest, Some(&mut out));
     }
     let mut discovery = discovery.clone();
-    if let Some(notice) = drop_skipped_modules(&mut discovery, &python, args.select.no_cache) {
+    if let Some(notice) = complete_listing(&mut discovery, &python, args.select.no_cache) {
         eprintln!("dx-py: {notice}");
     }
     let discovery = &discovery;

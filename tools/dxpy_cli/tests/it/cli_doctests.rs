@@ -92,3 +92,35 @@ fn text_doctests_run_by_default_glob_and_by_doctest_glob() {
         run.output
     );
 }
+
+/// `dx-py discover` lists the doctest items with pytest's node IDs, in its order: the doctest
+/// modules and text files (and only those) are collected by the interpreter's pytest once.
+#[test]
+fn discover_lists_doctest_items_as_pytest_collects_them() {
+    for config in [
+        "[pytest]\naddopts = --doctest-modules\n",
+        "[pytest]\naddopts = --doctest-glob=*.rst\n",
+    ] {
+        let (_tmp, root) = project(config);
+        let listed = |out: &str| -> Vec<String> {
+            out.lines()
+                .take_while(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        let py = dxpy_test_support::pytest(&root, &["--collect-only", "-q"]);
+        let mut cmd = std::process::Command::new(crate::dx_py_bin());
+        cmd.args(["discover", "--python", &dxpy_test_support::python()]);
+        let dx = dxpy_test_support::run(cmd, &root);
+        assert_eq!(dx.code, py.code, "{config}: {}", dx.output);
+        assert_eq!(listed(&dx.output), listed(&py.output), "{config}");
+        assert!(
+            listed(&dx.output)
+                .iter()
+                .any(|id| id.contains("::")
+                    && (id.contains("pkg.mod.add") || id.contains("guide.rst"))),
+            "{config}: no doctest item: {}",
+            dx.output
+        );
+    }
+}
