@@ -16,6 +16,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use dxpy_discover::module::fixtures::ConftestHook;
 use dxpy_discover::module::skips_at_import;
 use dxpy_discover::session::Discovery;
 use dxpy_discover::{ParamState, TestItem, TestKind};
@@ -28,7 +29,7 @@ const MARKER: &str = "DXPY_COLLECT_PROBE ";
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Report {
     skipped: Vec<String>,
-    doctests: Vec<String>,
+    items: Vec<String>,
     site_dirs: Vec<String>,
     exit: i32,
 }
@@ -37,7 +38,7 @@ struct Report {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Kept {
     skipped: Vec<String>,
-    doctests: Vec<String>,
+    items: Vec<String>,
     site_dirs: Vec<String>,
     watched: Vec<(PathBuf, String)>,
     distributions: String,
@@ -53,40 +54,45 @@ impl Kept {
 }
 
 /// Completes the listing with what only `python`'s pytest can tell: drops the items of the
-/// modules that skip themselves (pytest lists none of them) and adds the doctest items.
-/// Returns a notice when pytest could not be asked; the listing then stays static.
+/// modules that skip themselves (pytest lists none of them) and adds the items of doctest
+/// files and of `pytest_collect_file` hooks. Returns a notice when pytest could not be
+/// asked; the listing then stays static.
 pub fn complete_listing(
     discovery: &mut Discovery,
     python: &Path,
     cache_dir: Option<&Path>,
 ) -> Option<String> {
     let rootdir = discovery.config.rootdir.clone();
-    let mut candidates = skip_candidates(discovery, &rootdir);
-    candidates.extend(doctest_candidates(discovery, &rootdir));
-    candidates.sort();
-    candidates.dedup();
-    if candidates.is_empty() {
+    let skip_candidates = skip_candidates(discovery, &rootdir);
+    let hook_dirs = hook_dirs(discovery, &rootdir);
+    let mut paths = skip_candidates.clone();
+    paths.extend(doctest_candidates(discovery, &rootdir));
+    paths.extend(hook_dirs.iter().cloned());
+    paths.sort();
+    paths.dedup();
+    if paths.is_empty() {
         return None;
     }
-    let watched = watched_files(discovery, &rootdir, &candidates);
+    let watched = watched_files(discovery, &rootdir, &paths);
     let kept_path = cache_dir.map(|dir| {
         dir.join("collect-probe")
-            .join(format!("{}.json", cache_key(python, &candidates)))
+            .join(format!("{}.json", cache_key(python, &paths)))
     });
     let kept = kept_path
         .as_deref()
         .and_then(|path| std::fs::read(path).ok())
         .and_then(|bytes| serde_json::from_slice::<Kept>(&bytes).ok())
         .filter(Kept::still_holds);
-    let (skipped, doctests) = match kept {
-        Some(kept) => (kept.skipped, kept.doctests),
+    let (skipped, collected) = match kept {
+        Some(kept) => (kept.skipped, kept.items),
         None => {
-            let report = match ask(python, &rootdir, &candidates) {
+            let report = match ask(python, &rootdir, &paths) {
                 Ok(report) => report,
                 Err(why) => {
                     return Some(format!(
-                        "cannot ask {}'s pytest which modules skip themselves and which \
-                         doctests there are ({why}); the listing is discovery's alone",
+                        "cannot ask {}'s pytest which modules skip themselves and which items \
+                         doctests and collection hooks make ({why}); the listing is \
+                         discovery's alone",
                         python.display()
                     ))
                 }
@@ -94,14 +100,23 @@ pub fn complete_listing(
             if let Some(path) = &kept_path {
                 keep(path, &report, &watched);
             }
-            (report.skipped, report.doctests)
+            (report.skipped, report.items)
         }
     };
     let skipped: BTreeSet<&str> = skipped.iter().map(String::as_str).collect();
     discovery
         .items
         .retain(|item| !skipped.contains(file_of(&item.node_id)));
-    insert_doctests(&mut discovery.items, doctests);
+    // The skip candidates that did not skip keep discovery's items (dynamic parameters stay
+    // function-level there); everything else pytest collected is new.
+    let candidates: BTreeSet<&str> = skip_candidates.iter().map(String::as_str).collect();
+    let known: std::collections::HashSet<&str> =
+        discovery.items.iter().map(|i| i.node_id.as_str()).collect();
+    let new: Vec<String> = collected
+        .into_iter()
+        .filter(|id| !candidates.contains(file_of(id)) && !known.contains(id.as_str()))
+        .collect();
+    merge_in_walk_order(&mut discovery.items, new);
     None
 }
 
@@ -109,38 +124,69 @@ fn file_of(node_id: &str) -> &str {
     node_id.split("::").next().unwrap_or_default()
 }
 
-/// Adds doctest items where pytest's walk meets their files (directories and files in name
-/// order), in the probe's order: before a file's own test items, as pytest's doctest
-/// collector comes before its Python one for the same file.
-fn insert_doctests(items: &mut Vec<TestItem>, doctests: Vec<String>) {
-    let walk_key =
-        |node_id: &str| -> Vec<String> { file_of(node_id).split('/').map(str::to_owned).collect() };
-    let mut inserted: BTreeSet<String> = BTreeSet::new();
-    for node_id in doctests {
-        if items.iter().any(|item| item.node_id == node_id) {
-            continue;
-        }
-        let key = walk_key(&node_id);
-        let at = items
-            .iter()
-            .position(|item| {
-                let other = walk_key(&item.node_id);
-                other > key || (other == key && !inserted.contains(&item.node_id))
-            })
-            .unwrap_or(items.len());
-        inserted.insert(node_id.clone());
-        items.insert(
-            at,
-            TestItem {
-                node_id,
-                line: 0,
-                kind: TestKind::Function,
-                is_async: false,
-                marks: Vec::new(),
-                params: ParamState::None,
-            },
-        );
+/// Walk order of two node IDs' files: directories and files in name order, component by
+/// component, as pytest walks them.
+fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {
+    file_of(a).split('/').cmp(file_of(b).split('/'))
+}
+
+/// Merges pytest's new items (in its collection order) into discovery's: each comes before
+/// the first item of a later file, and before a file's own test items, as pytest's doctest
+/// and hook collectors come before the Python one for the same file.
+fn merge_in_walk_order(items: &mut Vec<TestItem>, new: Vec<String>) {
+    if new.is_empty() {
+        return;
     }
+    let old = std::mem::take(items);
+    items.reserve(old.len() + new.len());
+    let mut new = new.into_iter().peekable();
+    for item in old {
+        while let Some(id) = new.next_if(|id| walk_order(id, &item.node_id).is_le()) {
+            items.push(probed_item(id));
+        }
+        items.push(item);
+    }
+    items.extend(new.map(probed_item));
+}
+
+fn probed_item(node_id: String) -> TestItem {
+    TestItem {
+        node_id,
+        line: 0,
+        kind: TestKind::Function,
+        is_async: false,
+        marks: Vec::new(),
+        params: ParamState::None,
+    }
+}
+
+/// The directories of conftests' `pytest_collect_file` hooks that hold none of discovery's
+/// test items (data files only, as pygments' examples): collecting them costs pytest no test
+/// module import. (Where test modules live too, the workers still collect at run time.)
+fn hook_dirs(discovery: &Discovery, rootdir: &Path) -> Vec<String> {
+    let args = &discovery.config.args;
+    if args.keyword.is_some() || args.markexpr.is_some() || !args.deselect.is_empty() {
+        return Vec::new();
+    }
+    discovery
+        .hook_conftests
+        .iter()
+        .filter(|c| c.hooks.contains(&ConftestHook::CollectFile))
+        .filter_map(|c| {
+            let dir = c.path.parent()?.strip_prefix(rootdir).ok()?;
+            Some(
+                dir.to_string_lossy()
+                    .replace(std::path::MAIN_SEPARATOR, "/"),
+            )
+        })
+        .filter(|dir| {
+            !dir.is_empty()
+                && discovery
+                    .items
+                    .iter()
+                    .all(|item| !file_of(&item.node_id).starts_with(&format!("{dir}/")))
+        })
+        .collect()
 }
 
 /// The doctest modules and text files that can hold an example, unless the command selects
@@ -181,12 +227,31 @@ fn skip_candidates(discovery: &Discovery, rootdir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// What the answer depends on, on disk: the files asked about, the conftests, the config file.
-fn watched_files(discovery: &Discovery, rootdir: &Path, candidates: &[String]) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = candidates.iter().map(|m| rootdir.join(m)).collect();
+/// What the answer depends on, on disk: the files and directories asked about, the
+/// conftests, the config file.
+fn watched_files(discovery: &Discovery, rootdir: &Path, paths: &[String]) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for path in paths {
+        add_tree(&rootdir.join(path), &mut files);
+    }
     files.extend(discovery.conftests.iter().cloned());
     files.extend(discovery.config.inifile.iter().cloned());
     files
+}
+
+/// A file, or a directory with everything under it (a directory's own stamp changes when an
+/// entry is added or removed).
+fn add_tree(path: &Path, files: &mut Vec<PathBuf>) {
+    files.push(path.to_path_buf());
+    // Not through symbolic links: a loop would never end.
+    let is_dir = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir());
+    if let Some(entries) = is_dir.then(|| std::fs::read_dir(path).ok()).flatten() {
+        let mut children: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+        children.sort();
+        for child in children {
+            add_tree(&child, files);
+        }
+    }
 }
 
 /// The interpreter, the directory, pytest's environment, the probe and the candidates.
@@ -233,7 +298,7 @@ fn distributions(site_dirs: &[String]) -> String {
 fn keep(path: &Path, report: &Report, watched: &[PathBuf]) {
     let kept = Kept {
         skipped: report.skipped.clone(),
-        doctests: report.doctests.clone(),
+        items: report.items.clone(),
         site_dirs: report.site_dirs.clone(),
         watched: watched.iter().map(|p| (p.clone(), stamp_text(p))).collect(),
         distributions: distributions(&report.site_dirs),

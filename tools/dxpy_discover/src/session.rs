@@ -732,9 +732,15 @@ fn hook_conftests(
         .collect();
     for conftest in &hook_conftests {
         let names: Vec<&str> = conftest.hooks.iter().map(|h| h.name()).collect();
+        let listing = if conftest.hooks == [ConftestHook::CollectFile] {
+            "`dx-py discover` asks the interpreter's pytest for its items when its directory \
+             holds no test modules"
+        } else {
+            "`dx-py discover` cannot list it"
+        };
         notices.push(format!(
             "{}: defines {}; what it collects is only known at run time (`dx-py test` \
-             collects it in the workers, `dx-py discover` cannot list it)",
+             collects it in the workers; {listing})",
             conftest.path.display(),
             names.join(", ")
         ));

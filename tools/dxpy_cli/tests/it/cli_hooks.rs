@@ -302,3 +302,44 @@ fn a_crashing_hook_item_is_reported_and_the_rest_runs_once() {
         );
     }
 }
+
+/// `dx-py discover` lists the items a conftest's `pytest_collect_file` makes in a directory
+/// of data files only, as pytest does: the interpreter's pytest collects that directory once.
+#[test]
+fn discover_lists_hook_items_of_a_data_directory_as_pytest_does() {
+    let project = Project::in_subdir("proj")
+        .file("pytest.ini", "[pytest]\n")
+        .file("tests/test_plain.py", "def test_plain():\n    pass\n")
+        .file("tests/data/conftest.py", CONFTEST)
+        .file("tests/data/a.yaml", "one: pass\ntwo: fail\n")
+        .file("tests/data/sub/b.yaml", "three: skip\n");
+    let root = project.root();
+    let listed = |out: &str| -> Vec<String> {
+        out.lines()
+            .take_while(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let py = pytest(root, &["--collect-only", "-q"]);
+    let mut cmd = std::process::Command::new(crate::dx_py_bin());
+    cmd.args(["discover", "--python", &dxpy_test_support::python()]);
+    let dx = dxpy_test_support::run(cmd, root);
+    assert_eq!(dx.code, py.code, "{}", dx.output);
+    assert_eq!(listed(&dx.output), listed(&py.output));
+    assert!(listed(&dx.output).contains(&"tests/data/sub/b.yaml::three".to_owned()));
+    // A new data file is collected on the next listing.
+    std::fs::write(root.join("tests/data/c.yaml"), "four: pass\n").expect("write");
+    let dx = dxpy_test_support::run(
+        {
+            let mut cmd = std::process::Command::new(crate::dx_py_bin());
+            cmd.args(["discover", "--python", &dxpy_test_support::python()]);
+            cmd
+        },
+        root,
+    );
+    assert!(
+        listed(&dx.output).contains(&"tests/data/c.yaml::four".to_owned()),
+        "{}",
+        dx.output
+    );
+}
