@@ -5,12 +5,16 @@
 //!   collects nothing from those, and whether they skip depends on the interpreter and what
 //!   is installed;
 //! - the doctest items of the doctest modules and text files discovery found (with
-//!   `--doctest-modules` or `--doctest-glob`), with pytest's own node IDs.
+//!   `--doctest-modules` or `--doctest-glob`), and the items of conftests'
+//!   `pytest_collect_file` hooks in directories of data files, with pytest's own node IDs;
+//! - which test modules pytest collects at all under a conftest whose `collect_ignore` is
+//!   computed at run time ([`drop_ignored_modules`], also before `dx-py test` runs).
 //!
 //! A tree-sitter pass finds the modules that may skip ([`skips_at_import`]), and a doctest
-//! needs a `>>>` line; `collect_probe.py` runs `pytest --collect-only` on those files alone.
-//! The answer is kept under the project's cache while those files, the conftests, the config
-//! file, the interpreter and its installed distributions are unchanged.
+//! needs a `>>>` line; `collect_probe.py` runs `pytest --collect-only` on those paths alone
+//! (under a dynamic conftest, without importing the test modules). The answer is kept under
+//! the project's cache while those files and directories, the conftests, the config file,
+//! the interpreter and its installed distributions are unchanged.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -30,16 +34,17 @@ const MARKER: &str = "DXPY_COLLECT_PROBE ";
 struct Report {
     skipped: Vec<String>,
     items: Vec<String>,
+    doctests: Vec<String>,
+    /// The test modules collected (not imported) under the listing-only directories.
+    modules: Vec<String>,
     site_dirs: Vec<String>,
     exit: i32,
 }
 
-/// A verdict as kept on disk, with the stamps of what it depends on.
+/// An answer as kept on disk, with the stamps of what it depends on.
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Kept {
-    skipped: Vec<String>,
-    items: Vec<String>,
-    site_dirs: Vec<String>,
+    report: Report,
     watched: Vec<(PathBuf, String)>,
     distributions: String,
 }
@@ -49,8 +54,157 @@ impl Kept {
         self.watched
             .iter()
             .all(|(path, stamp)| stamp_text(path) == *stamp)
-            && distributions(&self.site_dirs) == self.distributions
+            && distributions(&self.report.site_dirs) == self.distributions
     }
+}
+
+/// One question for the probe: the paths to collect, and the directories under which test
+/// modules are only listed, not imported.
+struct Question<'a> {
+    python: &'a Path,
+    rootdir: &'a Path,
+    paths: Vec<String>,
+    listing_dirs: Vec<String>,
+}
+
+impl Question<'_> {
+    /// The kept answer while nothing it depends on changed, else the probe's (then kept).
+    fn answer(&self, discovery: &Discovery, cache_dir: Option<&Path>) -> Result<Report, String> {
+        let watched = watched_files(discovery, self.rootdir, &self.paths);
+        let kept_path = cache_dir.map(|dir| {
+            dir.join("collect-probe")
+                .join(format!("{}.json", self.cache_key()))
+        });
+        let kept = kept_path
+            .as_deref()
+            .and_then(|path| std::fs::read(path).ok())
+            .and_then(|bytes| serde_json::from_slice::<Kept>(&bytes).ok())
+            .filter(Kept::still_holds);
+        if let Some(kept) = kept {
+            return Ok(kept.report);
+        }
+        let report = self.ask()?;
+        if let Some(path) = &kept_path {
+            keep(path, &report, &watched);
+        }
+        Ok(report)
+    }
+
+    /// The interpreter, the directory, pytest's environment, the probe and the question.
+    fn cache_key(&self) -> String {
+        let mut hasher = blake3::Hasher::new();
+        let mut text = |part: &str| {
+            hasher.update(part.as_bytes());
+            hasher.update(&[0]);
+        };
+        let python = self.python;
+        let executable = std::fs::canonicalize(python).unwrap_or_else(|_| python.to_path_buf());
+        text(&executable.to_string_lossy());
+        text(&stamp_text(&executable));
+        text(PROBE);
+        if let Ok(dir) = std::env::current_dir() {
+            text(&dir.to_string_lossy());
+        }
+        for name in [
+            "PYTEST_ADDOPTS",
+            "PYTEST_PLUGINS",
+            "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+            "PYTHONPATH",
+        ] {
+            text(&format!("{name}={:?}", std::env::var_os(name)));
+        }
+        for path in &self.paths {
+            text(path);
+        }
+        text("listing only:");
+        for dir in &self.listing_dirs {
+            text(dir);
+        }
+        hasher.finalize().to_hex().to_string()
+    }
+
+    /// Runs the probe (absolute paths, from the current directory).
+    fn ask(&self) -> Result<Report, String> {
+        let listing: Vec<PathBuf> = self
+            .listing_dirs
+            .iter()
+            .map(|d| self.rootdir.join(d))
+            .collect();
+        let listing = std::env::join_paths(listing).map_err(|err| err.to_string())?;
+        let output = Command::new(self.python)
+            .arg("-c")
+            .arg(PROBE)
+            .args(self.paths.iter().map(|m| self.rootdir.join(m)))
+            .env("DXPY_LISTING_DIRS", listing)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .map_err(|err| format!("running it failed: {err}"))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let report = stdout
+            .lines()
+            .rev()
+            .find_map(|line| line.strip_prefix(MARKER))
+            .and_then(|json| serde_json::from_str::<Report>(json).ok())
+            .ok_or_else(|| format!("it exited with {} and no answer", output.status))?;
+        // pytest's internal and usage errors: nothing it collected can be trusted.
+        if matches!(report.exit, 3 | 4) {
+            return Err(format!("its pytest exited with code {}", report.exit));
+        }
+        Ok(report)
+    }
+}
+
+/// Drops the items of test modules that pytest does not collect under a conftest whose
+/// `collect_ignore` only Python can compute (a version check, an import): the modules it
+/// collects there are asked of `python`'s pytest, which imports the conftests but no test
+/// module. Returns a notice when pytest could not be asked; the items then stay (and a run
+/// reports what pytest would have ignored).
+pub fn drop_ignored_modules(
+    discovery: &mut Discovery,
+    python: &Path,
+    cache_dir: Option<&Path>,
+) -> Option<String> {
+    let rootdir = discovery.config.rootdir.clone();
+    let mut dirs: Vec<String> = discovery
+        .dynamic_conftests
+        .iter()
+        .filter_map(|conftest| {
+            let dir = conftest.parent()?.strip_prefix(&rootdir).ok()?;
+            Some(
+                dir.to_string_lossy()
+                    .replace(std::path::MAIN_SEPARATOR, "/"),
+            )
+        })
+        .collect();
+    dirs.sort();
+    dirs.dedup();
+    if dirs.is_empty() {
+        return None;
+    }
+    let question = Question {
+        python,
+        rootdir: &rootdir,
+        paths: dirs.clone(),
+        listing_dirs: dirs.clone(),
+    };
+    let report = match question.answer(discovery, cache_dir) {
+        Ok(report) => report,
+        Err(why) => {
+            return Some(format!(
+                "cannot ask {}'s pytest which test modules its conftests' computed \
+                 collect_ignore leaves ({why}); discovery's list is used",
+                python.display()
+            ))
+        }
+    };
+    let collected: BTreeSet<&str> = report.modules.iter().map(String::as_str).collect();
+    discovery.items.retain(|item| {
+        let file = file_of(&item.node_id);
+        let under = |dir: &String| dir.is_empty() || file.starts_with(&format!("{dir}/"));
+        !dirs.iter().any(under) || collected.contains(file)
+    });
+    None
 }
 
 /// Completes the listing with what only `python`'s pytest can tell: drops the items of the
@@ -73,48 +227,44 @@ pub fn complete_listing(
     if paths.is_empty() {
         return None;
     }
-    let watched = watched_files(discovery, &rootdir, &paths);
-    let kept_path = cache_dir.map(|dir| {
-        dir.join("collect-probe")
-            .join(format!("{}.json", cache_key(python, &paths)))
-    });
-    let kept = kept_path
-        .as_deref()
-        .and_then(|path| std::fs::read(path).ok())
-        .and_then(|bytes| serde_json::from_slice::<Kept>(&bytes).ok())
-        .filter(Kept::still_holds);
-    let (skipped, collected) = match kept {
-        Some(kept) => (kept.skipped, kept.items),
-        None => {
-            let report = match ask(python, &rootdir, &paths) {
-                Ok(report) => report,
-                Err(why) => {
-                    return Some(format!(
-                        "cannot ask {}'s pytest which modules skip themselves and which items \
-                         doctests and collection hooks make ({why}); the listing is \
-                         discovery's alone",
-                        python.display()
-                    ))
-                }
-            };
-            if let Some(path) = &kept_path {
-                keep(path, &report, &watched);
-            }
-            (report.skipped, report.items)
+    let question = Question {
+        python,
+        rootdir: &rootdir,
+        paths,
+        listing_dirs: Vec::new(),
+    };
+    let report = match question.answer(discovery, cache_dir) {
+        Ok(report) => report,
+        Err(why) => {
+            return Some(format!(
+                "cannot ask {}'s pytest which modules skip themselves and which items \
+                 doctests and collection hooks make ({why}); the listing is discovery's alone",
+                python.display()
+            ))
         }
     };
-    let skipped: BTreeSet<&str> = skipped.iter().map(String::as_str).collect();
+    let skipped: BTreeSet<&str> = report.skipped.iter().map(String::as_str).collect();
     discovery
         .items
         .retain(|item| !skipped.contains(file_of(&item.node_id)));
-    // The skip candidates that did not skip keep discovery's items (dynamic parameters stay
-    // function-level there); everything else pytest collected is new.
-    let candidates: BTreeSet<&str> = skip_candidates.iter().map(String::as_str).collect();
+    // New: doctests, and the items made under the hook directories. (The skip candidates
+    // that did not skip keep discovery's items, whose dynamic parameters stay function-level;
+    // a doctest file given as an argument is collected as a test module too, which pytest
+    // does not do when walking.)
+    let doctests: BTreeSet<&str> = report.doctests.iter().map(String::as_str).collect();
     let known: std::collections::HashSet<&str> =
         discovery.items.iter().map(|i| i.node_id.as_str()).collect();
-    let new: Vec<String> = collected
-        .into_iter()
-        .filter(|id| !candidates.contains(file_of(id)) && !known.contains(id.as_str()))
+    let under_hook_dir = |id: &str| {
+        hook_dirs
+            .iter()
+            .any(|dir| file_of(id).starts_with(&format!("{dir}/")))
+    };
+    let new: Vec<String> = report
+        .items
+        .iter()
+        .filter(|id| doctests.contains(id.as_str()) || under_hook_dir(id))
+        .filter(|id| !known.contains(id.as_str()))
+        .cloned()
         .collect();
     merge_in_walk_order(&mut discovery.items, new);
     None
@@ -254,34 +404,6 @@ fn add_tree(path: &Path, files: &mut Vec<PathBuf>) {
     }
 }
 
-/// The interpreter, the directory, pytest's environment, the probe and the candidates.
-fn cache_key(python: &Path, candidates: &[String]) -> String {
-    let mut hasher = blake3::Hasher::new();
-    let mut text = |part: &str| {
-        hasher.update(part.as_bytes());
-        hasher.update(&[0]);
-    };
-    let executable = std::fs::canonicalize(python).unwrap_or_else(|_| python.to_path_buf());
-    text(&executable.to_string_lossy());
-    text(&stamp_text(&executable));
-    text(PROBE);
-    if let Ok(dir) = std::env::current_dir() {
-        text(&dir.to_string_lossy());
-    }
-    for name in [
-        "PYTEST_ADDOPTS",
-        "PYTEST_PLUGINS",
-        "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
-        "PYTHONPATH",
-    ] {
-        text(&format!("{name}={:?}", std::env::var_os(name)));
-    }
-    for candidate in candidates {
-        text(candidate);
-    }
-    hasher.finalize().to_hex().to_string()
-}
-
 fn stamp_text(path: &Path) -> String {
     std::fs::metadata(path)
         .ok()
@@ -297,9 +419,7 @@ fn distributions(site_dirs: &[String]) -> String {
 /// Keeping is best effort: without it the next run asks again.
 fn keep(path: &Path, report: &Report, watched: &[PathBuf]) {
     let kept = Kept {
-        skipped: report.skipped.clone(),
-        items: report.items.clone(),
-        site_dirs: report.site_dirs.clone(),
+        report: report.clone(),
         watched: watched.iter().map(|p| (p.clone(), stamp_text(p))).collect(),
         distributions: distributions(&report.site_dirs),
     };
@@ -310,28 +430,4 @@ fn keep(path: &Path, report: &Report, watched: &[PathBuf]) {
     if let Ok(bytes) = serde_json::to_vec(&kept) {
         let _ = dxpy_fs::write_private_atomic(path, &bytes);
     }
-}
-
-/// Runs the probe on the candidates (absolute paths, from the current directory).
-fn ask(python: &Path, rootdir: &Path, candidates: &[String]) -> Result<Report, String> {
-    let output = Command::new(python)
-        .arg("-c")
-        .arg(PROBE)
-        .args(candidates.iter().map(|m| rootdir.join(m)))
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .map_err(|err| format!("running it failed: {err}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let report = stdout
-        .lines()
-        .rev()
-        .find_map(|line| line.strip_prefix(MARKER))
-        .and_then(|json| serde_json::from_str::<Report>(json).ok())
-        .ok_or_else(|| format!("it exited with {} and no verdict", output.status))?;
-    // pytest's internal and usage errors: nothing it collected can be trusted.
-    if matches!(report.exit, 3 | 4) {
-        return Err(format!("its pytest exited with code {}", report.exit));
-    }
-    Ok(report)
 }

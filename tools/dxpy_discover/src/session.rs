@@ -708,7 +708,8 @@ fn walk_problems(
             }
             WalkProblem::ConftestNeedsRunner { path, reason } => {
                 notices.push(format!(
-                    "{}: collect_ignore needs the runner: {reason}",
+                    "{}: collect_ignore is only known at run time ({reason}): the \
+                     interpreter's pytest is asked which test modules it leaves",
                     path.display()
                 ));
                 dynamic_conftests.push(path.clone());

@@ -86,9 +86,10 @@ pub fn run(args: DiscoverArgs) -> anyhow::Result<Code> {
     Ok(exit_code(&discovery))
 }
 
-/// Completes the listing with what only `python`'s pytest can tell: the tests of modules that
-/// skip themselves at import go, doctest items come ([`crate::collect_probe`]); a notice
-/// when pytest could not be asked.
+/// Completes the listing with what only `python`'s pytest can tell: the tests of modules a
+/// computed `collect_ignore` leaves out and of modules that skip themselves at import go,
+/// doctest and hook items come ([`crate::collect_probe`]); a notice when pytest could not
+/// be asked.
 pub(crate) fn complete_listing(
     discovery: &mut Discovery,
     python: &std::path::Path,
@@ -97,7 +98,13 @@ pub(crate) fn complete_listing(
     let cache_dir = session::cache_root()
         .filter(|_| !no_cache)
         .map(|root| session::project_cache_dir(&root, &discovery.config.rootdir));
-    crate::collect_probe::complete_listing(discovery, python, cache_dir.as_deref())
+    let ignored =
+        crate::collect_probe::drop_ignored_modules(discovery, python, cache_dir.as_deref());
+    let listed = crate::collect_probe::complete_listing(discovery, python, cache_dir.as_deref());
+    match (ignored, listed) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    }
 }
 
 /// pytest's `--collect-only -q` listing: node IDs, collection errors, the summary line.

@@ -96,13 +96,24 @@ pub fn run_with(
         crate::pytest_probe::Prepared::Run(args) => *args,
         crate::pytest_probe::Prepared::Done(code) => return Ok(code),
     };
-    let discovery = match discover_with(args.discovery_args(), args.select.no_cache)? {
+    let mut discovery = match discover_with(args.discovery_args(), args.select.no_cache)? {
         Ok(d) => d,
         Err(err) => {
             eprintln!("ERROR: {err}");
             return Ok(Code::UsageError);
         }
     };
+    // A conftest's computed `collect_ignore` leaves modules out that pytest never collects:
+    // running them would report what pytest does not.
+    let python = crate::pytest_probe::interpreter(&args);
+    let probe_cache = session::cache_root()
+        .filter(|_| !args.select.no_cache)
+        .map(|root| session::project_cache_dir(&root, &discovery.config.rootdir));
+    if let Some(notice) =
+        crate::collect_probe::drop_ignored_modules(&mut discovery, &python, probe_cache.as_deref())
+    {
+        eprintln!("dx-py: {notice}");
+    }
     if let Some(code) =
         crate::pytest_probe::validate_config_options(&args, &discovery.config.args.unknown)?
     {

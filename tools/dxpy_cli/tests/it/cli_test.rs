@@ -196,6 +196,38 @@ fn import_errors_interrupt_the_run_like_pytest() {
         .contains("Interrupted: 2 errors during collection"));
 }
 
+/// A conftest that computes `collect_ignore` (here from a flag of the package under test)
+/// leaves a module out that pytest never imports: discovery cannot read the list, so the
+/// interpreter's pytest is asked which modules it collects there, and neither `dx-py
+/// discover` nor `dx-py test` reports the ignored module (it would fail to import).
+#[test]
+fn a_computed_collect_ignore_is_honoured_like_pytest() {
+    let (_tmp, root) = tree(&[
+        ("pkg/__init__.py", "FEATURE = False\n"),
+        (
+            "conftest.py",
+            "from pkg import FEATURE\n\ncollect_ignore = []\nif not FEATURE:\n    collect_ignore.append('test_new.py')\n",
+        ),
+        (
+            "test_new.py",
+            "from pkg import new_thing\n\ndef test_new():\n    pass\n",
+        ),
+        ("test_old.py", "def test_old():\n    pass\n"),
+    ]);
+    let (run, cases) = assert_same_as_pytest(&root, &[]);
+    assert_eq!(run.code, 0, "{}", run.output);
+    assert_eq!(cases.len(), 1, "{cases:?}");
+    let mut cmd = Command::new(crate::dx_py_bin());
+    cmd.args(["discover", "--python", &python()]);
+    let listed = dxpy_test_support::run(cmd, &root);
+    assert!(
+        listed.output.contains("test_old.py::test_old"),
+        "{}",
+        listed.output
+    );
+    assert!(!listed.output.contains("test_new.py"), "{}", listed.output);
+}
+
 #[test]
 fn exit_code_4_on_usage_error() {
     let (_tmp, root) = tree(&[("test_ok.py", "def test_a():\n    pass\n")]);
