@@ -65,12 +65,22 @@ struct Question<'a> {
     rootdir: &'a Path,
     paths: Vec<String>,
     listing_dirs: Vec<String>,
+    /// Discovery's test modules under `listing_dirs`.
+    listing_modules: Vec<String>,
 }
 
 impl Question<'_> {
     /// The kept answer while nothing it depends on changed, else the probe's (then kept).
     fn answer(&self, discovery: &Discovery, cache_dir: Option<&Path>) -> Result<Report, String> {
-        let watched = watched_files(discovery, self.rootdir, &self.paths);
+        // A listing-only directory's answer depends on which test modules exist there (in
+        // the key, from discovery) and the conftests, not on every file below it.
+        let trees: Vec<String> = self
+            .paths
+            .iter()
+            .filter(|path| !self.listing_dirs.contains(path))
+            .cloned()
+            .collect();
+        let watched = watched_files(discovery, self.rootdir, &trees);
         let kept_path = cache_dir.map(|dir| {
             dir.join("collect-probe")
                 .join(format!("{}.json", self.cache_key()))
@@ -120,6 +130,10 @@ impl Question<'_> {
         for dir in &self.listing_dirs {
             text(dir);
         }
+        text("test modules there:");
+        for module in &self.listing_modules {
+            text(module);
+        }
         hasher.finalize().to_hex().to_string()
     }
 
@@ -166,9 +180,15 @@ pub fn drop_ignored_modules(
     cache_dir: Option<&Path>,
 ) -> Option<String> {
     let rootdir = discovery.config.rootdir.clone();
+    let ignoring = discovery
+        .hook_conftests
+        .iter()
+        .filter(|c| c.hooks.contains(&ConftestHook::IgnoreCollect))
+        .map(|c| &c.path);
     let mut dirs: Vec<String> = discovery
         .dynamic_conftests
         .iter()
+        .chain(ignoring)
         .filter_map(|conftest| {
             let dir = conftest.parent()?.strip_prefix(&rootdir).ok()?;
             Some(
@@ -187,6 +207,7 @@ pub fn drop_ignored_modules(
         rootdir: &rootdir,
         paths: dirs.clone(),
         listing_dirs: dirs.clone(),
+        listing_modules: modules_under(discovery, &dirs),
     };
     let report = match question.answer(discovery, cache_dir) {
         Ok(report) => report,
@@ -200,11 +221,26 @@ pub fn drop_ignored_modules(
     };
     let collected: BTreeSet<&str> = report.modules.iter().map(String::as_str).collect();
     discovery.items.retain(|item| {
-        let file = file_of(&item.node_id);
-        let under = |dir: &String| dir.is_empty() || file.starts_with(&format!("{dir}/"));
-        !dirs.iter().any(under) || collected.contains(file)
+        !under_any(file_of(&item.node_id), &dirs) || collected.contains(file_of(&item.node_id))
     });
     None
+}
+
+/// Whether rootdir-relative `file` lies under one of `dirs` (`""`: the rootdir).
+fn under_any(file: &str, dirs: &[String]) -> bool {
+    dirs.iter()
+        .any(|dir| dir.is_empty() || file.starts_with(&format!("{dir}/")))
+}
+
+/// Discovery's test modules under `dirs`, sorted.
+fn modules_under(discovery: &Discovery, dirs: &[String]) -> Vec<String> {
+    let modules: BTreeSet<&str> = discovery
+        .items
+        .iter()
+        .map(|item| file_of(&item.node_id))
+        .filter(|file| under_any(file, dirs))
+        .collect();
+    modules.into_iter().map(str::to_owned).collect()
 }
 
 /// Completes the listing with what only `python`'s pytest can tell: drops the items of the
@@ -232,6 +268,7 @@ pub fn complete_listing(
         rootdir: &rootdir,
         paths,
         listing_dirs: Vec::new(),
+        listing_modules: Vec::new(),
     };
     let report = match question.answer(discovery, cache_dir) {
         Ok(report) => report,

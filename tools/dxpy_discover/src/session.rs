@@ -733,9 +733,10 @@ fn hook_conftests(
         .collect();
     for conftest in &hook_conftests {
         let names: Vec<&str> = conftest.hooks.iter().map(|h| h.name()).collect();
-        let listing = if conftest.hooks == [ConftestHook::CollectFile] {
-            "`dx-py discover` asks the interpreter's pytest for its items when its directory \
-             holds no test modules"
+        let asked = [ConftestHook::CollectFile, ConftestHook::IgnoreCollect];
+        let listing = if conftest.hooks.iter().all(|hook| asked.contains(hook)) {
+            "the interpreter's pytest is asked which test modules it leaves out, and, in a \
+             directory without test modules, which items it makes"
         } else {
             "`dx-py discover` cannot list it"
         };

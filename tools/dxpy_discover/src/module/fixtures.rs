@@ -108,6 +108,8 @@ pub enum ConftestHook {
     CollectionModifyitems,
     /// `pytest_generate_tests`: parametrizes tests at run time (those tests are dynamic).
     GenerateTests,
+    /// `pytest_ignore_collect`: may leave out any path, by rules only Python can evaluate.
+    IgnoreCollect,
 }
 
 impl ConftestHook {
@@ -118,14 +120,16 @@ impl ConftestHook {
             ConftestHook::PycollectMakeitem => "pytest_pycollect_makeitem",
             ConftestHook::CollectionModifyitems => "pytest_collection_modifyitems",
             ConftestHook::GenerateTests => "pytest_generate_tests",
+            ConftestHook::IgnoreCollect => "pytest_ignore_collect",
         }
     }
 
-    const ALL: [ConftestHook; 4] = [
+    const ALL: [ConftestHook; 5] = [
         ConftestHook::CollectFile,
         ConftestHook::PycollectMakeitem,
         ConftestHook::CollectionModifyitems,
         ConftestHook::GenerateTests,
+        ConftestHook::IgnoreCollect,
     ];
 }
 
