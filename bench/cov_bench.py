@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -38,6 +39,8 @@ PACKAGES = {
     "arrow": "arrow", "jaraco.functools": "jaraco.functools",
 }
 DEFAULT_SUITES = ("sqlparse", "jinja2", "itsdangerous")
+# pytest's stats line, with `=` rules or (`-q`) without: the end of the coverage section.
+STATS_LINE = re.compile(r"^(=+ )?(\d+ \w+|no tests ran).* in [\d.]+s( \([\d:]+\))?( =+)?$")
 
 
 def dx_py_bin() -> str:
@@ -69,7 +72,7 @@ def coverage_section(output: str) -> list[str]:
     start = next((i for i, line in enumerate(lines) if " tests coverage " in line), None)
     if start is None:
         return []
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("====")), len(lines))
+    end = next((i for i in range(start + 1, len(lines)) if STATS_LINE.match(lines[i])), len(lines))
     return lines[start:end]
 
 
