@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use dxpy_test_support::{pytest, python, Project, Run};
+use dxpy_test_support::{clean, pytest, python, run, Project, Run};
 
 use crate::dx_py;
 
@@ -165,4 +165,64 @@ fn no_cov_reports_nothing() {
     assert_eq!(dx.code, 0, "{}", dx.output);
     assert!(!dx.output.contains("tests coverage"), "{}", dx.output);
     assert!(!project.root().join(".coverage").exists());
+}
+
+#[test]
+fn cov_append_adds_to_the_data_as_pytest_cov_does() {
+    let project = project(&[]);
+    let first = ["--cov=pkg", "--cov-report=", "tests/test_calc.py"];
+    let second = [
+        "--cov=pkg",
+        "--cov-append",
+        "--cov-report=term-missing",
+        "tests/test_other.py",
+    ];
+    let py = {
+        pytest(project.root(), &first);
+        pytest(project.root(), &second)
+    };
+    std::fs::remove_file(project.root().join(".coverage")).expect("pytest's data");
+    let dx = {
+        dx_py(project.root(), &first);
+        dx_py(project.root(), &second)
+    };
+    assert_same_report(&dx, &py, &second);
+}
+
+/// Stops the project's daemon when dropped.
+struct DaemonStop<'a>(&'a Path);
+
+impl Drop for DaemonStop<'_> {
+    fn drop(&mut self) {
+        let mut cmd = Command::new(crate::dx_py_bin());
+        cmd.args(["daemon", "stop", "--python", &python()]);
+        let _ = run(cmd, self.0);
+    }
+}
+
+#[test]
+fn cov_from_addopts_in_the_daemon_reports_as_pytest_cov_does() {
+    // `--cov` only in addopts: the client cannot see it, so the daemon runs it (forking a
+    // fresh zygote, not its kept one); the first run starts the daemon, the second is warm.
+    let project = project(&[(
+        "pytest.ini",
+        "[pytest]\naddopts = --cov=pkg --cov-report=term-missing --cov-fail-under=90\n",
+    )]);
+    let root = project.root();
+    let _stop = DaemonStop(root);
+    let py = pytest(root, &["tests"]);
+    for _ in 0..2 {
+        let mut cmd = Command::new(crate::dx_py_bin());
+        cmd.args(["test", "--python", &python(), "tests"]);
+        clean(&mut cmd, root);
+        cmd.env_remove("DXPY_NO_DAEMON");
+        let out = cmd.output().expect("dx-py");
+        let dx = Run {
+            code: out.status.code().unwrap_or(-1),
+            output: String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+            elapsed: std::time::Duration::ZERO,
+        };
+        assert_same_report(&dx, &py, &["(daemon)"]);
+    }
 }
