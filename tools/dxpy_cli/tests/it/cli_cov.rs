@@ -189,6 +189,17 @@ fn cov_append_adds_to_the_data_as_pytest_cov_does() {
     assert_same_report(&dx, &py, &second);
 }
 
+#[test]
+fn a_run_stopped_by_maxfail_reports_no_coverage_as_under_pytest_cov() {
+    // pytest's test loop ends by an exception at `-x`, past pytest-cov's report.
+    let project = project(&[("tests/test_zfail.py", "def test_fail():\n    assert 0\n")]);
+    let args = ["--cov=pkg", "--cov-report=term-missing", "-x", "tests"];
+    let (dx, py) = both(project.root(), &args);
+    assert!(!py.output.contains(" tests coverage "), "{}", py.output);
+    assert!(!dx.output.contains(" tests coverage "), "{}", dx.output);
+    assert_eq!(dx.code, py.code, "{}", dx.output);
+}
+
 /// Stops the project's daemon when dropped.
 struct DaemonStop<'a>(&'a Path);
 
