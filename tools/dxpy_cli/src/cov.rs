@@ -6,15 +6,16 @@
 //! directory and hands it to every worker (`DXPY_COV_DIR`): the worker's pytest-cov keeps its
 //! data there instead of the project's `.coverage` and reports nothing
 //! (`worker/dxpy_worker/cov_worker.py`), and writes the options it resolved (`plan.json`).
-//! After the workers exited, [`Coverage::finish`] runs `cov_report.py` in the user's
-//! interpreter: it combines the data into the project's data file and produces pytest-cov's
-//! report with pytest-cov's own code, so the text, the report files (`xml`, `html`, `lcov`,
-//! `json`, ...) and the `--cov-fail-under` verdict are pytest-cov's.
+//! `cov_report.py` starts in the user's interpreter with the run (its imports overlap the
+//! tests); after the workers exited, [`Coverage::finish`] sends it their data: it combines
+//! them into the project's data file and produces pytest-cov's report with pytest-cov's own
+//! code, so the text, the report files (`xml`, `html`, `lcov`, `json`, ...) and the
+//! `--cov-fail-under` verdict are pytest-cov's.
 
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use anyhow::Context;
 
@@ -36,13 +37,12 @@ pub fn wanted<S: AsRef<str>>(options: &[S]) -> bool {
     })
 }
 
-/// A run's coverage: its private data directory, removed when dropped.
+/// A run's coverage: its private data directory, removed when dropped, and the combiner,
+/// started with the run so that its imports overlap the tests.
 #[derive(Debug)]
 pub struct Coverage {
     dir: PathBuf,
-    python: PathBuf,
-    /// Where pytest-cov's controller would run: the invocation directory.
-    cwd: PathBuf,
+    combiner: Option<Child>,
 }
 
 /// What pytest-cov would write for the run: [`Coverage::finish`]'s answer.
@@ -60,14 +60,29 @@ pub struct Report {
 }
 
 impl Coverage {
-    /// Makes the run's private data directory; `python` is the workers' interpreter.
-    pub fn start(python: PathBuf, cwd: PathBuf) -> anyhow::Result<Coverage> {
+    /// Makes the run's private data directory and starts the combiner in `python` (the
+    /// workers' interpreter) in `cwd`, where pytest-cov's controller would run (the
+    /// invocation directory); `width`: the terminal's, for pytest-cov's `_` rule.
+    pub fn start(python: &Path, cwd: &Path, width: usize) -> anyhow::Result<Coverage> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.subsec_nanos());
         let dir = std::env::temp_dir().join(format!("dxpy-cov-{}-{nanos}", std::process::id()));
         dxpy_fs::ensure_private_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        Ok(Coverage { dir, python, cwd })
+        let combiner = Command::new(python)
+            .arg("-c")
+            .arg(SCRIPT)
+            .current_dir(cwd)
+            .env("COLUMNS", width.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("running {}", python.display()))?;
+        Ok(Coverage {
+            dir,
+            combiner: Some(combiner),
+        })
     }
 
     /// The workers' environment entry.
@@ -77,10 +92,17 @@ impl Coverage {
 
     /// After the workers exited: combine their data and produce pytest-cov's report. `None`
     /// when no worker's pytest-cov was active; `failed`: whether any test failed
-    /// (`--no-cov-on-fail`); `width`: the terminal's, for pytest-cov's `_` rule.
-    pub fn finish(&self, failed: bool, width: usize) -> anyhow::Result<Option<Report>> {
+    /// (`--no-cov-on-fail`).
+    pub fn finish(&mut self, failed: bool) -> anyhow::Result<Option<Report>> {
         let (plan, data_files) = self.worker_outputs()?;
+        let mut child = self
+            .combiner
+            .take()
+            .context("the coverage combiner already ran")?;
         let Some(plan) = plan else {
+            // Its stdin closes empty: it exits.
+            drop(child.stdin.take());
+            let _ = child.wait();
             return Ok(None);
         };
         let request = serde_json::json!({
@@ -88,16 +110,6 @@ impl Coverage {
             "data_files": data_files,
             "failed": failed,
         });
-        let mut child = Command::new(&self.python)
-            .arg("-c")
-            .arg(SCRIPT)
-            .current_dir(&self.cwd)
-            .env("COLUMNS", width.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("running {}", self.python.display()))?;
         if let Some(mut stdin) = child.stdin.take() {
             stdin.write_all(request.to_string().as_bytes())?;
         }
@@ -136,15 +148,20 @@ impl Coverage {
 
 impl Drop for Coverage {
     fn drop(&mut self) {
+        // A run that never reached its report (interrupted, failed to start).
+        if let Some(mut child) = self.combiner.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
 /// After the run (every worker exited): writes pytest-cov's report of it into `terminal`.
 /// True when `--cov-fail-under` failed (pytest's exit code becomes 1).
-pub fn report<W: Write>(coverage: &Coverage, terminal: &mut Terminal<W>) -> bool {
+pub fn report<W: Write>(coverage: &mut Coverage, terminal: &mut Terminal<W>) -> bool {
     let failed = terminal.count(Stat::Failed) + terminal.count(Stat::Error) > 0;
-    match coverage.finish(failed, crate::render::terminal_width()) {
+    match coverage.finish(failed) {
         Ok(Some(report)) => {
             let fail_under = report.tests_failed;
             if let Err(err) = terminal.coverage(report) {

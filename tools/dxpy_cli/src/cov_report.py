@@ -1,4 +1,5 @@
-"""dx-py's coverage combiner (``dx-py test --cov``), run once after the workers exited.
+"""dx-py's coverage combiner (``dx-py test --cov``): started with the run, it imports
+coverage.py and pytest-cov, then waits for its request, sent once the workers exited.
 
 Reads a JSON request on stdin: ``plan`` (the options pytest-cov resolved in a worker, see
 ``worker/dxpy_worker/cov_worker.py``), ``data_files`` (every worker's data) and ``failed``
@@ -22,14 +23,19 @@ from typing import Any
 
 
 def main() -> int:
-    request = json.load(sys.stdin)
-    plan: dict[str, Any] = request["plan"]
+    # Started with the run: the imports are paid while the tests run, then the request
+    # (written when every worker has exited) is waited for. An empty one: nothing to do.
     import coverage
     from coverage.exceptions import CoverageException
     from coverage.results import display_covered, should_fail_under
     from coverage.sqldata import filename_suffix
     from pytest_cov import engine
 
+    text = sys.stdin.read()
+    if not text:
+        return 0
+    request = json.loads(text)
+    plan: dict[str, Any] = request["plan"]
     reports: dict[str, str | None] = plan["cov_report"]
     options = argparse.Namespace(
         cov_source=plan["cov_source"],

@@ -392,7 +392,7 @@ pub fn run_suite<W: Write>(
     let banner = stop_banner(&summary, outcome.timed_out, was_interrupted, deadline);
     // (A stopped session never reaches pytest-cov's report: it ends the test loop early.)
     let coverage_failed = match coverage.filter(|_| banner.is_none()) {
-        Some(coverage) => crate::cov::report(&coverage, &mut terminal),
+        Some(mut coverage) => crate::cov::report(&mut coverage, &mut terminal),
         None => false,
     };
     terminal.finish(outcome.elapsed, durations, banner)?;

@@ -439,7 +439,11 @@ fn start_coverage(
         return Ok(None);
     }
     let python = pool.resolve().context("finding the interpreter")?.python;
-    let coverage = crate::cov::Coverage::start(python, discovery.config.invocation_dir.clone())?;
+    let coverage = crate::cov::Coverage::start(
+        &python,
+        &discovery.config.invocation_dir,
+        render::terminal_width(),
+    )?;
     pool.env.push(coverage.worker_env());
     pool.engine = dxpy_runner::protocol::Engine::Pytest;
     pool.preload.clear();
