@@ -155,6 +155,11 @@ pub fn run_with(
     }
     let mut pool = pool_config(&args, &discovery)?;
     let coverage = start_coverage(&discovery, &mut pool)?;
+    if coverage.is_some() && args.affected {
+        // A replayed test would be missing from the coverage data: every selected test runs.
+        eprintln!("dx-py: --affected is ignored with --cov (coverage needs every test to run)");
+        args.affected = false;
+    }
     // The result cache needs to know which functions each test executes.
     pool.record_execution = args.affected;
     let mut affected = if args.affected {

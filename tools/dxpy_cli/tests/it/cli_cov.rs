@@ -200,6 +200,27 @@ fn a_run_stopped_by_maxfail_reports_no_coverage_as_under_pytest_cov() {
     assert_eq!(dx.code, py.code, "{}", dx.output);
 }
 
+#[test]
+fn affected_replays_nothing_under_cov() {
+    // A test replayed from the result cache would be missing from the data: the second
+    // run measures every test again.
+    let project = project(&[]);
+    let args = ["--cov=pkg", "--cov-report=term-missing", "tests"];
+    let py = pytest(project.root(), &args);
+    for _ in 0..2 {
+        let dx = dx_py(
+            project.root(),
+            &[&args[..], &["--affected", "-n", "2"]].concat(),
+        );
+        assert_same_report(&dx, &py, &args);
+        assert!(
+            dx.output.contains("--affected is ignored with --cov"),
+            "{}",
+            dx.output
+        );
+    }
+}
+
 /// Stops the project's daemon when dropped.
 struct DaemonStop<'a>(&'a Path);
 
