@@ -34,7 +34,16 @@ venv_python="$DXPY_CACHE/corpus/venv/bin/python"
 
 setup() {
     python3 tests/corpus/corpus.py fetch && python3 tests/corpus/corpus.py venv &&
-        DXPY_CORPUS_SET=plugins python3 tests/corpus/corpus.py setup
+        DXPY_CORPUS_SET=plugins python3 tests/corpus/corpus.py setup && cov_tools
+}
+
+# `dx-py test --cov` is compared with pytest-cov (tools/dxpy_cli/tests/it/cli_cov.rs): both
+# in the test venv, at the plugin set's pins (inactive without --cov).
+cov_tools() {
+    local constraints
+    constraints=$(python3 -c 'import sys; sys.path.insert(0, "tests/corpus"); import corpus; print(corpus.constraints_path())') &&
+        "$venv_python" -m pip install --quiet --disable-pip-version-check \
+            -c "$(dirname "$constraints")/constraints-plugins.txt" coverage pytest-cov
 }
 
 lint() {

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import pytest
 
-from dxpy_worker import builtin_hooks, warm_pytest
+from dxpy_worker import builtin_hooks, cov_worker, warm_pytest
 from dxpy_worker import protocol as P
 from dxpy_worker.fastpath import DirectProtocol
 from dxpy_worker.import_once import FailedImports, deliver
@@ -1079,6 +1079,9 @@ def run(channel: Channel, hello: P.Hello) -> int:
         plugin.recorder.install()
         plugins.append(FixtureScopes(plugin.recorder))
         channel.before_done = plugin.ambient
+    coverage = cov_worker.from_env()
+    if coverage is not None:
+        plugins.append(coverage)
     args = list(hello.pytest_args)
     if not any(a == "--rootdir" or a.startswith("--rootdir=") for a in args) and hello.rootdir:
         args.append(f"--rootdir={hello.rootdir}")

@@ -59,6 +59,8 @@ pub struct SuiteOptions {
     pub replay: Vec<Vec<WorkerMessage>>,
     /// Keep every report and warning by node ID, for the result cache.
     pub capture: bool,
+    /// `--cov`: the workers' coverage data, combined and reported after the run.
+    pub coverage: Option<crate::cov::Coverage>,
 }
 
 /// What a run reported, by node ID, for the result cache ([`SuiteOptions::capture`]).
@@ -331,7 +333,7 @@ pub fn run_suite<W: Write>(
     discovery: &Discovery,
     node_ids: &[String],
     units: Vec<WorkUnit>,
-    options: SuiteOptions,
+    mut options: SuiteOptions,
     out: W,
     start: Instant,
 ) -> anyhow::Result<SuiteOutcome> {
@@ -353,6 +355,7 @@ pub fn run_suite<W: Write>(
         return Ok(outcome);
     }
     let (deadline, durations) = (options.deadline, options.durations);
+    let coverage = options.coverage.take();
     let replayed = replay(&options.replay, &mut terminal, &mut outcome);
     if let Err(err) = &replayed {
         outcome.output_error = Some(std::io::Error::new(err.kind(), err.to_string()));
@@ -397,9 +400,17 @@ pub fn run_suite<W: Write>(
             Some(StopReason::Interrupted | StopReason::Cancelled)
         );
     let banner = stop_banner(&summary, outcome.timed_out, was_interrupted, deadline);
+    // (A stopped session never reaches pytest-cov's report: it ends the test loop early.)
+    let coverage_failed = match coverage.filter(|_| banner.is_none()) {
+        Some(mut coverage) => crate::cov::report(&mut coverage, &mut terminal),
+        None => false,
+    };
     terminal.finish(outcome.elapsed, durations, banner)?;
     outcome.failures = terminal.count(Stat::Failed) + terminal.count(Stat::Error);
     outcome.code = exit_code(&summary, was_interrupted, outcome.failures);
+    if coverage_failed && matches!(outcome.code, Code::Ok | Code::NoTestsCollected) {
+        outcome.code = Code::TestsFailed;
+    }
     outcome.summary = Some(summary);
     Ok(outcome)
 }

@@ -269,6 +269,11 @@ pub struct Terminal<W: Write> {
     replaying: bool,
     /// Tests replayed from the result cache: the stats line says how many.
     cached: usize,
+    /// Text written after the last test broke the progress line: pytest fills the
+    /// percentage in from the start of a new line.
+    progress_broken: bool,
+    /// pytest-cov's "tests coverage" section (`--cov`).
+    coverage: Option<crate::cov::Report>,
 }
 
 impl<W: Write> Terminal<W> {
@@ -297,7 +302,43 @@ impl<W: Write> Terminal<W> {
             full_messages: verbosity >= 2 || running_on_ci(),
             replaying: false,
             cached: 0,
+            progress_broken: false,
+            coverage: None,
         }
+    }
+
+    /// pytest-cov's report of the run: its early text (the fail-under error) now, right
+    /// after the last test as pytest-cov writes it, its section with the summary.
+    pub fn coverage(&mut self, report: crate::cov::Report) -> io::Result<()> {
+        if !report.early.is_empty() {
+            let text = self.paint("31;1", &report.early);
+            self.out.write_all(text.as_bytes())?;
+            self.progress_broken = self.line_len > 0;
+        }
+        self.coverage = Some(report);
+        Ok(())
+    }
+
+    /// The "tests coverage" section, when pytest-cov has something to say.
+    fn coverage_section(&mut self) -> io::Result<()> {
+        let Some(report) = self.coverage.take() else {
+            return Ok(());
+        };
+        if report.report.is_empty() && report.fail_line.is_empty() {
+            return Ok(());
+        }
+        writeln!(self.out, "{}", sep('=', "tests coverage"))?;
+        self.out.write_all(report.report.as_bytes())?;
+        if !report.fail_line.is_empty() {
+            let colour = if report.fail_line_failed {
+                "31;1"
+            } else {
+                "32"
+            };
+            let line = self.paint(colour, &report.fail_line);
+            self.out.write_all(line.as_bytes())?;
+        }
+        Ok(())
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -624,7 +665,12 @@ impl<W: Write> Terminal<W> {
             self.line_len = 0;
         } else if self.line_len > 0 {
             self.finished_for_progress = self.finished_for_progress.max(self.total);
-            let pad = progress_text_width().saturating_sub(self.line_len);
+            let used = if self.progress_broken {
+                0
+            } else {
+                self.line_len
+            };
+            let pad = progress_text_width().saturating_sub(used);
             let pct = self.percent();
             writeln!(self.out, "{}{pct}", " ".repeat(pad))?;
             self.line_len = 0;
@@ -648,6 +694,9 @@ impl<W: Write> Terminal<W> {
         }
         if summary && traceback != TracebackStyle::No {
             self.passes_sections()?;
+        }
+        if summary {
+            self.coverage_section()?;
         }
         if let Some(n) = durations {
             self.write_durations(n)?;

@@ -291,6 +291,7 @@ impl RunfilesSuite {
             report: ReportOptions::from_args(&report),
             replay: Vec::new(),
             capture: false,
+            coverage: None,
         };
         run_suite(&discovery, &node_ids, units, options, out, start)
     }

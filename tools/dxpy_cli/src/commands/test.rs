@@ -34,7 +34,8 @@ pub fn run(args: TestArgs) -> anyhow::Result<Code> {
         let python = crate::pytest_probe::interpreter(&args);
         return crate::pytest_probe::delegate(&python, &args.pytest.for_pytest, None);
     }
-    if crate::daemon::wanted(args.no_daemon) {
+    // `--cov` runs here: its workers must start from a zygote that imported no project code.
+    if crate::daemon::wanted(args.no_daemon) && !crate::cov::wanted(&args.pytest.passthrough) {
         match crate::daemon::client::run_test(&args) {
             Ok(code) => return Ok(code),
             Err(err) => eprintln!("dx-py: daemon not used ({err:#}); running in this process"),
@@ -164,6 +165,12 @@ pub fn run_with(
         }
     }
     let mut pool = pool_config(&args, &discovery)?;
+    let coverage = start_coverage(&discovery, &mut pool)?;
+    if coverage.is_some() && args.affected {
+        // A replayed test would be missing from the coverage data: every selected test runs.
+        eprintln!("dx-py: --affected is ignored with --cov (coverage needs every test to run)");
+        args.affected = false;
+    }
     // The result cache needs to know which functions each test executes.
     pool.record_execution = args.affected;
     let mut affected = if args.affected {
@@ -234,7 +241,8 @@ pub fn run_with(
             flag
         }
     };
-    if let (Some(zygote), WarmStart::Zygote) = (context.zygote, &pool.warm_start) {
+    // (Not under `--cov`: a kept zygote's preloads may have imported the measured code.)
+    if let (Some(zygote), WarmStart::Zygote, None) = (context.zygote, &pool.warm_start, &coverage) {
         pool.warm_start = zygote(&pool, &discovery);
         pool.spare = context.spare.clone();
     }
@@ -252,6 +260,7 @@ pub fn run_with(
         report: ReportOptions::from_args(&report),
         replay,
         capture: affected.is_some(),
+        coverage,
     };
     let mut outcome = run_suite(&discovery, &node_ids, units, options, out, start)?;
     if let Some(err) = &outcome.output_error {
@@ -432,6 +441,29 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
         WarmStart::Zygote
     };
     Ok(pool)
+}
+
+/// `--cov` (pytest-cov) among the run's pytest options: the workers measure into a private
+/// directory, the run combines and reports ([`crate::cov`]). pytest-cov starts measuring
+/// before the conftests load, so the workers run pytest's engine and preload nothing that
+/// could be the measured code (the zygote itself imports only pytest and the worker).
+fn start_coverage(
+    discovery: &Discovery,
+    pool: &mut PoolConfig,
+) -> anyhow::Result<Option<crate::cov::Coverage>> {
+    if !crate::cov::wanted(&discovery.config.args.unknown) {
+        return Ok(None);
+    }
+    let python = pool.resolve().context("finding the interpreter")?.python;
+    let coverage = crate::cov::Coverage::start(
+        &python,
+        &discovery.config.invocation_dir,
+        render::terminal_width(),
+    )?;
+    pool.env.push(coverage.worker_env());
+    pool.engine = dxpy_runner::protocol::Engine::Pytest;
+    pool.preload.clear();
+    Ok(Some(coverage))
 }
 
 /// `[tool.dx-py] preload = ["numpy", ...]` in the project's pyproject.toml: modules every

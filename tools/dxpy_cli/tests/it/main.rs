@@ -5,6 +5,7 @@ mod cli_affected;
 mod cli_affected_since;
 mod cli_bazel;
 mod cli_config;
+mod cli_cov;
 mod cli_daemon;
 mod cli_discover;
 mod cli_doctests;
