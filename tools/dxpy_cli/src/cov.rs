@@ -45,19 +45,9 @@ pub struct Coverage {
     combiner: Option<Child>,
 }
 
-/// What pytest-cov would write for the run: [`Coverage::finish`]'s answer.
-#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct Report {
-    /// Written right after the last test (the fail-under error), before the summary.
-    pub early: String,
-    /// The "tests coverage" section's text (its `=` heading is the terminal's).
-    pub report: String,
-    /// "Required test coverage of N% reached. ..." (empty: no fail-under).
-    pub fail_line: String,
-    pub fail_line_failed: bool,
-    /// `--cov-fail-under` failed: pytest's exit code is 1.
-    pub tests_failed: bool,
-}
+/// What pytest-cov would write for the run: [`Coverage::finish`]'s answer (the terminal
+/// prints it, so it is the terminal's type).
+pub use crate::terminal::CoverageReport as Report;
 
 impl Coverage {
     /// Makes the run's private data directory and starts the combiner in `python` (the

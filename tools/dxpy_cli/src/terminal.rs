@@ -228,6 +228,20 @@ impl TracebackStyle {
     }
 }
 
+/// What pytest-cov writes for a run (`crate::cov` produces it with pytest-cov's own code).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct CoverageReport {
+    /// Written right after the last test (the fail-under error), before the summary.
+    pub early: String,
+    /// The "tests coverage" section's text (its `=` heading is the terminal's).
+    pub report: String,
+    /// "Required test coverage of N% reached. ..." (empty: no fail-under).
+    pub fail_line: String,
+    pub fail_line_failed: bool,
+    /// `--cov-fail-under` failed: pytest's exit code is 1.
+    pub tests_failed: bool,
+}
+
 #[derive(Debug)]
 pub struct Terminal<W: Write> {
     out: W,
@@ -273,7 +287,7 @@ pub struct Terminal<W: Write> {
     /// percentage in from the start of a new line.
     progress_broken: bool,
     /// pytest-cov's "tests coverage" section (`--cov`).
-    coverage: Option<crate::cov::Report>,
+    coverage: Option<CoverageReport>,
 }
 
 impl<W: Write> Terminal<W> {
@@ -309,7 +323,7 @@ impl<W: Write> Terminal<W> {
 
     /// pytest-cov's report of the run: its early text (the fail-under error) now, right
     /// after the last test as pytest-cov writes it, its section with the summary.
-    pub fn coverage(&mut self, report: crate::cov::Report) -> io::Result<()> {
+    pub fn coverage(&mut self, report: CoverageReport) -> io::Result<()> {
         if !report.early.is_empty() {
             let text = self.paint("31;1", &report.early);
             self.out.write_all(text.as_bytes())?;
