@@ -99,8 +99,9 @@ prepare_workspace() {
 }
 
 check_local_and_remote() {
+    # The platform asks for the bots' executor image (BuildGrid matches it to their properties).
     local endpoint=$1 remote=(--remote_executor="$1" --strategy=DxPyTest=remote
-        --strategy=TestRunner=remote,sandboxed)
+        --strategy=TestRunner=remote,sandboxed --remote_default_exec_properties=dxpy-executor=sid)
     local sandboxed=(--strategy_regexp=undeclared_import_sandboxed=sandboxed)
 
     # From nothing: an output base kept from an earlier run would answer from its action cache.

@@ -22,6 +22,7 @@ set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
+# The last release that runs on SQLite (0.3 and later need PostgreSQL).
 BUILDGRID_PIN="buildgrid==0.2.53"
 VENV=$REPO_ROOT/.cache/remote-venv
 STATE=${DXPY_REMOTE_STATE:-$REPO_ROOT/.cache/remote-state}
