@@ -313,6 +313,17 @@ class Executor:
             return process.returncode, stdout, stderr, True
 
 
+def timings(metadata: re_pb2.ExecutedActionMetadata) -> str:
+    """`stage N ms, run N ms, upload N ms` from the result's metadata."""
+
+    def span(start: timestamp_pb2.Timestamp, end: timestamp_pb2.Timestamp) -> str:
+        return f"{(end.ToNanoseconds() - start.ToNanoseconds()) // 1_000_000} ms"
+
+    return (f"stage {span(metadata.input_fetch_start_timestamp, metadata.input_fetch_completed_timestamp)}, "
+            f"run {span(metadata.execution_start_timestamp, metadata.execution_completed_timestamp)}, "
+            f"upload {span(metadata.output_upload_start_timestamp, metadata.output_upload_completed_timestamp)}")
+
+
 class Bot:
     """One bot session with capacity 1. Every RPC is made from the lease loop; while an
     action runs (in a thread), the loop keeps the session alive with UpdateBotSession."""
@@ -399,7 +410,8 @@ class Bot:
                 held.state = bots_pb2.LeaseState.COMPLETED
                 held.status.CopyFrom(status)
                 held.result.Pack(result)
-        log(f"lease {lease_id}: exit {result.exit_code}, status {code_pb2.Code.Name(status.code)}")
+        log(f"lease {lease_id}: exit {result.exit_code}, status {code_pb2.Code.Name(status.code)}, "
+            + timings(result.execution_metadata))
         # Until the server has the result, the session keeps the completed lease.
         while not self._update(POLL_SECONDS) and not self._stopping.is_set():
             pass
