@@ -254,6 +254,13 @@ class Executor:
         self._work_root = work_root
         self._run_prefix = run_prefix
         self._bot_id = bot_id
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def kill_running(self) -> None:
+        """Kill the running action's process group (the bot is stopping)."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
 
     def execute(self, action: re_pb2.Action) -> tuple[status_pb2.Status, re_pb2.ActionResult]:
         metadata = re_pb2.ExecutedActionMetadata(worker=self._bot_id, worker_start_timestamp=now())
@@ -304,6 +311,7 @@ class Executor:
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        self._process = process
         try:
             stdout, stderr = process.communicate(timeout=timeout)
             return process.returncode, stdout, stderr, False
@@ -311,6 +319,8 @@ class Executor:
             os.killpg(process.pid, signal.SIGKILL)
             stdout, stderr = process.communicate()
             return process.returncode, stdout, stderr, True
+        finally:
+            self._process = None
 
 
 def timings(metadata: re_pb2.ExecutedActionMetadata) -> str:
@@ -354,6 +364,7 @@ class Bot:
 
     def stop(self) -> None:
         self._stopping.set()
+        self._executor.kill_running()
 
     def _update(self, timeout: float) -> bool:
         """Send the session; False when the call failed (the session is then unchanged)."""

@@ -37,16 +37,19 @@ log() { echo "up.sh: $*" >&2; }
 
 alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+# The venv is reused while the pin and the constraints (its dependencies' versions) hold.
 ensure_venv() {
-    if [[ "$(cat "$VENV/pins" 2>/dev/null)" == "$BUILDGRID_PIN" ]]; then
+    local constraints=$SCRIPT_DIR/constraints.txt stamp
+    stamp="$BUILDGRID_PIN $(sha256sum "$constraints" | cut -d' ' -f1)"
+    if [[ "$(cat "$VENV/pins" 2>/dev/null)" == "$stamp" ]]; then
         return 0
     fi
     log "installing $BUILDGRID_PIN into $VENV"
     rm -rf "$VENV"
     python3 -m venv "$VENV" &&
-        "$VENV/bin/pip" install --quiet --disable-pip-version-check "$BUILDGRID_PIN" ||
+        "$VENV/bin/pip" install --quiet --disable-pip-version-check -c "$constraints" "$BUILDGRID_PIN" ||
         die "could not install $BUILDGRID_PIN"
-    echo "$BUILDGRID_PIN" >"$VENV/pins"
+    echo "$stamp" >"$VENV/pins"
 }
 
 free_port() {
