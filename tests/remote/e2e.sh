@@ -10,8 +10,9 @@
 #      the bots (execution log), and every status and JUnit outcome equals the
 #      local run's: the failing test fails, the undeclared import fails as in
 #      the sandbox
-#   3. bazel clean --expunge, bazel test //... again: every spawn is a remote
-#      cache hit, nothing executes
+#   3. bazel clean --expunge, bazel test //... and the failing target again:
+#      every spawn is a remote cache hit, nothing executes but the failing
+#      test action (Bazel never caches a failed action), which replays
 #   4. --remote_cache alone (local execution) and --disk_cache: a run fills the
 #      cache, and after bazel clean --expunge the same run executes nothing
 # Everything after setup runs in a network namespace with only loopback (as
@@ -124,11 +125,16 @@ check_local_and_remote() {
             "^ERROR tests/test_undeclared_import.py" "$run undeclared import" || return 1
     done
 
-    # A fresh output base: every action's result comes from the remote cache.
+    # A fresh output base: every action's result comes from the remote cache,
+    # except the failing test action (Bazel caches no failed action), which
+    # executes again and replays its cached DxPyTest result.
     bazel_expect 0 expunge-remote clean --expunge || return 1
-    bazel_expect 0 remote-cached test "${COMMON[@]}" "${remote[@]}" \
-        --execution_log_json_file="$LOG_DIR/remote-cached.exec.json" //... || return 1
-    exec_log remote-cached --cached || return 1
+    bazel_expect 3 remote-cached test "${COMMON[@]}" "${remote[@]}" \
+        --execution_log_json_file="$LOG_DIR/remote-cached.exec.json" //... //tests:failing_test || return 1
+    exec_log remote-cached --cached --except TestRunner@//tests:failing_test=remote || return 1
+    keep_run remote-cached
+    expect_in "$LOG_DIR/remote-cached/tests/failing_test/test.log" 'def test_fails_on_purpose' \
+        "the failing test replays its cached traceback" || return 1
     expect_in "$LOG_DIR/remote-cached.log" '^INFO: [0-9]+ processes: .*remote cache hit' "remote cache hits" || return 1
 }
 

@@ -1,14 +1,14 @@
 """Check where a Bazel run's spawns executed, from its --execution_log_json_file (used by
 tests/remote/e2e.sh).
 
-usage: exec_log.py LOG --executed RUNNER [--except LABEL=RUNNER]... [--mnemonic M]...
-       exec_log.py LOG --cached
+usage: exec_log.py LOG --executed RUNNER [--except [MNEMONIC@]LABEL=RUNNER]... [--mnemonic M]...
+       exec_log.py LOG --cached [--except [MNEMONIC@]LABEL=RUNNER]...
 
 --executed RUNNER: every spawn of the given mnemonics (default DxPyTest and TestRunner)
-ran on RUNNER (e.g. `remote`), not from a cache, except the targets named by --except,
-which ran on the runner given there. --cached: every spawn in the log was a cache hit
-(remote or disk cache): nothing executed. Either way the log must hold spawns of each of
-the mnemonics. Prints the counts; exits 1 on a mismatch.
+ran on RUNNER (e.g. `remote`), not from a cache. --cached: every spawn in the log was a
+cache hit (remote or disk cache): nothing executed. In both modes the spawns --except names
+(of one target, or of one mnemonic of it) ran on the runner given there instead, and the log
+must hold spawns of each of the mnemonics. Prints the counts; exits 1 on a mismatch.
 """
 
 import argparse
@@ -50,14 +50,14 @@ def main() -> int:
         mnemonic, label = spawn.get("mnemonic", "?"), spawn.get("targetLabel", "?")
         hit = bool(spawn.get("cacheHit"))
         runner = spawn.get("runner", "?")
-        counts[(mnemonic, "cache hit" if hit else runner)] += 1
-        if options.cached:
-            if not hit:
-                problems.append(f"{mnemonic} {label} executed ({runner}), not a cache hit")
-        elif mnemonic in mnemonics:
-            want = exceptions.get(label, options.executed)
-            if hit or runner != want:
-                problems.append(f"{mnemonic} {label}: {'cache hit' if hit else runner}, expected {want}")
+        actual = "cache hit" if hit else runner
+        counts[(mnemonic, actual)] += 1
+        if not options.cached and mnemonic not in mnemonics:
+            continue
+        want = exceptions.get(f"{mnemonic}@{label}", exceptions.get(label))
+        want = want or ("cache hit" if options.cached else options.executed)
+        if actual != want:
+            problems.append(f"{mnemonic} {label}: {actual}, expected {want}")
     summary = ", ".join(f"{m} {r}: {n}" for (m, r), n in sorted(counts.items()))
     print(f"exec_log: {len(found)} spawns ({summary or 'none'})")
     missing = mnemonics - {m for m, _ in counts}
