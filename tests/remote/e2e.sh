@@ -18,6 +18,7 @@
 # Everything after setup runs in a network namespace with only loopback (as
 # tests/bazel/e2e.sh does): the server, the bots and Bazel meet on 127.0.0.1,
 # and the run proves nothing needs the network. DXPY_E2E_OFFLINE=0 skips that.
+# Each Bazel step is bounded by DXPY_REMOTE_STEP_TIMEOUT seconds (default 300).
 #
 # Needs root (sid.sh). Exits non-zero on any failure, showing what failed.
 set -euo pipefail
@@ -36,6 +37,8 @@ DXPY_BIN=${DXPY_BIN:-$REPO_ROOT/target/release/dx-py}
 EXTRA_TARGETS=(//tests:failing_test //tests:undeclared_import_sandboxed_test)
 # Bazel never runs an exclusive test remotely; it runs in the local sandbox.
 EXCLUSIVE=//tests:exclusive_test
+# Each Bazel step takes well under a minute here.
+STEP_TIMEOUT=${DXPY_REMOTE_STEP_TIMEOUT:-300}
 # A shared 2-core machine: Bazel schedules one local action at a time.
 COMMON=(--local_resources=cpu=1 --repo_env=DXPY_DEV_BINARY="$DXPY_BIN")
 
@@ -52,8 +55,16 @@ bazel_expect() {
     local want=$1 name=$2 status=0
     shift 2
     echo "remote-e2e: [$name] bazel $*" >&2
-    "$SID" bazel --workspace "$WS" -- "$@" >"$LOG_DIR/$name.log" 2>&1 || status=$?
+    # Bounded: an action no bot can take (its platform asks for properties no
+    # bot offers) waits in BuildGrid's queue for ever.
+    timeout --kill-after=10 "$STEP_TIMEOUT" "$SID" bazel --workspace "$WS" -- "$@" >"$LOG_DIR/$name.log" 2>&1 ||
+        status=$?
     grep -E '^(//|INFO: [0-9]+ process|INFO: Elapsed)' "$LOG_DIR/$name.log" >&2 || true
+    if [[ $status -eq 124 || $status -eq 137 ]]; then
+        fail "[$name] bazel did not finish in $STEP_TIMEOUT s (no bot for the actions' platform? see the bots' logs)"
+        tail -n 20 "$LOG_DIR/$name.log" >&2
+        return 1
+    fi
     if [[ $status -ne $want ]]; then
         fail "[$name] bazel exited $status, expected $want; its output:"
         cat "$LOG_DIR/$name.log" >&2
