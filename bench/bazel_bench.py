@@ -12,6 +12,16 @@ Then, for each kind, on one Bazel server (same flags for both):
 
 and prints wall times and py/dx ratios.
 
+`--remote` measures remote execution instead, on the REAPI server and bots of
+tests/remote/up.sh (started and stopped here, or the one `--remote-executor`
+names): every action runs remotely (`--strategy=DxPyTest=remote`,
+`--strategy=TestRunner=remote`), and for each kind
+
+  remote  bazel clean, then the test command with a new --action_env value
+          (new action keys: nothing is in the remote cache yet), executed remotely
+  cached  bazel clean, then the same command: every result a remote cache hit
+          (checked: Bazel's process summary names no executed process)
+
 Bazel's server is a JVM that keeps compiling its own hot code for the first
 builds it runs (a clean dx run right after the server started took 20.8 s and
 18.2 s of server CPU; the same run on a warmed server 16.9 s and 9.7 s). So
@@ -26,11 +36,12 @@ Bazel runs offline in the Debian sid
 chroot through tests/bazel/sid.sh (needs root), like the e2e tests; dx-py is
 the development toolchain: target/release/dx-py, or --dxpy-bin.
 
-usage: bench/bazel_bench.py [--targets 200] [--tests-per-file 4] [--runs 1]
+usage: bench/bazel_bench.py [--targets 200] [--tests-per-file 4] [--runs 1] [--remote]
 """
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -40,7 +51,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SID = REPO / "tests" / "bazel" / "sid.sh"
+REMOTE = REPO / "tests" / "remote"
 KINDS = ("dx", "py")
+LOCAL_ROWS = ("clean", "noop", "edited")
+REMOTE_ROWS = ("remote", "cached")
+# A process summary entry of something that executed, e.g. `12 remote.` or `3 worker,`
+# (a cache hit reads `12 remote cache hit`).
+EXECUTED = re.compile(r"\b\d+ (remote|worker|multiplex-worker|linux-sandbox|processwrapper-sandbox|local)[,.]")
 
 MODULE = """\
 module(name = "dxpy_bazel_bench", version = "0.0.0")
@@ -134,7 +151,7 @@ def generate(root: Path, targets: int, tests: int) -> list[Path]:
     return files
 
 
-def bazel(workspace: Path, *args: str, check: bool = True) -> float:
+def bazel(workspace: Path, *args: str, check: bool = True, nothing_executed: bool = False) -> float:
     command = [str(SID), "bazel", "--workspace", str(workspace), "--", *args]
     start = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -142,7 +159,18 @@ def bazel(workspace: Path, *args: str, check: bool = True) -> float:
     if check and done.returncode != 0:
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"bazel_bench: {' '.join(args)} failed ({done.returncode})")
+    if nothing_executed:
+        summary = [line for line in done.stderr.splitlines() if re.match(r"INFO: \d+ process", line)]
+        if not summary or any(EXECUTED.search(line) for line in summary):
+            raise SystemExit(f"bazel_bench: expected only cache hits, got {summary or 'no process summary'}")
     return elapsed
+
+
+def start_remote() -> str:
+    """tests/remote/up.sh: the endpoint of a fresh BuildGrid with its bots."""
+    subprocess.run(["bash", str(REMOTE / "down.sh")], check=True)
+    done = subprocess.run(["bash", str(REMOTE / "up.sh")], check=True, capture_output=True, text=True)
+    return done.stdout.strip().splitlines()[-1]
 
 
 def main() -> int:
@@ -158,6 +186,9 @@ def main() -> int:
                         help="extra Bazel flag for the dx runs only, e.g. --action_env=DXPY_NO_WARM_SESSION=1")
     parser.add_argument("--fresh-server", action="store_true",
                         help="shut the Bazel server down before each clean run; no warm-up round")
+    parser.add_argument("--remote", action="store_true",
+                        help="execute remotely, then from the remote cache (see the module docs)")
+    parser.add_argument("--remote-executor", help="grpc://HOST:PORT of a running server (default: up.sh)")
     options = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("bazel_bench: must run as root (tests/bazel/sid.sh needs it)")
@@ -172,11 +203,27 @@ def main() -> int:
     # Start the server and load/fetch everything once, untimed.
     bazel(workspace, "build", "--nobuild", *common, "//...")
 
+    remote: list[str] = []
+    started_remote = False
+    if options.remote:
+        endpoint = options.remote_executor
+        if not endpoint:
+            endpoint, started_remote = start_remote(), True
+        remote = [f"--remote_executor={endpoint}", "--strategy=DxPyTest=remote", "--strategy=TestRunner=remote",
+                  "--remote_default_exec_properties=dxpy-executor=sid"]
+    nonces = 0
+
     def command(kind: str) -> list[str]:
+        nonlocal nonces
         extra = options.dx_flag if kind == "dx" else []
+        if remote:
+            # New action keys for each remote run, so it executes; the cached run reuses them.
+            nonces += 1
+            extra = [*extra, *remote, f"--action_env=DXPY_BENCH_NONCE={time.time_ns()}-{nonces}"]
         return ["test", *common, *extra, f"--test_tag_filters={kind}", "//..."]
 
-    samples = {kind: {"clean": [], "noop": [], "edited": []} for kind in KINDS}
+    rows = REMOTE_ROWS if options.remote else LOCAL_ROWS
+    samples: dict[str, dict[str, list[float]]] = {kind: {name: [] for name in rows} for kind in KINDS}
     edits = 0
     try:
         if options.dx_flag and "dx" in options.kinds:
@@ -192,6 +239,14 @@ def main() -> int:
                 if options.fresh_server:
                     bazel(workspace, "shutdown")
                 bazel(workspace, "clean")
+                if options.remote:
+                    remote_run = command(kind)
+                    runs["remote"].append(bazel(workspace, *remote_run))
+                    bazel(workspace, "clean")
+                    runs["cached"].append(bazel(workspace, *remote_run, nothing_executed=True))
+                    print(f"bazel_bench: run {run + 1} {kind}: remote {runs['remote'][-1]:.1f}s, "
+                          f"cached {runs['cached'][-1]:.1f}s", file=sys.stderr, flush=True)
+                    continue
                 runs["clean"].append(bazel(workspace, *command(kind)))
                 runs["noop"].append(bazel(workspace, *command(kind)))
                 edits += 1
@@ -207,6 +262,8 @@ def main() -> int:
                 )
     finally:
         bazel(workspace, "shutdown", check=False)
+        if started_remote:
+            subprocess.run(["bash", str(REMOTE / "down.sh")], check=False)
 
     results = {
         kind: {name: statistics.median(values) for name, values in runs.items() if values}
@@ -219,8 +276,10 @@ def main() -> int:
     )
     if options.dx_flag:
         print(f"dx flags: {' '.join(options.dx_flag)}")
+    if options.remote:
+        print("remote execution on tests/remote/up.sh's BuildGrid and bots")
     print(f"{'run':<8} {'py_test s':>10} {'dx_py_test s':>13} {'py/dx':>7}")
-    for name in ("clean", "noop", "edited"):
+    for name in rows:
         py, dx = results["py"].get(name), results["dx"].get(name)
         ratio = f"{py / dx:>6.2f}x" if py and dx else "     -"
         print(f"{name:<8} {py or float('nan'):>10.1f} {dx or float('nan'):>13.1f} {ratio}")

@@ -9,7 +9,7 @@ cd "$repo"
 export DXPY_CACHE="${DXPY_CACHE:-$repo/.cache}"
 # The suites' figures were taken with bytecode caching on; some shells here turn it off.
 unset PYTHONDONTWRITEBYTECODE
-stages="${DXPY_STAGES:-setup lint rust worker harness corpus outcomes affected snapshots bazel}"
+stages="${DXPY_STAGES:-setup lint rust worker harness corpus outcomes affected snapshots bazel remote}"
 passed=0
 failed=0
 failed_names=()
@@ -123,6 +123,12 @@ bazel() {
             "cd '$repo' && PYTHONPATH=worker python3 -m unittest discover -s worker/tests -t worker"
 }
 
+remote() {
+    # Remote execution on a real REAPI server: BuildGrid and its bots on loopback
+    # (tests/remote/up.sh), the example workspace executed remotely, then from the cache.
+    bash tests/remote/e2e.sh
+}
+
 stage setup setup
 if [ "$failed" -ne 0 ]; then
     # Every later stage needs the venv and the corpus: stop here with the reason above.
@@ -138,6 +144,7 @@ stage outcomes outcomes
 stage affected affected
 stage snapshots snapshots
 stage bazel bazel
+stage remote remote
 
 if [ "$failed" -ne 0 ]; then
     echo "failed stages: ${failed_names[*]}"
