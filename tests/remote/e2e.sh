@@ -104,7 +104,9 @@ keep_run() {
 prepare_workspace() {
     rm -rf "$SCRATCH"
     mkdir -p "$WS" "$LOG_DIR"
-    cp -a "$REPO_ROOT/examples/bazel/." "$WS/"
+    # Not Bazel's convenience symlinks (bazel-bin, bazel-<name>, ...) that a local build of
+    # the example left there: `//...` in the copy would walk into that output base.
+    (cd "$REPO_ROOT/examples/bazel" && tar --exclude='./bazel-*' -cf - .) | (cd "$WS" && tar -xf -)
     # The copy lives elsewhere: point its override at this repository.
     sed -i "s#path = \"../..\"#path = \"$REPO_ROOT\"#" "$WS/MODULE.bazel"
     grep -q "path = \"$REPO_ROOT\"" "$WS/MODULE.bazel" || { fail "could not repoint rules_dxpy in the copy"; return 1; }
