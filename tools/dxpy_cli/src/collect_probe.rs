@@ -25,6 +25,8 @@ use dxpy_discover::module::skips_at_import;
 use dxpy_discover::session::Discovery;
 use dxpy_discover::{ParamState, TestItem, TestKind};
 
+use crate::pytest_probe::{interpreter_context, stamp_text};
+
 /// Run as `python -c`: see the script's docstring.
 const PROBE: &str = include_str!("collect_probe.py");
 const MARKER: &str = "DXPY_COLLECT_PROBE ";
@@ -81,10 +83,9 @@ impl Question<'_> {
             .cloned()
             .collect();
         let watched = watched_files(discovery, self.rootdir, &trees);
-        let kept_path = cache_dir.map(|dir| {
-            dir.join("collect-probe")
-                .join(format!("{}.json", self.cache_key()))
-        });
+        let kept_path = cache_dir
+            .zip(self.cache_key())
+            .map(|(dir, key)| dir.join("collect-probe").join(format!("{key}.json")));
         let kept = kept_path
             .as_deref()
             .and_then(|path| std::fs::read(path).ok())
@@ -100,28 +101,16 @@ impl Question<'_> {
         Ok(report)
     }
 
-    /// The interpreter, the directory, pytest's environment, the probe and the question.
-    fn cache_key(&self) -> String {
+    /// The interpreter, the directory, pytest's environment, the probe and the question
+    /// (none without a current directory: nothing is kept then).
+    fn cache_key(&self) -> Option<String> {
         let mut hasher = blake3::Hasher::new();
         let mut text = |part: &str| {
             hasher.update(part.as_bytes());
             hasher.update(&[0]);
         };
-        let python = self.python;
-        let executable = std::fs::canonicalize(python).unwrap_or_else(|_| python.to_path_buf());
-        text(&executable.to_string_lossy());
-        text(&stamp_text(&executable));
-        text(PROBE);
-        if let Ok(dir) = std::env::current_dir() {
-            text(&dir.to_string_lossy());
-        }
-        for name in [
-            "PYTEST_ADDOPTS",
-            "PYTEST_PLUGINS",
-            "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
-            "PYTHONPATH",
-        ] {
-            text(&format!("{name}={:?}", std::env::var_os(name)));
+        for part in interpreter_context(self.python, PROBE).ok()? {
+            text(&part);
         }
         for path in &self.paths {
             text(path);
@@ -134,7 +123,7 @@ impl Question<'_> {
         for module in &self.listing_modules {
             text(module);
         }
-        hasher.finalize().to_hex().to_string()
+        Some(hasher.finalize().to_hex().to_string())
     }
 
     /// Runs the probe (absolute paths, from the current directory).
@@ -439,13 +428,6 @@ fn add_tree(path: &Path, files: &mut Vec<PathBuf>) {
             add_tree(&child, files);
         }
     }
-}
-
-fn stamp_text(path: &Path) -> String {
-    std::fs::metadata(path)
-        .ok()
-        .and_then(|m| Some(format!("{} {}", dxpy_fs::mtime_ns(&m).ok()?, m.len())))
-        .unwrap_or_default()
 }
 
 fn distributions(site_dirs: &[String]) -> String {

@@ -96,7 +96,7 @@ fn dependencies(report: &Report) -> (Vec<String>, String) {
     (stamps, dxpy_results::distributions_fingerprint(&site_dirs))
 }
 
-fn stamp_text(path: &Path) -> String {
+pub(crate) fn stamp_text(path: &Path) -> String {
     std::fs::metadata(path)
         .ok()
         .and_then(|m| Some(format!("{} {}", dxpy_fs::mtime_ns(&m).ok()?, m.len())))
@@ -148,26 +148,38 @@ pub fn probe(python: &Path, args: &[String], cache_root: Option<&Path>) -> anyho
     }
 }
 
-/// What the verdict depends on besides the files it watches: interpreter, arguments,
-/// directory, pytest's environment variables, the probe itself.
-fn cache_key(python: &Path, args: &[String]) -> anyhow::Result<String> {
-    let mut hasher = blake3::Hasher::new();
-    let mut text = |part: &str| {
-        hasher.update(part.as_bytes());
-        hasher.update(&[0]);
-    };
+/// What an answer of the interpreter's pytest depends on besides its question and the files
+/// it watches: the interpreter (path and stamp), the script that asks, the directory it runs
+/// in, pytest's environment variables. Also the collect probe's (`crate::collect_probe`).
+pub(crate) fn interpreter_context(python: &Path, script: &str) -> anyhow::Result<Vec<String>> {
     let executable = std::fs::canonicalize(python).unwrap_or_else(|_| python.to_path_buf());
-    text(&executable.to_string_lossy());
-    text(&stamp_text(&executable));
-    text(PROBE);
-    text(&std::env::current_dir()?.to_string_lossy());
+    let mut parts = vec![
+        executable.to_string_lossy().into_owned(),
+        stamp_text(&executable),
+        script.to_owned(),
+        std::env::current_dir()?.to_string_lossy().into_owned(),
+    ];
     for name in [
         "PYTEST_ADDOPTS",
         "PYTEST_PLUGINS",
         "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
         "PYTHONPATH",
     ] {
-        text(&format!("{name}={:?}", std::env::var_os(name)));
+        parts.push(format!("{name}={:?}", std::env::var_os(name)));
+    }
+    Ok(parts)
+}
+
+/// What the verdict depends on besides the files it watches: [`interpreter_context`] and
+/// the arguments.
+fn cache_key(python: &Path, args: &[String]) -> anyhow::Result<String> {
+    let mut hasher = blake3::Hasher::new();
+    let mut text = |part: &str| {
+        hasher.update(part.as_bytes());
+        hasher.update(&[0]);
+    };
+    for part in interpreter_context(python, PROBE)? {
+        text(&part);
     }
     text(&args.len().to_string());
     for arg in args {

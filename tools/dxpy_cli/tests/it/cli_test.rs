@@ -217,18 +217,20 @@ fn a_computed_collect_ignore_is_honoured_like_pytest() {
         ),
         ("test_old.py", "def test_old():\n    pass\n"),
     ]);
-    let (run, cases) = assert_same_as_pytest(&root, &[]);
+    runs_and_lists_only(&root, "test_old.py::test_old", "test_new.py");
+}
+
+/// `dx-py test` gives pytest's one passing test, and `dx-py discover` lists `kept` and
+/// nothing of `left_out`.
+fn runs_and_lists_only(root: &Path, kept: &str, left_out: &str) {
+    let (run, cases) = assert_same_as_pytest(root, &[]);
     assert_eq!(run.code, 0, "{}", run.output);
     assert_eq!(cases.len(), 1, "{cases:?}");
     let mut cmd = Command::new(crate::dx_py_bin());
     cmd.args(["discover", "--python", &python()]);
-    let listed = dxpy_test_support::run(cmd, &root);
-    assert!(
-        listed.output.contains("test_old.py::test_old"),
-        "{}",
-        listed.output
-    );
-    assert!(!listed.output.contains("test_new.py"), "{}", listed.output);
+    let listed = dxpy_test_support::run(cmd, root);
+    assert!(listed.output.contains(kept), "{}", listed.output);
+    assert!(!listed.output.contains(left_out), "{}", listed.output);
 }
 
 /// The same for a conftest's `pytest_ignore_collect` hook.
@@ -245,20 +247,7 @@ fn a_pytest_ignore_collect_hook_is_honoured_like_pytest() {
         ),
         ("tests/test_current.py", "def test_current():\n    pass\n"),
     ]);
-    let (run, cases) = assert_same_as_pytest(&root, &[]);
-    assert_eq!(run.code, 0, "{}", run.output);
-    assert_eq!(cases.len(), 1, "{cases:?}");
-    let mut cmd = Command::new(crate::dx_py_bin());
-    cmd.args(["discover", "--python", &python()]);
-    let listed = dxpy_test_support::run(cmd, &root);
-    assert!(
-        listed
-            .output
-            .contains("tests/test_current.py::test_current"),
-        "{}",
-        listed.output
-    );
-    assert!(!listed.output.contains("test_legacy"), "{}", listed.output);
+    runs_and_lists_only(&root, "tests/test_current.py::test_current", "test_legacy");
 }
 
 #[test]
