@@ -50,6 +50,9 @@ pub struct AffectedRun {
     pub selected: Vec<String>,
     /// What was decided for each hook-items unit.
     hooks: Vec<HookPlan>,
+    /// Every test to run passed in an earlier run and only its inputs changed since (see
+    /// [`AffectedRun::modules_to_import`]).
+    only_stale_records: bool,
 }
 
 /// One hook-items unit of the run and what the cache decided for it.
@@ -149,6 +152,7 @@ pub fn plan(
     let explain = explaining();
     let mut replay = Vec::new();
     let mut run_ids = Vec::new();
+    let mut only_stale_records = true;
     for key in node_ids {
         let decision = if use_records {
             checker.decide(key, &inputs[key], &mut snapshot)
@@ -164,6 +168,7 @@ pub fn plan(
                 if explain {
                     eprintln!("dx-py: runs {key}: {}", explain_reason(&reason));
                 }
+                only_stale_records &= is_stale_record(&reason);
                 run_ids.push(key.clone());
             }
         }
@@ -200,10 +205,23 @@ pub fn plan(
         context,
         inputs,
         all_files,
+        only_stale_records: only_stale_records && hooks.iter().all(|h| !h.send),
         replay,
         run_ids,
         hooks,
     })
+}
+
+/// The test has a record, so it passed in an earlier run, and only what it depends on changed
+/// since; no record (new, or it did not pass), or a new context, is not that.
+fn is_stale_record(reason: &RunReason) -> bool {
+    match reason {
+        RunReason::File(_)
+        | RunReason::Unit { .. }
+        | RunReason::Data
+        | RunReason::NewDependency(_) => true,
+        RunReason::NoRecord | RunReason::Asked | RunReason::Context => false,
+    }
 }
 
 /// What deciding a hook-items unit needs besides the store.
@@ -372,6 +390,25 @@ impl AffectedRun {
             }
             true
         });
+    }
+
+    /// The test modules each worker imports before its first batch when fewer than every
+    /// selected one will do: those of the tests to run, in selection order, when every one of
+    /// those tests passed in an earlier run (with every test module imported) and only its
+    /// inputs changed since, and no hook-items unit runs. `None`: import every selected module,
+    /// as pytest's collection does.
+    ///
+    /// A module whose tests all replay is unchanged where its import runs code (its inputs
+    /// would have changed otherwise), so leaving it out changes nothing it would report. What
+    /// it could change is another test's world (a module-level `import pkg.sub` a running test
+    /// needs): a run with fewer modules is therefore reported only when every test in it
+    /// passed, else the run is made again with every module imported (`commands::test`).
+    pub fn modules_to_import(&self) -> Option<Vec<String>> {
+        if !self.only_stale_records || self.run_ids.is_empty() {
+            return None;
+        }
+        let needed = crate::suite::test_modules(&self.run_ids);
+        (needed.len() < crate::suite::test_modules(&self.selected).len()).then_some(needed)
     }
 
     /// The header line that says what the cache decided.

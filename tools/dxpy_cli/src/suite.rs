@@ -61,6 +61,32 @@ pub struct SuiteOptions {
     pub capture: bool,
     /// `--cov`: the workers' coverage data, combined and reported after the run.
     pub coverage: Option<crate::cov::Coverage>,
+    /// The test modules each worker imports before its first batch; `None`: every module
+    /// of the selected tests, as pytest's collection imports them (see `results`).
+    pub import_modules: Option<Vec<String>>,
+}
+
+impl SuiteOptions {
+    /// The same options for another run of the same selection, without coverage (whose data
+    /// directory belongs to one run) and importing every selected module.
+    pub fn for_another_run(&self) -> SuiteOptions {
+        SuiteOptions {
+            pool: self.pool.clone(),
+            maxfail: self.maxfail,
+            interrupt: Arc::clone(&self.interrupt),
+            deadline: self.deadline,
+            durations: self.durations,
+            header_notes: self.header_notes.clone(),
+            rootdir_label: self.rootdir_label.clone(),
+            verbosity: self.verbosity,
+            color: self.color,
+            report: self.report.clone(),
+            replay: self.replay.clone(),
+            capture: self.capture,
+            coverage: None,
+            import_modules: None,
+        }
+    }
 }
 
 /// What a run reported, by node ID, for the result cache ([`SuiteOptions::capture`]).
@@ -510,7 +536,9 @@ fn execute<W: Write>(
     let mut pool = options.pool;
     pool.terminal_width = u32::try_from(render::terminal_width()).unwrap_or(0);
     // Each worker imports them before its first batch, as pytest's collection does.
-    pool.test_modules = test_modules(node_ids);
+    pool.test_modules = options
+        .import_modules
+        .unwrap_or_else(|| test_modules(node_ids));
     let runner = Run::new(RunConfig {
         pool,
         maxfail: options.maxfail,

@@ -292,6 +292,7 @@ impl RunfilesSuite {
             replay: Vec::new(),
             capture: false,
             coverage: None,
+            import_modules: None,
         };
         run_suite(&discovery, &node_ids, units, options, out, start)
     }

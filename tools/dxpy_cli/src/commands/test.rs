@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,7 +19,7 @@ use crate::args::TestArgs;
 use crate::commands::discover::{discover_with, pytest_args};
 use crate::exit::Code;
 use crate::render;
-use crate::suite::{engine_for, group_by_module, run_suite, SuiteOptions};
+use crate::suite::{engine_for, group_by_module, run_suite, SuiteOptions, SuiteOutcome};
 use crate::terminal::ReportOptions;
 pub use crate::test_context::TestContext;
 
@@ -261,8 +261,18 @@ pub fn run_with(
         replay,
         capture: affected.is_some(),
         coverage,
+        import_modules: None,
     };
-    let mut outcome = run_suite(&discovery, &node_ids, units, options, out, start)?;
+    let fewer_imports = affected
+        .as_ref()
+        .and_then(crate::results::AffectedRun::modules_to_import)
+        .filter(|_| options.coverage.is_none());
+    let mut outcome = match fewer_imports {
+        Some(modules) => {
+            run_importing_fewer(&discovery, &node_ids, units, options, modules, out, start)?
+        }
+        None => run_suite(&discovery, &node_ids, units, options, out, start)?,
+    };
     if let Some(err) = &outcome.output_error {
         // A closed stdout (e.g. piped into `head`) must not lose the JUnit file or the state.
         eprintln!("dx-py: output error: {err}");
@@ -316,6 +326,44 @@ pub fn run_with(
         None => finish(),
     }
     Ok(code)
+}
+
+/// [`run_suite`] with each worker importing only `modules` before its first batch (see
+/// `results::AffectedRun::modules_to_import`). Its report is held back and shown only when
+/// every test in it passed; otherwise the run is made again with every selected test module
+/// imported, as pytest's collection does, and that run is the one reported: a test that
+/// fails only without another module's import-time effects is never reported failing.
+fn run_importing_fewer<W: Write>(
+    discovery: &Discovery,
+    node_ids: &[String],
+    units: Vec<WorkUnit>,
+    options: SuiteOptions,
+    modules: Vec<String>,
+    mut out: W,
+    start: Instant,
+) -> anyhow::Result<SuiteOutcome> {
+    let again = options.for_another_run();
+    let cancelled = Arc::clone(&options.interrupt);
+    let mut held = Vec::new();
+    let fewer = SuiteOptions {
+        import_modules: Some(modules),
+        ..options
+    };
+    let mut first = run_suite(discovery, node_ids, units.clone(), fewer, &mut held, start)?;
+    let passed = first.code == Code::Ok && first.failed.is_empty();
+    if passed || first.start_failure.is_some() || cancelled.load(Ordering::SeqCst) {
+        if let Err(err) = out.write_all(&held).and_then(|()| out.flush()) {
+            first.output_error.get_or_insert(err);
+        }
+        return Ok(first);
+    }
+    if crate::results::explaining() {
+        eprintln!(
+            "dx-py: result cache: not every test passed with only their own modules imported; \
+             running them again with every test module imported"
+        );
+    }
+    run_suite(discovery, node_ids, units, again, out, start)
 }
 
 /// pytest's `--ff`: the tests that failed last time run before all others (in units of their

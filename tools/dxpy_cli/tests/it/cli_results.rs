@@ -631,3 +631,95 @@ fn a_failing_hook_made_item_runs_again_next_time() {
     let fixed = hook_run(&root);
     assert_eq!(fixed.cached, fixed.cases.len(), "{}", fixed.output);
 }
+
+/// Each test module notes its import in `imports.log` beside the project (outside it: a file
+/// written into the tree would be a changed data file). `test_b` passes only once `test_a`'s
+/// module-level `import pkg.sub` has run, as it has under pytest's collection.
+const IMPORT_SIDE_EFFECTS: &[(&str, &str)] = &[
+    ("pytest.ini", "[pytest]\ntestpaths = tests\n"),
+    ("pkg/__init__.py", ""),
+    ("pkg/sub.py", "VALUE = 1\n"),
+    ("pkg/helper.py", "def f():\n    return 1\n"),
+    (
+        "tests/test_a.py",
+        "from pathlib import Path\n\nimport pkg.sub\n\n\
+         with open(Path(__file__).resolve().parents[2] / 'imports.log', 'a') as log:\n    \
+         log.write('a\\n')\n\n\ndef test_sub():\n    assert pkg.sub.VALUE == 1\n",
+    ),
+    (
+        "tests/test_b.py",
+        "from pathlib import Path\n\nimport pkg\nimport pkg.helper\n\n\
+         with open(Path(__file__).resolve().parents[2] / 'imports.log', 'a') as log:\n    \
+         log.write('b\\n')\n\n\ndef test_needs_sub():\n    \
+         assert pkg.helper.f() == 1\n    assert pkg.sub.VALUE == 1\n",
+    ),
+    (
+        "tests/test_c.py",
+        "from pathlib import Path\n\nimport pkg.helper\n\n\
+         with open(Path(__file__).resolve().parents[2] / 'imports.log', 'a') as log:\n    \
+         log.write('c\\n')\n\n\ndef test_helper():\n    assert pkg.helper.f() == 1\n",
+    ),
+];
+
+/// Edits `file` (`from` → `to`), then runs `--affected` beside pytest (outcomes, counts and
+/// exit code must agree); returns dx-py's run, how many it replayed, and the modules
+/// dx-py's workers imported, in order (pytest's own run imports each once, first).
+fn edit_and_rerun(root: &Path, file: &str, from: &str, to: &str) -> (Run, usize, String) {
+    let path = root.join(file);
+    let text = std::fs::read_to_string(&path).expect("read");
+    assert!(text.contains(from), "{file} has no {from:?}");
+    std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
+    let log = root.parent().expect("parent").join("imports.log");
+    let before = std::fs::read_to_string(&log).map_or(0, |t| t.len());
+    let (run, cached) = affected_like_pytest(root, &[]);
+    let after = std::fs::read_to_string(&log).expect("imports.log");
+    let new = &after[before..];
+    let by_dx_py = new
+        .strip_prefix("a\nb\nc\n")
+        .expect("pytest imports each module once");
+    (run, cached, by_dx_py.replace('\n', ""))
+}
+
+#[test]
+fn a_rerun_imports_only_the_modules_of_its_tests_unless_one_of_them_does_not_pass() {
+    let (_tmp, root) = tree(IMPORT_SIDE_EFFECTS);
+    let (_, cached) = affected_like_pytest(&root, &[]);
+    assert_eq!(cached, 0);
+    // Only test_c changed: its module alone is imported, and it passes.
+    let (run, cached, imported) = edit_and_rerun(&root, "tests/test_c.py", "f() ==", "f() + 0 ==");
+    assert_eq!(cached, 2, "{}", run.output);
+    assert!(
+        !imported.is_empty() && imported.chars().all(|m| m == 'c'),
+        "imported {imported:?}\n{}",
+        run.output
+    );
+    // f changed: test_b and test_c run. Without test_a's import test_b fails, so the run is
+    // made again with every module imported, and test_b passes as under pytest.
+    let (run, cached, imported) = edit_and_rerun(
+        &root,
+        "pkg/helper.py",
+        "return 1",
+        "value = 1\n    return value",
+    );
+    assert_eq!(cached, 1, "{}", run.output);
+    assert!(
+        imported.contains('a'),
+        "imported {imported:?}\n{}",
+        run.output
+    );
+    assert!(!run.output.contains("AttributeError"), "{}", run.output);
+    // A real failure: the run is made again too, and each failure is reported once.
+    let (run, _, _) = edit_and_rerun(&root, "pkg/helper.py", "value = 1", "value = 2");
+    assert_eq!(run.code, 1, "{}", run.output);
+    for test in [
+        "tests/test_b.py::test_needs_sub",
+        "tests/test_c.py::test_helper",
+    ] {
+        assert_eq!(
+            run.output.matches(&format!("FAILED {test}")).count(),
+            1,
+            "{}",
+            run.output
+        );
+    }
+}
