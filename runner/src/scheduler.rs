@@ -261,37 +261,23 @@ pub fn plan_batched_with_hooks(
 }
 
 fn plan_units(units: Vec<WorkUnit>, store: &DurationStore, batched: bool) -> Vec<WorkUnit> {
-    let (known_seconds, known_tests) = units
-        .iter()
-        .filter_map(|u| store.get(&u.key).map(|s| (s, u.node_ids.len())))
-        .fold((0.0, 0usize), |(s, n), (secs, tests)| (s + secs, n + tests));
-    let per_test = if known_tests > 0 {
-        Some(known_seconds / known_tests as f64)
-    } else {
-        None
-    };
-    let estimate = |unit: &WorkUnit| -> f64 {
-        match (store.get(&unit.key), per_test) {
-            (Some(seconds), _) => seconds,
-            (None, Some(per_test)) => per_test * unit.node_ids.len() as f64,
-            (None, None) => unit.node_ids.len() as f64,
-        }
-    };
     // `units` come in collection order: the position is each unit's place in it.
-    let estimated: Vec<Planned> = units
+    let positioned: Vec<Planned> = units
         .into_iter()
         .enumerate()
         .map(|(position, unit)| Planned {
-            seconds: estimate(&unit),
+            seconds: 0.0,
             position,
+            members: vec![(unit.key.clone(), unit.node_ids.len())],
             unit,
         })
         .collect();
     let mut planned = if batched {
-        batch_small_units(estimated)
+        batch_small_units(positioned)
     } else {
-        estimated
+        positioned
     };
+    estimate_seconds(&mut planned, store);
     planned.sort_by(|a, b| {
         b.seconds
             .total_cmp(&a.seconds)
@@ -313,7 +299,45 @@ fn plan_units(units: Vec<WorkUnit>, store: &DurationStore, batched: bool) -> Vec
 struct Planned {
     seconds: f64,
     position: usize,
+    /// The keys of the units it joins (one for a unit alone), with their test counts.
+    members: Vec<(String, usize)>,
     unit: WorkUnit,
+}
+
+/// Each entry's expected duration. The store knows the keys of earlier runs' units, which are
+/// batches as often as modules: a batch recurs while the suite's modules do, so its own
+/// record comes first, then the sum of its members' (each recorded, or the suite's mean time
+/// per test times its tests). With nothing recorded, test counts stand in for seconds.
+fn estimate_seconds(planned: &mut [Planned], store: &DurationStore) {
+    let mut known = (0.0, 0usize);
+    for entry in planned.iter() {
+        match store.get(&entry.unit.key) {
+            Some(seconds) => {
+                known = (known.0 + seconds, known.1 + entry.unit.node_ids.len());
+            }
+            None => {
+                for (key, tests) in &entry.members {
+                    if let Some(seconds) = store.get(key) {
+                        known = (known.0 + seconds, known.1 + tests);
+                    }
+                }
+            }
+        }
+    }
+    let per_test = if known.1 > 0 {
+        known.0 / known.1 as f64
+    } else {
+        1.0
+    };
+    for entry in planned.iter_mut() {
+        entry.seconds = store.get(&entry.unit.key).unwrap_or_else(|| {
+            entry
+                .members
+                .iter()
+                .map(|(key, tests)| store.get(key).unwrap_or(per_test * *tests as f64))
+                .sum()
+        });
+    }
 }
 
 /// The test module a unit's first node ID belongs to (`None` for hook items).
@@ -365,8 +389,8 @@ fn keep_module_order(planned: Vec<Planned>) -> Vec<Planned> {
 /// on a request's paths once per request: for a suite of many small modules that collection
 /// and the round trip cost as much as running the tests. Units at or above the limit stay
 /// alone, in their order. A batch's key joins its units' keys with `" + "` (the durations
-/// store then learns batches, which recur while the suite's modules do); its estimate is the
-/// sum of theirs.
+/// store then learns batches, which recur while the suite's modules do: see
+/// [`estimate_seconds`]).
 fn batch_small_units(units: Vec<Planned>) -> Vec<Planned> {
     let total: usize = units
         .iter()
@@ -400,7 +424,7 @@ fn batch_small_units(units: Vec<Planned>) -> Vec<Planned> {
             Some(joined)
                 if !gap && joined.unit.node_ids.len() + entry.unit.node_ids.len() <= limit =>
             {
-                joined.seconds += entry.seconds;
+                joined.members.extend(entry.members);
                 joined.position = joined.position.min(entry.position);
                 joined.unit.key = format!("{} + {}", joined.unit.key, entry.unit.key);
                 joined.unit.node_ids.extend(entry.unit.node_ids);
@@ -590,6 +614,52 @@ mod tests {
             .map(|u| (u.key.clone(), u.node_ids.len(), u.first_index))
             .collect();
         insta::assert_yaml_snapshot!(summary);
+    }
+
+    #[test]
+    fn a_batch_is_ordered_by_its_own_recorded_duration() {
+        // 255 tests, batches of up to 31: the slow module sits in a batch with a neighbour,
+        // which by test count alone runs last.
+        let modules = vec![
+            sized("t/test_a.py", 20),
+            sized("t/test_slow.py", 5),
+            sized("u/test_b.py", 30),
+            sized("v/test_big.py", 200),
+        ];
+        let first = plan_batched(&modules, &DurationStore::default(), SplitPolicy::default());
+        let keys: Vec<&str> = first.iter().map(|u| u.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "v/test_big.py",
+                "u/test_b.py",
+                "t/test_a.py + t/test_slow.py"
+            ]
+        );
+        // The last run learnt that the batch holding the slow module takes longest.
+        let mut store = DurationStore::default();
+        store.record("v/test_big.py", 1.0);
+        store.record("t/test_a.py + t/test_slow.py", 3.0);
+        store.record("u/test_b.py", 0.2);
+        let next = plan_batched(&modules, &store, SplitPolicy::default());
+        let keys: Vec<&str> = next.iter().map(|u| u.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "t/test_a.py + t/test_slow.py",
+                "v/test_big.py",
+                "u/test_b.py"
+            ]
+        );
+        // Members recorded alone (an earlier run split otherwise) are summed.
+        let mut store = DurationStore::default();
+        store.record("v/test_big.py", 1.0);
+        store.record("t/test_slow.py", 2.5);
+        let keys: Vec<String> = plan_batched(&modules, &store, SplitPolicy::default())
+            .into_iter()
+            .map(|u| u.key)
+            .collect();
+        assert_eq!(keys[0], "t/test_a.py + t/test_slow.py");
     }
 
     #[test]
