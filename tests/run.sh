@@ -34,7 +34,13 @@ venv_python="$DXPY_CACHE/corpus/venv/bin/python"
 
 setup() {
     python3 tests/corpus/corpus.py fetch && python3 tests/corpus/corpus.py venv &&
-        DXPY_CORPUS_SET=plugins python3 tests/corpus/corpus.py setup && cov_tools
+        DXPY_CORPUS_SET=plugins python3 tests/corpus/corpus.py setup && cov_tools && plugin_wheels
+}
+
+# Plugins that integration tests install into scratch venvs of their own (`install_wheel`).
+plugin_wheels() {
+    "$venv_python" -m pip download --quiet --disable-pip-version-check --no-deps \
+        -d "$DXPY_CACHE/wheels" -r tests/plugin-wheels.txt
 }
 
 # `dx-py test --cov` is compared with pytest-cov (tools/dxpy_cli/tests/it/cli_cov.rs): both

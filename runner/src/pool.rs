@@ -151,6 +151,10 @@ pub struct PoolConfig {
     pub spare: Option<std::sync::Arc<SpareSlot>>,
     /// Who the worker is, as pytest-xdist tells its workers (set per slot by the run).
     pub identity: Option<WorkerIdentity>,
+    /// The run's `testrun_uid` when the caller chose it (to print what derives from it, such
+    /// as [`WorkerIdentity::randomly_seed`], before the run starts); `None`: the spare's
+    /// ([`SpareSlot::upcoming_testrun_uid`]), else a new one.
+    pub testrun_uid: Option<String>,
 }
 
 /// What pytest-xdist gives each worker, which suites key per-worker state on (databases,
@@ -170,6 +174,13 @@ impl WorkerIdentity {
     /// A new run's id: a random UUID's hex, as pytest-xdist makes it.
     pub fn new_testrun_uid() -> String {
         uuid::Uuid::new_v4().simple().to_string()
+    }
+
+    /// The seed pytest-randomly uses in every worker of the run whose id is `testrun_uid`
+    /// (its first 32 bits; the worker's `SharedSeed` plugin gives it to the plugin), as
+    /// pytest-xdist's controller hands its own seed to every worker.
+    pub fn randomly_seed(testrun_uid: &str) -> Option<u32> {
+        u32::from_str_radix(testrun_uid.get(..8)?, 16).ok()
     }
 
     fn vars(&self) -> [(OsString, OsString); 3] {
@@ -216,6 +227,7 @@ impl PoolConfig {
             record_execution: false,
             spare: None,
             identity: None,
+            testrun_uid: None,
         }
     }
 
@@ -357,6 +369,17 @@ pub fn resolve_worker_path(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_randomly_seed_is_the_first_32_bits_of_the_run_id() {
+        // The worker derives the same number (worker/tests/test_xdist_identity.py).
+        let uid = "0123456789abcdef0123456789abcdef";
+        assert_eq!(WorkerIdentity::randomly_seed(uid), Some(0x0123_4567));
+        assert_eq!(WorkerIdentity::randomly_seed("0123"), None);
+        assert_eq!(WorkerIdentity::randomly_seed("not-hex-at-all"), None);
+        let fresh = WorkerIdentity::new_testrun_uid();
+        assert!(WorkerIdentity::randomly_seed(&fresh).is_some(), "{fresh}");
+    }
 
     #[test]
     fn python_option_wins_then_virtualenv_then_python3() {

@@ -221,9 +221,12 @@ impl Run {
             testrun_uid: self
                 .config
                 .pool
-                .spare
-                .as_ref()
-                .and_then(|slot| slot.upcoming_testrun_uid())
+                .testrun_uid
+                .clone()
+                .or_else(|| {
+                    let spare = self.config.pool.spare.as_ref()?;
+                    spare.upcoming_testrun_uid()
+                })
                 .unwrap_or_else(WorkerIdentity::new_testrun_uid),
         };
         // A worker per unit at most: another would start and shut down without a test.

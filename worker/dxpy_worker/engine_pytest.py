@@ -28,7 +28,7 @@ from dxpy_worker import builtin_hooks, cov_worker, warm_pytest
 from dxpy_worker import protocol as P
 from dxpy_worker.fastpath import DirectProtocol
 from dxpy_worker.import_once import FailedImports, deliver
-from dxpy_worker.xdist_identity import XdistIdentity
+from dxpy_worker.xdist_identity import SharedSeed, XdistIdentity
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Iterable
@@ -1069,7 +1069,7 @@ def _devnull_stdout() -> TextIO:
 
 def run(channel: Channel, hello: P.Hello) -> int:
     plugin = WorkerPlugin(channel)
-    plugins: list[object] = [plugin, plugin.import_once, XdistIdentity()]
+    plugins: list[object] = [plugin, plugin.import_once, XdistIdentity(), SharedSeed()]
     if hello.record:
         # Before pytest starts: conftests and plugins import the project too.
         from dxpy_worker.recorder import Recorder, cache_dir_from_env

@@ -73,3 +73,37 @@ class XdistIdentity:
             for fixturedef in _visible_fixturedefs(session, name):
                 if getattr(fixturedef.func, "__module__", "") == XDIST_MODULE:
                     fixturedef.func = function
+
+
+RANDOMLY_PLUGIN = "randomly"  # pytest-randomly's pytest11 entry point name
+
+
+def shared_seed(environ: Mapping[str, str]) -> int | None:
+    """The run's pytest-randomly seed: the first 32 bits of its ``testrun_uid`` (the runner
+    derives the same number for its header: ``WorkerIdentity::randomly_seed``)."""
+    uid = environ.get("PYTEST_XDIST_TESTRUNUID", "")
+    try:
+        return int(uid[:8], 16) if len(uid) >= 8 else None
+    except ValueError:
+        return None
+
+
+class SharedSeed:
+    """Gives pytest-randomly the run's seed, as xdist's controller gives it to every worker.
+
+    The plugin draws a seed in each process unless ``--randomly-seed`` names one, and reads
+    an xdist controller's from ``config.workerinput``, which is not set here (see the module
+    docs). Without this each worker would shuffle and reseed ``random`` by a seed of its own,
+    which no ``--randomly-seed`` could reproduce. With it, every test's ``random`` state is
+    the one ``pytest --randomly-seed=N`` gives it. Runs before the plugin's own configure, and
+    only when the option was left at its default."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_configure(self, config: pytest.Config) -> None:
+        if not config.pluginmanager.has_plugin(RANDOMLY_PLUGIN):
+            return
+        if config.getoption("randomly_seed", None) != "default":
+            return
+        seed = shared_seed(os.environ)
+        if seed is not None:
+            config.option.randomly_seed = seed

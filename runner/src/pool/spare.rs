@@ -150,7 +150,7 @@ impl SpareSlot {
 
     /// The `testrun_uid` of the spare made for the next run, once: a run adopts it so that
     /// its workers and the spare share one id (each run gets a new one).
-    pub(crate) fn upcoming_testrun_uid(&self) -> Option<String> {
+    pub fn upcoming_testrun_uid(&self) -> Option<String> {
         self.lock().testrun_uid.take()
     }
 

@@ -24,6 +24,7 @@ pub mod junit;
 pub mod project;
 pub mod pytest_cli;
 pub mod pytest_probe;
+mod randomly;
 pub mod render;
 pub mod results;
 pub mod signals;

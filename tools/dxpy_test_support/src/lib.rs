@@ -17,4 +17,6 @@ pub use dx_py::{assert_same, dx_py};
 pub use paths::{repo_root, worker_package};
 pub use project::{copy_tree, copy_tree_where, write, Project};
 pub use pytest::{collect_only, junit, pytest, summary, summary_counts, Collection};
-pub use python::{bounded, purelib, python, python_executable, venv_with_test_packages};
+pub use python::{
+    bounded, install_wheel, purelib, python, python_executable, venv_with_test_packages,
+};

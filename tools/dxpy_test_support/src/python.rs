@@ -85,3 +85,35 @@ pub fn venv_with_test_packages(dir: &Path) -> (PathBuf, PathBuf) {
     );
     (venv_python, site)
 }
+
+/// Installs the wheel of `distribution` (pinned in `tests/plugin-wheels.txt`, downloaded by
+/// the setup stage of `tests/run.sh` into `$DXPY_CACHE/wheels`) into `site`, without its
+/// dependencies and without the network. Fails loudly, never skips, when the wheel is not
+/// there.
+pub fn install_wheel(site: &Path, distribution: &str) {
+    let wheels = std::env::var_os("DXPY_CACHE")
+        .map_or_else(|| crate::repo_root().join(".cache"), PathBuf::from)
+        .join("wheels");
+    let out = Command::new(python())
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
+        .args(["--no-index", "--no-deps", "--find-links"])
+        .arg(&wheels)
+        .arg("--target")
+        .arg(site)
+        .arg(distribution)
+        .output()
+        .expect("pip");
+    assert!(
+        out.status.success(),
+        "installing {distribution} from {} failed (run the setup stage of tests/run.sh, \
+         which downloads the wheels of tests/plugin-wheels.txt):\n{}",
+        wheels.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

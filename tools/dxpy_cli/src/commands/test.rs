@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use dxpy_discover::session::{self, Discovery};
-use dxpy_runner::pool::{PoolConfig, WarmStart, Zygote, ZygoteSpec};
+use dxpy_runner::pool::{PoolConfig, WarmStart, WorkerIdentity, Zygote, ZygoteSpec};
 use dxpy_runner::scheduler::{
     plan_batched_with_hooks, DurationStore, HookTree, SplitPolicy, UnitKind, WorkUnit,
 };
@@ -246,6 +246,20 @@ pub fn run_with(
         pool.warm_start = zygote(&pool, &discovery);
         pool.spare = context.spare.clone();
     }
+    // The run's id, chosen now: pytest-randomly's seed derives from it, and pytest names the
+    // seed in its header.
+    let testrun_uid = pool
+        .spare
+        .as_ref()
+        .and_then(|spare| spare.upcoming_testrun_uid())
+        .unwrap_or_else(WorkerIdentity::new_testrun_uid);
+    header_notes.extend(crate::randomly::header_line(
+        &pool,
+        &discovery,
+        &python,
+        &testrun_uid,
+    ));
+    pool.testrun_uid = Some(testrun_uid);
     let options = SuiteOptions {
         pool,
         // Command line over addopts/PYTEST_ADDOPTS (`report_args`); 0 is no limit.
