@@ -26,6 +26,10 @@ pub enum Command {
     Discover(DiscoverArgs),
     /// Run tests in warm Python workers, with pytest's results, output and exit codes.
     Test(TestArgs),
+    /// Run pytest and `dx-py test` side by side on the suite (any `dx-py test` arguments),
+    /// check that every test's outcome agrees, and record pytest's time as the baseline that
+    /// later runs of the same selection are compared with.
+    Bench(TestArgs),
     /// List the tests a change can affect (import graph + conftest scoping).
     Affected(AffectedArgs),
     /// Bazel's DxPyTest build action: `--persistent_worker` (WorkRequests on stdin) or
@@ -203,6 +207,9 @@ pub struct TestArgs {
     /// Every other option: pytest's (see [`crate::pytest_cli`]); set by [`parse_cli`].
     #[arg(skip)]
     pub pytest: Box<PytestCommandLine>,
+    /// The arguments as given after the subcommand; set by [`parse_cli`].
+    #[arg(skip)]
+    pub given: Vec<String>,
 }
 
 /// Parse `dx-py`'s command line (`argv[0]` included). For `dx-py test`, the options dx-py
@@ -214,15 +221,19 @@ where
     T: Into<OsString>,
 {
     let argv: Vec<OsString> = argv.into_iter().map(Into::into).collect();
-    if argv.get(1).is_some_and(|a| a == "test") {
+    let subcommand = argv.get(1).map(|a| a.to_string_lossy().into_owned());
+    if let Some(name @ ("test" | "bench")) = subcommand.as_deref() {
         let rest: Vec<String> = argv[2..]
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         let args = parse_test_args(&rest, &ProbedArities::new())?;
-        return Ok(Cli {
-            command: Command::Test(args),
-        });
+        let command = if name == "bench" {
+            Command::Bench(args)
+        } else {
+            Command::Test(args)
+        };
+        return Ok(Cli { command });
     }
     Cli::try_parse_from(argv)
 }
@@ -237,6 +248,7 @@ pub fn parse_test_args(tokens: &[String], probed: &ProbedArities) -> Result<Test
         return Err(clap::Error::new(clap::error::ErrorKind::InvalidSubcommand));
     };
     args.pytest = Box::new(pytest);
+    args.given = tokens.to_vec();
     Ok(args)
 }
 

@@ -14,6 +14,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI is the one place that prints
 
 pub mod args;
+mod baseline;
 mod collect_probe;
 pub mod commands;
 pub mod config;

@@ -64,6 +64,8 @@ pub struct SuiteOptions {
     /// The test modules each worker imports before its first batch; `None`: every module
     /// of the selected tests, as pytest's collection imports them (see `results`).
     pub import_modules: Option<Vec<String>>,
+    /// pytest's recorded time for this selection, which the stats line compares with.
+    pub baseline: Option<crate::baseline::Baseline>,
 }
 
 impl SuiteOptions {
@@ -85,6 +87,7 @@ impl SuiteOptions {
             capture: self.capture,
             coverage: None,
             import_modules: None,
+            baseline: self.baseline.clone(),
         }
     }
 }
@@ -454,6 +457,9 @@ fn open_terminal<W: Write>(
     let shown_total = total + replayed_beyond(node_ids, &options.replay);
     let mut terminal = Terminal::new(out, options.verbosity, options.color, shown_total);
     terminal.set_report_options(options.report.clone());
+    if let Some(baseline) = &options.baseline {
+        terminal.compare_with(baseline.clone());
+    }
     if total_grows_at_run_time(discovery, node_ids, units) {
         terminal.expect_more_than_total();
     }

@@ -288,6 +288,8 @@ pub struct Terminal<W: Write> {
     progress_broken: bool,
     /// pytest-cov's "tests coverage" section (`--cov`).
     coverage: Option<CoverageReport>,
+    /// pytest's recorded time for this selection (`dx-py bench`): the stats line compares.
+    baseline: Option<crate::baseline::Baseline>,
 }
 
 impl<W: Write> Terminal<W> {
@@ -316,6 +318,7 @@ impl<W: Write> Terminal<W> {
             full_messages: verbosity >= 2 || running_on_ci(),
             replaying: false,
             cached: 0,
+            baseline: None,
             progress_broken: false,
             coverage: None,
         }
@@ -585,6 +588,11 @@ impl<W: Write> Terminal<W> {
     /// `-r`, `--tb`, ...: what the sections after the progress show.
     pub fn set_report_options(&mut self, options: ReportOptions) {
         self.options = options;
+    }
+
+    /// The stats line ends with how this run compares with pytest's recorded time.
+    pub fn compare_with(&mut self, baseline: crate::baseline::Baseline) {
+        self.baseline = Some(baseline);
     }
 
     /// `count` of the tests in `total` will never run (their module skipped itself or could
@@ -908,7 +916,11 @@ impl<W: Write> Terminal<W> {
         if self.cached > 0 {
             body.push_str(&format!(" ({} cached)", self.cached));
         }
-        format!("{body} in {}", duration(elapsed))
+        let line = format!("{body} in {}", duration(elapsed));
+        match &self.baseline {
+            Some(baseline) => format!("{line} ({})", crate::baseline::note(baseline, elapsed)),
+            None => line,
+        }
     }
 
     pub fn count(&self, stat: Stat) -> usize {

@@ -293,6 +293,7 @@ impl RunfilesSuite {
             capture: false,
             coverage: None,
             import_modules: None,
+            baseline: None,
         };
         run_suite(&discovery, &node_ids, units, options, out, start)
     }

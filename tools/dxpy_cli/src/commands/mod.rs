@@ -5,6 +5,7 @@ mod affected;
 mod bazel_run;
 mod bazel_test;
 mod bazel_worker;
+mod bench;
 mod cache;
 mod daemon;
 pub(crate) mod discover;
@@ -20,6 +21,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Discover(args) => discover::run(args),
         Command::Test(args) if args.watch => watch::run(args),
         Command::Test(args) => test::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Affected(args) => affected::run(args),
         Command::Gazelle(args) => gazelle::run(args),
         Command::Cache { action } => cache::run(action),

@@ -276,6 +276,10 @@ pub fn run_with(
         capture: affected.is_some(),
         coverage,
         import_modules: None,
+        baseline: crate::baseline::lookup(
+            &discovery.config.rootdir,
+            &crate::baseline::key(&python, &args),
+        ),
     };
     let fewer_imports = affected
         .as_ref()
@@ -380,9 +384,9 @@ fn run_importing_fewer<W: Write>(
     run_suite(discovery, node_ids, units, again, out, start)
 }
 
-/// pytest's `--ff`: the tests that failed last time run before all others (in units of their
-/// own, so a unit's passing tests do not run ahead of them), then the rest longest-first;
-/// hook-items units with a recorded failure below them lead the rest.
+/// pytest's `--ff`: the tests that failed last time run before all others, in collection
+/// order (in units of their own, so a unit's passing tests do not run ahead of them), then
+/// the rest longest-first; hook-items units with a recorded failure below them lead the rest.
 fn plan_failed_first(
     node_ids: &[String],
     hook_trees: &[HookTree],
@@ -395,6 +399,18 @@ fn plan_failed_first(
         .partition(|id| is_recorded_failure(last_failed, id));
     let policy = SplitPolicy::default();
     let mut units = plan_batched_with_hooks(&group_by_module(&failed), &[], store, policy);
+    // pytest runs the failures in collection order, not by how long their modules took.
+    let place: std::collections::HashMap<&str, usize> = failed
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.as_str(), i))
+        .collect();
+    units.sort_by_key(|u| {
+        u.node_ids
+            .first()
+            .and_then(|id| place.get(id.as_str()))
+            .copied()
+    });
     // A module's failures alone are not the module: their time must not be learnt as its.
     for unit in &mut units {
         unit.key.push_str(FAILED_FIRST_KEY);

@@ -4,6 +4,7 @@
 mod cli_affected;
 mod cli_affected_since;
 mod cli_bazel;
+mod cli_bench;
 mod cli_config;
 mod cli_cov;
 mod cli_daemon;
