@@ -161,7 +161,8 @@ pub struct TestArgs {
     /// More output: one line per test (repeatable).
     #[arg(short = 'v', long = "verbose", action = clap::ArgAction::Count)]
     pub verbose: u8,
-    /// Fail a test that runs longer than this many seconds (its worker is replaced).
+    /// Fail a test that runs longer than this many seconds (its worker is replaced). With
+    /// pytest-timeout loaded, this is its `--timeout` (its report), dx-py's bound behind it.
     #[arg(long = "timeout", value_name = "SECONDS")]
     pub timeout: Option<f64>,
     /// Write a JUnit XML report here, in pytest's shape.

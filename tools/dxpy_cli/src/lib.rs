@@ -22,6 +22,7 @@ pub mod cov;
 pub mod daemon;
 pub mod exit;
 pub mod junit;
+mod plugins;
 pub mod project;
 pub mod pytest_cli;
 pub mod pytest_probe;

@@ -5,16 +5,15 @@
 //! from its `testrun_uid` (`WorkerIdentity::randomly_seed`, given to the plugin by the
 //! worker's `SharedSeed`), so every test sees the `random` state `pytest --randomly-seed=N`
 //! gives it. This module decides the header line that names the seed, which is how a user
-//! reproduces a run. Whether the plugin is there is read from the interpreter's
-//! `site-packages` and `PYTHONPATH` without starting it: when that misses an install, the
-//! seed is still shared, only the line is missing.
+//! reproduces a run. Whether the plugin is loaded is `crate::plugins::loaded`: when that
+//! misses an install, the seed is still shared, only the line is missing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use dxpy_discover::session::Discovery;
 use dxpy_runner::pool::{PoolConfig, WorkerIdentity};
 
-/// The plugin's `pytest11` entry point name (what `-p no:NAME` names) and module.
+/// The plugin's `pytest11` entry point name (what `-p no:NAME` names), then its module.
 const PLUGIN_NAMES: [&str; 2] = ["randomly", "pytest_randomly"];
 const SEED_OPTION: &str = "--randomly-seed";
 
@@ -35,19 +34,7 @@ pub fn header_line(
         .chain(&pool.pytest_args)
         .map(String::as_str)
         .collect();
-    let plugins = &discovery.config.args.plugins;
-    let named = |prefix: &str| {
-        plugins
-            .iter()
-            .chain(plugin_values(&pool.pytest_args).iter())
-            .any(|p| PLUGIN_NAMES.iter().any(|n| *p == format!("{prefix}{n}")))
-    };
-    if named("no:") {
-        return None;
-    }
-    let autoload = std::env::var_os("PYTEST_DISABLE_PLUGIN_AUTOLOAD").is_none_or(|v| v.is_empty());
-    let loaded = named("") || (autoload && installed(python));
-    if !loaded {
+    if !crate::plugins::loaded(&pool.pytest_args, discovery, python, &PLUGIN_NAMES) {
         return None;
     }
     let seed = match explicit_seed(&args) {
@@ -55,20 +42,6 @@ pub fn header_line(
         None => WorkerIdentity::randomly_seed(testrun_uid)?,
     };
     Some(format!("Using {SEED_OPTION}={seed}"))
-}
-
-/// The values of `-p NAME` / `-pNAME` / `-p=NAME` in `args`.
-fn plugin_values(args: &[String]) -> Vec<String> {
-    let mut values = Vec::new();
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        if arg == "-p" {
-            values.extend(iter.next().cloned());
-        } else if let Some(value) = arg.strip_prefix("-p") {
-            values.push(value.trim_start_matches('=').to_owned());
-        }
-    }
-    values
 }
 
 /// The last `--randomly-seed=V` (or `--randomly-seed V`) of `args`.
@@ -86,25 +59,6 @@ fn explicit_seed<'a>(args: &[&'a str]) -> Option<&'a str> {
     found
 }
 
-/// Whether a distribution on the interpreter's path declares pytest-randomly's `pytest11`
-/// entry point: its `site-packages` as a virtualenv or a prefix install lays it out, and
-/// `PYTHONPATH`.
-fn installed(python: &Path) -> bool {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PYTHONPATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    let prefix = python.parent().and_then(Path::parent);
-    if let Some(lib) = prefix.map(|p| p.join("lib")) {
-        for entry in std::fs::read_dir(lib).into_iter().flatten().flatten() {
-            if entry.file_name().to_string_lossy().starts_with("python3") {
-                dirs.push(entry.path().join("site-packages"));
-            }
-        }
-    }
-    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
-    crate::daemon::preload::pytest_plugin_modules(&dirs).contains(PLUGIN_NAMES[1])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,14 +72,5 @@ mod tests {
         );
         assert_eq!(explicit_seed(&["--randomly-seeds=4"]), None);
         assert_eq!(explicit_seed(&["-p", "randomly"]), None);
-    }
-
-    #[test]
-    fn plugin_values_in_every_spelling() {
-        let args: Vec<String> = ["-p", "no:randomly", "-pxdist", "-x"]
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        assert_eq!(plugin_values(&args), ["no:randomly", "xdist"]);
     }
 }

@@ -511,6 +511,16 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
         .timeout
         .filter(|t| *t > 0.0)
         .map(Duration::from_secs_f64);
+    if let Some(seconds) = args
+        .timeout
+        .filter(|_| timeout_plugin_loaded(args, discovery, &pool))
+    {
+        // One meaning for `--timeout`: pytest-timeout's, whose failure report pytest would
+        // print. dx-py's own bound stays behind it, for a hang the plugin cannot interrupt
+        // (a blocked C call under its signal method).
+        pool.pytest_args.push(format!("--timeout={seconds}"));
+        pool.test_timeout = pool.test_timeout.map(|t| t * 2 + TIMEOUT_BACKSTOP);
+    }
     pool.preload = preload_modules(&discovery.config.rootdir.join("pyproject.toml"))?;
     // Workers are forked from a warm zygote (the run falls back to spawning by itself).
     pool.warm_start = if args.no_zygote {
@@ -519,6 +529,20 @@ fn pool_config(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<PoolCon
         WarmStart::Zygote
     };
     Ok(pool)
+}
+
+/// How long past twice pytest-timeout's `--timeout` dx-py waits before replacing the worker.
+const TIMEOUT_BACKSTOP: Duration = Duration::from_secs(10);
+
+/// pytest-timeout (entry point `timeout`) is loaded by the workers' pytest.
+fn timeout_plugin_loaded(args: &TestArgs, discovery: &Discovery, pool: &PoolConfig) -> bool {
+    let python = crate::pytest_probe::interpreter(args);
+    crate::plugins::loaded(
+        &pool.pytest_args,
+        discovery,
+        &python,
+        &["timeout", "pytest_timeout"],
+    )
 }
 
 /// `--cov` (pytest-cov) among the run's pytest options: the workers measure into a private

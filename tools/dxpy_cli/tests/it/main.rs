@@ -14,7 +14,7 @@ mod cli_gazelle;
 mod cli_hooks;
 mod cli_order_and_stop;
 mod cli_passthrough;
-mod cli_randomly;
+mod cli_plugins;
 mod cli_results;
 mod cli_select;
 mod cli_signals;

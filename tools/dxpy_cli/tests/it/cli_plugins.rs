@@ -1,13 +1,16 @@
-//! pytest-randomly under dx-py: every worker uses the run's seed, which the header names as
-//! pytest's does, so each test sees the `random` state `pytest --randomly-seed=N` gives it
-//! (pytest-randomly reseeds `random` per test from the seed and the test's node ID).
+//! Plugins dx-py treats specially, each installed from its wheel into a scratch venv:
+//! - pytest-randomly: every worker uses the run's seed, which the header names as pytest's
+//!   does, so each test sees the `random` state `pytest --randomly-seed=N` gives it
+//!   (pytest-randomly reseeds `random` per test from the seed and the test's node ID);
+//! - pytest-timeout: `--timeout` is its option, so a test that runs too long fails with its
+//!   report, as under pytest.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use dxpy_test_support::{
-    bounded, install_wheel, run_with_env, venv_with_test_packages, Project, Run,
+    bounded, install_wheel, run_with_env, summary, venv_with_test_packages, Project, Run,
 };
 
 /// Each test writes its node ID and its first `random.random()` to `$RANDOM_LOG`.
@@ -27,9 +30,15 @@ fn setup() -> (Project, PathBuf) {
     for i in 0..4 {
         project = project.file(&format!("test_m{i}.py"), MODULE);
     }
-    let (python, site) = venv_with_test_packages(project.temp_dir());
-    install_wheel(&site, "pytest-randomly");
+    let python = venv_with(&project, "pytest-randomly");
     (project, python)
+}
+
+/// A venv beside `project` with `plugin` besides the test interpreter's packages.
+fn venv_with(project: &Project, plugin: &str) -> PathBuf {
+    let (python, site) = venv_with_test_packages(project.temp_dir());
+    install_wheel(&site, plugin);
+    python
 }
 
 /// Runs `command` in `root` with `$RANDOM_LOG` at `log` (outside the project), and returns
@@ -105,4 +114,33 @@ fn a_given_seed_is_every_workers_and_no_randomly_turns_it_off() {
     assert_eq!(off.code, 0, "{}", off.output);
     assert_eq!(header_seed(&off.output), None, "{}", off.output);
     assert_eq!(values.len(), TESTS, "{}", off.output);
+}
+
+/// One test that outlives a one-second `--timeout`, one that does not.
+const SLOW: &str = "import time\n\n\ndef test_slow():\n    time.sleep(30)\n\n\n\
+def test_quick():\n    pass\n";
+
+#[test]
+fn timeout_is_pytest_timeouts_option_when_it_is_installed() {
+    let project = Project::in_subdir("proj")
+        .file("pytest.ini", "[pytest]\n")
+        .file("test_slow.py", SLOW);
+    let python = venv_with(&project, "pytest-timeout");
+    let message = "Failed: Timeout (>1.0s) from pytest-timeout.";
+    let (py, _) = pytest(&project, &python, &["--timeout=1", "-q"]);
+    assert_eq!(py.code, 1, "{}", py.output);
+    assert!(py.output.contains(message), "{}", py.output);
+    let (dx, _) = dx_py(&project, &python, &["--timeout=1", "-q"]);
+    assert_eq!(dx.code, 1, "{}", dx.output);
+    assert!(dx.output.contains(message), "{}", dx.output);
+    assert_eq!(summary(&dx.output), summary(&py.output), "{}", dx.output);
+    // Without the plugin, dx-py's own bound fails the test (its worker is replaced).
+    let (own, _) = dx_py(
+        &project,
+        &python,
+        &["--timeout=1", "-q", "-p", "no:timeout"],
+    );
+    assert_eq!(own.code, 1, "{}", own.output);
+    assert!(!own.output.contains(message), "{}", own.output);
+    assert_eq!(summary(&own.output), "1 failed, 1 passed", "{}", own.output);
 }
