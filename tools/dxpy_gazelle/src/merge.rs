@@ -2,10 +2,11 @@
 //!
 //! The existing text is copied through verbatim except for three kinds of edits:
 //! - a *managed* rule (a `dx_py_library`/`dx_py_test` call without `# keep`) whose name the
-//!   generator produces is re-rendered: the generated attributes (`srcs`, `deps`, `imports`,
-//!   `testonly`) get their new values, every other attribute keeps its source text and its
-//!   comments; an attribute with `# keep` on its line keeps its value, and a list element with
-//!   `# keep` survives next to the generated ones. A value that is not a literal (a `glob`, a
+//!   generator produces is re-rendered: the generated attributes (`srcs`, `data`, `deps`,
+//!   `imports`, `testonly`, `visibility`) get their new values, every other attribute keeps
+//!   its source text and its comments; an attribute with `# keep` on its line keeps its value, and a list element with
+//!   `# keep` survives next to the generated ones. `data` is only added to: every element
+//!   already there stays (hand-written entries cannot be told from inferred ones). A value that is not a literal (a `glob`, a
 //!   `select`, a concatenation) cannot be merged and is left as written.
 //! - a managed rule whose name is no longer generated is deleted (with the comment block
 //!   directly above it) when none of its literal `srcs` remains outside generated targets:
@@ -30,6 +31,8 @@ pub struct GeneratedRule {
     pub kind: RuleKind,
     pub name: String,
     pub srcs: Vec<String>,
+    /// Files the code reads at run time: labels, relative to the package where possible.
+    pub data: Vec<String>,
     /// Labels, relative to the package where possible (`:x`, `//a`, `@pypi//six`).
     pub deps: Vec<String>,
     pub imports: Vec<String>,
@@ -44,6 +47,7 @@ impl GeneratedRule {
     fn list(&self, attr: GeneratedAttr) -> Option<&[String]> {
         match attr {
             GeneratedAttr::Srcs => Some(&self.srcs),
+            GeneratedAttr::Data => Some(&self.data),
             GeneratedAttr::Deps => Some(&self.deps),
             GeneratedAttr::Imports => Some(&self.imports),
             GeneratedAttr::Visibility => Some(&self.visibility),
@@ -324,7 +328,10 @@ fn merge_rule(
                 if attr_has_keep(file, arg, trailing) || arg.value == ArgValue::Opaque {
                     Some(verbatim)
                 } else {
-                    let kept = surviving_elements(file, arg, generated.list(attr));
+                    // `data` is only ever added to: what is there may be hand-written (or a
+                    // generated file's label) and nothing tells it from an inferred entry.
+                    let keep_all = attr == GeneratedAttr::Data;
+                    let kept = surviving_elements(file, arg, generated.list(attr), keep_all);
                     generated.render_attr(attr, kept)
                 }
             }
@@ -374,11 +381,12 @@ fn attr_has_keep(file: &BuildFile, arg: &Arg, trailing: Option<&Comment>) -> boo
 }
 
 /// Existing list elements that stay: those with `# keep`, and those still generated (with
-/// their comments).
+/// their comments); all of them with `keep_all`.
 fn surviving_elements(
     file: &BuildFile,
     arg: &Arg,
     generated: Option<&[String]>,
+    keep_all: bool,
 ) -> Vec<RenderedElement> {
     let ArgValue::StringList(elements) = &arg.value else {
         return Vec::new();
@@ -392,7 +400,7 @@ fn surviving_elements(
         boundary = trailing.map_or(element.end, |c| c.end);
         let keep = trailing.is_some_and(Comment::is_keep);
         let still = generated.is_some_and(|g| g.contains(&element.value));
-        if keep || still {
+        if keep || still || keep_all {
             out.push(RenderedElement {
                 value: element.value.clone(),
                 leading,
@@ -441,6 +449,7 @@ mod tests {
                 kind,
                 name,
                 srcs,
+                data: vec![],
                 deps,
                 imports: vec![],
                 testonly,
@@ -510,6 +519,7 @@ mod tests {
             kind: RuleKind::Test,
             name: "test_a".into(),
             srcs: vec!["test_a.py".into()],
+            data: vec![],
             deps: vec![],
             imports: vec![],
             testonly: false,
