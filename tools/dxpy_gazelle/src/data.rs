@@ -38,7 +38,14 @@ impl DataContext {
         let module_dir = file.parent().unwrap_or(Path::new(""));
         let mut out = BTreeSet::new();
         for candidate in candidates {
-            let bases: Vec<PathBuf> = match &candidate.anchor {
+            // ".", "./", "..": no name of anything.
+            if !Path::new(&candidate.text)
+                .components()
+                .any(|c| matches!(c, Component::Normal(_)))
+            {
+                continue;
+            }
+            let mut bases: Vec<PathBuf> = match &candidate.anchor {
                 Anchor::Loose | Anchor::Joined => std::iter::once(module_dir.to_path_buf())
                     .chain(self.bases.iter().cloned())
                     .collect(),
@@ -49,12 +56,24 @@ impl DataContext {
                     .collect(),
             };
             let allow_dir = candidate.anchor != Anchor::Loose || candidate.text.contains('/');
-            for base in bases {
-                let Some(path) = self.inside(&base.join(&candidate.text)) else {
+            let mut texts = vec![candidate.text.as_str()];
+            // `Path(__file__) / ".." / "x"`: the first `..` leaves the file, not its directory.
+            if let (Anchor::Joined, Some(rest)) =
+                (&candidate.anchor, candidate.text.strip_prefix("../"))
+            {
+                texts.push(rest);
+                bases.truncate(1);
+            }
+            let attempts = texts
+                .iter()
+                .flat_map(|text| bases.iter().map(move |base| base.join(text)));
+            for joined in attempts {
+                let Some(path) = self.inside(&joined) else {
                     continue;
                 };
-                // The module's own directory or one above it is not data it names.
-                if module_dir.starts_with(&path) {
+                // The module's own directory or one above it, or an import root, is not data
+                // it names.
+                if module_dir.starts_with(&path) || self.bases.contains(&path) {
                     continue;
                 }
                 let absolute = self.repo_root.join(&path);
@@ -229,6 +248,7 @@ mod tests {
             "t/data/a.json",
             "t/data/deep/b.txt",
             "t/sub/c.txt",
+            "t/res/r.txt",
             "top.ini",
         ] {
             let path = root.join(file);
@@ -245,6 +265,8 @@ mod tests {
                 candidate("../..", Anchor::Joined),
                 candidate("missing.json", Anchor::Loose),
                 candidate("c.txt", Anchor::Package("t.sub".into())),
+                candidate("./", Anchor::Loose),
+                candidate("../res/r.txt", Anchor::Joined),
             ],
         );
         let labels: Vec<String> = found
@@ -256,6 +278,7 @@ mod tests {
             vec![
                 "data/a.json",
                 "data/deep/b.txt",
+                "res/r.txt",
                 "//t/sub:c.txt",
                 "//:top.ini"
             ]
