@@ -360,10 +360,11 @@ fn pytest_view(root: &Path) -> Result<PytestView, GazelleError> {
     })
 }
 
-/// The literals of every file (unreadable files have none).
+/// The literals of every file (unreadable files have none), parsed in parallel.
 fn scan_literals(root: &Path, files: &[PathBuf]) -> BTreeMap<PathBuf, literals::Literals> {
+    use rayon::prelude::*;
     files
-        .iter()
+        .par_iter()
         .filter_map(|file| {
             let source = std::fs::read(root.join(file)).ok()?;
             Some((file.clone(), literals::scan(&source)))
