@@ -274,6 +274,8 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
             .map(|p| p.dir.as_path())
             .zip(all_rules.iter()),
     );
+    let exports = data_exports(&all_rules);
+    let no_exports = BTreeSet::new();
     let mut planned = Vec::new();
     for (package, rules) in packages.iter().zip(all_rules) {
         if !options.only.is_empty() && !options.only.iter().any(|o| package.dir.starts_with(o)) {
@@ -282,11 +284,15 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
         let generated_sources: BTreeSet<String> =
             rules.iter().flat_map(|r| r.srcs.iter().cloned()).collect();
         let existing_sources: BTreeSet<String> = package.all_files.iter().cloned().collect();
+        let package_exports = exports
+            .get(&slash_path(&package.dir))
+            .unwrap_or(&no_exports);
         let context = merge::MergeContext {
             generated_sources: &generated_sources,
             existing_sources: &existing_sources,
+            exports: package_exports,
         };
-        if package.existing.is_none() && rules.is_empty() {
+        if package.existing.is_none() && rules.is_empty() && package_exports.is_empty() {
             continue;
         }
         let new = merge::merge(package.existing.as_ref(), &rules, &context);
@@ -313,6 +319,30 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
             reused: build.reused,
         },
     })
+}
+
+/// Files other packages name as `data` (`//pkg:path`): package (slash path) → paths in it.
+/// Bazel lets another package name a source file only if it is exported.
+fn data_exports(all_rules: &[Vec<merge::GeneratedRule>]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for rule in all_rules.iter().flatten() {
+        for label in &rule.data {
+            if let Some((package, file)) = label.strip_prefix("//").and_then(|l| l.split_once(':'))
+            {
+                out.entry(package.to_owned())
+                    .or_default()
+                    .insert(file.to_owned());
+            }
+        }
+    }
+    out
+}
+
+fn slash_path(path: &Path) -> String {
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// What pytest's configuration (read as if pytest ran at the repository root) says.

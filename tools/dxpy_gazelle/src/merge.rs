@@ -13,6 +13,9 @@
 //!   its sources are gone, or moved to other generated targets (e.g. after a generation-mode
 //!   switch); otherwise it is left alone.
 //! - the `load` of [`DEFS_BZL`] gets exactly the rule kinds the file uses (other symbols kept).
+//! - files of this package that other packages name as `data` are exported: added to the
+//!   first `exports_files([...])` with no other argument and no `# keep` (nothing is removed
+//!   from it), else declared by a new `exports_files` call at the end.
 //!
 //! New rules are appended in (kind, name) order; the result has no runs of blank lines and
 //! ends with one newline, so a second merge of the same rules returns the same text.
@@ -99,6 +102,8 @@ pub struct MergeContext<'a> {
     pub generated_sources: &'a BTreeSet<String>,
     /// Files of this package (names relative to it) that exist.
     pub existing_sources: &'a BTreeSet<String>,
+    /// Files of this package (relative to it) that other packages' `data` names.
+    pub exports: &'a BTreeSet<String>,
 }
 
 /// The new text of a BUILD file: `existing` (if any) merged with `rules`.
@@ -119,7 +124,27 @@ pub fn merge(existing: Option<&BuildFile>, rules: &[GeneratedRule], ctx: &MergeC
     let mut used_kinds: BTreeSet<RuleKind> = BTreeSet::new();
     let mut defs_load = None;
     let mut last_load_end = None;
+    let mut exported: BTreeSet<&str> = BTreeSet::new();
+    let mut exports_edited = false;
     for statement in &file.statements {
+        if let StatementKind::Rule(call) = &statement.kind {
+            if call.kind == "exports_files" {
+                let listed = exported_files(call);
+                exported.extend(listed.iter().copied());
+                let editable = !exports_edited
+                    && call.args.len() == 1
+                    && !listed.is_empty()
+                    && !rule_has_keep(file, statement.start, call);
+                if editable && ctx.exports.iter().any(|f| !exported.contains(f.as_str())) {
+                    exports_edited = true;
+                    let mut all: BTreeSet<&str> = listed;
+                    all.extend(ctx.exports.iter().map(String::as_str));
+                    exported.extend(all.iter().copied());
+                    edits.push((statement.start, statement.end, render_exports(&all)));
+                }
+                continue;
+            }
+        }
         let rule = match &statement.kind {
             StatementKind::Load(load) => {
                 last_load_end = Some(statement.end);
@@ -230,7 +255,37 @@ pub fn merge(existing: Option<&BuildFile>, rules: &[GeneratedRule], ctx: &MergeC
         out.push_str(&rule.render_new());
         out.push('\n');
     }
+    let missing: BTreeSet<&str> = ctx
+        .exports
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !exported.contains(f))
+        .collect();
+    if !missing.is_empty() {
+        out.push_str("\n\n");
+        out.push_str(&render_exports(&missing));
+        out.push('\n');
+    }
     normalize_blank_lines(&out)
+}
+
+/// The files an `exports_files` call lists (its first argument, if a literal list).
+fn exported_files(call: &RuleCall) -> BTreeSet<&str> {
+    match call.args.first() {
+        Some(Arg {
+            name: None,
+            value: ArgValue::StringList(elements),
+            ..
+        }) => elements.iter().map(|e| e.value.as_str()).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// `exports_files([...])`, buildifier-style.
+fn render_exports(files: &BTreeSet<&str>) -> String {
+    let elements = files.iter().map(|f| RenderedElement::plain(*f)).collect();
+    let list = render_list("", elements, "");
+    format!("exports_files({})", list.trim_start_matches(" = "))
 }
 
 fn edits_insert_after(end: usize, text: String) -> (usize, usize, String) {
@@ -472,9 +527,11 @@ mod tests {
             Err(error) => panic!("generated text does not parse: {error}\n{existing}"),
         };
         let sources: BTreeSet<String> = rules.iter().flat_map(|r| r.srcs.clone()).collect();
+        let exports = BTreeSet::new();
         let ctx = MergeContext {
             generated_sources: &sources,
             existing_sources: &sources,
+            exports: &exports,
         };
         merge(Some(&file), rules, &ctx)
     }

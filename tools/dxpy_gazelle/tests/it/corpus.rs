@@ -6,6 +6,8 @@
 //!   a file is a dependency of that file's target, or the same target; a file's target is the
 //!   library holding it, else its test (an imported test module is in both: other targets
 //!   reach it through the library);
+//! - every `data` label names an existing file in a package with a BUILD file, exported when
+//!   the label is another package's;
 //! - a second run changes nothing.
 //!
 //! A missing corpus fails the test; set `DXPY_NO_CORPUS=1` to opt out explicitly.
@@ -57,6 +59,8 @@ type Key = (String, String);
 
 struct Target {
     deps: BTreeSet<Key>,
+    /// `data` labels as (package, path in it).
+    data: Vec<Key>,
 }
 
 /// Every rule of every BUILD.bazel.
@@ -66,12 +70,15 @@ struct Targets {
     owner: BTreeMap<PathBuf, Key>,
     /// Test file → its `dx_py_test`.
     test_of: BTreeMap<PathBuf, Key>,
+    /// (package, file) of every `exports_files` entry.
+    exported: BTreeSet<Key>,
 }
 
 fn read_targets(root: &Path) -> Targets {
     let mut targets = BTreeMap::new();
     let mut owner: BTreeMap<PathBuf, Key> = BTreeMap::new();
     let mut test_of = BTreeMap::new();
+    let mut exported = BTreeSet::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in fs::read_dir(&dir).expect("readable").flatten() {
@@ -90,6 +97,13 @@ fn read_targets(root: &Path) -> Targets {
             let StatementKind::Rule(rule) = &statement.kind else {
                 continue;
             };
+            // `exports_files` declares files, not a target.
+            if rule.kind == "exports_files" {
+                if let Some(ArgValue::StringList(items)) = rule.args.first().map(|a| &a.value) {
+                    exported.extend(items.iter().map(|i| (package.clone(), i.value.clone())));
+                }
+                continue;
+            }
             let name = rule.name.clone().expect("named rule");
             let deps = match rule.arg("deps").map(|a| &a.value) {
                 Some(ArgValue::StringList(items)) => items
@@ -107,13 +121,21 @@ fn read_targets(root: &Path) -> Targets {
                     owner.insert(package_path.join(src), key);
                 }
             }
-            targets.insert((package.clone(), name), Target { deps });
+            let data = match rule.arg("data").map(|a| &a.value) {
+                Some(ArgValue::StringList(items)) => items
+                    .iter()
+                    .filter_map(|i| parse_label(&package, &i.value))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            targets.insert((package.clone(), name), Target { deps, data });
         }
     }
     Targets {
         targets,
         owner,
         test_of,
+        exported,
     }
 }
 
@@ -135,6 +157,7 @@ fn check_suite(suite: &Path) -> Vec<String> {
         targets,
         owner,
         test_of,
+        exported,
     } = read_targets(&root);
 
     // 1. Every pytest test module has its dx_py_test.
@@ -228,7 +251,26 @@ fn check_suite(suite: &Path) -> Vec<String> {
         problems.push("no first-party import was checked".into());
     }
 
-    // 3. Idempotence.
+    // 3. Every data label names an existing file of a package that has a BUILD file, and
+    // exports it when another package names it.
+    for ((package, name), target) in &targets {
+        for (data_package, path) in &target.data {
+            let dir = root.join(data_package);
+            if !dir.join("BUILD.bazel").is_file() || !dir.join(path).is_file() {
+                problems.push(format!(
+                    "{package}:{name}: data //{data_package}:{path} is not a file of a package"
+                ));
+            }
+            let key = (data_package.clone(), path.clone());
+            if data_package != package && !exported.contains(&key) {
+                problems.push(format!(
+                    "{package}:{name}: data //{data_package}:{path} is not exported"
+                ));
+            }
+        }
+    }
+
+    // 4. Idempotence.
     let second = plan(&options).expect("second run");
     problems.extend(
         second
