@@ -10,7 +10,14 @@
 //!   any depth, one with `/` the path relative to this directory);
 //! - `# dxpy:resolve MODULE LABEL`: imports of `MODULE` (or a submodule) depend on `LABEL`;
 //! - `# dxpy:test_file_pattern GLOB[,GLOB]`: test files are the base names matching these
-//!   fnmatch patterns, instead of pytest's `python_files` and collection rules.
+//!   fnmatch patterns, instead of pytest's `python_files` and collection rules;
+//! - `# dxpy:data GLOB`: the files matching `GLOB` (relative to this directory, `**` for any
+//!   depth) are `data` of every generated `dx_py_test` at or below this directory, besides
+//!   the data inferred from string literals (several directives add up).
+//!
+//! Without `python_root` at or above a directory, an import root pytest's configuration
+//! gives (`pythonpath`, a rootdir below the repository root) or a top-level `src/` is one:
+//! such an inferred root applies like the directive, and a deeper one wins.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,6 +47,7 @@ pub enum Directive {
         label: String,
     },
     TestFilePattern(Vec<String>),
+    Data(String),
 }
 
 /// A directive that cannot be understood.
@@ -91,6 +99,10 @@ impl Directive {
                     Ok(Directive::TestFilePattern(patterns))
                 }
             }
+            "data" if rest.is_empty() || rest.split_whitespace().count() != 1 => {
+                Err(bad("expects one GLOB"))
+            }
+            "data" => Ok(Directive::Data(rest.to_owned())),
             other => Err(DirectiveError::Unknown(other.to_owned())),
         }
     }
@@ -104,11 +116,24 @@ struct IgnoreGlob {
     matcher: GlobMatcher,
 }
 
+/// A `data` glob and the directory it is relative to.
+#[derive(Debug, Clone)]
+pub struct DataGlob {
+    /// Directory of the BUILD file that declared it (repo-relative).
+    pub anchor: PathBuf,
+    pub matcher: GlobMatcher,
+}
+
 /// The directives in effect in one directory.
 #[derive(Debug, Clone, Default)]
 pub struct Directives {
     /// The nearest import root at or above this directory (repo-relative), if any.
     pub python_root: Option<PathBuf>,
+    /// Whether `python_root` comes from a `# dxpy:python_root` directive (an inferred root
+    /// never overrides one).
+    pub python_root_declared: bool,
+    /// `# dxpy:data` globs in effect here, outermost first.
+    pub data_globs: Vec<DataGlob>,
     pub mode: GenerationMode,
     ignores: Vec<IgnoreGlob>,
     resolves: BTreeMap<String, String>,
@@ -128,7 +153,10 @@ impl Directives {
         let mut errors = Vec::new();
         for (key, rest) in own {
             match Directive::parse(key, rest) {
-                Ok(Directive::PythonRoot) => next.python_root = Some(dir.to_path_buf()),
+                Ok(Directive::PythonRoot) => {
+                    next.python_root = Some(dir.to_path_buf());
+                    next.python_root_declared = true;
+                }
                 Ok(Directive::GenerationMode(mode)) => next.mode = mode,
                 Ok(Directive::Ignore(None)) => ignored = true,
                 Ok(Directive::Ignore(Some(pattern))) => {
@@ -149,10 +177,30 @@ impl Directives {
                     next.resolves.insert(module, label);
                 }
                 Ok(Directive::TestFilePattern(patterns)) => next.test_patterns = Some(patterns),
+                Ok(Directive::Data(pattern)) => {
+                    match GlobBuilder::new(&pattern).literal_separator(true).build() {
+                        Ok(glob) => next.data_globs.push(DataGlob {
+                            anchor: dir.to_path_buf(),
+                            matcher: glob.compile_matcher(),
+                        }),
+                        Err(error) => errors.push(DirectiveError::BadValue {
+                            key: key.clone(),
+                            message: error.to_string(),
+                        }),
+                    }
+                }
                 Err(error) => errors.push(error),
             }
         }
         (next, ignored, errors)
+    }
+
+    /// Make `dir` an inferred import root (pytest's configuration, a `src/` layout) unless a
+    /// `python_root` directive is in effect.
+    pub fn infer_python_root(&mut self, dir: &Path) {
+        if !self.python_root_declared {
+            self.python_root = Some(dir.to_path_buf());
+        }
     }
 
     /// Whether an ignore glob declared above matches `path` (repo-relative file or directory).
@@ -253,6 +301,37 @@ mod tests {
             ]),
         );
         assert_eq!(errors.len(), 3);
+        let (_, _, errors) = Directives::default().child(
+            Path::new(""),
+            &own(&[("data", ""), ("data", "a b"), ("data", "a[")]),
+        );
+        assert_eq!(errors.len(), 3);
+    }
+
+    #[test]
+    fn inferred_roots_yield_to_declared_ones() {
+        let (mut declared, _, _) =
+            Directives::default().child(Path::new("lib"), &own(&[("python_root", "")]));
+        declared.infer_python_root(Path::new("lib/src"));
+        assert_eq!(declared.python_root.as_deref(), Some(Path::new("lib")));
+        let mut inferred = Directives::default();
+        inferred.infer_python_root(Path::new("src"));
+        inferred.infer_python_root(Path::new("src/deeper"));
+        assert_eq!(
+            inferred.python_root.as_deref(),
+            Some(Path::new("src/deeper"))
+        );
+    }
+
+    #[test]
+    fn data_globs_are_anchored_at_their_directory() {
+        let (d, _, errors) =
+            Directives::default().child(Path::new("t"), &own(&[("data", "fixtures/**")]));
+        assert!(errors.is_empty());
+        let glob = &d.data_globs[0];
+        assert_eq!(glob.anchor, Path::new("t"));
+        assert!(glob.matcher.is_match("fixtures/a/b.json"));
+        assert!(!glob.matcher.is_match("other/b.json"));
     }
 
     #[test]

@@ -5,6 +5,9 @@
 //! `root` at the repository root, `<dir>_lib` when a test already has that name) or, in file
 //! mode, a library named after its stem (`__init__.py` takes the package library's name).
 //! Files listed in a `# keep` rule of our kinds belong to that rule and are not generated.
+//! A test file that another file imports (a test module importing a test module, in
+//! `setUp` or anywhere) is also a library, `<stem>_lib` (`testonly` unless a non-test library
+//! imports it), holding its dependencies: the importer and the test target both depend on it.
 //!
 //! Dependencies of a file: the owners of the first-party files its imports execute (imports
 //! under `if TYPE_CHECKING:` never run and are skipped: they are how import cycles are usually
@@ -24,6 +27,7 @@ use dxpy_graph::{FileReport, ImportForm, ResolutionKind};
 const LIBRARY_VISIBILITY: &str = "//:__subpackages__";
 
 use crate::buildfile::StatementKind;
+use crate::data::DataContext;
 use crate::merge::GeneratedRule;
 use crate::render::RuleKind;
 use crate::tree::Package;
@@ -45,6 +49,10 @@ pub enum Role {
     Test,
     /// A `# keep` rule written by hand.
     Kept,
+    /// The library of a test file that other files import (`testonly` or not).
+    TestLibrary {
+        testonly: bool,
+    },
 }
 
 impl Owner {
@@ -79,7 +87,8 @@ pub enum UnresolvedReason {
     NotFound(String),
     /// A first-party file that no target owns (ignored, or outside every package).
     NoOwner(PathBuf),
-    /// A test file: `dx_py_test` targets cannot be dependencies.
+    /// A test file: `dx_py_test` targets cannot be dependencies (only when the test file
+    /// is owned by a hand-written rule).
     TestFile(PathBuf),
 }
 
@@ -214,6 +223,64 @@ fn kept_sources(package: &Package) -> BTreeMap<String, String> {
     out
 }
 
+/// The test files that other files import (by executed imports) → whether a non-test
+/// library is among the importers (then the test's library cannot be `testonly`).
+pub fn imported_tests<'f>(
+    reports: impl Iterator<Item = (&'f PathBuf, &'f FileReport)>,
+    owners: &BTreeMap<PathBuf, Owner>,
+) -> BTreeMap<PathBuf, bool> {
+    let mut out: BTreeMap<PathBuf, bool> = BTreeMap::new();
+    for (file, report) in reports {
+        let importer_is_library = owners.get(file).is_some_and(|o| o.role == Role::Library);
+        for (import, resolution) in report.imports.imports.iter().zip(&report.resolutions) {
+            if import.type_only || import.form == ImportForm::Dynamic {
+                continue;
+            }
+            for target in &resolution.files {
+                let is_test = owners.get(target).is_some_and(|o| o.role == Role::Test);
+                if is_test && target != file {
+                    *out.entry(target.clone()).or_default() |= importer_is_library;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The library of each imported test file: `<stem>_lib`, `_lib` added until the name is
+/// free in its package.
+pub fn test_libraries(
+    imported: &BTreeMap<PathBuf, bool>,
+    owners: &BTreeMap<PathBuf, Owner>,
+) -> BTreeMap<PathBuf, Owner> {
+    let mut taken: BTreeSet<(PathBuf, String)> = owners
+        .values()
+        .map(|o| (o.package.clone(), o.name.clone()))
+        .collect();
+    let mut out = BTreeMap::new();
+    for (file, &needed_by_library) in imported {
+        let Some(test) = owners.get(file) else {
+            continue;
+        };
+        let mut name = format!("{}_lib", test.name);
+        while taken.contains(&(test.package.clone(), name.clone())) {
+            name.push_str("_lib");
+        }
+        taken.insert((test.package.clone(), name.clone()));
+        out.insert(
+            file.clone(),
+            Owner {
+                package: test.package.clone(),
+                name,
+                role: Role::TestLibrary {
+                    testonly: !needed_by_library,
+                },
+            },
+        );
+    }
+    out
+}
+
 /// Dependencies of one file, as owners and external labels, plus what could not be resolved.
 #[derive(Debug, Default)]
 pub struct FileDeps {
@@ -226,6 +293,7 @@ pub fn file_deps(
     report: &FileReport,
     package: &Package,
     owners: &BTreeMap<PathBuf, Owner>,
+    test_libraries: &BTreeMap<PathBuf, Owner>,
     options: &Options,
     unresolved: &mut Vec<UnresolvedImport>,
 ) -> FileDeps {
@@ -251,7 +319,10 @@ pub fn file_deps(
         for target in &resolution.files {
             match owners.get(target) {
                 Some(owner) if owner.role == Role::Test && target != file => {
-                    report_problem(UnresolvedReason::TestFile(target.clone()))
+                    match test_libraries.get(target) {
+                        Some(library) => deps.owners.push(library.clone()),
+                        None => report_problem(UnresolvedReason::TestFile(target.clone())),
+                    }
                 }
                 Some(owner) => deps.owners.push(owner.clone()),
                 None => report_problem(UnresolvedReason::NoOwner(target.clone())),
@@ -362,68 +433,138 @@ pub fn implicit_owners(
     out
 }
 
-/// Assemble the rules of one package from per-file dependencies.
+/// What the rules of every package are made from.
+#[derive(Debug)]
+pub struct RuleInputs<'a> {
+    pub owners: &'a BTreeMap<PathBuf, Owner>,
+    pub test_libraries: &'a BTreeMap<PathBuf, Owner>,
+    pub deps_of: &'a BTreeMap<PathBuf, FileDeps>,
+    /// The data files each source names (repo-relative).
+    pub data_of: &'a BTreeMap<PathBuf, BTreeSet<PathBuf>>,
+    pub data: &'a DataContext,
+}
+
+/// Assemble the rules of one package from per-file dependencies; `test_data` (repo-relative
+/// files, from `# dxpy:data`) goes to every test.
 pub fn package_rules(
     package: &Package,
-    owners: &BTreeMap<PathBuf, Owner>,
-    deps_of: &BTreeMap<PathBuf, FileDeps>,
+    inputs: &RuleInputs,
+    test_data: &BTreeSet<PathBuf>,
 ) -> Vec<GeneratedRule> {
     let imports = imports_attr(package);
     let mut rules: BTreeMap<String, GeneratedRule> = BTreeMap::new();
     for file in &package.py_files {
         let path = package.dir.join(file);
-        let Some(owner) = owners.get(&path) else {
+        let Some(owner) = inputs.owners.get(&path) else {
             continue;
         };
+        let library = inputs.test_libraries.get(&path);
         let (kind, testonly) = match owner.role {
-            Role::Kept => continue,
+            Role::Kept | Role::TestLibrary { .. } => continue,
             Role::Library => (RuleKind::Library, false),
             Role::Conftest => (RuleKind::Library, true),
             Role::Test => (RuleKind::Test, false),
         };
+        // An imported test's code, dependencies and data live in its library.
+        let code_owner = library.unwrap_or(owner);
+        let new_rule = |kind, name: &str, testonly| GeneratedRule {
+            kind,
+            name: name.to_owned(),
+            srcs: Vec::new(),
+            data: Vec::new(),
+            deps: Vec::new(),
+            imports: imports.clone(),
+            testonly,
+            visibility: match kind {
+                RuleKind::Library => vec![LIBRARY_VISIBILITY.to_owned()],
+                RuleKind::Test => Vec::new(),
+            },
+        };
+        if let Some(library) = library {
+            let testonly = library.role == (Role::TestLibrary { testonly: true });
+            let test = rules
+                .entry(owner.name.clone())
+                .or_insert_with(|| new_rule(RuleKind::Test, &owner.name, false));
+            test.srcs.push(file.clone());
+            test.deps.push(library.label_from(&package.dir));
+            rules
+                .entry(library.name.clone())
+                .or_insert_with(|| new_rule(RuleKind::Library, &library.name, testonly));
+        } else {
+            rules
+                .entry(owner.name.clone())
+                .or_insert_with(|| new_rule(kind, &owner.name, testonly));
+        }
+        let (labels, data) = file_labels(package, &path, code_owner, inputs);
         let rule = rules
-            .entry(owner.name.clone())
-            .or_insert_with(|| GeneratedRule {
-                kind,
-                name: owner.name.clone(),
-                srcs: Vec::new(),
-                deps: Vec::new(),
-                imports: imports.clone(),
-                testonly,
-                visibility: match kind {
-                    RuleKind::Library => vec![LIBRARY_VISIBILITY.to_owned()],
-                    RuleKind::Test => Vec::new(),
-                },
-            });
+            .get_mut(&code_owner.name)
+            .expect("the rule was just created");
         rule.srcs.push(file.clone());
-        let mut dep_owners: Vec<Owner> = Vec::new();
-        let mut labels: Vec<String> = Vec::new();
-        if let Some(deps) = deps_of.get(&path) {
-            dep_owners.extend(deps.owners.iter().cloned());
-            labels.extend(deps.labels.iter().cloned());
-        }
-        match owner.role {
-            Role::Test => dep_owners.extend(implicit_owners(&package.dir, true, owners)),
-            Role::Conftest => dep_owners.extend(implicit_owners(&package.dir, false, owners)),
-            Role::Library | Role::Kept => {}
-        }
-        for dep in dep_owners {
-            if dep.role == Role::Test || (dep.package == package.dir && dep.name == owner.name) {
-                continue;
-            }
-            labels.push(dep.label_from(&package.dir));
-        }
         rule.deps.extend(labels);
+        rule.data.extend(data);
+        if owner.role == Role::Test {
+            let test = rules.get_mut(&owner.name).expect("the test rule exists");
+            test.data.extend(
+                test_data
+                    .iter()
+                    .filter_map(|f| inputs.data.label(f, &package.dir)),
+            );
+        }
     }
     rules
         .into_values()
         .map(|mut rule| {
             rule.srcs.sort();
+            rule.srcs.dedup();
             rule.deps.sort();
             rule.deps.dedup();
+            rule.data.sort();
+            rule.data.dedup();
             rule
         })
         .collect()
+}
+
+/// The dependency labels and data labels that `path`, owned by `owner`, brings to its rule.
+fn file_labels(
+    package: &Package,
+    path: &Path,
+    owner: &Owner,
+    inputs: &RuleInputs,
+) -> (Vec<String>, Vec<String>) {
+    let mut dep_owners: Vec<Owner> = Vec::new();
+    let mut labels: Vec<String> = Vec::new();
+    if let Some(deps) = inputs.deps_of.get(path) {
+        dep_owners.extend(deps.owners.iter().cloned());
+        labels.extend(deps.labels.iter().cloned());
+    }
+    match owner.role {
+        Role::Test | Role::TestLibrary { testonly: true } => {
+            dep_owners.extend(implicit_owners(&package.dir, true, inputs.owners))
+        }
+        // A library that non-test code imports cannot depend on a `testonly` conftest.
+        Role::TestLibrary { testonly: false } => dep_owners.extend(
+            implicit_owners(&package.dir, true, inputs.owners)
+                .into_iter()
+                .filter(|o| o.role != Role::Conftest),
+        ),
+        Role::Conftest => dep_owners.extend(implicit_owners(&package.dir, false, inputs.owners)),
+        Role::Library | Role::Kept => {}
+    }
+    for dep in dep_owners {
+        if dep.role == Role::Test || (dep.package == package.dir && dep.name == owner.name) {
+            continue;
+        }
+        labels.push(dep.label_from(&package.dir));
+    }
+    let data = inputs
+        .data_of
+        .get(path)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| inputs.data.label(f, &package.dir))
+        .collect();
+    (labels, data)
 }
 
 /// `dep` (as written in `package`) as an absolute label `//pkg:name`; `None` if external.
@@ -499,6 +640,7 @@ mod tests {
             kind: RuleKind::Library,
             name: name.into(),
             srcs: vec![],
+            data: vec![],
             deps: deps.iter().map(|d| (*d).to_owned()).collect(),
             imports: vec![],
             testonly: false,

@@ -5,8 +5,11 @@
 //! - [`tree`]: the repository walk into packages (one per directory with Python files or a
 //!   BUILD file), each with its parsed BUILD file and its effective [`directives`].
 //! - [`directives`]: `# dxpy:` directives and their inheritance by subpackages.
-//! - [`generate`]: file ownership (which target owns each `.py`), per-file dependencies from
-//!   `dxpy_graph`'s resolutions, and the rules of a package.
+//! - [`generate`]: file ownership (which target owns each `.py`, and the libraries of test
+//!   files other files import), per-file dependencies from `dxpy_graph`'s resolutions and
+//!   `pytest_plugins`, and the rules of a package.
+//! - [`literals`]: tree-sitter reading of `pytest_plugins` and of string literals that may
+//!   name files; [`data`]: those found on disk (and `# dxpy:data` globs) as `data` labels.
 //! - [`manifest`]: the third-party manifest (module → distribution → label) and its
 //!   construction from installed distributions' metadata.
 //! - [`buildfile`]: the Starlark parse of existing BUILD files (`starlark_syntax`), with the
@@ -19,10 +22,14 @@
 //! Test files are those pytest would collect (its configuration, `testpaths`,
 //! `norecursedirs`, `collect_ignore`, `python_files`, read by `dxpy_discover` as if pytest ran
 //! at the repository root), unless `# dxpy:test_file_pattern` says otherwise for a subtree.
+//! The same configuration's `pythonpath` entries and rootdir (when below the repository root)
+//! are import roots where no `# dxpy:python_root` is in effect.
 
 pub mod buildfile;
+pub mod data;
 pub mod directives;
 pub mod generate;
+pub mod literals;
 pub mod manifest;
 pub mod merge;
 pub mod render;
@@ -33,7 +40,10 @@ use std::path::{Path, PathBuf};
 
 use dxpy_discover::config::{self, ConfigRequest};
 use dxpy_discover::walk;
-use dxpy_graph::{build_graph, GraphConfig, PythonVersion, Resolver};
+use dxpy_graph::{
+    build_graph, first_roots, FileReport, GraphConfig, Import, ImportForm, PythonVersion,
+    Resolution, Resolver,
+};
 
 pub use directives::{Directive, DirectiveError, Directives, GenerationMode};
 pub use generate::{UnresolvedImport, UnresolvedReason};
@@ -155,8 +165,9 @@ pub fn unified_diff(file: &PlannedFile) -> String {
 /// Compute the new BUILD files for the repository.
 pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
     let root = &options.repo_root;
-    let (packages, directive_warnings) = tree::walk_packages(root)?;
-    let pytest_tests = pytest_test_files(root)?;
+    let pytest = pytest_view(root)?;
+    let (packages, directive_warnings) = tree::walk_packages(root, &pytest.import_roots)?;
+    let pytest_tests = &pytest.test_files;
     let mut tests = BTreeSet::new();
     let mut files = Vec::new();
     for package in &packages {
@@ -176,7 +187,7 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
     }
     let owners = generate::assign_owners(&packages, &tests);
 
-    // Import roots: declared (deepest first), then the repository root.
+    // Import roots: declared or inferred (deepest first), then the repository root.
     let mut roots: Vec<PathBuf> = packages
         .iter()
         .filter_map(|p| p.directives.python_root.clone())
@@ -197,10 +208,14 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
         prepend_import_mode: true,
         cache_path: options.cache_path.clone(),
     };
-    let build = build_graph(&graph_config, &files);
+    let mut build = build_graph(&graph_config, &files);
+    let literals = scan_literals(root, &files);
+    add_plugin_imports(&graph_config, &literals, &mut build.files);
 
     let package_of: BTreeMap<&Path, &tree::Package> =
         packages.iter().map(|p| (p.dir.as_path(), p)).collect();
+    let imported = generate::imported_tests(build.files.iter(), &owners);
+    let test_libraries = generate::test_libraries(&imported, &owners);
     let mut unresolved = Vec::new();
     let mut deps_of = BTreeMap::new();
     for file in &files {
@@ -210,14 +225,48 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
         ) else {
             continue;
         };
-        let deps = generate::file_deps(file, report, package, &owners, options, &mut unresolved);
+        let deps = generate::file_deps(
+            file,
+            report,
+            package,
+            &owners,
+            &test_libraries,
+            options,
+            &mut unresolved,
+        );
         deps_of.insert(file.clone(), deps);
     }
+
+    let data_context = data::DataContext {
+        repo_root: std::fs::canonicalize(root).map_err(|e| GazelleError::io(root, e))?,
+        bases: std::iter::once(PathBuf::new())
+            .chain(pytest.rootdir.clone())
+            .chain(roots.iter().cloned())
+            .collect(),
+        import_roots: roots.clone(),
+        packages: packages.iter().map(|p| p.dir.clone()).collect(),
+    };
+    let data_of: BTreeMap<PathBuf, BTreeSet<PathBuf>> = literals
+        .iter()
+        .map(|(file, found)| (file.clone(), data_context.files_for(file, &found.paths)))
+        .filter(|(_, data)| !data.is_empty())
+        .collect();
+    let inputs = generate::RuleInputs {
+        owners: &owners,
+        test_libraries: &test_libraries,
+        deps_of: &deps_of,
+        data_of: &data_of,
+        data: &data_context,
+    };
+    let mut glob_files = data::GlobFiles::default();
 
     unresolved.sort_by(|a, b| (&a.file, a.line, &a.module).cmp(&(&b.file, b.line, &b.module)));
     let all_rules: Vec<Vec<merge::GeneratedRule>> = packages
         .iter()
-        .map(|package| generate::package_rules(package, &owners, &deps_of))
+        .map(|package| {
+            let test_data = glob_files.matching(&data_context, &package.directives.data_globs);
+            generate::package_rules(package, &inputs, &test_data)
+        })
         .collect();
     let dependency_cycles = generate::dependency_cycles(
         packages
@@ -225,6 +274,8 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
             .map(|p| p.dir.as_path())
             .zip(all_rules.iter()),
     );
+    let exports = data_exports(&all_rules);
+    let no_exports = BTreeSet::new();
     let mut planned = Vec::new();
     for (package, rules) in packages.iter().zip(all_rules) {
         if !options.only.is_empty() && !options.only.iter().any(|o| package.dir.starts_with(o)) {
@@ -233,11 +284,15 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
         let generated_sources: BTreeSet<String> =
             rules.iter().flat_map(|r| r.srcs.iter().cloned()).collect();
         let existing_sources: BTreeSet<String> = package.all_files.iter().cloned().collect();
+        let package_exports = exports
+            .get(&slash_path(&package.dir))
+            .unwrap_or(&no_exports);
         let context = merge::MergeContext {
             generated_sources: &generated_sources,
             existing_sources: &existing_sources,
+            exports: package_exports,
         };
-        if package.existing.is_none() && rules.is_empty() {
+        if package.existing.is_none() && rules.is_empty() && package_exports.is_empty() {
             continue;
         }
         let new = merge::merge(package.existing.as_ref(), &rules, &context);
@@ -266,19 +321,124 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
     })
 }
 
-/// The files pytest would collect as test modules when run at `root` with no arguments.
-fn pytest_test_files(root: &Path) -> Result<BTreeSet<PathBuf>, GazelleError> {
+/// Files other packages name as `data` (`//pkg:path`): package (slash path) → paths in it.
+/// Bazel lets another package name a source file only if it is exported.
+fn data_exports(all_rules: &[Vec<merge::GeneratedRule>]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for rule in all_rules.iter().flatten() {
+        for label in &rule.data {
+            if let Some((package, file)) = label.strip_prefix("//").and_then(|l| l.split_once(':'))
+            {
+                out.entry(package.to_owned())
+                    .or_default()
+                    .insert(file.to_owned());
+            }
+        }
+    }
+    out
+}
+
+fn slash_path(path: &Path) -> String {
+    path.components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// What pytest's configuration (read as if pytest ran at the repository root) says.
+struct PytestView {
+    /// The files pytest would collect as test modules (repo-relative).
+    test_files: BTreeSet<PathBuf>,
+    /// `pythonpath` entries and a rootdir below the repository root (repo-relative, never
+    /// the root itself): import roots unless a directive says otherwise.
+    import_roots: Vec<PathBuf>,
+    /// The rootdir when it is below the repository root.
+    rootdir: Option<PathBuf>,
+}
+
+fn pytest_view(root: &Path) -> Result<PytestView, GazelleError> {
     let request = ConfigRequest {
         invocation_dir: root.to_path_buf(),
         args: Vec::new(),
         env_addopts: None,
     };
     let config = config::load(&request).map_err(|e| GazelleError::PytestConfig(e.to_string()))?;
+    let below_root = |dir: &Path| {
+        dir.strip_prefix(root)
+            .ok()
+            .filter(|rel| !rel.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+    };
+    let rootdir = below_root(&config.rootdir);
+    let mut import_roots: Vec<PathBuf> = config
+        .pythonpath
+        .iter()
+        .filter_map(|dir| below_root(dir))
+        .collect();
+    import_roots.extend(rootdir.clone());
     let walked = walk::walk(&config).map_err(|e| GazelleError::PytestConfig(e.to_string()))?;
-    Ok(walked
+    let test_files = walked
         .files
         .into_iter()
         .filter(|f| f.roles.test_module)
         .filter_map(|f| f.path.strip_prefix(root).ok().map(Path::to_path_buf))
-        .collect())
+        .collect();
+    Ok(PytestView {
+        test_files,
+        import_roots,
+        rootdir,
+    })
+}
+
+/// The literals of every file (unreadable files have none), parsed in parallel.
+fn scan_literals(root: &Path, files: &[PathBuf]) -> BTreeMap<PathBuf, literals::Literals> {
+    use rayon::prelude::*;
+    files
+        .par_iter()
+        .filter_map(|file| {
+            let source = std::fs::read(root.join(file)).ok()?;
+            Some((file.clone(), literals::scan(&source)))
+        })
+        .collect()
+}
+
+/// Plugins pytest itself provides under a short name (no distribution to depend on).
+const BUILTIN_PLUGINS: [&str; 2] = ["pytester", "pytester_assertions"];
+
+/// `pytest_plugins` of conftests and test modules are imports pytest makes: add them to
+/// their files' reports, resolved like `import NAME` written there.
+fn add_plugin_imports(
+    config: &GraphConfig,
+    literals: &BTreeMap<PathBuf, literals::Literals>,
+    reports: &mut BTreeMap<PathBuf, FileReport>,
+) {
+    for (file, found) in literals {
+        let is_conftest = file.file_name().is_some_and(|n| n == "conftest.py");
+        if found.plugins.is_empty() || !(is_conftest || config.test_files.contains(file)) {
+            continue;
+        }
+        let Some(report) = reports.get_mut(file) else {
+            continue;
+        };
+        let first = first_roots(config, config.resolver.project_root(), file);
+        for (name, line) in &found.plugins {
+            if BUILTIN_PLUGINS.contains(&name.as_str()) {
+                continue;
+            }
+            let import = Import {
+                form: ImportForm::Import,
+                module: name.clone(),
+                level: 0,
+                alias: None,
+                names: Vec::new(),
+                package: None,
+                line: *line,
+                optional: false,
+                type_only: false,
+            };
+            let resolution: Resolution = config.resolver.resolve(file, &import, &first);
+            report.imports.imports.push(import);
+            report.resolutions.push(resolution);
+        }
+    }
 }

@@ -2,16 +2,20 @@
 //!
 //! The existing text is copied through verbatim except for three kinds of edits:
 //! - a *managed* rule (a `dx_py_library`/`dx_py_test` call without `# keep`) whose name the
-//!   generator produces is re-rendered: the generated attributes (`srcs`, `deps`, `imports`,
-//!   `testonly`) get their new values, every other attribute keeps its source text and its
-//!   comments; an attribute with `# keep` on its line keeps its value, and a list element with
-//!   `# keep` survives next to the generated ones. A value that is not a literal (a `glob`, a
+//!   generator produces is re-rendered: the generated attributes (`srcs`, `data`, `deps`,
+//!   `imports`, `testonly`, `visibility`) get their new values, every other attribute keeps
+//!   its source text and its comments; an attribute with `# keep` on its line keeps its value, and a list element with
+//!   `# keep` survives next to the generated ones. `data` is only added to: every element
+//!   already there stays (hand-written entries cannot be told from inferred ones). A value that is not a literal (a `glob`, a
 //!   `select`, a concatenation) cannot be merged and is left as written.
 //! - a managed rule whose name is no longer generated is deleted (with the comment block
 //!   directly above it) when none of its literal `srcs` remains outside generated targets:
 //!   its sources are gone, or moved to other generated targets (e.g. after a generation-mode
 //!   switch); otherwise it is left alone.
 //! - the `load` of [`DEFS_BZL`] gets exactly the rule kinds the file uses (other symbols kept).
+//! - files of this package that other packages name as `data` are exported: added to the
+//!   first `exports_files([...])` with no other argument and no `# keep` (nothing is removed
+//!   from it), else declared by a new `exports_files` call at the end.
 //!
 //! New rules are appended in (kind, name) order; the result has no runs of blank lines and
 //! ends with one newline, so a second merge of the same rules returns the same text.
@@ -30,6 +34,8 @@ pub struct GeneratedRule {
     pub kind: RuleKind,
     pub name: String,
     pub srcs: Vec<String>,
+    /// Files the code reads at run time: labels, relative to the package where possible.
+    pub data: Vec<String>,
     /// Labels, relative to the package where possible (`:x`, `//a`, `@pypi//six`).
     pub deps: Vec<String>,
     pub imports: Vec<String>,
@@ -44,6 +50,7 @@ impl GeneratedRule {
     fn list(&self, attr: GeneratedAttr) -> Option<&[String]> {
         match attr {
             GeneratedAttr::Srcs => Some(&self.srcs),
+            GeneratedAttr::Data => Some(&self.data),
             GeneratedAttr::Deps => Some(&self.deps),
             GeneratedAttr::Imports => Some(&self.imports),
             GeneratedAttr::Visibility => Some(&self.visibility),
@@ -95,6 +102,8 @@ pub struct MergeContext<'a> {
     pub generated_sources: &'a BTreeSet<String>,
     /// Files of this package (names relative to it) that exist.
     pub existing_sources: &'a BTreeSet<String>,
+    /// Files of this package (relative to it) that other packages' `data` names.
+    pub exports: &'a BTreeSet<String>,
 }
 
 /// The new text of a BUILD file: `existing` (if any) merged with `rules`.
@@ -115,7 +124,27 @@ pub fn merge(existing: Option<&BuildFile>, rules: &[GeneratedRule], ctx: &MergeC
     let mut used_kinds: BTreeSet<RuleKind> = BTreeSet::new();
     let mut defs_load = None;
     let mut last_load_end = None;
+    let mut exported: BTreeSet<&str> = BTreeSet::new();
+    let mut exports_edited = false;
     for statement in &file.statements {
+        if let StatementKind::Rule(call) = &statement.kind {
+            if call.kind == "exports_files" {
+                let listed = exported_files(call);
+                exported.extend(listed.iter().copied());
+                let editable = !exports_edited
+                    && call.args.len() == 1
+                    && !listed.is_empty()
+                    && !rule_has_keep(file, statement.start, call);
+                if editable && ctx.exports.iter().any(|f| !exported.contains(f.as_str())) {
+                    exports_edited = true;
+                    let mut all: BTreeSet<&str> = listed;
+                    all.extend(ctx.exports.iter().map(String::as_str));
+                    exported.extend(all.iter().copied());
+                    edits.push((statement.start, statement.end, render_exports(&all)));
+                }
+                continue;
+            }
+        }
         let rule = match &statement.kind {
             StatementKind::Load(load) => {
                 last_load_end = Some(statement.end);
@@ -226,7 +255,37 @@ pub fn merge(existing: Option<&BuildFile>, rules: &[GeneratedRule], ctx: &MergeC
         out.push_str(&rule.render_new());
         out.push('\n');
     }
+    let missing: BTreeSet<&str> = ctx
+        .exports
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !exported.contains(f))
+        .collect();
+    if !missing.is_empty() {
+        out.push_str("\n\n");
+        out.push_str(&render_exports(&missing));
+        out.push('\n');
+    }
     normalize_blank_lines(&out)
+}
+
+/// The files an `exports_files` call lists (its first argument, if a literal list).
+fn exported_files(call: &RuleCall) -> BTreeSet<&str> {
+    match call.args.first() {
+        Some(Arg {
+            name: None,
+            value: ArgValue::StringList(elements),
+            ..
+        }) => elements.iter().map(|e| e.value.as_str()).collect(),
+        _ => BTreeSet::new(),
+    }
+}
+
+/// `exports_files([...])`, buildifier-style.
+fn render_exports(files: &BTreeSet<&str>) -> String {
+    let elements = files.iter().map(|f| RenderedElement::plain(*f)).collect();
+    let list = render_list("", elements, "");
+    format!("exports_files({})", list.trim_start_matches(" = "))
 }
 
 fn edits_insert_after(end: usize, text: String) -> (usize, usize, String) {
@@ -324,7 +383,10 @@ fn merge_rule(
                 if attr_has_keep(file, arg, trailing) || arg.value == ArgValue::Opaque {
                     Some(verbatim)
                 } else {
-                    let kept = surviving_elements(file, arg, generated.list(attr));
+                    // `data` is only ever added to: what is there may be hand-written (or a
+                    // generated file's label) and nothing tells it from an inferred entry.
+                    let keep_all = attr == GeneratedAttr::Data;
+                    let kept = surviving_elements(file, arg, generated.list(attr), keep_all);
                     generated.render_attr(attr, kept)
                 }
             }
@@ -374,11 +436,12 @@ fn attr_has_keep(file: &BuildFile, arg: &Arg, trailing: Option<&Comment>) -> boo
 }
 
 /// Existing list elements that stay: those with `# keep`, and those still generated (with
-/// their comments).
+/// their comments); all of them with `keep_all`.
 fn surviving_elements(
     file: &BuildFile,
     arg: &Arg,
     generated: Option<&[String]>,
+    keep_all: bool,
 ) -> Vec<RenderedElement> {
     let ArgValue::StringList(elements) = &arg.value else {
         return Vec::new();
@@ -392,7 +455,7 @@ fn surviving_elements(
         boundary = trailing.map_or(element.end, |c| c.end);
         let keep = trailing.is_some_and(Comment::is_keep);
         let still = generated.is_some_and(|g| g.contains(&element.value));
-        if keep || still {
+        if keep || still || keep_all {
             out.push(RenderedElement {
                 value: element.value.clone(),
                 leading,
@@ -441,6 +504,7 @@ mod tests {
                 kind,
                 name,
                 srcs,
+                data: vec![],
                 deps,
                 imports: vec![],
                 testonly,
@@ -463,9 +527,11 @@ mod tests {
             Err(error) => panic!("generated text does not parse: {error}\n{existing}"),
         };
         let sources: BTreeSet<String> = rules.iter().flat_map(|r| r.srcs.clone()).collect();
+        let exports = BTreeSet::new();
         let ctx = MergeContext {
             generated_sources: &sources,
             existing_sources: &sources,
+            exports: &exports,
         };
         merge(Some(&file), rules, &ctx)
     }
@@ -510,6 +576,7 @@ mod tests {
             kind: RuleKind::Test,
             name: "test_a".into(),
             srcs: vec!["test_a.py".into()],
+            data: vec![],
             deps: vec![],
             imports: vec![],
             testonly: false,

@@ -39,6 +39,7 @@ pub const DEFS_BZL: &str = "@rules_dxpy//rules:defs.bzl";
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum GeneratedAttr {
     Srcs,
+    Data,
     Deps,
     Imports,
     Testonly,
@@ -46,8 +47,9 @@ pub enum GeneratedAttr {
 }
 
 impl GeneratedAttr {
-    pub const ALL: [GeneratedAttr; 5] = [
+    pub const ALL: [GeneratedAttr; 6] = [
         GeneratedAttr::Srcs,
+        GeneratedAttr::Data,
         GeneratedAttr::Deps,
         GeneratedAttr::Imports,
         GeneratedAttr::Testonly,
@@ -57,6 +59,7 @@ impl GeneratedAttr {
     pub fn name(self) -> &'static str {
         match self {
             GeneratedAttr::Srcs => "srcs",
+            GeneratedAttr::Data => "data",
             GeneratedAttr::Deps => "deps",
             GeneratedAttr::Imports => "imports",
             GeneratedAttr::Testonly => "testonly",

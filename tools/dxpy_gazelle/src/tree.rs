@@ -4,8 +4,9 @@
 //! Skipped directories: hidden ones, `__pycache__`, `node_modules`, symlinks (Bazel's
 //! `bazel-*` convenience links among them), virtual environments (`pyvenv.cfg`), nested
 //! Bazel workspaces, and whatever `# dxpy:ignore` excludes. A top-level `src/` directory
-//! without `__init__.py` is an import root even without `# dxpy:python_root` (the src layout),
-//! unless the root BUILD file already set one.
+//! without `__init__.py` (the src layout) and pytest's import roots (`pythonpath`, its
+//! rootdir) are import roots even without `# dxpy:python_root`, unless such a directive is
+//! in effect there.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -39,102 +40,112 @@ pub struct DirectiveWarning {
     pub error: DirectiveError,
 }
 
-/// Every package under `root`, parents before children, siblings by name.
-pub fn walk_packages(root: &Path) -> Result<(Vec<Package>, Vec<DirectiveWarning>), GazelleError> {
-    let mut packages = Vec::new();
-    let mut warnings = Vec::new();
-    visit(
+/// Every package under `root`, parents before children, siblings by name. `inferred_roots`
+/// (repo-relative, not the root itself) are import roots unless a directive says otherwise.
+pub fn walk_packages(
+    root: &Path,
+    inferred_roots: &[PathBuf],
+) -> Result<(Vec<Package>, Vec<DirectiveWarning>), GazelleError> {
+    let mut walk = Walk {
         root,
-        Path::new(""),
-        &Directives::default(),
-        &mut packages,
-        &mut warnings,
-    )?;
-    Ok((packages, warnings))
+        inferred_roots,
+        packages: Vec::new(),
+        warnings: Vec::new(),
+    };
+    walk.visit(Path::new(""), &Directives::default())?;
+    Ok((walk.packages, walk.warnings))
 }
 
-fn visit(
-    root: &Path,
-    dir: &Path,
-    parent: &Directives,
-    packages: &mut Vec<Package>,
-    warnings: &mut Vec<DirectiveWarning>,
-) -> Result<(), GazelleError> {
-    let absolute = root.join(dir);
-    let mut existing = None;
-    let mut build_path = dir.join(BUILD_FILE_NAMES[0]);
-    for name in BUILD_FILE_NAMES {
-        let path = absolute.join(name);
-        if path.is_file() {
-            let text = fs::read_to_string(&path).map_err(|e| GazelleError::io(&path, e))?;
-            existing = Some(BuildFile::parse(&dir.join(name), text)?);
-            build_path = dir.join(name);
-            break;
-        }
-    }
-    let own = existing
-        .as_ref()
-        .map(BuildFile::directives)
-        .unwrap_or_default();
-    let (mut directives, ignored, errors) = parent.child(dir, &own);
-    warnings.extend(errors.into_iter().map(|error| DirectiveWarning {
-        build_file: build_path.clone(),
-        error,
-    }));
-    if ignored {
-        return Ok(());
-    }
-    if dir == Path::new("src")
-        && parent.python_root.is_none()
-        && directives.python_root.is_none()
-        && !absolute.join("__init__.py").exists()
-    {
-        directives.python_root = Some(dir.to_path_buf());
-    }
+struct Walk<'a> {
+    root: &'a Path,
+    inferred_roots: &'a [PathBuf],
+    packages: Vec<Package>,
+    warnings: Vec<DirectiveWarning>,
+}
 
-    let mut entries: Vec<(String, fs::FileType, PathBuf)> = fs::read_dir(&absolute)
-        .map_err(|e| GazelleError::io(&absolute, e))?
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().to_str()?.to_owned();
-            Some((name, entry.file_type().ok()?, entry.path()))
-        })
-        .collect();
-    entries.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut py_files = Vec::new();
-    let mut all_files = Vec::new();
-    let mut subdirs = Vec::new();
-    for (name, kind, path) in entries {
-        let relative = dir.join(&name);
-        if kind.is_dir() {
-            if !skip_dir(&name, &path) && !directives.is_ignored(&relative) {
-                subdirs.push(relative);
+impl Walk<'_> {
+    fn visit(&mut self, dir: &Path, parent: &Directives) -> Result<(), GazelleError> {
+        let root = self.root;
+        let absolute = root.join(dir);
+        let mut existing = None;
+        let mut build_path = dir.join(BUILD_FILE_NAMES[0]);
+        for name in BUILD_FILE_NAMES {
+            let path = absolute.join(name);
+            if path.is_file() {
+                let text = fs::read_to_string(&path).map_err(|e| GazelleError::io(&path, e))?;
+                existing = Some(BuildFile::parse(&dir.join(name), text)?);
+                build_path = dir.join(name);
+                break;
             }
-            continue;
         }
-        // Regular files and symlinks to files.
-        if !path.is_file() {
-            continue;
+        let own = existing
+            .as_ref()
+            .map(BuildFile::directives)
+            .unwrap_or_default();
+        let (mut directives, ignored, errors) = parent.child(dir, &own);
+        self.warnings
+            .extend(errors.into_iter().map(|error| DirectiveWarning {
+                build_file: build_path.clone(),
+                error,
+            }));
+        if ignored {
+            return Ok(());
         }
-        all_files.push(name.clone());
-        if name.ends_with(".py") && !directives.is_ignored(&relative) {
-            py_files.push(name);
+        if dir == Path::new("src")
+            && parent.python_root.is_none()
+            && directives.python_root.is_none()
+            && !absolute.join("__init__.py").exists()
+        {
+            directives.python_root = Some(dir.to_path_buf());
         }
+        if self.inferred_roots.iter().any(|r| r == dir) {
+            directives.infer_python_root(dir);
+        }
+
+        let mut entries: Vec<(String, fs::FileType, PathBuf)> = fs::read_dir(&absolute)
+            .map_err(|e| GazelleError::io(&absolute, e))?
+            .flatten()
+            .filter_map(|entry| {
+                let name = entry.file_name().to_str()?.to_owned();
+                Some((name, entry.file_type().ok()?, entry.path()))
+            })
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut py_files = Vec::new();
+        let mut all_files = Vec::new();
+        let mut subdirs = Vec::new();
+        for (name, kind, path) in entries {
+            let relative = dir.join(&name);
+            if kind.is_dir() {
+                if !skip_dir(&name, &path) && !directives.is_ignored(&relative) {
+                    subdirs.push(relative);
+                }
+                continue;
+            }
+            // Regular files and symlinks to files.
+            if !path.is_file() {
+                continue;
+            }
+            all_files.push(name.clone());
+            if name.ends_with(".py") && !directives.is_ignored(&relative) {
+                py_files.push(name);
+            }
+        }
+        if !py_files.is_empty() || existing.is_some() {
+            self.packages.push(Package {
+                dir: dir.to_path_buf(),
+                directives: directives.clone(),
+                py_files,
+                all_files,
+                existing,
+                build_path,
+            });
+        }
+        for subdir in subdirs {
+            self.visit(&subdir, &directives)?;
+        }
+        Ok(())
     }
-    if !py_files.is_empty() || existing.is_some() {
-        packages.push(Package {
-            dir: dir.to_path_buf(),
-            directives: directives.clone(),
-            py_files,
-            all_files,
-            existing,
-            build_path,
-        });
-    }
-    for subdir in subdirs {
-        visit(root, &subdir, &directives, packages, warnings)?;
-    }
-    Ok(())
 }
 
 fn skip_dir(name: &str, path: &Path) -> bool {

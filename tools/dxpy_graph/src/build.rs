@@ -182,8 +182,9 @@ fn collect_unresolved(reports: &BTreeMap<PathBuf, FileReport>) -> Vec<Unresolved
     out
 }
 
-/// Roots searched before the configured ones for `file`'s imports.
-fn first_roots(config: &GraphConfig, root: &Path, file: &Path) -> Vec<PathBuf> {
+/// Roots searched before the configured ones for `file`'s imports (the directory pytest's
+/// `prepend` import mode inserts for a test module or conftest).
+pub fn first_roots(config: &GraphConfig, root: &Path, file: &Path) -> Vec<PathBuf> {
     let is_conftest = file.file_name().is_some_and(|name| name == "conftest.py");
     if !config.prepend_import_mode || !(is_conftest || config.test_files.contains(file)) {
         return Vec::new();

@@ -27,8 +27,8 @@ pub mod stdlib;
 mod stdlib_data;
 
 pub use build::{
-    build_graph, python_files_under, CacheOutcome, FileReport, GraphBuild, GraphConfig,
-    UnresolvedImport,
+    build_graph, first_roots, python_files_under, CacheOutcome, FileReport, GraphBuild,
+    GraphConfig, UnresolvedImport,
 };
 pub use cache::{CacheError, ImportCache};
 pub use extract::{extract_imports, ExtractError, FileImports, Import, ImportForm, ImportedName};

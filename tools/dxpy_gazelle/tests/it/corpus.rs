@@ -3,7 +3,11 @@
 //! temporary directory without BUILD files, generated, and the output checked as text:
 //! - every file pytest collects as a test module has a `dx_py_test` with `srcs = [file]`;
 //! - every first-party import (resolved independently here, with `dxpy_graph`'s resolver) of
-//!   a file is a dependency of that file's target, or the same target;
+//!   a file is a dependency of that file's target, or the same target; a file's target is the
+//!   library holding it, else its test (an imported test module is in both: other targets
+//!   reach it through the library);
+//! - every `data` label names an existing file in a package with a BUILD file, exported when
+//!   the label is another package's;
 //! - a second run changes nothing.
 //!
 //! A missing corpus fails the test; set `DXPY_NO_CORPUS=1` to opt out explicitly.
@@ -54,14 +58,27 @@ fn parse_label(package: &str, label: &str) -> Option<(String, String)> {
 type Key = (String, String);
 
 struct Target {
-    kind: String,
     deps: BTreeSet<Key>,
+    /// `data` labels as (package, path in it).
+    data: Vec<Key>,
 }
 
-/// Every rule of every BUILD.bazel: (package, name) → target, and file → (package, name).
-fn read_targets(root: &Path) -> (BTreeMap<Key, Target>, BTreeMap<PathBuf, Key>) {
+/// Every rule of every BUILD.bazel.
+struct Targets {
+    targets: BTreeMap<Key, Target>,
+    /// File → the library holding it, else the rule holding it.
+    owner: BTreeMap<PathBuf, Key>,
+    /// Test file → its `dx_py_test`.
+    test_of: BTreeMap<PathBuf, Key>,
+    /// (package, file) of every `exports_files` entry.
+    exported: BTreeSet<Key>,
+}
+
+fn read_targets(root: &Path) -> Targets {
     let mut targets = BTreeMap::new();
-    let mut owner = BTreeMap::new();
+    let mut owner: BTreeMap<PathBuf, Key> = BTreeMap::new();
+    let mut test_of = BTreeMap::new();
+    let mut exported = BTreeSet::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in fs::read_dir(&dir).expect("readable").flatten() {
@@ -80,6 +97,13 @@ fn read_targets(root: &Path) -> (BTreeMap<Key, Target>, BTreeMap<PathBuf, Key>) 
             let StatementKind::Rule(rule) = &statement.kind else {
                 continue;
             };
+            // `exports_files` declares files, not a target.
+            if rule.kind == "exports_files" {
+                if let Some(ArgValue::StringList(items)) = rule.args.first().map(|a| &a.value) {
+                    exported.extend(items.iter().map(|i| (package.clone(), i.value.clone())));
+                }
+                continue;
+            }
             let name = rule.name.clone().expect("named rule");
             let deps = match rule.arg("deps").map(|a| &a.value) {
                 Some(ArgValue::StringList(items)) => items
@@ -89,18 +113,30 @@ fn read_targets(root: &Path) -> (BTreeMap<Key, Target>, BTreeMap<PathBuf, Key>) 
                 _ => BTreeSet::new(),
             };
             for src in rule.literal_srcs().unwrap_or_default() {
-                owner.insert(package_path.join(src), (package.clone(), name.clone()));
+                let key = (package.clone(), name.clone());
+                if rule.kind == "dx_py_test" {
+                    test_of.insert(package_path.join(&src), key.clone());
+                    owner.entry(package_path.join(src)).or_insert(key);
+                } else {
+                    owner.insert(package_path.join(src), key);
+                }
             }
-            targets.insert(
-                (package.clone(), name),
-                Target {
-                    kind: rule.kind.clone(),
-                    deps,
-                },
-            );
+            let data = match rule.arg("data").map(|a| &a.value) {
+                Some(ArgValue::StringList(items)) => items
+                    .iter()
+                    .filter_map(|i| parse_label(&package, &i.value))
+                    .collect(),
+                _ => Vec::new(),
+            };
+            targets.insert((package.clone(), name), Target { deps, data });
         }
     }
-    (targets, owner)
+    Targets {
+        targets,
+        owner,
+        test_of,
+        exported,
+    }
 }
 
 fn check_suite(suite: &Path) -> Vec<String> {
@@ -117,7 +153,12 @@ fn check_suite(suite: &Path) -> Vec<String> {
     let first = plan(&options).expect("generation succeeds");
     first.write(&root).expect("write");
     let mut problems = Vec::new();
-    let (targets, owner) = read_targets(&root);
+    let Targets {
+        targets,
+        owner,
+        test_of,
+        exported,
+    } = read_targets(&root);
 
     // 1. Every pytest test module has its dx_py_test.
     let config = config::load(&ConfigRequest {
@@ -142,15 +183,9 @@ fn check_suite(suite: &Path) -> Vec<String> {
         problems.push("pytest collects no test module: nothing was checked".into());
     }
     for test in &tests {
-        let ok = owner
-            .get(test)
-            .and_then(|key| targets.get(key))
-            .is_some_and(|t| {
-                t.kind == "dx_py_test"
-                    && owner.get(test).is_some_and(|(_, name)| {
-                        Some(name.as_str()) == test.file_stem().and_then(|s| s.to_str())
-                    })
-            });
+        let ok = test_of.get(test).is_some_and(|(_, name)| {
+            Some(name.as_str()) == test.file_stem().and_then(|s| s.to_str())
+        });
         if !ok {
             problems.push(format!("{}: no dx_py_test", test.display()));
         }
@@ -170,7 +205,7 @@ fn check_suite(suite: &Path) -> Vec<String> {
         let target = &targets[key];
         // pytest's prepend import mode puts a test's or conftest's basedir first.
         let mut first_roots = Vec::new();
-        if target.kind == "dx_py_test" || file.ends_with("conftest.py") {
+        if test_of.contains_key(file) || file.ends_with("conftest.py") {
             let mut dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
             while root.join(&dir).join("__init__.py").is_file() {
                 dir = dir.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -197,7 +232,7 @@ fn check_suite(suite: &Path) -> Vec<String> {
                     continue;
                 };
                 checked += 1;
-                if dep != key && !target.deps.contains(dep) && targets[dep].kind != "dx_py_test" {
+                if dep != key && !target.deps.contains(dep) {
                     problems.push(format!(
                         "{}:{}: imports {} ({}:{}), not a dep of {}:{}",
                         file.display(),
@@ -216,7 +251,26 @@ fn check_suite(suite: &Path) -> Vec<String> {
         problems.push("no first-party import was checked".into());
     }
 
-    // 3. Idempotence.
+    // 3. Every data label names an existing file of a package that has a BUILD file, and
+    // exports it when another package names it.
+    for ((package, name), target) in &targets {
+        for (data_package, path) in &target.data {
+            let dir = root.join(data_package);
+            if !dir.join("BUILD.bazel").is_file() || !dir.join(path).is_file() {
+                problems.push(format!(
+                    "{package}:{name}: data //{data_package}:{path} is not a file of a package"
+                ));
+            }
+            let key = (data_package.clone(), path.clone());
+            if data_package != package && !exported.contains(&key) {
+                problems.push(format!(
+                    "{package}:{name}: data //{data_package}:{path} is not exported"
+                ));
+            }
+        }
+    }
+
+    // 4. Idempotence.
     let second = plan(&options).expect("second run");
     problems.extend(
         second

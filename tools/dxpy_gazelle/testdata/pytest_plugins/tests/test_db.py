@@ -1,0 +1,5 @@
+pytest_plugins = ("fixtures.db",)
+
+
+def test_db(db):
+    assert db == {}

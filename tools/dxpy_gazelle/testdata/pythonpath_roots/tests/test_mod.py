@@ -1,0 +1,5 @@
+import mod
+
+
+def test_value():
+    assert mod.value == 1

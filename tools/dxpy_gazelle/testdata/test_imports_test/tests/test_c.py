@@ -1,0 +1,5 @@
+LIMITS = {"a": 1}
+
+
+def test_c():
+    assert LIMITS
