@@ -20,6 +20,7 @@ pub const COVERAGE_OUTPUT_FILE: &str = "COVERAGE_OUTPUT_FILE";
 /// What Bazel (or its `collect_coverage.sh`) sets in a test action under `bazel coverage`.
 /// They say nothing about `--test_env`, so they never force a real run.
 pub const COVERAGE_TEST_ENV: &[&str] = &[
+    "BAZEL_CC_COVERAGE_TOOL",
     "BULK_COVERAGE_RUN",
     "CC_CODE_COVERAGE_SCRIPT",
     "COVERAGE",

@@ -305,6 +305,7 @@ mod tests {
             ("COVERAGE_DIR", "/c"),
             ("COVERAGE_OUTPUT_FILE", "/c/coverage.dat"),
             ("COVERAGE_MANIFEST", "/c/manifest"),
+            ("BAZEL_CC_COVERAGE_TOOL", "GCOV"),
             ("ROOT", "/x"),
         ];
         assert_eq!(d(&env(&coverage), &[], Ok(&p)), Decision::Replay);

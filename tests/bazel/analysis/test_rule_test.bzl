@@ -193,10 +193,12 @@ def _gazelle_test_impl(ctx):
 gazelle_test = analysistest.make(_gazelle_test_impl)
 
 # `bazel coverage` with the fixture package instrumented (not the test's own
-# srcs: no --instrument_test_targets).
+# srcs: no --instrument_test_targets). Test rules then depend on the coverage
+# report generator, whose default Bazel downloads: the offline stand-in.
 _COVERAGE_SETTINGS = {
     "//command_line_option:collect_code_coverage": True,
     "//command_line_option:instrumentation_filter": "^//tests/bazel/analysis[:/]",
+    "//command_line_option:coverage_report_generator": str(Label("//tests/bazel/coverage:lcov_tool")),
 }
 
 _INSTRUMENTED = ["fixture/pkg/top.py", "fixture/pkg/leaf.py", "fixture/plain.py"]

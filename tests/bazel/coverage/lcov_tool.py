@@ -45,7 +45,9 @@ def parse(text: str, into: dict[str, FileCoverage]) -> None:
             number, hits = value.split(",")[:2]
             current.lines[int(number)] = current.lines.get(int(number), 0) + int(hits)
         elif tag == "BRDA":
-            number, block, branch, taken = value.split(",", 3)
+            # coverage.py's branch names are text ("jump to line 7"): the count is last.
+            number, block, rest = value.split(",", 2)
+            branch, taken = rest.rsplit(",", 1)
             key = (int(number), block, branch)
             old = current.branches.get(key)
             if taken == "-":
