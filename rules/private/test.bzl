@@ -22,6 +22,12 @@ executable replays that result, or executes the tests itself when Bazel's
 test flags require a real run (see README.md, "Bazel"). A target tagged
 `exclusive` has no DxPyTest action: its test action, which Bazel runs alone,
 always executes.
+
+Under `bazel coverage` the DxPyTest action also writes the LCOV report of the
+instrumented sources (so coverage is cached with the result) and the test
+argsfile names those sources and the report: the test action replays it to
+`$COVERAGE_OUTPUT_FILE`, or measures its own real run. The rule declares no
+`_lcov_merger`: the test writes the final report itself.
 """
 
 load(":launcher.bzl", "expand_launcher", "launcher_template_attr")

@@ -243,7 +243,7 @@ def _exclusive_coverage_test_impl(ctx):
     # No DxPyTest action, so nothing to replay: the real run measures.
     lines = _content_of(env, info.argsfile).splitlines()
     _assert_coverage_sources(env, lines, "_main/")
-    asserts.false(env, [l for l in lines if l.startswith("--result-coverage")], lines)
+    asserts.false(env, [line for line in lines if line.startswith("--result-coverage")], lines)
     return analysistest.end(env)
 
 exclusive_coverage_test_test = analysistest.make(_exclusive_coverage_test_impl, config_settings = _COVERAGE_SETTINGS)
