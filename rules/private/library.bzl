@@ -33,6 +33,14 @@ def _dx_py_library_impl(ctx):
             has_py2_only_sources = False,
             has_py3_only_sources = True,
         ),
+        # `bazel coverage`: its sources are instrumented when --instrumentation_filter
+        # matches it; a dx_py_test depending on it reports on them.
+        coverage_common.instrumented_files_info(
+            ctx,
+            source_attributes = ["srcs"],
+            dependency_attributes = ["deps", "data"],
+            extensions = ["py"],
+        ),
     ]
 
 dx_py_library = rule(
@@ -41,7 +49,8 @@ dx_py_library = rule(
 
 Works like rules_python's py_library: its sources, data and deps end up in
 the runfiles of any dx_py_test, py_test or py_binary depending on it, and
-`imports` adds sys.path entries. Returns DxPyInfo and PyInfo.
+`imports` adds sys.path entries. Returns DxPyInfo, PyInfo and
+InstrumentedFilesInfo (`bazel coverage` reports on its `srcs`).
 """,
     attrs = PYTHON_ATTRS,
     provides = [DxPyInfo, PyInfo],

@@ -43,6 +43,8 @@ produces them without running the test action.
         "xml": "File: JUnit XML of the run; None for an exclusive target.",
         "undeclared_outputs": "File (directory): what the tests wrote to " +
                               "TEST_UNDECLARED_OUTPUTS_DIR; None for an exclusive target.",
+        "coverage": "File: the LCOV report of the DxPyTest action's run under `bazel coverage` " +
+                    "(the instrumented sources only); None otherwise and for an exclusive target.",
         "argsfile": "File: the test argsfile (runfiles-form paths) the executable passes to `dx-py bazel-test`.",
         "exclusive": "bool: the target is tagged `exclusive` or `exclusive-if-local`. Its tests " +
                      "must not run beside other actions, so it has no DxPyTest action (and no " +

@@ -22,6 +22,12 @@ executable replays that result, or executes the tests itself when Bazel's
 test flags require a real run (see README.md, "Bazel"). A target tagged
 `exclusive` has no DxPyTest action: its test action, which Bazel runs alone,
 always executes.
+
+Under `bazel coverage` the DxPyTest action also writes the LCOV report of the
+instrumented sources (so coverage is cached with the result) and the test
+argsfile names those sources and the report: the test action replays it to
+`$COVERAGE_OUTPUT_FILE`, or measures its own real run. The rule declares no
+`_lcov_merger`: the test writes the final report itself.
 """
 
 load(":launcher.bzl", "expand_launcher", "launcher_template_attr")
@@ -114,8 +120,25 @@ def _expanded_env(ctx):
         for name, value in ctx.attr.env.items()
     }
 
-def _run_tests_action(ctx, binary, python, common, inputs, config, prefix):
-    """Registers the DxPyTest action; returns its outputs [status, log, xml, undeclared]."""
+def _instrumented_files_info(ctx):
+    """InstrumentedFilesInfo of the target: its `srcs` and what its deps and data provide.
+
+    Bazel fills it only under `bazel coverage`, with the files `--instrumentation_filter`
+    (and `--instrument_test_targets` for the target's own `srcs`) selects.
+    """
+    return coverage_common.instrumented_files_info(
+        ctx,
+        source_attributes = ["srcs"],
+        dependency_attributes = ["deps", "data"],
+        extensions = ["py"],
+    )
+
+def _run_tests_action(ctx, binary, python, common, inputs, config, prefix, coverage_sources):
+    """Registers the DxPyTest action.
+
+    Returns its outputs [status, log, xml, undeclared], plus the LCOV report when
+    `coverage_sources` is not None (`bazel coverage`).
+    """
     status = ctx.actions.declare_file(prefix + "status")
     log = ctx.actions.declare_file(prefix + "test.log")
     xml = ctx.actions.declare_file(prefix + "test.xml")
@@ -142,19 +165,26 @@ def _run_tests_action(ctx, binary, python, common, inputs, config, prefix):
     args.add(log, format = "--out-log=%s")
     args.add(xml, format = "--out-xml=%s")
     args.add(undeclared.path, format = "--out-undeclared=%s")
+    outputs = [status, log, xml, undeclared]
+    if coverage_sources != None:
+        # Measured here, so the coverage is cached with the test result.
+        lcov = ctx.actions.declare_file(prefix + "coverage.dat")
+        args.add_all(coverage_sources, format_each = "--coverage-source=%s")
+        args.add(lcov, format = "--out-coverage=%s")
+        outputs.append(lcov)
     ctx.actions.run(
         executable = binary,
         arguments = [command, args],
         # No worker package among the inputs: dx-py uses the copy compiled into it.
         inputs = depset(transitive = [inputs, python.files]),
-        outputs = [status, log, xml, undeclared],
+        outputs = outputs,
         mnemonic = "DxPyTest",
         progress_message = "Testing %{label} with dx-py",
         execution_requirements = _execution_requirements(ctx),
         # The autodetected interpreter is a wrapper that finds python3 on PATH.
         use_default_shell_env = True,
     )
-    return [status, log, xml, undeclared]
+    return outputs
 
 def _dx_py_test_impl(ctx):
     binary = dxpy_binary(ctx)
@@ -172,7 +202,22 @@ def _dx_py_test_impl(ctx):
     prefix = ctx.label.name + ".dxpy/"
     common = _common_args(ctx, imports, timeout)
     exclusive = [tag for tag in ctx.attr.tags if tag in _EXCLUSIVE_TAGS] != []
-    results = [] if exclusive else _run_tests_action(ctx, binary, python, common, test_runfiles.files, config, prefix)
+    instrumented = _instrumented_files_info(ctx)
+    coverage_sources = None
+    if ctx.configuration.coverage_enabled:
+        coverage_sources = instrumented.instrumented_files.to_list()
+    outputs = [] if exclusive else _run_tests_action(
+        ctx,
+        binary,
+        python,
+        common,
+        test_runfiles.files,
+        config,
+        prefix,
+        coverage_sources,
+    )
+    results = outputs[:4]
+    lcov = outputs[4] if len(outputs) > 4 else None
 
     # The test argsfile: the same arguments in runfiles form, plus the result.
     lines = list(common)
@@ -189,6 +234,11 @@ def _dx_py_test_impl(ctx):
         lines.append("--result-log=%s" % runfiles_path(ctx, log))
         lines.append("--result-xml=%s" % runfiles_path(ctx, xml))
         lines.append("--result-undeclared=%s" % runfiles_path(ctx, undeclared))
+    if coverage_sources != None:
+        # A real run in the test action measures the same files; a replay copies `lcov`.
+        lines.extend(["--coverage-source=%s" % runfiles_path(ctx, f) for f in coverage_sources])
+        if lcov:
+            lines.append("--result-coverage=%s" % runfiles_path(ctx, lcov))
     if ctx.attr.nocache_test_results:
         # Only in the test argsfile: the DxPyTest action stays cached and unchanged.
         lines.append("--cache-test-results=no")
@@ -203,19 +253,21 @@ def _dx_py_test_impl(ctx):
     })
 
     runfiles = ctx.runfiles(
-        files = [binary, argsfile] + results,
+        files = [binary, argsfile] + outputs,
         transitive_files = python.files,
     ).merge(test_runfiles)
 
     return [
         DefaultInfo(executable = launcher, files = depset([launcher]), runfiles = runfiles),
         RunEnvironmentInfo(environment = _expanded_env(ctx)),
-        OutputGroupInfo(dxpy_result = depset(results)),
+        OutputGroupInfo(dxpy_result = depset(outputs)),
+        instrumented,
         DxPyTestInfo(
             status = results[0] if results else None,
             log = results[1] if results else None,
             xml = results[2] if results else None,
             undeclared_outputs = results[3] if results else None,
+            coverage = lcov,
             argsfile = argsfile,
             exclusive = exclusive,
         ),
@@ -263,9 +315,15 @@ sharding, `--runs_per_test` > 1, a retry of a non-passing result, an extra
 A target tagged `exclusive` (or `exclusive-if-local`) has no DxPyTest action:
 tests that must run alone always execute in the test action, which Bazel
 runs alone.
+Under `bazel coverage`, the run also measures line and branch coverage with
+coverage.py (through pytest-cov, both from the Python toolchain's interpreter)
+and writes an LCOV report of the instrumented sources (`--instrumentation_filter`;
+the target's own `srcs` with `--instrument_test_targets`): the DxPyTest action
+records it with the result (so it is cached like the result) and the test
+action copies it to `$COVERAGE_OUTPUT_FILE`, or measures its own real run.
 `args` are passed to pytest. `size`/`timeout` bound the run; `--test_arg` and `bazel run -- ARGS` reach pytest
 (and force a real run). Returns DefaultInfo, RunEnvironmentInfo(env),
-OutputGroupInfo(dxpy_result) and DxPyTestInfo.
+OutputGroupInfo(dxpy_result), InstrumentedFilesInfo and DxPyTestInfo.
 """,
     attrs = _TEST_ATTRS,
     toolchains = [TOOLCHAIN_TYPE, _PYTHON_TOOLCHAIN_TYPE],

@@ -17,13 +17,16 @@
 #      with its traceback and valid JUnit; every Bazel test flag does what
 #      README.md ("Bazel") says; an undeclared import fails alike in the
 #      worker and in a sandbox; --disk_cache hits after bazel clean
+#   4b. `bazel coverage //...` of examples/bazel (--combined_report=lcov): the
+#      merged LCOV report equals coverage.py's under pytest, file by file; a
+#      rerun is (cached)
 #   5. gazelle on a corpus suite (tests/bazel/e2e_gazelle.sh): BUILD files
 #      generated from nothing, a second run changes nothing, and bazel test
 #      //... gives pytest's outcome for every test
 #   6. always: bazel shutdown in every workspace, then verify that no Bazel
 #      server is left running and nothing is mounted under the root
 #
-# DXPY_E2E_STEPS="root release example gazelle" (the default) narrows the
+# DXPY_E2E_STEPS="root release example coverage gazelle" (the default) narrows the
 # steps of 2-5 for local work.
 #
 # Exits non-zero on any failure, showing the Bazel output that failed.
@@ -221,10 +224,11 @@ main() {
     rm -rf "$SCRATCH"
     mkdir -p "$SCRATCH"
 
-    local steps=" ${DXPY_E2E_STEPS:-root release example gazelle} "
+    local steps=" ${DXPY_E2E_STEPS:-root release example coverage gazelle} "
     [[ $steps != *" root "* ]] || check_root_workspace || return 1
     [[ $steps != *" release "* ]] || check_release_toolchain || return 1
     [[ $steps != *" example "* ]] || check_example || return 1
+    [[ $steps != *" coverage "* ]] || check_example_coverage || return 1
     [[ $steps != *" gazelle "* ]] || check_gazelle_corpus || return 1
 
     end=$(date +%s)

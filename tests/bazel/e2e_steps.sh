@@ -298,3 +298,67 @@ check_example() {
     fi
     expect_in "$LOG_DIR/example-test.log" "^$BASELINE_TARGET +(\(cached\) )?PASSED" "py_test baseline" || return 1
 }
+
+# `bazel coverage` of examples/bazel: dx_py_test measures with coverage.py
+# (pytest-cov, from the chroot's python3) in the DxPyTest action, whose LCOV
+# report the test action replays, and in real runs (sharded, exclusive). The
+# merged report (--combined_report=lcov) must give, file by file, the lines and
+# branches (and which of them ran) that coverage.py gives for the same tests
+# run by pytest. Bazel's own merge tools are a download, so the offline
+# stand-in tests/bazel/coverage/lcov_tool.py merges.
+check_example_coverage() {
+    local tool=@rules_dxpy//tests/bazel/coverage:lcov_tool log report reference
+    local -a coverage=(
+        --disk_cache="$DISK_CACHE" --repo_env=DXPY_DEV_BINARY="$DXPY_BIN"
+        --combined_report=lcov --instrumentation_filter=^// --instrument_test_targets
+        --coverage_report_generator="$tool" --coverage_output_generator="$tool"
+    )
+    bazel_step example-coverage "$EXAMPLE" coverage "${coverage[@]}" //... || return 1
+    log="$LOG_DIR/example-coverage.log"
+    for target in greeter_dx_test plain_test unittest_test sharded_test env_test exclusive_test; do
+        expect_in "$log" "^//tests:$target +(\(cached\) )?PASSED" "bazel coverage //..." || return 1
+    done
+    bazel_paths example-coverage-info "$EXAMPLE" "${coverage[@]}" || return 1
+    expect_in "$TESTLOGS/tests/greeter_dx_test/test.log" '^dx-py: replaying the result of the DxPyTest action' \
+        "coverage replays the DxPyTest action's report" || return 1
+    expect_in "$TESTLOGS/tests/greeter_dx_test/coverage.dat" '^SF:src/greeter/__init__.py$' \
+        "the replayed report covers the deps' sources" || return 1
+    expect_in "$TESTLOGS/tests/exclusive_test/test.log" '^dx-py: executing tests in the test action' \
+        "an exclusive target executes under coverage" || return 1
+    expect_in "$TESTLOGS/tests/exclusive_test/coverage.dat" '^SF:tests/test_plain.py$' \
+        "a real run writes its own report" || return 1
+    report="${BIN%/*/bin}/_coverage/_coverage_report.dat"
+
+    # Cached like test results: a rerun runs no test and merges the same
+    # reports again (the merged report checked below is this run's).
+    bazel_step example-recoverage "$EXAMPLE" coverage "${coverage[@]}" //... || return 1
+    for target in greeter_dx_test plain_test unittest_test sharded_test env_test exclusive_test; do
+        expect_in "$LOG_DIR/example-recoverage.log" "^//tests:$target +\(cached\) PASSED" "bazel coverage rerun" || return 1
+    done
+
+    # coverage.py's report for the same tests under pytest, in a copy of the
+    # workspace's sources (no Bazel symlinks, no config above it).
+    bazel_step example-coverage-srcs "$EXAMPLE" query \
+        'labels(srcs, kind("dx_py_test rule", //tests:all) except attr(tags, "manual", //tests:all))' || return 1
+    local -a tests
+    mapfile -t tests < <(sed -n 's|^//tests:|tests/|p' "$LOG_DIR/example-coverage-srcs.log" | sort -u)
+    [[ ${#tests[@]} -gt 0 ]] || { fail "no test files found for the coverage reference"; return 1; }
+    reference=$SCRATCH/coverage-reference
+    rm -rf "$reference"
+    mkdir -p "$reference/undeclared"
+    cp -r "$EXAMPLE/src" "$EXAMPLE/vendor" "$EXAMPLE/tests" "$reference/"
+    printf '[pytest]\n' >"$reference/pytest.ini"
+    "$SID" run --workspace "$reference" -- env PYTHONPATH=src:vendor PYTHONDONTWRITEBYTECODE=1 \
+        COVERAGE_FILE="$reference/.coverage" EXAMPLE_GREETING=hello EXAMPLE_DATA=src/words/greetings.txt \
+        TEST_UNDECLARED_OUTPUTS_DIR="$reference/undeclared" \
+        python3 -m pytest -q -p no:cacheprovider --cov --cov-branch --cov-report=lcov:"$reference/pytest.lcov" \
+        "${tests[@]}" >"$LOG_DIR/coverage-reference.log" 2>&1 || {
+        cat "$LOG_DIR/coverage-reference.log" >&2
+        fail "pytest --cov on the example's tests failed"
+        return 1
+    }
+    python3 "$SCRIPT_DIR/compare_coverage.py" "$report" "$reference/pytest.lcov" >&2 || {
+        fail "bazel coverage's merged report differs from coverage.py's under pytest"
+        return 1
+    }
+}

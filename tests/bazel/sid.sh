@@ -19,7 +19,7 @@ SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/../.." && pwd)
 SID_ROOT=${DXPY_SID_ROOT:-/var/cache/dxpy/sid}
 MIRROR=${DXPY_SID_MIRROR:-http://deb.debian.org/debian}
-PACKAGES=(bazel-bootstrap bazel-rules-python bazel-rules-rust bazel-rules-shell python3 python3-pytest)
+PACKAGES=(bazel-bootstrap bazel-rules-python bazel-rules-rust bazel-rules-shell python3 python3-pytest python3-pytest-cov)
 # Bump when the provisioning recipe changes so old roots get refreshed.
 RECIPE_VERSION=1
 STAMP="$SID_ROOT/.dxpy-provisioned"

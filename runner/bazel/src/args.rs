@@ -59,6 +59,14 @@ pub struct TestArgs {
     pub exclusive: bool,
     pub out: Option<ActionOutputs>,
     pub result: Option<ActionOutputs>,
+    /// `--coverage-source`: the instrumented sources under `bazel coverage` (execroot paths in
+    /// §1, runfiles paths in §2). Empty: no coverage is measured.
+    pub coverage_sources: Vec<String>,
+    /// `--out-coverage`: where §1 writes the LCOV report of its run.
+    pub out_coverage: Option<PathBuf>,
+    /// `--result-coverage`: §1's LCOV report in the runfiles, which a replay copies to
+    /// `$COVERAGE_OUTPUT_FILE`.
+    pub result_coverage: Option<PathBuf>,
 }
 
 /// The four result paths: `--out-*` in the action, `--result-*` in the test argsfile.
@@ -90,6 +98,9 @@ pub enum Flag {
     Exclusive,
     Out(OutputKind),
     Result(OutputKind),
+    CoverageSource,
+    OutCoverage,
+    ResultCoverage,
 }
 
 /// One of the four recorded outputs ([`ActionOutputs`]).
@@ -103,7 +114,7 @@ pub enum OutputKind {
 
 impl Flag {
     /// Every argument, in the order the crate docs list them.
-    pub const ALL: [Flag; 22] = [
+    pub const ALL: [Flag; 25] = [
         Flag::Target,
         Flag::MainRepo,
         Flag::Python,
@@ -126,6 +137,9 @@ impl Flag {
         Flag::Result(OutputKind::Log),
         Flag::Result(OutputKind::Xml),
         Flag::Result(OutputKind::Undeclared),
+        Flag::CoverageSource,
+        Flag::OutCoverage,
+        Flag::ResultCoverage,
     ];
 
     /// The name without its leading `--` (`main-repo`).
@@ -153,6 +167,9 @@ impl Flag {
             Flag::Result(OutputKind::Log) => "result-log",
             Flag::Result(OutputKind::Xml) => "result-xml",
             Flag::Result(OutputKind::Undeclared) => "result-undeclared",
+            Flag::CoverageSource => "coverage-source",
+            Flag::OutCoverage => "out-coverage",
+            Flag::ResultCoverage => "result-coverage",
         }
     }
 
@@ -171,6 +188,7 @@ impl Flag {
                 | Flag::Env
                 | Flag::PytestArg
                 | Flag::Preload
+                | Flag::CoverageSource
         )
     }
 }
@@ -291,6 +309,9 @@ impl TestArgs {
                 }
                 Flag::Out(kind) => *out.slot(kind) = Some(PathBuf::from(value)),
                 Flag::Result(kind) => *result.slot(kind) = Some(PathBuf::from(value)),
+                Flag::CoverageSource => parsed.coverage_sources.push(value),
+                Flag::OutCoverage => parsed.out_coverage = Some(PathBuf::from(value)),
+                Flag::ResultCoverage => parsed.result_coverage = Some(PathBuf::from(value)),
             }
         }
         parsed.target = target.ok_or(ArgsError::Missing(Flag::Target))?;
@@ -407,8 +428,14 @@ mod tests {
             "--out-log=o/l",
             "--out-xml=o/x",
             "--out-undeclared=o/u",
+            "--coverage-source=pkg/lib.py",
+            "--coverage-source=pkg/other.py",
+            "--out-coverage=o/c",
         ])
         .expect("valid");
+        assert_eq!(args.coverage_sources, vec!["pkg/lib.py", "pkg/other.py"]);
+        assert_eq!(args.out_coverage, Some(PathBuf::from("o/c")));
+        assert_eq!(args.result_coverage, None);
         assert_eq!(args.main_repo, "_main");
         assert_eq!(args.python, PathBuf::from("py/bin/python"));
         assert_eq!(args.tests, vec!["pkg/test_a.py", "pkg/test_b.py"]);

@@ -298,10 +298,24 @@ mod tests {
             ),
             execute(ExecuteReason::NotUnderBazelTest)
         );
-        // `bazel coverage` needs a real run.
+        // `bazel coverage`'s own variables replay (the DxPyTest action recorded the LCOV
+        // report too); a `--test_env` beside them still executes.
+        let coverage = [
+            ("COVERAGE", "1"),
+            ("COVERAGE_DIR", "/c"),
+            ("COVERAGE_OUTPUT_FILE", "/c/coverage.dat"),
+            ("COVERAGE_MANIFEST", "/c/manifest"),
+            ("BAZEL_CC_COVERAGE_TOOL", "GCOV"),
+            ("ROOT", "/x"),
+        ];
+        assert_eq!(d(&env(&coverage), &[], Ok(&p)), Decision::Replay);
         assert_eq!(
-            d(&env(&[("COVERAGE_DIR", "/c")]), &[], Ok(&p)),
-            execute(ExecuteReason::ExtraTestEnv(vec!["COVERAGE_DIR".into()]))
+            d(
+                &env(&[&coverage[..], &[("MY_FLAG", "1")]].concat()),
+                &[],
+                Ok(&p)
+            ),
+            execute(ExecuteReason::ExtraTestEnv(vec!["MY_FLAG".into()]))
         );
     }
 

@@ -65,6 +65,21 @@
 //! | `--exclusive` | §2 | the `exclusive`/`exclusive-if-local` tag | `yes`: no §1 action and no `--result-*`; always EXECUTE. `no` is the default |
 //! | `--out-status`, `--out-log`, `--out-xml`, `--out-undeclared` | §1 | the action's declared outputs | all four or none ([`args::ActionOutputs`]); required in §1 |
 //! | `--result-status`, `--result-log`, `--result-xml`, `--result-undeclared` | §2 | the same files' runfiles paths | all four or none; required in §2 unless `--exclusive=yes` |
+//! | `--coverage-source` | §1, §2 | under `bazel coverage` only: the `instrumented_files` of the target's `InstrumentedFilesInfo` (`--instrumentation_filter` applied) | repeated: the files the LCOV report covers; none: nothing is measured |
+//! | `--out-coverage` | §1 | under `bazel coverage` only: a declared output | the LCOV report of the run (empty without `--coverage-source`) |
+//! | `--result-coverage` | §2 | the same file's runfiles path | a replay copies it to `$COVERAGE_OUTPUT_FILE` |
+//!
+//! # Coverage
+//!
+//! Under `bazel coverage` (`ctx.configuration.coverage_enabled`) the §1 action measures line
+//! and branch coverage with coverage.py through pytest-cov (both imported from the Python
+//! toolchain's interpreter; a missing one fails the action with one message). Each worker
+//! keeps its own data (`dx-py test --cov`'s worker side), the run combines them once and
+//! writes coverage.py's LCOV report, keeping only the `--coverage-source` files under their
+//! execroot names ([`coverage`]). So coverage is cached with the test result, and a replay
+//! copies the report to `$COVERAGE_OUTPUT_FILE`; a real run in §2 (EXECUTE) measures the same
+//! way and writes it there itself. Bazel's own coverage variables
+//! ([`coverage::COVERAGE_TEST_ENV`]) never force EXECUTE.
 //!
 //! # The recorded status
 //!
@@ -96,7 +111,7 @@
 //! 10. the recorded status is not a pass (so `--flaky_test_attempts` retries really run);
 //! 11. a variable that is neither Bazel's own ([`decision::is_bazel_test_variable`]) nor a
 //!     `--env` name, and whose value's digest the recorded `action_env` does not hold
-//!     (`--test_env`, `bazel coverage`'s variables).
+//!     (`--test_env`; `bazel coverage`'s variables are Bazel's own, see [#coverage](#coverage)).
 //!
 //! Otherwise it REPLAYs. The variable names are [`test_env`]'s constants.
 //!
@@ -104,6 +119,8 @@
 //!
 //! - [`args`]: the typed arguments of §1/§2 ([`args::Flag`], [`args::TestArgs`]) and
 //!   `@argsfile` expansion;
+//! - [`coverage`]: `bazel coverage`: the instrumented sources' report names, the LCOV filter,
+//!   Bazel's coverage variables;
 //! - [`status`]: the recorded result (`--out-status`);
 //! - [`decision`]: replay or execute in the test action (§2);
 //! - [`test_env`]: Bazel's test environment: variable names, sharding, the runfiles root, the
@@ -171,6 +188,7 @@
 //! ```
 
 pub mod args;
+pub mod coverage;
 pub mod decision;
 pub mod forest;
 pub mod proto;

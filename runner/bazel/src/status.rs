@@ -101,6 +101,7 @@ const STANDARD_TEST_ENV: &[&str] = &[
 /// variable says nothing about `--test_env`/`--action_env`.
 pub fn is_bazel_test_variable(name: &str) -> bool {
     STANDARD_TEST_ENV.contains(&name)
+        || crate::coverage::COVERAGE_TEST_ENV.contains(&name)
         || name.starts_with("LC_")
         // Functions test-setup.sh exports (`rlocation`, `is_absolute`).
         || name.starts_with("BASH_FUNC_")

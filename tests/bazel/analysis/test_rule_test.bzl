@@ -192,6 +192,76 @@ def _gazelle_test_impl(ctx):
 
 gazelle_test = analysistest.make(_gazelle_test_impl)
 
+# `bazel coverage` with the fixture package instrumented (not the test's own
+# srcs: no --instrument_test_targets). Test rules then depend on the coverage
+# report generator, whose default Bazel downloads: the offline stand-in.
+_COVERAGE_SETTINGS = {
+    "//command_line_option:collect_code_coverage": True,
+    "//command_line_option:instrumentation_filter": "^//tests/bazel/analysis[:/]",
+    "//command_line_option:coverage_report_generator": str(Label("//tests/bazel/coverage:lcov_tool")),
+}
+
+_INSTRUMENTED = ["fixture/pkg/top.py", "fixture/pkg/leaf.py", "fixture/plain.py"]
+
+def _assert_coverage_sources(env, lines, prefix):
+    for path in _INSTRUMENTED:
+        expected = "--coverage-source=%s%s/%s" % (prefix, _PKG, path)
+        asserts.true(env, expected in lines, "%r missing from %s" % (expected, lines))
+    test_file = "--coverage-source=%s%s/fixture/tests/test_sample.py" % (prefix, _PKG)
+    asserts.false(env, test_file in lines, "the test's own srcs are instrumented without --instrument_test_targets")
+
+def _coverage_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    info = target[DxPyTestInfo]
+    asserts.true(env, info.coverage != None, "no LCOV output under coverage")
+    instrumented = [f.short_path for f in target[InstrumentedFilesInfo].instrumented_files.to_list()]
+    asserts.equals(env, sorted(["%s/%s" % (_PKG, p) for p in _INSTRUMENTED]), sorted(instrumented))
+    action = _find_action(env, "DxPyTest")
+    if not action or not info.coverage:
+        return analysistest.end(env)
+
+    # Measured in the DxPyTest action: the report is one of its (cached) outputs.
+    asserts.true(env, info.coverage in action.outputs.to_list(), "the DxPyTest action does not write the report")
+    asserts.true(env, "--out-coverage=%s" % info.coverage.path in action.argv, action.argv)
+    _assert_coverage_sources(env, action.argv, "")
+
+    # The test argsfile: the same sources in runfiles form, and the report to replay.
+    lines = _content_of(env, info.argsfile).splitlines()
+    _assert_coverage_sources(env, lines, "_main/")
+    asserts.true(env, "--result-coverage=_main/%s" % info.coverage.short_path in lines, lines)
+    runfiles = target[DefaultInfo].default_runfiles.files.to_list()
+    asserts.true(env, info.coverage in runfiles, "the report is not in the runfiles")
+    return analysistest.end(env)
+
+coverage_test_test = analysistest.make(_coverage_test_impl, config_settings = _COVERAGE_SETTINGS)
+
+def _exclusive_coverage_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    info = analysistest.target_under_test(env)[DxPyTestInfo]
+
+    # No DxPyTest action, so nothing to replay: the real run measures.
+    lines = _content_of(env, info.argsfile).splitlines()
+    _assert_coverage_sources(env, lines, "_main/")
+    asserts.false(env, [line for line in lines if line.startswith("--result-coverage")], lines)
+    return analysistest.end(env)
+
+exclusive_coverage_test_test = analysistest.make(_exclusive_coverage_test_impl, config_settings = _COVERAGE_SETTINGS)
+
+def _no_coverage_test_impl(ctx):
+    env = analysistest.begin(ctx)
+    target = analysistest.target_under_test(env)
+    info = target[DxPyTestInfo]
+    asserts.equals(env, None, info.coverage)
+    lines = _content_of(env, info.argsfile).splitlines()
+    action = _find_action(env, "DxPyTest")
+    argv = action.argv if action else []
+    coverage_flags = [a for a in lines + argv if a.startswith(("--coverage-source", "--out-coverage", "--result-coverage"))]
+    asserts.equals(env, [], coverage_flags, "coverage arguments without bazel coverage")
+    return analysistest.end(env)
+
+no_coverage_test_test = analysistest.make(_no_coverage_test_impl)
+
 def test_rule_test_suite(name):
     """Declares the dx_py_test analysis tests plus a test_suite `name`.
 
@@ -203,6 +273,9 @@ def test_rule_test_suite(name):
     nocache_test_test(name = "nocache_test_test", target_under_test = ":eternal_test")
     exclusive_test_test(name = "exclusive_test_test", target_under_test = ":exclusive_test")
     gazelle_test(name = "gazelle_dxpy_test", target_under_test = "//:gazelle_dxpy")
+    coverage_test_test(name = "coverage_test_test", target_under_test = ":sample_test")
+    exclusive_coverage_test_test(name = "exclusive_coverage_test_test", target_under_test = ":exclusive_test")
+    no_coverage_test_test(name = "no_coverage_test_test", target_under_test = ":sample_test")
     native.test_suite(
         name = name,
         tests = [
@@ -211,5 +284,8 @@ def test_rule_test_suite(name):
             ":nocache_test_test",
             ":exclusive_test_test",
             ":gazelle_dxpy_test",
+            ":coverage_test_test",
+            ":exclusive_coverage_test_test",
+            ":no_coverage_test_test",
         ],
     )

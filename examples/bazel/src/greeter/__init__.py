@@ -6,4 +6,6 @@ import words
 
 def greet(name: str, loud: bool = False) -> str:
     text = f"{words.greetings()[0]}, {name}"
-    return shout.shout(text) if loud else text
+    if loud:
+        return shout.shout(text)
+    return text

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use dxpy_bazel::coverage::{filter_lcov, SourceMap};
 use dxpy_bazel::test_env::Shard;
 use dxpy_discover::config::ConfigRequest;
 use dxpy_discover::session::{self, CacheLocation, DiscoverOptions};
@@ -19,6 +20,7 @@ use dxpy_runner::pool::{PoolConfig, PoolError, WarmStart, Zygote, ZygoteSpec};
 use dxpy_runner::protocol::Engine;
 use dxpy_runner::scheduler::{plan, DurationStore, SplitPolicy};
 
+use crate::cov::Coverage;
 use crate::exit::Code;
 use crate::suite::{engine_for, group_by_module, run_suite, SuiteOptions, SuiteOutcome};
 use crate::terminal::ReportOptions;
@@ -67,6 +69,87 @@ pub struct RunfilesSuite {
     /// Fork the interpreter from a zygote kept for the life of this process (the persistent
     /// worker); else spawn it (one-shot actions and test actions run one suite and exit).
     pub share_zygote: bool,
+    /// `bazel coverage`: measure, and write the LCOV report.
+    pub coverage: Option<CoverageRequest>,
+}
+
+/// `bazel coverage` for one run: line and branch coverage with coverage.py (through
+/// pytest-cov, `dx-py test --cov`'s worker side and combiner), reported as LCOV for the
+/// instrumented sources only (see `dxpy_bazel::coverage`).
+#[derive(Debug)]
+pub struct CoverageRequest {
+    /// The instrumented sources: (the file as this run sees it, its report name).
+    pub sources: Vec<(PathBuf, String)>,
+    /// Where the LCOV report goes; always written (empty when nothing was measured).
+    pub output: PathBuf,
+}
+
+/// What the interpreter must import to measure: checked before the run, so a missing one is
+/// one clear error instead of pytest's usage error about `--cov`.
+const COVERAGE_PROBE: &str = "import coverage, pytest_cov";
+
+impl CoverageRequest {
+    /// The LCOV file pytest-cov writes in the combiner (its report names every file run).
+    fn raw_report(private_dir: &Path) -> PathBuf {
+        private_dir.join("coverage-all.lcov")
+    }
+
+    /// Fails with one message when `python` cannot import coverage.py or pytest-cov.
+    fn check_tools(python: &Path) -> anyhow::Result<()> {
+        let output = std::process::Command::new(python)
+            .args(["-c", COVERAGE_PROBE])
+            .output()
+            .with_context(|| format!("running {}", python.display()))?;
+        if output.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        anyhow::bail!(
+            "bazel coverage needs coverage.py and pytest-cov in the Python toolchain's \
+             interpreter {}, which cannot import them: {}",
+            python.display(),
+            stderr.trim_end().lines().last().unwrap_or("")
+        )
+    }
+
+    /// Sets up the pool so each worker measures into the combiner's directory; returns the
+    /// started combiner.
+    fn start(&self, pool: &mut PoolConfig, private_dir: &Path) -> anyhow::Result<Coverage> {
+        let python = pool.resolve().context("finding the interpreter")?.python;
+        Self::check_tools(&python)?;
+        // The combined data file (`.coverage`) goes to the private directory, not the tree.
+        let coverage = Coverage::start(&python, private_dir, 80)?;
+        pool.env.push(coverage.worker_env());
+        // pytest-cov starts before the conftests load: pytest's engine, nothing preloaded.
+        pool.engine = Engine::Pytest;
+        pool.preload.clear();
+        pool.pytest_args.extend([
+            "--cov".to_owned(),
+            "--cov-branch".to_owned(),
+            format!(
+                "--cov-report=lcov:{}",
+                Self::raw_report(private_dir).display()
+            ),
+        ]);
+        Ok(coverage)
+    }
+
+    /// After the run: combine, keep the instrumented sources' records, write the report.
+    fn finish(
+        &self,
+        mut coverage: Coverage,
+        failed: bool,
+        private_dir: &Path,
+    ) -> anyhow::Result<()> {
+        coverage.finish(failed)?;
+        let raw = Self::raw_report(private_dir);
+        // No report: nothing was measured (no test ran, or no data to report).
+        let text = std::fs::read_to_string(&raw).unwrap_or_default();
+        let map = SourceMap::resolve(self.sources.iter().cloned());
+        let lcov = filter_lcov(&text, |file| map.name_of(file));
+        std::fs::write(&self.output, lcov)
+            .with_context(|| format!("writing {}", self.output.display()))
+    }
 }
 
 /// The persistent worker's zygotes, one per interpreter set-up, started by the first request
@@ -264,6 +347,18 @@ impl RunfilesSuite {
             engine_for(&discovery),
             options,
         );
+        let coverage = match &self.coverage {
+            Some(request) if !request.sources.is_empty() => {
+                Some(request.start(&mut pool, &self.private_dir)?)
+            }
+            Some(request) => {
+                // Nothing instrumented: an empty report.
+                std::fs::write(&request.output, b"")
+                    .with_context(|| format!("writing {}", request.output.display()))?;
+                None
+            }
+            None => None,
+        };
         pool.warm_start = if self.share_zygote {
             match shared_zygote(&pool) {
                 Ok(zygote) => WarmStart::Shared(zygote),
@@ -295,6 +390,10 @@ impl RunfilesSuite {
             import_modules: None,
             baseline: None,
         };
-        run_suite(&discovery, &node_ids, units, options, out, start)
+        let outcome = run_suite(&discovery, &node_ids, units, options, out, start)?;
+        if let (Some(request), Some(coverage)) = (&self.coverage, coverage) {
+            request.finish(coverage, outcome.failures > 0, &self.private_dir)?;
+        }
+        Ok(outcome)
     }
 }

@@ -14,12 +14,15 @@ use std::sync::Arc;
 
 use anyhow::{anyhow, Context as _};
 use dxpy_bazel::args::{expand_args_files, split_test_command_line, ActionOutputs, TestArgs};
+use dxpy_bazel::coverage::{report_name, COVERAGE_OUTPUT_FILE};
 use dxpy_bazel::decision::{decide, Decision, ExecuteReason};
 use dxpy_bazel::status::RecordedStatus;
 use dxpy_bazel::test_env::{self, find_runfiles, non_empty, Shard};
 
 use crate::args::BazelArgs;
-use crate::commands::bazel_run::{embedded_worker_package, Interpreter, RunfilesSuite};
+use crate::commands::bazel_run::{
+    embedded_worker_package, CoverageRequest, Interpreter, RunfilesSuite,
+};
 use crate::exit::Code;
 
 pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
@@ -55,7 +58,10 @@ pub fn run(args: BazelArgs) -> anyhow::Result<Code> {
     );
     test_args.pytest_args.extend(extra_args);
     match (decision, recorded) {
-        (Decision::Replay, Ok((status, results))) => replay(&runfiles, &results, &status, &env),
+        (Decision::Replay, Ok((status, results))) => {
+            replay_coverage(&test_args, &runfiles, &env)?;
+            replay(&runfiles, &results, &status, &env)
+        }
         (Decision::Execute(reason), _) => execute(&test_args, &runfiles, &env, &reason),
         (Decision::Replay, Err(err)) => Err(err),
     }
@@ -81,6 +87,39 @@ fn replay(
         copy_tree(&runfiles.join(&results.undeclared), Path::new(dir))?;
     }
     Ok(Code::from_pytest(status.exit_code))
+}
+
+/// Under `bazel coverage`: the DxPyTest action's LCOV report to `$COVERAGE_OUTPUT_FILE`.
+fn replay_coverage(
+    args: &TestArgs,
+    runfiles: &Path,
+    env: &BTreeMap<String, String>,
+) -> anyhow::Result<()> {
+    match (&args.result_coverage, non_empty(env, COVERAGE_OUTPUT_FILE)) {
+        (Some(recorded), Some(output)) => {
+            copy_contents(&runfiles.join(recorded), Path::new(output))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Under `bazel coverage` with instrumented sources: measure this run, report to
+/// `$COVERAGE_OUTPUT_FILE`.
+fn coverage_request(
+    args: &TestArgs,
+    runfiles: &Path,
+    env: &BTreeMap<String, String>,
+) -> Option<CoverageRequest> {
+    let output = non_empty(env, COVERAGE_OUTPUT_FILE)?;
+    let sources = args
+        .coverage_sources
+        .iter()
+        .map(|path| (runfiles.join(path), report_name(path, &args.main_repo)))
+        .collect();
+    Some(CoverageRequest {
+        sources,
+        output: PathBuf::from(output),
+    })
 }
 
 /// Copies a file's bytes only: action outputs are read-only, and Bazel must be able to
@@ -171,6 +210,7 @@ fn execute(
             && std::io::IsTerminal::is_terminal(&std::io::stdout()),
         rootdir_label: None,
         share_zygote: false,
+        coverage: coverage_request(args, runfiles, env),
     };
     let outcome = suite.run(std::io::stdout().lock())?;
     if let Some(message) = &outcome.start_failure {

@@ -18,14 +18,17 @@ use std::time::Instant;
 
 use anyhow::{anyhow, Context as _};
 use dxpy_bazel::args::{expand_args_files, TestArgs};
-use dxpy_bazel::forest::{runfiles_path, Forest, Reaper};
+use dxpy_bazel::coverage::report_name;
+use dxpy_bazel::forest::{runfiles_path, Forest, ForestError, Reaper};
 use dxpy_bazel::proto::WorkRequest;
 use dxpy_bazel::server::{is_persistent_worker, serve, CancelToken, Reply};
 use dxpy_bazel::status::RecordedStatus;
 use dxpy_bazel::test_env::ActionLayout;
 
 use crate::args::BazelArgs;
-use crate::commands::bazel_run::{embedded_worker_package, Interpreter, RunfilesSuite};
+use crate::commands::bazel_run::{
+    embedded_worker_package, CoverageRequest, Interpreter, RunfilesSuite,
+};
 use crate::exit::Code;
 
 /// Requests run at once, at least (more on machines with more cores).
@@ -143,6 +146,26 @@ fn try_run_action(
     let forest = Forest::build(&std::env::temp_dir(), &base, &args.main_repo, all_inputs)?;
     let forest_built = Instant::now();
 
+    // `bazel coverage`: the report names come from the runfiles paths, the files from the
+    // execution root (the forest's symlinks lead there). Written empty first: a run that
+    // stops before measuring still leaves the declared output.
+    let coverage = match &args.out_coverage {
+        Some(out) => {
+            let output = base.join(out);
+            write_file(&output, b"")?;
+            let sources = args
+                .coverage_sources
+                .iter()
+                .map(|path| {
+                    let name = report_name(&runfiles_path(path, &args.main_repo)?, &args.main_repo);
+                    Ok((base.join(path), name))
+                })
+                .collect::<Result<Vec<_>, ForestError>>()?;
+            Some(CoverageRequest { sources, output })
+        }
+        None => None,
+    };
+
     // The variables of Bazel's test environment that locate files; then the rule's `env`.
     let scratch = forest.scratch_dir();
     let mut env = ActionLayout {
@@ -180,6 +203,7 @@ fn try_run_action(
         interrupt: Arc::clone(cancel),
         color: false,
         share_zygote: persistent.is_some(),
+        coverage,
         rootdir_label: Some(format!(
             "<runfiles>/{} (of {}, in the DxPyTest action)",
             args.main_repo, args.target

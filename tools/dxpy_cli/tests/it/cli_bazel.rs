@@ -1,8 +1,8 @@
 //! `dx-py bazel-worker` and `dx-py bazel-test` end to end: the real binary, real interpreters
-//! (`DXPY_TEST_PYTHON`, else `python3`; it must have pytest), the execroot-shaped fixture tree
-//! `tests/fixtures/bazel_execroot` copied to a temp dir. The worker is driven over its real
-//! protocol (length-delimited WorkRequests on stdin); every wait has a deadline, so a hang
-//! fails the test instead of stalling it.
+//! (`DXPY_TEST_PYTHON`, else `python3`; it must have pytest, and pytest-cov for the `bazel
+//! coverage` tests), the execroot-shaped fixture tree `tests/fixtures/bazel_execroot` copied to
+//! a temp dir. The worker is driven over its real protocol (length-delimited WorkRequests on
+//! stdin); every wait has a deadline, so a hang fails the test instead of stalling it.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -761,4 +761,205 @@ fn persistent_worker_forks_every_request_from_one_zygote() {
     );
     let (code, stderr) = worker.wait(true);
     assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// Per file of an LCOV report: the executable lines and the lines that ran.
+fn lcov_lines(text: &str) -> BTreeMap<String, (Vec<u32>, Vec<u32>)> {
+    let mut files: BTreeMap<String, (Vec<u32>, Vec<u32>)> = BTreeMap::new();
+    let mut current = None;
+    for line in text.lines() {
+        if let Some(file) = line.strip_prefix("SF:") {
+            current = Some(file.to_owned());
+        } else if let (Some(file), Some(da)) = (&current, line.strip_prefix("DA:")) {
+            let mut fields = da.split(',');
+            let number: u32 = fields.next().and_then(|n| n.parse().ok()).expect("DA line");
+            let hits: u64 = fields.next().and_then(|n| n.parse().ok()).expect("DA hits");
+            let entry = files.entry(file.clone()).or_default();
+            entry.0.push(number);
+            if hits > 0 {
+                entry.1.push(number);
+            }
+        }
+    }
+    files
+}
+
+/// `bazel coverage`'s arguments over the fixture: every Python file the run imports.
+const COVERAGE_SOURCES: [&str; 3] = [
+    "pkg/conftest.py",
+    "pkg/test_a.py",
+    "external/other/lib/helper.py",
+];
+
+#[test]
+fn bazel_coverage_records_coverage_pys_lcov_and_the_test_action_replays_or_measures_it() {
+    let execroot = fixture_execroot();
+    let root = execroot.path();
+    let scratch = tempfile::tempdir().expect("scratch");
+    // test_fails (which calls helper.double) deselected: a pass, with a line never run.
+    let mut extra: Vec<String> = vec![
+        "--pytest-arg=-k".into(),
+        "--pytest-arg=not test_fails".into(),
+    ];
+    extra.extend(
+        COVERAGE_SOURCES
+            .iter()
+            .map(|s| format!("--coverage-source={s}")),
+    );
+    extra.push("--out-coverage=out/c/coverage.dat".into());
+    let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+    let params = root.join("c.params");
+    std::fs::write(
+        &params,
+        action_args("c", &["pkg/test_a.py"], &extra).join("\n"),
+    )
+    .expect("params");
+    let out = Command::new(env!("CARGO_BIN_EXE_dx-py"))
+        .args(["bazel-worker", "@c.params"])
+        .current_dir(root)
+        .output()
+        .expect("action");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(status(&root.join("out/c"))["exit_code"], 0);
+    let recorded = read(&root.join("out/c/coverage.dat"));
+
+    // coverage.py's own report of the same tests under pytest, named relative to the tree.
+    std::fs::write(root.join("reference.ini"), "[pytest]\n").expect("ini");
+    let reference = scratch.path().join("reference.lcov");
+    let pytest = Command::new(python_executable())
+        .args([
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            "reference.ini",
+        ])
+        .args(["-k", "not test_fails", "--cov", "--cov-branch"])
+        .arg(format!("--cov-report=lcov:{}", reference.display()))
+        .arg("pkg/test_a.py")
+        .current_dir(root)
+        .env("PYTHONPATH", root.join("external/other/lib"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("COVERAGE_FILE", scratch.path().join(".coverage"))
+        .env("TEST_UNDECLARED_OUTPUTS_DIR", scratch.path())
+        .output()
+        .expect("pytest --cov");
+    assert_eq!(
+        pytest.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&pytest.stdout)
+    );
+    let expected = lcov_lines(&read(&reference));
+    let names: Vec<&str> = expected.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "external/other/lib/helper.py",
+            "pkg/conftest.py",
+            "pkg/test_a.py"
+        ]
+    );
+    assert_eq!(lcov_lines(&recorded), expected, "{recorded}");
+    let (helper_lines, helper_hit) = &expected["external/other/lib/helper.py"];
+    assert!(
+        helper_hit.len() < helper_lines.len(),
+        "helper.double's body never runs"
+    );
+
+    // The test action: the argsfile in runfiles form, plus coverage's lines.
+    let (rf, argsfile) = runfiles_tree(root, "c", &["pkg/test_a.py"]);
+    let mut lines = read(&argsfile);
+    lines.push_str("\n--pytest-arg=-k\n--pytest-arg=not test_fails\n");
+    for source in COVERAGE_SOURCES {
+        let runfiles = source
+            .strip_prefix("external/")
+            .map_or_else(|| format!("_main/{source}"), str::to_owned);
+        lines.push_str(&format!("--coverage-source={runfiles}\n"));
+    }
+    lines.push_str("--result-coverage=_main/out/c/coverage.dat\n");
+    std::fs::write(&argsfile, lines).expect("argsfile");
+    let lcov = scratch.path().join("coverage.dat");
+    let env = [
+        ("TEST_SRCDIR", rf.path()),
+        ("TEST_UNDECLARED_OUTPUTS_DIR", scratch.path()),
+        ("COVERAGE_OUTPUT_FILE", lcov.as_path()),
+        ("COVERAGE_DIR", scratch.path()),
+    ];
+    // Bazel's coverage variables: a replay, of the recorded report too.
+    let replay = bazel_test(&argsfile, &env, &[("COVERAGE", "1")]);
+    assert_eq!(replay.code, Some(0), "{}", replay.stdout);
+    assert!(
+        replay.stdout.starts_with("dx-py: replaying"),
+        "{}",
+        replay.stdout
+    );
+    assert_eq!(read(&lcov), recorded);
+
+    // A real run (--test_filter) measures itself: the same lines.
+    std::fs::remove_file(&lcov).expect("rm");
+    let real = bazel_test(
+        &argsfile,
+        &env,
+        &[("TESTBRIDGE_TEST_ONLY", "not test_fails")],
+    );
+    assert_eq!(real.code, Some(0), "{}", real.stdout);
+    assert!(
+        real.stdout.starts_with("dx-py: executing"),
+        "{}",
+        real.stdout
+    );
+    assert_eq!(lcov_lines(&read(&lcov)), expected);
+}
+
+#[test]
+fn bazel_coverage_without_coverage_py_in_the_interpreter_fails_with_one_message() {
+    let execroot = fixture_execroot();
+    let root = execroot.path();
+    // A real interpreter without coverage.py (nor pytest-cov): a bare venv.
+    let venv = root.join("bare-venv");
+    let made = Command::new(python_executable())
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .output()
+        .expect("venv");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let bare = venv.join("bin/python");
+    let mut args = action_args(
+        "m",
+        &["pkg/test_a.py"],
+        &[
+            "--coverage-source=pkg/conftest.py",
+            "--out-coverage=out/m/coverage.dat",
+        ],
+    );
+    for arg in &mut args {
+        if arg.starts_with("--python=") {
+            *arg = format!("--python={}", bare.display());
+        }
+    }
+    std::fs::write(root.join("m.params"), args.join("\n")).expect("params");
+    let out = Command::new(env!("CARGO_BIN_EXE_dx-py"))
+        .args(["bazel-worker", "@m.params"])
+        .current_dir(root)
+        .output()
+        .expect("action");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "bazel coverage needs coverage.py and pytest-cov in the Python toolchain's interpreter"
+        ) && stderr.contains("No module named 'coverage'"),
+        "{stderr}"
+    );
 }
