@@ -91,26 +91,9 @@ impl Scanner<'_> {
 
     /// `pytest_plugins = "a"` / `["a", "b"]` / `("a",)` at module level.
     fn module_plugins(&mut self, root: Node) {
-        let mut cursor = root.walk();
-        for statement in root.children(&mut cursor) {
-            if statement.kind() != "expression_statement" {
-                continue;
-            }
-            let Some(assignment) = statement.named_child(0) else {
-                continue;
-            };
-            if assignment.kind() != "assignment" {
-                continue;
-            }
-            let (Some(left), Some(right)) = (
-                assignment.child_by_field_name("left"),
-                assignment.child_by_field_name("right"),
-            ) else {
-                continue;
-            };
-            if left.kind() != "identifier" || self.text(left) != "pytest_plugins" {
-                continue;
-            }
+        let assigned =
+            dxpy_discover::walk::conftest::module_assignments(root, self.source, "pytest_plugins");
+        for right in assigned {
             let values: Vec<Node> = match right.kind() {
                 "string" => vec![right],
                 "list" | "tuple" => {

@@ -85,6 +85,19 @@ fn read_one(root: Node<'_>, source: &[u8], name: &str) -> IgnoreList {
     if found.len() > 1 {
         return IgnoreList::NeedsRunner(format!("`{name}` is used more than once"));
     }
+    if let Some(right) = module_assignments(root, source, name).into_iter().next() {
+        return match literal_strings(right, source) {
+            Some(items) => IgnoreList::Literal(items),
+            None => IgnoreList::NeedsRunner(format!("`{name}` is not a literal list of strings")),
+        };
+    }
+    IgnoreList::NeedsRunner(format!("`{name}` is not assigned at module level"))
+}
+
+/// The right-hand sides of the module-level assignments `name = ...` in `root` (a parsed
+/// module), in source order. Shared with the BUILD generator (`pytest_plugins`).
+pub fn module_assignments<'t>(root: Node<'t>, source: &[u8], name: &str) -> Vec<Node<'t>> {
+    let mut found = Vec::new();
     let mut cursor = root.walk();
     for statement in root.children(&mut cursor) {
         if statement.kind() != "expression_statement" {
@@ -102,15 +115,11 @@ fn read_one(root: Node<'_>, source: &[u8], name: &str) -> IgnoreList {
         ) else {
             continue;
         };
-        if left.kind() != "identifier" || text(left, source) != name {
-            continue;
+        if left.kind() == "identifier" && text(left, source) == name {
+            found.push(right);
         }
-        return match literal_strings(right, source) {
-            Some(items) => IgnoreList::Literal(items),
-            None => IgnoreList::NeedsRunner(format!("`{name}` is not a literal list of strings")),
-        };
     }
-    IgnoreList::NeedsRunner(format!("`{name}` is not assigned at module level"))
+    found
 }
 
 fn literal_strings(node: Node<'_>, source: &[u8]) -> Option<Vec<String>> {
