@@ -5,11 +5,13 @@
 //! A [`SpareSlot`] belongs to the caller that keeps the zygote (the daemon) and reaches runs
 //! through [`PoolConfig::spare`]. A run that forks from a shared zygote remembers its pool
 //! configuration in the slot ([`SpareSlot::remember`]); later, while idle, the caller asks
-//! for a spare made like that run's workers ([`SpareSlot::replenish`]). The next run's
-//! first worker start takes it only if it equals what a fresh fork would be now: the same
-//! zygote, interpreter and worker package, working directory, the whole worker environment
-//! and every Hello field ([`SpareKey`]); anything else kills it and forks fresh. A spare is
-//! taken once and never handed out again after it ran anything.
+//! for spares made like that run's workers ([`SpareSlot::replenish`]): one per worker slot
+//! (up to [`MAX_SPARES`]), each with its slot's identity, so that no worker of the next run
+//! starts its session then. A run's worker start in slot N takes slot N's spare only if it
+//! equals what a fresh fork would be now: the same zygote, interpreter and worker package,
+//! working directory, the whole worker environment and every Hello field ([`SpareKey`]);
+//! anything else kills it and forks fresh. A spare is taken once and never handed out again
+//! after it ran anything.
 //!
 //! The files the spare's session loaded (first-party code, conftests, config files) are not
 //! the slot's to judge: the caller must [`SpareSlot::discard`] the spare when any of them
@@ -55,9 +57,14 @@ impl SpareKey {
     }
 }
 
+/// Spares kept at most: one per worker slot of a run up to this many.
+pub const MAX_SPARES: usize = 4;
+
 /// A started worker waiting for a run: its Ready came, with the frames that preceded it.
 #[derive(Debug)]
 struct Spare {
+    /// The worker slot it was made for (its `PYTEST_XDIST_WORKER`).
+    slot: usize,
     key: SpareKey,
     process: WorkerProcess,
     early: Vec<WorkerMessage>,
@@ -78,16 +85,17 @@ pub struct SpareStats {
 
 #[derive(Debug, Default)]
 struct SlotState {
-    spare: Option<Spare>,
+    /// The waiting spares, one per worker slot, all made for the same next run.
+    spares: Vec<Spare>,
     /// The last run's pool (without its slot) and zygote: what the next spare is made like.
     template: Option<(PoolConfig, Arc<Zygote>)>,
-    /// The `testrun_uid` the waiting spare was made with: the next run's (see
+    /// The `testrun_uid` the waiting spares were made with: the next run's (see
     /// [`SpareSlot::upcoming_testrun_uid`]).
     testrun_uid: Option<String>,
     stats: SpareStats,
 }
 
-/// The caller's place for at most one spare worker (see the module docs).
+/// The caller's place for the spare workers of its next run (see the module docs).
 #[derive(Debug, Default)]
 pub struct SpareSlot {
     state: Mutex<SlotState>,
@@ -108,15 +116,23 @@ impl SpareSlot {
         self.lock().template = Some((config, Arc::clone(zygote)));
     }
 
-    /// Makes a spare like the last remembered run's first worker, in this process's current
-    /// directory and environment, unless one is waiting or that run forwarded stderr.
-    /// Returns whether a spare is now waiting. Its [`WorkerIdentity`] is the first slot's,
-    /// with a new `testrun_uid` that the next run adopts for all its workers.
+    /// Makes spares like the last remembered run's workers, one per worker slot (up to
+    /// [`MAX_SPARES`]), in this process's current directory and environment, unless some are
+    /// waiting or that run forwarded stderr. Returns whether spares are now waiting. Each has
+    /// its slot's [`WorkerIdentity`], with one new `testrun_uid` that the next run adopts for
+    /// all its workers. The spares start at once, each on its own thread.
     pub fn replenish(&self) -> Result<bool, PoolError> {
-        let (mut config, zygote) = {
-            let state = self.lock();
-            if state.spare.is_some() {
-                return Ok(true);
+        let mut stale = Vec::new();
+        let (config, zygote) = {
+            let mut state = self.lock();
+            if !state.spares.is_empty() {
+                if state.testrun_uid.is_some() {
+                    return Ok(true);
+                }
+                // A run adopted their testrun_uid: the spares it left are that run's.
+                stale = std::mem::take(&mut state.spares);
+                state.stats.discarded += stale.len() as u64;
+                state.stats.last_discard = Some("its run took another slot's spare".to_owned());
             }
             match &state.template {
                 Some((config, zygote)) if !config.forward_stderr && zygote.is_alive() => {
@@ -125,26 +141,39 @@ impl SpareSlot {
                 _ => return Ok(false),
             }
         };
+        drop(stale);
         let testrun_uid = WorkerIdentity::new_testrun_uid();
-        config.identity = Some(WorkerIdentity {
-            slot: 0,
-            count: config.worker_count(),
-            testrun_uid: testrun_uid.clone(),
+        let count = config.worker_count().clamp(1, MAX_SPARES);
+        // (A start that panicked leaves its slot without a spare.)
+        let made: Vec<Result<Spare, PoolError>> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..count)
+                .map(|slot| {
+                    let (config, zygote, uid) = (&config, &zygote, &testrun_uid);
+                    scope.spawn(move || make_spare(config, zygote, slot, uid))
+                })
+                .collect();
+            starts
+                .into_iter()
+                .filter_map(|start| start.join().ok())
+                .collect()
         });
-        let resolved = config.resolve()?;
-        let key = SpareKey::now(&zygote, &config, &resolved);
-        let forked = zygote
-            .fork_worker(&config, &resolved)
-            .map_err(PoolError::Zygote)?;
-        let (process, early) = WorkerProcess::adopt(forked, &config, &resolved, None)?;
         let mut state = self.lock();
-        state.stats.made += 1;
+        let mut first_error = None;
+        for result in made {
+            match result {
+                Ok(spare) => {
+                    state.stats.made += 1;
+                    state.spares.push(spare);
+                }
+                Err(err) => {
+                    first_error.get_or_insert(err);
+                }
+            }
+        }
+        if state.spares.is_empty() {
+            return first_error.map_or(Ok(false), Err);
+        }
         state.testrun_uid = Some(testrun_uid);
-        state.spare = Some(Spare {
-            key,
-            process,
-            early,
-        });
         Ok(true)
     }
 
@@ -154,15 +183,21 @@ impl SpareSlot {
         self.lock().testrun_uid.take()
     }
 
-    /// The waiting spare, if it equals what a fresh fork from `zygote` for `config` would
-    /// be now and is still running; a spare that does not is killed.
+    /// The waiting spare of `config`'s worker slot, if it equals what a fresh fork from
+    /// `zygote` for `config` would be now and is still running; a spare that does not is
+    /// killed.
     pub(crate) fn take(
         &self,
         zygote: &Zygote,
         config: &PoolConfig,
         resolved: &Resolved,
     ) -> Option<(WorkerProcess, Vec<WorkerMessage>)> {
-        let mut spare = self.lock().spare.take()?;
+        let slot = config.identity.as_ref().map_or(0, |identity| identity.slot);
+        let mut spare = {
+            let mut state = self.lock();
+            let place = state.spares.iter().position(|spare| spare.slot == slot)?;
+            state.spares.swap_remove(place)
+        };
         let wanted = SpareKey::now(zygote, config, resolved);
         let why = if spare.key != wanted {
             "the run differs from the one it was made for"
@@ -177,14 +212,14 @@ impl SpareSlot {
         None
     }
 
-    /// Kills the waiting spare, if any (its files changed, the zygote is replaced, the
+    /// Kills the waiting spares, if any (their files changed, the zygote is replaced, the
     /// caller stops).
     pub fn discard(&self, why: &str) {
-        let spare = self.lock().spare.take();
-        if spare.is_some() {
+        let spares = std::mem::take(&mut self.lock().spares);
+        for _ in &spares {
             self.note_discard(why);
         }
-        drop(spare);
+        drop(spares);
     }
 
     /// Forgets the remembered run too (its zygote is going away), killing any spare.
@@ -193,9 +228,17 @@ impl SpareSlot {
         self.lock().template = None;
     }
 
-    /// The waiting spare's pid.
+    /// The first slot's waiting spare's pid.
     pub fn pid(&self) -> Option<u32> {
-        self.lock().spare.as_ref().map(|s| s.process.pid())
+        self.pids().first().copied()
+    }
+
+    /// The waiting spares' pids, by slot.
+    pub fn pids(&self) -> Vec<u32> {
+        let state = self.lock();
+        let mut spares: Vec<&Spare> = state.spares.iter().collect();
+        spares.sort_by_key(|spare| spare.slot);
+        spares.iter().map(|spare| spare.process.pid()).collect()
     }
 
     pub fn stats(&self) -> SpareStats {
@@ -207,4 +250,31 @@ impl SpareSlot {
         state.stats.discarded += 1;
         state.stats.last_discard = Some(why.to_owned());
     }
+}
+
+/// Forks the spare of worker `slot` for the run `testrun_uid`, and starts its session.
+fn make_spare(
+    config: &PoolConfig,
+    zygote: &Arc<Zygote>,
+    slot: usize,
+    testrun_uid: &str,
+) -> Result<Spare, PoolError> {
+    let mut config = config.clone();
+    config.identity = Some(WorkerIdentity {
+        slot,
+        count: config.worker_count(),
+        testrun_uid: testrun_uid.to_owned(),
+    });
+    let resolved = config.resolve()?;
+    let key = SpareKey::now(zygote, &config, &resolved);
+    let forked = zygote
+        .fork_worker(&config, &resolved)
+        .map_err(PoolError::Zygote)?;
+    let (process, early) = WorkerProcess::adopt(forked, &config, &resolved, None)?;
+    Ok(Spare {
+        slot,
+        key,
+        process,
+        early,
+    })
 }

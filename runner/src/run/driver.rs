@@ -501,11 +501,9 @@ impl<'a> Driver<'a> {
         let config = &self.pool;
         let resolved = &self.shared.resolved;
         if let Some(zygote) = self.shared.zygote() {
-            // The spare is made as the first slot's worker (see `SpareSlot::replenish`): the
-            // other slots leave it alone rather than kill it for its name.
+            // Each slot takes the spare made for it (`SpareSlot::replenish`).
             let spare = config.spare.as_ref().filter(|_| {
-                self.id.0 == 0
-                    && matches!(&config.warm_start, WarmStart::Shared(shared) if Arc::ptr_eq(shared, &zygote))
+                matches!(&config.warm_start, WarmStart::Shared(shared) if Arc::ptr_eq(shared, &zygote))
             });
             if let Some(started) = spare.and_then(|slot| slot.take(&zygote, config, resolved)) {
                 return Ok(started);

@@ -341,9 +341,10 @@ fn start_latency_spawn_vs_fork() {
     assert_no_children(zygote.pid());
 }
 
-/// A run with a spare slot remembers its configuration; a spare made like it serves the next
-/// run with the same configuration (its worker is that spare), one with other pytest
-/// arguments kills it and forks its own; one worker per unit at most is started.
+/// A run with a spare slot remembers its configuration; spares made like it (one per worker
+/// slot) serve the next run with the same configuration (its worker is the first slot's
+/// spare), one with other pytest arguments kills it and forks its own; one worker per unit
+/// at most is started.
 #[test]
 fn a_spare_serves_the_next_equal_run_only() {
     let dir = tempfile::tempdir().unwrap();
@@ -361,20 +362,29 @@ fn a_spare_serves_the_next_equal_run_only() {
             .extend(extra.iter().map(|a| a.to_string()));
         let (events, summary) = execute(config, unit(&["test_iso.py::test_helper_value"]));
         assert_eq!((summary.passed, summary.failed), (1, 0), "{events:#?}");
-        slot.replenish().unwrap();
         worker_pids(&events)
     };
     let first = run(&[]);
+    slot.replenish().unwrap();
     assert_eq!(first.len(), 1, "one unit, one worker: {first:?}");
+    assert_eq!(
+        slot.pids().len(),
+        2,
+        "a spare per worker slot: {:?}",
+        slot.stats()
+    );
     let spare = slot.pid();
     assert!(spare.is_some(), "{:?}", slot.stats());
     let second = run(&[]);
     assert_eq!(second, [spare.unwrap()], "the spare ran the second run");
     assert_eq!(slot.stats().used, 1);
+    // The second slot's spare belongs to the run that ended: replaced with the next run's.
+    slot.replenish().unwrap();
     let waiting = slot.pid().unwrap();
+    let discarded = slot.stats().discarded;
     let third = run(&["-p", "no:cacheprovider"]);
     assert_eq!(slot.stats().used, 1, "{:?}", slot.stats());
-    assert_eq!(slot.stats().discarded, 1);
+    assert_eq!(slot.stats().discarded, discarded + 1);
     assert_eq!(third.len(), 1);
     assert!(
         !third.contains(&waiting),
@@ -382,4 +392,43 @@ fn a_spare_serves_the_next_equal_run_only() {
     );
     slot.clear("the test ends");
     assert!(slot.pid().is_none());
+}
+
+/// With two units and two workers, both workers of the next equal run are the spares made
+/// for their slots.
+#[test]
+fn every_worker_slot_takes_its_own_spare() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    project(&root, 1);
+    let slot = Arc::new(dxpy_runner::pool::SpareSlot::default());
+    let zygote = shared_zygote(&config(&root, 2, Mode::Zygote).pool);
+    let run = || {
+        let mut config = config(&root, 2, Mode::Zygote);
+        config.pool.warm_start = WarmStart::Shared(Arc::clone(&zygote));
+        config.pool.spare = Some(Arc::clone(&slot));
+        let mut units = unit(&["test_iso.py::test_helper_value"]);
+        let mut second = unit(&["test_iso.py::test_leaky_not_loaded"]).remove(0);
+        second.first_index = 1;
+        units.push(second);
+        let (events, summary) = execute(config, units);
+        assert_eq!((summary.passed, summary.failed), (2, 0), "{events:#?}");
+        let mut pids = worker_pids(&events);
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    };
+    run();
+    slot.replenish().unwrap();
+    let mut spares = slot.pids();
+    spares.sort_unstable();
+    assert_eq!(spares.len(), 2, "{:?}", slot.stats());
+    assert_eq!(
+        run(),
+        spares,
+        "both workers were spares: {:?}",
+        slot.stats()
+    );
+    assert_eq!(slot.stats().used, 2);
+    slot.clear("the test ends");
 }
