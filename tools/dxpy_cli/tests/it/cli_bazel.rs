@@ -444,21 +444,31 @@ fn runfiles_tree(execroot: &Path, name: &str, tests: &[&str]) -> (tempfile::Temp
     (runfiles, argsfile)
 }
 
-fn run_action(execroot: &Path, name: &str, tests: &[&str]) {
+/// The one-shot DxPyTest action `name` with `args` (its argsfile), run in `execroot`.
+fn action_output(execroot: &Path, name: &str, args: &[String]) -> std::process::Output {
     let params = execroot.join(format!("{name}.params"));
-    std::fs::write(&params, action_args(name, tests, &[]).join("\n")).expect("argsfile");
-    let out = Command::new(env!("CARGO_BIN_EXE_dx-py"))
+    std::fs::write(&params, args.join("\n")).expect("argsfile");
+    Command::new(env!("CARGO_BIN_EXE_dx-py"))
         .arg("bazel-worker")
         .arg(format!("@{}", params.display()))
         .current_dir(execroot)
         .output()
-        .expect("action");
+        .expect("action")
+}
+
+/// The action for `tests` with `extra` arguments, which must succeed.
+fn run_action_with(execroot: &Path, name: &str, tests: &[&str], extra: &[&str]) {
+    let out = action_output(execroot, name, &action_args(name, tests, extra));
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+fn run_action(execroot: &Path, name: &str, tests: &[&str]) {
+    run_action_with(execroot, name, tests, &[]);
 }
 
 struct TestRun {
@@ -808,23 +818,7 @@ fn bazel_coverage_records_coverage_pys_lcov_and_the_test_action_replays_or_measu
     );
     extra.push("--out-coverage=out/c/coverage.dat".into());
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    let params = root.join("c.params");
-    std::fs::write(
-        &params,
-        action_args("c", &["pkg/test_a.py"], &extra).join("\n"),
-    )
-    .expect("params");
-    let out = Command::new(env!("CARGO_BIN_EXE_dx-py"))
-        .args(["bazel-worker", "@c.params"])
-        .current_dir(root)
-        .output()
-        .expect("action");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_action_with(root, "c", &["pkg/test_a.py"], &extra);
     assert_eq!(status(&root.join("out/c"))["exit_code"], 0);
     let recorded = read(&root.join("out/c/coverage.dat"));
 
@@ -948,12 +942,7 @@ fn bazel_coverage_without_coverage_py_in_the_interpreter_fails_with_one_message(
             *arg = format!("--python={}", bare.display());
         }
     }
-    std::fs::write(root.join("m.params"), args.join("\n")).expect("params");
-    let out = Command::new(env!("CARGO_BIN_EXE_dx-py"))
-        .args(["bazel-worker", "@m.params"])
-        .current_dir(root)
-        .output()
-        .expect("action");
+    let out = action_output(root, "m", &args);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_ne!(out.status.code(), Some(0), "{stderr}");
     assert!(
