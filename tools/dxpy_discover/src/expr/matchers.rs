@@ -117,35 +117,34 @@ struct MarkKwargs {
     open: bool,
 }
 
-/// pytest's `MarkMatcher` for one item.
+/// pytest's `MarkMatcher` for one item. A mark's keyword arguments are read from its source
+/// text only when the expression asks about them (`-m 'name(key=value)'`): most `-m` runs
+/// name marks only, over every item of the suite.
 #[derive(Debug, Clone)]
-pub struct MarkMatcher {
-    marks: Vec<(String, MarkKwargs)>,
-    dynamic: bool,
+pub struct MarkMatcher<'i> {
+    item: &'i TestItem,
 }
 
-impl MarkMatcher {
-    pub fn for_item(item: &TestItem) -> MarkMatcher {
-        MarkMatcher {
-            marks: item
-                .marks
-                .iter()
-                .map(|m| (m.name.clone(), parse_kwargs(&m.args)))
-                .collect(),
-            dynamic: item.params == ParamState::Dynamic,
-        }
+impl<'i> MarkMatcher<'i> {
+    pub fn for_item(item: &'i TestItem) -> MarkMatcher<'i> {
+        MarkMatcher { item }
     }
 
     pub fn matches(&self, name: &str, kwargs: &[(String, KwValue)]) -> Result<Truth, ExprError> {
         let mut result = Truth::False;
-        for (_, mark) in self.marks.iter().filter(|(n, _)| n == name) {
-            match kwargs_match(mark, kwargs) {
+        for mark in self.item.marks.iter().filter(|m| m.name == name) {
+            let truth = if kwargs.is_empty() {
+                Truth::True
+            } else {
+                kwargs_match(&parse_kwargs(&mark.args), kwargs)
+            };
+            match truth {
                 Truth::True => return Ok(Truth::True),
                 Truth::Unknown => result = Truth::Unknown,
                 Truth::False => {}
             }
         }
-        if result == Truth::False && self.dynamic {
+        if result == Truth::False && self.item.params == ParamState::Dynamic {
             // `pytest.param(..., marks=...)` in a dynamic parametrization may add it.
             result = Truth::Unknown;
         }

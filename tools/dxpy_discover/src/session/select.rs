@@ -60,13 +60,13 @@ pub(crate) fn select(
     let collected = collect_args(walked, results, &mut selection)?;
     let filters = Filters::compile(config, walked, &mut selection)?;
     for (item, file_index) in collected {
-        match filters.verdict(&item, &walked.files[file_index].path, &config.confcutdir)? {
+        match filters.verdict(item, &walked.files[file_index].path, &config.confcutdir)? {
             Verdict::Deselected => selection.deselected += 1,
             Verdict::Kept { undecided } => {
                 if undecided && !selection.undecided.contains(&item.node_id) {
                     selection.undecided.push(item.node_id.clone());
                 }
-                selection.items.push(item);
+                selection.items.push(item.clone());
             }
         }
     }
@@ -75,14 +75,22 @@ pub(crate) fn select(
 
 /// The items of every initial argument, in pytest's order, with the index of their file;
 /// each file's errors are reported once. A `path::name` argument matching nothing in a file
-/// without errors fails like pytest.
-fn collect_args(
+/// without errors fails like pytest. Items are borrowed: only those the filters keep are
+/// copied (a `-m` run may deselect most of a suite).
+fn collect_args<'r>(
     walked: &Walk,
-    results: &[Option<FileResult>],
+    results: &'r [Option<FileResult>],
     selection: &mut Selection,
-) -> Result<Vec<(TestItem, usize)>, DiscoverError> {
+) -> Result<Vec<(&'r TestItem, usize)>, DiscoverError> {
     let mut reported = vec![false; walked.files.len()];
-    let mut collected: Vec<(TestItem, usize)> = Vec::new();
+    let total: usize = walked
+        .args
+        .iter()
+        .flat_map(|arg| &arg.files)
+        .filter_map(|&index| results[index].as_ref())
+        .map(|result| result.items.len())
+        .sum();
+    let mut collected: Vec<(&TestItem, usize)> = Vec::with_capacity(total);
     for arg in &walked.args {
         let mut matched_any = false;
         let mut had_errors = false;
@@ -100,7 +108,7 @@ fn collect_args(
             for item in &result.items {
                 if selector_keeps(arg.selector.as_ref(), item, &mut selection.undecided) {
                     matched_any = true;
-                    collected.push((item.clone(), index));
+                    collected.push((item, index));
                 }
             }
         }
