@@ -10,7 +10,8 @@
 //! (`--affected`), [`config`] reads `[tool.dx-py]`, [`daemon`] is the per-project daemon
 //! `dx-py test` runs in, [`test_context`] what a `dx-py test` run takes from its process,
 //! [`junit`] its JUnit XML, [`cov`] combines and reports `--cov` (pytest-cov) after the run, [`signals`] its answer
-//! to Ctrl-C and SIGTERM, and [`exit`] maps outcomes to pytest's exit codes. `main.rs` only calls [`main`].
+//! to Ctrl-C and SIGTERM, and [`exit`] maps outcomes to pytest's exit codes, [`trace`] times a run's steps under
+//! `DXPY_TRACE=1`. `main.rs` only calls [`main`].
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI is the one place that prints
 
 pub mod args;
@@ -33,6 +34,7 @@ pub mod signals;
 pub mod suite;
 pub mod terminal;
 pub mod test_context;
+mod trace;
 
 use std::process::ExitCode;
 

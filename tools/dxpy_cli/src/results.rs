@@ -93,7 +93,9 @@ pub fn plan(
         .map(|root| session::project_cache_dir(&root, rootdir))
         .context("--affected needs a cache directory (set XDG_CACHE_HOME or HOME)")?;
     let interpreter = probe_interpreter(pool, &cache_dir.join("results"))?;
+    let mut steps = crate::trace::Steps::start();
     let (build, test_files) = project_graph(discovery, interpreter.version, no_cache);
+    steps.done("result cache: import graph built");
     let selected: Vec<String> = match since {
         Some(rev) => {
             let changed = git_changed(rootdir, rev)?;
@@ -146,8 +148,10 @@ pub fn plan(
             },
         );
     }
+    steps.done("result cache: inputs listed");
     let paths = StorePaths::in_dir(&cache_dir.join("results"));
     let store = load_store(&paths);
+    steps.done("result cache: store loaded");
     let mut checker = Checker::new(&store, context);
     let explain = explaining();
     let mut replay = Vec::new();
@@ -173,6 +177,7 @@ pub fn plan(
             }
         }
     }
+    steps.done("result cache: tests decided");
     let hooks = plan_hooks(
         &HookScope {
             discovery,

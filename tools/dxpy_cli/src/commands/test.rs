@@ -93,6 +93,7 @@ pub fn run_with(
     mut out: impl Write,
     start: Instant,
 ) -> anyhow::Result<Code> {
+    let mut steps = crate::trace::Steps::start();
     let mut args = match crate::pytest_probe::prepare(args, &mut out)? {
         crate::pytest_probe::Prepared::Run(args) => *args,
         crate::pytest_probe::Prepared::Done(code) => return Ok(code),
@@ -104,6 +105,7 @@ pub fn run_with(
             return Ok(Code::UsageError);
         }
     };
+    steps.done("pytest options read, suite discovered");
     // A conftest's computed `collect_ignore` leaves modules out that pytest never collects:
     // running them would report what pytest does not.
     let python = crate::pytest_probe::interpreter(&args);
@@ -121,6 +123,7 @@ pub fn run_with(
         return Ok(code);
     }
     args.junit_xml = junit_path(&args, &discovery);
+    steps.done("collect_ignore and config options checked");
     for notice in &discovery.notices {
         eprintln!("dx-py: {notice}");
     }
@@ -197,6 +200,7 @@ pub fn run_with(
             );
         }
         node_ids = plan.selected.clone();
+        steps.done("result cache planned");
         Some(plan)
     } else {
         None
@@ -281,6 +285,7 @@ pub fn run_with(
             &crate::baseline::key(&python, &args),
         ),
     };
+    steps.done("run planned");
     let fewer_imports = affected
         .as_ref()
         .and_then(crate::results::AffectedRun::modules_to_import)
@@ -291,6 +296,7 @@ pub fn run_with(
         }
         None => run_suite(&discovery, &node_ids, units, options, out, start)?,
     };
+    steps.done("run and report");
     if let Some(err) = &outcome.output_error {
         // A closed stdout (e.g. piped into `head`) must not lose the JUnit file or the state.
         eprintln!("dx-py: output error: {err}");
