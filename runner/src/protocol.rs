@@ -23,10 +23,10 @@
 //! | offset | size | field                                                    |
 //! |-------:|-----:|----------------------------------------------------------|
 //! | 0      | 4    | magic `b"DXRQ"`                                          |
-//! | 4      | 2    | protocol version (u16, currently 5)                      |
+//! | 4      | 2    | protocol version (u16, currently 7)                      |
 //! | 6      | 1    | message type (u8, [`RequestKind`])                       |
 //! | 7      | 1    | flags (u8; bit 0 `KEEP_SESSION` on RunItems/RunModule/   |
-//! |        |      | RunHookItems; bit 1 `RECORD` on Hello)                   |
+//! |        |      | RunHookItems; bits 1 `RECORD` and 2 `PARK` on Hello)     |
 //! | 8      | 8    | request id (u64, echoed by every result it causes)       |
 //! | 16     | 4    | test index base (u32; index of the batch's first item)   |
 //! | 20     | 4    | payload length (u32)                                     |
@@ -37,7 +37,7 @@
 //! | offset | size | field                                                       |
 //! |-------:|-----:|-------------------------------------------------------------|
 //! | 0      | 4    | magic `b"DXRS"`                                             |
-//! | 4      | 2    | protocol version (u16, currently 5)                         |
+//! | 4      | 2    | protocol version (u16, currently 7)                         |
 //! | 6      | 1    | message type (u8, [`ResultKind`])                           |
 //! | 7      | 1    | flags (u8; ItemResult only: bit 0 `ITEM_FINISHED`,          |
 //! |        |      | bit 1 `OUTPUT_TRUNCATED`, bit 2 `NOT_IN_SUMMARY`)           |
@@ -75,6 +75,7 @@
 //! | 6    | RunHookItems  | `list<str> paths, list<str> skip_dirs, list<str> skip_items`         |
 //! | 7    | ImportModules | `list<str> paths` (test modules to import as pytest collects them;   |
 //! |      |               | answered by CollectErrors, then Done)                                |
+//! | 8    | Resume        | empty (go on after Hello's `PARK`; answered by Ready)                |
 //!
 //! ImportModules (new in protocol version 5) makes a worker's module-level state what it is
 //! under pytest, which imports every collected test module before it runs any test: the
@@ -87,6 +88,14 @@
 //! when it does not, it drops them and the batch that runs such a module reports the same
 //! failure again. Warnings raised while importing a module are held and sent with the first
 //! batch of this worker that runs that module. Flags and test index base are zero.
+//!
+//! Hello's `PARK` flag and Resume (new in protocol version 7) split a worker's start in two
+//! for spare workers: with `PARK` the worker starts pytest (configuration, ini files,
+//! `-p` and entry-point plugins) and stops just before the initial conftests load, sending
+//! nothing; Resume lets it go on, and Ready follows with Hello's request id. A worker whose
+//! start imported code from outside the interpreter's own directories (first-party code,
+//! e.g. an editable install's plugin) before that point cannot park: it exits instead, and
+//! the runner starts another worker. Resume after Ready is ignored.
 //!
 //! RunHookItems (new in protocol version 2, with the Deselected result and ItemResult's
 //! `category`; each side refuses frames of another version) runs the items conftest
@@ -249,6 +258,7 @@ pub enum RequestKind {
     Preload = 5,
     RunHookItems = 6,
     ImportModules = 7,
+    Resume = 8,
 }
 
 /// Result message type codes (header byte 6).
@@ -349,6 +359,9 @@ pub enum Request {
     Preload(Preload),
     RunHookItems(RunHookItems),
     ImportModules(ImportModules),
+    /// Go on from where Hello's `PARK` stopped: load the conftests, start the session and
+    /// answer Ready (with Hello's request id).
+    Resume,
 }
 
 /// Worker configuration; must be the first request.
@@ -372,6 +385,10 @@ pub struct Hello {
     pub terminal_width: u32,
     /// Header flag `RECORD`: report what each test executes ([`Executed`], [`Ambient`]).
     pub record_execution: bool,
+    /// Header flag `PARK`: start pytest up to, not including, loading the conftests (the
+    /// first project code a session imports), then wait for [`Request::Resume`]. A spare
+    /// made so stays valid while only project code changes (see `pool::spare`).
+    pub park: bool,
 }
 
 /// Run these node IDs, in order.
@@ -667,6 +684,7 @@ impl RequestKind {
             5 => RequestKind::Preload,
             6 => RequestKind::RunHookItems,
             7 => RequestKind::ImportModules,
+            8 => RequestKind::Resume,
             _ => {
                 return Err(ProtocolError::UnknownMessageType {
                     direction: Direction::Request,
@@ -685,6 +703,7 @@ impl RequestKind {
             RequestKind::Preload => "Preload",
             RequestKind::RunHookItems => "RunHookItems",
             RequestKind::ImportModules => "ImportModules",
+            RequestKind::Resume => "Resume",
         }
     }
 }
@@ -737,6 +756,7 @@ impl Request {
             Request::Preload(_) => RequestKind::Preload,
             Request::RunHookItems(_) => RequestKind::RunHookItems,
             Request::ImportModules(_) => RequestKind::ImportModules,
+            Request::Resume => RequestKind::Resume,
         }
     }
 }

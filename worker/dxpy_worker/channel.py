@@ -50,6 +50,10 @@ class Channel:
         # A message to send before each batch's Done (the recorder's Ambient), if any.
         self.before_done: Callable[[], P.ResultMessage | None] | None = None
 
+    def next_request(self) -> P.RequestFrame | None:
+        """The next request frame (None at end of stream), without answering it."""
+        return P.read_request(self._fd_in)
+
     def send(self, message: P.ResultMessage) -> None:
         self._write(P.encode_result(P.ResultFrame(self.request_id, message)))
 
@@ -132,6 +136,8 @@ class Channel:
             request = frame.request
             if isinstance(request, P.Shutdown):
                 return frame
+            if isinstance(request, P.Resume):
+                continue  # only a parked start waits for it
             if isinstance(request, P.Hello):
                 self.log(P.LogLevel.ERROR, "ignoring a second Hello")
                 continue

@@ -28,6 +28,7 @@ from dxpy_worker import builtin_hooks, cov_worker, warm_pytest
 from dxpy_worker import protocol as P
 from dxpy_worker.fastpath import DirectProtocol
 from dxpy_worker.import_once import FailedImports, deliver
+from dxpy_worker.park import ParkBeforeConftests
 from dxpy_worker.xdist_identity import SharedSeed, XdistIdentity
 
 if TYPE_CHECKING:
@@ -1082,6 +1083,8 @@ def run(channel: Channel, hello: P.Hello) -> int:
     coverage = cov_worker.from_env()
     if coverage is not None:
         plugins.append(coverage)
+    if hello.park:
+        plugins.append(ParkBeforeConftests(channel, sys.modules))
     args = list(hello.pytest_args)
     if not any(a == "--rootdir" or a.startswith("--rootdir=") for a in args) and hello.rootdir:
         args.append(f"--rootdir={hello.rootdir}")

@@ -18,7 +18,7 @@ _E = TypeVar("_E", bound=enum.IntEnum)
 
 REQUEST_MAGIC = b"DXRQ"
 RESULT_MAGIC = b"DXRS"
-PROTOCOL_VERSION = 6
+PROTOCOL_VERSION = 7
 REQUEST_HEADER = struct.Struct("<4sHBBQII8x")  # 32 bytes
 RESULT_HEADER = struct.Struct("<4sHBBQIIQBB6x")  # 40 bytes
 NO_TEST_INDEX = 0xFFFFFFFF
@@ -26,6 +26,7 @@ DEFAULT_MAX_PAYLOAD = 64 * 1024 * 1024
 
 FLAG_KEEP_SESSION = 0b001
 FLAG_RECORD = 0b010  # Hello: record what each test executes
+FLAG_PARK = 0b100  # Hello: stop before loading conftests until Resume
 FLAG_ITEM_FINISHED = 0b001
 FLAG_OUTPUT_TRUNCATED = 0b010
 FLAG_NOT_IN_SUMMARY = 0b100
@@ -49,6 +50,7 @@ class RequestKind(enum.IntEnum):
     PRELOAD = 5
     RUN_HOOK_ITEMS = 6
     IMPORT_MODULES = 7
+    RESUME = 8
 
 
 class ResultKind(enum.IntEnum):
@@ -125,6 +127,8 @@ class Hello:
     terminal_width: int = 0
     # Header flag RECORD: report what each test executes (Executed, Ambient).
     record: bool = False
+    # Header flag PARK: start pytest, then wait for Resume just before the conftests load.
+    park: bool = False
 
 
 @dataclasses.dataclass
@@ -160,6 +164,12 @@ class Shutdown:
 @dataclasses.dataclass
 class Preload:
     modules: list[str]
+
+
+@dataclasses.dataclass
+class Resume:
+    """Go on from where Hello's PARK stopped: load the conftests and start the session
+    (answered by Ready)."""
 
 
 @dataclasses.dataclass
@@ -310,7 +320,7 @@ class ResultFrame:
 
 
 # (typing.Union: these aliases are evaluated at run time, on Python 3.9 too.)
-Request = Union[Hello, RunItems, RunModule, RunHookItems, Shutdown, Preload, ImportModules]
+Request = Union[Hello, RunItems, RunModule, RunHookItems, Shutdown, Preload, ImportModules, Resume]
 ResultMessage = Union[Ready, ItemResult, Log, Warning_, CollectError, Done, Fatal, Deselected,
                       Executed, Ambient]
 # (kind, flags, request_id, test_index, payload_len) of a request header.
@@ -474,7 +484,7 @@ def encode_request(frame: RequestFrame) -> bytes:
     index = 0
     if isinstance(req, Hello):
         kind = RequestKind.HELLO
-        flags = FLAG_RECORD if req.record else 0
+        flags = (FLAG_RECORD if req.record else 0) | (FLAG_PARK if req.park else 0)
         w.text(req.rootdir)
         w.str_list(req.sys_path)
         w.u8(int(req.engine))
@@ -500,6 +510,8 @@ def encode_request(frame: RequestFrame) -> bytes:
         w.str_list(req.skip_items)
     elif isinstance(req, Shutdown):
         kind = RequestKind.SHUTDOWN
+    elif isinstance(req, Resume):
+        kind = RequestKind.RESUME
     elif isinstance(req, Preload):
         kind = RequestKind.PRELOAD
         w.str_list(req.modules)
@@ -545,7 +557,8 @@ def decode_request_payload(
     kind: RequestKind, flags: int, request_id: int, index: int, payload: bytes | memoryview
 ) -> RequestFrame:
     batches = (RequestKind.RUN_ITEMS, RequestKind.RUN_MODULE, RequestKind.RUN_HOOK_ITEMS)
-    allowed = FLAG_KEEP_SESSION if kind in batches else FLAG_RECORD if kind == RequestKind.HELLO else 0
+    hello_flags = FLAG_RECORD | FLAG_PARK
+    allowed = FLAG_KEEP_SESSION if kind in batches else hello_flags if kind == RequestKind.HELLO else 0
     if flags & ~allowed:
         raise ProtocolError(f"{kind.name} frame has unknown flag bits {flags:#04x}")
     if kind not in batches and index != 0:
@@ -562,6 +575,7 @@ def decode_request_payload(
             output_limit=r.u32("output_limit"),
             terminal_width=r.u32("terminal_width"),
             record=bool(flags & FLAG_RECORD),
+            park=bool(flags & FLAG_PARK),
         )
     elif kind == RequestKind.RUN_ITEMS:
         req = RunItems(index, keep, r.str_list("node_ids"))
@@ -574,6 +588,8 @@ def decode_request_payload(
     elif kind == RequestKind.RUN_HOOK_ITEMS:
         req = RunHookItems(index, keep, r.str_list("paths"), r.str_list("skip_dirs"),
                            r.str_list("skip_items"))
+    elif kind == RequestKind.RESUME:
+        req = Resume()
     else:
         req = Shutdown()
     r.finish(kind.name)

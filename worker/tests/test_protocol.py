@@ -24,7 +24,10 @@ EXPECTED_REQUESTS = {
     "request_run_items.bin": P.RequestFrame(2, P.RunItems(
         10, True, ["t/test_a.py::test_x", "t/test_a.py::test_\u00fc[1]"])),
     "request_run_module.bin": P.RequestFrame(3, P.RunModule(0, False, "t/test_b.py")),
+    "request_hello_park.bin": P.RequestFrame(1, P.Hello(
+        "/srv/proj", [], P.Engine.PYTEST, [], 0, 0, record=True, park=True)),
     "request_shutdown.bin": P.RequestFrame(4, P.Shutdown()),
+    "request_resume.bin": P.RequestFrame(8, P.Resume()),
     "request_preload.bin": P.RequestFrame(5, P.Preload(["numpy", "app.models"])),
     "request_run_hook_items.bin": P.RequestFrame(6, P.RunHookItems(
         7, True, ["tests/data", ""], ["tests/data/sub"], ["tests/data/a.yaml::x"])),
@@ -128,7 +131,7 @@ class Malformed(unittest.TestCase):
         item = golden("result_item_result.bin")
         self.assertRejected(self.patched(item, 0, b"XXXX"), "bad magic")
         self.assertRejected(golden("request_hello.bin"), "bad magic")
-        self.assertRejected(self.patched(item, 4, b"\x07\x00"), "unsupported protocol version 7")
+        self.assertRejected(self.patched(item, 4, b"\x08\x00"), "unsupported protocol version 8")
         self.assertRejected(self.patched(item, 6, b"\x63"), "unknown result message type 99")
         self.assertRejected(self.patched(item, 7, b"\x80"), "unknown flag bits")
         self.assertRejected(self.patched(item, 39, b"\x01"), "reserved")
@@ -172,6 +175,12 @@ class Malformed(unittest.TestCase):
         hello = bytearray(golden("request_hello.bin"))
         hello[7] = 1
         self.assertRejected(bytes(hello), "unknown flag bits", decode=P.decode_request)
+        hello[7] = 0b1000
+        self.assertRejected(bytes(hello), "unknown flag bits", decode=P.decode_request)
+        resume = bytearray(golden("request_resume.bin"))
+        self.assertEqual(resume[6], 8)  # request type 8
+        resume[7] = P.FLAG_PARK
+        self.assertRejected(bytes(resume), "unknown flag bits", decode=P.decode_request)
         shutdown = bytearray(golden("request_shutdown.bin"))
         shutdown[16] = 1
         self.assertRejected(bytes(shutdown), "test index", decode=P.decode_request)

@@ -78,6 +78,43 @@ pub struct WorkerProcess {
     ready: Ready,
 }
 
+/// A worker sent Hello with `PARK` ([`WorkerProcess::adopt_parked`]): its pytest stops
+/// before the conftests until [`ParkedWorker::resume`].
+#[derive(Debug)]
+pub(crate) struct ParkedWorker {
+    process: WorkerProcess,
+    hello_id: u64,
+}
+
+impl ParkedWorker {
+    /// Lets the worker go on (Resume) and waits for its Ready, as a fresh start would; a
+    /// worker that could not park has exited, which fails here.
+    pub(crate) fn resume(
+        mut self,
+        config: &PoolConfig,
+        resolved: &super::Resolved,
+    ) -> Result<(WorkerProcess, Vec<WorkerMessage>), PoolError> {
+        if let Err(err) = self.process.send(Request::Resume) {
+            self.process.kill();
+            return Err(PoolError::StartupExit {
+                python: resolved.python.clone(),
+                reason: format!("cannot send Resume: {err}"),
+                stderr: self.process.stderr_tail(),
+            });
+        }
+        let early = self.process.await_ready(self.hello_id, config, resolved)?;
+        Ok((self.process, early))
+    }
+
+    pub(crate) fn is_running(&mut self) -> bool {
+        self.process.is_running()
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.process.pid()
+    }
+}
+
 impl WorkerProcess {
     /// Spawns a worker, sends Hello and waits for Ready. Warning/Log frames that precede
     /// Ready are returned so the caller can forward them.
@@ -149,14 +186,44 @@ impl WorkerProcess {
             results,
             stderr,
         };
-        WorkerProcess::start(
-            Handle::Forked(zygote),
+        let mut process = WorkerProcess::open(Handle::Forked(zygote), pid, pipes, stderr_sink);
+        let early = process.handshake(config, resolved)?;
+        Ok((process, early))
+    }
+
+    /// Takes over a forked worker and sends it Hello with `PARK`, without waiting: it starts
+    /// pytest up to its conftests and waits there for [`WorkerProcess::resume`].
+    pub(crate) fn adopt_parked(
+        forked: ForkedWorker,
+        config: &PoolConfig,
+        resolved: &super::Resolved,
+    ) -> Result<ParkedWorker, PoolError> {
+        let ForkedWorker {
+            zygote,
             pid,
-            pipes,
-            config,
-            resolved,
-            stderr_sink,
-        )
+            requests,
+            results,
+            stderr,
+        } = forked;
+        let pipes = Pipes {
+            requests,
+            results,
+            stderr,
+        };
+        let mut process = WorkerProcess::open(Handle::Forked(zygote), pid, pipes, None);
+        let mut hello = hello_of(config);
+        hello.park = true;
+        match process.send(Request::Hello(hello)) {
+            Ok(hello_id) => Ok(ParkedWorker { process, hello_id }),
+            Err(err) => {
+                process.kill();
+                Err(PoolError::StartupExit {
+                    python: resolved.python.clone(),
+                    reason: format!("cannot send Hello: {err}"),
+                    stderr: process.stderr_tail(),
+                })
+            }
+        }
     }
 
     fn start(
@@ -167,6 +234,18 @@ impl WorkerProcess {
         resolved: &super::Resolved,
         stderr_sink: Option<StderrSink>,
     ) -> Result<(WorkerProcess, Vec<WorkerMessage>), PoolError> {
+        let mut process = WorkerProcess::open(handle, pid, pipes, stderr_sink);
+        let early = process.handshake(config, resolved)?;
+        Ok((process, early))
+    }
+
+    /// The runner's side of a started worker process: its frame reader and stderr threads.
+    fn open(
+        handle: Handle,
+        pid: u32,
+        pipes: Pipes,
+        stderr_sink: Option<StderrSink>,
+    ) -> WorkerProcess {
         let Pipes {
             requests: stdin,
             results: stdout,
@@ -195,7 +274,7 @@ impl WorkerProcess {
                 }
             }
         });
-        let mut process = WorkerProcess {
+        WorkerProcess {
             handle,
             reaped: None,
             pid,
@@ -205,9 +284,7 @@ impl WorkerProcess {
             stderr_reader: Some(stderr_reader),
             next_request: 1,
             ready: placeholder_ready(pid),
-        };
-        let early = process.handshake(config, resolved)?;
-        Ok((process, early))
+        }
     }
 
     fn handshake(
@@ -226,6 +303,17 @@ impl WorkerProcess {
                 });
             }
         };
+        self.await_ready(request_id, config, resolved)
+    }
+
+    /// Waits for the Ready answering Hello `request_id` (then preloads), keeping the frames
+    /// that came before it.
+    fn await_ready(
+        &mut self,
+        request_id: u64,
+        config: &PoolConfig,
+        resolved: &super::Resolved,
+    ) -> Result<Vec<WorkerMessage>, PoolError> {
         let deadline = Instant::now() + config.startup_timeout;
         let mut early = Vec::new();
         loop {
@@ -534,5 +622,6 @@ pub(super) fn hello_of(config: &PoolConfig) -> Hello {
         output_limit: config.output_limit,
         terminal_width: config.terminal_width,
         record_execution: config.record_execution,
+        park: false,
     }
 }

@@ -13,9 +13,16 @@
 //! anything else kills it and forks fresh. A spare is taken once and never handed out again
 //! after it ran anything.
 //!
+//! Each slot also gets a parked spare: forked at the same time and sent Hello with `PARK`,
+//! it starts pytest (ini files, plugins) and stops before its conftests load, so it has run
+//! no project code. When an edit makes the started spare stale, a run takes the parked one
+//! and resumes it: conftests and session start are all that is left of a worker's start.
+//!
 //! The files the spare's session loaded (first-party code, conftests, config files) are not
-//! the slot's to judge: the caller must [`SpareSlot::discard`] the spare when any of them
-//! may have changed since just before it was forked.
+//! the slot's to judge: the caller must [`SpareSlot::discard_started`] the started spares
+//! when any of them may have changed since just before they were forked, and
+//! [`SpareSlot::discard`] every spare when the files a parked one read (config files) may
+//! have.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -23,7 +30,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::protocol::{Hello, WorkerMessage};
 
-use super::process::{hello_of, WorkerProcess};
+use super::process::{hello_of, ParkedWorker, WorkerProcess};
 use super::zygote::{worker_env, Zygote};
 use super::{PoolConfig, PoolError, Resolved, WorkerIdentity};
 
@@ -55,6 +62,37 @@ impl SpareKey {
             forward_stderr: config.forward_stderr,
         }
     }
+
+    /// Why a spare made with `self` does not serve a run wanting `wanted`: the first part
+    /// that differs.
+    fn mismatch(&self, wanted: &SpareKey) -> Option<&'static str> {
+        let differs = [
+            (
+                self.zygote_pid != wanted.zygote_pid,
+                "its zygote was replaced",
+            ),
+            (
+                self.resolved != wanted.resolved,
+                "the run's interpreter differs",
+            ),
+            (
+                self.cwd != wanted.cwd,
+                "the run's working directory differs",
+            ),
+            (self.env != wanted.env, "the run's environment differs"),
+            (self.rootdir != wanted.rootdir, "the run's rootdir differs"),
+            (
+                self.hello != wanted.hello,
+                "the run's pytest options differ",
+            ),
+            (self.preload != wanted.preload, "the run's preloads differ"),
+            (
+                self.forward_stderr != wanted.forward_stderr,
+                "the run forwards stderr",
+            ),
+        ];
+        differs.iter().find(|(d, _)| *d).map(|(_, why)| *why)
+    }
 }
 
 /// Spares kept at most: one per worker slot of a run up to this many.
@@ -70,13 +108,23 @@ struct Spare {
     early: Vec<WorkerMessage>,
 }
 
+/// A worker of one slot waiting, parked before its conftests, for a run to resume it.
+#[derive(Debug)]
+struct Parked {
+    slot: usize,
+    key: SpareKey,
+    worker: ParkedWorker,
+}
+
 /// What runs did with spares (for status and tests).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SpareStats {
-    /// Spares made.
+    /// Spares made (started and parked).
     pub made: u64,
-    /// Spares a run took as its worker.
+    /// Started spares a run took as its worker.
     pub used: u64,
+    /// Parked spares a run resumed as its worker.
+    pub resumed: u64,
     /// Spares killed unused (stale, discarded, or not matching the run).
     pub discarded: u64,
     /// Why the last spare was discarded.
@@ -87,6 +135,11 @@ pub struct SpareStats {
 struct SlotState {
     /// The waiting spares, one per worker slot, all made for the same next run.
     spares: Vec<Spare>,
+    /// The parked spares made with them, one per worker slot.
+    parked: Vec<Parked>,
+    /// A parked spare failed to resume (it could not park, or its session could not
+    /// start): none is made again until the zygote changes ([`SpareSlot::clear`]).
+    no_parking: bool,
     /// The last run's pool (without its slot) and zygote: what the next spare is made like.
     template: Option<(PoolConfig, Arc<Zygote>)>,
     /// The `testrun_uid` the waiting spares were made with: the next run's (see
@@ -122,21 +175,24 @@ impl SpareSlot {
     /// its slot's [`WorkerIdentity`], with one new `testrun_uid` that the next run adopts for
     /// all its workers. The spares start at once, each on its own thread.
     pub fn replenish(&self) -> Result<bool, PoolError> {
-        let mut stale = Vec::new();
-        let (config, zygote) = {
+        let mut stale = (Vec::new(), Vec::new());
+        let (config, zygote, park) = {
             let mut state = self.lock();
-            if !state.spares.is_empty() {
+            if !state.spares.is_empty() || !state.parked.is_empty() {
                 if state.testrun_uid.is_some() {
                     return Ok(true);
                 }
                 // A run adopted their testrun_uid: the spares it left are that run's.
-                stale = std::mem::take(&mut state.spares);
-                state.stats.discarded += stale.len() as u64;
+                stale = (
+                    std::mem::take(&mut state.spares),
+                    std::mem::take(&mut state.parked),
+                );
+                state.stats.discarded += (stale.0.len() + stale.1.len()) as u64;
                 state.stats.last_discard = Some("its run took another slot's spare".to_owned());
             }
             match &state.template {
                 Some((config, zygote)) if !config.forward_stderr && zygote.is_alive() => {
-                    (config.clone(), Arc::clone(zygote))
+                    (config.clone(), Arc::clone(zygote), !state.no_parking)
                 }
                 _ => return Ok(false),
             }
@@ -145,11 +201,18 @@ impl SpareSlot {
         let testrun_uid = WorkerIdentity::new_testrun_uid();
         let count = config.worker_count().clamp(1, MAX_SPARES);
         // (A start that panicked leaves its slot without a spare.)
-        let made: Vec<Result<Spare, PoolError>> = std::thread::scope(|scope| {
+        type Made = (Option<Parked>, Result<Spare, PoolError>);
+        let made: Vec<Made> = std::thread::scope(|scope| {
             let starts: Vec<_> = (0..count)
                 .map(|slot| {
                     let (config, zygote, uid) = (&config, &zygote, &testrun_uid);
-                    scope.spawn(move || make_spare(config, zygote, slot, uid))
+                    scope.spawn(move || {
+                        // Parked first: it goes on alone while the started one is waited for.
+                        let parked = park
+                            .then(|| make_parked(config, zygote, slot, uid).ok())
+                            .flatten();
+                        (parked, make_spare(config, zygote, slot, uid))
+                    })
                 })
                 .collect();
             starts
@@ -159,7 +222,11 @@ impl SpareSlot {
         });
         let mut state = self.lock();
         let mut first_error = None;
-        for result in made {
+        for (parked, result) in made {
+            if let Some(parked) = parked {
+                state.stats.made += 1;
+                state.parked.push(parked);
+            }
             match result {
                 Ok(spare) => {
                     state.stats.made += 1;
@@ -170,7 +237,7 @@ impl SpareSlot {
                 }
             }
         }
-        if state.spares.is_empty() {
+        if state.spares.is_empty() && state.parked.is_empty() {
             return first_error.map_or(Ok(false), Err);
         }
         state.testrun_uid = Some(testrun_uid);
@@ -183,9 +250,9 @@ impl SpareSlot {
         self.lock().testrun_uid.take()
     }
 
-    /// The waiting spare of `config`'s worker slot, if it equals what a fresh fork from
-    /// `zygote` for `config` would be now and is still running; a spare that does not is
-    /// killed.
+    /// A worker for `config`'s slot from the spares, if one equals what a fresh fork from
+    /// `zygote` for `config` would be now and is still running: the started spare, else the
+    /// parked one, resumed. A spare that does not is killed.
     pub(crate) fn take(
         &self,
         zygote: &Zygote,
@@ -193,14 +260,23 @@ impl SpareSlot {
         resolved: &Resolved,
     ) -> Option<(WorkerProcess, Vec<WorkerMessage>)> {
         let slot = config.identity.as_ref().map_or(0, |identity| identity.slot);
+        let wanted = SpareKey::now(zygote, config, resolved);
+        self.take_started(slot, &wanted)
+            .or_else(|| self.resume_parked(slot, &wanted, config, resolved))
+    }
+
+    fn take_started(
+        &self,
+        slot: usize,
+        wanted: &SpareKey,
+    ) -> Option<(WorkerProcess, Vec<WorkerMessage>)> {
         let mut spare = {
             let mut state = self.lock();
             let place = state.spares.iter().position(|spare| spare.slot == slot)?;
             state.spares.swap_remove(place)
         };
-        let wanted = SpareKey::now(zygote, config, resolved);
-        let why = if spare.key != wanted {
-            "the run differs from the one it was made for"
+        let why = if let Some(why) = spare.key.mismatch(wanted) {
+            why
         } else if !spare.process.is_running() {
             "it exited"
         } else {
@@ -212,9 +288,53 @@ impl SpareSlot {
         None
     }
 
-    /// Kills the waiting spares, if any (their files changed, the zygote is replaced, the
-    /// caller stops).
+    fn resume_parked(
+        &self,
+        slot: usize,
+        wanted: &SpareKey,
+        config: &PoolConfig,
+        resolved: &Resolved,
+    ) -> Option<(WorkerProcess, Vec<WorkerMessage>)> {
+        let mut parked = {
+            let mut state = self.lock();
+            let place = state.parked.iter().position(|parked| parked.slot == slot)?;
+            state.parked.swap_remove(place)
+        };
+        let why = if let Some(why) = parked.key.mismatch(wanted) {
+            why
+        } else if !parked.worker.is_running() {
+            "it exited"
+        } else {
+            match parked.worker.resume(config, resolved) {
+                Ok(started) => {
+                    self.lock().stats.resumed += 1;
+                    return Some(started);
+                }
+                Err(_) => {
+                    // A fresh fork reports whatever the session's start met.
+                    self.lock().no_parking = true;
+                    "it could not resume"
+                }
+            }
+        };
+        self.note_discard(why);
+        None
+    }
+
+    /// Kills every waiting spare, started and parked (their files changed, the zygote is
+    /// replaced, the caller stops).
     pub fn discard(&self, why: &str) {
+        self.discard_started(why);
+        let parked = std::mem::take(&mut self.lock().parked);
+        for _ in &parked {
+            self.note_discard(why);
+        }
+        drop(parked);
+    }
+
+    /// Kills the started spares only: project code they loaded changed, which the parked
+    /// spares have not run.
+    pub fn discard_started(&self, why: &str) {
         let spares = std::mem::take(&mut self.lock().spares);
         for _ in &spares {
             self.note_discard(why);
@@ -225,7 +345,9 @@ impl SpareSlot {
     /// Forgets the remembered run too (its zygote is going away), killing any spare.
     pub fn clear(&self, why: &str) {
         self.discard(why);
-        self.lock().template = None;
+        let mut state = self.lock();
+        state.template = None;
+        state.no_parking = false;
     }
 
     /// The first slot's waiting spare's pid.
@@ -241,6 +363,14 @@ impl SpareSlot {
         spares.iter().map(|spare| spare.process.pid()).collect()
     }
 
+    /// The parked spares' pids, by slot.
+    pub fn parked_pids(&self) -> Vec<u32> {
+        let state = self.lock();
+        let mut parked: Vec<&Parked> = state.parked.iter().collect();
+        parked.sort_by_key(|parked| parked.slot);
+        parked.iter().map(|parked| parked.worker.pid()).collect()
+    }
+
     pub fn stats(&self) -> SpareStats {
         self.lock().stats.clone()
     }
@@ -252,6 +382,35 @@ impl SpareSlot {
     }
 }
 
+/// `config` as worker `slot` of the run `testrun_uid` has it.
+fn slot_config(config: &PoolConfig, slot: usize, testrun_uid: &str) -> PoolConfig {
+    let mut config = config.clone();
+    config.identity = Some(WorkerIdentity {
+        slot,
+        count: config.worker_count(),
+        testrun_uid: testrun_uid.to_owned(),
+    });
+    config
+}
+
+/// Forks the parked spare of worker `slot` for the run `testrun_uid` (it starts pytest on
+/// its own and stops before the conftests).
+fn make_parked(
+    config: &PoolConfig,
+    zygote: &Arc<Zygote>,
+    slot: usize,
+    testrun_uid: &str,
+) -> Result<Parked, PoolError> {
+    let config = slot_config(config, slot, testrun_uid);
+    let resolved = config.resolve()?;
+    let key = SpareKey::now(zygote, &config, &resolved);
+    let forked = zygote
+        .fork_worker(&config, &resolved)
+        .map_err(PoolError::Zygote)?;
+    let worker = WorkerProcess::adopt_parked(forked, &config, &resolved)?;
+    Ok(Parked { slot, key, worker })
+}
+
 /// Forks the spare of worker `slot` for the run `testrun_uid`, and starts its session.
 fn make_spare(
     config: &PoolConfig,
@@ -259,12 +418,7 @@ fn make_spare(
     slot: usize,
     testrun_uid: &str,
 ) -> Result<Spare, PoolError> {
-    let mut config = config.clone();
-    config.identity = Some(WorkerIdentity {
-        slot,
-        count: config.worker_count(),
-        testrun_uid: testrun_uid.to_owned(),
-    });
+    let config = slot_config(config, slot, testrun_uid);
     let resolved = config.resolve()?;
     let key = SpareKey::now(zygote, &config, &resolved);
     let forked = zygote

@@ -7,7 +7,7 @@ use super::{Direction, ProtocolError, RequestKind, ResultKind};
 
 pub const REQUEST_MAGIC: [u8; 4] = *b"DXRQ";
 pub const RESULT_MAGIC: [u8; 4] = *b"DXRS";
-pub const PROTOCOL_VERSION: u16 = 6;
+pub const PROTOCOL_VERSION: u16 = 7;
 pub const REQUEST_HEADER_LEN: usize = 32;
 pub const RESULT_HEADER_LEN: usize = 40;
 /// Test index of results that are not about one item.

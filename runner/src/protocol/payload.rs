@@ -24,6 +24,8 @@ pub const DEFAULT_MAX_PAYLOAD: u32 = 64 * 1024 * 1024;
 pub(crate) const FLAG_KEEP_SESSION: u8 = 0b001;
 /// Request flag (Hello only): record what each test executes.
 pub(crate) const FLAG_RECORD: u8 = 0b010;
+/// Hello: stop before the conftests load until Resume.
+pub(crate) const FLAG_PARK: u8 = 0b100;
 /// Executed/Ambient payload flag: code ran outside what instrumentation sees.
 pub(crate) const RECORD_COARSE: u8 = 0b001;
 /// Result flags (ItemResult only).
@@ -341,8 +343,11 @@ pub(crate) fn decode_request_parts(
         RequestKind::RunItems | RequestKind::RunModule | RequestKind::RunHookItems => {
             FLAG_KEEP_SESSION
         }
-        RequestKind::Hello => FLAG_RECORD,
-        RequestKind::Shutdown | RequestKind::Preload | RequestKind::ImportModules => 0,
+        RequestKind::Hello => FLAG_RECORD | FLAG_PARK,
+        RequestKind::Shutdown
+        | RequestKind::Preload
+        | RequestKind::ImportModules
+        | RequestKind::Resume => 0,
     };
     if header.flags & !allowed_flags != 0 {
         return Err(ProtocolError::UnknownFlags {
@@ -358,6 +363,7 @@ pub(crate) fn decode_request_parts(
             | RequestKind::Shutdown
             | RequestKind::Preload
             | RequestKind::ImportModules
+            | RequestKind::Resume
     ) && first_index != 0
     {
         return Err(ProtocolError::UnexpectedHeaderField {
@@ -375,6 +381,7 @@ pub(crate) fn decode_request_parts(
             output_limit: cursor.u32("output_limit")?,
             terminal_width: cursor.u32("terminal_width")?,
             record_execution: header.flags & FLAG_RECORD != 0,
+            park: header.flags & FLAG_PARK != 0,
         }),
         RequestKind::RunItems => Request::RunItems(RunItems {
             first_index,
@@ -387,6 +394,7 @@ pub(crate) fn decode_request_parts(
             path: cursor.str("path")?,
         }),
         RequestKind::Shutdown => Request::Shutdown,
+        RequestKind::Resume => Request::Resume,
         RequestKind::Preload => Request::Preload(Preload {
             modules: cursor.str_list("modules")?,
         }),
@@ -419,14 +427,13 @@ pub fn encode_request(frame: &RequestFrame) -> Result<Vec<u8>, ProtocolError> {
             w.str_list("pytest_args", &hello.pytest_args)?;
             w.u32(hello.output_limit);
             w.u32(hello.terminal_width);
-            (
-                if hello.record_execution {
-                    FLAG_RECORD
-                } else {
-                    0
-                },
-                0,
-            )
+            let record = if hello.record_execution {
+                FLAG_RECORD
+            } else {
+                0
+            };
+            let park = if hello.park { FLAG_PARK } else { 0 };
+            (record | park, 0)
         }
         Request::RunItems(run) => {
             w.str_list("node_ids", &run.node_ids)?;
@@ -450,7 +457,7 @@ pub fn encode_request(frame: &RequestFrame) -> Result<Vec<u8>, ProtocolError> {
                 run.first_index,
             )
         }
-        Request::Shutdown => (0, 0),
+        Request::Shutdown | Request::Resume => (0, 0),
         Request::Preload(preload) => {
             w.str_list("modules", &preload.modules)?;
             (0, 0)

@@ -51,6 +51,7 @@ fn request() -> impl Strategy<Value = Request> {
             texts(),
             any::<u32>(),
             any::<u32>(),
+            any::<bool>(),
             any::<bool>()
         )
             .prop_map(
@@ -62,6 +63,7 @@ fn request() -> impl Strategy<Value = Request> {
                     output_limit,
                     terminal_width,
                     record_execution,
+                    park,
                 )| {
                     Request::Hello(Hello {
                         rootdir,
@@ -71,6 +73,7 @@ fn request() -> impl Strategy<Value = Request> {
                         output_limit,
                         terminal_width,
                         record_execution,
+                        park,
                     })
                 }
             ),
@@ -89,6 +92,7 @@ fn request() -> impl Strategy<Value = Request> {
             })
         }),
         Just(Request::Shutdown),
+        Just(Request::Resume),
         texts().prop_map(|modules| Request::Preload(Preload { modules })),
         texts().prop_map(|paths| Request::ImportModules(ImportModules { paths })),
         (any::<u32>(), any::<bool>(), texts(), texts(), texts()).prop_map(
@@ -481,6 +485,7 @@ fn golden_requests() -> Vec<(&'static str, RequestFrame)> {
                     output_limit: 1 << 20,
                     terminal_width: 120,
                     record_execution: false,
+                    park: false,
                 }),
             },
         ),
@@ -496,6 +501,23 @@ fn golden_requests() -> Vec<(&'static str, RequestFrame)> {
                     output_limit: 0,
                     terminal_width: 0,
                     record_execution: true,
+                    park: false,
+                }),
+            },
+        ),
+        (
+            "hello_park",
+            RequestFrame {
+                request_id: 1,
+                request: Request::Hello(Hello {
+                    rootdir: "/srv/proj".to_owned(),
+                    sys_path: vec![],
+                    engine: Engine::Pytest,
+                    pytest_args: vec![],
+                    output_limit: 0,
+                    terminal_width: 0,
+                    record_execution: true,
+                    park: true,
                 }),
             },
         ),
@@ -529,6 +551,13 @@ fn golden_requests() -> Vec<(&'static str, RequestFrame)> {
             RequestFrame {
                 request_id: 4,
                 request: Request::Shutdown,
+            },
+        ),
+        (
+            "resume",
+            RequestFrame {
+                request_id: 8,
+                request: Request::Resume,
             },
         ),
         (
@@ -792,7 +821,7 @@ fn malformed_frames_produce_descriptive_errors() {
         ),
         (
             "bad version",
-            decode_result(&patch(&item, 4, &7u16.to_le_bytes()), DEFAULT_MAX_PAYLOAD),
+            decode_result(&patch(&item, 4, &8u16.to_le_bytes()), DEFAULT_MAX_PAYLOAD),
         ),
         (
             "unknown type",
@@ -984,7 +1013,7 @@ fn malformed_record_frames_are_refused() {
         ))
     );
     assert_eq!(decode(&good).unwrap(), executed(vec![file(&[1, 5])]));
-    // RECORD is Hello's only flag.
+    // RECORD and PARK are Hello's only flags.
     let mut run_items = encode_request(&RequestFrame {
         request_id: 1,
         request: Request::Shutdown,

@@ -174,6 +174,7 @@ fn pytest_engine_without_pytest_is_a_fatal_error() {
         output_limit: 1024,
         terminal_width: 0,
         record_execution: false,
+        park: false,
     };
     writer
         .write_request(&RequestFrame {

@@ -384,7 +384,9 @@ fn a_spare_serves_the_next_equal_run_only() {
     let discarded = slot.stats().discarded;
     let third = run(&["-p", "no:cacheprovider"]);
     assert_eq!(slot.stats().used, 1, "{:?}", slot.stats());
-    assert_eq!(slot.stats().discarded, discarded + 1);
+    assert_eq!(slot.stats().resumed, 0, "{:?}", slot.stats());
+    // The slot's started spare and its parked one: neither was made for these options.
+    assert_eq!(slot.stats().discarded, discarded + 2);
     assert_eq!(third.len(), 1);
     assert!(
         !third.contains(&waiting),
@@ -392,6 +394,49 @@ fn a_spare_serves_the_next_equal_run_only() {
     );
     slot.clear("the test ends");
     assert!(slot.pid().is_none());
+}
+
+/// Project code changed after the spares were made: the started spare (whose conftest
+/// imported it) is discarded, and the run resumes the parked one, which loads the code as
+/// it is now.
+#[test]
+fn a_parked_spare_serves_a_run_after_project_code_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    project(&root, 1);
+    std::fs::write(
+        root.join("conftest.py"),
+        "import helper
+",
+    )
+    .unwrap();
+    let slot = Arc::new(dxpy_runner::pool::SpareSlot::default());
+    let zygote = shared_zygote(&config(&root, 1, Mode::Zygote).pool);
+    let run = || {
+        let mut config = config(&root, 1, Mode::Zygote);
+        config.pool.warm_start = WarmStart::Shared(Arc::clone(&zygote));
+        config.pool.spare = Some(Arc::clone(&slot));
+        let (events, summary) = execute(config, unit(&["test_iso.py::test_helper_value"]));
+        assert_eq!((summary.passed, summary.failed), (1, 0), "{events:#?}");
+        worker_pids(&events)
+    };
+    run();
+    slot.replenish().unwrap();
+    let parked = slot.parked_pids();
+    assert_eq!(parked.len(), 1, "{:?}", slot.stats());
+    assert_eq!(slot.pids().len(), 1, "{:?}", slot.stats());
+    project(&root, 5);
+    slot.discard_started("helper.py changed");
+    assert!(slot.pids().is_empty());
+    assert_eq!(
+        run(),
+        parked,
+        "the parked spare ran the run: {:?}",
+        slot.stats()
+    );
+    assert_eq!((slot.stats().used, slot.stats().resumed), (0, 1));
+    slot.clear("the test ends");
+    assert!(slot.parked_pids().is_empty());
 }
 
 /// With two units and two workers, both workers of the next equal run are the spares made

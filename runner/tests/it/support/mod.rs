@@ -104,6 +104,7 @@ impl Worker {
             output_limit: OUTPUT_LIMIT,
             terminal_width: 0,
             record_execution: false,
+            park: false,
         };
         writer
             .write_request(&RequestFrame {

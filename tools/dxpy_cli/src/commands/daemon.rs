@@ -80,6 +80,16 @@ fn print_status(location: &Location) -> anyhow::Result<Code> {
         None => println!("spare: none"),
     }
     println!("spares used: {}", status.spares_used);
+    let parked: Vec<String> = status.parked_pids.iter().map(u32::to_string).collect();
+    println!(
+        "parked: {}",
+        if parked.is_empty() {
+            "none".to_owned()
+        } else {
+            parked.join(" ")
+        }
+    );
+    println!("parked resumed: {}", status.parked_resumed);
     println!("socket: {}", location.socket.display());
     Ok(Code::Ok)
 }

@@ -297,6 +297,8 @@ impl Daemon {
             preload,
             spare_pid: self.spare.pid(),
             spares_used: self.spare.stats().used,
+            parked_pids: self.spare.parked_pids(),
+            parked_resumed: self.spare.stats().resumed,
         }
     }
 
@@ -454,9 +456,11 @@ impl Daemon {
         stderr.finish(&lock(&self.log))?;
         set_client_terminal(None);
         self.log_trace(&format!(
-            "run {:.1} ms (spares used so far: {})",
+            "run {:.1} ms (spares used so far: {}, parked ones resumed: {}, last discarded: {})",
             start.elapsed().as_secs_f64() * 1e3,
-            self.spare.stats().used
+            self.spare.stats().used,
+            self.spare.stats().resumed,
+            self.spare.stats().last_discard.as_deref().unwrap_or("none")
         ));
         Ok(code)
     }
@@ -492,6 +496,7 @@ impl Daemon {
             .collect::<std::collections::BTreeMap<_, _>>()
             .into_iter()
             .collect();
+        let mut steps = crate::trace::Steps::start();
         let mut warm = lock(&self.warm);
         let interpreter_key = (spec.python.clone(), python_env.clone());
         let interpreter = match warm.interpreters.get(&interpreter_key) {
@@ -514,6 +519,7 @@ impl Daemon {
                 let (found, session_files) = preload::scan(discovery, version, &outside);
                 warm.third_party.extend(found);
                 warm.watch_next = Some(Watched::new(discovery, &session_files, &CONFIG_FILES));
+                steps.done("daemon: import graph scanned for preloads and session files");
             }
             let configured: BTreeSet<&String> = spec.preload.iter().collect();
             let extra: Vec<String> = warm
@@ -539,6 +545,7 @@ impl Daemon {
                 })
                 .collect(),
         };
+        steps.done("daemon: distributions and config files stamped");
         if let Some((kept, zygote)) = &warm.zygote {
             if *kept == key && zygote.is_alive() {
                 return Ok(Arc::clone(zygote));
@@ -555,17 +562,23 @@ impl Daemon {
         Ok(zygote)
     }
 
-    /// Discards the spare unless every file its session depends on is as it was just before
-    /// it was forked (and the run's conftests are the same).
+    /// Discards the started spares unless every file their sessions depend on is as it was
+    /// just before they were forked (and the run's conftests are the same), and the parked
+    /// ones too unless the config files are.
     fn check_spare(&self, discovery: &Discovery) {
         let Some(files) = lock(&self.warm).spare_files.take() else {
             self.spare.discard("its files were not stamped");
             return;
         };
+        if let Some(why) = files.configs_changed() {
+            self.log_trace(&format!("spares discarded, parked ones too: {why}"));
+            self.spare.discard(&why);
+            return;
+        }
         match files.changed(discovery) {
             Some(why) => {
-                self.log_trace(&format!("spare discarded: {why}"));
-                self.spare.discard(&why);
+                self.log_trace(&format!("started spares discarded: {why}"));
+                self.spare.discard_started(&why);
             }
             None => self.log_trace(&format!("spare valid ({} files stamped)", files.len())),
         }

@@ -1,9 +1,10 @@
-//! Whether the daemon's spare worker (`dxpy_runner::pool::spare`) may still serve: its pytest
-//! session loaded the project's config, conftests and the first-party code they reach, so it
-//! is valid only while none of those files changed since just before it was forked. The
-//! daemon stamps them (size, mtimes, ctimes, inode) then, and again before a run may take it;
-//! the directories holding them are stamped too, so a file created beside them (a new
-//! conftest, a module that now shadows another) also counts as a change.
+//! Whether the daemon's spare workers (`dxpy_runner::pool::spare`) may still serve: a started
+//! spare's pytest session loaded the project's config, conftests and the first-party code
+//! they reach, so it is valid only while none of those files changed since just before it was
+//! forked; a parked spare read only the config files. The daemon stamps them (size, mtimes,
+//! ctimes, inode) then, and again before a run may take one; the directories holding them
+//! are stamped too, so a file created beside them (a new conftest, a module that now shadows
+//! another) also counts as a change.
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt as _;
@@ -19,6 +20,8 @@ type Stamp = Option<(u64, i64, i64, i64, i64, u64)>;
 pub struct Watched {
     paths: Vec<PathBuf>,
     conftests: Vec<PathBuf>,
+    /// What a parked spare read: the config files (present or not).
+    configs: Vec<PathBuf>,
 }
 
 impl Watched {
@@ -30,10 +33,12 @@ impl Watched {
         configs: &[&str],
     ) -> Watched {
         let rootdir = &discovery.config.rootdir;
+        let mut config_files: BTreeSet<PathBuf> =
+            configs.iter().map(|name| rootdir.join(name)).collect();
+        config_files.extend(discovery.config.inifile.iter().cloned());
         let mut files: BTreeSet<PathBuf> = session_files.iter().map(|f| rootdir.join(f)).collect();
         files.extend(discovery.conftests.iter().cloned());
-        files.extend(configs.iter().map(|name| rootdir.join(name)));
-        files.extend(discovery.config.inifile.iter().cloned());
+        files.extend(config_files.iter().cloned());
         let mut dirs: BTreeSet<PathBuf> = files
             .iter()
             .filter_map(|f| f.parent().map(Path::to_path_buf))
@@ -44,6 +49,7 @@ impl Watched {
         Watched {
             paths: files.into_iter().collect(),
             conftests: discovery.conftests.clone(),
+            configs: config_files.into_iter().collect(),
         }
     }
 
@@ -52,6 +58,7 @@ impl Watched {
         Fingerprint {
             watched: self.clone(),
             stamps: self.paths.iter().map(|p| stamp(p)).collect(),
+            config_stamps: self.configs.iter().map(|p| stamp(p)).collect(),
         }
     }
 }
@@ -61,26 +68,35 @@ impl Watched {
 pub struct Fingerprint {
     watched: Watched,
     stamps: Vec<Stamp>,
+    config_stamps: Vec<Stamp>,
 }
 
 impl Fingerprint {
-    /// Why the spare is no longer valid for a run with `discovery`, if it is not.
+    /// Why no spare is valid any more, parked ones included: a config file changed.
+    pub fn configs_changed(&self) -> Option<String> {
+        first_change(&self.watched.configs, &self.config_stamps)
+    }
+
+    /// Why the started spare is no longer valid for a run with `discovery`, if it is not.
     pub fn changed(&self, discovery: &Discovery) -> Option<String> {
         if discovery.conftests != self.watched.conftests {
             return Some("the run's conftests differ".to_owned());
         }
-        self.watched
-            .paths
-            .iter()
-            .zip(&self.stamps)
-            .find(|(path, before)| stamp(path) != **before)
-            .map(|(path, _)| format!("{} changed", path.display()))
+        first_change(&self.watched.paths, &self.stamps)
     }
 
     /// How many files it covers.
     pub fn len(&self) -> usize {
         self.stamps.len()
     }
+}
+
+fn first_change(paths: &[PathBuf], stamps: &[Stamp]) -> Option<String> {
+    paths
+        .iter()
+        .zip(stamps)
+        .find(|(path, before)| stamp(path) != **before)
+        .map(|(path, _)| format!("{} changed", path.display()))
 }
 
 fn stamp(path: &Path) -> Stamp {

@@ -81,6 +81,10 @@ pub struct Status {
     pub spare_pid: Option<u32>,
     /// Requests whose worker was a spare.
     pub spares_used: u64,
+    /// The pids of the workers parked before their conftests, waiting for a request.
+    pub parked_pids: Vec<u32>,
+    /// Requests whose worker was a parked spare, resumed.
+    pub parked_resumed: u64,
 }
 
 /// Writes one frame.

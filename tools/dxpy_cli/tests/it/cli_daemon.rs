@@ -612,6 +612,10 @@ impl Daemonized {
         self.field("spares used").parse().expect("a count")
     }
 
+    fn parked_resumed(&self) -> u64 {
+        self.field("parked resumed").parse().expect("a count")
+    }
+
     /// `dx-py test` of the spare project's test with `SPARE_VAR=var`: exit code and output.
     fn test_value(&self, var: &str) -> (i32, String) {
         let mut cmd = self.command(&["test", "--python", &self.python, "-rA", "test_value.py"]);
@@ -649,27 +653,31 @@ fn a_second_identical_request_uses_a_spare_and_equals_the_no_daemon_run() {
     assert_ne!(project.spare(), spare);
 }
 
+/// Project code changed: the started spare is discarded and the parked one (which has not
+/// loaded the conftest yet) serves; a config file changed: both are discarded.
 #[test]
 fn a_changed_module_conftest_or_config_discards_the_spare() {
     let project = Daemonized::new(SPARE_PROJECT);
     let root = project.root().to_path_buf();
     assert_eq!(project.test_value("").0, 0);
-    let changes: [(&str, &str, &str); 3] = [
-        ("helper.py", "VALUE = 'second'\n", "second-plain-\n"),
+    let changes: [(&str, &str, &str, u64); 3] = [
+        ("helper.py", "VALUE = 'second'\n", "second-plain-\n", 1),
         (
             "conftest.py",
             &SPARE_PROJECT[2].1.replace("return f\"", "return 'c' + f\""),
             "csecond-plain-\n",
+            1,
         ),
         (
             "pyproject.toml",
             "[tool.pytest.ini_options]\nflavour = \"spicy\"\n",
             "csecond-spicy-\n",
+            0,
         ),
     ];
-    for (file, content, expected) in changes {
+    for (file, content, expected, resumes) in changes {
         project.spare();
-        let used = project.spares_used();
+        let (used, resumed) = (project.spares_used(), project.parked_resumed());
         write(&root, file, content);
         write(&root, "expected.txt", expected);
         let (code, output) = project.test_value("");
@@ -681,6 +689,11 @@ fn a_changed_module_conftest_or_config_discards_the_spare() {
             project.spares_used(),
             used,
             "the spare was discarded ({file})"
+        );
+        assert_eq!(
+            project.parked_resumed(),
+            resumed + resumes,
+            "the parked spare served after a change to {file} only if it was project code"
         );
     }
     // Unchanged files: the spare serves.
