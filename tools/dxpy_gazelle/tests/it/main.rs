@@ -2,3 +2,4 @@
 
 mod corpus;
 mod golden;
+mod lock_manifest;
