@@ -60,13 +60,20 @@ pub fn run(args: GazelleArgs) -> anyhow::Result<Code> {
         eprintln!("dx-py gazelle: {unresolved}");
     }
     if let Some(warning) = &plan.cache_warning {
-        eprintln!("dx-py gazelle: import cache not saved: {warning}");
+        eprintln!("dx-py gazelle: cache not saved: {warning}");
     }
     if args.verbose {
         let s = plan.stats;
         eprintln!(
-            "dx-py gazelle: {} packages, {} Python files ({} tests), {} parsed, {} from cache",
-            s.packages, s.python_files, s.test_files, s.parsed, s.reused
+            "dx-py gazelle: {} packages, {} Python files ({} tests), {} parsed, {} from cache; \
+             literals: {} parsed, {} from cache",
+            s.packages,
+            s.python_files,
+            s.test_files,
+            s.parsed,
+            s.reused,
+            s.literals_parsed,
+            s.literals_reused
         );
     }
     match args.mode {
