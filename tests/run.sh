@@ -40,7 +40,18 @@ setup() {
 # Plugins that integration tests install into scratch venvs of their own (`install_wheel`).
 plugin_wheels() {
     "$venv_python" -m pip download --quiet --disable-pip-version-check --no-deps \
-        -d "$DXPY_CACHE/wheels" -r tests/plugin-wheels.txt
+        -d "$DXPY_CACHE/wheels" -r tests/plugin-wheels.txt &&
+        bazel_wheels
+}
+
+# The offline wheelhouse of the Bazel e2e's pip.parse workspace and rules_python's own tool
+# wheels (tests/bazel/e2e_pypi.sh; pinned by sha256 in the lists).
+bazel_wheels() {
+    local list
+    for list in pypi rules-python; do
+        "$venv_python" -m pip download --quiet --disable-pip-version-check --no-deps \
+            --only-binary=:all: -d "$DXPY_CACHE/bazel-wheels/$list" -r "tests/bazel/$list-wheels.txt" || return 1
+    done
 }
 
 # `dx-py test --cov` is compared with pytest-cov (tools/dxpy_cli/tests/it/cli_cov.rs): both

@@ -23,10 +23,14 @@
 #   5. gazelle on a corpus suite (tests/bazel/e2e_gazelle.sh): BUILD files
 #      generated from nothing, a second run changes nothing, and bazel test
 #      //... gives pytest's outcome for every test
+#   5b. third-party dependencies through rules_python's pip.parse from an
+#      offline wheelhouse (tests/bazel/e2e_pypi.sh): gazelle's manifest from the
+#      requirements lock maps imports to @pypi//<dist>, and bazel test //...
+#      gives pytest's outcome for every test
 #   6. always: bazel shutdown in every workspace, then verify that no Bazel
 #      server is left running and nothing is mounted under the root
 #
-# DXPY_E2E_STEPS="root release example coverage gazelle" (the default) narrows the
+# DXPY_E2E_STEPS="root release example coverage gazelle pypi" (the default) narrows the
 # steps of 2-5 for local work.
 #
 # Exits non-zero on any failure, showing the Bazel output that failed.
@@ -109,7 +113,7 @@ junit() {
     python3 "$SCRIPT_DIR/junit_check.py" "$@" || { fail "JUnit check failed: $*"; return 1; }
 }
 
-workspaces() { printf '%s\n' "$REPO_ROOT" "$EXAMPLE" "$RELEASE_WS" "$GAZELLE_WS"; }
+workspaces() { printf '%s\n' "$REPO_ROOT" "$EXAMPLE" "$RELEASE_WS" "$GAZELLE_WS" "$PYPI_WS"; }
 
 # dx-py worker processes of our workspaces (other Bazel users on the machine
 # may run their own): Bazel names an output base after the MD5 of the
@@ -150,7 +154,7 @@ shutdown_and_verify_clean() {
     fi
     # The server's pid file says it is gone only after it exits; allow a moment.
     local leftover="" pattern
-    pattern="--workspace_directory=($REPO_ROOT|$EXAMPLE|$RELEASE_WS|$GAZELLE_WS)( |$)"
+    pattern="--workspace_directory=($REPO_ROOT|$EXAMPLE|$RELEASE_WS|$GAZELLE_WS|$PYPI_WS)( |$)"
     for _ in 1 2 3 4 5 6 7 8 9 10; do
         leftover=$(ps -eo pid=,args= | grep -E -- "$pattern" | grep -v grep || true)
         leftover+=$(our_worker_pids)
@@ -211,6 +215,7 @@ provision_then_go_offline() {
 
 source "$SCRIPT_DIR/e2e_steps.sh"
 source "$SCRIPT_DIR/e2e_gazelle.sh"
+source "$SCRIPT_DIR/e2e_pypi.sh"
 
 main() {
     local end provisioned
@@ -224,12 +229,13 @@ main() {
     rm -rf "$SCRATCH"
     mkdir -p "$SCRATCH"
 
-    local steps=" ${DXPY_E2E_STEPS:-root release example coverage gazelle} "
+    local steps=" ${DXPY_E2E_STEPS:-root release example coverage gazelle pypi} "
     [[ $steps != *" root "* ]] || check_root_workspace || return 1
     [[ $steps != *" release "* ]] || check_release_toolchain || return 1
     [[ $steps != *" example "* ]] || check_example || return 1
     [[ $steps != *" coverage "* ]] || check_example_coverage || return 1
     [[ $steps != *" gazelle "* ]] || check_gazelle_corpus || return 1
+    [[ $steps != *" pypi "* ]] || check_pypi || return 1
 
     end=$(date +%s)
     echo "e2e: bazel steps took $((end - provisioned)) s" >&2

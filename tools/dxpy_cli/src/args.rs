@@ -395,6 +395,14 @@ pub struct GazelleArgs {
     /// python, else python3).
     #[arg(long = "python", value_name = "PATH")]
     pub python: Option<PathBuf>,
+    /// With --update-manifest: keep only the distributions this requirements lock names (those
+    /// rules_python's `pip.parse` hub has labels for).
+    #[arg(
+        long = "requirements",
+        value_name = "LOCK",
+        requires = "update_manifest"
+    )]
+    pub requirements: Option<PathBuf>,
     /// Label of a distribution for --update-manifest ({dist} = normalized name; default: the
     /// manifest's, else @pypi//{dist}).
     #[arg(long = "label-pattern", value_name = "PATTERN")]

@@ -9,7 +9,8 @@
 //!   files other files import), per-file dependencies from `dxpy_graph`'s resolutions and
 //!   `pytest_plugins`, and the rules of a package.
 //! - [`literals`]: tree-sitter reading of `pytest_plugins` and of string literals that may
-//!   name files; [`data`]: those found on disk (and `# dxpy:data` globs) as `data` labels.
+//!   name files, kept per file in [`literals_cache`]; [`data`]: those found on disk (and
+//!   `# dxpy:data` globs) as `data` labels.
 //! - [`manifest`]: the third-party manifest (module → distribution → label) and its
 //!   construction from installed distributions' metadata.
 //! - [`buildfile`]: the Starlark parse of existing BUILD files (`starlark_syntax`), with the
@@ -30,6 +31,7 @@ pub mod data;
 pub mod directives;
 pub mod generate;
 pub mod literals;
+pub mod literals_cache;
 pub mod manifest;
 pub mod merge;
 pub mod render;
@@ -83,7 +85,7 @@ pub struct Options {
     /// Whose standard library is not a dependency.
     pub python_version: PythonVersion,
     pub manifest: Manifest,
-    /// Where the import cache lives (`None`: no cache).
+    /// Where the import cache lives (`None`: no cache); the literal cache is beside it.
     pub cache_path: Option<PathBuf>,
     /// Only update BUILD files in these repo-relative directories and below (empty: all).
     pub only: Vec<PathBuf>,
@@ -113,6 +115,9 @@ pub struct Stats {
     /// Files parsed for imports, and files whose imports came from the cache.
     pub parsed: usize,
     pub reused: usize,
+    /// Files scanned for literals, and files whose literals came from the cache.
+    pub literals_parsed: usize,
+    pub literals_reused: usize,
 }
 
 /// The result of a run: the BUILD files that differ from disk, and the problems met.
@@ -125,7 +130,7 @@ pub struct Plan {
     /// Generated targets that depend on each other in a cycle (absolute labels, each cycle
     /// sorted): Bazel rejects these; break the import cycle (or switch to file mode).
     pub dependency_cycles: Vec<Vec<String>>,
-    /// Set when the import cache could not be saved (the plan is still complete).
+    /// Set when the import or literal cache could not be saved (the plan is still complete).
     pub cache_warning: Option<String>,
     pub stats: Stats,
 }
@@ -209,8 +214,17 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
         cache_path: options.cache_path.clone(),
     };
     let mut build = build_graph(&graph_config, &files);
-    let literals = scan_literals(root, &files);
-    add_plugin_imports(&graph_config, &literals, &mut build.files);
+    let scanned = scan_literals(
+        root,
+        &files,
+        options
+            .cache_path
+            .as_ref()
+            .map(|p| p.with_file_name(literals_cache::LITERALS_CACHE_FILE))
+            .as_deref(),
+    );
+    let literals = &scanned.by_file;
+    add_plugin_imports(&graph_config, literals, &mut build.files);
 
     let package_of: BTreeMap<&Path, &tree::Package> =
         packages.iter().map(|p| (p.dir.as_path(), p)).collect();
@@ -310,13 +324,18 @@ pub fn plan(options: &Options) -> Result<Plan, GazelleError> {
         unresolved,
         directive_warnings,
         dependency_cycles,
-        cache_warning: build.cache_save_error.map(|e| e.to_string()),
+        cache_warning: build
+            .cache_save_error
+            .map(|e| e.to_string())
+            .or(scanned.save_error.map(|e| e.to_string())),
         stats: Stats {
             packages: packages.len(),
             python_files: files.len(),
             test_files: tests.len(),
             parsed: build.parsed,
             reused: build.reused,
+            literals_parsed: scanned.parsed,
+            literals_reused: scanned.reused,
         },
     })
 }
@@ -390,16 +409,60 @@ fn pytest_view(root: &Path) -> Result<PytestView, GazelleError> {
     })
 }
 
-/// The literals of every file (unreadable files have none), parsed in parallel.
-fn scan_literals(root: &Path, files: &[PathBuf]) -> BTreeMap<PathBuf, literals::Literals> {
+/// Every file's literals, with counters and the cache's save error.
+struct ScannedLiterals {
+    by_file: BTreeMap<PathBuf, literals::Literals>,
+    parsed: usize,
+    reused: usize,
+    save_error: Option<literals_cache::LiteralCacheError>,
+}
+
+/// The literals of every file (unreadable files have none), in parallel: from the cache at
+/// `cache_path` for files whose stamp still holds, else parsed; the cache is then rewritten
+/// with exactly these files. An unusable cache is an empty one.
+fn scan_literals(root: &Path, files: &[PathBuf], cache_path: Option<&Path>) -> ScannedLiterals {
+    use literals_cache::{LiteralCache, Scanned};
     use rayon::prelude::*;
-    files
+    let old = cache_path
+        .and_then(|path| LiteralCache::load(path).ok())
+        .unwrap_or_default();
+    let scanned: Vec<(PathBuf, Option<String>, Scanned)> = files
         .par_iter()
-        .filter_map(|file| {
-            let source = std::fs::read(root.join(file)).ok()?;
-            Some((file.clone(), literals::scan(&source)))
+        .map(|file| {
+            let key = file.to_str().map(str::to_owned);
+            let found =
+                literals_cache::scan_file(&root.join(file), key.as_deref().unwrap_or(""), &old);
+            (file.clone(), key, found)
         })
-        .collect()
+        .collect();
+    let mut out = ScannedLiterals {
+        by_file: BTreeMap::new(),
+        parsed: 0,
+        reused: 0,
+        save_error: None,
+    };
+    let mut new = LiteralCache::default();
+    for (file, key, found) in scanned {
+        let (stamp, found) = match found {
+            Scanned::Parsed(stamp, found) => {
+                out.parsed += 1;
+                (stamp, found)
+            }
+            Scanned::Reused(stamp, found) => {
+                out.reused += 1;
+                (stamp, found)
+            }
+            Scanned::Unreadable => continue,
+        };
+        if let Some(key) = key {
+            new.insert(key, stamp, found.clone());
+        }
+        out.by_file.insert(file, found);
+    }
+    if let Some(path) = cache_path {
+        out.save_error = new.save(path).err();
+    }
+    out
 }
 
 /// Plugins pytest itself provides under a short name (no distribution to depend on).

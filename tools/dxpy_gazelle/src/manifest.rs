@@ -17,8 +17,13 @@
 //! `x/…`, extension modules `x.cpython-….so`; for a namespace package, one level deeper, e.g.
 //! `google.protobuf`), or from `top_level.txt` when a distribution has no RECORD. When two
 //! distributions provide the same module, the first by name wins and the clash is reported.
+//!
+//! Under rules_python's `pip.parse`, the hub has a package only for each distribution of the
+//! requirements lock, so a manifest scanned from an environment that also holds tools (pytest,
+//! linters) would name labels the hub lacks: `retain_locked` keeps the lock's distributions
+//! (`lock_distributions` reads their names from the lock).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -138,6 +143,37 @@ impl Manifest {
             clashes,
         ))
     }
+
+    /// Keep only modules of `locked` distributions (normalized names); returns the locked
+    /// distributions that provide no module here (not installed where the scan looked).
+    pub fn retain_locked(&mut self, locked: &BTreeSet<String>) -> Vec<String> {
+        self.modules.retain(|_, dist| locked.contains(dist));
+        let provided: BTreeSet<&String> = self.modules.values().collect();
+        locked
+            .iter()
+            .filter(|dist| !provided.contains(dist))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Normalized distribution names of a pip requirements lock (`name[extras]==version ...`):
+/// comments, option lines (`--hash`, `-r`, `--index-url`) and line continuations are skipped;
+/// a URL requirement (`name @ url`) gives its name.
+pub fn lock_distributions(text: &str) -> BTreeSet<String> {
+    let joined = text.replace("\\\r\n", " ").replace("\\\n", " ");
+    joined
+        .lines()
+        .map(|line| line.split(" #").next().unwrap_or(line).trim())
+        .filter(|line| line.starts_with(|c: char| c.is_ascii_alphanumeric()))
+        .filter_map(|line| {
+            let end = line
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+                .unwrap_or(line.len());
+            let name = &line[..end];
+            (!name.is_empty()).then(|| normalize_distribution(name))
+        })
+        .collect()
 }
 
 /// PEP 503 normalization with `_` (`PyYAML` → `pyyaml`, `zope.interface` → `zope_interface`).
@@ -207,7 +243,7 @@ pub fn modules_from_record(text: &str) -> Vec<String> {
         .map(|p| p.trim_matches('"'))
         .filter(|p| !p.is_empty() && !p.starts_with("..") && !p.starts_with('/'))
         .collect();
-    let mut out = std::collections::BTreeSet::new();
+    let mut out = BTreeSet::new();
     for path in &paths {
         let parts: Vec<&str> = path.split('/').collect();
         let first = parts[0];
@@ -305,6 +341,41 @@ google/protobuf/json_format.py,,\nPyYAML-6.0.dist-info/RECORD,,\n../../bin/x,,\n
             Some("@pypi//protobuf")
         );
         assert_eq!(manifest.label_for("google.cloud"), None);
+    }
+
+    #[test]
+    fn lock_names_skip_comments_options_and_continuations() {
+        let lock = "# pip-compile output\n--index-url https://example.invalid/simple\n\
+attrs==26.1.0 \\\n    --hash=sha256:aa \\\n    --hash=sha256:bb\n\
+jaraco-functools==4.6.0  # via -r requirements.in\n\
+    # via jaraco-functools\n\
+More_Itertools[docs]==11.2.1 ; python_version >= \"3.10\"\n\
+pkg @ https://example.invalid/pkg-1.0-py3-none-any.whl\n\
+-e ./local\n./wheels/x-1.0-py3-none-any.whl\n\n";
+        let names: Vec<String> = lock_distributions(lock).into_iter().collect();
+        assert_eq!(
+            names,
+            vec!["attrs", "jaraco_functools", "more_itertools", "pkg"]
+        );
+    }
+
+    #[test]
+    fn retaining_the_lock_drops_other_distributions_and_names_missing_ones() {
+        let mut manifest = Manifest::default();
+        for (module, dist) in [
+            ("attr", "attrs"),
+            ("attrs", "attrs"),
+            ("pytest", "pytest"),
+            ("_pytest", "pytest"),
+        ] {
+            manifest.modules.insert(module.into(), dist.into());
+        }
+        let locked = BTreeSet::from(["attrs".to_owned(), "six".to_owned()]);
+        assert_eq!(manifest.retain_locked(&locked), vec!["six"]);
+        assert_eq!(
+            manifest.modules.keys().collect::<Vec<_>>(),
+            vec!["attr", "attrs"]
+        );
     }
 
     #[test]

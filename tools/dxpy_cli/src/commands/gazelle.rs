@@ -3,13 +3,15 @@
 //!
 //! Modes: `fix` writes the files, `diff` prints a unified diff (exit 0), `check` lists the
 //! files that would change and exits 1 when there are any (for CI). `--update-manifest` only
-//! rewrites the third-party manifest from the interpreter's installed distributions.
+//! rewrites the third-party manifest from the interpreter's installed distributions (with
+//! `--requirements LOCK`, only those the lock names).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context};
 use dxpy_discover::session;
+use dxpy_gazelle::manifest::lock_distributions;
 use dxpy_gazelle::{plan, unified_diff, Manifest, Options, MANIFEST_FILE};
 use dxpy_graph::PythonVersion;
 
@@ -58,13 +60,20 @@ pub fn run(args: GazelleArgs) -> anyhow::Result<Code> {
         eprintln!("dx-py gazelle: {unresolved}");
     }
     if let Some(warning) = &plan.cache_warning {
-        eprintln!("dx-py gazelle: import cache not saved: {warning}");
+        eprintln!("dx-py gazelle: cache not saved: {warning}");
     }
     if args.verbose {
         let s = plan.stats;
         eprintln!(
-            "dx-py gazelle: {} packages, {} Python files ({} tests), {} parsed, {} from cache",
-            s.packages, s.python_files, s.test_files, s.parsed, s.reused
+            "dx-py gazelle: {} packages, {} Python files ({} tests), {} parsed, {} from cache; \
+             literals: {} parsed, {} from cache",
+            s.packages,
+            s.python_files,
+            s.test_files,
+            s.parsed,
+            s.reused,
+            s.literals_parsed,
+            s.literals_reused
         );
     }
     match args.mode {
@@ -117,11 +126,7 @@ fn repo_root(given: Option<&Path>) -> anyhow::Result<PathBuf> {
 /// A PATHS argument as a repo-relative directory; relative paths are taken from the user's
 /// directory (`$BUILD_WORKING_DIRECTORY` under `bazel run`).
 fn repo_relative(repo_root: &Path, path: &Path) -> anyhow::Result<PathBuf> {
-    let base = match std::env::var_os("BUILD_WORKING_DIRECTORY").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => std::env::current_dir().context("reading the current directory")?,
-    };
-    let absolute = std::path::absolute(base.join(path))?;
+    let absolute = from_user_dir(path)?;
     match absolute.strip_prefix(repo_root) {
         Ok(relative) => Ok(relative.to_path_buf()),
         Err(_) => bail!(
@@ -130,6 +135,16 @@ fn repo_relative(repo_root: &Path, path: &Path) -> anyhow::Result<PathBuf> {
             repo_root.display()
         ),
     }
+}
+
+/// A path argument made absolute from the user's directory (`$BUILD_WORKING_DIRECTORY` under
+/// `bazel run`, whose launcher runs in the workspace root).
+fn from_user_dir(path: &Path) -> anyhow::Result<PathBuf> {
+    let base = match std::env::var_os("BUILD_WORKING_DIRECTORY").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir),
+        None => std::env::current_dir().context("reading the current directory")?,
+    };
+    Ok(std::path::absolute(base.join(path))?)
 }
 
 fn parse_version(text: &str) -> anyhow::Result<PythonVersion> {
@@ -172,7 +187,20 @@ print(json.dumps(list(dict.fromkeys(paths))))";
         Some(pattern) => pattern.clone(),
         None => Manifest::load(manifest_path)?.label_pattern,
     };
-    let (manifest, clashes) = Manifest::scan(&dirs, &pattern)?;
+    let (mut manifest, clashes) = Manifest::scan(&dirs, &pattern)?;
+    if let Some(lock) = &args.requirements {
+        let lock = from_user_dir(lock)?;
+        let text = std::fs::read_to_string(&lock)
+            .with_context(|| format!("reading {}", lock.display()))?;
+        for missing in manifest.retain_locked(&lock_distributions(&text)) {
+            eprintln!(
+                "dx-py gazelle: {} names {missing}, which is not installed for {}; its imports \
+                 stay unmapped",
+                lock.display(),
+                python.display()
+            );
+        }
+    }
     for clash in &clashes {
         eprintln!(
             "dx-py gazelle: module `{}` is provided by {} and {}; using {}",

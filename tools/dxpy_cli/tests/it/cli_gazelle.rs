@@ -123,3 +123,64 @@ fn update_manifest_maps_installed_modules_and_generation_uses_it() {
     let build = std::fs::read_to_string(root.join("lib/BUILD.bazel")).expect("written");
     assert!(build.contains("deps = [\"@pypi//pyyaml\"]"), "{build}");
 }
+
+#[test]
+fn update_manifest_with_a_lock_keeps_only_its_distributions() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (root, cache, site) = (
+        tmp.path().join("repo"),
+        tmp.path().join("cache"),
+        tmp.path().join("site"),
+    );
+    std::fs::create_dir_all(&cache).expect("mkdir");
+    for (dist_info, name, module) in [
+        ("attrs-26.1.0.dist-info", "attrs", "attr/__init__.py"),
+        ("pytest-9.1.1.dist-info", "pytest", "_pytest/__init__.py"),
+    ] {
+        write(
+            &site,
+            &format!("{dist_info}/METADATA"),
+            format!("Metadata-Version: 2.1\nName: {name}\n\n"),
+        );
+        write(
+            &site,
+            &format!("{dist_info}/RECORD"),
+            format!("{module},,\n"),
+        );
+    }
+    let python = tmp.path().join("python");
+    write(
+        tmp.path(),
+        "python",
+        format!("#!/bin/sh\necho '[\"{}\"]'\n", site.display()),
+    );
+    let mut perms = std::fs::metadata(&python).expect("stat").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&python, perms).expect("chmod");
+    // Relative to the user's directory, as PATHS are under `bazel run`.
+    write(
+        &root,
+        "deps/requirements_lock.txt",
+        "attrs==26.1.0\nsix==1.17.0\n",
+    );
+
+    let update = Command::new(env!("CARGO_BIN_EXE_dx-py"))
+        .args(["gazelle", "--update-manifest", "--python"])
+        .arg(&python)
+        .args(["--requirements", "requirements_lock.txt"])
+        .env("BUILD_WORKSPACE_DIRECTORY", &root)
+        .env("BUILD_WORKING_DIRECTORY", root.join("deps"))
+        .env("DXPY_CACHE_DIR", &cache)
+        .current_dir(&cache)
+        .output()
+        .expect("spawn dx-py");
+    let stderr = text(&update.stderr);
+    assert_eq!(update.status.code(), Some(0), "{stderr}");
+    let manifest = std::fs::read_to_string(root.join("gazelle_dxpy.toml")).expect("manifest");
+    assert!(manifest.contains("attr = \"attrs\""), "{manifest}");
+    assert!(!manifest.contains("pytest"), "{manifest}");
+    assert!(
+        stderr.contains("names six, which is not installed"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,7 @@
+import attrs
+
+
+@attrs.define
+class Point:
+    x: int
+    y: int
