@@ -4,14 +4,85 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context as _};
 use dxpy_discover::session::{self, Discovery};
 use dxpy_graph::{build_graph, GraphBuild, GraphConfig, PythonVersion, Resolver};
 
+/// The import graph of the project and its test modules ([`project_graph`]).
+pub type ProjectGraph = Arc<(GraphBuild, BTreeSet<PathBuf>)>;
+
+/// What one run built: its inputs and the graph. A daemon request needs the graph twice (the
+/// result cache, the zygote's preloads); building it once also gives both the same view of
+/// the files.
+struct Memo {
+    discovery_items: usize,
+    rootdir: PathBuf,
+    version: PythonVersion,
+    no_cache: bool,
+    graph: ProjectGraph,
+}
+
+/// `None` outside a [`GraphScope`]; inside one, what it built so far.
+static RUN_GRAPH: Mutex<Option<Option<Memo>>> = Mutex::new(None);
+
+/// Scopes [`project_graph`]'s memo to one run: a run begins with none and leaves none, so a
+/// daemon's next request reads the files again. Outside a scope nothing is kept.
+#[derive(Debug)]
+pub struct GraphScope(());
+
+impl GraphScope {
+    pub fn begin() -> GraphScope {
+        *run_graph() = Some(None);
+        GraphScope(())
+    }
+}
+
+impl Drop for GraphScope {
+    fn drop(&mut self) {
+        *run_graph() = None;
+    }
+}
+
+fn run_graph() -> std::sync::MutexGuard<'static, Option<Option<Memo>>> {
+    RUN_GRAPH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The import graph of the project's test modules, their conftests and every first-party
-/// file they reach, through the project's import cache; and the test modules.
+/// file they reach, through the project's import cache; and the test modules. Within a
+/// [`GraphScope`], built once for the same discovery and interpreter version.
 pub fn project_graph(
+    discovery: &Discovery,
+    version: PythonVersion,
+    no_cache: bool,
+) -> ProjectGraph {
+    let mut scope = run_graph();
+    let Some(memo) = scope.as_mut() else {
+        return Arc::new(build_project_graph(discovery, version, no_cache));
+    };
+    if let Some(found) = memo.as_ref().filter(|m| {
+        m.discovery_items == discovery.items.len()
+            && m.rootdir == discovery.config.rootdir
+            && m.version == version
+            && m.no_cache == no_cache
+    }) {
+        return Arc::clone(&found.graph);
+    }
+    let graph = Arc::new(build_project_graph(discovery, version, no_cache));
+    *memo = Some(Memo {
+        discovery_items: discovery.items.len(),
+        rootdir: discovery.config.rootdir.clone(),
+        version,
+        no_cache,
+        graph: Arc::clone(&graph),
+    });
+    graph
+}
+
+fn build_project_graph(
     discovery: &Discovery,
     version: PythonVersion,
     no_cache: bool,

@@ -94,7 +94,8 @@ pub fn plan(
         .context("--affected needs a cache directory (set XDG_CACHE_HOME or HOME)")?;
     let interpreter = probe_interpreter(pool, &cache_dir.join("results"))?;
     let mut steps = crate::trace::Steps::start();
-    let (build, test_files) = project_graph(discovery, interpreter.version, no_cache);
+    let graph = project_graph(discovery, interpreter.version, no_cache);
+    let (build, test_files) = &*graph;
     steps.done("result cache: import graph built");
     let selected: Vec<String> = match since {
         Some(rev) => {

@@ -66,14 +66,54 @@ enum FileStatus {
     Changed,
 }
 
-/// Decides, memoizing per file and unit version, which records still hold.
+/// Decides, memoizing per file and unit version, which records still hold. A run decides
+/// every selected test, each over its dependencies and the run's import-time units (often
+/// hundreds): memos are indexed by id, and paths interned, to keep that loop cheap.
 #[derive(Debug)]
 pub struct Checker<'s> {
     store: &'s Store,
     context: Digest,
-    files: HashMap<u32, FileStatus>,
-    units: HashMap<u32, bool>,
+    files: Vec<Option<FileStatus>>,
+    units: Vec<Option<bool>>,
     instrumented: HashMap<u32, HashSet<&'s str>>,
+    paths: Paths<'s>,
+    /// Per path id, the number of the test whose dependency it was last found unchanged.
+    unchanged_in: Vec<u32>,
+    /// Numbers the tests decided, from 1.
+    test_number: u32,
+}
+
+/// Interned paths of the store's file and unit versions, computed on first use.
+#[derive(Debug, Default)]
+struct Paths<'s> {
+    ids: HashMap<&'s str, u32>,
+    of_file: Vec<Option<u32>>,
+    of_unit: Vec<Option<u32>>,
+}
+
+impl<'s> Paths<'s> {
+    fn intern(&mut self, path: &'s str) -> u32 {
+        let next = u32::try_from(self.ids.len()).unwrap_or(u32::MAX);
+        *self.ids.entry(path).or_insert(next)
+    }
+
+    fn of_file(&mut self, store: &'s Store, id: u32) -> u32 {
+        if let Some(path) = self.of_file[id as usize] {
+            return path;
+        }
+        let path = self.intern(store.files[id as usize].path.as_str());
+        self.of_file[id as usize] = Some(path);
+        path
+    }
+
+    fn of_unit(&mut self, store: &'s Store, id: u32) -> u32 {
+        if let Some(path) = self.of_unit[id as usize] {
+            return path;
+        }
+        let path = self.intern(store.units[id as usize].path.as_str());
+        self.of_unit[id as usize] = Some(path);
+        path
+    }
 }
 
 impl<'s> Checker<'s> {
@@ -81,9 +121,16 @@ impl<'s> Checker<'s> {
         Checker {
             store,
             context,
-            files: HashMap::new(),
-            units: HashMap::new(),
+            files: vec![None; store.files.len()],
+            units: vec![None; store.units.len()],
             instrumented: HashMap::new(),
+            paths: Paths {
+                ids: HashMap::new(),
+                of_file: vec![None; store.files.len()],
+                of_unit: vec![None; store.units.len()],
+            },
+            unchanged_in: Vec::new(),
+            test_number: 0,
         }
     }
 
@@ -139,22 +186,28 @@ impl<'s> Checker<'s> {
         }
         // Files whose whole text is what the record saw: their units are too (the record's
         // files and units were read in one snapshot), so they need not be cut into units.
-        let mut unchanged: HashSet<&str> = HashSet::new();
+        self.test_number += 1;
+        let test = self.test_number;
         for &id in set.iter().chain(&record.extra) {
             let file = &store.files[id as usize];
-            let granular = record.granular
-                && file.path != inputs.test_file
-                && self.instrumented(record.run).contains(file.path.as_str());
             match self.file_status(id, now) {
                 FileStatus::Same => {
-                    unchanged.insert(file.path.as_str());
+                    let path = self.paths.of_file(store, id) as usize;
+                    if self.unchanged_in.len() <= path {
+                        self.unchanged_in.resize(path + 1, 0);
+                    }
+                    self.unchanged_in[path] = test;
                 }
-                FileStatus::BodiesChanged if granular => {}
+                FileStatus::BodiesChanged
+                    if record.granular
+                        && file.path != inputs.test_file
+                        && self.instrumented(record.run).contains(file.path.as_str()) => {}
                 _ => return Some(RunReason::File(file.path.clone())),
             }
         }
         for &id in record.units.iter().chain(&run.ambient) {
-            if unchanged.contains(store.units[id as usize].path.as_str()) {
+            let path = self.paths.of_unit(store, id) as usize;
+            if self.unchanged_in.get(path) == Some(&test) {
                 continue;
             }
             if !self.unit_same(id, now) {
@@ -181,8 +234,8 @@ impl<'s> Checker<'s> {
     }
 
     fn file_status(&mut self, id: u32, now: &mut Snapshot) -> FileStatus {
-        if let Some(status) = self.files.get(&id) {
-            return *status;
+        if let Some(status) = self.files[id as usize] {
+            return status;
         }
         let recorded: &FileVersion = &self.store.files[id as usize];
         let status = match now.file(&recorded.path) {
@@ -193,13 +246,13 @@ impl<'s> Checker<'s> {
             }
             Some(_) => FileStatus::Changed,
         };
-        self.files.insert(id, status);
+        self.files[id as usize] = Some(status);
         status
     }
 
     fn unit_same(&mut self, id: u32, now: &mut Snapshot) -> bool {
-        if let Some(same) = self.units.get(&id) {
-            return *same;
+        if let Some(same) = self.units[id as usize] {
+            return same;
         }
         let recorded = &self.store.units[id as usize];
         let same = now
@@ -207,7 +260,7 @@ impl<'s> Checker<'s> {
             .and_then(|state| state.units())
             .and_then(|units| units.unit(&recorded.name))
             .is_some_and(|unit| unit.body == recorded.body);
-        self.units.insert(id, same);
+        self.units[id as usize] = Some(same);
         same
     }
 }

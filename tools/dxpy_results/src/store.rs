@@ -245,6 +245,15 @@ impl Store {
         forget: &[String],
         forget_hooks: &[String],
     ) -> Result<(), SaveError> {
+        if self.records.is_empty()
+            && self.hooks.is_empty()
+            && forget.is_empty()
+            && forget_hooks.is_empty()
+        {
+            // Nothing to add or drop (a run that replayed everything): rewriting the file
+            // would only repeat what it says, at the cost of reading and encoding it.
+            return Ok(());
+        }
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
             move |source| SaveError::Io { path, source }

@@ -33,7 +33,8 @@ pub fn run(args: AffectedArgs) -> anyhow::Result<Code> {
             .collect::<anyhow::Result<_>>()?,
     };
 
-    let (build, test_files) = project_graph(&discovery, version, args.select.no_cache);
+    let graph = project_graph(&discovery, version, args.select.no_cache);
+    let (build, test_files) = &*graph;
     if let Some(err) = &build.cache_save_error {
         eprintln!("dx-py: import cache not saved: {err}");
     }

@@ -93,6 +93,7 @@ pub fn run_with(
     mut out: impl Write,
     start: Instant,
 ) -> anyhow::Result<Code> {
+    let _graph_scope = crate::project::GraphScope::begin();
     let mut steps = crate::trace::Steps::start();
     let mut args = match crate::pytest_probe::prepare(args, &mut out)? {
         crate::pytest_probe::Prepared::Run(args) => *args,

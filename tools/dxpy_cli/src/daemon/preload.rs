@@ -20,10 +20,11 @@ pub fn scan(
     version: PythonVersion,
     site_dirs: &[&Path],
 ) -> (BTreeSet<String>, BTreeSet<PathBuf>) {
-    let (build, test_files) = crate::project::project_graph(discovery, version, false);
+    let graph = crate::project::project_graph(discovery, version, false);
+    let (build, test_files) = &*graph;
     (
-        third_party_imports(&build, site_dirs),
-        session_files(&build, &test_files),
+        third_party_imports(build, site_dirs),
+        session_files(build, test_files),
     )
 }
 

@@ -86,3 +86,27 @@ fn concurrent_savers_lose_nothing() {
     let store = Store::load(&paths).expect("load");
     assert_eq!(store.records.len(), 80);
 }
+
+#[test]
+fn a_save_with_nothing_to_add_or_forget_leaves_the_file_alone() {
+    use std::os::unix::fs::MetadataExt as _;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let paths = StorePaths::in_dir(&tmp.path().join("results"));
+    one_record("a", 1).merge_save(&paths, &[]).expect("save");
+    let before = std::fs::metadata(&paths.file).expect("stat");
+    Store::default()
+        .merge_save_forgetting(&paths, &[], &[])
+        .expect("save nothing");
+    let after = std::fs::metadata(&paths.file).expect("stat");
+    assert_eq!(
+        (before.ino(), before.mtime_nsec(), before.len()),
+        (after.ino(), after.mtime_nsec(), after.len()),
+        "the file was not rewritten"
+    );
+    assert!(Store::load(&paths).expect("load").records.contains_key("a"));
+    // Something to forget still saves.
+    Store::default()
+        .merge_save(&paths, &["a".to_owned()])
+        .expect("forget");
+    assert!(!Store::load(&paths).expect("load").records.contains_key("a"));
+}
