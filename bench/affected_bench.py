@@ -22,6 +22,10 @@ line appended to the most widely reached module: the import-graph rule). Printed
 time, how many tests it ran (the rest replayed), `pytest_s / affected_s` (target: at least 20 for
 the function edits) and whether the run's per-test outcomes equal pytest's on the edited tree
 (checked on the first repetition).
+
+With --daemon, each edit is made once the daemon is idle again (`dx-py daemon status` says
+`busy: no`: the previous run's recording and next spare workers are done), as they are by the
+time a developer has saved an edit; a request sent sooner waits for that work.
 """
 
 from __future__ import annotations
@@ -73,10 +77,27 @@ def stop_daemon(copy: Path, dxpy: Path) -> None:
                        cwd=copy, env=bench_env(copy), capture_output=True)
 
 
+def wait_until_idle(copy: Path, dxpy: Path, limit: float = 10.0) -> None:
+    """With --daemon: until the daemon has finished the last request's after-reply work."""
+    if not USE_DAEMON:
+        return
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        status = subprocess.run([str(dxpy), "daemon", "status", "--python", str(corpus.venv_python())],
+                                cwd=copy, env=bench_env(copy), capture_output=True, text=True)
+        if "busy: no" in status.stdout.splitlines():
+            return
+        time.sleep(0.02)
+    raise SystemExit(f"the daemon stayed busy for {limit}s: {status.stdout}{status.stderr}")
+
+
 def timed(cmd: list[str], copy: Path) -> tuple[float, subprocess.CompletedProcess[str]]:
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=copy, env=bench_env(copy), capture_output=True, text=True)
-    return time.perf_counter() - start, proc
+    elapsed = time.perf_counter() - start
+    if USE_DAEMON and "daemon not used" in proc.stderr:
+        raise SystemExit(f"--daemon, but dx-py ran in-process: {proc.stderr.strip()}")
+    return elapsed, proc
 
 
 def pytest_cmd(junit: Path | None = None) -> list[str]:
@@ -194,13 +215,17 @@ def plan_edits(copy: Path, dxpy: Path) -> list[tuple[str, Path | None, str]]:
 
 
 def bench_target(name: str, root: Path, dxpy: Path, runs: int) -> list[dict]:
-    with tempfile.TemporaryDirectory(prefix=f"dxpy-affected-bench-{name}-") as tmp:
+    # A short prefix: the daemon's socket lives below it, and a Unix socket path has at most
+    # 107 bytes (a longer one makes dx-py run in-process, which --daemon must not time).
+    with tempfile.TemporaryDirectory(prefix="dxab-") as tmp:
         copy = Path(tmp) / "suite"
         shutil.copytree(root, copy, symlinks=True,
                         ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache"))
         pytest_s = median_time(pytest_cmd(), copy, runs)
         full_s = median_time(dxpy_cmd(dxpy, False), copy, runs)
-        record_s = median_time(dxpy_cmd(dxpy, True), copy, runs, before=lambda: clear_results(copy))
+        # (Once the daemon is idle: it saves the last run's results after its reply.)
+        record_s = median_time(dxpy_cmd(dxpy, True), copy, runs,
+                               before=lambda: (wait_until_idle(copy, dxpy), clear_results(copy)))
         subprocess.run(dxpy_cmd(dxpy, True), cwd=copy, env=bench_env(copy), capture_output=True)
         rows = []
         for edit, module, text in plan_edits(copy, dxpy):
@@ -208,6 +233,7 @@ def bench_target(name: str, root: Path, dxpy: Path, runs: int) -> list[dict]:
             original = path.read_text(encoding="utf-8") if path else ""
             times, ran, same = [], -1, None
             for rep in range(runs):
+                wait_until_idle(copy, dxpy)
                 if path:
                     path.write_text(text, encoding="utf-8")
                 try:

@@ -90,6 +90,7 @@ fn print_status(location: &Location) -> anyhow::Result<Code> {
         }
     );
     println!("parked resumed: {}", status.parked_resumed);
+    println!("busy: {}", if status.busy { "yes" } else { "no" });
     println!("socket: {}", location.socket.display());
     Ok(Code::Ok)
 }

@@ -299,6 +299,7 @@ impl Daemon {
             spares_used: self.spare.stats().used,
             parked_pids: self.spare.parked_pids(),
             parked_resumed: self.spare.stats().resumed,
+            busy: self.busy.load(Ordering::SeqCst),
         }
     }
 

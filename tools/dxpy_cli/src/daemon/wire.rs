@@ -85,6 +85,8 @@ pub struct Status {
     pub parked_pids: Vec<u32>,
     /// Requests whose worker was a parked spare, resumed.
     pub parked_resumed: u64,
+    /// A request is running, or its recording and the next spares are being made.
+    pub busy: bool,
 }
 
 /// Writes one frame.
