@@ -761,3 +761,25 @@ fn junitxml_from_addopts_holds_every_test() {
     assert_eq!(junit(&report), expected, "{}", dx.output);
     assert_eq!(expected.len(), modules.len() * 5);
 }
+
+/// A parametrization only pytest can name (a conftest fixture's params): a node ID with its
+/// `[...]` runs that one test, as pytest does, not every parametrization of the function.
+#[test]
+fn a_node_id_with_a_runtime_parametrization_runs_only_that_test() {
+    let project = Project::new().files(&[
+        (
+            "conftest.py",
+            "import pytest\n\n\n@pytest.fixture(params=['a', 'b'])\ndef flavour(request):\n    \
+             return request.param\n",
+        ),
+        (
+            "test_fx.py",
+            "import pytest\n\n\n@pytest.mark.parametrize('n', [1, 2])\n\
+             def test_n(flavour, n):\n    assert (flavour, n) != ('a', 2)\n",
+        ),
+    ]);
+    for id in ["test_fx.py::test_n[b-1]", "test_fx.py::test_n[a-2]"] {
+        let (run, cases) = assert_same(project.root(), &[id], &[]);
+        assert_eq!(cases.len(), 1, "{id}: {cases:?}\n{}", run.output);
+    }
+}

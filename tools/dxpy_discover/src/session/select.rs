@@ -4,6 +4,7 @@
 //! filtered by the argument's `::` selector. Then pytest's `pytest_collection_modifyitems`
 //! filters: `--deselect` prefixes, `-k`, `-m` (each removed item counts as deselected).
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
@@ -60,13 +61,13 @@ pub(crate) fn select(
     let collected = collect_args(walked, results, &mut selection)?;
     let filters = Filters::compile(config, walked, &mut selection)?;
     for (item, file_index) in collected {
-        match filters.verdict(item, &walked.files[file_index].path, &config.confcutdir)? {
+        match filters.verdict(&item, &walked.files[file_index].path, &config.confcutdir)? {
             Verdict::Deselected => selection.deselected += 1,
             Verdict::Kept { undecided } => {
                 if undecided && !selection.undecided.contains(&item.node_id) {
                     selection.undecided.push(item.node_id.clone());
                 }
-                selection.items.push(item.clone());
+                selection.items.push(item.into_owned());
             }
         }
     }
@@ -81,7 +82,7 @@ fn collect_args<'r>(
     walked: &Walk,
     results: &'r [Option<FileResult>],
     selection: &mut Selection,
-) -> Result<Vec<(&'r TestItem, usize)>, DiscoverError> {
+) -> Result<Vec<(Cow<'r, TestItem>, usize)>, DiscoverError> {
     let mut reported = vec![false; walked.files.len()];
     let total: usize = walked
         .args
@@ -90,7 +91,7 @@ fn collect_args<'r>(
         .filter_map(|&index| results[index].as_ref())
         .map(|result| result.items.len())
         .sum();
-    let mut collected: Vec<(&TestItem, usize)> = Vec::with_capacity(total);
+    let mut collected: Vec<(Cow<'r, TestItem>, usize)> = Vec::with_capacity(total);
     for arg in &walked.args {
         let mut matched_any = false;
         let mut had_errors = false;
@@ -106,9 +107,11 @@ fn collect_args<'r>(
                 }
             }
             for item in &result.items {
-                if selector_keeps(arg.selector.as_ref(), item, &mut selection.undecided) {
+                if let Some(kept) =
+                    selector_keeps(arg.selector.as_ref(), item, &mut selection.undecided)
+                {
                     matched_any = true;
-                    collected.push((item, index));
+                    collected.push((kept, index));
                 }
             }
         }
@@ -124,32 +127,42 @@ fn collect_args<'r>(
     Ok(collected)
 }
 
-/// Whether an argument's `::` selector keeps `item`; an item whose parameters only the
-/// runner knows is kept on its function-level match and recorded in `undecided`.
-fn selector_keeps(
+/// What an argument's `::` selector keeps of `item`, if anything. An item whose parameters
+/// only the runner knows is kept on its function-level match, recorded in `undecided`; when
+/// the selector names the function itself with a parametrization (`test_f[a-1]`), the kept
+/// item is that node ID, so the runner collects only it, as pytest does.
+fn selector_keeps<'r>(
     selector: Option<&NodeSelector>,
-    item: &TestItem,
+    item: &'r TestItem,
     undecided: &mut Vec<String>,
-) -> bool {
+) -> Option<Cow<'r, TestItem>> {
     let Some(selector) = selector else {
-        return true;
+        return Some(Cow::Borrowed(item));
     };
     let names = node_names(&item.node_id);
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     if selector.matches(&refs) {
-        return true;
+        return Some(Cow::Borrowed(item));
     }
-    if item.params != ParamState::Dynamic || selector.parametrization.is_none() {
-        return false;
+    let param = selector.parametrization.as_ref()?;
+    if item.params != ParamState::Dynamic {
+        return None;
     }
     let bare = NodeSelectorBare {
         parts: &selector.parts,
     };
-    let kept = bare.matches(&refs);
-    if kept {
-        undecided.push(item.node_id.clone());
+    if !bare.matches(&refs) {
+        return None;
     }
-    kept
+    let names_the_function = refs.len() == selector.parts.len() && !item.node_id.ends_with(']');
+    if !names_the_function {
+        undecided.push(item.node_id.clone());
+        return Some(Cow::Borrowed(item));
+    }
+    let mut exact = item.clone();
+    exact.node_id = format!("{}{param}", item.node_id);
+    undecided.push(exact.node_id.clone());
+    Some(Cow::Owned(exact))
 }
 
 /// pytest's "not found" usage error for a selector that matched nothing.
