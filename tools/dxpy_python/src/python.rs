@@ -138,6 +138,22 @@ impl PyFixtureStore {
     }
 }
 
+/// The fixture store of the project at `rootdir`, or `None` without a cache directory.
+#[pyfunction]
+fn fixture_store_dir(rootdir: &str) -> Option<String> {
+    fixture_cache::store_dir(rootdir.as_ref()).map(|dir| dir.to_string_lossy().into_owned())
+}
+
+/// Drops the fixture store of the project at `rootdir` (`--cache-clear`).
+#[pyfunction]
+fn clear_fixture_store(rootdir: &str) -> PyResult<()> {
+    let Some(store) = fixture_cache::store_dir(rootdir.as_ref()) else {
+        return Ok(());
+    };
+    let project = store.parent().unwrap_or(&store);
+    fixture_cache::clear(project).map_err(|e| PyOSError::new_err(e.to_string()))
+}
+
 /// The Blake3 key of a fixture's parts (each length-prefixed).
 #[pyfunction]
 fn fixture_key(parts: Vec<Vec<u8>>) -> String {
@@ -149,6 +165,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Store>()?;
     m.add_class::<PyFixtureStore>()?;
     m.add_function(wrap_pyfunction!(fixture_key, m)?)?;
+    m.add_function(wrap_pyfunction!(fixture_store_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(clear_fixture_store, m)?)?;
     m.add_function(wrap_pyfunction!(unified_diff, m)?)?;
     Ok(())
 }

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from dx_py_test_runner import _native
+from dx_py_test_runner._fixture_cache import clear_on_cache_clear
 from dx_py_test_runner._serialize import Serializer, serialize
 
 _STATE = pytest.StashKey["_Session"]()
@@ -142,6 +143,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    clear_on_cache_clear(config)
     ci_env = os.environ.get("CI", "").strip().lower() in ("true", "1")
     in_dxpy = "dxpy_worker" in sys.modules
     config.stash[_STATE] = _Session(
