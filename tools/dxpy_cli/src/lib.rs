@@ -30,6 +30,7 @@ mod randomly;
 pub mod render;
 pub mod results;
 pub mod signals;
+mod snapshots;
 pub mod suite;
 pub mod terminal;
 pub mod test_context;

@@ -12,6 +12,7 @@
 //!   mismatch, for the diff), atomic writes under a lock, removal, and the index rebuilt from
 //!   the files when it is corrupt or does not list exactly the files present.
 //! - [`diff`]: the unified diff a mismatch reports (`similar`).
+//! - [`unused`]: a `dx-py test` run's unused snapshots, from the records its workers wrote.
 //! - [`fixture_cache`]: `@dx.fixture(cache=True)`'s store: entries keyed by the Blake3 digest
 //!   of what the fixture depends on, private, atomic, checked on read.
 //!
@@ -24,6 +25,7 @@ pub mod fixture_cache;
 pub mod index;
 pub mod name;
 pub mod store;
+pub mod unused;
 
 #[cfg(feature = "python")]
 mod python;

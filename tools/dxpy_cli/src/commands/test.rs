@@ -261,6 +261,8 @@ pub fn run_with(
         &testrun_uid,
     ));
     pool.testrun_uid = Some(testrun_uid);
+    // Kept to the end of the run: dropping it removes the workers' snapshot records.
+    let _snapshot_records = crate::snapshots::prepare(&mut pool, state_dir.as_deref());
     let options = SuiteOptions {
         pool,
         // Command line over addopts/PYTEST_ADDOPTS (`report_args`); 0 is no limit.

@@ -7,3 +7,4 @@ mod fixture_cache;
 mod index;
 mod naming;
 mod store;
+mod unused;
