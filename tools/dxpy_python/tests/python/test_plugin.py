@@ -247,6 +247,21 @@ def test_a_corrupt_index_is_rebuilt(run: Runner, tmp_path: Path) -> None:
     assert index.read_text() == good
 
 
+def test_a_hand_edited_snapshot_is_judged_by_its_content(run: Runner, tmp_path: Path) -> None:
+    write(tmp_path, 10)
+    assert run().code == 0
+    # The file now says what value 11 gives; index.json still holds value 10's digest.
+    stored = snapshot_dir(tmp_path) / "test_value.txt"
+    stored.write_text(stored.read_text().replace("'v': 10,", "'v': 11,"))
+    write(tmp_path, 11)
+    edited = run("-k", "test_value")
+    assert edited.code == 0, edited.output
+    write(tmp_path, 10)
+    old = run("-k", "test_value")
+    assert old.code == 1, old.output
+    assert "-  'v': 11," in old.output and "+  'v': 10," in old.output
+
+
 def test_update_keeps_snapshots_of_tests_that_did_not_run_or_pass(
         run: Runner, tmp_path: Path) -> None:
     module = write(tmp_path)
