@@ -15,12 +15,14 @@
 //!   stamp, so an unchanged file costs a `stat`) against its index entry; the content wins.
 //! - [`diff`]: the unified diff a mismatch reports (`similar`).
 //! - [`unused`]: a `dx-py test` run's unused snapshots, from the records its workers wrote.
+//! - [`api`]: `dx.discover()`, the Rust discovery's items.
 //! - [`fixture_cache`]: `@dx.fixture(cache=True)`'s store: entries keyed by the Blake3 digest
 //!   of what the fixture depends on, private, atomic, checked on read.
 //!
 //! [`python`] (feature `python`, which maturin enables) exposes a store to Python; the
 //! serialisation of Python values and the pytest plugin live in `python/dx_py_test_runner`.
 
+pub mod api;
 pub mod diff;
 pub mod file;
 pub mod fixture_cache;
