@@ -9,8 +9,7 @@
 //! `affected` and `--affected` share, [`results`] the run's side of the result cache
 //! (`--affected`), [`config`] reads `[tool.dx-py]`, [`daemon`] is the per-project daemon
 //! `dx-py test` runs in, [`test_context`] what a `dx-py test` run takes from its process,
-//! [`junit`] its JUnit XML, [`cov`] combines and reports `--cov` (pytest-cov) after the run, `snapshots`
-//! judges `dx_py_test_runner`'s unused snapshots over every worker's records, [`signals`] its answer
+//! [`junit`] its JUnit XML, [`cov`] combines and reports `--cov` (pytest-cov) after the run, [`signals`] its answer
 //! to Ctrl-C and SIGTERM, and [`exit`] maps outcomes to pytest's exit codes. `main.rs` only calls [`main`].
 #![allow(clippy::print_stdout, clippy::print_stderr)] // the CLI is the one place that prints
 
