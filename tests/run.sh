@@ -116,20 +116,23 @@ snapshots() {
     # dx_py_test_runner (issue 16) as a user installs it: pip builds it with maturin into a
     # fresh venv beside the pinned pytest; its tests (themselves run by pytest, then by dx-py)
     # run the plugin under pytest and under dx-py, then the example suite passes under both
-    # with its stored snapshots (--ci: none may be written).
+    # with its stored snapshots (--ci: none may be written), last under the wheel's own dx-py
+    # (DXPY_WHEEL_CLI packs the binary just built), which runs its venv's interpreter.
     local venv="$DXPY_CACHE/snapshots-venv" constraints pin
     constraints=$(python3 -c 'import sys; sys.path.insert(0, "tests/corpus"); import corpus; print(corpus.constraints_path())') &&
         pin=$(grep -E '^pytest==' "$constraints") &&
         rm -rf "$venv" && python3 -m venv "$venv" &&
-        "$venv/bin/pip" install --quiet --disable-pip-version-check "$pin" ./tools/dxpy_python &&
         cargo build --release --locked -p dxpy_cli &&
+        DXPY_WHEEL_CLI="$repo/target/release/dx-py" "$venv/bin/pip" install --quiet \
+            --disable-pip-version-check "$pin" ./tools/dxpy_python &&
         DXPY_BIN="$repo/target/release/dx-py" "$venv/bin/python" -m pytest -p no:cacheprovider -q \
             tools/dxpy_python/tests/python &&
         DXPY_BIN="$repo/target/release/dx-py" DXPY_NO_DAEMON=1 "$repo/target/release/dx-py" test \
             --python "$venv/bin/python" -q tools/dxpy_python/tests/python &&
         (cd examples/snapshots &&
             "$venv/bin/python" -m pytest -p no:cacheprovider -q --ci &&
-            DXPY_NO_DAEMON=1 "$repo/target/release/dx-py" test --python "$venv/bin/python" --ci)
+            DXPY_NO_DAEMON=1 "$repo/target/release/dx-py" test --python "$venv/bin/python" --ci &&
+            DXPY_NO_DAEMON=1 env -u VIRTUAL_ENV "$venv/bin/dx-py" test --ci)
 }
 
 bazel() {

@@ -31,6 +31,7 @@ mod randomly;
 pub mod render;
 pub mod results;
 pub mod signals;
+mod snapshots;
 pub mod suite;
 pub mod terminal;
 pub mod test_context;
@@ -40,6 +41,7 @@ use std::process::ExitCode;
 
 /// Parse the command line, run the subcommand, and turn errors into pytest's usage-error code.
 pub fn main() -> ExitCode {
+    adopt_own_virtualenv();
     let cli = args::parse_cli(std::env::args_os()).unwrap_or_else(|err| err.exit());
     match commands::run(cli) {
         Ok(code) => code.into(),
@@ -47,5 +49,28 @@ pub fn main() -> ExitCode {
             eprintln!("ERROR: {err:#}");
             exit::Code::UsageError.into()
         }
+    }
+}
+
+/// A `dx-py` installed into a virtual environment (`pip install dx-py-test-runner`: the
+/// wheel puts it in the venv's `bin/`) runs that environment's interpreter, as if the venv
+/// were activated: the one it was installed with, where `dx_py_test_runner` is. An
+/// activated venv (`VIRTUAL_ENV`) or `--python` still wins. Run first, before any thread.
+fn adopt_own_virtualenv() {
+    if std::env::var_os("VIRTUAL_ENV").is_some_and(|v| !v.is_empty()) {
+        return;
+    }
+    let Some(bin) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Into::into))
+    else {
+        return;
+    };
+    let bin: std::path::PathBuf = bin;
+    let Some(venv) = bin.parent() else {
+        return;
+    };
+    if venv.join("pyvenv.cfg").is_file() && bin.join("python").exists() {
+        std::env::set_var("VIRTUAL_ENV", venv);
     }
 }

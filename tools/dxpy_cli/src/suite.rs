@@ -385,6 +385,7 @@ pub fn run_suite<W: Write>(
     }
     let (deadline, durations) = (options.deadline, options.durations);
     let coverage = options.coverage.take();
+    let snapshots = crate::snapshots::Judge::for_run(&options.pool, !options.replay.is_empty());
     let replayed = replay(&options.replay, &mut terminal, &mut outcome);
     if let Err(err) = &replayed {
         outcome.output_error = Some(std::io::Error::new(err.kind(), err.to_string()));
@@ -434,10 +435,14 @@ pub fn run_suite<W: Write>(
         Some(mut coverage) => crate::cov::report(&mut coverage, &mut terminal),
         None => false,
     };
+    let snapshots_failed = snapshots
+        .is_some_and(|judge| judge.report(discovery, node_ids, banner.is_none(), &mut terminal));
     terminal.finish(outcome.elapsed, durations, banner)?;
     outcome.failures = terminal.count(Stat::Failed) + terminal.count(Stat::Error);
     outcome.code = exit_code(&summary, was_interrupted, outcome.failures);
-    if coverage_failed && matches!(outcome.code, Code::Ok | Code::NoTestsCollected) {
+    if (coverage_failed || snapshots_failed)
+        && matches!(outcome.code, Code::Ok | Code::NoTestsCollected)
+    {
         outcome.code = Code::TestsFailed;
     }
     outcome.summary = Some(summary);

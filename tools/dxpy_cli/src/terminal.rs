@@ -288,6 +288,8 @@ pub struct Terminal<W: Write> {
     progress_broken: bool,
     /// pytest-cov's "tests coverage" section (`--cov`).
     coverage: Option<CoverageReport>,
+    /// Sections of plugins the run reports for (a title, its lines), after coverage's.
+    plugin_sections: Vec<(String, Vec<String>)>,
     /// pytest's recorded time for this selection (`dx-py bench`): the stats line compares.
     baseline: Option<crate::baseline::Baseline>,
 }
@@ -321,6 +323,7 @@ impl<W: Write> Terminal<W> {
             baseline: None,
             progress_broken: false,
             coverage: None,
+            plugin_sections: Vec::new(),
         }
     }
 
@@ -333,6 +336,13 @@ impl<W: Write> Terminal<W> {
             self.progress_broken = self.line_len > 0;
         }
         self.coverage = Some(report);
+        Ok(())
+    }
+
+    /// A plugin's terminal-summary section, shown after coverage's (as pytest shows plugin
+    /// sections, before the short summary). Always `Ok`: the section is printed by `finish`.
+    pub fn plugin_section(&mut self, title: &str, lines: Vec<String>) -> io::Result<()> {
+        self.plugin_sections.push((title.to_owned(), lines));
         Ok(())
     }
 
@@ -719,6 +729,12 @@ impl<W: Write> Terminal<W> {
         }
         if summary {
             self.coverage_section()?;
+            for (title, lines) in std::mem::take(&mut self.plugin_sections) {
+                writeln!(self.out, "{}", sep('=', &title))?;
+                for line in lines {
+                    writeln!(self.out, "{line}")?;
+                }
+            }
         }
         if let Some(n) = durations {
             self.write_durations(n)?;

@@ -14,6 +14,26 @@ use dxpy_fs::{ensure_private_dir, write_private_atomic};
 const MAGIC: &[u8; 8] = b"dxfixc01";
 const HEADER: usize = MAGIC.len() + 1 + 32;
 
+/// The store's directory name inside the project's cache directory.
+pub const FIXTURES_DIR: &str = "fixtures";
+
+/// The store of the project whose rootdir is `rootdir` (absolute, as pytest's `rootpath` and
+/// dx-py's discovery give it); `None` without a cache root (no `DXPY_CACHE_DIR`, `XDG_CACHE_HOME`
+/// or `HOME`), where fixtures are simply built every time.
+pub fn store_dir(rootdir: &Path) -> Option<PathBuf> {
+    let root = dxpy_discover::session::cache_root()?;
+    Some(dxpy_discover::session::project_cache_dir(&root, rootdir).join(FIXTURES_DIR))
+}
+
+/// Drops every cached fixture of the project in `project_cache_dir`; a missing store is not
+/// an error.
+pub fn clear(project_cache_dir: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(project_cache_dir.join(FIXTURES_DIR)) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
+}
+
 /// The digest of a fixture's key parts: each part length-prefixed, so that no two different
 /// lists of parts hash alike.
 pub fn key<I, P>(parts: I) -> String

@@ -138,6 +138,45 @@ impl PyFixtureStore {
     }
 }
 
+/// The fixture store of the project at `rootdir`, or `None` without a cache directory.
+#[pyfunction]
+fn fixture_store_dir(rootdir: &str) -> Option<String> {
+    fixture_cache::store_dir(rootdir.as_ref()).map(|dir| dir.to_string_lossy().into_owned())
+}
+
+/// Drops the fixture store of the project at `rootdir` (`--cache-clear`).
+#[pyfunction]
+fn clear_fixture_store(rootdir: &str) -> PyResult<()> {
+    let Some(store) = fixture_cache::store_dir(rootdir.as_ref()) else {
+        return Ok(());
+    };
+    let project = store.parent().unwrap_or(&store);
+    fixture_cache::clear(project).map_err(|e| PyOSError::new_err(e.to_string()))
+}
+
+/// One discovered item: `(node_id, file, line, marks, param_id, dynamic)`.
+type ItemTuple = (String, String, u32, Vec<String>, Option<String>, bool);
+
+/// The rootdir and the items `dx-py discover ARGS` lists when run in `path`; a usage error
+/// raises `ValueError` (pytest's exit code 4), an unusable `path` `OSError`.
+#[pyfunction]
+fn discover(py: Python<'_>, path: &str, args: Vec<String>) -> PyResult<(String, Vec<ItemTuple>)> {
+    let path = std::path::PathBuf::from(path);
+    let found = py.detach(move || crate::api::discover(&path, args));
+    match found {
+        Ok(found) => Ok((
+            found.rootdir,
+            found
+                .items
+                .into_iter()
+                .map(|i| (i.node_id, i.file, i.line, i.marks, i.param_id, i.dynamic))
+                .collect(),
+        )),
+        Err(err @ crate::api::ApiError::Path { .. }) => Err(PyOSError::new_err(err.to_string())),
+        Err(err) => Err(pyo3::exceptions::PyValueError::new_err(err.to_string())),
+    }
+}
+
 /// The Blake3 key of a fixture's parts (each length-prefixed).
 #[pyfunction]
 fn fixture_key(parts: Vec<Vec<u8>>) -> String {
@@ -149,6 +188,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Store>()?;
     m.add_class::<PyFixtureStore>()?;
     m.add_function(wrap_pyfunction!(fixture_key, m)?)?;
+    m.add_function(wrap_pyfunction!(discover, m)?)?;
+    m.add_function(wrap_pyfunction!(fixture_store_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(clear_fixture_store, m)?)?;
     m.add_function(wrap_pyfunction!(unified_diff, m)?)?;
     Ok(())
 }

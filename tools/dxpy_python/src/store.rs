@@ -50,6 +50,9 @@ pub enum Loaded {
     Index,
     /// The index was missing, corrupt or stale, and was rebuilt from the files.
     Rebuilt,
+    /// The index listed the files present, but some files' contents no longer had its
+    /// digests (edited by hand): their contents' digests replaced those entries.
+    Corrected,
 }
 
 /// One module's snapshots: the index in memory, the files on disk.
@@ -220,7 +223,7 @@ fn load(dir: &Path) -> Result<(Index, Loaded), StoreError> {
         if let Ok(index) = Index::parse(&bytes) {
             let listed: BTreeSet<&str> = index.iter().map(|(_, e)| e.file.as_str()).collect();
             if listed.len() == files.len() && files.iter().all(|f| listed.contains(f.as_str())) {
-                return Ok((index, Loaded::Index));
+                return correct_edited(dir, index);
             }
         }
     }
@@ -234,6 +237,27 @@ fn load(dir: &Path) -> Result<(Index, Loaded), StoreError> {
         .write(&path, &index.to_bytes())
         .map_err(io_at(&path))?;
     Ok((index, Loaded::Rebuilt))
+}
+
+/// The valid `index` of `dir`, with the entries of hand-edited files given their contents'
+/// digests (and written back, so that the index again describes the files).
+fn correct_edited(dir: &Path, mut index: Index) -> Result<(Index, Loaded), StoreError> {
+    let edited = crate::verify::edited(dir, &index).map_err(io_at(dir))?;
+    if edited.is_empty() {
+        return Ok((index, Loaded::Index));
+    }
+    for (name, blake3) in edited {
+        if let Some(entry) = index.get(&name) {
+            let file = entry.file.clone();
+            index.insert(name, Entry { file, blake3 });
+        }
+    }
+    let path = dir.join(INDEX_FILE);
+    AtomicWrite::public()
+        .unsynced()
+        .write(&path, &index.to_bytes())
+        .map_err(io_at(&path))?;
+    Ok((index, Loaded::Corrected))
 }
 
 /// The index of the snapshot files in `dir`, from their contents. A file that is not a

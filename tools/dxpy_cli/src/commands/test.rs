@@ -128,6 +128,7 @@ pub fn run_with(
     for notice in &discovery.notices {
         eprintln!("dx-py: {notice}");
     }
+    clear_fixture_cache(&args, &discovery)?;
     if args.pytest.collect_only() {
         return crate::commands::discover::collect_only(&args, &discovery, out, start);
     }
@@ -265,6 +266,8 @@ pub fn run_with(
         &testrun_uid,
     ));
     pool.testrun_uid = Some(testrun_uid);
+    // Kept to the end of the run: dropping it removes the workers' snapshot records.
+    let _snapshot_records = crate::snapshots::prepare(&mut pool, state_dir.as_deref());
     let options = SuiteOptions {
         pool,
         // Command line over addopts/PYTEST_ADDOPTS (`report_args`); 0 is no limit.
@@ -573,6 +576,21 @@ fn start_coverage(
     pool.engine = dxpy_runner::protocol::Engine::Pytest;
     pool.preload.clear();
     Ok(Some(coverage))
+}
+
+/// pytest's `--cache-clear` also drops `@dx.fixture(cache=True)`'s store
+/// (`dx_py_test_runner`); once, here, before any worker could store a value (the option
+/// still reaches the workers' pytest, which clears `.pytest_cache` as it would).
+fn clear_fixture_cache(args: &TestArgs, discovery: &Discovery) -> anyhow::Result<()> {
+    if !args.pytest.passthrough.iter().any(|a| a == "--cache-clear") {
+        return Ok(());
+    }
+    let Some(root) = session::cache_root() else {
+        return Ok(());
+    };
+    let project = session::project_cache_dir(&root, &discovery.config.rootdir);
+    dxpy_python::fixture_cache::clear(&project)
+        .with_context(|| format!("clearing the fixture cache in {}", project.display()))
 }
 
 /// `[tool.dx-py] preload = ["numpy", ...]` in the project's pyproject.toml: modules every

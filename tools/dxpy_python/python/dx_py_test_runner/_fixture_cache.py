@@ -6,9 +6,11 @@ functions and classes of its module that it names (and those constants' values),
 the other first-party modules it names (``import helpers``; ``helpers.f``), the same for every
 fixture it depends on (transitively), its parameter, and the interpreter with its installed
 distributions. Values are stored by the Rust store (private, atomic, checked on read):
-``bytes`` as they are, anything else pickled. The store is pytest's cache directory
-(``.pytest_cache/d/dx-py-fixtures``), so ``--cache-clear`` drops it; without pytest's
-cacheprovider the fixture is simply built every time.
+``bytes`` as they are, anything else pickled. The store is ``fixtures/`` in dx-py's cache
+directory of the project (``dx-py cache dir``), so ``dx-py cache clear`` drops it, and so does
+pytest's ``--cache-clear``: here under plain pytest (``clear_on_cache_clear``), by the CLI
+before any worker starts under ``dx-py test``. Without a cache directory (no
+``DXPY_CACHE_DIR``, ``XDG_CACHE_HOME`` or ``HOME``) the fixture is simply built every time.
 """
 
 from __future__ import annotations
@@ -82,11 +84,16 @@ _STORES: dict[int, _native.FixtureStore | None] = {}
 
 def _store(config: pytest.Config) -> _native.FixtureStore | None:
     if id(config) not in _STORES:
-        cache = getattr(config, "cache", None)
-        _STORES[id(config)] = (
-            _native.FixtureStore(str(cache.mkdir("dx-py-fixtures"))) if cache is not None else None
-        )
+        directory = _native.fixture_store_dir(str(config.rootpath))
+        _STORES[id(config)] = _native.FixtureStore(directory) if directory is not None else None
     return _STORES[id(config)]
+
+
+def clear_on_cache_clear(config: pytest.Config) -> None:
+    """pytest's ``--cache-clear`` drops the fixture store too. Not in a dx-py worker: there
+    each worker would drop what another just stored; ``dx-py test`` clears it once, first."""
+    if config.getoption("cacheclear", False) and "dxpy_worker" not in sys.modules:
+        _native.clear_fixture_store(str(config.rootpath))
 
 
 def _key_parts(func: Callable[..., Any], request: pytest.FixtureRequest) -> Iterable[bytes]:

@@ -7,15 +7,17 @@ snapshots after their tests and decides what is written, failed or unused.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
 from dx_py_test_runner import _native
+from dx_py_test_runner._fixture_cache import clear_on_cache_clear
 from dx_py_test_runner._serialize import Serializer, serialize
 
 _STATE = pytest.StashKey["_Session"]()
@@ -62,12 +64,16 @@ class _Session:
     ran: dict[str, tuple[str, str]] = field(default_factory=dict)
     failed: set[str] = field(default_factory=set)
     deselected_files: set[str] = field(default_factory=set)
+    # In a dx-py worker: where this worker's records go (the run judges unused snapshots).
+    records: _Records | None = None
+    used_by: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     def assert_match(self, test: _Test, name: str, value: object,
                      serializer: Serializer | None) -> str | None:
         """``None`` when the value matches (or was written); else the failure's report."""
         text, body = serialize(value, serializer)
         self.used.setdefault(test.file, set()).add(name)
+        self.used_by.setdefault((test.file, test.key), set()).add(name)
         status, diff = self.store.check(test.file, name, text, body)
         if status == 0:
             return None
@@ -90,6 +96,35 @@ class _Session:
         if self.warn:
             # assert_match <- the fixture's __eq__ or dx.snapshot() <- the test.
             warnings.warn(SnapshotReport(message), stacklevel=4)
+
+
+class _Records:
+    """A dx-py worker's records of the tests it ran (``dxpy_python::unused``'s
+    ``TestRecord``, one JSON line each), in ``$DXPY_SNAPSHOT_RUNS/<run id>/<pid>.jsonl``:
+    after the run, dx-py merges every worker's and judges unused snapshots over the whole run.
+    """
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.out: IO[str] | None = None
+
+    @staticmethod
+    def for_worker() -> _Records | None:
+        base = os.environ.get("DXPY_SNAPSHOT_RUNS")
+        return _Records(base) if base else None
+
+    def write(self, record: dict[str, object]) -> None:
+        if self.out is None:
+            # The run's id is read now, not at configure: a daemon's spare worker gets it
+            # with its run.
+            run = os.environ.get("PYTEST_XDIST_TESTRUNUID", "")
+            directory = os.path.join(self.base, run)
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            self.out = open(os.path.join(directory, f"{os.getpid()}.jsonl"), "a",
+                            encoding="utf-8")
+        self.out.write(json.dumps(record) + "\n")
+        # A worker may be killed after its last test: each finished test's line is on disk.
+        self.out.flush()
 
 
 class SnapshotAssertion:
@@ -142,6 +177,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    clear_on_cache_clear(config)
     ci_env = os.environ.get("CI", "").strip().lower() in ("true", "1")
     in_dxpy = "dxpy_worker" in sys.modules
     config.stash[_STATE] = _Session(
@@ -150,6 +186,7 @@ def pytest_configure(config: pytest.Config) -> None:
         ci=bool(config.getoption("ci")) or ci_env,
         partial=in_dxpy or any("::" in str(arg) for arg in config.args),
         warn=in_dxpy,
+        records=_Records.for_worker() if in_dxpy else None,
     )
 
 
@@ -206,6 +243,13 @@ def pytest_runtest_makereport(item: pytest.Item) -> Any:
             report.longrepr = f"unused snapshot(s) under --ci: {', '.join(unused)}"
     if report.failed or report.skipped:
         state.failed.add(item.nodeid)
+    if report.when == "teardown" and state.records is not None:
+        file, key = _test_of(item)
+        state.records.write({
+            "file": file, "key": key, "passed": item.nodeid not in state.failed,
+            "used": sorted(state.used_by.pop((file, key), set())),
+            "update": state.update, "ci": state.ci,
+        })
     return report
 
 
@@ -265,6 +309,8 @@ def _find_unused(session: pytest.Session, state: _Session) -> list[tuple[str, st
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     state = _state(session.config)
+    if state.records is not None:
+        return  # dx-py judges the whole run from every worker's records
     unused = _find_unused(session, state)
     state.unused = [f"{os.path.relpath(file)}::{name}" for file, name in unused]
     if state.update:

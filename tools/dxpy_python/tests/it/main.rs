@@ -3,7 +3,9 @@
 //! fixture cache's store. One binary, one module per area; no libpython is linked (the
 //! `python` feature is off).
 
+mod edited;
 mod fixture_cache;
 mod index;
 mod naming;
 mod store;
+mod unused;

@@ -22,6 +22,18 @@ class Run:
 Runner = Callable[..., Run]
 
 
+# dx-py's cache directory of a test's project, inside it (hidden: pytest never walks into it).
+CACHE_DIR = ".dx-cache"
+
+
+def dx_py(*args: str) -> list[str]:
+    """A ``dx-py`` command line (``DXPY_BIN``)."""
+    binary = os.environ.get("DXPY_BIN")
+    if not binary:
+        pytest.fail("DXPY_BIN must name the dx-py binary (tests/run.sh's snapshots stage sets it)")
+    return [binary, *args]
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("CI", "PYTEST_ADDOPTS", "PYTEST_PLUGINS")}
@@ -33,10 +45,7 @@ def _env() -> dict[str, str]:
 def _command(runner: str, args: tuple[str, ...]) -> list[str]:
     if runner == "pytest":
         return [sys.executable, "-m", "pytest", *args]
-    binary = os.environ.get("DXPY_BIN")
-    if not binary:
-        pytest.fail("DXPY_BIN must name the dx-py binary (tests/run.sh's snapshots stage sets it)")
-    return [binary, "test", "--no-daemon", "--python", sys.executable, *args]
+    return dx_py("test", "--no-daemon", "--python", sys.executable, *args)
 
 
 @pytest.fixture(params=["pytest", "dx-py"])
@@ -55,8 +64,10 @@ def runner_in(runner: str, tmp_path: Path) -> Runner:
     """``pytest`` or ``dx-py`` as a ``Runner`` in ``tmp_path``."""
 
     def go(*args: str, env: dict[str, str] | None = None) -> Run:
+        # dx-py's cache (discovery's index, the fixture store) private to the project.
+        own = {"DXPY_CACHE_DIR": str(tmp_path / CACHE_DIR)}
         proc = subprocess.run(
-            _command(runner, args), cwd=tmp_path, env={**_env(), **(env or {})},
+            _command(runner, args), cwd=tmp_path, env={**_env(), **own, **(env or {})},
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120,
         )
         return Run(proc.returncode, proc.stdout)

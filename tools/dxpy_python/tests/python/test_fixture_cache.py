@@ -3,11 +3,11 @@ loaded on later runs, rebuilt when any part of its key changes."""
 
 from __future__ import annotations
 
+import subprocess
 import textwrap
 from pathlib import Path
 
-import pytest
-from conftest import Run, Runner
+from conftest import CACHE_DIR, Run, Runner, dx_py
 
 CONFTEST = """
 import os
@@ -54,6 +54,13 @@ def test_blob(blob):
 """
 
 
+def store(root: Path) -> Path:
+    """The fixture store: ``fixtures/`` in dx-py's cache directory of the project."""
+    stores = list((root / CACHE_DIR / "projects").glob("*/fixtures"))
+    assert len(stores) == 1, stores
+    return stores[0]
+
+
 class Project:
     def __init__(self, root: Path, run: Runner) -> None:
         self.root = root
@@ -80,9 +87,9 @@ def test_built_once_then_loaded(run: Runner, tmp_path: Path) -> None:
     project = Project(tmp_path, run)
     assert project.run()[1] == ["blob1", "blob2", "table"]
     assert project.run()[1] == [], "every value comes from the cache"
-    entries = list((tmp_path / ".pytest_cache" / "d" / "dx-py-fixtures").iterdir())
+    entries = list(store(tmp_path).iterdir())
     assert len(entries) == 3
-    assert ((tmp_path / ".pytest_cache" / "d" / "dx-py-fixtures").stat().st_mode & 0o777) == 0o700
+    assert (store(tmp_path).stat().st_mode & 0o777) == 0o700
 
 
 def test_each_key_part_rebuilds_only_what_it_is_part_of(run: Runner, tmp_path: Path) -> None:
@@ -102,14 +109,30 @@ def test_each_key_part_rebuilds_only_what_it_is_part_of(run: Runner, tmp_path: P
 def test_a_damaged_entry_is_rebuilt(run: Runner, tmp_path: Path) -> None:
     project = Project(tmp_path, run)
     project.run()
-    for entry in (tmp_path / ".pytest_cache" / "d" / "dx-py-fixtures").iterdir():
+    for entry in store(tmp_path).iterdir():
         entry.write_bytes(entry.read_bytes()[:-1])
     assert project.run()[1] == ["blob1", "blob2", "table"]
 
 
 def test_cache_clear_drops_it(run: Runner, tmp_path: Path) -> None:
-    if run.runner != "pytest":  # type: ignore[attr-defined]
-        pytest.skip("dx-py test has no --cache-clear (pytest's option) yet")
     project = Project(tmp_path, run)
     project.run()
+    assert project.run()[1] == []
+    # pytest's own meaning stays: its cache directory is cleared too (dx-py passes it on).
+    marker = tmp_path / ".pytest_cache" / "d" / "marker"
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text("")
     assert project.run("--cache-clear")[1] == ["blob1", "blob2", "table"]
+    assert not marker.exists()
+    assert project.run()[1] == [], "what the cleared run built is stored again"
+
+
+def test_dx_py_cache_clear_drops_it(run: Runner, tmp_path: Path) -> None:
+    project = Project(tmp_path, run)
+    project.run()
+    assert project.run()[1] == []
+    for args in (("cache", "clear", "--rootdir", str(tmp_path)), ("cache", "clear")):
+        cleared = subprocess.run(dx_py(*args), env={"DXPY_CACHE_DIR": str(tmp_path / CACHE_DIR)},
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        assert cleared.returncode == 0, cleared.stdout
+        assert project.run()[1] == ["blob1", "blob2", "table"], args

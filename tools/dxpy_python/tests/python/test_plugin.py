@@ -140,40 +140,79 @@ def test_an_unused_numbered_snapshot_is_deleted_by_update(run: Runner, tmp_path:
     plain = run()
     # dx.snapshot() took number 1 now: it mismatches; the file of number 2 is unused.
     assert plain.code == 1, plain.output
-    if run.runner == "pytest":  # type: ignore[attr-defined]
-        write(tmp_path)
-        assert run().code == 0
-        module.write_text(module.read_text().replace('    dx.snapshot(["via dx.snapshot"])\n', ""))
-        listed = run()
-        assert listed.code == 0, listed.output
-        assert "1 unused snapshot(s)" in listed.output
-        assert "test_snap.py::test_several.2" in listed.output
-    else:
-        write(tmp_path)
-        module.write_text(module.read_text().replace('    dx.snapshot(["via dx.snapshot"])\n', ""))
+    write(tmp_path)
+    assert run().code == 0
+    module.write_text(module.read_text().replace('    dx.snapshot(["via dx.snapshot"])\n', ""))
+    listed = run()
+    assert listed.code == 0, listed.output
+    assert "1 unused snapshot(s) (--update-snapshots deletes them)" in listed.output
+    assert "test_snap.py::test_several.2" in listed.output
     assert "test_several.2.txt" in files(tmp_path)
     updated = run("--update-snapshots")
     assert updated.code == 0, updated.output
+    assert "1 unused snapshot(s) (deleted)" in updated.output
     assert "test_several.2.txt" not in files(tmp_path)
     assert "test_several.1.txt" in files(tmp_path)
+    assert "unused snapshot" not in run().output
 
 
 def test_snapshots_of_a_deleted_test_are_unused(run: Runner, tmp_path: Path) -> None:
     module = write(tmp_path)
     assert run().code == 0
     module.write_text(module.read_text().replace("def test_value(", "def helper_value("))
-    if run.runner == "pytest":  # type: ignore[attr-defined]
-        listed = run()
-        assert listed.code == 0, listed.output
-        assert "test_snap.py::test_value" in listed.output
-        assert run("--ci").code == 1, "unused snapshots fail the session under --ci"
-        assert run("--update-snapshots").code == 0
-        assert "test_value.txt" not in files(tmp_path)
-    else:
-        # A dx-py worker sees only its share of a module: it never deletes a snapshot whose
-        # test it did not run.
-        assert run("--update-snapshots").code == 0
-        assert "test_value.txt" in files(tmp_path)
+    listed = run()
+    assert listed.code == 0, listed.output
+    assert "1 unused snapshot(s)" in listed.output
+    assert "test_snap.py::test_value" in listed.output
+    failed = run("--ci")
+    assert failed.code == 1, "unused snapshots fail the session under --ci"
+    assert "1 unused snapshot(s) (failing under --ci)" in failed.output
+    assert run(env={"CI": "true"}).code == 1
+    # A narrowed run does not know the other tests are gone: it deletes nothing of theirs.
+    for selection in (("-k", "test_param"), ("test_snap.py::test_param",)):
+        narrowed = run(*selection, "--update-snapshots")
+        assert narrowed.code == 0, narrowed.output
+        assert "unused snapshot" not in narrowed.output, selection
+        assert "test_value.txt" in files(tmp_path), selection
+    assert run("--update-snapshots").code == 0
+    assert "test_value.txt" not in files(tmp_path)
+    assert files(tmp_path) == [f for f in ALL_FILES if f != "test_value.txt"]
+
+
+PARAMETRIZED = """
+import os
+import time
+
+import pytest
+
+
+# Over dx-py's 200 tests per unit: cut into ranges, which two workers share; each test takes
+# a little time, so that neither worker runs every range before the other starts.
+@pytest.mark.parametrize("n", range(420))
+def test_many(snapshot, n):
+    time.sleep(0.002)
+    with open(os.environ["PID_LOG"], "a") as out:
+        out.write(f"{os.getpid()}\\n")
+    assert snapshot == n
+"""
+
+
+def test_unused_is_judged_over_every_worker(runners: dict[str, Runner], tmp_path: Path) -> None:
+    # A module cut across two workers: neither saw all of its tests, the run did.
+    (tmp_path / "test_many.py").write_text(PARAMETRIZED)
+    pids = tmp_path / "pids.log"
+    env = {"PID_LOG": str(pids)}
+    assert runners["pytest"](env=env).code == 0
+    stored = sorted(p.name for p in snapshot_dir(tmp_path, "test_many").iterdir())
+    gone = snapshot_dir(tmp_path, "test_many") / "test_gone.txt"
+    gone.write_text('# dx-py snapshot: "test_gone"\n# kind: value\n1\n')
+    pids.write_text("")
+    dx = runners["dx-py"]("-n", "2", "--update-snapshots", env=env)
+    assert dx.code == 0, dx.output
+    assert len(set(pids.read_text().split())) == 2, "the module ran in two workers"
+    assert "1 unused snapshot(s) (deleted)" in dx.output, dx.output
+    assert "test_many.py::test_gone" in dx.output
+    assert sorted(p.name for p in snapshot_dir(tmp_path, "test_many").iterdir()) == stored
 
 
 def test_ci_fails_on_a_missing_snapshot_and_writes_nothing(run: Runner, tmp_path: Path) -> None:
@@ -206,6 +245,21 @@ def test_a_corrupt_index_is_rebuilt(run: Runner, tmp_path: Path) -> None:
     again = run()
     assert again.code == 0, again.output
     assert index.read_text() == good
+
+
+def test_a_hand_edited_snapshot_is_judged_by_its_content(run: Runner, tmp_path: Path) -> None:
+    write(tmp_path, 10)
+    assert run().code == 0
+    # The file now says what value 11 gives; index.json still holds value 10's digest.
+    stored = snapshot_dir(tmp_path) / "test_value.txt"
+    stored.write_text(stored.read_text().replace("'v': 10,", "'v': 11,"))
+    write(tmp_path, 11)
+    edited = run("-k", "test_value")
+    assert edited.code == 0, edited.output
+    write(tmp_path, 10)
+    old = run("-k", "test_value")
+    assert old.code == 1, old.output
+    assert "-  'v': 11," in old.output and "+  'v': 10," in old.output
 
 
 def test_update_keeps_snapshots_of_tests_that_did_not_run_or_pass(
