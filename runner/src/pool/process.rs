@@ -174,43 +174,19 @@ impl WorkerProcess {
         resolved: &super::Resolved,
         stderr_sink: Option<StderrSink>,
     ) -> Result<(WorkerProcess, Vec<WorkerMessage>), PoolError> {
-        let ForkedWorker {
-            zygote,
-            pid,
-            requests,
-            results,
-            stderr,
-        } = forked;
-        let pipes = Pipes {
-            requests,
-            results,
-            stderr,
-        };
-        let mut process = WorkerProcess::open(Handle::Forked(zygote), pid, pipes, stderr_sink);
+        let mut process = WorkerProcess::open_forked(forked, stderr_sink);
         let early = process.handshake(config, resolved)?;
         Ok((process, early))
     }
 
     /// Takes over a forked worker and sends it Hello with `PARK`, without waiting: it starts
-    /// pytest up to its conftests and waits there for [`WorkerProcess::resume`].
+    /// pytest up to its conftests and waits there for [`ParkedWorker::resume`].
     pub(crate) fn adopt_parked(
         forked: ForkedWorker,
         config: &PoolConfig,
         resolved: &super::Resolved,
     ) -> Result<ParkedWorker, PoolError> {
-        let ForkedWorker {
-            zygote,
-            pid,
-            requests,
-            results,
-            stderr,
-        } = forked;
-        let pipes = Pipes {
-            requests,
-            results,
-            stderr,
-        };
-        let mut process = WorkerProcess::open(Handle::Forked(zygote), pid, pipes, None);
+        let mut process = WorkerProcess::open_forked(forked, None);
         let mut hello = hello_of(config);
         hello.park = true;
         match process.send(Request::Hello(hello)) {
@@ -237,6 +213,22 @@ impl WorkerProcess {
         let mut process = WorkerProcess::open(handle, pid, pipes, stderr_sink);
         let early = process.handshake(config, resolved)?;
         Ok((process, early))
+    }
+
+    fn open_forked(forked: ForkedWorker, stderr_sink: Option<StderrSink>) -> WorkerProcess {
+        let ForkedWorker {
+            zygote,
+            pid,
+            requests,
+            results,
+            stderr,
+        } = forked;
+        let pipes = Pipes {
+            requests,
+            results,
+            stderr,
+        };
+        WorkerProcess::open(Handle::Forked(zygote), pid, pipes, stderr_sink)
     }
 
     /// The runner's side of a started worker process: its frame reader and stderr threads.

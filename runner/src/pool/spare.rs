@@ -270,15 +270,9 @@ impl SpareSlot {
         slot: usize,
         wanted: &SpareKey,
     ) -> Option<(WorkerProcess, Vec<WorkerMessage>)> {
-        let mut spare = {
-            let mut state = self.lock();
-            let place = state.spares.iter().position(|spare| spare.slot == slot)?;
-            state.spares.swap_remove(place)
-        };
-        let why = if let Some(why) = spare.key.mismatch(wanted) {
+        let mut spare = remove_slot(&mut self.lock().spares, slot, |spare| spare.slot)?;
+        let why = if let Some(why) = unusable(&spare.key, wanted, spare.process.is_running()) {
             why
-        } else if !spare.process.is_running() {
-            "it exited"
         } else {
             self.lock().stats.used += 1;
             return Some((spare.process, spare.early));
@@ -295,15 +289,9 @@ impl SpareSlot {
         config: &PoolConfig,
         resolved: &Resolved,
     ) -> Option<(WorkerProcess, Vec<WorkerMessage>)> {
-        let mut parked = {
-            let mut state = self.lock();
-            let place = state.parked.iter().position(|parked| parked.slot == slot)?;
-            state.parked.swap_remove(place)
-        };
-        let why = if let Some(why) = parked.key.mismatch(wanted) {
+        let mut parked = remove_slot(&mut self.lock().parked, slot, |parked| parked.slot)?;
+        let why = if let Some(why) = unusable(&parked.key, wanted, parked.worker.is_running()) {
             why
-        } else if !parked.worker.is_running() {
-            "it exited"
         } else {
             match parked.worker.resume(config, resolved) {
                 Ok(started) => {
@@ -380,6 +368,18 @@ impl SpareSlot {
         state.stats.discarded += 1;
         state.stats.last_discard = Some(why.to_owned());
     }
+}
+
+/// Takes the waiting worker of `slot` out of `list`.
+fn remove_slot<T>(list: &mut Vec<T>, slot: usize, slot_of: impl Fn(&T) -> usize) -> Option<T> {
+    let place = list.iter().position(|waiting| slot_of(waiting) == slot)?;
+    Some(list.swap_remove(place))
+}
+
+/// Why a waiting worker made with `key` cannot serve a run wanting `wanted`, if it cannot.
+fn unusable(key: &SpareKey, wanted: &SpareKey, running: bool) -> Option<&'static str> {
+    key.mismatch(wanted)
+        .or_else(|| (!running).then_some("it exited"))
 }
 
 /// `config` as worker `slot` of the run `testrun_uid` has it.
